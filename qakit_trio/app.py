@@ -1,0 +1,67 @@
+"""The quart-trio application: routes, JSON errors and the service nursery's lifetime.
+
+`create_app(settings)` builds everything explicitly from the settings it is given; it reads no
+environment (that is `qakit_trio.asgi`'s and the CLI's job).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from . import hyper_ext
+from .actions import Action, base_actions
+from .config import Settings
+from .events import EventSink
+from .hub import Hub
+from .rest import register_rest
+from .services import Services
+from .ws_endpoint import QakitASGIWebsocket, QakitWebsocket, register_ws
+
+log = logging.getLogger(__name__)
+
+
+class QakitApp(QuartTrio):
+    asgi_websocket_class = QakitASGIWebsocket
+    websocket_class = QakitWebsocket
+
+    hub: Hub
+    services: Services
+    settings: Settings
+
+
+def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = None) -> QakitApp:
+    """The app. `extra_actions` lets tests add actions (e.g. one that fails on purpose)."""
+    hyper_ext.install()
+    app = QakitApp(__name__)
+    app.settings = settings
+    app.hub = Hub()
+    app.services = Services(settings, app.hub)
+    actions = {**base_actions(), **(extra_actions or {})}
+    register_rest(app, settings, app.hub)
+    register_ws(app, settings, app.hub, app.services, actions, EventSink())
+
+    @app.before_serving
+    async def start_services() -> None:
+        await app.nursery.start(app.services.run)
+
+    @app.after_serving
+    async def stop_services() -> None:
+        app.services.stop()
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> tuple[dict[str, Any], int]:
+        code = error.code or 500
+        name = (error.name or "error").lower().replace(" ", "_")
+        return {"error": name, "detail": error.description or name}, code
+
+    @app.errorhandler(Exception)
+    async def unexpected_error(error: Exception) -> tuple[dict[str, Any], int]:
+        log.exception("request failed", exc_info=error)
+        detail = "the server failed to handle this request"
+        return {"error": "internal_error", "detail": detail}, 500
+
+    return app

@@ -1,0 +1,20 @@
+"""The ASGI app for `hypercorn --worker-class trio qakit_trio.asgi:app`.
+
+Settings come from the environment, read once here; a bad value stops start-up with a message
+that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .app import create_app
+from .config import ConfigError, load_settings
+from .logs import setup_logging
+
+try:
+    settings = load_settings(os.environ)
+except ConfigError as error:
+    raise SystemExit(f"qakit_trio: configuration error: {error}") from None
+setup_logging(settings.log_level)
+app = create_app(settings)

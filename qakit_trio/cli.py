@@ -1,0 +1,41 @@
+"""`qakit-trio` (also `python -m qakit_trio`): serve the stand on hypercorn.
+
+    qakit-trio                                   # 127.0.0.1:8002
+    qakit-trio --bind 0.0.0.0:8002 --bind 0.0.0.0:8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import trio
+
+from .config import ConfigError, load_settings, parse_bind
+from .logs import setup_logging
+from .server import run_server
+
+
+def _bind(value: str) -> str:
+    try:
+        return parse_bind(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="qakit-trio", description="QA Kit WebSocket training stand (settings: see README)")
+    parser.add_argument("--bind", action="append", type=_bind, metavar="HOST:PORT",
+                        help="address to listen on; repeat for several "
+                             "(default: QAKIT_BIND or 127.0.0.1:8002)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(os.environ)
+    except ConfigError as error:
+        print(f"qakit-trio: configuration error: {error}", file=sys.stderr)
+        sys.exit(2)
+    setup_logging(settings.log_level)
+    trio.run(run_server, settings, args.bind or list(settings.binds))

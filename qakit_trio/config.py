@@ -1,0 +1,141 @@
+"""Settings, read once at start-up from the environment, strictly.
+
+`load_settings(os.environ)` is called exactly once (by the CLI or by `qakit_trio.asgi`) and the
+resulting frozen `Settings` is passed explicitly to whatever needs it. A value that does not
+parse, is out of range, or a `QAKIT_*` variable we do not know (a typo would otherwise be
+silently ignored) raises `ConfigError`, whose message names the variable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from . import protocol
+
+
+class ConfigError(Exception):
+    """A setting in the environment is wrong; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    default_channel: str = "general"
+    binds: tuple[str, ...] = ("127.0.0.1:8002",)
+    max_message_size: int = 1024 * 1024
+    outbox_size: int = 256
+    ping_interval: float = 20.0
+    close_timeout: float = 2.0
+    shutdown_timeout: float = 5.0
+    log_level: str = "INFO"
+
+
+# environment variable -> Settings field (the README's settings table lists the same names)
+KNOWN_VARIABLES: dict[str, str] = {
+    "WS_DEFAULT_CHANNEL": "default_channel",
+    "QAKIT_BIND": "binds",
+    "QAKIT_MAX_MESSAGE_SIZE": "max_message_size",
+    "QAKIT_OUTBOX_SIZE": "outbox_size",
+    "QAKIT_PING_INTERVAL": "ping_interval",
+    "QAKIT_CLOSE_TIMEOUT": "close_timeout",
+    "QAKIT_SHUTDOWN_TIMEOUT": "shutdown_timeout",
+    "QAKIT_LOG_LEVEL": "log_level",
+}
+
+_BIND = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):(?P<port>\d{1,5})$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def parse_bind(value: str) -> str:
+    """Check one `HOST:PORT` (IPv6 hosts in brackets) and return it unchanged."""
+    match = _BIND.match(value)
+    if match is None or not 0 <= int(match["port"]) <= 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8002)")
+    return value
+
+
+def _binds(value: str) -> tuple[str, ...]:
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not parts:
+        raise ValueError("needs at least one HOST:PORT")
+    return tuple(parse_bind(part) for part in parts)
+
+
+def _whole(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a whole number") from None
+        if number < minimum:
+            raise ValueError(f"{number} is below the minimum of {minimum}")
+        return number
+
+    return parse
+
+
+def _seconds(*, allow_zero: bool) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number of seconds") from None
+        if not number < float("inf") or number < 0 or (number == 0 and not allow_zero):
+            raise ValueError(f"{value!r} must be a {'non-negative' if allow_zero else 'positive'} "
+                             "finite number of seconds")
+        return number
+
+    return parse
+
+
+def _channel(value: str) -> str:
+    problem = protocol.channel_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _log_level(value: str) -> str:
+    if value.upper() not in _LOG_LEVELS:
+        raise ValueError(f"{value!r} is not one of {', '.join(_LOG_LEVELS)}")
+    return value.upper()
+
+
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "default_channel": _channel,
+    "binds": _binds,
+    "max_message_size": _whole(1),
+    "outbox_size": _whole(2),
+    "ping_interval": _seconds(allow_zero=True),
+    "close_timeout": _seconds(allow_zero=False),
+    "shutdown_timeout": _seconds(allow_zero=False),
+    "log_level": _log_level,
+}
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build `Settings` from `environ`; raise `ConfigError` naming the first bad variable."""
+    unknown = sorted(name for name in environ if name.startswith("QAKIT_")
+                     and name not in KNOWN_VARIABLES)
+    if unknown:
+        known = ", ".join(name for name in KNOWN_VARIABLES if name.startswith("QAKIT_"))
+        raise ConfigError(f"unknown setting {unknown[0]} (known QAKIT_ settings: {known})")
+    values: dict[str, Any] = {}
+    for name, field in KNOWN_VARIABLES.items():
+        raw = environ.get(name)
+        if raw is None:
+            continue
+        try:
+            values[field] = _PARSERS[field](raw.strip())
+        except ValueError as error:
+            raise ConfigError(f"{name}: {error}") from None
+    settings = replace(Settings(), **values)
+    if settings.close_timeout >= settings.shutdown_timeout:
+        raise ConfigError(
+            f"QAKIT_CLOSE_TIMEOUT ({settings.close_timeout}) must be shorter than "
+            f"QAKIT_SHUTDOWN_TIMEOUT ({settings.shutdown_timeout}): a closing handshake has to "
+            "fit inside the shutdown"
+        )
+    return settings

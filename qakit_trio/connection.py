@@ -1,0 +1,252 @@
+"""One WebSocket client on /ws: its own nursery with a reader task and a writer task.
+
+    connection nursery (Connection.run)
+    ├── reader  transport.receive() -> parse -> action -> replies into the outbox
+    ├── writer  outbox -> batches -> transport.send_batch()   (the only task that sends)
+    └── close watchdog (only once closing starts) -> transport.abort() if the handshake stalls
+
+Closing. Whoever decides the connection must end (the client's close frame, the hub's
+slow-consumer policy, keepalive, shutdown, a failed action) calls `close_soon(code, reason)`,
+which never blocks: it leaves the hub at once (so /stats is exact), wakes the writer and starts
+the watchdog. The writer then writes what is already queued (except for a slow consumer or
+when the client closed first), sends the close frame and ends. The reader keeps reading, and
+discarding, until the client's side is closed too, so the server never waits on us. If that
+does not happen within QAKIT_CLOSE_TIMEOUT (a vanished peer, or one that stopped reading and
+left our write stuck), the watchdog drops the TCP connection and cancels the nursery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from . import protocol
+from .actions import Action, ActionContext
+from .config import Settings
+from .events import EventSink
+from .hub import SLOW_CONSUMER, Hub, Member
+from .outbox import PING, OutboxItem, drain_nowait, open_outbox
+from .transport import Disconnected, Pong, Transport, reply_code
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = 1011
+MESSAGE_TOO_BIG = 1009
+
+
+@dataclass(frozen=True, slots=True)
+class CloseRequest:
+    code: int
+    reason: str
+    flush: bool  # write what is already queued before the close frame
+
+
+class Connection:
+    def __init__(self, transport: Transport, hub: Hub, channel: str, settings: Settings,
+                 actions: dict[str, Action], events: EventSink) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.channel = channel
+        self._transport = transport
+        self._hub = hub
+        self._settings = settings
+        self._actions = actions
+        self._events = events
+        self._outbox_send, self._outbox_receive = open_outbox(settings.outbox_size)
+        self._fields = {"conn": self.id, "channel": channel}
+        self._requests = 0
+        self._member: Member | None = None
+        self._nursery: trio.Nursery | None = None
+        self._closing: CloseRequest | None = None
+        self._writer_wait = trio.CancelScope()
+        self._client_closed = trio.Event()  # the client's side is closed (or the TCP link is)
+
+    async def run(self) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                self._member = self._hub.join(
+                    self.channel, self.id, self._outbox_send.clone(), self.close_soon)
+                log.info("connected", extra={"fields": self._fields})
+                # No checkpoint since join: the hello is the first frame in the outbox.
+                self._queue_nowait(protocol.connected(self.channel, self.id))
+                if self._hub.closing is not None:
+                    self.close_soon(*self._hub.closing)
+                nursery.start_soon(self._read_loop)
+                nursery.start_soon(self._write_loop)
+        except* Exception:
+            log.exception("connection failed", extra={"fields": self._fields})
+            with trio.CancelScope(shield=True):
+                await close_within(self._transport, INTERNAL_ERROR, "internal error",
+                                   self._settings.close_timeout)
+        finally:
+            if self._member is not None:
+                self._hub.leave(self._member)
+            log.info("closed", extra={"fields": {**self._fields, **self._close_fields()}})
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Start closing with `code` (see module docstring). Synchronous; safe to call twice."""
+        self._start_closing(CloseRequest(code, reason, flush=code != SLOW_CONSUMER))
+
+    def _start_closing(self, request: CloseRequest) -> None:
+        if self._closing is not None or self._nursery is None:
+            return
+        self._closing = request
+        if self._member is not None:
+            self._hub.leave(self._member)
+        self._writer_wait.cancel()
+        self._nursery.start_soon(self._close_watchdog)
+
+    def _close_fields(self) -> dict[str, Any]:
+        if self._closing is None:
+            return {}
+        return {"close_code": self._closing.code, "close_reason": self._closing.reason}
+
+    # --- reader --------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        with self._outbox_send:  # the reader owns the original send end
+            while True:
+                try:
+                    message = await self._transport.receive()
+                except Disconnected as gone:
+                    self._client_closed.set()
+                    self._start_closing(CloseRequest(reply_code(gone.code), gone.reason, False))
+                    log.info("client closed", extra={"fields": {
+                        **self._fields, "code": gone.code, "reason": gone.reason}})
+                    return
+                if self._member is not None:
+                    self._member.last_heard = trio.current_time()
+                if isinstance(message, Pong) or self._closing is not None:
+                    continue  # after closing starts, what the client sends is discarded
+                # BrokenResourceError: the writer has finished, the connection is closing.
+                with contextlib.suppress(trio.BrokenResourceError):
+                    await self._handle(message)
+
+    async def _handle(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            log.info("frame in", extra={"fields": {**self._fields, "request_id": None,
+                                                    "kind": "binary", "size": len(message)}})
+            await self._reply(protocol.error(None, protocol.ProtocolError(
+                protocol.ErrorCode.INVALID_MESSAGE,
+                "binary frames are not supported: send the JSON request as a text frame")))
+            return
+        if len(message) > self._settings.max_message_size:
+            log.info("frame in", extra={"fields": {**self._fields, "request_id": None,
+                                                    "size": len(message)}})
+            self.close_soon(MESSAGE_TOO_BIG, "message too big")
+            return
+        try:
+            obj = protocol.decode_object(message)
+        except protocol.ProtocolError as failure:
+            log.info("frame in", extra={"fields": {**self._fields, "request_id": None,
+                                                    "size": len(message)}})
+            await self._reply(protocol.error(None, failure))
+            return
+        request_id = protocol.request_id_of(obj, self._assign_request_id)
+        log.info("frame in", extra={"fields": {**self._fields, "request_id": request_id,
+                                                "action": obj.get("action"),
+                                                "size": len(message)}})
+        await self._reply(protocol.ack(request_id))
+        await self._run_action(obj, request_id)
+
+    async def _run_action(self, obj: dict[str, Any], request_id: protocol.RequestId) -> None:
+        try:
+            request = protocol.parse_request(obj, request_id)
+            action = self._actions.get(request.action)
+            if action is None:
+                raise protocol.unknown_action(request.action)
+            await action(ActionContext(request, self.id, self.channel, self._hub,
+                                       self._reply, self._events, self._fields))
+        except* protocol.ProtocolError as failures:
+            await self._reply(protocol.error(request_id, _first(failures)))
+        except* Exception:
+            log.exception("action failed", extra={"fields": {**self._fields,
+                                                              "request_id": request_id}})
+            await self._reply(protocol.error(request_id, protocol.ProtocolError(
+                protocol.ErrorCode.INTERNAL_ERROR, "the server failed to handle this request")))
+            self.close_soon(INTERNAL_ERROR, "internal error")
+
+    def _assign_request_id(self) -> str:
+        self._requests += 1
+        return f"srv-{self.id}-{self._requests}"
+
+    async def _reply(self, frame: protocol.Frame) -> None:
+        """Queue one reply frame for this client, waiting if its outbox is full."""
+        log.info("frame out", extra={"fields": {**self._fields, "type": frame["type"],
+                                                 "request_id": frame.get("request_id")}})
+        await self._outbox_send.send(protocol.encode(frame))
+
+    def _queue_nowait(self, frame: protocol.Frame) -> None:
+        log.info("frame out", extra={"fields": {**self._fields, "type": frame["type"],
+                                                 "request_id": None}})
+        self._outbox_send.send_nowait(protocol.encode(frame))
+
+    # --- writer --------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        with self._outbox_receive:  # the writer owns the receive end
+            while self._closing is None:
+                with trio.CancelScope() as self._writer_wait:  # close_soon() cancels this wait
+                    try:
+                        first = await self._outbox_receive.receive()
+                    except trio.EndOfChannel:
+                        break
+                if self._writer_wait.cancelled_caught:
+                    break
+                await self._write(drain_nowait(self._outbox_receive, [first]))
+            closing = self._closing or CloseRequest(1000, "", flush=False)
+            if closing.flush:
+                await self._write(drain_nowait(self._outbox_receive, []))
+            await self._transport.close(closing.code, closing.reason)
+
+    async def _write(self, batch: list[OutboxItem]) -> None:
+        texts: list[str] = []
+        for item in batch:
+            if item is PING:
+                if texts:
+                    await self._transport.send_batch(texts)
+                    texts = []
+                await self._transport.ping()
+            else:
+                texts.append(item)  # type: ignore[arg-type]
+        if texts:
+            await self._transport.send_batch(texts)
+
+    # --- closing -------------------------------------------------------------------------
+
+    async def _close_watchdog(self) -> None:
+        with trio.move_on_after(self._settings.close_timeout):
+            await self._client_closed.wait()
+            return
+        log.warning("close handshake timed out: dropping the connection",
+                    extra={"fields": {**self._fields, **self._close_fields()}})
+        await self._transport.abort()
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
+
+
+async def close_within(transport: Transport, code: int, reason: str, abort_after: float) -> None:
+    """Send a close frame; if the socket has not taken it within `abort_after` s, drop the link.
+
+    Not a `move_on_after` around the close: hypercorn shields its socket writes, so only closing
+    the socket under a stuck write (abort) can end it.
+    """
+
+    async def abort_later() -> None:
+        await trio.sleep(abort_after)
+        await transport.abort()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(abort_later)
+        await transport.close(code, reason)
+        nursery.cancel_scope.cancel()
+
+
+def _first(group: BaseExceptionGroup[protocol.ProtocolError]) -> protocol.ProtocolError:
+    failure = group.exceptions[0]
+    return failure if isinstance(failure, protocol.ProtocolError) else _first(failure)

@@ -1,0 +1,108 @@
+"""The hub: which connection is in which channel, and fan-out to them.
+
+Publishing never awaits. `publish()` puts one shared, already encoded frame into every
+member's outbox with `send_nowait`, so a broadcast costs the publisher the same whether the
+channel's clients are fast or stuck.
+
+Slow-consumer policy: a member whose outbox is full when the hub wants to put a frame in it
+(a broadcast or a keepalive ping) is evicted on the spot: it leaves the channel (so it stops
+counting in /stats and in `delivered`), the frame is not queued for it, and it is asked to close
+with code 4008 ("slow consumer"). Everyone else receives the frame without delay. The evicted
+client gets the 4008 close frame if it reads again within QAKIT_CLOSE_TIMEOUT, otherwise its
+TCP connection is dropped (see connection.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import trio
+
+from .outbox import OutboxItem, OutboxSend
+
+log = logging.getLogger(__name__)
+
+SLOW_CONSUMER = 4008
+GOING_AWAY = 1001
+
+CloseSoon = Callable[[int, str], None]
+
+
+@dataclass(eq=False, slots=True)
+class Member:
+    """One connection as the hub sees it."""
+
+    connection_id: str
+    channel: str
+    outbox: OutboxSend  # the hub's own clone of the connection's outbox; the hub closes it
+    close_soon: CloseSoon  # asks the connection to close; synchronous, never blocks
+    last_heard: float = field(default=0.0)  # trio time of the last frame or pong from the client
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._channels: dict[str, dict[str, Member]] = {}
+        self.closing: tuple[int, str] | None = None  # set once the server is shutting down
+
+    def join(self, channel: str, connection_id: str, outbox: OutboxSend,
+             close_soon: CloseSoon) -> Member:
+        """Add a connection to `channel`. The hub takes ownership of `outbox` (a clone)."""
+        member = Member(connection_id, channel, outbox, close_soon, trio.current_time())
+        self._channels.setdefault(channel, {})[connection_id] = member
+        return member
+
+    def leave(self, member: Member) -> None:
+        """Remove a member and close the hub's end of its outbox. Safe to call twice."""
+        members = self._channels.get(member.channel)
+        if members is None or members.get(member.connection_id) is not member:
+            return
+        del members[member.connection_id]
+        if not members:
+            del self._channels[member.channel]  # a channel drops out with its last member
+        member.outbox.close()
+
+    def evict(self, member: Member, code: int, reason: str) -> None:
+        self.leave(member)
+        member.close_soon(code, reason)
+
+    def offer(self, member: Member, item: OutboxItem) -> bool:
+        """Queue `item` for one member without waiting; evict it if its outbox is full."""
+        try:
+            member.outbox.send_nowait(item)
+        except trio.WouldBlock:
+            log.warning("slow consumer evicted", extra={"fields": {
+                "conn": member.connection_id, "channel": member.channel,
+                "outbox_size": member.outbox.statistics().max_buffer_size}})
+            self.evict(member, SLOW_CONSUMER, "slow consumer: outbox full")
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.leave(member)  # its writer has already finished: the connection is closing
+            return False
+        return True
+
+    def publish(self, channel: str, item: OutboxItem) -> int:
+        """Fan `item` out to every member of `channel`; return how many got it queued."""
+        members = self._channels.get(channel)
+        if not members:
+            return 0
+        # A list copy: offer() may evict, which changes the dict we iterate.
+        return sum(self.offer(member, item) for member in list(members.values()))
+
+    def members(self) -> Iterator[Member]:
+        """Every member of every channel (a snapshot: safe to evict while iterating)."""
+        return iter([m for members in self._channels.values() for m in members.values()])
+
+    def close_all(self, code: int = GOING_AWAY, reason: str = "server shutting down") -> None:
+        """Shutdown: ask every connection to close, and mark the hub closing for late joiners."""
+        self.closing = (code, reason)
+        for member in self.members():
+            self.leave(member)
+            member.close_soon(code, reason)
+
+    def stats(self) -> dict[str, int]:
+        return {channel: len(members) for channel, members in sorted(self._channels.items())}
+
+    def total(self) -> int:
+        return sum(len(members) for members in self._channels.values())

@@ -1,0 +1,166 @@
+"""Our extension of hypercorn's WebSocket stream (hypercorn 0.18.0, pinned in pyproject.toml).
+
+hypercorn speaks plain ASGI to the app. Four things this service needs are not in plain ASGI,
+so `QakitWSStream` (a subclass of hypercorn's `WSStream`) adds them as extra ASGI messages,
+announced in `scope["extensions"]["qakit.websocket"]`:
+
+app -> server
+  `qakit.websocket.send_batch` {"texts": [...]}  several text messages in ONE socket write
+                                                   (the writer task's batches; see docs/);
+  `qakit.websocket.ping`                           a WebSocket ping (keepalive.py decides when);
+  `qakit.websocket.abort`                          drop the TCP connection now: the only way to
+                                                   end a write stuck on a peer that stopped reading
+                                                   (hypercorn shields its socket writes).
+server -> app
+  `websocket.disconnect` with the client's real close code and reason, delivered BEFORE the close
+      reply goes out, so the app has left its channel when the client's close handshake completes
+      (stock hypercorn replies first and reports 1006 for every client close);
+  `qakit.websocket.pong`  the client answered a ping.
+Plus `server_terminated` in the extension: hypercorn's own "shutting down" event, so the app can
+send every client 1001 however the server was started (our CLI or `hypercorn` itself).
+
+Once the app has returned or aborted, hypercorn's reader never waits on the app's receive queue
+again (`_put`), so a connection can always be torn down.
+
+`install()` makes hypercorn's HTTP/1.1 protocol create this class: hypercorn has no hook for the
+stream class, so we set the module attribute it looks the class up from. HTTP/2 WebSockets
+(RFC 8441, not used by Postman or browsers' DevTools) keep the stock stream, and the app falls
+back to plain ASGI for them (transport.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from importlib.metadata import version
+from typing import Any, cast
+
+import hypercorn.protocol.h11
+import trio
+from hypercorn.protocol.events import Data, Event, Request, StreamClosed
+from hypercorn.protocol.ws_stream import ASGIWebsocketState, FrameTooLargeError, WSStream
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope
+from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection, Message, Ping, Pong, TextMessage
+from wsproto.frame_protocol import CloseReason
+from wsproto.utilities import LocalProtocolError
+
+EXTENSION = "qakit.websocket"
+SEND_BATCH = "qakit.websocket.send_batch"
+PING = "qakit.websocket.ping"
+ABORT = "qakit.websocket.abort"
+PONG = "qakit.websocket.pong"
+HYPERCORN_VERSION = "0.18.0"
+
+# How long hypercorn's reader waits for the app's reply to a client's close frame before it
+# answers the client itself. The app answers at once; this only bounds a wedged app.
+CLOSE_REPLY_TIMEOUT = 5.0
+
+class QakitWSStream(WSStream):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._inner_app = self.app
+        self.app = self._app_with_extension  # adds our extension to the scope, then runs the app
+        self._raw_put: Callable[[Any], Awaitable[None]] | None = None
+        self._put_scope: trio.CancelScope | None = None
+        self._app_replied = trio.Event()  # the app sent a close, an abort, or returned
+        self._app_gone = False  # the app aborted or returned: it reads nothing any more
+        self._disconnect_delivered = False
+
+    async def _app_with_extension(self, scope: Scope, receive: ASGIReceiveCallable,
+                                  send: ASGISendCallable, sync_spawn: Callable[..., Any],
+                                  call_soon: Callable[..., Any]) -> None:
+        extensions = cast(dict[str, Any], scope["extensions"])  # type: ignore[typeddict-item]
+        extensions[EXTENSION] = {"server_terminated": self.context.terminated}
+        await self._inner_app(scope, receive, send, sync_spawn, call_soon)
+
+    async def _put(self, message: Any) -> None:
+        if self._app_gone or self._raw_put is None:
+            return
+        with trio.CancelScope() as self._put_scope:  # cancelled when the app goes away
+            await self._raw_put(message)
+
+    def _mark_app_gone(self) -> None:
+        self._app_gone = True
+        self._app_replied.set()
+        if self._put_scope is not None:
+            self._put_scope.cancel()
+
+    async def handle(self, event: Event) -> None:
+        if isinstance(event, StreamClosed) and (self._disconnect_delivered or self._app_gone):
+            self.closed = True  # the app already knows, or no longer listens
+            return
+        await super().handle(event)
+        if isinstance(event, Request) and self.app_put is not None and self._raw_put is None:
+            self._raw_put, self.app_put = self.app_put, self._put
+
+    async def app_send(self, message: ASGISendEvent | None) -> None:
+        kind = None if message is None else cast(dict[str, Any], message)["type"]
+        if kind == SEND_BATCH:
+            await self._send_batch(cast(dict[str, Any], message)["texts"])
+        elif kind == PING:
+            if self._can_send():
+                await self._send_wsproto_event(Ping(payload=b"qakit"))
+        elif kind == ABORT:
+            self._mark_app_gone()
+            if not self.closed:
+                await self.send(StreamClosed(stream_id=self.stream_id))  # hypercorn closes TCP
+        else:
+            if message is None:
+                self._mark_app_gone()
+            await super().app_send(message)
+            if kind == "websocket.close":
+                self._app_replied.set()
+
+    def _can_send(self) -> bool:
+        return not self.closed and self.state == ASGIWebsocketState.CONNECTED
+
+    async def _send_batch(self, texts: list[str]) -> None:
+        if not self._can_send():
+            return
+        try:
+            data = b"".join([self.connection.send(TextMessage(data=text)) for text in texts])
+        except LocalProtocolError:  # the client has started closing: its reply comes first
+            return
+        await self.send(Data(stream_id=self.stream_id, data=data))
+
+    async def _deliver_disconnect(self, code: int, reason: str | None) -> None:
+        self._disconnect_delivered = True
+        await self._put({"type": "websocket.disconnect", "code": code, "reason": reason or ""})
+
+    async def _handle_events(self) -> None:
+        # hypercorn's loop, with the Pong, too-large and client-close branches changed.
+        for event in self.connection.events():
+            if isinstance(event, Message):
+                try:
+                    self.buffer.extend(event)
+                except FrameTooLargeError:
+                    await self._send_wsproto_event(
+                        CloseConnection(code=CloseReason.MESSAGE_TOO_BIG, reason="message too big")
+                    )
+                    await self._deliver_disconnect(CloseReason.MESSAGE_TOO_BIG, "message too big")
+                    break
+                if event.message_finished:
+                    await self._put(self.buffer.to_message())
+                    self.buffer.clear()
+            elif isinstance(event, Ping):
+                await self._send_wsproto_event(event.response())
+            elif isinstance(event, Pong):
+                await self._put({"type": PONG})
+            elif isinstance(event, CloseConnection):
+                if self.connection.state == ConnectionState.REMOTE_CLOSING:
+                    await self._deliver_disconnect(event.code, event.reason)
+                    with trio.move_on_after(CLOSE_REPLY_TIMEOUT):
+                        await self._app_replied.wait()
+                    await self._send_wsproto_event(event.response())  # no-op if the app replied
+                await self.send(StreamClosed(stream_id=self.stream_id))
+
+
+def install() -> None:
+    """Make hypercorn's HTTP/1.1 protocol use `QakitWSStream`. Idempotent."""
+    installed = version("hypercorn")
+    if installed != HYPERCORN_VERSION:
+        raise RuntimeError(
+            f"qakit_trio.hyper_ext extends hypercorn {HYPERCORN_VERSION} internals, "
+            f"but hypercorn {installed} is installed (pip install hypercorn=={HYPERCORN_VERSION})"
+        )
+    hypercorn.protocol.h11.WSStream = QakitWSStream  # type: ignore[attr-defined]

@@ -1,0 +1,55 @@
+"""A connection's outbox: the bounded memory channel between everyone who wants to send a
+frame to one client and the connection's writer task, the only task that writes to its socket.
+
+Items are encoded frames (`str`, JSON text) or the `PING` control item. The same `str` object
+is shared by every subscriber a broadcast reaches: it is encoded once.
+
+Who holds which end (each end has exactly one owner, who closes it):
+- the writer task owns the receive end;
+- the reader task owns the original send end (replies to this client's own requests);
+- the hub owns a clone of the send end (broadcasts and pings) and closes it when the client
+  leaves the channel or is evicted.
+"""
+
+from __future__ import annotations
+
+from typing import Final, final
+
+import trio
+
+
+@final
+class _Ping:
+    """Control item: 'write a WebSocket ping now'."""
+
+    def __repr__(self) -> str:
+        return "PING"
+
+
+PING: Final = _Ping()
+
+OutboxItem = str | _Ping
+OutboxSend = trio.MemorySendChannel[OutboxItem]
+OutboxReceive = trio.MemoryReceiveChannel[OutboxItem]
+
+
+def open_outbox(size: int) -> tuple[OutboxSend, OutboxReceive]:
+    """A bounded outbox of `size` frames (QAKIT_OUTBOX_SIZE, default 256).
+
+    Why bounded, and why 256: frames only wait here while the kernel's socket buffer (hundreds
+    of KiB on Linux) is already full, that is while the client is not reading. 256 frames is
+    several seconds of a busy training channel, so a client that merely hiccups never hits it,
+    and one that stopped reading costs at most 256 references to shared frames before the
+    hub's slow-consumer policy (see hub.py) disconnects it. Memory stays bounded whatever a
+    client does.
+    """
+    return trio.open_memory_channel[OutboxItem](size)
+
+
+def drain_nowait(outbox: OutboxReceive, batch: list[OutboxItem]) -> list[OutboxItem]:
+    """Append everything already waiting in `outbox` to `batch`, without blocking."""
+    while True:
+        try:
+            batch.append(outbox.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel):
+            return batch

@@ -1,0 +1,230 @@
+"""Wire messages of the envelope protocol on `/ws`: parsing requests, building frames.
+
+This module is pure: it imports neither trio nor quart and does no I/O, so every rule of the
+protocol is tested without an event loop (tests/test_protocol.py). The only clock it reads is the
+wall clock, for the `ts` field users see.
+
+A request is a JSON object `{"action": str, "payload": object, "request_id": str | number}`.
+Parsing happens in two steps because of one rule: every text that parses as a JSON *object* is
+acknowledged before anything else, even when it then turns out to be a bad request.
+
+1. `decode_object(text)` -> the object, or `ProtocolError` (`invalid_json`, `invalid_message`);
+2. `ack(request_id_of(obj, ...))` goes out;
+3. `parse_request(obj, request_id)` -> `Request`, or `ProtocolError` answered after the ack.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, cast
+
+Frame = dict[str, Any]
+RequestId = str | int | float
+
+MAX_CHANNEL_LENGTH = 64
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes of error frames (the README has the same table)."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_MESSAGE = "invalid_message"
+    UNKNOWN_ACTION = "unknown_action"
+    VALIDATION_ERROR = "validation_error"
+    INTERNAL_ERROR = "internal_error"
+
+
+class ProtocolError(Exception):
+    """A request the server cannot act on; becomes one error frame, the connection stays open."""
+
+    def __init__(self, code: ErrorCode, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    action: str
+    payload: dict[str, Any]
+    request_id: RequestId
+
+
+def utc_ts() -> str:
+    """Wall-clock time for the `ts` field: UTC, ISO-8601 with microseconds and offset."""
+    return datetime.now(UTC).isoformat()
+
+
+def encode(frame: Frame) -> str:
+    """One frame as compact JSON text; non-ASCII text stays readable in DevTools."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number {text} is out of range")
+    return number
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def decode_object(text: str) -> dict[str, Any]:
+    """Parse one text frame; it must be a JSON object."""
+    try:
+        value = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+    except RecursionError:
+        raise ProtocolError(ErrorCode.INVALID_JSON, "JSON is nested too deeply") from None
+    except ValueError as error:  # json.JSONDecodeError is a ValueError
+        raise ProtocolError(ErrorCode.INVALID_JSON, f"not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE,
+            f"a request must be a JSON object, got {_json_type(value)}",
+        )
+    return value
+
+
+def is_request_id(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, str | int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def request_id_of(obj: dict[str, Any], assign: Callable[[], str]) -> RequestId:
+    """The client's `request_id` verbatim, or a server-assigned one when it is absent or bad."""
+    value = obj.get("request_id")
+    return cast(RequestId, value) if is_request_id(value) else assign()
+
+
+def parse_request(obj: dict[str, Any], request_id: RequestId) -> Request:
+    """Check the envelope of an already acknowledged object (the action itself is not looked up)."""
+    if "request_id" in obj and obj["request_id"] is not None and not is_request_id(
+        obj["request_id"]
+    ):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE,
+            f"request_id must be a string or a number, got {_json_type(obj['request_id'])}; "
+            f"this request was given the id {request_id!r}",
+            field="request_id",
+        )
+    if "action" not in obj or obj["action"] is None:
+        raise unknown_action(None)
+    action = obj["action"]
+    if not isinstance(action, str):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE,
+            f"action must be a string, got {_json_type(action)}",
+            field="action",
+        )
+    payload = obj.get("payload")
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE,
+            f"payload must be a JSON object, got {_json_type(payload)}",
+            field="payload",
+        )
+    return Request(action=action, payload=payload, request_id=request_id)
+
+
+def unknown_action(raw_action: object) -> ProtocolError:
+    if raw_action is None:
+        message = "the request has no action"
+    else:
+        message = f"unknown action {raw_action!r}"
+    return ProtocolError(ErrorCode.UNKNOWN_ACTION, message, raw_action=raw_action)
+
+
+def require_str(payload: dict[str, Any], field: str) -> str:
+    value = payload.get(field)
+    if not isinstance(value, str):
+        raise ProtocolError(
+            ErrorCode.VALIDATION_ERROR,
+            f"payload.{field} is required and must be a string"
+            + ("" if value is None else f", got {_json_type(value)}"),
+            field=field,
+        )
+    return value
+
+
+def channel_problem(name: str) -> str | None:
+    """Why `name` is not a valid channel name, or None. Rule: 1-64 printable, non-space chars."""
+    if not name:
+        return "channel name is empty"
+    if len(name) > MAX_CHANNEL_LENGTH:
+        return f"channel name is longer than {MAX_CHANNEL_LENGTH} characters"
+    for char in name:
+        if char.isspace() or not char.isprintable():
+            return f"channel name contains whitespace or a control character ({char!r})"
+    return None
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+# --- frames the server sends ----------------------------------------------------------------
+
+
+def connected(channel: str, connection_id: str) -> Frame:
+    return {
+        "type": "system",
+        "message": f"connected to '{channel}'",
+        "channel": channel,
+        "connection_id": connection_id,
+        "ts": utc_ts(),
+    }
+
+
+def ack(request_id: RequestId) -> Frame:
+    return {"type": "ack", "request_id": request_id, "ts": utc_ts()}
+
+
+def echo(request_id: RequestId, data: dict[str, Any]) -> Frame:
+    return {"type": "echo", "request_id": request_id, "data": data, "ts": utc_ts()}
+
+
+def step(request_id: RequestId, number: int, message: str) -> Frame:
+    return {"type": "step", "step": number, "message": message, "request_id": request_id,
+            "ts": utc_ts()}
+
+
+def event(name: str, request_id: RequestId | None, extra: Any, event_id: str) -> Frame:
+    return {"type": "event", "name": name, "request_id": request_id, "ts": utc_ts(),
+            "extra": extra, "event_id": event_id}
+
+
+def channel_message(channel: str, message: str, request_id: RequestId, sender: str) -> Frame:
+    """What every member of a channel receives from the `broadcast` action."""
+    return {"type": "message", "channel": channel, "message": message,
+            "request_id": request_id, "from": sender, "ts": utc_ts()}
+
+
+def rest_broadcast(channel: str, message: str) -> Frame:
+    """What every member of a channel receives from `POST /broadcast`."""
+    return {"type": "broadcast", "channel": channel, "message": message, "ts": utc_ts()}
+
+
+def error(request_id: RequestId | None, failure: ProtocolError) -> Frame:
+    return {"type": "error", "request_id": request_id, "error": str(failure.code),
+            "message": failure.message, **failure.details, "ts": utc_ts()}

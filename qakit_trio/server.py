@@ -1,0 +1,88 @@
+"""Running the app on hypercorn programmatically, with our own signal-driven shutdown.
+
+    trio.run(run_server)
+    └── server nursery
+        ├── signal watch   first SIGTERM/SIGINT: start the graceful shutdown;
+        │                  second one, or the backstop deadline: stop now
+        └── hypercorn.trio.serve(app, config, shutdown_trigger=first_signal.wait)
+            (hypercorn's own nurseries: lifespan -> our service nursery; one task per client)
+
+On the first signal hypercorn stops accepting and sets its "terminated" event; the app closes
+every WebSocket with 1001 (services.py), each within QAKIT_CLOSE_TIMEOUT (connection.py drops
+a client that does not answer), and hypercorn cancels whatever is left after
+QAKIT_SHUTDOWN_TIMEOUT (its graceful_timeout). So the process ends in bounded time even when a
+client has stopped reading.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+
+import hypercorn.trio
+import trio
+from hypercorn.config import Config
+
+from .app import QakitApp, create_app
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+# After the first signal, the whole process is given this much longer than the shutdown timeout
+# (which bounds the connections) for the app's own shutdown, then it is cancelled outright.
+BACKSTOP_MARGIN = 2.0
+
+
+def hypercorn_config(settings: Settings, binds: Sequence[str]) -> Config:
+    config = Config()
+    config.bind = list(binds)
+    config.websocket_max_message_size = settings.max_message_size
+    config.websocket_ping_interval = None  # our keepalive.py pings: one task for all clients
+    config.graceful_timeout = settings.shutdown_timeout
+    config.shutdown_timeout = settings.shutdown_timeout  # the lifespan's shutdown
+    config.accesslog = logging.getLogger("hypercorn.access")
+    config.errorlog = logging.getLogger("hypercorn.error")
+    return config
+
+
+async def serve(
+    settings: Settings,
+    binds: Sequence[str],
+    shutdown_trigger: Callable[[], Awaitable[None]],
+    app: QakitApp | None = None,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve `app` (default: `create_app(settings)`) until `shutdown_trigger` returns.
+
+    `task_status.started()` gets the real URLs, so binding port 0 works without races.
+    """
+    app = app if app is not None else create_app(settings)
+    await hypercorn.trio.serve(app, hypercorn_config(settings, binds),
+                               shutdown_trigger=shutdown_trigger, task_status=task_status)
+
+
+async def run_server(settings: Settings, binds: Sequence[str]) -> None:
+    """The CLI's main task: serve until SIGTERM or SIGINT, then shut down in bounded time."""
+    first_signal = trio.Event()
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def watch_signals() -> None:
+                async for signum in signals:
+                    if first_signal.is_set():
+                        log.warning("second signal: stopping now")
+                        nursery.cancel_scope.cancel()
+                        return
+                    log.info("shutting down", extra={"fields": {
+                        "signal": signal.Signals(signum).name}})
+                    first_signal.set()
+                    nursery.cancel_scope.deadline = (
+                        trio.current_time() + settings.shutdown_timeout + BACKSTOP_MARGIN)
+
+            nursery.start_soon(watch_signals)
+            await serve(settings, binds, first_signal.wait)
+            nursery.cancel_scope.cancel()
+    if nursery.cancel_scope.cancelled_caught and first_signal.is_set():
+        log.warning("shutdown was cut short")

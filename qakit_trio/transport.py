@@ -1,0 +1,99 @@
+"""The app's end of one WebSocket: receive, send batches, ping, close, abort.
+
+It talks ASGI to the server. Under hypercorn with `hyper_ext` installed (always, when started by
+our CLI or by `hypercorn qakit_trio.asgi:app`), it uses the extra messages that extension
+offers; under any other ASGI server (or quart's in-process test client) it falls back to plain
+ASGI: one `websocket.send` per frame, no pings, no abort, and the server's own close codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Protocol, cast, final
+
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent
+
+from . import hyper_ext
+
+# Close codes that must never be put in a close frame (RFC 6455 section 7.4.1).
+_LOCAL_ONLY = {1005, 1006, 1015}
+
+
+class Disconnected(Exception):
+    """The client is gone; `code` is its close code (1006 when the TCP connection just ended)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"disconnected with code {code}")
+        self.code = code
+        self.reason = reason
+
+
+@final
+class Pong:
+    """What `receive()` returns when the client answered a ping."""
+
+    def __repr__(self) -> str:
+        return "PONG"
+
+
+PONG: Final = Pong()
+
+
+class ServerTerminated(Protocol):
+    async def wait(self) -> None: ...
+
+
+def reply_code(code: int) -> int:
+    """The code to answer a client's close with: its own, unless that cannot go in a frame."""
+    return 1000 if code in _LOCAL_ONLY else code
+
+
+class Transport:
+    def __init__(
+        self,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        scope_extensions: dict[str, Any],
+        close: Callable[[int, str], Awaitable[None]],
+    ) -> None:
+        self._receive = receive
+        self._send = send
+        self._close = close  # quart's websocket.close: quart then knows we closed
+        extension = scope_extensions.get(hyper_ext.EXTENSION)
+        self.extended = extension is not None
+        self.server_terminated: ServerTerminated | None = (
+            extension["server_terminated"] if extension is not None else None
+        )
+
+    async def receive(self) -> str | bytes | Pong:
+        """The next message from the client. Raises `Disconnected` once it is gone."""
+        while True:
+            message = cast(dict[str, Any], await self._receive())
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text = message.get("text")
+                return text if text is not None else (message.get("bytes") or b"")
+            if kind == "websocket.disconnect":
+                raise Disconnected(int(message.get("code", 1005)), message.get("reason") or "")
+            if kind == hyper_ext.PONG:
+                return PONG
+            # "websocket.connect" (the first event, already answered by accept): nothing to do
+
+    async def send_batch(self, texts: list[str]) -> None:
+        if self.extended:
+            await self._send(cast(ASGISendEvent, {"type": hyper_ext.SEND_BATCH, "texts": texts}))
+            return
+        for text in texts:
+            await self._send({"type": "websocket.send", "bytes": None, "text": text})
+
+    async def ping(self) -> None:
+        if self.extended:
+            await self._send(cast(ASGISendEvent, {"type": hyper_ext.PING}))
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._close(reply_code(code), reason)
+
+    async def abort(self) -> None:
+        """Drop the TCP connection now (unblocks a write stuck on a peer that stopped reading)."""
+        if self.extended:
+            await self._send(cast(ASGISendEvent, {"type": hyper_ext.ABORT}))

@@ -1,0 +1,160 @@
+"""Shared test helpers: a real hypercorn server on 127.0.0.1:0, and WebSocket client helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+
+from qakit_trio.actions import Action
+from qakit_trio.app import QakitApp, create_app
+from qakit_trio.config import Settings
+from qakit_trio.server import serve
+
+# Pings off unless a test is about pings: trio-websocket can crash answering a ping while it
+# is closing (trio-websocket issue 184, ../shared/notes/stack-facts.md).
+TEST_SETTINGS = Settings(ping_interval=0)
+
+
+@dataclass(frozen=True)
+class Server:
+    http: str  # http://127.0.0.1:PORT
+    app: QakitApp
+    stop: trio.Event  # set it to start the graceful shutdown
+
+    @property
+    def ws(self) -> str:
+        return self.http.replace("http://", "ws://")
+
+    @property
+    def port(self) -> int:
+        port = urlsplit(self.http).port
+        assert port is not None
+        return port
+
+
+@asynccontextmanager
+async def running_server(
+    extra_actions: dict[str, Action] | None = None, **overrides: Any
+) -> AsyncIterator[Server]:
+    """Serve the app with hypercorn on a free port; shut it down gracefully on exit."""
+    settings = replace(TEST_SETTINGS, **overrides)
+    app = create_app(settings, extra_actions=extra_actions)
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        urls = await nursery.start(serve, settings, ["127.0.0.1:0"], stop.wait, app)
+        yield Server(urls[0], app, stop)
+        stop.set()
+
+
+async def receive_json(ws: WebSocketConnection) -> dict[str, Any]:
+    message = await ws.get_message()
+    assert isinstance(message, str)
+    frame = json.loads(message)
+    assert isinstance(frame, dict)
+    return frame
+
+
+async def send_json(ws: WebSocketConnection, frame: object) -> None:
+    await ws.send_message(json.dumps(frame))
+
+
+@asynccontextmanager
+async def connected(server: Server, channel: str | None = None,
+                    **options: Any) -> AsyncIterator[tuple[WebSocketConnection, dict[str, Any]]]:
+    """A client on /ws (optionally ?channel=...), with the hello frame already read."""
+    query = "" if channel is None else f"?channel={channel}"
+    async with open_websocket_url(f"{server.ws}/ws{query}", **options) as ws:
+        hello = await receive_json(ws)
+        assert hello["type"] == "system"
+        yield ws, hello
+
+
+async def request(ws: WebSocketConnection, frame: dict[str, Any],
+                  until: str = "event") -> list[dict[str, Any]]:
+    """Send one request and collect the frames answering it, up to the first of type `until`."""
+    await send_json(ws, frame)
+    frames = [await receive_json(ws)]
+    while frames[-1]["type"] != until:
+        frames.append(await receive_json(ws))
+    return frames
+
+
+@dataclass
+class ServerProcess:
+    """A server started as its own process; its output is drained into `lines` all along."""
+
+    process: trio.Process
+    urls: list[str]
+    lines: list[str]
+
+    @property
+    def ws(self) -> str:
+        return self.urls[0].replace("http://", "ws://")
+
+
+@asynccontextmanager
+async def server_process(args: list[str], env: dict[str, str],
+                         binds: int = 1) -> AsyncIterator[ServerProcess]:
+    """Start `args`, wait until it logs `binds` "Running on http://..." lines, yield it.
+
+    Whatever happens, the process is killed and reaped on exit.
+    """
+    process = await trio.lowlevel.open_process(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
+    assert process.stdout is not None
+    lines: list[str] = []
+    url_send, url_receive = trio.open_memory_channel[str](binds)
+
+    async def drain(stdout: trio.abc.ReceiveStream) -> None:
+        pending = b""
+        async for chunk in stdout:
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for raw in complete:
+                line = raw.decode(errors="replace")
+                lines.append(line)
+                match = re.search(r"Running on (http://[0-9.]+:[0-9]+)", line)
+                if match:
+                    url_send.send_nowait(match[1])
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(drain, process.stdout)
+            urls = [await url_receive.receive() for _ in range(binds)]
+            yield ServerProcess(process, urls, lines)
+            nursery.cancel_scope.cancel()
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.CancelScope(shield=True):
+            await process.wait()
+
+
+@dataclass(frozen=True)
+class Closed:
+    messages: list[str | bytes]  # what arrived before the close frame
+    code: int
+    reason: str | None
+
+
+async def read_until_closed(ws: WebSocketConnection) -> Closed:
+    """Read everything until the server closes the connection."""
+    messages: list[str | bytes] = []
+    while True:
+        try:
+            messages.append(await ws.get_message())
+        except ConnectionClosed as closed:
+            if closed.reason is None:
+                return Closed(messages, 1006, None)
+            return Closed(messages, closed.reason.code, closed.reason.reason)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from qakit_trio.config import ConfigError, Settings, load_settings
+
+
+def test_defaults_without_environment() -> None:
+    assert load_settings({}) == Settings()
+    assert Settings().default_channel == "general"
+    assert Settings().binds == ("127.0.0.1:8002",)
+    assert Settings().max_message_size == 1024 * 1024
+
+
+def test_values_are_parsed() -> None:
+    settings = load_settings({
+        "WS_DEFAULT_CHANNEL": "lobby", "QAKIT_BIND": "0.0.0.0:8002, [::1]:8000",
+        "QAKIT_MAX_MESSAGE_SIZE": "2048", "QAKIT_OUTBOX_SIZE": "16",
+        "QAKIT_PING_INTERVAL": "0.5", "QAKIT_CLOSE_TIMEOUT": "1", "QAKIT_SHUTDOWN_TIMEOUT": "3",
+        "QAKIT_LOG_LEVEL": "debug", "PATH": "/bin"})
+    assert settings == Settings(
+        default_channel="lobby", binds=("0.0.0.0:8002", "[::1]:8000"), max_message_size=2048,
+        outbox_size=16, ping_interval=0.5, close_timeout=1.0, shutdown_timeout=3.0,
+        log_level="DEBUG")
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"QAKIT_OUTBOX_SIZE": "many"}, "QAKIT_OUTBOX_SIZE"),
+        ({"QAKIT_OUTBOX_SIZE": "1"}, "QAKIT_OUTBOX_SIZE"),
+        ({"QAKIT_MAX_MESSAGE_SIZE": "0"}, "QAKIT_MAX_MESSAGE_SIZE"),
+        ({"QAKIT_PING_INTERVAL": "-1"}, "QAKIT_PING_INTERVAL"),
+        ({"QAKIT_PING_INTERVAL": "inf"}, "QAKIT_PING_INTERVAL"),
+        ({"QAKIT_CLOSE_TIMEOUT": "0"}, "QAKIT_CLOSE_TIMEOUT"),
+        ({"QAKIT_BIND": "localhost"}, "QAKIT_BIND"),
+        ({"QAKIT_BIND": "host:99999"}, "QAKIT_BIND"),
+        ({"QAKIT_LOG_LEVEL": "LOUD"}, "QAKIT_LOG_LEVEL"),
+        ({"WS_DEFAULT_CHANNEL": "two words"}, "WS_DEFAULT_CHANNEL"),
+        ({"QAKIT_OUTBX_SIZE": "8"}, "QAKIT_OUTBX_SIZE"),
+        ({"QAKIT_CLOSE_TIMEOUT": "9"}, "QAKIT_CLOSE_TIMEOUT"),
+    ],
+)
+def test_bad_values_fail_naming_the_variable(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings(environ)

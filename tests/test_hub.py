@@ -1,0 +1,106 @@
+"""The hub: fan-out, the slow-consumer policy, leaving and shutdown. In-memory, no sockets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+import trio
+
+from qakit_trio.hub import GOING_AWAY, SLOW_CONSUMER, Hub, Member
+from qakit_trio.outbox import OutboxItem, OutboxReceive, drain_nowait, open_outbox
+
+
+@dataclass
+class FakeConnection:
+    """Stands in for connection.py: an outbox and a record of close requests."""
+
+    receive: OutboxReceive
+    member: Member
+    closes: list[tuple[int, str]] = field(default_factory=list)
+
+    def queued(self) -> list[OutboxItem]:
+        return drain_nowait(self.receive, [])
+
+
+def join(hub: Hub, channel: str, name: str, size: int = 4) -> FakeConnection:
+    send, receive = open_outbox(size)
+    closes: list[tuple[int, str]] = []
+    member = hub.join(channel, name, send, lambda code, reason: closes.append((code, reason)))
+    return FakeConnection(receive, member, closes)
+
+
+async def test_publish_reaches_every_member_of_the_channel_only() -> None:
+    hub = Hub()
+    a, b, c = join(hub, "room", "a"), join(hub, "room", "b"), join(hub, "other", "c")
+    assert hub.publish("room", "frame-1") == 2
+    assert a.queued() == ["frame-1"]
+    assert b.queued() == ["frame-1"]
+    assert c.queued() == []
+    assert hub.publish("nobody-here", "x") == 0
+
+
+async def test_published_frame_is_shared_not_copied() -> None:
+    hub = Hub()
+    a, b = join(hub, "room", "a"), join(hub, "room", "b")
+    frame = "".join(["shared", "-frame"])
+    hub.publish("room", frame)
+    assert a.queued()[0] is b.queued()[0] is frame
+
+
+async def test_full_outbox_is_evicted_and_others_keep_receiving() -> None:
+    hub = Hub()
+    slow, fast = join(hub, "room", "slow", size=2), join(hub, "room", "fast", size=2)
+    assert hub.publish("room", "1") == 2
+    assert fast.queued() == ["1"]
+    assert hub.publish("room", "2") == 2
+    assert fast.queued() == ["2"]
+    # slow never drained: its outbox (2) is full now, the third frame evicts it
+    assert hub.publish("room", "3") == 1
+    assert fast.queued() == ["3"]
+    assert slow.closes == [(SLOW_CONSUMER, "slow consumer: outbox full")]
+    assert slow.queued() == ["1", "2"]  # nothing was queued past the bound
+    assert hub.stats() == {"room": 1}
+    assert hub.publish("room", "4") == 1  # and it is not offered anything again
+
+
+async def test_evicted_member_outbox_is_closed_by_the_hub() -> None:
+    hub = Hub()
+    slow = join(hub, "room", "slow", size=2)
+    for frame in ("1", "2", "3"):
+        hub.publish("room", frame)
+    assert slow.queued() == ["1", "2"]
+    # the hub held the only send end: the writer now sees the end of the channel
+    with pytest.raises(trio.EndOfChannel):
+        slow.receive.receive_nowait()
+
+
+async def test_leave_is_idempotent_and_empty_channels_drop_out() -> None:
+    hub = Hub()
+    a, b = join(hub, "room", "a"), join(hub, "lobby", "b")
+    assert hub.stats() == {"lobby": 1, "room": 1}
+    assert hub.total() == 2
+    hub.leave(a.member)
+    hub.leave(a.member)
+    assert hub.stats() == {"lobby": 1}
+    assert hub.total() == 1
+    hub.leave(b.member)
+    assert hub.stats() == {}
+
+
+async def test_member_whose_writer_is_gone_is_dropped_silently() -> None:
+    hub = Hub()
+    gone = join(hub, "room", "gone")
+    gone.receive.close()
+    assert hub.publish("room", "x") == 0
+    assert hub.stats() == {}
+    assert gone.closes == []
+
+
+async def test_close_all_asks_everyone_to_go_away_and_marks_the_hub() -> None:
+    hub = Hub()
+    a, b = join(hub, "room", "a"), join(hub, "lobby", "b")
+    hub.close_all()
+    assert a.closes == b.closes == [(GOING_AWAY, "server shutting down")]
+    assert hub.stats() == {}
+    assert hub.closing == (GOING_AWAY, "server shutting down")

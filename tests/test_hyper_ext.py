@@ -1,0 +1,169 @@
+"""QakitWSStream on its own: hypercorn's WebSocket stream driven with events, no sockets.
+
+These pin down orderings that end-to-end tests cannot observe reliably (the race they close is
+microseconds wide on an idle server, but real on a busy one).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import trio
+from hypercorn.config import Config
+from hypercorn.protocol.events import Data, Event, Request, Response, StreamClosed
+from hypercorn.trio.task_group import TaskGroup
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
+from hypercorn.utils import wrap_app
+
+from qakit_trio import hyper_ext
+
+from . import wsraw
+
+TIMEOUT = 5
+HANDSHAKE = [(b"host", b"test"), (b"upgrade", b"websocket"), (b"connection", b"Upgrade"),
+             (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+             (b"sec-websocket-version", b"13")]
+
+
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Split unmasked server frames (payloads < 126 bytes, enough here)."""
+    frames = []
+    while data:
+        length = data[1] & 0x7F
+        assert length < 126
+        frames.append((data[0] & 0x0F, data[2:2 + length]))
+        data = data[2 + length:]
+    return frames
+
+
+class Recorder:
+    """Plays hypercorn's protocol layer (what the stream sends) and an ASGI app."""
+
+    def __init__(self, *, stays: bool) -> None:
+        self.stays = stays  # after the disconnect the app stays (the test decides what it does)
+        self.log: list[Any] = []
+        self.scope: dict[str, Any] = {}
+        self.received: trio.MemorySendChannel[dict[str, Any]]
+        self.inbox: trio.MemoryReceiveChannel[dict[str, Any]]
+        self.received, self.inbox = trio.open_memory_channel[dict[str, Any]](100)
+        self.app_send: Any = None
+        self.stream: hyper_ext.QakitWSStream
+
+    async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, Data):
+            self.log.extend(("wire", op, payload) for op, payload in server_frames(event.data))
+        elif isinstance(event, Response | StreamClosed):
+            self.log.append(type(event).__name__)
+        if isinstance(event, StreamClosed):  # as hypercorn's H11Protocol does
+            await self.stream.handle(event)
+
+    async def app(self, scope: Any, receive: Any, send: Any) -> None:
+        self.scope = scope
+        self.app_send = send
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            self.log.append(("app", message["type"], message.get("code")))
+            await self.received.send(message)
+            if message["type"] == "websocket.disconnect":
+                if self.stays:
+                    await trio.sleep_forever()
+                return
+
+
+@asynccontextmanager
+async def stream_with_app(
+    *, stays: bool = False
+) -> AsyncIterator[tuple[hyper_ext.QakitWSStream, Recorder]]:
+    recorder = Recorder(stays=stays)
+    async with TaskGroup() as task_group:
+        stream = hyper_ext.QakitWSStream(
+            wrap_app(recorder.app, 0, "asgi"), Config(), WorkerContext(None), task_group, False,
+            ("127.0.0.1", 1), ("127.0.0.1", 2), recorder.protocol_send, 1)
+        recorder.stream = stream
+        await stream.handle(Request(stream_id=1, headers=HANDSHAKE, http_version="1.1",
+                                    method="GET", raw_path=b"/ws",
+                                    state=ConnectionState({})))
+        assert (await recorder.inbox.receive())["type"] == "websocket.connect"
+        yield stream, recorder
+        task_group._nursery.cancel_scope.cancel()  # type: ignore[union-attr]
+
+
+def client_close(code: int, reason: str) -> Data:
+    return Data(stream_id=1, data=wsraw.encode_frame(wsraw.CLOSE,
+                                                     struct.pack("!H", code) + reason.encode()))
+
+
+async def test_scope_announces_the_extension_and_server_terminated() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with stream_with_app() as (stream, recorder):
+            extension = recorder.scope["extensions"][hyper_ext.EXTENSION]
+            assert extension["server_terminated"] is stream.context.terminated
+
+
+async def test_client_close_reaches_the_app_with_its_code_before_the_reply() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with stream_with_app(stays=True) as (stream, recorder):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(stream.handle, client_close(4321, "bye"))
+                message = await recorder.inbox.receive()
+                assert (message["code"], message["reason"]) == (4321, "bye")
+                assert ("wire", wsraw.CLOSE) not in [entry[:2] for entry in recorder.log]
+                await recorder.app_send({"type": "websocket.close", "code": 4321, "reason": "ok"})
+            replies = [e for e in recorder.log if e[0] == "wire" and e[1] == wsraw.CLOSE]
+            assert [wsraw.close_code(e[2]) for e in replies] == [4321]  # exactly one reply
+            disconnect = recorder.log.index(("app", "websocket.disconnect", 4321))
+            assert disconnect < recorder.log.index(replies[0])
+            assert recorder.log[-1] == "StreamClosed"
+
+
+async def test_a_silent_app_does_not_keep_the_client_waiting(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with trio.fail_after(TIMEOUT + hyper_ext.CLOSE_REPLY_TIMEOUT):
+        async with stream_with_app(stays=True) as (stream, recorder):
+            await stream.handle(client_close(1000, ""))  # returns after CLOSE_REPLY_TIMEOUT
+            assert [wsraw.close_code(e[2]) for e in recorder.log if e[:2] == ("wire", 8)] == [1000]
+
+
+async def test_send_batch_is_one_write_of_several_frames() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with stream_with_app() as (stream, recorder):
+            writes: list[bytes] = []
+            original = recorder.protocol_send
+
+            async def counting_send(event: Event) -> None:
+                if isinstance(event, Data):
+                    writes.append(event.data)
+                await original(event)
+
+            stream.send = counting_send
+            await stream.app_send(cast(Any, {"type": hyper_ext.SEND_BATCH,
+                                             "texts": ["a", "bc", "привет"]}))
+            assert len(writes) == 1
+            assert server_frames(writes[0]) == [(wsraw.TEXT, b"a"), (wsraw.TEXT, b"bc"),
+                                                (wsraw.TEXT, "привет".encode())]
+
+
+async def test_ping_goes_out_and_pong_comes_back_to_the_app() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with stream_with_app() as (stream, recorder):
+            await stream.app_send(cast(Any, {"type": hyper_ext.PING}))
+            assert ("wire", wsraw.PING, b"qakit") in recorder.log
+            await stream.handle(Data(stream_id=1, data=wsraw.encode_frame(wsraw.PONG, b"qakit")))
+            assert (await recorder.inbox.receive())["type"] == hyper_ext.PONG
+
+
+async def test_abort_closes_the_stream_without_waiting_for_the_app() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with stream_with_app() as (stream, recorder):
+            await stream.app_send(cast(Any, {"type": hyper_ext.ABORT}))
+            assert recorder.log[-1] == "StreamClosed"
+            assert stream.closed
+            # the app no longer listens: hypercorn's reader must never block on its queue
+            for _ in range(50):  # far past the app queue's bound (max_app_queue_size 10)
+                await stream.handle(Data(stream_id=1, data=wsraw.encode_frame(wsraw.TEXT, b"x")))

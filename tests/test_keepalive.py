@@ -1,0 +1,110 @@
+"""Keepalive on trio's virtual clock: pings go out, silent peers are dropped."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from qakit_trio.hub import SLOW_CONSUMER, Hub
+from qakit_trio.keepalive import KEEPALIVE_TIMEOUT, ping_round, run_keepalive
+from qakit_trio.outbox import PING, drain_nowait, open_outbox
+
+from . import wsraw
+from .helpers import running_server
+
+INTERVAL = 20.0
+
+
+async def test_ping_round_pings_everyone_first() -> None:
+    hub = Hub()
+    send, receive = open_outbox(4)
+    hub.join("room", "a", send, lambda code, reason: None)
+    assert ping_round(hub, previous_round=None) == 1
+    assert drain_nowait(receive, []) == [PING]
+
+
+async def test_ping_round_evicts_a_full_outbox_as_slow() -> None:
+    hub = Hub()
+    send, _receive = open_outbox(2)
+    closes: list[int] = []
+    hub.join("room", "a", send, lambda code, reason: closes.append(code))
+    send.send_nowait("x")
+    send.send_nowait("y")
+    assert ping_round(hub, previous_round=None) == 0
+    assert closes == [SLOW_CONSUMER]
+
+
+async def test_silent_peer_dropped_after_two_intervals_answering_one_kept(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    hub = Hub()
+    closes: dict[str, int] = {}
+    answering_send, answering_receive = open_outbox(8)
+    silent_send, silent_receive = open_outbox(8)
+    answering = hub.join("room", "answering", answering_send,
+                         lambda code, reason: closes.__setitem__("answering", code))
+    hub.join("room", "silent", silent_send,
+             lambda code, reason: closes.__setitem__("silent", code))
+    dropped_at: list[float] = []
+
+    async def answer_pings() -> None:
+        # what connection.py does when a pong arrives: the client has been heard from
+        async for item in answering_receive:
+            assert item is PING
+            await trio.sleep(0.1)  # the pong's round trip
+            answering.last_heard = trio.current_time()
+
+    async def watch_silent() -> None:
+        async for _ in silent_receive:  # pings it never answers; ends when the hub leaves it
+            pass
+        dropped_at.append(trio.current_time())
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(answer_pings)
+        nursery.start_soon(watch_silent)
+        await nursery.start(run_keepalive, hub, INTERVAL)
+        await trio.sleep(10 * INTERVAL + 1)
+        nursery.cancel_scope.cancel()
+
+    assert closes == {"silent": KEEPALIVE_TIMEOUT}
+    # pinged at 1 interval, found silent at 2 intervals: dropped exactly then
+    assert dropped_at == [start + 2 * INTERVAL]
+    assert hub.stats() == {"room": 1}
+
+
+async def test_interval_zero_turns_pings_off(autojump_clock: trio.testing.MockClock) -> None:
+    hub = Hub()
+    send, receive = open_outbox(4)
+    hub.join("room", "a", send, lambda code, reason: None)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(run_keepalive, hub, 0)
+        await trio.sleep(1000)
+    assert drain_nowait(receive, []) == []
+
+
+# --- end to end, with a raw client that shows every ping --------------------------------
+
+
+async def test_server_pings_and_a_client_that_answers_stays() -> None:
+    with trio.fail_after(10):
+        async with running_server(ping_interval=0.05) as server:
+            raw = await wsraw.open_raw(server.port, "/ws")
+            assert (await raw.read_frame())[0] == wsraw.TEXT  # hello
+            for _ in range(5):  # five pings, well past the two intervals that drop the silent
+                opcode, payload = await raw.read_frame()
+                assert opcode == wsraw.PING
+                await raw.send_frame(wsraw.PONG, payload)
+            assert server.app.hub.stats() == {"general": 1}
+
+
+async def test_a_client_that_never_answers_is_dropped() -> None:
+    with trio.fail_after(10):
+        async with running_server(ping_interval=0.05, close_timeout=0.2) as server:
+            raw = await wsraw.open_raw(server.port, "/ws")
+            frames = await raw.read_frames_until_eof()
+            assert frames[0][0] == wsraw.TEXT
+            assert frames[1][0] == wsraw.PING
+            assert (frames[-1][0], wsraw.close_code(frames[-1][1])) == (
+                wsraw.CLOSE, KEEPALIVE_TIMEOUT)
+            assert server.app.hub.stats() == {}

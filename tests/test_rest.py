@@ -1,0 +1,70 @@
+"""REST: /health, /stats, POST /broadcast, and JSON errors everywhere."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import trio
+
+from .helpers import connected, receive_json, request, running_server
+
+TIMEOUT = 10
+
+
+async def test_health() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with running_server() as server, httpx.AsyncClient() as http:
+            response = await http.get(f"{server.http}/health")
+            assert response.status_code == 200
+            assert response.json().items() >= {"status": "ok", "service": "qa-websocket"}.items()
+
+
+async def test_post_broadcast_reaches_the_named_channel_only() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (running_server() as server, httpx.AsyncClient() as http,
+                    connected(server, "room") as (a, _), connected(server, "room") as (b, _),
+                    connected(server, "other") as (c, _)):
+            response = await http.post(f"{server.http}/broadcast",
+                                       params={"message": "привет", "channel": "room"})
+            assert response.status_code == 200
+            assert response.json() == {"ok": True, "channel": "room", "connections": 2}
+            for ws in (a, b):
+                frame = await receive_json(ws)
+                assert frame.items() >= {"type": "broadcast", "channel": "room",
+                                         "message": "привет"}.items()
+                assert frame.keys() == {"type", "channel", "message", "ts"}
+            assert (await request(c, {"action": "echo"}))[0]["type"] == "ack"
+
+
+async def test_post_broadcast_defaults_to_the_default_channel() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (running_server() as server, httpx.AsyncClient() as http,
+                    connected(server) as (ws, _)):
+            response = await http.post(f"{server.http}/broadcast?message=hello")
+            assert response.json() == {"ok": True, "channel": "general", "connections": 1}
+            assert (await receive_json(ws))["message"] == "hello"
+            response = await http.post(f"{server.http}/broadcast?message=x&channel=empty")
+            assert response.json() == {"ok": True, "channel": "empty", "connections": 0}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error"),
+    [
+        ("POST", "/broadcast", 422, "validation_error"),
+        ("POST", "/broadcast?channel=room", 422, "validation_error"),
+        ("POST", "/broadcast?message=x&channel=two%20words", 400, "invalid_channel"),
+        ("GET", "/no-such-page", 404, "not_found"),
+        ("GET", "/broadcast", 405, "method_not_allowed"),
+        ("DELETE", "/stats", 405, "method_not_allowed"),
+    ],
+)
+async def test_rest_errors_are_json(method: str, path: str, status: int, error: str) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with running_server() as server, httpx.AsyncClient() as http:
+            response = await http.request(method, f"{server.http}{path}")
+            assert response.status_code == status
+            assert response.headers["content-type"] == "application/json"
+            body = response.json()
+            assert body["error"] == error
+            assert isinstance(body["detail"], str)
+            assert body["detail"]

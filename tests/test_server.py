@@ -1,0 +1,118 @@
+"""Launching and stopping: the `qakit-trio` CLI, `hypercorn qakit_trio.asgi:app`, shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+
+import pytest
+import trio
+from trio_websocket import open_websocket_url
+
+from . import wsraw
+from .helpers import (
+    connected,
+    read_until_closed,
+    receive_json,
+    request,
+    running_server,
+    server_process,
+)
+
+TIMEOUT = 20
+CLI = [sys.executable, "-m", "qakit_trio"]
+HYPERCORN = [sys.executable, "-m", "hypercorn", "--worker-class", "trio"]
+QUIET = {"QAKIT_PING_INTERVAL": "0"}
+
+
+async def test_graceful_shutdown_sends_1001_to_every_client() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (running_server() as server, connected(server, "a") as (first, _),
+                    connected(server, "b") as (second, _)):
+            server.stop.set()
+            for ws in (first, second):
+                closed = await read_until_closed(ws)
+                assert (closed.code, closed.reason) == (1001, "server shutting down")
+
+
+async def make_stuck_client(port: int) -> socket.socket:
+    """A client that sends echo requests and never reads, until the server stops reading too."""
+    raw = socket.create_connection(("127.0.0.1", port))
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.sendall(b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    raw.setblocking(False)
+    frame = wsraw.encode_frame(wsraw.TEXT, json.dumps(
+        {"action": "echo", "payload": {"pad": "x" * 30_000}}).encode())
+    pending = b""
+    while True:  # until the kernel refuses more: the server has stopped reading us
+        pending = pending or frame
+        try:
+            pending = pending[raw.send(pending):]
+        except BlockingIOError:
+            return raw
+        await trio.lowlevel.checkpoint()
+
+
+async def test_cli_sigterm_closes_1001_and_exits_despite_a_stuck_client() -> None:
+    env = {**QUIET, "QAKIT_OUTBOX_SIZE": "8", "QAKIT_CLOSE_TIMEOUT": "1",
+           "QAKIT_SHUTDOWN_TIMEOUT": "3"}
+    with trio.fail_after(TIMEOUT):
+        async with server_process([*CLI, "--bind", "127.0.0.1:0"], env) as server:
+            async with open_websocket_url(f"{server.ws}/ws") as good:
+                await receive_json(good)
+                port = int(server.urls[0].rsplit(":", 1)[1])
+                stuck = await make_stuck_client(port)
+                server.process.send_signal(signal.SIGTERM)
+                assert (await read_until_closed(good)).code == 1001
+            with trio.fail_after(3 + 2 + 2):  # shutdown timeout + backstop margin + slack
+                assert await server.process.wait() == 0
+            stuck.close()
+        assert any("close handshake timed out" in line for line in server.lines)
+
+
+async def test_cli_serves_several_binds() -> None:
+    with trio.fail_after(TIMEOUT):
+        args = [*CLI, "--bind", "127.0.0.1:0", "--bind", "127.0.0.1:0"]
+        async with server_process(args, QUIET, binds=2) as server:
+            assert len(set(server.urls)) == 2
+            for url in server.urls:
+                async with open_websocket_url(url.replace("http", "ws") + "/ws") as ws:
+                    assert (await receive_json(ws))["type"] == "system"
+            server.process.send_signal(signal.SIGINT)
+            assert await server.process.wait() == 0
+
+
+async def test_hypercorn_cli_serves_the_same_app_configured_from_env() -> None:
+    env = {**QUIET, "WS_DEFAULT_CHANNEL": "from-env", "QAKIT_MAX_MESSAGE_SIZE": "1000"}
+    args = [*HYPERCORN, "--bind", "127.0.0.1:0", "qakit_trio.asgi:app"]
+    with trio.fail_after(TIMEOUT):
+        async with server_process(args, env) as server:
+            async with open_websocket_url(f"{server.ws}/ws") as ws:
+                assert (await receive_json(ws))["channel"] == "from-env"
+                frames = await request(ws, {"action": "echo", "request_id": 1})
+                assert [f["type"] for f in frames] == ["ack", "echo", "event"]
+                # hypercorn's own limit is 16 MiB here: the app enforces ours (1009)
+                await ws.send_message(json.dumps({"action": "echo", "pad": "x" * 1000}))
+                assert (await read_until_closed(ws)).code == 1009
+            async with open_websocket_url(f"{server.ws}/ws") as ws:
+                await receive_json(ws)
+                server.process.send_signal(signal.SIGTERM)  # to hypercorn's parent process
+                assert (await read_until_closed(ws)).code == 1001
+            assert await server.process.wait() == 0
+
+
+@pytest.mark.parametrize("command", [CLI, [*HYPERCORN, "qakit_trio.asgi:app"]])
+async def test_bad_setting_stops_startup_naming_the_variable(command: list[str]) -> None:
+    with trio.fail_after(TIMEOUT):
+        result = await trio.run_process(
+            [*command, "--bind", "127.0.0.1:0"], capture_stdout=True, capture_stderr=True,
+            check=False, env={**os.environ, "QAKIT_OUTBOX_SIZE": "lots"})
+    output = (result.stdout + result.stderr).decode()
+    assert "configuration error: QAKIT_OUTBOX_SIZE: 'lots' is not a whole number" in output
+    assert "Running on" not in output
+    if command is CLI:  # hypercorn's parent exits 0 even when its worker fails to start
+        assert result.returncode == 2
