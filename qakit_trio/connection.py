@@ -115,9 +115,10 @@ class Connection:
                     message = await self._transport.receive()
                 except Disconnected as gone:
                     self._client_closed.set()
+                    if self._closing is None:
+                        log.info("client closed", extra={"fields": {
+                            **self._fields, "code": gone.code, "reason": gone.reason}})
                     self._start_closing(CloseRequest(reply_code(gone.code), gone.reason, False))
-                    log.info("client closed", extra={"fields": {
-                        **self._fields, "code": gone.code, "reason": gone.reason}})
                     return
                 if self._member is not None:
                     self._member.last_heard = trio.current_time()
@@ -129,30 +130,29 @@ class Connection:
 
     async def _handle(self, message: str | bytes) -> None:
         if isinstance(message, bytes):
-            log.info("frame in", extra={"fields": {**self._fields, "request_id": None,
-                                                    "kind": "binary", "size": len(message)}})
+            self._log_in(None, len(message), kind="binary")
             await self._reply(protocol.error(None, protocol.ProtocolError(
                 protocol.ErrorCode.INVALID_MESSAGE,
                 "binary frames are not supported: send the JSON request as a text frame")))
             return
         if len(message) > self._settings.max_message_size:
-            log.info("frame in", extra={"fields": {**self._fields, "request_id": None,
-                                                    "size": len(message)}})
+            self._log_in(None, len(message))
             self.close_soon(MESSAGE_TOO_BIG, "message too big")
             return
         try:
             obj = protocol.decode_object(message)
         except protocol.ProtocolError as failure:
-            log.info("frame in", extra={"fields": {**self._fields, "request_id": None,
-                                                    "size": len(message)}})
+            self._log_in(None, len(message))
             await self._reply(protocol.error(None, failure))
             return
         request_id = protocol.request_id_of(obj, self._assign_request_id)
-        log.info("frame in", extra={"fields": {**self._fields, "request_id": request_id,
-                                                "action": obj.get("action"),
-                                                "size": len(message)}})
+        self._log_in(request_id, len(message), action=obj.get("action"))
         await self._reply(protocol.ack(request_id))
         await self._run_action(obj, request_id)
+
+    def _log_in(self, request_id: protocol.RequestId | None, size: int, **fields: Any) -> None:
+        log.info("frame in", extra={"fields": {**self._fields, "request_id": request_id,
+                                                "size": size, **fields}})
 
     async def _run_action(self, obj: dict[str, Any], request_id: protocol.RequestId) -> None:
         try:
