@@ -1,0 +1,27 @@
+"""The benchmark harness in its smoke mode, so it cannot rot. No figure is asserted: benchmarks
+are not tests; only that every workload ran and no frame was lost or reordered."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import trio
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def test_benchmark_harness_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    with trio.fail_after(300):
+        await trio.run_process([sys.executable, str(ROOT / "bench" / "run.py"), "--smoke",
+                                "--out", str(out)], capture_stdout=True)
+    table = out.read_text()
+    for workload in ("w1", "w2", "w3", "w4", "w4-deflate"):
+        assert f"## {workload}\n" in table
+    for metric in ("lost", "out_of_order"):
+        rows = re.findall(rf"^\| {metric} \| (.*) \|$", table, re.MULTILINE)
+        assert rows, metric
+        for row in rows:
+            assert row.split(" | ")[:2] == ["0", "0"], (metric, row)
