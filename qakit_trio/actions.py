@@ -15,6 +15,7 @@ from typing import Any
 from . import protocol
 from .events import EventSink, new_event_id
 from .hub import Hub
+from .outbox import Frame
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ async def broadcast(ctx: ActionContext) -> None:
     message = protocol.require_str(ctx.request.payload, "message")
     frame = protocol.channel_message(ctx.channel, message, ctx.request.request_id,
                                      ctx.connection_id)
-    delivered = ctx.hub.publish(ctx.channel, protocol.encode(frame))  # encoded once, shared
+    delivered = ctx.hub.publish(ctx.channel, Frame.of(protocol.encode(frame)))  # made once
     log.info("broadcast", extra={"fields": {**ctx.log_fields, "request_id": ctx.request.request_id,
                                             "delivered": delivered, "source": "ws"}})
     await ctx.event("ws.broadcast", {"channel": ctx.channel, "delivered": delivered})

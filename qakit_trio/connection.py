@@ -2,7 +2,8 @@
 
     connection nursery (Connection.run)
     ├── reader  transport.receive() -> parse -> action -> replies into the outbox
-    ├── writer  outbox -> batches -> transport.send_batch()   (the only task that sends)
+    ├── writer  outbox -> batch -> transport.send_batch(): one socket write per batch
+    │           (the only task that sends)
     └── close watchdog (only once closing starts) -> transport.abort() if the handshake stalls
 
 Closing. Whoever decides the connection must end (the client's close frame, the hub's
@@ -30,7 +31,7 @@ from .actions import Action, ActionContext
 from .config import Settings
 from .events import EventSink
 from .hub import SLOW_CONSUMER, Hub, Member
-from .outbox import PING, OutboxItem, drain_nowait, open_outbox
+from .outbox import Frame, drain_nowait, open_outbox
 from .transport import Disconnected, Pong, Transport, reply_code
 
 log = logging.getLogger(__name__)
@@ -176,15 +177,24 @@ class Connection:
         return f"srv-{self.id}-{self._requests}"
 
     async def _reply(self, frame: protocol.Frame) -> None:
-        """Queue one reply frame for this client, waiting if its outbox is full."""
+        """Queue one reply frame for this client, waiting only if its outbox is full.
+
+        Not a plain `await send()`: that yields to the scheduler even when there is room, and
+        the writer would then write each reply on its own. Queued without a yield, the ack,
+        data and event of one request go out in one socket write.
+        """
         log.info("frame out", extra={"fields": {**self._fields, "type": frame["type"],
                                                  "request_id": frame.get("request_id")}})
-        await self._outbox_send.send(protocol.encode(frame))
+        item = Frame.of(protocol.encode(frame))
+        try:
+            self._outbox_send.send_nowait(item)
+        except trio.WouldBlock:
+            await self._outbox_send.send(item)  # backpressure: this client is not reading
 
     def _queue_nowait(self, frame: protocol.Frame) -> None:
         log.info("frame out", extra={"fields": {**self._fields, "type": frame["type"],
                                                  "request_id": None}})
-        self._outbox_send.send_nowait(protocol.encode(frame))
+        self._outbox_send.send_nowait(Frame.of(protocol.encode(frame)))
 
     # --- writer --------------------------------------------------------------------------
 
@@ -198,24 +208,11 @@ class Connection:
                         break
                 if self._writer_wait.cancelled_caught:
                     break
-                await self._write(drain_nowait(self._outbox_receive, [first]))
+                await self._transport.send_batch(drain_nowait(self._outbox_receive, [first]))
             closing = self._closing or CloseRequest(1000, "", flush=False)
             if closing.flush:
-                await self._write(drain_nowait(self._outbox_receive, []))
+                await self._transport.send_batch(drain_nowait(self._outbox_receive, []))
             await self._transport.close(closing.code, closing.reason)
-
-    async def _write(self, batch: list[OutboxItem]) -> None:
-        texts: list[str] = []
-        for item in batch:
-            if item is PING:
-                if texts:
-                    await self._transport.send_batch(texts)
-                    texts = []
-                await self._transport.ping()
-            else:
-                texts.append(item)  # type: ignore[arg-type]
-        if texts:
-            await self._transport.send_batch(texts)
 
     # --- closing -------------------------------------------------------------------------
 

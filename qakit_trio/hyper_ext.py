@@ -1,16 +1,21 @@
-"""Our extension of hypercorn's WebSocket stream (hypercorn 0.18.0, pinned in pyproject.toml).
+"""Our extension of hypercorn's trio worker (hypercorn 0.18.0, pinned in pyproject.toml).
 
-hypercorn speaks plain ASGI to the app. Four things this service needs are not in plain ASGI,
-so `QakitWSStream` (a subclass of hypercorn's `WSStream`) adds them as extra ASGI messages,
-announced in `scope["extensions"]["qakit.websocket"]`:
+Two subclasses, installed by `install()`:
+
+`QakitTCPServer` (hypercorn's per-connection TCP server) writes bytes to the socket at once,
+without a trip through the scheduler, when the socket can take them (see docs/send-path.md).
+
+`QakitWSStream` (hypercorn's WebSocket stream). hypercorn speaks plain ASGI to the app; what
+this service needs beyond it comes as extra ASGI messages, announced in
+`scope["extensions"]["qakit.websocket"]`:
 
 app -> server
-  `qakit.websocket.send_batch` {"texts": [...]}  several text messages in ONE socket write
-                                                   (the writer task's batches; see docs/);
-  `qakit.websocket.ping`                           a WebSocket ping (keepalive.py decides when);
-  `qakit.websocket.abort`                          drop the TCP connection now: the only way to
-                                                   end a write stuck on a peer that stopped reading
-                                                   (hypercorn shields its socket writes).
+  `qakit.websocket.write` {"data": bytes}  frames the app has already framed (framing.py),
+                                           written as they are, in ONE socket write: the writer
+                                           task's batch, pings included;
+  `qakit.websocket.abort`                  drop the TCP connection now: the only way to end a
+                                           write stuck on a peer that stopped reading (hypercorn
+                                           shields its socket writes).
 server -> app
   `websocket.disconnect` with the client's real close code and reason, delivered BEFORE the close
       reply goes out, so the app has left its channel when the client's close handshake completes
@@ -20,33 +25,43 @@ Plus `server_terminated` in the extension: hypercorn's own "shutting down" event
 send every client 1001 however the server was started (our CLI or `hypercorn` itself).
 
 Once the app has returned or aborted, hypercorn's reader never waits on the app's receive queue
-again (`_put`), so a connection can always be torn down.
+again (`_put`), so a connection can always be torn down. permessage-deflate is declined: a
+compressed frame depends on its connection, so broadcasts could no longer be framed once (and
+zlib would cost ~300 KiB per client).
 
-`install()` makes hypercorn's HTTP/1.1 protocol create this class: hypercorn has no hook for the
-stream class, so we set the module attribute it looks the class up from. HTTP/2 WebSockets
-(RFC 8441, not used by Postman or browsers' DevTools) keep the stock stream, and the app falls
-back to plain ASGI for them (transport.py).
+hypercorn has no hooks for these classes, so `install()` sets the two module attributes it looks
+them up from. HTTP/2 WebSockets (RFC 8441, not used by Postman or browsers' DevTools) keep the
+stock stream, and the app falls back to plain ASGI for them (transport.py).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 from typing import Any, cast
 
 import hypercorn.protocol.h11
+import hypercorn.trio.run
 import trio
+from hypercorn.events import Closed, RawData
+from hypercorn.events import Event as ServerEvent
 from hypercorn.protocol.events import Data, Event, Request, StreamClosed
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, FrameTooLargeError, WSStream
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.typing import (
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    ASGISendEvent,
+    Scope,
+    WebsocketAcceptEvent,
+)
 from wsproto.connection import ConnectionState
-from wsproto.events import CloseConnection, Message, Ping, Pong, TextMessage
+from wsproto.events import CloseConnection, Message, Ping, Pong
 from wsproto.frame_protocol import CloseReason
-from wsproto.utilities import LocalProtocolError
 
 EXTENSION = "qakit.websocket"
-SEND_BATCH = "qakit.websocket.send_batch"
-PING = "qakit.websocket.ping"
+WRITE = "qakit.websocket.write"
 ABORT = "qakit.websocket.abort"
 PONG = "qakit.websocket.pong"
 HYPERCORN_VERSION = "0.18.0"
@@ -95,11 +110,10 @@ class QakitWSStream(WSStream):
 
     async def app_send(self, message: ASGISendEvent | None) -> None:
         kind = None if message is None else cast(dict[str, Any], message)["type"]
-        if kind == SEND_BATCH:
-            await self._send_batch(cast(dict[str, Any], message)["texts"])
-        elif kind == PING:
-            if self._can_send():
-                await self._send_wsproto_event(Ping(payload=b"qakit"))
+        if kind == WRITE:
+            if self._can_send() and self.connection.state == ConnectionState.OPEN:
+                data = cast(dict[str, Any], message)["data"]
+                await self.send(Data(stream_id=self.stream_id, data=data))
         elif kind == ABORT:
             self._mark_app_gone()
             if not self.closed:
@@ -114,14 +128,9 @@ class QakitWSStream(WSStream):
     def _can_send(self) -> bool:
         return not self.closed and self.state == ASGIWebsocketState.CONNECTED
 
-    async def _send_batch(self, texts: list[str]) -> None:
-        if not self._can_send():
-            return
-        try:
-            data = b"".join([self.connection.send(TextMessage(data=text)) for text in texts])
-        except LocalProtocolError:  # the client has started closing: its reply comes first
-            return
-        await self.send(Data(stream_id=self.stream_id, data=data))
+    async def _accept(self, message: WebsocketAcceptEvent) -> None:
+        self.handshake.extensions = None  # decline permessage-deflate (see module docstring)
+        await super()._accept(message)
 
     async def _deliver_disconnect(self, code: int, reason: str | None) -> None:
         self._disconnect_delivered = True
@@ -155,8 +164,36 @@ class QakitWSStream(WSStream):
                 await self.send(StreamClosed(stream_id=self.stream_id))
 
 
+class QakitTCPServer(TCPServer):
+    async def protocol_send(self, event: ServerEvent) -> None:
+        """hypercorn takes a lock, opens a shielded cancel scope and awaits `send_all` for every
+        write: two trips through the scheduler per frame. Here, when nobody else is writing
+        and the kernel takes all the bytes now, the write is one plain syscall."""
+        if not isinstance(event, RawData) or not isinstance(self.stream, trio.SocketStream):
+            await super().protocol_send(event)  # TLS, or not a write: hypercorn's own way
+            return
+        try:
+            self.send_lock.acquire_nowait()
+        except trio.WouldBlock:
+            await super().protocol_send(event)  # queue behind the write in progress
+            return
+        try:
+            data = event.data
+            try:
+                sent = os.write(self.stream.socket.fileno(), data)  # non-blocking socket
+            except BlockingIOError:
+                sent = 0
+            if sent < len(data):  # the rest as hypercorn does it: a frame is never cut short
+                with trio.CancelScope(shield=True):
+                    await self.stream.send_all(data[sent:])
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.protocol.handle(Closed())  # the peer is gone (hypercorn does the same)
+        finally:
+            self.send_lock.release()
+
+
 def install() -> None:
-    """Make hypercorn's HTTP/1.1 protocol use `QakitWSStream`. Idempotent."""
+    """Make hypercorn's trio worker use our two classes. Idempotent."""
     installed = version("hypercorn")
     if installed != HYPERCORN_VERSION:
         raise RuntimeError(
@@ -164,3 +201,4 @@ def install() -> None:
             f"but hypercorn {installed} is installed (pip install hypercorn=={HYPERCORN_VERSION})"
         )
     hypercorn.protocol.h11.WSStream = QakitWSStream  # type: ignore[attr-defined]
+    hypercorn.trio.run.TCPServer = QakitTCPServer  # type: ignore[attr-defined]

@@ -3,6 +3,11 @@
 Modules log with their own `logging.getLogger(__name__)` and put the line's fields in
 `extra={"fields": {...}}`; lines about a connection carry `conn`, `channel` and, when there is
 one, `request_id`.
+
+Cheap enough for one line per frame: the handler does not write (a system call) per line, it
+collects lines and writes them in one go when FLUSH_BYTES have gathered, when a warning or
+error comes, every FLUSH_INTERVAL seconds (`run_log_flusher`, a service-nursery task) and at
+exit. A line therefore reaches stdout at most FLUSH_INTERVAL late.
 """
 
 from __future__ import annotations
@@ -10,7 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
+from typing import TextIO
+
+import trio
+
+FLUSH_BYTES = 64 * 1024
+FLUSH_INTERVAL = 0.1
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,10 +41,60 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def setup_logging(level: str) -> None:
+class JsonLinesHandler(logging.Handler):
+    """Buffers formatted lines; writes them out in batches (see module docstring)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+        self._lines: list[str] = []
+        self._size = 0
+        self._write_lock = threading.Lock()  # flush() may come from another thread at exit
+        self.setFormatter(JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self._lines.append(line)
+        self._size += len(line) + 1
+        if self._size >= FLUSH_BYTES or record.levelno >= logging.WARNING:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._write_lock:
+            if not self._lines:
+                return
+            text = "\n".join(self._lines) + "\n"
+            self._lines.clear()
+            self._size = 0
+            self.stream.write(text)
+            self.stream.flush()
+
+
+def setup_logging(level: str, stream: TextIO | None = None) -> None:
     """Send every logger (ours and hypercorn's) to stdout as JSON lines."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter())
+    logging.logThreads = False  # fields our lines never show: skip computing them per record
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [JsonLinesHandler(stream or sys.stdout)]
     root.setLevel(level)
+
+
+def flush_logs() -> None:
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+
+
+async def run_log_flusher(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve forever: write out buffered log lines every FLUSH_INTERVAL seconds."""
+    task_status.started()
+    try:
+        while True:
+            await trio.sleep(FLUSH_INTERVAL)
+            flush_logs()
+    finally:
+        flush_logs()  # synchronous: safe while being cancelled

@@ -1,8 +1,8 @@
 """A connection's outbox: the bounded memory channel between everyone who wants to send a
 frame to one client and the connection's writer task, the only task that writes to its socket.
 
-Items are encoded frames (`str`, JSON text) or the `PING` control item. The same `str` object
-is shared by every subscriber a broadcast reaches: it is encoded once.
+Items are `Frame`s (a frame's JSON text and its WebSocket bytes) or the `PING` control item.
+A broadcast is one `Frame` object shared by every subscriber it reaches: encoded and framed once.
 
 Who holds which end (each end has exactly one owner, who closes it):
 - the writer task owns the receive end;
@@ -13,9 +13,22 @@ Who holds which end (each end has exactly one owner, who closes it):
 
 from __future__ import annotations
 
-from typing import Final, final
+from typing import Final, NamedTuple, final
 
 import trio
+
+from . import framing
+
+
+class Frame(NamedTuple):
+    """One frame for the wire: its text (plain ASGI sends this) and its bytes (our fast path)."""
+
+    text: str
+    wire: bytes
+
+    @classmethod
+    def of(cls, text: str) -> Frame:
+        return cls(text, framing.text_frame(text))
 
 
 @final
@@ -28,7 +41,7 @@ class _Ping:
 
 PING: Final = _Ping()
 
-OutboxItem = str | _Ping
+OutboxItem = Frame | _Ping
 OutboxSend = trio.MemorySendChannel[OutboxItem]
 OutboxReceive = trio.MemoryReceiveChannel[OutboxItem]
 

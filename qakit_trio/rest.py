@@ -11,6 +11,7 @@ from quart_trio import QuartTrio
 from . import __version__, protocol
 from .config import Settings
 from .hub import Hub
+from .outbox import Frame
 from .ws_endpoint import channel_from_query, invalid_channel
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def register_rest(app: QuartTrio, settings: Settings, hub: Hub) -> None:
         if problem is not None:
             return invalid_channel(channel, problem)
         frame = protocol.rest_broadcast(channel, message)
-        delivered = hub.publish(channel, protocol.encode(frame))  # encoded once, shared
+        delivered = hub.publish(channel, Frame.of(protocol.encode(frame)))  # made once, shared
         log.info("broadcast", extra={"fields": {"channel": channel, "delivered": delivered,
                                                 "source": "rest"}})
         return {"ok": True, "channel": channel, "connections": delivered}

@@ -2,6 +2,7 @@
 
     quart-trio lifespan nursery (app.nursery)
     └── service nursery (Services.run; started in before_serving, cancelled in after_serving)
+        ├── log flusher      writes buffered JSON log lines out every 0.1 s (logs.py)
         ├── keepalive        pings every member, drops the silent ones (keepalive.py)
         └── shutdown watch   one per hypercorn worker: waits for the server's "terminated"
                              event, then asks every connection to close with 1001
@@ -20,6 +21,7 @@ import trio
 from .config import Settings
 from .hub import Hub
 from .keepalive import run_keepalive
+from .logs import run_log_flusher
 from .transport import ServerTerminated
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class Services:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            await nursery.start(run_log_flusher)
             await nursery.start(run_keepalive, self.hub, self.settings.ping_interval)
             log.info("services started")
             task_status.started()

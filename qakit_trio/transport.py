@@ -14,6 +14,8 @@ from typing import Any, Final, Protocol, cast, final
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent
 
 from . import hyper_ext
+from .framing import PING_FRAME
+from .outbox import PING, OutboxItem
 
 # Close codes that must never be put in a close frame (RFC 6455 section 7.4.1).
 _LOCAL_ONLY = {1005, 1006, 1015}
@@ -79,16 +81,18 @@ class Transport:
                 return PONG
             # "websocket.connect" (the first event, already answered by accept): nothing to do
 
-    async def send_batch(self, texts: list[str]) -> None:
+    async def send_batch(self, batch: list[OutboxItem]) -> None:
+        """Send frames and pings in order: over our hypercorn path, as ONE socket write of the
+        already framed bytes (a broadcast's bytes are shared by every subscriber)."""
         if self.extended:
-            await self._send(cast(ASGISendEvent, {"type": hyper_ext.SEND_BATCH, "texts": texts}))
+            data = b"".join([PING_FRAME if item is PING else item.wire  # type: ignore[union-attr]
+                             for item in batch])
+            await self._send(cast(ASGISendEvent, {"type": hyper_ext.WRITE, "data": data}))
             return
-        for text in texts:
-            await self._send({"type": "websocket.send", "bytes": None, "text": text})
-
-    async def ping(self) -> None:
-        if self.extended:
-            await self._send(cast(ASGISendEvent, {"type": hyper_ext.PING}))
+        for item in batch:  # plain ASGI: one message per frame, and no way to ping
+            if item is not PING:
+                text = item.text  # type: ignore[union-attr]
+                await self._send({"type": "websocket.send", "bytes": None, "text": text})
 
     async def close(self, code: int, reason: str) -> None:
         await self._close(reply_code(code), reason)

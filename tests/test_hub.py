@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from qakit_trio.hub import GOING_AWAY, SLOW_CONSUMER, Hub, Member
-from qakit_trio.outbox import OutboxItem, OutboxReceive, drain_nowait, open_outbox
+from qakit_trio.outbox import Frame, OutboxItem, OutboxReceive, drain_nowait, open_outbox
 
 
 @dataclass
@@ -23,6 +23,10 @@ class FakeConnection:
         return drain_nowait(self.receive, [])
 
 
+def F(text: str) -> Frame:  # reads like a literal in the assertions
+    return Frame.of(text)
+
+
 def join(hub: Hub, channel: str, name: str, size: int = 4) -> FakeConnection:
     send, receive = open_outbox(size)
     closes: list[tuple[int, str]] = []
@@ -33,17 +37,17 @@ def join(hub: Hub, channel: str, name: str, size: int = 4) -> FakeConnection:
 async def test_publish_reaches_every_member_of_the_channel_only() -> None:
     hub = Hub()
     a, b, c = join(hub, "room", "a"), join(hub, "room", "b"), join(hub, "other", "c")
-    assert hub.publish("room", "frame-1") == 2
-    assert a.queued() == ["frame-1"]
-    assert b.queued() == ["frame-1"]
+    assert hub.publish("room", F("frame-1")) == 2
+    assert a.queued() == [F("frame-1")]
+    assert b.queued() == [F("frame-1")]
     assert c.queued() == []
-    assert hub.publish("nobody-here", "x") == 0
+    assert hub.publish("nobody-here", F("x")) == 0
 
 
 async def test_published_frame_is_shared_not_copied() -> None:
     hub = Hub()
     a, b = join(hub, "room", "a"), join(hub, "room", "b")
-    frame = "".join(["shared", "-frame"])
+    frame = Frame.of("shared-frame")
     hub.publish("room", frame)
     assert a.queued()[0] is b.queued()[0] is frame
 
@@ -51,25 +55,25 @@ async def test_published_frame_is_shared_not_copied() -> None:
 async def test_full_outbox_is_evicted_and_others_keep_receiving() -> None:
     hub = Hub()
     slow, fast = join(hub, "room", "slow", size=2), join(hub, "room", "fast", size=2)
-    assert hub.publish("room", "1") == 2
-    assert fast.queued() == ["1"]
-    assert hub.publish("room", "2") == 2
-    assert fast.queued() == ["2"]
+    assert hub.publish("room", F("1")) == 2
+    assert fast.queued() == [F("1")]
+    assert hub.publish("room", F("2")) == 2
+    assert fast.queued() == [F("2")]
     # slow never drained: its outbox (2) is full now, the third frame evicts it
-    assert hub.publish("room", "3") == 1
-    assert fast.queued() == ["3"]
+    assert hub.publish("room", F("3")) == 1
+    assert fast.queued() == [F("3")]
     assert slow.closes == [(SLOW_CONSUMER, "slow consumer: outbox full")]
-    assert slow.queued() == ["1", "2"]  # nothing was queued past the bound
+    assert slow.queued() == [F("1"), F("2")]  # nothing was queued past the bound
     assert hub.stats() == {"room": 1}
-    assert hub.publish("room", "4") == 1  # and it is not offered anything again
+    assert hub.publish("room", F("4")) == 1  # and it is not offered anything again
 
 
 async def test_evicted_member_outbox_is_closed_by_the_hub() -> None:
     hub = Hub()
     slow = join(hub, "room", "slow", size=2)
-    for frame in ("1", "2", "3"):
-        hub.publish("room", frame)
-    assert slow.queued() == ["1", "2"]
+    for text in ("1", "2", "3"):
+        hub.publish("room", F(text))
+    assert slow.queued() == [F("1"), F("2")]
     # the hub held the only send end: the writer now sees the end of the channel
     with pytest.raises(trio.EndOfChannel):
         slow.receive.receive_nowait()
@@ -92,7 +96,7 @@ async def test_member_whose_writer_is_gone_is_dropped_silently() -> None:
     hub = Hub()
     gone = join(hub, "room", "gone")
     gone.receive.close()
-    assert hub.publish("room", "x") == 0
+    assert hub.publish("room", F("x")) == 0
     assert hub.stats() == {}
     assert gone.closes == []
 

@@ -19,7 +19,7 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
-from qakit_trio import hyper_ext
+from qakit_trio import framing, hyper_ext
 
 from . import wsraw
 
@@ -51,6 +51,7 @@ class Recorder:
         self.inbox: trio.MemoryReceiveChannel[dict[str, Any]]
         self.received, self.inbox = trio.open_memory_channel[dict[str, Any]](100)
         self.app_send: Any = None
+        self.responses: list[Response] = []
         self.stream: hyper_ext.QakitWSStream
 
     async def protocol_send(self, event: Event) -> None:
@@ -58,6 +59,8 @@ class Recorder:
             self.log.extend(("wire", op, payload) for op, payload in server_frames(event.data))
         elif isinstance(event, Response | StreamClosed):
             self.log.append(type(event).__name__)
+        if isinstance(event, Response):
+            self.responses.append(event)
         if isinstance(event, StreamClosed):  # as hypercorn's H11Protocol does
             await self.stream.handle(event)
 
@@ -77,7 +80,7 @@ class Recorder:
 
 @asynccontextmanager
 async def stream_with_app(
-    *, stays: bool = False
+    *, stays: bool = False, headers: list[tuple[bytes, bytes]] = HANDSHAKE
 ) -> AsyncIterator[tuple[hyper_ext.QakitWSStream, Recorder]]:
     recorder = Recorder(stays=stays)
     async with TaskGroup() as task_group:
@@ -85,7 +88,7 @@ async def stream_with_app(
             wrap_app(recorder.app, 0, "asgi"), Config(), WorkerContext(None), task_group, False,
             ("127.0.0.1", 1), ("127.0.0.1", 2), recorder.protocol_send, 1)
         recorder.stream = stream
-        await stream.handle(Request(stream_id=1, headers=HANDSHAKE, http_version="1.1",
+        await stream.handle(Request(stream_id=1, headers=headers, http_version="1.1",
                                     method="GET", raw_path=b"/ws",
                                     state=ConnectionState({})))
         assert (await recorder.inbox.receive())["type"] == "websocket.connect"
@@ -130,7 +133,7 @@ async def test_a_silent_app_does_not_keep_the_client_waiting(
             assert [wsraw.close_code(e[2]) for e in recorder.log if e[:2] == ("wire", 8)] == [1000]
 
 
-async def test_send_batch_is_one_write_of_several_frames() -> None:
+async def test_write_sends_preframed_bytes_as_one_write() -> None:
     with trio.fail_after(TIMEOUT):
         async with stream_with_app() as (stream, recorder):
             writes: list[bytes] = []
@@ -142,20 +145,43 @@ async def test_send_batch_is_one_write_of_several_frames() -> None:
                 await original(event)
 
             stream.send = counting_send
-            await stream.app_send(cast(Any, {"type": hyper_ext.SEND_BATCH,
-                                             "texts": ["a", "bc", "привет"]}))
-            assert len(writes) == 1
-            assert server_frames(writes[0]) == [(wsraw.TEXT, b"a"), (wsraw.TEXT, b"bc"),
+            data = framing.text_frame("a") + framing.PING_FRAME + framing.text_frame("привет")
+            await stream.app_send(cast(Any, {"type": hyper_ext.WRITE, "data": data}))
+            assert writes == [data]
+            assert server_frames(writes[0]) == [(wsraw.TEXT, b"a"), (wsraw.PING, b"qakit"),
                                                 (wsraw.TEXT, "привет".encode())]
 
 
-async def test_ping_goes_out_and_pong_comes_back_to_the_app() -> None:
+async def test_nothing_is_written_once_the_client_started_closing() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with stream_with_app(stays=True) as (stream, recorder):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(stream.handle, client_close(1000, ""))
+                await recorder.inbox.receive()  # the disconnect: the client is closing
+                await stream.app_send(cast(Any, {"type": hyper_ext.WRITE,
+                                                 "data": framing.text_frame("late")}))
+                await recorder.app_send({"type": "websocket.close", "code": 1000})
+            assert [e[1] for e in recorder.log if e[0] == "wire"] == [wsraw.CLOSE]
+
+
+async def test_pong_comes_back_to_the_app() -> None:
     with trio.fail_after(TIMEOUT):
         async with stream_with_app() as (stream, recorder):
-            await stream.app_send(cast(Any, {"type": hyper_ext.PING}))
-            assert ("wire", wsraw.PING, b"qakit") in recorder.log
             await stream.handle(Data(stream_id=1, data=wsraw.encode_frame(wsraw.PONG, b"qakit")))
             assert (await recorder.inbox.receive())["type"] == hyper_ext.PONG
+
+
+async def test_permessage_deflate_is_declined() -> None:
+    offer = [*HANDSHAKE, (b"sec-websocket-extensions", b"permessage-deflate; "
+                                                       b"client_max_window_bits")]
+    with trio.fail_after(TIMEOUT):
+        async with stream_with_app(headers=offer) as (stream, recorder):
+            response = recorder.responses[0]
+            assert response.status_code == 101
+            assert b"sec-websocket-extensions" not in dict(response.headers)
+            await stream.app_send(cast(Any, {"type": hyper_ext.WRITE,
+                                             "data": framing.text_frame("plain")}))
+            assert ("wire", wsraw.TEXT, b"plain") in recorder.log
 
 
 async def test_abort_closes_the_stream_without_waiting_for_the_app() -> None:

@@ -7,7 +7,7 @@ import trio.testing
 
 from qakit_trio.hub import SLOW_CONSUMER, Hub
 from qakit_trio.keepalive import KEEPALIVE_TIMEOUT, ping_round, run_keepalive
-from qakit_trio.outbox import PING, drain_nowait, open_outbox
+from qakit_trio.outbox import PING, Frame, drain_nowait, open_outbox
 
 from . import wsraw
 from .helpers import running_server
@@ -28,8 +28,8 @@ async def test_ping_round_evicts_a_full_outbox_as_slow() -> None:
     send, _receive = open_outbox(2)
     closes: list[int] = []
     hub.join("room", "a", send, lambda code, reason: closes.append(code))
-    send.send_nowait("x")
-    send.send_nowait("y")
+    send.send_nowait(Frame.of("x"))
+    send.send_nowait(Frame.of("y"))
     assert ping_round(hub, previous_round=None) == 0
     assert closes == [SLOW_CONSUMER]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 import trio
 
-from qakit_trio.logs import JsonFormatter
+from qakit_trio.logs import FLUSH_BYTES, JsonFormatter, JsonLinesHandler
 
 from .helpers import connected, receive_json, request, running_server
 
@@ -28,6 +29,29 @@ def test_formatter_writes_one_json_object_per_line() -> None:
     assert parsed.items() >= {"level": "INFO", "logger": "qakit_trio.x", "msg": "frame in",
                               "conn": "c1", "channel": "общий", "request_id": 5}.items()
     assert parsed["ts"].endswith("+00:00")
+
+
+def test_lines_are_written_in_batches_and_warnings_at_once() -> None:
+    out = io.StringIO()
+    handler = JsonLinesHandler(out)
+    logger = logging.getLogger("qakit_trio.test_batches")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        logger.info("first", extra={"fields": {"n": 1}})
+        logger.info("second")
+        assert out.getvalue() == ""  # buffered
+        logger.warning("trouble")  # a warning writes everything out, in order
+        assert [json.loads(line)["msg"] for line in out.getvalue().splitlines()] == [
+            "first", "second", "trouble"]
+        for _ in range(FLUSH_BYTES // 50):  # a full buffer writes itself out
+            logger.info("x" * 50)
+        assert len(out.getvalue().splitlines()) > 3
+        handler.flush()
+        assert len(out.getvalue().splitlines()) == 3 + FLUSH_BYTES // 50
+    finally:
+        logger.removeHandler(handler)
 
 
 async def test_one_line_per_frame_each_with_connection_channel_and_request_id(

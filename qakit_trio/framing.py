@@ -1,0 +1,36 @@
+"""WebSocket framing of what the server sends (RFC 6455 section 5.2). Pure: no I/O.
+
+A server frame is never masked and, since we decline permessage-deflate (hyper_ext.py), never
+compressed, so its bytes do not depend on the connection: a broadcast is framed once and the
+same bytes are written to every subscriber's socket. tests/test_framing.py checks every length
+class against wsproto, the library hypercorn itself frames with.
+"""
+
+from __future__ import annotations
+
+import struct
+
+FIN = 0x80
+OP_TEXT = 0x1
+OP_PING = 0x9
+MAX_ONE_BYTE = 125  # payload lengths up to this fit in the second header byte
+MAX_TWO_BYTES = 0xFFFF  # then 126 + a 16-bit length; beyond, 127 + a 64-bit length
+
+
+def frame(opcode: int, payload: bytes) -> bytes:
+    """One unfragmented, unmasked frame."""
+    length = len(payload)
+    if length <= MAX_ONE_BYTE:
+        header = bytes((FIN | opcode, length))
+    elif length <= MAX_TWO_BYTES:
+        header = struct.pack("!BBH", FIN | opcode, 126, length)
+    else:
+        header = struct.pack("!BBQ", FIN | opcode, 127, length)
+    return header + payload
+
+
+def text_frame(text: str) -> bytes:
+    return frame(OP_TEXT, text.encode())
+
+
+PING_FRAME = frame(OP_PING, b"qakit")
