@@ -31,7 +31,7 @@ from .actions import Action, ActionContext
 from .config import Settings
 from .events import EventSink
 from .hub import SLOW_CONSUMER, Hub, Member
-from .outbox import Frame, drain_nowait, open_outbox
+from .outbox import WAKE, Frame, OutboxItem, drain_nowait, open_outbox
 from .transport import Disconnected, Pong, Transport, reply_code
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Connection:
         self._member: Member | None = None
         self._nursery: trio.Nursery | None = None
         self._closing: CloseRequest | None = None
-        self._writer_wait = trio.CancelScope()
+        self._wake = self._outbox_send.clone()  # close_soon()'s way in; closed by run()
         self._client_closed = trio.Event()  # the client's side is closed (or the TCP link is)
 
     async def run(self) -> None:
@@ -85,6 +85,7 @@ class Connection:
                 await close_within(self._transport, INTERNAL_ERROR, "internal error",
                                    self._settings.close_timeout)
         finally:
+            self._wake.close()
             if self._member is not None:
                 self._hub.leave(self._member)
             log.info("closed", extra={"fields": {**self._fields, **self._close_fields()}})
@@ -99,7 +100,11 @@ class Connection:
         self._closing = request
         if self._member is not None:
             self._hub.leave(self._member)
-        self._writer_wait.cancel()
+        # Wake the writer. A writer waiting for frames has an empty outbox, so this fits; if it
+        # does not fit, the writer is busy and sees `_closing` before it waits again.
+        with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError,
+                                 trio.ClosedResourceError):
+            self._wake.send_nowait(WAKE)
         self._nursery.start_soon(self._close_watchdog)
 
     def _close_fields(self) -> dict[str, Any]:
@@ -200,18 +205,19 @@ class Connection:
 
     async def _write_loop(self) -> None:
         with self._outbox_receive:  # the writer owns the receive end
+            batch: list[OutboxItem] = []
             while self._closing is None:
-                with trio.CancelScope() as self._writer_wait:  # close_soon() cancels this wait
-                    try:
-                        first = await self._outbox_receive.receive()
-                    except trio.EndOfChannel:
-                        break
-                if self._writer_wait.cancelled_caught:
+                try:
+                    first = await self._outbox_receive.receive()  # close_soon() sends WAKE
+                except trio.EndOfChannel:
                     break
-                await self._transport.send_batch(drain_nowait(self._outbox_receive, [first]))
+                batch = drain_nowait(self._outbox_receive, [first])
+                if self._closing is None:
+                    await self._transport.send_batch(batch)  # one socket write
+                    batch = []
             closing = self._closing or CloseRequest(1000, "", flush=False)
             if closing.flush:
-                await self._transport.send_batch(drain_nowait(self._outbox_receive, []))
+                await self._transport.send_batch(drain_nowait(self._outbox_receive, batch))
             await self._transport.close(closing.code, closing.reason)
 
     # --- closing -------------------------------------------------------------------------

@@ -37,9 +37,9 @@ stock stream, and the app falls back to plain ASGI for them (transport.py).
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import hypercorn.protocol.h11
 import hypercorn.trio.run
@@ -60,6 +60,7 @@ from wsproto.connection import ConnectionState
 from wsproto.events import CloseConnection, Message, Ping, Pong
 from wsproto.frame_protocol import CloseReason
 
+T = TypeVar("T")
 EXTENSION = "qakit.websocket"
 WRITE = "qakit.websocket.write"
 ABORT = "qakit.websocket.abort"
@@ -75,7 +76,7 @@ class QakitWSStream(WSStream):
         super().__init__(*args, **kwargs)
         self._inner_app = self.app
         self.app = self._app_with_extension  # adds our extension to the scope, then runs the app
-        self._raw_put: Callable[[Any], Awaitable[None]] | None = None
+        self._app_queue: trio.MemorySendChannel[Any] | None = None  # hypercorn's, to the app
         self._put_scope: trio.CancelScope | None = None
         self._app_replied = trio.Event()  # the app sent a close, an abort, or returned
         self._app_gone = False  # the app aborted or returned: it reads nothing any more
@@ -85,14 +86,23 @@ class QakitWSStream(WSStream):
                                   send: ASGISendCallable, sync_spawn: Callable[..., Any],
                                   call_soon: Callable[..., Any]) -> None:
         extensions = cast(dict[str, Any], scope["extensions"])  # type: ignore[typeddict-item]
-        extensions[EXTENSION] = {"server_terminated": self.context.terminated}
+        extensions[EXTENSION] = {
+            "server_terminated": self.context.terminated,
+            # the app may take what is already queued without a trip through the scheduler
+            "receive_nowait": _channel_of(receive, trio.MemoryReceiveChannel).receive_nowait,
+        }
         await self._inner_app(scope, receive, send, sync_spawn, call_soon)
 
     async def _put(self, message: Any) -> None:
-        if self._app_gone or self._raw_put is None:
+        """hypercorn's app_put, minus a trip through the scheduler when the queue has room, and
+        never blocking once the app has gone."""
+        if self._app_gone or self._app_queue is None:
             return
-        with trio.CancelScope() as self._put_scope:  # cancelled when the app goes away
-            await self._raw_put(message)
+        try:
+            self._app_queue.send_nowait(message)
+        except trio.WouldBlock:
+            with trio.CancelScope() as self._put_scope:  # cancelled when the app goes away
+                await self._app_queue.send(message)
 
     def _mark_app_gone(self) -> None:
         self._app_gone = True
@@ -105,8 +115,9 @@ class QakitWSStream(WSStream):
             self.closed = True  # the app already knows, or no longer listens
             return
         await super().handle(event)
-        if isinstance(event, Request) and self.app_put is not None and self._raw_put is None:
-            self._raw_put, self.app_put = self.app_put, self._put
+        if isinstance(event, Request) and self.app_put is not None and self._app_queue is None:
+            self._app_queue = _channel_of(self.app_put, trio.MemorySendChannel)
+            self.app_put = self._put
 
     async def app_send(self, message: ASGISendEvent | None) -> None:
         kind = None if message is None else cast(dict[str, Any], message)["type"]
@@ -162,6 +173,14 @@ class QakitWSStream(WSStream):
                         await self._app_replied.wait()
                     await self._send_wsproto_event(event.response())  # no-op if the app replied
                 await self.send(StreamClosed(stream_id=self.stream_id))
+
+
+def _channel_of(method: Any, kind: type[T]) -> T:
+    """The memory channel behind one of hypercorn's bound `send`/`receive` callables."""
+    channel = getattr(method, "__self__", None)
+    if not isinstance(channel, kind):
+        raise RuntimeError(f"hypercorn changed: expected a bound method of {kind.__name__}")
+    return channel
 
 
 class QakitTCPServer(TCPServer):

@@ -1,7 +1,8 @@
 """A connection's outbox: the bounded memory channel between everyone who wants to send a
 frame to one client and the connection's writer task, the only task that writes to its socket.
 
-Items are `Frame`s (a frame's JSON text and its WebSocket bytes) or the `PING` control item.
+Items are `Frame`s (a frame's JSON text and its WebSocket bytes) or the `PING` and `WAKE`
+control items; all have `.wire`, the bytes to write.
 A broadcast is one `Frame` object shared by every subscriber it reaches: encoded and framed once.
 
 Who holds which end (each end has exactly one owner, who closes it):
@@ -32,16 +33,23 @@ class Frame(NamedTuple):
 
 
 @final
-class _Ping:
-    """Control item: 'write a WebSocket ping now'."""
+class Control:
+    """A control item: bytes for the wire (maybe none), no text for plain ASGI."""
+
+    text: None = None
+
+    def __init__(self, name: str, wire: bytes) -> None:
+        self.name = name
+        self.wire = wire
 
     def __repr__(self) -> str:
-        return "PING"
+        return self.name
 
 
-PING: Final = _Ping()
+PING: Final = Control("PING", framing.PING_FRAME)  # "write a WebSocket ping now"
+WAKE: Final = Control("WAKE", b"")  # "look at the connection's state": see connection.py
 
-OutboxItem = Frame | _Ping
+OutboxItem = Frame | Control
 OutboxSend = trio.MemorySendChannel[OutboxItem]
 OutboxReceive = trio.MemoryReceiveChannel[OutboxItem]
 

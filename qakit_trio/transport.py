@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol, cast, final
 
+import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent
 
 from . import hyper_ext
-from .framing import PING_FRAME
-from .outbox import PING, OutboxItem
+from .outbox import OutboxItem
 
 # Close codes that must never be put in a close frame (RFC 6455 section 7.4.1).
 _LOCAL_ONLY = {1005, 1006, 1015}
@@ -45,6 +45,10 @@ class ServerTerminated(Protocol):
     async def wait(self) -> None: ...
 
 
+def _nothing_waiting() -> Any:
+    raise trio.WouldBlock
+
+
 def reply_code(code: int) -> int:
     """The code to answer a client's close with: its own, unless that cannot go in a frame."""
     return 1000 if code in _LOCAL_ONLY else code
@@ -63,14 +67,24 @@ class Transport:
         self._close = close  # quart's websocket.close: quart then knows we closed
         extension = scope_extensions.get(hyper_ext.EXTENSION)
         self.extended = extension is not None
-        self.server_terminated: ServerTerminated | None = (
-            extension["server_terminated"] if extension is not None else None
-        )
+        self.server_terminated: ServerTerminated | None = None
+        self._receive_nowait: Callable[[], Any] = _nothing_waiting
+        if extension is not None:
+            self.server_terminated = extension["server_terminated"]
+            self._receive_nowait = extension["receive_nowait"]
 
     async def receive(self) -> str | bytes | Pong:
-        """The next message from the client. Raises `Disconnected` once it is gone."""
+        """The next message from the client. Raises `Disconnected` once it is gone.
+
+        When a message is already waiting it is returned without a checkpoint, so a reader
+        handles a burst of requests in one turn (the queue holds at most hypercorn's
+        max_app_queue_size, 10) and their replies and broadcasts go out in shared writes.
+        """
         while True:
-            message = cast(dict[str, Any], await self._receive())
+            try:
+                message = cast(dict[str, Any], self._receive_nowait())
+            except trio.WouldBlock:
+                message = cast(dict[str, Any], await self._receive())
             kind = message["type"]
             if kind == "websocket.receive":
                 text = message.get("text")
@@ -85,14 +99,13 @@ class Transport:
         """Send frames and pings in order: over our hypercorn path, as ONE socket write of the
         already framed bytes (a broadcast's bytes are shared by every subscriber)."""
         if self.extended:
-            data = b"".join([PING_FRAME if item is PING else item.wire  # type: ignore[union-attr]
-                             for item in batch])
-            await self._send(cast(ASGISendEvent, {"type": hyper_ext.WRITE, "data": data}))
+            data = b"".join([item.wire for item in batch])
+            if data:
+                await self._send(cast(ASGISendEvent, {"type": hyper_ext.WRITE, "data": data}))
             return
         for item in batch:  # plain ASGI: one message per frame, and no way to ping
-            if item is not PING:
-                text = item.text  # type: ignore[union-attr]
-                await self._send({"type": "websocket.send", "bytes": None, "text": text})
+            if item.text is not None:
+                await self._send({"type": "websocket.send", "bytes": None, "text": item.text})
 
     async def close(self, code: int, reason: str) -> None:
         await self._close(reply_code(code), reason)
