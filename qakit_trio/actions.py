@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import protocol
+from . import logs, protocol
 from .events import EventSink, new_event_id
 from .hub import Hub
 from .outbox import Frame
@@ -60,8 +60,8 @@ async def broadcast(ctx: ActionContext) -> None:
     frame = protocol.channel_message(ctx.channel, message, ctx.request.request_id,
                                      ctx.connection_id)
     delivered = ctx.hub.publish(ctx.channel, Frame.of(protocol.encode(frame)))  # made once
-    log.info("broadcast", extra={"fields": {**ctx.log_fields, "request_id": ctx.request.request_id,
-                                            "delivered": delivered, "source": "ws"}})
+    logs.info(log, "broadcast", **ctx.log_fields, request_id=ctx.request.request_id,
+              delivered=delivered, source="ws")
     await ctx.event("ws.broadcast", {"channel": ctx.channel, "delivered": delivered})
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import trio
 
-from . import protocol
+from . import logs, protocol
 from .actions import Action, ActionContext
 from .config import Settings
 from .events import EventSink
@@ -72,7 +72,7 @@ class Connection:
                 self._nursery = nursery
                 self._member = self._hub.join(
                     self.channel, self.id, self._outbox_send.clone(), self.close_soon)
-                log.info("connected", extra={"fields": self._fields})
+                logs.info(log, "connected", **self._fields)
                 # No checkpoint since join: the hello is the first frame in the outbox.
                 self._queue_nowait(protocol.connected(self.channel, self.id))
                 if self._hub.closing is not None:
@@ -88,7 +88,7 @@ class Connection:
             self._wake.close()
             if self._member is not None:
                 self._hub.leave(self._member)
-            log.info("closed", extra={"fields": {**self._fields, **self._close_fields()}})
+            logs.info(log, "closed", **self._fields, **self._close_fields())
 
     def close_soon(self, code: int, reason: str) -> None:
         """Start closing with `code` (see module docstring). Synchronous; safe to call twice."""
@@ -122,8 +122,8 @@ class Connection:
                 except Disconnected as gone:
                     self._client_closed.set()
                     if self._closing is None:
-                        log.info("client closed", extra={"fields": {
-                            **self._fields, "code": gone.code, "reason": gone.reason}})
+                        logs.info(log, "client closed", **self._fields, code=gone.code,
+                                  reason=gone.reason)
                     self._start_closing(CloseRequest(reply_code(gone.code), gone.reason, False))
                     return
                 if self._member is not None:
@@ -157,8 +157,7 @@ class Connection:
         await self._run_action(obj, request_id)
 
     def _log_in(self, request_id: protocol.RequestId | None, size: int, **fields: Any) -> None:
-        log.info("frame in", extra={"fields": {**self._fields, "request_id": request_id,
-                                                "size": size, **fields}})
+        logs.info(log, "frame in", **self._fields, request_id=request_id, size=size, **fields)
 
     async def _run_action(self, obj: dict[str, Any], request_id: protocol.RequestId) -> None:
         try:
@@ -188,8 +187,8 @@ class Connection:
         the writer would then write each reply on its own. Queued without a yield, the ack,
         data and event of one request go out in one socket write.
         """
-        log.info("frame out", extra={"fields": {**self._fields, "type": frame["type"],
-                                                 "request_id": frame.get("request_id")}})
+        logs.info(log, "frame out", **self._fields, type=frame["type"],
+                  request_id=frame.get("request_id"))
         item = Frame.of(protocol.encode(frame))
         try:
             self._outbox_send.send_nowait(item)
@@ -197,8 +196,7 @@ class Connection:
             await self._outbox_send.send(item)  # backpressure: this client is not reading
 
     def _queue_nowait(self, frame: protocol.Frame) -> None:
-        log.info("frame out", extra={"fields": {**self._fields, "type": frame["type"],
-                                                 "request_id": None}})
+        logs.info(log, "frame out", **self._fields, type=frame["type"], request_id=None)
         self._outbox_send.send_nowait(Frame.of(protocol.encode(frame)))
 
     # --- writer --------------------------------------------------------------------------

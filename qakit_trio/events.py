@@ -12,6 +12,7 @@ import random
 import uuid
 from typing import Any
 
+from . import logs
 from .protocol import Frame
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,5 @@ def new_event_id() -> str:
 class EventSink:
     def record(self, frame: Frame, fields: dict[str, Any]) -> None:
         """Log one event (an event frame) once, whoever receives it."""
-        log.info("event", extra={"fields": {
-            **fields, "name": frame["name"], "event_id": frame["event_id"],
-            "request_id": frame.get("request_id"), "extra": frame.get("extra")}})
+        logs.info(log, "event", **fields, name=frame["name"], event_id=frame["event_id"],
+                  request_id=frame.get("request_id"), extra=frame.get("extra"))

@@ -48,7 +48,7 @@ from hypercorn.events import Closed, RawData
 from hypercorn.events import Event as ServerEvent
 from hypercorn.protocol.events import Data, Event, Request, StreamClosed
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, FrameTooLargeError, WSStream
-from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 from hypercorn.typing import (
     ASGIReceiveCallable,
     ASGISendCallable,
@@ -209,6 +209,22 @@ class QakitTCPServer(TCPServer):
             await self.protocol.handle(Closed())  # the peer is gone (hypercorn does the same)
         finally:
             self.send_lock.release()
+
+    async def _read_data(self) -> None:
+        """hypercorn's read loop, without a `fail_after(inf)` cancel scope around every read
+        when no read timeout is configured (ours never configures one)."""
+        if self.config.read_timeout is not None:
+            await super()._read_data()
+            return
+        while True:
+            try:
+                data = await self.stream.receive_some(MAX_RECV)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                break
+            await self.protocol.handle(RawData(bytes(data)))
+            if not data:
+                break
+        await self.protocol.handle(Closed())
 
 
 def install() -> None:

@@ -22,6 +22,7 @@ import logging
 
 import trio
 
+from . import logs
 from .hub import Hub
 from .outbox import PING
 
@@ -35,8 +36,7 @@ def ping_round(hub: Hub, previous_round: float | None) -> int:
     pinged = 0
     for member in hub.members():
         if previous_round is not None and member.last_heard < previous_round:
-            log.info("keepalive timeout", extra={"fields": {
-                "conn": member.connection_id, "channel": member.channel}})
+            logs.info(log, "keepalive timeout", conn=member.connection_id, channel=member.channel)
             hub.evict(member, KEEPALIVE_TIMEOUT, "keepalive timeout: no pong")
         elif hub.offer(member, PING):
             pinged += 1

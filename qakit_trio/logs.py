@@ -1,13 +1,17 @@
 """Structured logs: one JSON object per line on stdout, for Kibana (Filebeat reads stdout).
 
-Modules log with their own `logging.getLogger(__name__)` and put the line's fields in
-`extra={"fields": {...}}`; lines about a connection carry `conn`, `channel` and, when there is
-one, `request_id`.
+Modules log with their own `logging.getLogger(__name__)`, through `info(log, msg, **fields)`
+(or `log.warning(msg, extra={"fields": {...}})`); lines about a connection carry `conn`,
+`channel` and, when there is one, `request_id`.
 
-Cheap enough for one line per frame: the handler does not write (a system call) per line, it
-collects lines and writes them in one go when FLUSH_BYTES have gathered, when a warning or
-error comes, every FLUSH_INTERVAL seconds (`run_log_flusher`, a service-nursery task) and at
-exit. A line therefore reaches stdout at most FLUSH_INTERVAL late.
+Cheap enough for one line per frame:
+- the handler does not write (a system call) per line: it collects lines and writes them in
+  one go when FLUSH_BYTES have gathered, when a warning or error comes, every FLUSH_INTERVAL
+  seconds (`run_log_flusher`, a service-nursery task) and at exit; a line reaches stdout at
+  most FLUSH_INTERVAL late;
+- `info()` hands an INFO line straight to that handler when it is the only one (as set up by
+  `setup_logging`), skipping the LogRecord and the logging machinery's calls; anywhere else
+  (tests capturing logs, another setup) it is exactly `logger.info(msg, extra=...)`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -41,19 +46,20 @@ class JsonFormatter(logging.Formatter):
             self._second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         return f"{self._second_text}.{int((created - second) * 1e6):06d}+00:00"
 
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, object] = {
-            "ts": self._ts(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
+    def render(self, created: float, level: str, logger: str, msg: str,
+               fields: dict[str, object] | None) -> str:
+        line: dict[str, object] = {"ts": self._ts(created), "level": level, "logger": logger,
+                                   "msg": msg}
         if fields:
             line.update(fields)
-        if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
         return self._encoder.encode(line)
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None)
+        if record.exc_info:
+            fields = {**(fields or {}), "exc": self.formatException(record.exc_info)}
+        return self.render(record.created, record.levelname, record.name, record.getMessage(),
+                           fields)
 
 
 class JsonLinesHandler(logging.Handler):
@@ -65,7 +71,8 @@ class JsonLinesHandler(logging.Handler):
         self._lines: list[str] = []
         self._size = 0
         self._write_lock = threading.Lock()  # flush() may come from another thread at exit
-        self.setFormatter(JsonFormatter())
+        self.json = JsonFormatter()
+        self.setFormatter(self.json)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -73,9 +80,12 @@ class JsonLinesHandler(logging.Handler):
         except Exception:
             self.handleError(record)
             return
+        self.append(line, urgent=record.levelno >= logging.WARNING)
+
+    def append(self, line: str, *, urgent: bool = False) -> None:
         self._lines.append(line)
         self._size += len(line) + 1
-        if self._size >= FLUSH_BYTES or record.levelno >= logging.WARNING:
+        if urgent or self._size >= FLUSH_BYTES:
             self.flush()
 
     def flush(self) -> None:
@@ -89,16 +99,33 @@ class JsonLinesHandler(logging.Handler):
             self.stream.flush()
 
 
+_direct: JsonLinesHandler | None = None  # set by setup_logging(): the root's only handler
+
+
+def info(logger: logging.Logger, msg: str, /, **fields: object) -> None:
+    """`logger.info(msg, extra={"fields": fields})`, fast (see module docstring)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    direct = _direct
+    root_handlers = logging.root.handlers
+    if direct is None or len(root_handlers) != 1 or root_handlers[0] is not direct:
+        logger.info(msg, extra={"fields": fields})
+        return
+    direct.append(direct.json.render(time.time(), "INFO", logger.name, msg, fields))
+
+
 def setup_logging(level: str, stream: TextIO | None = None) -> None:
     """Send every logger (ours and hypercorn's) to stdout as JSON lines."""
+    global _direct
     # Fields our lines never show: skip computing them per record (the logging HOWTO's
     # "Optimization" section lists these switches).
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None  # no stack walk for the caller's file and line
+    _direct = JsonLinesHandler(stream or sys.stdout)
     root = logging.getLogger()
-    root.handlers[:] = [JsonLinesHandler(stream or sys.stdout)]
+    root.handlers[:] = [_direct]
     root.setLevel(level)
 
 

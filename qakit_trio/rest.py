@@ -8,7 +8,7 @@ from typing import Any
 from quart import request
 from quart_trio import QuartTrio
 
-from . import __version__, protocol
+from . import __version__, logs, protocol
 from .config import Settings
 from .hub import Hub
 from .outbox import Frame
@@ -41,6 +41,5 @@ def register_rest(app: QuartTrio, settings: Settings, hub: Hub) -> None:
             return invalid_channel(channel, problem)
         frame = protocol.rest_broadcast(channel, message)
         delivered = hub.publish(channel, Frame.of(protocol.encode(frame)))  # made once, shared
-        log.info("broadcast", extra={"fields": {"channel": channel, "delivered": delivered,
-                                                "source": "rest"}})
+        logs.info(log, "broadcast", channel=channel, delivered=delivered, source="rest")
         return {"ok": True, "channel": channel, "connections": delivered}

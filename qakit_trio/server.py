@@ -24,6 +24,7 @@ import hypercorn.trio
 import trio
 from hypercorn.config import Config
 
+from . import logs
 from .app import QakitApp, create_app
 from .config import Settings
 
@@ -75,8 +76,7 @@ async def run_server(settings: Settings, binds: Sequence[str]) -> None:
                         log.warning("second signal: stopping now")
                         nursery.cancel_scope.cancel()
                         return
-                    log.info("shutting down", extra={"fields": {
-                        "signal": signal.Signals(signum).name}})
+                    logs.info(log, "shutting down", signal=signal.Signals(signum).name)
                     first_signal.set()
                     nursery.cancel_scope.deadline = (
                         trio.current_time() + settings.shutdown_timeout + BACKSTOP_MARGIN)

@@ -18,6 +18,7 @@ import logging
 
 import trio
 
+from . import logs
 from .config import Settings
 from .hub import Hub
 from .keepalive import run_keepalive
@@ -57,6 +58,6 @@ class Services:
 
     async def _close_all_when(self, terminated: ServerTerminated) -> None:
         await terminated.wait()
-        log.info("server shutting down: closing every connection with 1001",
-                 extra={"fields": {"connections": self.hub.total()}})
+        logs.info(log, "server shutting down: closing every connection with 1001",
+                  connections=self.hub.total())
         self.hub.close_all()

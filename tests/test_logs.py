@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import trio
 
-from qakit_trio.logs import FLUSH_BYTES, JsonFormatter, JsonLinesHandler
+from qakit_trio import logs
+from qakit_trio.logs import FLUSH_BYTES, JsonFormatter, JsonLinesHandler, setup_logging
 
 from .helpers import connected, receive_json, request, running_server
 
@@ -29,6 +31,28 @@ def test_formatter_writes_one_json_object_per_line() -> None:
     assert parsed.items() >= {"level": "INFO", "logger": "qakit_trio.x", "msg": "frame in",
                               "conn": "c1", "channel": "общий", "request_id": 5}.items()
     assert parsed["ts"].endswith("+00:00")
+
+
+def test_info_fast_path_writes_what_logging_would() -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    out = io.StringIO()
+    logger = logging.getLogger("qakit_trio.test_fast_path")
+    try:
+        setup_logging("INFO", out)
+        logs.info(logger, "frame in", conn="c1", request_id=7)  # the direct path
+        logger.info("frame in", extra={"fields": {"conn": "c1", "request_id": 7}})  # logging's
+        root.setLevel(logging.WARNING)
+        logs.info(logger, "below the level: not written", conn="c1")
+        logs.flush_logs()
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    fast, slow = (json.loads(line) for line in out.getvalue().splitlines())
+    for line in (fast, slow):
+        assert datetime.fromisoformat(line.pop("ts")).utcoffset() == timedelta(0)
+    assert fast == slow == {"level": "INFO", "logger": "qakit_trio.test_fast_path",
+                            "msg": "frame in", "conn": "c1", "request_id": 7}
 
 
 def test_lines_are_written_in_batches_and_warnings_at_once() -> None:
