@@ -21,10 +21,11 @@ import logging
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from typing import TextIO
 
 import trio
+
+from .protocol import iso_utc
 
 FLUSH_BYTES = 64 * 1024
 FLUSH_INTERVAL = 0.1
@@ -33,26 +34,23 @@ FLUSH_INTERVAL = 0.1
 class JsonFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__()
-        self._encoder = json.JSONEncoder(ensure_ascii=False, default=str)
-        self._second = -1
-        self._second_text = ""
-
-    def _ts(self, created: float) -> str:
-        """UTC ISO-8601 with microseconds, like protocol.utc_ts(); the part up to the second is
-        formatted once per second."""
-        second = int(created)
-        if second != self._second:
-            self._second = second
-            self._second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._second_text}.{int((created - second) * 1e6):06d}+00:00"
+        self._encoder = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))
+        self._heads: dict[tuple[str, str, str], str] = {}  # the JSON of level, logger, msg
 
     def render(self, created: float, level: str, logger: str, msg: str,
                fields: dict[str, object] | None) -> str:
-        line: dict[str, object] = {"ts": self._ts(created), "level": level, "logger": logger,
-                                   "msg": msg}
-        if fields:
-            line.update(fields)
-        return self._encoder.encode(line)
+        """{"ts", "level", "logger", "msg", **fields} as JSON; the middle part is encoded once
+        per (level, logger, msg): a few hundred distinct lines, each written thousands of times."""
+        key = (level, logger, msg)
+        head = self._heads.get(key)
+        if head is None:
+            head = self._encoder.encode({"level": level, "logger": logger, "msg": msg})[1:-1]
+            if len(self._heads) < 1024:  # access-log lines differ every time: do not grow
+                self._heads[key] = head
+        tail = self._encoder.encode(fields)[1:-1] if fields else ""
+        ts = iso_utc(created)
+        return f'{{"ts":"{ts}",{head}{"," if tail else ""}{tail}}}'
+
 
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", None)

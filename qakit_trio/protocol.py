@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,9 +57,28 @@ class Request:
     request_id: RequestId
 
 
+class _IsoClock:
+    """UTC ISO-8601 text with microseconds and offset, the part up to the second formatted once
+    per second (it is on every frame and every log line)."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def text(self, timestamp: float) -> str:
+        second = int(timestamp)
+        if second != self._second:
+            self._second = second
+            self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._prefix}.{int((timestamp - second) * 1e6):06d}+00:00"
+
+
+iso_utc = _IsoClock().text
+
+
 def utc_ts() -> str:
     """Wall-clock time for the `ts` field: UTC, ISO-8601 with microseconds and offset."""
-    return datetime.now(UTC).isoformat()
+    return iso_utc(time.time())
 
 
 # One encoder and one decoder for the whole process: json.dumps/json.loads with options build
