@@ -167,6 +167,8 @@ async def fan_out(url: str, clients: int, messages: int, size: int, window: int,
         await asyncio.wait_for(all_done, timeout=120)
     elapsed = (last_delivery[0] or time.perf_counter()) - start
     latencies = [lat for s in subscribers for lat in s.latencies]
+    per_message = [[s.latencies[i] for s in subscribers if len(s.latencies) > i]
+                   for i in range(messages)]
     delivered = sum(s.received for s in subscribers)
     return {
         "clients": clients, "messages": messages, "delivered": delivered,
@@ -178,6 +180,7 @@ async def fan_out(url: str, clients: int, messages: int, size: int, window: int,
         "connect_p99_ms": percentile(connect_times, .99) * 1e3,
         "client_cpu_s": cpu_seconds() - cpu_start,
         "evicted": sum(1 for c in subscribers_clients if c.closed_code == 4008),
+        "p99_ms_by_message": [round(percentile(m, 0.99), 1) for m in per_message[:50]],
     }
 
 

@@ -11,6 +11,7 @@ import os
 from .app import create_app
 from .config import ConfigError, load_settings
 from .logs import setup_logging
+from .server import tune_gc
 
 try:
     settings = load_settings(os.environ)
@@ -18,3 +19,4 @@ except ConfigError as error:
     raise SystemExit(f"qakit_trio: configuration error: {error}") from None
 setup_logging(settings.log_level)
 app = create_app(settings)
+tune_gc()

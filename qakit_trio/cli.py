@@ -15,7 +15,7 @@ import trio
 
 from .config import ConfigError, load_settings, parse_bind
 from .logs import setup_logging
-from .server import run_server
+from .server import run_server, tune_gc
 
 
 def _bind(value: str) -> str:
@@ -38,4 +38,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"qakit-trio: configuration error: {error}", file=sys.stderr)
         sys.exit(2)
     setup_logging(settings.log_level)
+    tune_gc()
     trio.run(run_server, settings, args.bind or list(settings.binds))

@@ -31,7 +31,7 @@ from .actions import Action, ActionContext
 from .config import Settings
 from .events import EventSink
 from .hub import SLOW_CONSUMER, Hub, Member
-from .outbox import WAKE, Frame, OutboxItem, drain_nowait, open_outbox
+from .outbox import WAKE, Frame, Inlet, OutboxItem, drain_nowait, open_outbox
 from .transport import Disconnected, Pong, Transport, reply_code
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,8 @@ class Connection:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                self._member = self._hub.join(
-                    self.channel, self.id, self._outbox_send.clone(), self.close_soon)
+                inlet = Inlet(self._outbox_send.clone(), self._transport.write_nowait)
+                self._member = self._hub.join(self.channel, self.id, inlet, self.close_soon)
                 logs.info(log, "connected", **self._fields)
                 # No checkpoint since join: the hello is the first frame in the outbox.
                 self._queue_nowait(protocol.connected(self.channel, self.id))

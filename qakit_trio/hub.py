@@ -1,7 +1,8 @@
 """The hub: which connection is in which channel, and fan-out to them.
 
-Publishing never awaits. `publish()` puts one shared, already encoded frame into every
-member's outbox with `send_nowait`, so a broadcast costs the publisher the same whether the
+Publishing never awaits. `publish()` offers one shared, already framed frame to every member's
+outbox `Inlet` (outbox.py): written at once where the client's socket is idle and ready, queued
+with `send_nowait` everywhere else, so a broadcast costs the publisher the same whether the
 channel's clients are fast or stuck.
 
 Slow-consumer policy: a member whose outbox is full when the hub wants to put a frame in it
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from .outbox import OutboxItem, OutboxSend
+from .outbox import Inlet, OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class Member:
 
     connection_id: str
     channel: str
-    outbox: OutboxSend  # the hub's own clone of the connection's outbox; the hub closes it
+    inlet: Inlet  # the hub's own way into the connection's outbox; the hub closes it
     close_soon: CloseSoon  # asks the connection to close; synchronous, never blocks
     last_heard: float = field(default=0.0)  # trio time of the last frame or pong from the client
 
@@ -46,10 +47,10 @@ class Hub:
         self._channels: dict[str, dict[str, Member]] = {}
         self.closing: tuple[int, str] | None = None  # set once the server is shutting down
 
-    def join(self, channel: str, connection_id: str, outbox: OutboxSend,
+    def join(self, channel: str, connection_id: str, inlet: Inlet,
              close_soon: CloseSoon) -> Member:
-        """Add a connection to `channel`. The hub takes ownership of `outbox` (a clone)."""
-        member = Member(connection_id, channel, outbox, close_soon, trio.current_time())
+        """Add a connection to `channel`. The hub takes ownership of `inlet`."""
+        member = Member(connection_id, channel, inlet, close_soon, trio.current_time())
         self._channels.setdefault(channel, {})[connection_id] = member
         return member
 
@@ -61,20 +62,20 @@ class Hub:
         del members[member.connection_id]
         if not members:
             del self._channels[member.channel]  # a channel drops out with its last member
-        member.outbox.close()
+        member.inlet.close()
 
     def evict(self, member: Member, code: int, reason: str) -> None:
         self.leave(member)
         member.close_soon(code, reason)
 
     def offer(self, member: Member, item: OutboxItem) -> bool:
-        """Queue `item` for one member without waiting; evict it if its outbox is full."""
+        """Deliver `item` to one member without waiting; evict it if its outbox is full."""
         try:
-            member.outbox.send_nowait(item)
+            member.inlet.offer(item)
         except trio.WouldBlock:
             log.warning("slow consumer evicted", extra={"fields": {
                 "conn": member.connection_id, "channel": member.channel,
-                "outbox_size": member.outbox.statistics().max_buffer_size}})
+                "outbox_size": member.inlet.max_size()}})
             self.evict(member, SLOW_CONSUMER, "slow consumer: outbox full")
             return False
         except (trio.BrokenResourceError, trio.ClosedResourceError):

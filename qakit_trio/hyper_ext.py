@@ -12,7 +12,9 @@ this service needs beyond it comes as extra ASGI messages, announced in
 app -> server
   `qakit.websocket.write` {"data": bytes}  frames the app has already framed (framing.py),
                                            written as they are, in ONE socket write: the writer
-                                           task's batch, pings included;
+                                           task's batch, pings included; and its synchronous
+                                           twin, the extension's `write_nowait(bytes) -> int`,
+                                           which writes what the socket takes right now;
   `qakit.websocket.abort`                  drop the TCP connection now: the only way to end a
                                            write stuck on a peer that stopped reading (hypercorn
                                            shields its socket writes).
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextvars import ContextVar
 from importlib.metadata import version
 from typing import Any, TypeVar, cast
 
@@ -81,6 +84,7 @@ class QakitWSStream(WSStream):
         self._app_replied = trio.Event()  # the app sent a close, an abort, or returned
         self._app_gone = False  # the app aborted or returned: it reads nothing any more
         self._disconnect_delivered = False
+        self._tcp = _current_tcp_server.get()  # None when hypercorn's own TCP server runs us
 
     async def _app_with_extension(self, scope: Scope, receive: ASGIReceiveCallable,
                                   send: ASGISendCallable, sync_spawn: Callable[..., Any],
@@ -90,6 +94,7 @@ class QakitWSStream(WSStream):
             "server_terminated": self.context.terminated,
             # the app may take what is already queued without a trip through the scheduler
             "receive_nowait": _channel_of(receive, trio.MemoryReceiveChannel).receive_nowait,
+            "write_nowait": self._write_nowait,
         }
         await self._inner_app(scope, receive, send, sync_spawn, call_soon)
 
@@ -139,6 +144,14 @@ class QakitWSStream(WSStream):
     def _can_send(self) -> bool:
         return not self.closed and self.state == ASGIWebsocketState.CONNECTED
 
+    def _write_nowait(self, data: bytes) -> int:
+        """The `write` message without an await: framed bytes straight to the socket when it
+        takes them now; returns how many it took (the app sends the rest with `write`)."""
+        if self._tcp is None or not self._can_send() or (
+                self.connection.state != ConnectionState.OPEN):
+            return 0
+        return self._tcp.write_nowait(data)
+
     async def _accept(self, message: WebsocketAcceptEvent) -> None:
         self.handshake.extensions = None  # decline permessage-deflate (see module docstring)
         await super()._accept(message)
@@ -184,31 +197,33 @@ def _channel_of(method: Any, kind: type[T]) -> T:
 
 
 class QakitTCPServer(TCPServer):
+    async def run(self) -> None:
+        token = _current_tcp_server.set(self)  # for the WebSocket stream created in this task
+        try:
+            await super().run()
+        finally:
+            _current_tcp_server.reset(token)
+
+    def write_nowait(self, data: bytes) -> int:
+        """Write what the socket takes now, if nobody else is writing; return how many bytes
+        that was (0: nothing; the caller queues the rest). One system call, no await."""
+        if self.send_lock.locked() or not isinstance(self.stream, trio.SocketStream):
+            return 0  # a write in progress (it keeps the order), or TLS: not here
+        try:
+            return os.write(self.stream.socket.fileno(), data)  # a non-blocking socket
+        except OSError:  # full (EAGAIN) or gone: the caller's queued write finds out which
+            return 0
+
     async def protocol_send(self, event: ServerEvent) -> None:
         """hypercorn takes a lock, opens a shielded cancel scope and awaits `send_all` for every
         write: two trips through the scheduler per frame. Here, when nobody else is writing
-        and the kernel takes all the bytes now, the write is one plain syscall."""
-        if not isinstance(event, RawData) or not isinstance(self.stream, trio.SocketStream):
-            await super().protocol_send(event)  # TLS, or not a write: hypercorn's own way
-            return
-        try:
-            self.send_lock.acquire_nowait()
-        except trio.WouldBlock:
-            await super().protocol_send(event)  # queue behind the write in progress
-            return
-        try:
-            data = event.data
-            try:
-                sent = os.write(self.stream.socket.fileno(), data)  # non-blocking socket
-            except BlockingIOError:
-                sent = 0
-            if sent < len(data):  # the rest as hypercorn does it: a frame is never cut short
-                with trio.CancelScope(shield=True):
-                    await self.stream.send_all(data[sent:])
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-            await self.protocol.handle(Closed())  # the peer is gone (hypercorn does the same)
-        finally:
-            self.send_lock.release()
+        and the kernel takes all the bytes now, the write is one plain system call."""
+        if isinstance(event, RawData):
+            sent = self.write_nowait(event.data)
+            if sent == len(event.data):
+                return
+            event = RawData(data=event.data[sent:])  # the rest, hypercorn's way (in order:
+        await super().protocol_send(event)  # it takes the lock before anyone else can write)
 
     async def _read_data(self) -> None:
         """hypercorn's read loop, without a `fail_after(inf)` cancel scope around every read
@@ -225,6 +240,10 @@ class QakitTCPServer(TCPServer):
             if not data:
                 break
         await self.protocol.handle(Closed())
+
+
+_current_tcp_server: ContextVar[QakitTCPServer | None] = ContextVar("qakit_tcp_server",
+                                                                    default=None)
 
 
 def install() -> None:

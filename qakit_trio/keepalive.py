@@ -7,7 +7,7 @@ One task for the whole server (not one per connection: 5000 idle clients would o
   ping did not answer that ping within a whole interval: its peer is gone or stuck, so it is
   asked to close with 1011 "keepalive timeout" (and dropped at the TCP level if it does not
   answer the close either; see connection.py);
-- every other member gets a `PING` in its outbox, which its writer turns into a WebSocket ping.
+- every other member is offered a `PING`: a WebSocket ping, written at once or by its writer.
   A member whose outbox is full is a slow consumer and is evicted like on a broadcast.
 
 So a peer that vanishes without a FIN is gone after at most two intervals (40 s with the

@@ -8,12 +8,14 @@ A broadcast is one `Frame` object shared by every subscriber it reaches: encoded
 Who holds which end (each end has exactly one owner, who closes it):
 - the writer task owns the receive end;
 - the reader task owns the original send end (replies to this client's own requests);
-- the hub owns a clone of the send end (broadcasts and pings) and closes it when the client
-  leaves the channel or is evicted.
+- the hub owns an `Inlet`: a clone of the send end (broadcasts and pings), which it closes
+  when the client leaves the channel or is evicted;
+- the connection itself owns one more clone, to wake its writer when it starts closing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final, NamedTuple, final
 
 import trio
@@ -50,6 +52,40 @@ PING: Final = Control("PING", framing.PING_FRAME)  # "write a WebSocket ping now
 WAKE: Final = Control("WAKE", b"")  # "look at the connection's state": see connection.py
 
 OutboxItem = Frame | Control
+
+
+class Inlet:
+    """The hub's way into one connection's outbox. `offer()` never waits.
+
+    The fast lane: when the writer task is parked on an empty outbox (it has nothing queued
+    and is writing nothing) and the socket takes the whole frame now, `offer()` writes it
+    itself: one system call, no wake-up of the writer, no trip through the scheduler. That is
+    what keeps a broadcast to 5000 idle clients at one syscall each. Otherwise the frame is
+    queued and the writer sends it, in order, batched with whatever else is waiting. Either
+    way the client gets frames in the order they were offered.
+    """
+
+    def __init__(self, send: OutboxSend, write_nowait: Callable[[bytes], int]) -> None:
+        self._send = send
+        self._write_nowait = write_nowait  # transport.write_nowait: how much the socket took
+
+    def offer(self, item: OutboxItem) -> None:
+        """Deliver or queue `item`. Raises trio.WouldBlock when the outbox is full, and
+        trio.BrokenResourceError or trio.ClosedResourceError when the connection is gone."""
+        if self._send.statistics().tasks_waiting_receive:  # writer parked: outbox empty
+            wire = item.wire
+            written = self._write_nowait(wire)
+            if written == len(wire):
+                return
+            if written:  # the socket took a part: the rest goes first in the queue
+                item = Control("rest of a frame", wire[written:])
+        self._send.send_nowait(item)
+
+    def max_size(self) -> int:
+        return int(self._send.statistics().max_buffer_size)
+
+    def close(self) -> None:
+        self._send.close()
 OutboxSend = trio.MemorySendChannel[OutboxItem]
 OutboxReceive = trio.MemoryReceiveChannel[OutboxItem]
 

@@ -16,6 +16,7 @@ client has stopped reading.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,6 +34,16 @@ log = logging.getLogger(__name__)
 # After the first signal, the whole process is given this much longer than the shutdown timeout
 # (which bounds the connections) for the app's own shutdown, then it is cancelled outright.
 BACKSTOP_MARGIN = 2.0
+
+
+def tune_gc() -> None:
+    """A server with thousands of connections holds millions of long-lived objects. With
+    Python's default thresholds (700, 10, 10) full collections come often while connections
+    pile up, each stopping everything for 100+ ms (the p99 spikes of the W3 benchmark, see
+    docs/send-path.md). Collect the young generation less often and the older ones rarely, and
+    leave everything imported at start-up out of collections for good."""
+    gc.set_threshold(10_000, 50, 100)
+    gc.freeze()
 
 
 def hypercorn_config(settings: Settings, binds: Sequence[str]) -> Config:

@@ -49,6 +49,10 @@ def _nothing_waiting() -> Any:
     raise trio.WouldBlock
 
 
+def _nothing_written(data: bytes) -> int:
+    return 0  # plain ASGI has no synchronous write
+
+
 def reply_code(code: int) -> int:
     """The code to answer a client's close with: its own, unless that cannot go in a frame."""
     return 1000 if code in _LOCAL_ONLY else code
@@ -69,9 +73,11 @@ class Transport:
         self.extended = extension is not None
         self.server_terminated: ServerTerminated | None = None
         self._receive_nowait: Callable[[], Any] = _nothing_waiting
+        self.write_nowait: Callable[[bytes], int] = _nothing_written
         if extension is not None:
             self.server_terminated = extension["server_terminated"]
             self._receive_nowait = extension["receive_nowait"]
+            self.write_nowait = extension["write_nowait"]
 
     async def receive(self) -> str | bytes | Pong:
         """The next message from the client. Raises `Disconnected` once it is gone.
@@ -100,8 +106,10 @@ class Transport:
         already framed bytes (a broadcast's bytes are shared by every subscriber)."""
         if self.extended:
             data = b"".join([item.wire for item in batch])
-            if data:
-                await self._send(cast(ASGISendEvent, {"type": hyper_ext.WRITE, "data": data}))
+            written = self.write_nowait(data)  # usually all of it, without an await
+            if written < len(data):
+                await self._send(cast(ASGISendEvent, {"type": hyper_ext.WRITE,
+                                                      "data": data[written:]}))
             return
         for item in batch:  # plain ASGI: one message per frame, and no way to ping
             if item.text is not None:

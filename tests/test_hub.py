@@ -8,7 +8,14 @@ import pytest
 import trio
 
 from qakit_trio.hub import GOING_AWAY, SLOW_CONSUMER, Hub, Member
-from qakit_trio.outbox import Frame, OutboxItem, OutboxReceive, drain_nowait, open_outbox
+from qakit_trio.outbox import (
+    Frame,
+    Inlet,
+    OutboxItem,
+    OutboxReceive,
+    drain_nowait,
+    open_outbox,
+)
 
 
 @dataclass
@@ -27,10 +34,15 @@ def F(text: str) -> Frame:  # reads like a literal in the assertions
     return Frame.of(text)
 
 
+def no_fast_lane(data: bytes) -> int:
+    return 0  # a socket that never takes bytes synchronously: everything is queued
+
+
 def join(hub: Hub, channel: str, name: str, size: int = 4) -> FakeConnection:
     send, receive = open_outbox(size)
     closes: list[tuple[int, str]] = []
-    member = hub.join(channel, name, send, lambda code, reason: closes.append((code, reason)))
+    inlet = Inlet(send, no_fast_lane)
+    member = hub.join(channel, name, inlet, lambda code, reason: closes.append((code, reason)))
     return FakeConnection(receive, member, closes)
 
 

@@ -7,10 +7,11 @@ import trio.testing
 
 from qakit_trio.hub import SLOW_CONSUMER, Hub
 from qakit_trio.keepalive import KEEPALIVE_TIMEOUT, ping_round, run_keepalive
-from qakit_trio.outbox import PING, Frame, drain_nowait, open_outbox
+from qakit_trio.outbox import PING, Frame, Inlet, drain_nowait, open_outbox
 
 from . import wsraw
 from .helpers import running_server
+from .test_hub import no_fast_lane
 
 INTERVAL = 20.0
 
@@ -18,7 +19,7 @@ INTERVAL = 20.0
 async def test_ping_round_pings_everyone_first() -> None:
     hub = Hub()
     send, receive = open_outbox(4)
-    hub.join("room", "a", send, lambda code, reason: None)
+    hub.join("room", "a", Inlet(send, no_fast_lane), lambda code, reason: None)
     assert ping_round(hub, previous_round=None) == 1
     assert drain_nowait(receive, []) == [PING]
 
@@ -27,7 +28,7 @@ async def test_ping_round_evicts_a_full_outbox_as_slow() -> None:
     hub = Hub()
     send, _receive = open_outbox(2)
     closes: list[int] = []
-    hub.join("room", "a", send, lambda code, reason: closes.append(code))
+    hub.join("room", "a", Inlet(send, no_fast_lane), lambda code, reason: closes.append(code))
     send.send_nowait(Frame.of("x"))
     send.send_nowait(Frame.of("y"))
     assert ping_round(hub, previous_round=None) == 0
@@ -41,9 +42,9 @@ async def test_silent_peer_dropped_after_two_intervals_answering_one_kept(
     closes: dict[str, int] = {}
     answering_send, answering_receive = open_outbox(8)
     silent_send, silent_receive = open_outbox(8)
-    answering = hub.join("room", "answering", answering_send,
+    answering = hub.join("room", "answering", Inlet(answering_send, no_fast_lane),
                          lambda code, reason: closes.__setitem__("answering", code))
-    hub.join("room", "silent", silent_send,
+    hub.join("room", "silent", Inlet(silent_send, no_fast_lane),
              lambda code, reason: closes.__setitem__("silent", code))
     dropped_at: list[float] = []
 
@@ -76,7 +77,7 @@ async def test_silent_peer_dropped_after_two_intervals_answering_one_kept(
 async def test_interval_zero_turns_pings_off(autojump_clock: trio.testing.MockClock) -> None:
     hub = Hub()
     send, receive = open_outbox(4)
-    hub.join("room", "a", send, lambda code, reason: None)
+    hub.join("room", "a", Inlet(send, no_fast_lane), lambda code, reason: None)
     async with trio.open_nursery() as nursery:
         await nursery.start(run_keepalive, hub, 0)
         await trio.sleep(1000)

@@ -1,0 +1,79 @@
+"""The outbox Inlet's fast lane: written at once only when the writer is parked on an empty
+outbox, otherwise queued; in order either way."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from qakit_trio.outbox import PING, Frame, Inlet, OutboxReceive, drain_nowait, open_outbox
+
+
+class FakeSocket:
+    """write_nowait() of a socket that takes `room` more bytes, then nothing."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.wire = b""
+
+    def write_nowait(self, data: bytes) -> int:
+        taken = data[: self.room]
+        self.room -= len(taken)
+        self.wire += taken
+        return len(taken)
+
+
+async def parked_writer(receive: OutboxReceive, task_status: trio.TaskStatus[list[bytes]]) -> None:
+    """A writer that waits on the outbox and records what it is handed."""
+    handed: list[bytes] = []
+    task_status.started(handed)
+    async for item in receive:
+        handed.append(item.wire)
+
+
+async def test_parked_writer_means_the_frame_is_written_at_once() -> None:
+    send, receive = open_outbox(4)
+    socket = FakeSocket(room=1000)
+    inlet = Inlet(send, socket.write_nowait)
+    async with trio.open_nursery() as nursery:
+        handed = await nursery.start(parked_writer, receive)
+        inlet.offer(Frame.of("one"))
+        inlet.offer(PING)
+        assert socket.wire == Frame.of("one").wire + PING.wire
+        assert handed == []  # the writer was never woken
+        nursery.cancel_scope.cancel()
+
+
+async def test_busy_writer_means_the_frame_is_queued_in_order() -> None:
+    send, receive = open_outbox(4)
+    socket = FakeSocket(room=1000)
+    inlet = Inlet(send, socket.write_nowait)
+    send.send_nowait(Frame.of("already queued"))  # nobody is waiting: the writer is busy
+    inlet.offer(Frame.of("next"))
+    assert socket.wire == b""
+    assert [i.wire for i in drain_nowait(receive, [])] == [Frame.of("already queued").wire,
+                                                          Frame.of("next").wire]
+
+
+async def test_part_taken_means_the_rest_is_queued_first() -> None:
+    send, receive = open_outbox(4)
+    frame = Frame.of("x" * 300)
+    socket = FakeSocket(room=100)
+    inlet = Inlet(send, socket.write_nowait)
+    async with trio.open_nursery() as nursery:
+        handed = await nursery.start(parked_writer, receive)
+        inlet.offer(frame)
+        inlet.offer(Frame.of("after"))  # the writer now has work: queued behind the rest
+        await trio.testing.wait_all_tasks_blocked()
+        assert socket.wire + b"".join(handed) == frame.wire + Frame.of("after").wire
+        assert handed[0] == frame.wire[100:]
+        nursery.cancel_scope.cancel()
+
+
+async def test_full_outbox_refuses() -> None:
+    send, _receive = open_outbox(2)
+    inlet = Inlet(send, FakeSocket(room=0).write_nowait)
+    inlet.offer(Frame.of("1"))
+    inlet.offer(Frame.of("2"))
+    with pytest.raises(trio.WouldBlock):
+        inlet.offer(Frame.of("3"))
