@@ -29,6 +29,7 @@ class ActionContext:
     reply: Callable[[protocol.Frame], Awaitable[None]]
     events: EventSink
     log_fields: dict[str, Any]
+    burst: bool  # more requests from this client are already waiting behind this one
 
     async def event(self, name: str, extra: Any) -> str:
         """Send this request's event frame (and record it once); return its event_id."""
@@ -59,7 +60,8 @@ async def broadcast(ctx: ActionContext) -> None:
     message = protocol.require_str(ctx.request.payload, "message")
     frame = protocol.channel_message(ctx.channel, message, ctx.request.request_id,
                                      ctx.connection_id)
-    delivered = ctx.hub.publish(ctx.channel, Frame.of(protocol.encode(frame)))  # made once
+    delivered = ctx.hub.publish(ctx.channel, Frame.of(protocol.encode(frame)),  # made once
+                                coalesce=ctx.burst)
     logs.info(log, "broadcast", **ctx.log_fields, request_id=ctx.request.request_id,
               delivered=delivered, source="ws")
     await ctx.event("ws.broadcast", {"channel": ctx.channel, "delivered": delivered})

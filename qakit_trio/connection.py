@@ -165,8 +165,8 @@ class Connection:
             action = self._actions.get(request.action)
             if action is None:
                 raise protocol.unknown_action(request.action)
-            await action(ActionContext(request, self.id, self.channel, self._hub,
-                                       self._reply, self._events, self._fields))
+            await action(ActionContext(request, self.id, self.channel, self._hub, self._reply,
+                                       self._events, self._fields, self._transport.queued() > 0))
         except* protocol.ProtocolError as failures:
             await self._reply(protocol.error(request_id, _first(failures)))
         except* Exception:

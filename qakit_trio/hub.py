@@ -68,10 +68,10 @@ class Hub:
         self.leave(member)
         member.close_soon(code, reason)
 
-    def offer(self, member: Member, item: OutboxItem) -> bool:
+    def offer(self, member: Member, item: OutboxItem, *, coalesce: bool = False) -> bool:
         """Deliver `item` to one member without waiting; evict it if its outbox is full."""
         try:
-            member.inlet.offer(item)
+            member.inlet.offer(item, coalesce=coalesce)
         except trio.WouldBlock:
             log.warning("slow consumer evicted", extra={"fields": {
                 "conn": member.connection_id, "channel": member.channel,
@@ -83,13 +83,19 @@ class Hub:
             return False
         return True
 
-    def publish(self, channel: str, item: OutboxItem) -> int:
-        """Fan `item` out to every member of `channel`; return how many got it queued."""
+    def publish(self, channel: str, item: OutboxItem, *, coalesce: bool = False) -> int:
+        """Fan `item` out to every member of `channel`; return how many got it.
+
+        `coalesce`: the publisher has more to publish right away (a burst of requests), so
+        the frame is queued everywhere and each subscriber's writer sends the burst in one
+        write; otherwise idle subscribers get it written at once (outbox.Inlet).
+        """
         members = self._channels.get(channel)
         if not members:
             return 0
         # A list copy: offer() may evict, which changes the dict we iterate.
-        return sum(self.offer(member, item) for member in list(members.values()))
+        return sum(self.offer(member, item, coalesce=coalesce)
+                   for member in list(members.values()))
 
     def members(self) -> Iterator[Member]:
         """Every member of every channel (a snapshot: safe to evict while iterating)."""

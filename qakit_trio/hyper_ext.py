@@ -90,10 +90,12 @@ class QakitWSStream(WSStream):
                                   send: ASGISendCallable, sync_spawn: Callable[..., Any],
                                   call_soon: Callable[..., Any]) -> None:
         extensions = cast(dict[str, Any], scope["extensions"])  # type: ignore[typeddict-item]
+        inbox = _channel_of(receive, trio.MemoryReceiveChannel)
         extensions[EXTENSION] = {
             "server_terminated": self.context.terminated,
             # the app may take what is already queued without a trip through the scheduler
-            "receive_nowait": _channel_of(receive, trio.MemoryReceiveChannel).receive_nowait,
+            "receive_nowait": inbox.receive_nowait,
+            "queued": lambda: inbox.statistics().current_buffer_used,  # messages waiting
             "write_nowait": self._write_nowait,
         }
         await self._inner_app(scope, receive, send, sync_spawn, call_soon)

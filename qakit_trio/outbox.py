@@ -69,10 +69,11 @@ class Inlet:
         self._send = send
         self._write_nowait = write_nowait  # transport.write_nowait: how much the socket took
 
-    def offer(self, item: OutboxItem) -> None:
-        """Deliver or queue `item`. Raises trio.WouldBlock when the outbox is full, and
+    def offer(self, item: OutboxItem, *, coalesce: bool = False) -> None:
+        """Deliver or queue `item` (always queue it with `coalesce`: more frames follow at once,
+        let the writer send them together). Raises trio.WouldBlock when the outbox is full, and
         trio.BrokenResourceError or trio.ClosedResourceError when the connection is gone."""
-        if self._send.statistics().tasks_waiting_receive:  # writer parked: outbox empty
+        if not coalesce and self._send.statistics().tasks_waiting_receive:  # writer parked
             wire = item.wire
             written = self._write_nowait(wire)
             if written == len(wire):

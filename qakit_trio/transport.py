@@ -53,6 +53,10 @@ def _nothing_written(data: bytes) -> int:
     return 0  # plain ASGI has no synchronous write
 
 
+def _none_queued() -> int:
+    return 0  # plain ASGI does not tell
+
+
 def reply_code(code: int) -> int:
     """The code to answer a client's close with: its own, unless that cannot go in a frame."""
     return 1000 if code in _LOCAL_ONLY else code
@@ -74,7 +78,9 @@ class Transport:
         self.server_terminated: ServerTerminated | None = None
         self._receive_nowait: Callable[[], Any] = _nothing_waiting
         self.write_nowait: Callable[[bytes], int] = _nothing_written
+        self.queued: Callable[[], int] = _none_queued
         if extension is not None:
+            self.queued = extension["queued"]
             self.server_terminated = extension["server_terminated"]
             self._receive_nowait = extension["receive_nowait"]
             self.write_nowait = extension["write_nowait"]
