@@ -81,7 +81,8 @@ class QakitWSStream(WSStream):
         self.app = self._app_with_extension  # adds our extension to the scope, then runs the app
         self._app_queue: trio.MemorySendChannel[Any] | None = None  # hypercorn's, to the app
         self._put_scope: trio.CancelScope | None = None
-        self._app_replied = trio.Event()  # the app sent a close, an abort, or returned
+        self._app_replied: trio.Event | None = None  # made when a client close waits for it
+        self._replied = False  # the app sent a close, an abort, or returned
         self._app_gone = False  # the app aborted or returned: it reads nothing any more
         self._disconnect_delivered = False
         self._tcp = _current_tcp_server.get()  # None when hypercorn's own TCP server runs us
@@ -111,9 +112,14 @@ class QakitWSStream(WSStream):
             with trio.CancelScope() as self._put_scope:  # cancelled when the app goes away
                 await self._app_queue.send(message)
 
+    def _mark_replied(self) -> None:
+        self._replied = True
+        if self._app_replied is not None:
+            self._app_replied.set()
+
     def _mark_app_gone(self) -> None:
         self._app_gone = True
-        self._app_replied.set()
+        self._mark_replied()
         if self._put_scope is not None:
             self._put_scope.cancel()
 
@@ -141,7 +147,7 @@ class QakitWSStream(WSStream):
                 self._mark_app_gone()
             await super().app_send(message)
             if kind == "websocket.close":
-                self._app_replied.set()
+                self._mark_replied()
 
     def _can_send(self) -> bool:
         return not self.closed and self.state == ASGIWebsocketState.CONNECTED
@@ -184,8 +190,10 @@ class QakitWSStream(WSStream):
             elif isinstance(event, CloseConnection):
                 if self.connection.state == ConnectionState.REMOTE_CLOSING:
                     await self._deliver_disconnect(event.code, event.reason)
-                    with trio.move_on_after(CLOSE_REPLY_TIMEOUT):
-                        await self._app_replied.wait()
+                    if not self._replied:
+                        self._app_replied = trio.Event()
+                        with trio.move_on_after(CLOSE_REPLY_TIMEOUT):
+                            await self._app_replied.wait()
                     await self._send_wsproto_event(event.response())  # no-op if the app replied
                 await self.send(StreamClosed(stream_id=self.stream_id))
 

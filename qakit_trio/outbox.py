@@ -9,8 +9,7 @@ Who holds which end (each end has exactly one owner, who closes it):
 - the writer task owns the receive end;
 - the reader task owns the original send end (replies to this client's own requests);
 - the hub owns an `Inlet`: a clone of the send end (broadcasts and pings), which it closes
-  when the client leaves the channel or is evicted;
-- the connection itself owns one more clone, to wake its writer when it starts closing.
+  when the client leaves the channel or is evicted.
 """
 
 from __future__ import annotations
@@ -64,6 +63,8 @@ class Inlet:
     queued and the writer sends it, in order, batched with whatever else is waiting. Either
     way the client gets frames in the order they were offered.
     """
+
+    __slots__ = ("_send", "_write_nowait")
 
     def __init__(self, send: OutboxSend, write_nowait: Callable[[bytes], int]) -> None:
         self._send = send

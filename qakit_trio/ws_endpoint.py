@@ -9,14 +9,15 @@ are still quart's.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, NoReturn, cast
 
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
 from quart import websocket
 from quart.asgi import ASGIWebsocketConnection
 from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIWebsocketConnection
 from quart_trio.wrappers import TrioWebsocket
+from werkzeug.datastructures import Headers
 
 from . import protocol
 from .actions import Action
@@ -30,17 +31,45 @@ from .transport import Transport
 
 class QakitWebsocket(TrioWebsocket):
     transport: Transport
+    connection: Connection | None = None  # set by a route that accepts the client
+
+
+class _NoPump:
+    """Stands in for the memory channel of quart-trio's message pump, which we do not run."""
+
+    async def receive(self) -> NoReturn:
+        raise RuntimeError("qakit-trio reads WebSocket messages through its Transport; "
+                           "quart's websocket.receive() is not fed")
+
+
+_NO_PUMP = _NoPump()
 
 
 class QakitASGIWebsocket(TrioASGIWebsocketConnection):
+    def __init__(self, app: QuartTrio, scope: WebsocketScope) -> None:
+        # Not super().__init__: it opens the memory channel (~1.8 KiB) of the pump we skip.
+        self.app = app
+        self.scope = scope
+        self._accepted = False
+        self._closed = False
+        self.receive_channel = _NO_PUMP  # type: ignore[assignment]
+
     async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         ws = cast(QakitWebsocket, self._create_websocket_from_scope(send))
-        ws.transport = Transport(receive, send, dict(self.scope.get("extensions") or {}), ws.close)
+        extensions = cast(dict[str, Any], self.scope.get("extensions") or {})
+        ws.transport = Transport(receive, send, extensions, ws.close)
+        # quart: routing, the route's checks, or the HTTP response that refuses the upgrade
         await ASGIWebsocketConnection.handle_websocket(self, ws, send)
+        if ws.connection is not None and not self._accepted:
+            # The connection runs here, after quart's dispatch has returned: its ten or so
+            # frames and its per-request objects are not kept alive for the connection's
+            # lifetime (about 3 KiB per client; see docs/send-path.md).
+            await self.accept_connection(send, Headers(), None)
+            await ws.connection.run()
 
 
-def current_transport() -> Transport:
-    return cast(QakitWebsocket, websocket._get_current_object()).transport  # type: ignore[attr-defined]
+def current_websocket() -> QakitWebsocket:
+    return cast(QakitWebsocket, websocket._get_current_object())  # type: ignore[attr-defined]
 
 
 def channel_from_query(raw: str | None, default: str) -> tuple[str, str | None]:
@@ -62,8 +91,8 @@ def register_ws(app: QuartTrio, settings: Settings, hub: Hub, services: Services
                                               settings.default_channel)
         if problem is not None:
             return invalid_channel(channel, problem)  # before accept: a real HTTP 400
-        transport = current_transport()
-        services.watch_server(transport.server_terminated)
-        await websocket.accept()
-        await Connection(transport, hub, channel, settings, actions, events).run()
+        ws = current_websocket()
+        services.watch_server(ws.transport.server_terminated)
+        # Accepted and run by QakitASGIWebsocket once this route has returned.
+        ws.connection = Connection(ws.transport, hub, channel, settings, actions, events)
         return None
