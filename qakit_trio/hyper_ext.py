@@ -91,12 +91,11 @@ class QakitWSStream(WSStream):
                                   send: ASGISendCallable, sync_spawn: Callable[..., Any],
                                   call_soon: Callable[..., Any]) -> None:
         extensions = cast(dict[str, Any], scope["extensions"])  # type: ignore[typeddict-item]
-        inbox = _channel_of(receive, trio.MemoryReceiveChannel)
         extensions[EXTENSION] = {
             "server_terminated": self.context.terminated,
             # the app may take what is already queued without a trip through the scheduler
-            "receive_nowait": inbox.receive_nowait,
-            "queued": lambda: inbox.statistics().current_buffer_used,  # messages waiting
+            "receive_nowait": _channel_of(receive, trio.MemoryReceiveChannel).receive_nowait,
+            "queued": self._queued,
             "write_nowait": self._write_nowait,
         }
         await self._inner_app(scope, receive, send, sync_spawn, call_soon)
@@ -152,6 +151,11 @@ class QakitWSStream(WSStream):
     def _can_send(self) -> bool:
         return not self.closed and self.state == ASGIWebsocketState.CONNECTED
 
+    def _queued(self) -> int:
+        """How many messages wait in hypercorn's queue to the app."""
+        return 0 if self._app_queue is None else int(
+            self._app_queue.statistics().current_buffer_used)
+
     def _write_nowait(self, data: bytes) -> int:
         """The `write` message without an await: framed bytes straight to the socket when it
         takes them now; returns how many it took (the app sends the rest with `write`)."""
@@ -163,6 +167,10 @@ class QakitWSStream(WSStream):
     async def _accept(self, message: WebsocketAcceptEvent) -> None:
         self.handshake.extensions = None  # decline permessage-deflate (see module docstring)
         await super()._accept(message)
+        # Only `accepted` is read from now on; the parsed headers would live as long as the
+        # connection.
+        self.handshake.connection_tokens = self.handshake.subprotocols = None
+        self.handshake.key = self.handshake.upgrade = self.handshake.version = None
 
     async def _deliver_disconnect(self, code: int, reason: str | None) -> None:
         self._disconnect_delivered = True

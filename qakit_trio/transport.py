@@ -63,6 +63,9 @@ def reply_code(code: int) -> int:
 
 
 class Transport:
+    __slots__ = ("_close", "_receive", "_receive_nowait", "_send", "extended", "queued",
+                 "server_terminated", "write_nowait")
+
     def __init__(
         self,
         receive: ASGIReceiveCallable,

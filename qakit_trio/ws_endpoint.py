@@ -9,6 +9,7 @@ are still quart's.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NoReturn, cast
 
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
@@ -57,15 +58,18 @@ class QakitASGIWebsocket(TrioASGIWebsocketConnection):
     async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         ws = cast(QakitWebsocket, self._create_websocket_from_scope(send))
         extensions = cast(dict[str, Any], self.scope.get("extensions") or {})
-        ws.transport = Transport(receive, send, extensions, ws.close)
+        # Closing goes through quart's close_connection so quart knows the socket is closed.
+        ws.transport = Transport(receive, send, extensions, partial(self.close_connection, send))
         # quart: routing, the route's checks, or the HTTP response that refuses the upgrade
         await ASGIWebsocketConnection.handle_websocket(self, ws, send)
-        if ws.connection is not None and not self._accepted:
-            # The connection runs here, after quart's dispatch has returned: its ten or so
-            # frames and its per-request objects are not kept alive for the connection's
-            # lifetime (about 3 KiB per client; see docs/send-path.md).
+        connection = ws.connection
+        del ws  # quart's request objects can go now
+        if connection is not None and not self._accepted:
+            # The connection runs here, after quart's dispatch has returned: its frames and
+            # per-request objects are not kept alive for the connection's lifetime (about
+            # 4 KiB per client; see docs/send-path.md).
             await self.accept_connection(send, Headers(), None)
-            await ws.connection.run()
+            await connection.run()
 
 
 def current_websocket() -> QakitWebsocket:
