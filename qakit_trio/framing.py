@@ -12,6 +12,7 @@ import struct
 
 FIN = 0x80
 OP_TEXT = 0x1
+OP_BINARY = 0x2
 OP_PING = 0x9
 MAX_ONE_BYTE = 125  # payload lengths up to this fit in the second header byte
 MAX_TWO_BYTES = 0xFFFF  # then 126 + a 16-bit length; beyond, 127 + a 64-bit length
@@ -31,6 +32,10 @@ def frame(opcode: int, payload: bytes) -> bytes:
 
 def text_frame(text: str) -> bytes:
     return frame(OP_TEXT, text.encode())
+
+
+def binary_frame(data: bytes) -> bytes:
+    return frame(OP_BINARY, data)
 
 
 PING_FRAME = frame(OP_PING, b"qakit")

@@ -14,7 +14,7 @@ from typing import Any, Final, Protocol, cast, final
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent
 
-from . import hyper_ext
+from . import framing, hyper_ext
 from .outbox import OutboxItem
 
 # Close codes that must never be put in a close frame (RFC 6455 section 7.4.1).
@@ -114,15 +114,23 @@ class Transport:
         """Send frames and pings in order: over our hypercorn path, as ONE socket write of the
         already framed bytes (a broadcast's bytes are shared by every subscriber)."""
         if self.extended:
-            data = b"".join([item.wire for item in batch])
-            written = self.write_nowait(data)  # usually all of it, without an await
-            if written < len(data):
-                await self._send(cast(ASGISendEvent, {"type": hyper_ext.WRITE,
-                                                      "data": data[written:]}))
+            await self._write(b"".join([item.wire for item in batch]))
             return
         for item in batch:  # plain ASGI: one message per frame, and no way to ping
             if item.text is not None:
                 await self._send({"type": "websocket.send", "bytes": None, "text": item.text})
+
+    async def send_binary(self, data: bytes) -> None:
+        if self.extended:
+            await self._write(framing.binary_frame(data))
+        else:
+            await self._send({"type": "websocket.send", "bytes": data, "text": None})
+
+    async def _write(self, data: bytes) -> None:
+        written = self.write_nowait(data)  # usually all of it, without an await
+        if written < len(data):
+            await self._send(cast(ASGISendEvent, {"type": hyper_ext.WRITE,
+                                                  "data": data[written:]}))
 
     async def close(self, code: int, reason: str) -> None:
         await self._close(reply_code(code), reason)

@@ -9,6 +9,7 @@ are still quart's.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, NoReturn, cast
 
@@ -24,6 +25,7 @@ from . import protocol
 from .actions import Action
 from .config import Settings
 from .connection import Connection
+from .echo import serve_echo
 from .events import EventSink
 from .hub import Hub
 from .services import Services
@@ -32,7 +34,7 @@ from .transport import Transport
 
 class QakitWebsocket(TrioWebsocket):
     transport: Transport
-    connection: Connection | None = None  # set by a route that accepts the client
+    session: Callable[[], Awaitable[None]] | None = None  # set by a route accepting the client
 
 
 class _NoPump:
@@ -62,14 +64,14 @@ class QakitASGIWebsocket(TrioASGIWebsocketConnection):
         ws.transport = Transport(receive, send, extensions, partial(self.close_connection, send))
         # quart: routing, the route's checks, or the HTTP response that refuses the upgrade
         await ASGIWebsocketConnection.handle_websocket(self, ws, send)
-        connection = ws.connection
+        session = ws.session
         del ws  # quart's request objects can go now
-        if connection is not None and not self._accepted:
-            # The connection runs here, after quart's dispatch has returned: its frames and
+        if session is not None and not self._accepted:
+            # The session runs here, after quart's dispatch has returned: its frames and
             # per-request objects are not kept alive for the connection's lifetime (about
             # 4 KiB per client; see docs/send-path.md).
             await self.accept_connection(send, Headers(), None)
-            await connection.run()
+            await session()
 
 
 def current_websocket() -> QakitWebsocket:
@@ -98,5 +100,10 @@ def register_ws(app: QuartTrio, settings: Settings, hub: Hub, services: Services
         ws = current_websocket()
         services.watch_server(ws.transport.server_terminated)
         # Accepted and run by QakitASGIWebsocket once this route has returned.
-        ws.connection = Connection(ws.transport, hub, channel, settings, actions, events)
+        ws.session = Connection(ws.transport, hub, channel, settings, actions, events).run
         return None
+
+    @app.websocket("/ws/echo")
+    async def echo_route() -> None:
+        ws = current_websocket()
+        ws.session = partial(serve_echo, ws.transport, settings)

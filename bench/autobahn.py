@@ -1,0 +1,97 @@
+"""The Autobahn|Testsuite fuzzing client against qakit-trio's /ws/echo.
+
+    python bench/autobahn.py [--out docs/autobahn.md]
+
+Installs `wstest` (Python 2.7, private root; bench/install_wstest.sh) into
+~/.cache/qakit-trio/wstest-env on first use, starts the server on a free port, runs every case
+except the permessage-deflate ones (12.*, 13.*: the server declines compression on purpose),
+and prints a summary. Exits 1 if any case FAILED (NON-STRICT and INFORMATIONAL are passes in
+Autobahn's own terms). tests/test_autobahn.py runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qakit-trio"
+WSTEST = CACHE / "wstest-env" / "wstest"
+PASSES = {"OK", "NON-STRICT", "INFORMATIONAL"}
+
+
+def ensure_wstest() -> Path:
+    if not WSTEST.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["bash", str(ROOT / "bench" / "install_wstest.sh"),
+                        str(WSTEST.parent)], check=True)
+    return WSTEST
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run(workdir: Path) -> dict[str, dict[str, str]]:
+    wstest = ensure_wstest()
+    port = free_port()
+    env = {**os.environ, "QAKIT_MAX_MESSAGE_SIZE": str(16 * 1024 * 1024),  # cases 9.* send 16 MiB
+           "QAKIT_PING_INTERVAL": "0"}
+    server = subprocess.Popen([sys.executable, "-m", "qakit_trio", "--bind", f"127.0.0.1:{port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.05)
+        spec = {"outdir": str(workdir / "reports"), "cases": ["*"],
+                "exclude-cases": ["12.*", "13.*"], "exclude-agent-cases": {},
+                "servers": [{"agent": "qakit-trio", "url": f"ws://127.0.0.1:{port}/ws/echo"}]}
+        (workdir / "spec.json").write_text(json.dumps(spec))
+        subprocess.run([str(wstest), "-m", "fuzzingclient", "-s", "spec.json"], cwd=workdir,
+                       check=True, stdout=subprocess.DEVNULL, timeout=900)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    index = json.loads((workdir / "reports" / "index.json").read_text())["qakit-trio"]
+    return {case: {"behavior": r["behavior"], "close": r["behaviorClose"]}
+            for case, r in index.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, help="also write the summary here (markdown)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="qakit-autobahn-") as workdir:
+        results = run(Path(workdir))
+    counts = collections.Counter(f"{r['behavior']}/{r['close']}" for r in results.values())
+    failed = sorted(case for case, r in results.items()
+                    if r["behavior"] not in PASSES or r["close"] not in PASSES)
+    lines = [f"Autobahn|Testsuite fuzzingclient against /ws/echo: {len(results)} cases "
+             "(12.* and 13.*, permessage-deflate, excluded: the server declines it)", ""]
+    lines += [f"- {outcome}: {n}" for outcome, n in sorted(counts.items())]
+    lines += ["", f"failed: {', '.join(failed) or 'none'}"]
+    print("\n".join(lines))
+    if args.out:
+        args.out.write_text("# Autobahn conformance\n\n" + "\n".join(lines) + "\n")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
