@@ -158,9 +158,10 @@ class QakitWSStream(WSStream):
 
     def _write_nowait(self, data: bytes) -> int:
         """The `write` message without an await: framed bytes straight to the socket when it
-        takes them now; returns how many it took (the app sends the rest with `write`)."""
-        if self._tcp is None or not self._can_send() or (
-                self.connection.state != ConnectionState.OPEN):
+        takes them now; returns how many it took (the app sends the rest with `write`).
+        On the fan-out path: once per subscriber per broadcast, so kept to plain checks."""
+        if (self._tcp is None or self.closed or self.state is not ASGIWebsocketState.CONNECTED
+                or self.connection.state is not ConnectionState.OPEN):
             return 0
         return self._tcp.write_nowait(data)
 
@@ -216,6 +217,8 @@ def _channel_of(method: Any, kind: type[T]) -> T:
 
 class QakitTCPServer(TCPServer):
     async def run(self) -> None:
+        # The plain TCP socket, if it is one (not TLS): what write_nowait may write to.
+        self._socket = self.stream.socket if isinstance(self.stream, trio.SocketStream) else None
         token = _current_tcp_server.set(self)  # for the WebSocket stream created in this task
         try:
             await super().run()
@@ -225,10 +228,10 @@ class QakitTCPServer(TCPServer):
     def write_nowait(self, data: bytes) -> int:
         """Write what the socket takes now, if nobody else is writing; return how many bytes
         that was (0: nothing; the caller queues the rest). One system call, no await."""
-        if self.send_lock.locked() or not isinstance(self.stream, trio.SocketStream):
-            return 0  # a write in progress (it keeps the order), or TLS: not here
+        if self._socket is None or self.send_lock.locked():
+            return 0  # TLS, or a write in progress (it keeps the order): not here
         try:
-            return os.write(self.stream.socket.fileno(), data)  # a non-blocking socket
+            return os.write(self._socket.fileno(), data)  # a non-blocking socket
         except OSError:  # full (EAGAIN) or gone: the caller's queued write finds out which
             return 0
 
