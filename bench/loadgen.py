@@ -17,7 +17,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import resource
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +29,7 @@ import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 MESSAGE_KEY = '"message":"'
+DELIVERED = re.compile(r'"delivered":(\d+)')
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -127,12 +130,31 @@ class Subscriber:
             self.done()
 
 
+async def open_stalled(url: str) -> asyncio.StreamWriter:
+    """A subscriber that never reads, with a tiny receive window: a slow consumer."""
+    host, port = url.removeprefix("ws://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write((f"GET /ws?channel=bench HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    await reader.readuntil(b"\r\n\r\n")
+    return writer  # and never read again
+
+
 async def fan_out(url: str, clients: int, messages: int, size: int, window: int,
-                  interval: float | None) -> dict[str, Any]:
-    """W1 (interval None: as fast as possible) and W3 (one broadcast every `interval` s)."""
+                  interval: float | None, stalled: int = 0) -> dict[str, Any]:
+    """W1 (interval None: as fast as possible) and W3 (one broadcast every `interval` s).
+    `stalled` more subscribers never read: the slow-consumer policy must evict them while
+    the others keep receiving everything."""
     connect_start = time.perf_counter()
     subscribers_clients, connect_times = await connect(f"{url}/ws?channel=bench", clients)
     connect_total = time.perf_counter() - connect_start
+    stalled_writers = [await open_stalled(url) for _ in range(stalled)]
+    last_delivered = [clients + stalled]
     loop = asyncio.get_running_loop()
     all_done = loop.create_future()
     remaining = [len(subscribers_clients)]
@@ -151,6 +173,9 @@ async def fan_out(url: str, clients: int, messages: int, size: int, window: int,
 
     def publisher_text(text: str) -> None:
         if text.startswith('{"type":"event"'):
+            found = DELIVERED.search(text)
+            if found:
+                last_delivered[0] = int(found[1])
             in_flight.release()
         else:
             own.on_text(text)
@@ -165,6 +190,8 @@ async def fan_out(url: str, clients: int, messages: int, size: int, window: int,
             await asyncio.sleep(interval)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(all_done, timeout=120)
+    for writer in stalled_writers:
+        writer.close()
     elapsed = (last_delivery[0] or time.perf_counter()) - start
     latencies = [lat for s in subscribers for lat in s.latencies]
     per_message = [[s.latencies[i] for s in subscribers if len(s.latencies) > i]
@@ -180,6 +207,7 @@ async def fan_out(url: str, clients: int, messages: int, size: int, window: int,
         "connect_p99_ms": percentile(connect_times, .99) * 1e3,
         "client_cpu_s": cpu_seconds() - cpu_start,
         "evicted": sum(1 for c in subscribers_clients if c.closed_code == 4008),
+        "stalled": stalled, "stalled_evicted": clients + stalled - last_delivered[0],
         "p99_ms_by_message": [round(percentile(m, 0.99), 1) for m in per_message[:50]],
     }
 
@@ -244,6 +272,7 @@ async def idle(url: str, clients: int, deflate: bool) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("workload", choices=["w1", "w2", "w3", "w4"])
+    parser.add_argument("--stalled", type=int, default=0, help="w1: subscribers never reading")
     parser.add_argument("--url", required=True)
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=200)
@@ -256,7 +285,8 @@ def main() -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.workload == "w1":
-        coro = fan_out(args.url, args.clients, args.messages, args.size, args.window, None)
+        coro = fan_out(args.url, args.clients, args.messages, args.size, args.window, None,
+                       args.stalled)
     elif args.workload == "w3":
         coro = fan_out(args.url, args.clients, args.messages, args.size, 1, args.interval)
     elif args.workload == "w2":

@@ -18,10 +18,13 @@ async def test_benchmark_harness_smoke(tmp_path: Path) -> None:
         await trio.run_process([sys.executable, str(ROOT / "bench" / "run.py"), "--smoke",
                                 "--out", str(out)], capture_stdout=True)
     table = out.read_text()
-    for workload in ("w1", "w2", "w3", "w4", "w4-deflate"):
+    for workload in ("w1", "w1-slow", "w2", "w3", "w4", "w4-deflate"):
         assert f"## {workload}\n" in table
     for metric in ("lost", "out_of_order"):
         rows = re.findall(rf"^\| {metric} \| (.*) \|$", table, re.MULTILINE)
         assert rows, metric
         for row in rows:
             assert row.split(" | ")[:2] == ["0", "0"], (metric, row)
+    # w1-slow: the subscriber that never reads is evicted (qakit-trio is the first column)
+    evicted = re.findall(r"^\| stalled_evicted \| (\d+) \|", table, re.MULTILINE)
+    assert evicted == ["1"]
