@@ -15,9 +15,9 @@ from werkzeug.exceptions import HTTPException
 from . import hyper_ext
 from .actions import Action, base_actions
 from .config import Settings
-from .events import EventSink
-from .hub import Hub
+from .order_actions import order_actions
 from .rest import register_rest
+from .rest_orders import register_orders
 from .services import Services
 from .ws_endpoint import QakitASGIWebsocket, QakitWebsocket, register_ws
 
@@ -28,7 +28,6 @@ class QakitApp(QuartTrio):
     asgi_websocket_class = QakitASGIWebsocket
     websocket_class = QakitWebsocket
 
-    hub: Hub
     services: Services
     settings: Settings
 
@@ -38,11 +37,11 @@ def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = 
     hyper_ext.install()
     app = QakitApp(__name__)
     app.settings = settings
-    app.hub = Hub()
-    app.services = Services(settings, app.hub)
-    actions = {**base_actions(), **(extra_actions or {})}
-    register_rest(app, settings, app.hub)
-    register_ws(app, settings, app.hub, app.services, actions, EventSink())
+    app.services = Services(settings)
+    actions = {**base_actions(), **order_actions(), **(extra_actions or {})}
+    register_rest(app, app.services)
+    register_orders(app, app.services)
+    register_ws(app, app.services, actions)
 
     @app.before_serving
     async def start_services() -> None:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from . import protocol
 
@@ -30,6 +31,10 @@ class Settings:
     close_timeout: float = 2.0
     shutdown_timeout: float = 5.0
     log_level: str = "INFO"
+    database_url: str | None = None  # None: orders live in memory
+    orders_channel: str = "orders"
+    db_timeout: float = 5.0
+    db_pool_size: int = 4
 
 
 # environment variable -> Settings field (the README's settings table lists the same names)
@@ -42,6 +47,10 @@ KNOWN_VARIABLES: dict[str, str] = {
     "QAKIT_CLOSE_TIMEOUT": "close_timeout",
     "QAKIT_SHUTDOWN_TIMEOUT": "shutdown_timeout",
     "QAKIT_LOG_LEVEL": "log_level",
+    "DATABASE_URL": "database_url",
+    "QAKIT_ORDERS_CHANNEL": "orders_channel",
+    "QAKIT_DB_TIMEOUT": "db_timeout",
+    "QAKIT_DB_POOL_SIZE": "db_pool_size",
 }
 
 _BIND = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):(?P<port>\d{1,5})$")
@@ -97,6 +106,20 @@ def _channel(value: str) -> str:
     return value
 
 
+def normalise_database_url(url: str) -> str:
+    """A PostgreSQL URL for psycopg. The original stand's SQLAlchemy form
+    (`postgresql+psycopg2://qa:qa@postgres:5432/qa_kit`) is accepted: the `+driver` goes."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in ("postgresql", "postgres") or not parts.netloc:
+        raise ValueError(f"{url!r} is not a postgresql:// URL")
+    return urlunsplit(parts._replace(scheme="postgresql"))
+
+
+def _database_url(value: str) -> str | None:
+    return normalise_database_url(value) if value else None
+
+
 def _log_level(value: str) -> str:
     if value.upper() not in _LOG_LEVELS:
         raise ValueError(f"{value!r} is not one of {', '.join(_LOG_LEVELS)}")
@@ -112,6 +135,10 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "close_timeout": _seconds(allow_zero=False),
     "shutdown_timeout": _seconds(allow_zero=False),
     "log_level": _log_level,
+    "database_url": _database_url,
+    "orders_channel": _channel,
+    "db_timeout": _seconds(allow_zero=False),
+    "db_pool_size": _whole(1),
 }
 
 

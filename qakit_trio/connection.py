@@ -1,7 +1,7 @@
-"""One WebSocket client on /ws: its own nursery with a reader task and a writer task.
+"""One WebSocket client (on /ws or /ws/orders): its own nursery with a reader and a writer.
 
     connection nursery (Connection.run)
-    ├── reader  the nursery's own task: transport.receive() -> parse -> action -> replies
+    ├── reader  the nursery's own task: transport.receive() -> session.handle() -> replies
     │           into the outbox (a separate child would cost every client ~1.9 KiB more)
     ├── writer  outbox -> batch -> transport.send_batch(): one socket write per batch
     │           (the only task that waits on the socket; see outbox.Inlet for the fast lane)
@@ -15,6 +15,9 @@ when the client closed first), sends the close frame and ends. The reader keeps 
 discarding, until the client's side is closed too, so the server never waits on us. If that
 does not happen within QAKIT_CLOSE_TIMEOUT (a vanished peer, or one that stopped reading and
 left our write stuck), the watchdog drops the TCP connection and cancels the nursery.
+
+What the messages mean is the session's business (envelope.py for /ws, legacy.py for
+/ws/orders); everything about the socket, the outbox and closing is here, once.
 """
 
 from __future__ import annotations
@@ -22,15 +25,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
 from . import logs, protocol
-from .actions import Action, ActionContext
 from .config import Settings
-from .events import EventSink
 from .hub import SLOW_CONSUMER, Hub, Member
 from .outbox import WAKE, Frame, Inlet, OutboxItem, drain_nowait, open_outbox
 from .transport import Disconnected, Pong, Transport, reply_code
@@ -49,24 +51,32 @@ class CloseRequest:
     client_closed: trio.Event = field(default_factory=trio.Event)  # its side is closed too
 
 
+class Session(Protocol):
+    """What one protocol does with one connection's messages."""
+
+    def hello(self) -> protocol.Frame | None:
+        """The frame the server sends first, if the protocol has one."""
+
+    async def handle(self, message: str | bytes) -> None:
+        """Answer one message (through `Connection.reply`). An exception escaping here is a
+        handler failure: logged, and the connection closes with 1011."""
+
+
 class Connection:
     # Slots: one of these lives as long as its client; 5000 idle clients is a benchmark.
-    __slots__ = ("_actions", "_closing", "_events", "_fields", "_hub", "_member", "_nursery",
-                 "_outbox_receive", "_outbox_send", "_requests", "_settings", "_transport",
-                 "channel", "id")
+    __slots__ = ("_closing", "_hub", "_member", "_nursery", "_outbox_receive", "_outbox_send",
+                 "_session", "_settings", "_transport", "channel", "fields", "id")
 
     def __init__(self, transport: Transport, hub: Hub, channel: str, settings: Settings,
-                 actions: dict[str, Action], events: EventSink) -> None:
+                 session: Callable[[Connection], Session]) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.channel = channel
+        self.fields = {"conn": self.id, "channel": channel}  # on every log line about it
         self._transport = transport
         self._hub = hub
         self._settings = settings
-        self._actions = actions
-        self._events = events
         self._outbox_send, self._outbox_receive = open_outbox(settings.outbox_size)
-        self._fields = {"conn": self.id, "channel": channel}
-        self._requests = 0
+        self._session = session(self)
         self._member: Member | None = None
         self._nursery: trio.Nursery | None = None
         self._closing: CloseRequest | None = None
@@ -77,22 +87,24 @@ class Connection:
                 self._nursery = nursery
                 inlet = Inlet(self._outbox_send.clone(), self._transport.write_nowait)
                 self._member = self._hub.join(self.channel, self.id, inlet, self.close_soon)
-                logs.info(log, "connected", **self._fields)
-                # No checkpoint since join: the hello is the first frame in the outbox.
-                self._queue_nowait(protocol.connected(self.channel, self.id))
+                logs.info(log, "connected", **self.fields)
+                hello = self._session.hello()
+                if hello is not None:  # no checkpoint since join: it is the first frame out
+                    self._log_out(hello)
+                    self._outbox_send.send_nowait(Frame.of(protocol.encode(hello)))
                 if self._hub.closing is not None:
                     self.close_soon(*self._hub.closing)
                 nursery.start_soon(self._write_loop)
                 await self._read_loop()  # the reader is this task: one task fewer per client
         except* Exception:
-            log.exception("connection failed", extra={"fields": self._fields})
+            log.exception("connection failed", extra={"fields": self.fields})
             with trio.CancelScope(shield=True):
                 await close_within(self._transport, INTERNAL_ERROR, "internal error",
                                    self._settings.close_timeout)
         finally:
             if self._member is not None:
                 self._hub.leave(self._member)
-            logs.info(log, "closed", **self._fields, **self._close_fields())
+            logs.info(log, "closed", **self.fields, **self._close_fields())
 
     def close_soon(self, code: int, reason: str) -> None:
         """Start closing with `code` (see module docstring). Synchronous; safe to call twice."""
@@ -126,7 +138,7 @@ class Connection:
                     message = await self._transport.receive()
                 except Disconnected as gone:
                     if self._closing is None:
-                        logs.info(log, "client closed", **self._fields, code=gone.code,
+                        logs.info(log, "client closed", **self.fields, code=gone.code,
                                   reason=gone.reason)
                     self._start_closing(CloseRequest(reply_code(gone.code), gone.reason, False))
                     if self._closing is not None:
@@ -136,74 +148,44 @@ class Connection:
                     self._member.last_heard = trio.current_time()
                 if isinstance(message, Pong) or self._closing is not None:
                     continue  # after closing starts, what the client sends is discarded
-                # BrokenResourceError: the writer has finished, the connection is closing.
-                with contextlib.suppress(trio.BrokenResourceError):
-                    await self._handle(message)
+                await self._handle(message)
 
     async def _handle(self, message: str | bytes) -> None:
-        if isinstance(message, bytes):
-            self._log_in(None, len(message), kind="binary")
-            await self._reply(protocol.error(None, protocol.ProtocolError(
-                protocol.ErrorCode.INVALID_MESSAGE,
-                "binary frames are not supported: send the JSON request as a text frame")))
-            return
         if len(message) > self._settings.max_message_size:
-            self._log_in(None, len(message))
+            logs.info(log, "frame in", **self.fields, request_id=None, size=len(message))
             self.close_soon(MESSAGE_TOO_BIG, "message too big")
             return
         try:
-            obj = protocol.decode_object(message)
-        except protocol.ProtocolError as failure:
-            self._log_in(None, len(message))
-            await self._reply(protocol.error(None, failure))
-            return
-        request_id = protocol.request_id_of(obj, self._assign_request_id)
-        self._log_in(request_id, len(message), action=obj.get("action"))
-        await self._reply(protocol.ack(request_id))
-        await self._run_action(obj, request_id)
-
-    def _log_in(self, request_id: protocol.RequestId | None, size: int, **fields: Any) -> None:
-        logs.info(log, "frame in", **self._fields, request_id=request_id, size=size, **fields)
-
-    async def _run_action(self, obj: dict[str, Any], request_id: protocol.RequestId) -> None:
-        try:
-            request = protocol.parse_request(obj, request_id)
-            action = self._actions.get(request.action)
-            if action is None:
-                raise protocol.unknown_action(request.action)
-            await action(ActionContext(request, self.id, self.channel, self._hub, self._reply,
-                                       self._events, self._fields, self._transport.queued() > 0))
-        except* protocol.ProtocolError as failures:
-            await self._reply(protocol.error(request_id, _first(failures)))
+            await self._session.handle(message)
+        except* trio.BrokenResourceError:
+            pass  # the writer has finished: the connection is closing
         except* Exception:
-            log.exception("action failed", extra={"fields": {**self._fields,
-                                                              "request_id": request_id}})
-            await self._reply(protocol.error(request_id, protocol.ProtocolError(
-                protocol.ErrorCode.INTERNAL_ERROR, "the server failed to handle this request")))
+            log.exception("session failed", extra={"fields": self.fields})
             self.close_soon(INTERNAL_ERROR, "internal error")
 
-    def _assign_request_id(self) -> str:
-        self._requests += 1
-        return f"srv-{self.id}-{self._requests}"
+    # --- what sessions use -----------------------------------------------------------------
 
-    async def _reply(self, frame: protocol.Frame) -> None:
-        """Queue one reply frame for this client, waiting only if its outbox is full.
+    def burst(self) -> bool:
+        """More messages from this client are already waiting behind the current one."""
+        return self._transport.queued() > 0
+
+    async def reply(self, frame: protocol.Frame) -> None:
+        """Queue one frame for this client, waiting only if its outbox is full.
 
         Not a plain `await send()`: that yields to the scheduler even when there is room, and
         the writer would then write each reply on its own. Queued without a yield, the ack,
         data and event of one request go out in one socket write.
         """
-        logs.info(log, "frame out", **self._fields, type=frame["type"],
-                  request_id=frame.get("request_id"))
+        self._log_out(frame)
         item = Frame.of(protocol.encode(frame))
         try:
             self._outbox_send.send_nowait(item)
         except trio.WouldBlock:
             await self._outbox_send.send(item)  # backpressure: this client is not reading
 
-    def _queue_nowait(self, frame: protocol.Frame) -> None:
-        logs.info(log, "frame out", **self._fields, type=frame["type"], request_id=None)
-        self._outbox_send.send_nowait(Frame.of(protocol.encode(frame)))
+    def _log_out(self, frame: protocol.Frame) -> None:
+        logs.info(log, "frame out", **self.fields, type=frame["type"],
+                  request_id=frame.get("request_id"))
 
     # --- writer --------------------------------------------------------------------------
 
@@ -231,7 +213,7 @@ class Connection:
             await request.client_closed.wait()
             return
         log.warning("close handshake timed out: dropping the connection",
-                    extra={"fields": {**self._fields, **self._close_fields()}})
+                    extra={"fields": {**self.fields, **self._close_fields()}})
         await self._transport.abort()
         assert self._nursery is not None
         self._nursery.cancel_scope.cancel()
@@ -252,8 +234,3 @@ async def close_within(transport: Transport, code: int, reason: str, abort_after
         nursery.start_soon(abort_later)
         await transport.close(code, reason)
         nursery.cancel_scope.cancel()
-
-
-def _first(group: BaseExceptionGroup[protocol.ProtocolError]) -> protocol.ProtocolError:
-    failure = group.exceptions[0]
-    return failure if isinstance(failure, protocol.ProtocolError) else _first(failure)

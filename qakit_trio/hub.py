@@ -83,19 +83,23 @@ class Hub:
             return False
         return True
 
-    def publish(self, channel: str, item: OutboxItem, *, coalesce: bool = False) -> int:
+    def publish(self, channel: str, item: OutboxItem, *, coalesce: bool = False,
+                skip: str | None = None) -> int:
         """Fan `item` out to every member of `channel`; return how many got it.
 
         `coalesce`: the publisher has more to publish right away (a burst of requests), so
         the frame is queued everywhere and each subscriber's writer sends the burst in one
         write; otherwise idle subscribers get it written at once (outbox.Inlet).
+        `skip`: a connection id that already has the frame (it was its reply).
         """
         members = self._channels.get(channel)
         if not members:
             return 0
         # A list copy: offer() may evict, which changes the dict we iterate.
-        return sum(self.offer(member, item, coalesce=coalesce)
-                   for member in list(members.values()))
+        targets = list(members.values())
+        if skip is not None:
+            targets = [member for member in targets if member.connection_id != skip]
+        return sum(self.offer(member, item, coalesce=coalesce) for member in targets)
 
     def members(self) -> Iterator[Member]:
         """Every member of every channel (a snapshot: safe to evict while iterating)."""

@@ -44,9 +44,10 @@ def ping_round(hub: Hub, previous_round: float | None) -> int:
 
 
 async def run_keepalive(
-    hub: Hub, interval: float, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    hubs: list[Hub], interval: float, *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve forever (a service-nursery task). Ready at once: it only needs the hub."""
+    """Serve forever (a service-nursery task). Ready at once: it only needs the hubs."""
     task_status.started()
     if interval == 0:
         return
@@ -54,5 +55,6 @@ async def run_keepalive(
     while True:
         await trio.sleep(interval)
         now = trio.current_time()
-        ping_round(hub, previous_round)
+        for hub in hubs:
+            ping_round(hub, previous_round)
         previous_round = now

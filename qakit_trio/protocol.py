@@ -37,6 +37,10 @@ class ErrorCode(StrEnum):
     INVALID_MESSAGE = "invalid_message"
     UNKNOWN_ACTION = "unknown_action"
     VALIDATION_ERROR = "validation_error"
+    NOT_FOUND = "not_found"
+    INVALID_TRANSITION = "invalid_transition"
+    DB_UNAVAILABLE = "db_unavailable"
+    DB_ERROR = "db_error"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -176,12 +180,27 @@ def unknown_action(raw_action: object) -> ProtocolError:
 def require_str(payload: dict[str, Any], field: str) -> str:
     value = payload.get(field)
     if not isinstance(value, str):
-        raise ProtocolError(
-            ErrorCode.VALIDATION_ERROR,
-            f"payload.{field} is required and must be a string"
-            + ("" if value is None else f", got {_json_type(value)}"),
-            field=field,
-        )
+        got = "" if value is None else f", got {_json_type(value)}"
+        raise validation_error(field, f"payload.{field} is required and must be a string{got}")
+    return value
+
+
+def validation_error(field: str, message: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.VALIDATION_ERROR, message, field=field)
+
+
+def require_int(payload: dict[str, Any], field: str, *, default: int | None = None,
+                minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer field: a JSON integer, not a string, a float or a boolean (never coerced)."""
+    value = payload.get(field)
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        got = "" if value is None else f", got {_json_type(value)}"
+        required = "is required and " if default is None else ""
+        raise validation_error(field, f"payload.{field} {required}must be an integer{got}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise validation_error(field, f"payload.{field} must be between {minimum} and {maximum}")
     return value
 
 
@@ -251,6 +270,11 @@ def channel_message(channel: str, message: str, request_id: RequestId, sender: s
 def rest_broadcast(channel: str, message: str) -> Frame:
     """What every member of a channel receives from `POST /broadcast`."""
     return {"type": "broadcast", "channel": channel, "message": message, "ts": utc_ts()}
+
+
+def data(kind: str, request_id: RequestId, value: Any) -> Frame:
+    """A data frame: {"type": kind, "request_id", "data", "ts"} (`order`, `orders`)."""
+    return {"type": kind, "request_id": request_id, "data": value, "ts": utc_ts()}
 
 
 def error(request_id: RequestId | None, failure: ProtocolError) -> Frame:

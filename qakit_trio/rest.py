@@ -1,17 +1,17 @@
-"""REST routes: health, stats, broadcast. Every error is JSON (see app.py for 404/405/500)."""
+"""REST routes: health, stats, broadcast, the OpenAPI document and its page. Every error is
+JSON (app.py handles 404/405/500; rest_orders.py has the orders API)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from quart import request
+from quart import Response, request
 from quart_trio import QuartTrio
 
-from . import __version__, logs, protocol
-from .config import Settings
-from .hub import Hub
+from . import __version__, logs, openapi, protocol
 from .outbox import Frame
+from .services import Services
 from .ws_endpoint import channel_from_query, invalid_channel
 
 log = logging.getLogger(__name__)
@@ -19,15 +19,28 @@ log = logging.getLogger(__name__)
 JsonResponse = dict[str, Any] | tuple[dict[str, Any], int]
 
 
-def register_rest(app: QuartTrio, settings: Settings, hub: Hub) -> None:
+def register_rest(app: QuartTrio, services: Services) -> None:
+    settings, hub = services.settings, services.hub
+
     @app.get("/health")
     async def health() -> JsonResponse:
-        return {"status": "ok", "service": "qa-websocket", "version": __version__,
-                "connections": hub.total()}
+        """Always 200 while the service runs; `status` is "degraded" when the database is
+        down (everything that does not need it keeps working)."""
+        return {**services.health(), "service": "qa-websocket", "version": __version__,
+                "connections": services.connections()}
 
     @app.get("/stats")
     async def stats() -> JsonResponse:
-        return {"channels": hub.stats(), "total_connections": hub.total()}
+        return {"channels": hub.stats(), "total_connections": services.connections(),
+                "legacy_orders_connections": services.legacy_hub.total()}
+
+    @app.get("/openapi.json")
+    async def openapi_json() -> JsonResponse:
+        return openapi.document()
+
+    @app.get("/docs")
+    async def docs() -> Response:
+        return Response(openapi.DOCS_PAGE, content_type="text/html; charset=utf-8")
 
     @app.post("/broadcast")
     async def broadcast() -> JsonResponse:

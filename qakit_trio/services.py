@@ -1,11 +1,15 @@
-"""The app's long-lived tasks, all children of one service nursery.
+"""The app's long-lived parts, and the service nursery their tasks live in.
 
     quart-trio lifespan nursery (app.nursery)
     └── service nursery (Services.run; started in before_serving, cancelled in after_serving)
         ├── log flusher      writes buffered JSON log lines out every 0.1 s (logs.py)
-        ├── keepalive        pings every member, drops the silent ones (keepalive.py)
+        ├── keepalive        pings every member of both hubs, drops the silent (keepalive.py)
+        ├── order store      the Postgres adapter (postgres.py), restarted if it crashes;
+        │                    the in-memory store has nothing to run
         └── shutdown watch   one per hypercorn worker: waits for the server's "terminated"
                              event, then asks every connection to close with 1001
+
+Two hubs: `hub` holds the /ws channels, `legacy_hub` the /ws/orders clients (one channel).
 
 The shutdown watch is started by the first WebSocket connection of a worker, because that is
 where hypercorn's "terminated" event becomes visible to the app (hyper_ext.py). It works the
@@ -15,23 +19,73 @@ same whether the server was started by our CLI (signal -> shutdown trigger) or b
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 
 from . import logs
 from .config import Settings
+from .events import EventSink, OrderEvents
 from .hub import Hub
 from .keepalive import run_keepalive
 from .logs import run_log_flusher
+from .order_store import MemoryOrderStore, OrderStore
 from .transport import ServerTerminated
 
 log = logging.getLogger(__name__)
 
+RESTART_DELAY = 1.0  # seconds before a crashed service is started again
+
+
+def make_store(settings: Settings) -> OrderStore:
+    if settings.database_url is None:
+        return MemoryOrderStore()
+    from .postgres import PostgresOrderStore  # psycopg is only loaded when it is used
+
+    return PostgresOrderStore(settings.database_url, pool_size=settings.db_pool_size,
+                              timeout=settings.db_timeout)
+
+
+async def supervise(name: str, run: Callable[..., Awaitable[None]], *,
+                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run a service; if it crashes after it has started, log it and start it again.
+
+    A crash before it is ready is not caught: the app does not start, with that error."""
+    status = _Started(task_status)
+    while True:
+        try:
+            await run(task_status=status)
+            return  # it finished on its own
+        except Exception:
+            if not status.done:
+                raise
+            log.exception("service crashed; restarting it", extra={"fields": {"service": name}})
+        await trio.sleep(RESTART_DELAY)
+
+
+class _Started:
+    """Passes the first `started()` on to whoever started the supervisor; remembers it."""
+
+    def __init__(self, outer: trio.TaskStatus[None]) -> None:
+        self._outer = outer
+        self.done = False
+
+    def started(self, value: None = None) -> None:
+        if not self.done:
+            self.done = True
+            self._outer.started(value)
+
 
 class Services:
-    def __init__(self, settings: Settings, hub: Hub) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.hub = hub
+        self.hub = Hub()
+        self.legacy_hub = Hub()
+        self.events = EventSink()
+        self.store = make_store(settings)
+        self.order_events = OrderEvents(self.events, self.hub, self.legacy_hub,
+                                        settings.orders_channel)
         self._nursery: trio.Nursery | None = None
         self._watched: set[int] = set()
 
@@ -39,8 +93,10 @@ class Services:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(run_log_flusher)
-            await nursery.start(run_keepalive, self.hub, self.settings.ping_interval)
-            log.info("services started")
+            await nursery.start(run_keepalive, [self.hub, self.legacy_hub],
+                                self.settings.ping_interval)
+            await nursery.start(supervise, f"{self.store.kind} order store", self.store.run)
+            logs.info(log, "services started", store=self.store.kind)
             task_status.started()
             await trio.sleep_forever()  # the nursery stays open for watches started later
 
@@ -48,6 +104,14 @@ class Services:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
             self._nursery = None
+
+    def health(self) -> dict[str, Any]:
+        database = self.store.health()
+        return {"status": "ok" if database["state"] == "up" else "degraded",
+                "database": database}
+
+    def connections(self) -> int:
+        return self.hub.total() + self.legacy_hub.total()
 
     def watch_server(self, terminated: ServerTerminated | None) -> None:
         """Close every connection with 1001 once this server (worker) starts shutting down."""
@@ -59,5 +123,6 @@ class Services:
     async def _close_all_when(self, terminated: ServerTerminated) -> None:
         await terminated.wait()
         logs.info(log, "server shutting down: closing every connection with 1001",
-                  connections=self.hub.total())
+                  connections=self.connections())
         self.hub.close_all()
+        self.legacy_hub.close_all()

@@ -23,11 +23,11 @@ from werkzeug.datastructures import Headers
 
 from . import protocol
 from .actions import Action
-from .config import Settings
 from .connection import Connection
 from .echo import serve_echo
-from .events import EventSink
-from .hub import Hub
+from .envelope import EnvelopeSession
+from .events import LEGACY_CHANNEL
+from .legacy import LegacySession
 from .services import Services
 from .transport import Transport
 
@@ -89,8 +89,9 @@ def invalid_channel(channel: str, problem: str) -> tuple[dict[str, str], int]:
             "no whitespace", "channel": channel}, 400
 
 
-def register_ws(app: QuartTrio, settings: Settings, hub: Hub, services: Services,
-                actions: dict[str, Action], events: EventSink) -> None:
+def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) -> None:
+    settings = services.settings
+
     @app.websocket("/ws")
     async def ws_route() -> tuple[dict[str, str], int] | None:
         channel, problem = channel_from_query(websocket.args.get("channel"),
@@ -100,8 +101,16 @@ def register_ws(app: QuartTrio, settings: Settings, hub: Hub, services: Services
         ws = current_websocket()
         services.watch_server(ws.transport.server_terminated)
         # Accepted and run by QakitASGIWebsocket once this route has returned.
-        ws.session = Connection(ws.transport, hub, channel, settings, actions, events).run
+        ws.session = Connection(ws.transport, services.hub, channel, settings,
+                                partial(EnvelopeSession, services=services, actions=actions)).run
         return None
+
+    @app.websocket("/ws/orders")
+    async def legacy_route() -> None:
+        ws = current_websocket()
+        services.watch_server(ws.transport.server_terminated)
+        ws.session = Connection(ws.transport, services.legacy_hub, LEGACY_CHANNEL, settings,
+                                partial(LegacySession, services=services)).run
 
     @app.websocket("/ws/echo")
     async def echo_route() -> None:

@@ -12,6 +12,20 @@ def test_defaults_without_environment() -> None:
     assert Settings().max_message_size == 1024 * 1024
 
 
+@pytest.mark.parametrize(("given", "used"), [
+    ("postgresql+psycopg2://qa:qa@postgres:5432/qa_kit", "postgresql://qa:qa@postgres:5432/qa_kit"),
+    ("postgres://qa@localhost/qa", "postgresql://qa@localhost/qa"),
+    ("postgresql://qa@localhost:5433/qa?sslmode=disable",
+     "postgresql://qa@localhost:5433/qa?sslmode=disable"),
+])
+def test_database_url_forms(given: str, used: str) -> None:
+    assert load_settings({"DATABASE_URL": given}).database_url == used
+
+
+def test_empty_database_url_means_memory() -> None:
+    assert load_settings({"DATABASE_URL": ""}).database_url is None
+
+
 def test_values_are_parsed() -> None:
     settings = load_settings({
         "WS_DEFAULT_CHANNEL": "lobby", "QAKIT_BIND": "0.0.0.0:8002, [::1]:8000",
@@ -39,6 +53,11 @@ def test_values_are_parsed() -> None:
         ({"WS_DEFAULT_CHANNEL": "two words"}, "WS_DEFAULT_CHANNEL"),
         ({"QAKIT_OUTBX_SIZE": "8"}, "QAKIT_OUTBX_SIZE"),
         ({"QAKIT_CLOSE_TIMEOUT": "9"}, "QAKIT_CLOSE_TIMEOUT"),
+        ({"DATABASE_URL": "mysql://qa@db/qa"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "qa_kit"}, "DATABASE_URL"),
+        ({"QAKIT_DB_TIMEOUT": "0"}, "QAKIT_DB_TIMEOUT"),
+        ({"QAKIT_DB_POOL_SIZE": "0"}, "QAKIT_DB_POOL_SIZE"),
+        ({"QAKIT_ORDERS_CHANNEL": "a b"}, "QAKIT_ORDERS_CHANNEL"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(environ: dict[str, str], named: str) -> None:

@@ -56,6 +56,13 @@ async def test_publish_reaches_every_member_of_the_channel_only() -> None:
     assert hub.publish("nobody-here", F("x")) == 0
 
 
+async def test_publish_can_skip_the_member_that_already_has_the_frame() -> None:
+    hub = Hub()
+    a, b = join(hub, "room", "a"), join(hub, "room", "b")
+    assert hub.publish("room", F("reply"), skip="a") == 1
+    assert (a.queued(), b.queued()) == ([], [F("reply")])
+
+
 async def test_published_frame_is_shared_not_copied() -> None:
     hub = Hub()
     a, b = join(hub, "room", "a"), join(hub, "room", "b")

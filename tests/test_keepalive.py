@@ -64,7 +64,7 @@ async def test_silent_peer_dropped_after_two_intervals_answering_one_kept(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(answer_pings)
         nursery.start_soon(watch_silent)
-        await nursery.start(run_keepalive, hub, INTERVAL)
+        await nursery.start(run_keepalive, [hub], INTERVAL)
         await trio.sleep(10 * INTERVAL + 1)
         nursery.cancel_scope.cancel()
 
@@ -79,7 +79,7 @@ async def test_interval_zero_turns_pings_off(autojump_clock: trio.testing.MockCl
     send, receive = open_outbox(4)
     hub.join("room", "a", Inlet(send, no_fast_lane), lambda code, reason: None)
     async with trio.open_nursery() as nursery:
-        await nursery.start(run_keepalive, hub, 0)
+        await nursery.start(run_keepalive, [hub], 0)
         await trio.sleep(1000)
     assert drain_nowait(receive, []) == []
 
@@ -96,7 +96,7 @@ async def test_server_pings_and_a_client_that_answers_stays() -> None:
                 opcode, payload = await raw.read_frame()
                 assert opcode == wsraw.PING
                 await raw.send_frame(wsraw.PONG, payload)
-            assert server.app.hub.stats() == {"general": 1}
+            assert server.app.services.hub.stats() == {"general": 1}
 
 
 async def test_a_client_that_never_answers_is_dropped() -> None:
@@ -108,4 +108,4 @@ async def test_a_client_that_never_answers_is_dropped() -> None:
             assert frames[1][0] == wsraw.PING
             assert (frames[-1][0], wsraw.close_code(frames[-1][1])) == (
                 wsraw.CLOSE, KEEPALIVE_TIMEOUT)
-            assert server.app.hub.stats() == {}
+            assert server.app.services.hub.stats() == {}

@@ -25,4 +25,4 @@ async def test_app_works_over_plain_asgi() -> None:
                 await ws.send(json.dumps({"action": "triplet_demo", "request_id": "t"}))
                 frames = [json.loads(await ws.receive()) for _ in range(4)]
                 assert [f["type"] for f in frames] == ["ack", "step", "step", "event"]
-                assert app.hub.stats() == {"plain": 1}
+                assert app.services.hub.stats() == {"plain": 1}

@@ -1,0 +1,341 @@
+"""Orders in PostgreSQL: psycopg's synchronous API in worker threads, behind an adapter task.
+
+psycopg's async API does not run under trio (psycopg issue 29). So:
+
+    service nursery
+    └── PostgresOrderStore.run   owns the connections; checks the database every 2 s
+            slots: a memory channel of `pool_size` slots, each an open connection or None;
+            a request borrows a slot, (re)connects if needed, runs its SQL in a worker thread
+            (its own CapacityLimiter, not trio's default 40) and gives the slot back.
+
+Every call is bounded: `fail_after(QAKIT_DB_TIMEOUT)` covers waiting for a slot, connecting
+and the query. A trio timeout cannot stop a thread, so when the caller is cancelled while its
+query runs, the query is cancelled on the server (`cancel_safe`) and the thread returns at once;
+the server's `statement_timeout` and `lock_timeout` (twice ours) are only a backstop.
+psycopg's errors are translated here into the store's (order_store.py): nothing else in the
+service knows psycopg.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import outcome
+import psycopg
+import trio
+
+from . import logs
+from .events import new_event_id
+from .order_store import StoreError, StoreFailed, StoreUnavailable
+from .orders import (
+    EventType,
+    Order,
+    OrderError,
+    OrderEvent,
+    OrderNotFound,
+    Status,
+    check_transition,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+WATCH_INTERVAL = 2.0  # seconds between health checks (also how soon a recovery is noticed)
+IDLE_CHECK_AFTER = 1.0  # a connection idle longer than this is checked before it is used
+CANCEL_TIMEOUT = 2.0  # how long asking the server to cancel a query may take
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    id serial PRIMARY KEY,
+    customer text NOT NULL,
+    status text NOT NULL DEFAULT 'created',
+    created_at timestamptz DEFAULT now(),
+    updated_at timestamptz DEFAULT now()
+)
+"""
+SCHEMA_LOCK = 0x5141_6B69_7400  # an advisory lock key of our own ("QAkit")
+COLUMNS = "id, customer, status, created_at, updated_at"
+
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+Slot = tuple[Connection, float] | None  # a connection and when it was last used, or none yet
+
+
+def _answers(connection: Connection) -> bool:
+    """In a worker thread: does this idle connection still work?"""
+    try:
+        connection.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def _order(row: tuple[Any, ...]) -> Order:
+    return Order(id=row[0], customer=row[1], status=row[2], created_at=row[3],
+                 updated_at=row[4])
+
+
+class PostgresOrderStore:
+    kind = "postgres"
+
+    def __init__(self, url: str, *, pool_size: int, timeout: float) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._pool_size = pool_size
+        # A slot is a right to use one connection: the channel is bounded by the pool size.
+        # Made in run(); until then, closed ends so that calls fail fast.
+        self._slots_send, self._slots_receive = trio.open_memory_channel[Slot](pool_size)
+        self._slots_send.close()
+        self._slots_receive.close()
+        self._threads = trio.CapacityLimiter(pool_size + 1)  # +1: a cancel while all are busy
+        self._state = "starting"
+        self._error: str | None = None
+        self._since = datetime.now(UTC)
+        self._schema_ready = False
+
+    # --- the adapter task ----------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Serve until cancelled. Ready at once: while the database is down, requests get
+        StoreUnavailable and the watch keeps trying to reach it."""
+        # A fresh set of slots for each run (a restart after a crash starts clean).
+        self._slots_send, self._slots_receive = trio.open_memory_channel[Slot](self._pool_size)
+        for _ in range(self._pool_size):
+            self._slots_send.send_nowait(None)  # None: a slot not connected yet
+        try:
+            task_status.started()
+            while True:
+                await self._check()
+                await trio.sleep(WATCH_INTERVAL)
+        finally:
+            self._close_all()
+
+    def _close_all(self) -> None:
+        """Synchronous, for cleanup under cancellation: close idle connections and both ends
+        of the slot channel, so late borrowers fail fast instead of waiting."""
+        while True:
+            try:
+                slot = self._slots_receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            if slot is not None:
+                slot[0].close()  # an idle connection: closing it does not block
+        self._slots_send.close()
+        self._slots_receive.close()
+        self._record("stopped", "the database adapter is not running")
+
+    async def _check(self) -> None:
+        with contextlib.suppress(StoreError):  # _call has recorded the state
+            await self._call(lambda cur: cur.execute("SELECT 1"))
+
+    def health(self) -> dict[str, Any]:
+        return {"kind": self.kind, "state": self._state, "error": self._error,
+                "since": self._since.isoformat()}
+
+    def _record(self, state: str, error: str | None = None) -> None:
+        if state != self._state:
+            self._state, self._error, self._since = state, error, datetime.now(UTC)
+            if state == "down":
+                log.warning("database unavailable", extra={"fields": {"error": error}})
+            else:
+                logs.info(log, f"database {state}")
+        self._error = error
+
+    # --- borrowing a connection and running SQL in a thread -------------------------------
+
+    async def _call(self, work: Callable[[psycopg.Cursor[tuple[Any, ...]]], T]) -> T:
+        """Run `work(cursor)` in one transaction, bounded by the timeout; translate errors."""
+        try:
+            with trio.fail_after(self._timeout):
+                async with self._connection() as connection:
+                    result = await self._in_thread(connection, work)
+        except trio.TooSlowError:
+            self._record("down", f"no answer within {self._timeout} s")
+            raise StoreUnavailable(f"the database did not answer within {self._timeout} s"
+                                   ) from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+            self._record("down", str(error).strip())
+            raise StoreUnavailable(f"the database is unavailable: {str(error).strip()}"
+                                   ) from None
+        except psycopg.Error as error:
+            raise StoreFailed(f"the database refused the query: {str(error).strip()}") from None
+        except OrderError:
+            self._record("up")  # the database answered; the request was wrong
+            raise
+        self._record("up")
+        return result
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        """Borrow a slot; connect it if it has no connection, or if its connection has been
+        idle a while and no longer answers (the server restarted: connections are stale)."""
+        try:
+            slot = await self._slots_receive.receive()
+        except (trio.ClosedResourceError, trio.EndOfChannel):
+            raise StoreUnavailable("the database adapter is not running") from None
+        connection, last_used = (None, 0.0) if slot is None else slot
+        try:
+            if connection is not None and (
+                    connection.closed or connection.broken
+                    or (trio.current_time() - last_used > IDLE_CHECK_AFTER and not await
+                        trio.to_thread.run_sync(_answers, connection, limiter=self._threads))):
+                connection.close()  # it does not work: closing does not touch the network
+                connection = None
+            if connection is None:
+                connection = await self._open()
+            yield connection
+        except BaseException:
+            if connection is not None and connection.broken:
+                connection.close()
+                connection = None
+            raise
+        finally:
+            back: Slot = None if connection is None else (connection, trio.current_time())
+            try:
+                self._slots_send.send_nowait(back)  # never blocks: the slot came from here
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                if connection is not None:  # the adapter has stopped meanwhile
+                    connection.close()
+
+    async def _open(self) -> Connection:
+        """Connect in a worker thread that we can abandon when cancelled (a connect attempt
+        cannot be interrupted); a connection that arrives after we left is closed, not lost."""
+        lock = threading.Lock()
+        abandoned = False
+        opened: list[Connection] = []
+
+        def connect() -> Connection:
+            connection = self._connect()
+            with lock:
+                if abandoned:
+                    connection.close()
+                else:
+                    opened.append(connection)
+            return connection
+
+        try:
+            return await trio.to_thread.run_sync(connect, limiter=self._threads,
+                                                 abandon_on_cancel=True)
+        except trio.Cancelled:
+            with lock:
+                abandoned = True
+                for connection in opened:  # it arrived just as we were cancelled
+                    connection.close()
+            raise
+
+    def _connect(self) -> Connection:
+        """In a worker thread: open a connection (and make the table, the first time)."""
+        # The server's own limits are a backstop at twice ours: normally our timeout fires
+        # first and cancels the query (_in_thread).
+        timeout_ms = int(self._timeout * 2000)
+        connection = psycopg.connect(
+            self._url, autocommit=True,  # transactions are explicit: connection.transaction()
+            connect_timeout=max(2, int(self._timeout)), application_name="qakit-trio",
+            options=f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}",
+            keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2)
+        if not self._schema_ready:
+            try:
+                with connection.transaction():
+                    # CREATE TABLE IF NOT EXISTS races with itself (a unique-index error) when
+                    # several connections (or processes) run it at once: take turns.
+                    connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                    connection.execute(SCHEMA)
+            except BaseException:
+                connection.close()
+                raise
+            self._schema_ready = True
+        return connection
+
+    async def _in_thread(self, connection: Connection,
+                         work: Callable[[psycopg.Cursor[tuple[Any, ...]]], T]) -> T:
+        """`work` in a worker thread, inside a transaction. If we are cancelled meanwhile (a
+        timeout, a client gone), the query is cancelled on the server, then we wait for the
+        thread, which the cancelled query releases at once."""
+
+        def in_transaction() -> T:
+            with connection.transaction(), connection.cursor() as cursor:
+                return work(cursor)
+
+        done = trio.Event()
+        result: list[outcome.Outcome[T]] = []
+
+        async def worker() -> None:
+            result.append(await trio.to_thread.run_sync(outcome.capture, in_transaction,
+                                                        limiter=self._threads))
+            done.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(worker)  # not cancellable: it ends when the thread ends
+            try:
+                await done.wait()
+            except trio.Cancelled:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(
+                        lambda: connection.cancel_safe(timeout=CANCEL_TIMEOUT),
+                        abandon_on_cancel=True)
+                raise
+        return result[0].unwrap()
+
+    # --- the store -----------------------------------------------------------------------
+
+    async def create(self, customer: str) -> OrderEvent:
+        def work(cursor: psycopg.Cursor[tuple[Any, ...]]) -> Order:
+            cursor.execute(f"INSERT INTO orders (customer, status, created_at, updated_at) "
+                           f"VALUES (%s, %s, now(), now()) RETURNING {COLUMNS}",
+                           (customer, Status.CREATED.value))
+            return _order(_one(cursor))
+
+        return OrderEvent(new_event_id(), EventType.CREATED, await self._call(work))
+
+    async def get(self, order_id: int) -> Order | None:
+        def work(cursor: psycopg.Cursor[tuple[Any, ...]]) -> Order | None:
+            cursor.execute(f"SELECT {COLUMNS} FROM orders WHERE id = %s", (order_id,))
+            row = cursor.fetchone()
+            return None if row is None else _order(row)
+
+        return await self._call(work)
+
+    async def list(self, *, newest_first: bool = False, limit: int | None = None
+                   ) -> list[Order]:
+        order_by = "id DESC" if newest_first else "id"
+
+        def work(cursor: psycopg.Cursor[tuple[Any, ...]]) -> list[Order]:
+            cursor.execute(f"SELECT {COLUMNS} FROM orders ORDER BY {order_by} LIMIT %s",
+                           (limit,))
+            return [_order(row) for row in cursor.fetchall()]
+
+        return await self._call(work)
+
+    async def change_status(self, order_id: int, status: Status) -> OrderEvent:
+        """Read the order FOR UPDATE, check the transition, write: concurrent attempts on one
+        order queue on the row lock, so exactly one of the same transition succeeds."""
+
+        def work(cursor: psycopg.Cursor[tuple[Any, ...]]) -> OrderEvent:
+            cursor.execute(f"SELECT {COLUMNS} FROM orders WHERE id = %s FOR UPDATE",
+                           (order_id,))
+            row = cursor.fetchone()
+            if row is None:
+                raise OrderNotFound(order_id)
+            previous = _order(row)
+            check_transition(previous.status, status)
+            cursor.execute(f"UPDATE orders SET status = %s, updated_at = now() WHERE id = %s "
+                           f"RETURNING {COLUMNS}", (status.value, order_id))
+            return OrderEvent(new_event_id(), EventType.STATUS_CHANGED, _order(_one(cursor)),
+                              previous.status)
+
+        return await self._call(work)
+
+
+def _one(cursor: psycopg.Cursor[tuple[Any, ...]]) -> tuple[Any, ...]:
+    row = cursor.fetchone()
+    if row is None:
+        raise StoreFailed("the database returned no row")
+    return row
+

@@ -1,0 +1,111 @@
+"""The REST orders API, with the original QA Kit stand's paths and shapes.
+
+    POST /orders {"customer": ...}          -> the order
+    GET  /orders                            -> all orders, by id
+    GET  /orders/{id}                       -> the order, or 404 {"detail":"Order not found"}
+    POST /orders/{id}/pay|ship|deliver|cancel -> the order, or 400 {"detail":"Cannot change ..."}
+
+Bad input is 422 JSON; the database down is 503 JSON. A change made here is announced like
+any other (events.OrderEvents): /ws/orders clients, the /ws orders channel, the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from quart import request
+from quart_trio import QuartTrio
+
+from . import orders
+from .order_store import StoreFailed, StoreUnavailable
+from .orders import InvalidTransition, OrderEvent, OrderNotFound
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+JsonResponse = dict[str, Any] | list[Any] | tuple[dict[str, Any], int]
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body.get("detail"))
+        self.status = status
+        self.body = body
+
+
+def _invalid(field: str, detail: str) -> HttpError:
+    return HttpError(422, {"error": "validation_error", "field": field, "detail": detail})
+
+
+def _order_id(raw: str) -> int:
+    try:
+        return int(raw, 10)
+    except ValueError:
+        raise _invalid("id", f"order id must be an integer, got {raw!r}") from None
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    """The service's errors, as the original stand's HTTP answers."""
+    try:
+        yield
+    except OrderNotFound:
+        raise HttpError(404, {"detail": "Order not found"}) from None
+    except InvalidTransition as failure:
+        raise HttpError(400, {"detail": str(failure)}) from None
+    except StoreUnavailable as failure:
+        raise HttpError(503, {"error": "db_unavailable", "detail": str(failure)}) from None
+    except StoreFailed as failure:
+        raise HttpError(500, {"error": "db_error", "detail": str(failure)}) from None
+
+
+def register_orders(app: QuartTrio, services: Services) -> None:
+    store = services.store
+
+    def announce(event: OrderEvent) -> dict[str, Any]:
+        events = services.order_events
+        events.publish(event, events.frame(event, None), {"source": "rest"})
+        return event.order.to_json()
+
+    @app.errorhandler(HttpError)
+    async def http_error(error: HttpError) -> tuple[dict[str, Any], int]:
+        return error.body, error.status
+
+    @app.post("/orders")
+    async def create_order() -> JsonResponse:
+        body = await request.get_json(force=True, silent=True)
+        if not isinstance(body, dict):
+            raise _invalid("body", 'the body must be a JSON object like {"customer": "Yulia"}')
+        try:
+            customer = orders.validate_customer(body.get("customer"))
+        except ValueError as error:
+            raise _invalid("customer", str(error)) from None
+        async with _translated():
+            return announce(await store.create(customer))
+
+    @app.get("/orders")
+    async def list_orders() -> JsonResponse:
+        async with _translated():
+            return [order.to_json() for order in await store.list()]
+
+    @app.get("/orders/<raw_id>")
+    async def get_order(raw_id: str) -> JsonResponse:
+        order_id = _order_id(raw_id)
+        async with _translated():
+            order = await store.get(order_id)
+        if order is None:
+            raise HttpError(404, {"detail": "Order not found"})
+        return order.to_json()
+
+    @app.post("/orders/<raw_id>/<verb>")
+    async def change_status(raw_id: str, verb: str) -> JsonResponse:
+        status = orders.VERBS.get(verb)
+        if status is None:
+            raise HttpError(404, {"error": "not_found", "detail": f"no such action {verb!r}; "
+                                  f"one of: {', '.join(orders.VERBS)}"})
+        order_id = _order_id(raw_id)
+        async with _translated():
+            return announce(await store.change_status(order_id, status))

@@ -1,0 +1,44 @@
+"""Fixtures for the real services the suite needs: a PostgreSQL server (tests/pg.py)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from . import pg
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server for the whole session: TEST_DATABASE_URL, or our own."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    cluster = pg.Cluster().init()
+    try:
+        cluster.start()
+        yield cluster.url()
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def database_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database for one test (order ids start at 1)."""
+    url = pg.create_database(postgres_server)
+    try:
+        yield url
+    finally:
+        pg.drop_database(postgres_server, url)
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def store_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings overrides for each order store: run the test once per store."""
+    if request.param == "memory":
+        return {"database_url": None}
+    return {"database_url": request.getfixturevalue("database_url")}

@@ -1,0 +1,99 @@
+"""The legacy orders protocol on /ws/orders, message by message (seed 000), both stores."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import trio
+from trio_websocket import WebSocketConnection, open_websocket_url
+
+from .helpers import Server, receive_json, running_server
+
+TIMEOUT = 20
+
+
+async def ask(ws: WebSocketConnection, message: Any) -> dict[str, Any]:
+    await ws.send_message(message if isinstance(message, str) else json.dumps(message))
+    return await receive_json(ws)
+
+
+async def test_the_seed_message_by_message(store_settings: dict[str, Any]) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (running_server(**store_settings) as server,
+                    open_websocket_url(f"{server.ws}/ws/orders") as ws):
+            assert await ask(ws, {"action": "ping"}) == {"type": "pong"}
+
+            created = await ask(ws, {"action": "create_order", "customer": "Yulia"})
+            assert created == {"type": "result", "action": "create_order",
+                               "order": {"id": 1, "customer": "Yulia", "status": "created"}}
+            broadcast = await receive_json(ws)  # the requester gets its result first
+            assert broadcast.items() >= {"type": "order_created", "order_id": 1,
+                                         "customer": "Yulia", "status": "created"}.items()
+
+            paid = await ask(ws, {"action": "change_status", "order_id": 1, "status": "paid"})
+            assert paid == {"type": "result", "action": "change_status",
+                            "order": {"id": 1, "customer": "Yulia", "status": "paid"}}
+            changed = await receive_json(ws)
+            assert changed.items() >= {"type": "order_status_changed", "order_id": 1,
+                                       "customer": "Yulia", "status": "paid"}.items()
+
+            assert await ask(ws, {"action": "get_order", "order_id": 1}) == {
+                "type": "result", "action": "get_order",
+                "order": {"id": 1, "customer": "Yulia", "status": "paid"}}
+            assert await ask(ws, {"action": "get_order", "order_id": 2}) == {
+                "type": "error", "action": "get_order", "error": "order not found"}
+
+            for status in ("shipped", "delivered"):
+                await ask(ws, {"action": "change_status", "order_id": 1, "status": status})
+                await receive_json(ws)  # its broadcast
+            assert await ask(ws, {"action": "change_status", "order_id": 1,
+                                  "status": "paid"}) == {
+                "type": "error", "action": "change_status",
+                "error": "Cannot change status from 'delivered' to 'paid'"}
+
+            assert await ask(ws, "{wrong-json}") == {"type": "error", "error": "invalid_json"}
+            assert await ask(ws, {"action": "foo_bar"}) == {
+                "type": "error", "error": "unknown_action", "raw_action": "foo_bar"}
+            assert await ask(ws, {"action": "ping"}) == {"type": "pong"}  # still open
+
+
+async def test_missing_and_wrong_fields_are_named() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with running_server() as server, open_websocket_url(f"{server.ws}/ws/orders") as ws:
+            cases = [
+                ({"action": "create_order"}, "create_order", "missing field 'customer'"),
+                ({"action": "create_order", "customer": ""}, "create_order",
+                 "customer must not be empty"),
+                ({"action": "change_status", "status": "paid"}, "change_status",
+                 "missing field 'order_id'"),
+                ({"action": "change_status", "order_id": 1}, "change_status",
+                 "missing field 'status'"),
+                ({"action": "change_status", "order_id": "1", "status": "paid"},
+                 "change_status", "order_id must be an integer"),
+                ({"action": "get_order"}, "get_order", "missing field 'order_id'"),
+            ]
+            for message, action, error in cases:
+                assert await ask(ws, message) == {"type": "error", "action": action,
+                                                  "error": error}
+            unknown = await ask(ws, {"action": "change_status", "order_id": 1, "status": "x"})
+            assert unknown["error"].startswith("unknown status 'x'")
+            assert await ask(ws, {"action": "change_status", "order_id": 5,
+                                  "status": "paid"}) == {
+                "type": "error", "action": "change_status", "error": "order not found"}
+            assert (await ask(ws, {"action": "ping"}))["type"] == "pong"
+
+
+async def every_legacy_client_sees_it(server: Server) -> None:
+    async with (open_websocket_url(f"{server.ws}/ws/orders") as first,
+                open_websocket_url(f"{server.ws}/ws/orders") as second):
+        await ask(first, {"action": "create_order", "customer": "Olga"})
+        mine, theirs = await receive_json(first), await receive_json(second)
+        assert mine == theirs
+        assert mine["type"] == "order_created"
+
+
+async def test_every_legacy_client_gets_the_broadcast(store_settings: dict[str, Any]) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with running_server(**store_settings) as server:
+            await every_legacy_client_sees_it(server)

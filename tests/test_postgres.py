@@ -1,0 +1,129 @@
+"""What only PostgreSQL has: an existing QA Kit database, queries cancelled on the server,
+and an outage with recovery (a real server stopped and started again)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+import trio
+from trio_websocket import open_websocket_url
+
+from qakit_trio.config import load_settings
+
+from . import pg
+from .helpers import connected, receive_json, request, running_server
+
+TIMEOUT = 30
+
+ORIGINAL_SCHEMA = """
+CREATE TABLE orders (
+    id serial PRIMARY KEY,
+    customer text NOT NULL,
+    status text NOT NULL DEFAULT 'created',
+    created_at timestamptz,
+    updated_at timestamptz
+)"""
+
+
+async def test_an_existing_qa_kit_database_is_read_and_used(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as db:
+        db.execute(ORIGINAL_SCHEMA)
+        db.execute("INSERT INTO orders (customer, status) VALUES ('Old', 'paid'), ('Older', "
+                   "'created')")
+    # the original stand's SQLAlchemy form, read as the service reads it: from the environment
+    sqlalchemy_form = database_url.replace("postgresql://", "postgresql+psycopg2://")
+    from_env = load_settings({"DATABASE_URL": sqlalchemy_form}).database_url
+    with trio.fail_after(TIMEOUT):
+        async with (running_server(database_url=from_env) as server,
+                    httpx.AsyncClient(base_url=server.http) as http,
+                    connected(server) as (ws, _)):
+            listed = await http.get("/orders")
+            assert listed.status_code == 200, listed.text
+            orders = listed.json()
+            assert [(o["id"], o["customer"], o["status"], o["created_at"]) for o in orders] == [
+                (1, "Old", "paid", None), (2, "Older", "created", None)]
+            viewed = await request(ws, {"action": "get_order", "payload": {"id": 1}})
+            assert viewed[1]["data"]["customer"] == "Old"
+            shipped = await request(ws, {"action": "change_status",
+                                         "payload": {"id": 1, "status": "shipped"}})
+            assert shipped[1]["data"]["status"] == "shipped"
+            assert (await http.post("/orders", json={"customer": "New"})).json()["id"] == 3
+
+
+async def test_a_query_that_runs_out_of_time_is_cancelled_on_the_server(
+    database_url: str,
+) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (running_server(database_url=database_url, db_timeout=1.0) as server,
+                    connected(server) as (ws, _)):
+            await request(ws, {"action": "create_order", "payload": {"customer": "a"}})
+            with psycopg.connect(database_url) as blocker:  # holds the row's lock
+                blocker.execute("SELECT * FROM orders WHERE id = 1 FOR UPDATE")
+                frames = await request(ws, {"action": "change_status",
+                                            "payload": {"id": 1, "status": "paid"}},
+                                       until="error")
+                assert frames[-1]["error"] == "db_unavailable"
+                assert "within 1.0 s" in frames[-1]["message"]
+                # The server-side backstop (lock_timeout) is 2 s: the wait ended after 1 s
+                # because we cancelled it, and nothing of ours is still waiting.
+                waiting = blocker.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                    "'qakit-trio' AND wait_event_type = 'Lock'").fetchone()
+                assert waiting == (0,)
+                blocker.rollback()
+            assert (await request(ws, {"action": "get_order", "payload": {"id": 1}}))[1][
+                "data"]["status"] == "created"
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[pg.Cluster]:
+    """A PostgreSQL server for one test, which may stop and start it."""
+    cluster = pg.Cluster().init()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+async def test_outage_then_recovery_without_restart(own_cluster: pg.Cluster) -> None:
+    with trio.fail_after(60):
+        async with (running_server(database_url=own_cluster.url(), db_timeout=2.0) as server,
+                    httpx.AsyncClient(base_url=server.http) as http,
+                    connected(server) as (ws, _),
+                    open_websocket_url(f"{server.ws}/ws/orders") as legacy):
+            first = await request(ws, {"action": "create_order", "payload": {"customer": "a"}})
+            assert first[1]["data"]["id"] == 1
+            assert json.loads(await legacy.get_message())["type"] == "order_created"
+            health = (await http.get("/health")).json()
+            assert (health["status"], health["database"]["state"]) == ("ok", "up")
+
+            await trio.to_thread.run_sync(own_cluster.stop)
+            with trio.fail_after(2.0 + 3):  # the database timeout bounds the answer
+                down = await request(ws, {"action": "create_order",
+                                          "payload": {"customer": "b"}}, until="error")
+            assert down[-1]["error"] == "db_unavailable"
+            rest = await http.post("/orders", json={"customer": "b"})
+            assert (rest.status_code, rest.json()["error"]) == (503, "db_unavailable")
+            assert (await http.get("/orders")).status_code == 503
+            await legacy.send_message(json.dumps({"action": "get_order", "order_id": 1}))
+            assert json.loads(await legacy.get_message())["error"] == "db_unavailable"
+            health = (await http.get("/health")).json()
+            assert health["status"] == "degraded"
+            assert health["database"]["state"] == "down"
+            # everything that does not need the database keeps working
+            assert [f["type"] for f in await request(ws, {"action": "echo"})] == [
+                "ack", "echo", "event"]
+            assert (await http.post("/broadcast?message=still+here")).status_code == 200
+            assert (await receive_json(ws))["message"] == "still here"
+
+            await trio.to_thread.run_sync(own_cluster.start)
+            again = await request(ws, {"action": "create_order", "payload": {"customer": "c"}})
+            assert again[1]["type"] == "order", again
+            assert again[1]["data"]["id"] == 2  # the outage lost nothing, made nothing up
+            assert (await http.get("/health")).json()["database"]["state"] == "up"
+            assert [o["customer"] for o in (await http.get("/orders")).json()] == ["a", "c"]
