@@ -3,6 +3,7 @@
     python bench/run.py                      # full run -> docs/benchmarks.md
     python bench/run.py --smoke --out X.md   # a few clients, a few messages (what CI runs)
     python bench/run.py --variant before=/path/to/old/checkout   # add another qakit-trio tree
+    python bench/run.py --env-variant kafka=KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092  # Kafka on
 
 Every figure is reported as a ratio to the reference measured in the same invocation, because
 absolute numbers move from run to run on shared machines. Each round starts every server
@@ -230,6 +231,9 @@ def main() -> None:
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
                         help="another qakit-trio checkout to measure too")
+    parser.add_argument("--env-variant", action="append", default=[],
+                        metavar="NAME=VAR=VALUE[,VAR=VALUE]",
+                        help="this checkout again, with extra environment (e.g. Kafka on)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.smoke else 3)
@@ -241,6 +245,10 @@ def main() -> None:
         name, path = spec.split("=", 1)
         variants.append(Variant(name, qakit, {"PYTHONPATH": str(Path(path).resolve())},
                                 Path(path).resolve()))
+    for spec in args.env_variant:
+        name, assignments = spec.split("=", 1)
+        env = dict(part.split("=", 1) for part in assignments.split(","))
+        variants.append(Variant(name, qakit, env))
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="qakit-bench-") as logdir:

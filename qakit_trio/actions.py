@@ -70,6 +70,7 @@ async def broadcast(ctx: ActionContext) -> None:
                                          coalesce=ctx.conn.burst())
     logs.info(log, "broadcast", **ctx.conn.fields, request_id=ctx.request_id,
               delivered=delivered, source="ws")
+    ctx.services.events.message(frame, channel, ctx.conn.id)  # to Kafka, if it is on
     await ctx.event("ws.broadcast", {"channel": channel, "delivered": delivered})
 
 

@@ -35,6 +35,12 @@ class Settings:
     orders_channel: str = "orders"
     db_timeout: float = 5.0
     db_pool_size: int = 4
+    kafka_bootstrap: str | None = None  # None: nothing is published to Kafka
+    kafka_ws_topic: str = "ws_events"
+    kafka_order_topic: str = "order_events"
+    kafka_timeout: float = 5.0  # one attempt to reach Kafka (connect, or send and be acked)
+    kafka_buffer: int = 10_000  # events waiting for Kafka, at most
+    kafka_flush_timeout: float = 3.0  # at shutdown, how long to try to deliver what waits
 
 
 # environment variable -> Settings field (the README's settings table lists the same names)
@@ -51,6 +57,12 @@ KNOWN_VARIABLES: dict[str, str] = {
     "QAKIT_ORDERS_CHANNEL": "orders_channel",
     "QAKIT_DB_TIMEOUT": "db_timeout",
     "QAKIT_DB_POOL_SIZE": "db_pool_size",
+    "KAFKA_BOOTSTRAP_SERVERS": "kafka_bootstrap",
+    "KAFKA_WS_TOPIC": "kafka_ws_topic",
+    "KAFKA_ORDER_TOPIC": "kafka_order_topic",
+    "QAKIT_KAFKA_TIMEOUT": "kafka_timeout",
+    "QAKIT_KAFKA_BUFFER": "kafka_buffer",
+    "QAKIT_KAFKA_FLUSH_TIMEOUT": "kafka_flush_timeout",
 }
 
 _BIND = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):(?P<port>\d{1,5})$")
@@ -120,6 +132,23 @@ def _database_url(value: str) -> str | None:
     return normalise_database_url(value) if value else None
 
 
+def _kafka_bootstrap(value: str) -> str | None:
+    """`host:port[,host:port...]`; empty means no Kafka."""
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    for part in parts:
+        parse_bind(part)
+    return ",".join(parts) or None
+
+
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+def _topic(value: str) -> str:
+    if not _TOPIC.match(value) or value in (".", ".."):
+        raise ValueError(f"{value!r} is not a Kafka topic name (1-249 of A-Z a-z 0-9 . _ -)")
+    return value
+
+
 def _log_level(value: str) -> str:
     if value.upper() not in _LOG_LEVELS:
         raise ValueError(f"{value!r} is not one of {', '.join(_LOG_LEVELS)}")
@@ -139,6 +168,12 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "orders_channel": _channel,
     "db_timeout": _seconds(allow_zero=False),
     "db_pool_size": _whole(1),
+    "kafka_bootstrap": _kafka_bootstrap,
+    "kafka_ws_topic": _topic,
+    "kafka_order_topic": _topic,
+    "kafka_timeout": _seconds(allow_zero=False),
+    "kafka_buffer": _whole(1),
+    "kafka_flush_timeout": _seconds(allow_zero=True),
 }
 
 
@@ -165,4 +200,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             f"QAKIT_SHUTDOWN_TIMEOUT ({settings.shutdown_timeout}): a closing handshake has to "
             "fit inside the shutdown"
         )
+    if (settings.kafka_bootstrap is not None
+            and settings.kafka_flush_timeout + 1.0 >= settings.shutdown_timeout):
+        raise ConfigError(
+            f"QAKIT_KAFKA_FLUSH_TIMEOUT ({settings.kafka_flush_timeout}) plus 1 s to close the "
+            f"producer must be shorter than QAKIT_SHUTDOWN_TIMEOUT "
+            f"({settings.shutdown_timeout}): the flush has to fit inside the shutdown")
     return settings

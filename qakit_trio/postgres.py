@@ -1,9 +1,9 @@
-"""Orders in PostgreSQL: psycopg's synchronous API in worker threads, behind an adapter task.
+"""The PostgreSQL adapter: psycopg's synchronous API in worker threads, behind a task.
 
 psycopg's async API does not run under trio (psycopg issue 29). So:
 
     service nursery
-    └── PostgresOrderStore.run   owns the connections; checks the database every 2 s
+    └── Database.run   owns the connections; checks the database every 2 s
             slots: a memory channel of `pool_size` slots, each an open connection or None;
             a request borrows a slot, (re)connects if needed, runs its SQL in a worker thread
             (its own CapacityLimiter, not trio's default 40) and gives the slot back.
@@ -13,7 +13,7 @@ and the query. A trio timeout cannot stop a thread, so when the caller is cancel
 query runs, the query is cancelled on the server (`cancel_safe`) and the thread returns at once;
 the server's `statement_timeout` and `lock_timeout` (twice ours) are only a backstop.
 psycopg's errors are translated here into the store's (order_store.py): nothing else in the
-service knows psycopg.
+service knows psycopg. What SQL the orders need is in postgres_orders.py.
 """
 
 from __future__ import annotations
@@ -31,17 +31,7 @@ import psycopg
 import trio
 
 from . import logs
-from .events import new_event_id
 from .order_store import StoreError, StoreFailed, StoreUnavailable
-from .orders import (
-    EventType,
-    Order,
-    OrderError,
-    OrderEvent,
-    OrderNotFound,
-    Status,
-    check_transition,
-)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,20 +40,11 @@ WATCH_INTERVAL = 2.0  # seconds between health checks (also how soon a recovery 
 IDLE_CHECK_AFTER = 1.0  # a connection idle longer than this is checked before it is used
 CANCEL_TIMEOUT = 2.0  # how long asking the server to cancel a query may take
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (
-    id serial PRIMARY KEY,
-    customer text NOT NULL,
-    status text NOT NULL DEFAULT 'created',
-    created_at timestamptz DEFAULT now(),
-    updated_at timestamptz DEFAULT now()
-)
-"""
 SCHEMA_LOCK = 0x5141_6B69_7400  # an advisory lock key of our own ("QAkit")
-COLUMNS = "id, customer, status, created_at, updated_at"
 
 
 Connection = psycopg.Connection[tuple[Any, ...]]
+Cursor = psycopg.Cursor[tuple[Any, ...]]
 Slot = tuple[Connection, float] | None  # a connection and when it was last used, or none yet
 
 
@@ -76,16 +57,12 @@ def _answers(connection: Connection) -> bool:
     return True
 
 
-def _order(row: tuple[Any, ...]) -> Order:
-    return Order(id=row[0], customer=row[1], status=row[2], created_at=row[3],
-                 updated_at=row[4])
+class Database:
+    """The adapter: a pool of connections, bounded calls, the database's state."""
 
-
-class PostgresOrderStore:
-    kind = "postgres"
-
-    def __init__(self, url: str, *, pool_size: int, timeout: float) -> None:
+    def __init__(self, url: str, *, pool_size: int, timeout: float, schema: list[str]) -> None:
         self._url = url
+        self._schema = schema  # statements run once, on the first connection
         self._timeout = timeout
         self._pool_size = pool_size
         # A slot is a right to use one connection: the channel is bounded by the pool size.
@@ -132,11 +109,11 @@ class PostgresOrderStore:
         self._record("stopped", "the database adapter is not running")
 
     async def _check(self) -> None:
-        with contextlib.suppress(StoreError):  # _call has recorded the state
-            await self._call(lambda cur: cur.execute("SELECT 1"))
+        with contextlib.suppress(StoreError):  # call() has recorded the state
+            await self.call(lambda cur: cur.execute("SELECT 1"))
 
     def health(self) -> dict[str, Any]:
-        return {"kind": self.kind, "state": self._state, "error": self._error,
+        return {"state": self._state, "error": self._error,
                 "since": self._since.isoformat()}
 
     def _record(self, state: str, error: str | None = None) -> None:
@@ -150,8 +127,9 @@ class PostgresOrderStore:
 
     # --- borrowing a connection and running SQL in a thread -------------------------------
 
-    async def _call(self, work: Callable[[psycopg.Cursor[tuple[Any, ...]]], T]) -> T:
-        """Run `work(cursor)` in one transaction, bounded by the timeout; translate errors."""
+    async def call(self, work: Callable[[Cursor], T]) -> T:
+        """Run `work(cursor)` in one transaction, bounded by the timeout; translate errors.
+        An exception of `work`'s own (not psycopg's) passes through: the database answered."""
         try:
             with trio.fail_after(self._timeout):
                 async with self._connection() as connection:
@@ -166,7 +144,7 @@ class PostgresOrderStore:
                                    ) from None
         except psycopg.Error as error:
             raise StoreFailed(f"the database refused the query: {str(error).strip()}") from None
-        except OrderError:
+        except Exception:
             self._record("up")  # the database answered; the request was wrong
             raise
         self._record("up")
@@ -231,7 +209,7 @@ class PostgresOrderStore:
             raise
 
     def _connect(self) -> Connection:
-        """In a worker thread: open a connection (and make the table, the first time)."""
+        """In a worker thread: open a connection (and make the tables, the first time)."""
         # The server's own limits are a backstop at twice ours: normally our timeout fires
         # first and cancels the query (_in_thread).
         timeout_ms = int(self._timeout * 2000)
@@ -246,7 +224,8 @@ class PostgresOrderStore:
                     # CREATE TABLE IF NOT EXISTS races with itself (a unique-index error) when
                     # several connections (or processes) run it at once: take turns.
                     connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                    connection.execute(SCHEMA)
+                    for statement in self._schema:
+                        connection.execute(statement)
             except BaseException:
                 connection.close()
                 raise
@@ -254,7 +233,7 @@ class PostgresOrderStore:
         return connection
 
     async def _in_thread(self, connection: Connection,
-                         work: Callable[[psycopg.Cursor[tuple[Any, ...]]], T]) -> T:
+                         work: Callable[[Cursor], T]) -> T:
         """`work` in a worker thread, inside a transaction. If we are cancelled meanwhile (a
         timeout, a client gone), the query is cancelled on the server, then we wait for the
         thread, which the cancelled query releases at once."""
@@ -282,60 +261,3 @@ class PostgresOrderStore:
                         abandon_on_cancel=True)
                 raise
         return result[0].unwrap()
-
-    # --- the store -----------------------------------------------------------------------
-
-    async def create(self, customer: str) -> OrderEvent:
-        def work(cursor: psycopg.Cursor[tuple[Any, ...]]) -> Order:
-            cursor.execute(f"INSERT INTO orders (customer, status, created_at, updated_at) "
-                           f"VALUES (%s, %s, now(), now()) RETURNING {COLUMNS}",
-                           (customer, Status.CREATED.value))
-            return _order(_one(cursor))
-
-        return OrderEvent(new_event_id(), EventType.CREATED, await self._call(work))
-
-    async def get(self, order_id: int) -> Order | None:
-        def work(cursor: psycopg.Cursor[tuple[Any, ...]]) -> Order | None:
-            cursor.execute(f"SELECT {COLUMNS} FROM orders WHERE id = %s", (order_id,))
-            row = cursor.fetchone()
-            return None if row is None else _order(row)
-
-        return await self._call(work)
-
-    async def list(self, *, newest_first: bool = False, limit: int | None = None
-                   ) -> list[Order]:
-        order_by = "id DESC" if newest_first else "id"
-
-        def work(cursor: psycopg.Cursor[tuple[Any, ...]]) -> list[Order]:
-            cursor.execute(f"SELECT {COLUMNS} FROM orders ORDER BY {order_by} LIMIT %s",
-                           (limit,))
-            return [_order(row) for row in cursor.fetchall()]
-
-        return await self._call(work)
-
-    async def change_status(self, order_id: int, status: Status) -> OrderEvent:
-        """Read the order FOR UPDATE, check the transition, write: concurrent attempts on one
-        order queue on the row lock, so exactly one of the same transition succeeds."""
-
-        def work(cursor: psycopg.Cursor[tuple[Any, ...]]) -> OrderEvent:
-            cursor.execute(f"SELECT {COLUMNS} FROM orders WHERE id = %s FOR UPDATE",
-                           (order_id,))
-            row = cursor.fetchone()
-            if row is None:
-                raise OrderNotFound(order_id)
-            previous = _order(row)
-            check_transition(previous.status, status)
-            cursor.execute(f"UPDATE orders SET status = %s, updated_at = now() WHERE id = %s "
-                           f"RETURNING {COLUMNS}", (status.value, order_id))
-            return OrderEvent(new_event_id(), EventType.STATUS_CHANGED, _order(_one(cursor)),
-                              previous.status)
-
-        return await self._call(work)
-
-
-def _one(cursor: psycopg.Cursor[tuple[Any, ...]]) -> tuple[Any, ...]:
-    row = cursor.fetchone()
-    if row is None:
-        raise StoreFailed("the database returned no row")
-    return row
-

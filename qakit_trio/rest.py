@@ -55,4 +55,5 @@ def register_rest(app: QuartTrio, services: Services) -> None:
         frame = protocol.rest_broadcast(channel, message)
         delivered = hub.publish(channel, Frame.of(protocol.encode(frame)))  # made once, shared
         logs.info(log, "broadcast", channel=channel, delivered=delivered, source="rest")
+        services.events.message(frame, channel, None)  # to Kafka, if it is on
         return {"ok": True, "channel": channel, "connections": delivered}

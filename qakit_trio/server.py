@@ -78,6 +78,7 @@ async def serve(
 async def run_server(settings: Settings, binds: Sequence[str]) -> None:
     """The CLI's main task: serve until SIGTERM or SIGINT, then shut down in bounded time."""
     first_signal = trio.Event()
+    finished = False
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
 
@@ -94,6 +95,7 @@ async def run_server(settings: Settings, binds: Sequence[str]) -> None:
 
             nursery.start_soon(watch_signals)
             await serve(settings, binds, first_signal.wait)
-            nursery.cancel_scope.cancel()
-    if nursery.cancel_scope.cancelled_caught and first_signal.is_set():
+            finished = True  # not reached when the backstop or a second signal cancelled it
+            nursery.cancel_scope.cancel()  # the signal watch
+    if not finished and first_signal.is_set():
         log.warning("shutdown was cut short")

@@ -6,6 +6,9 @@
         ├── keepalive        pings every member of both hubs, drops the silent (keepalive.py)
         ├── order store      the Postgres adapter (postgres.py), restarted if it crashes;
         │                    the in-memory store has nothing to run
+        ├── kafka publisher  the Kafka adapter (kafka.py), when KAFKA_BOOTSTRAP_SERVERS is set
+        ├── outbox relay     order events from PostgreSQL's outbox to Kafka (order_relay.py),
+        │                    when both are configured
         └── shutdown watch   one per hypercorn worker: waits for the server's "terminated"
                              event, then asks every connection to close with 1001
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -28,10 +31,14 @@ from . import logs
 from .config import Settings
 from .events import EventSink, OrderEvents
 from .hub import Hub
+from .kafka import KafkaPublisher, NoKafka, Publisher
 from .keepalive import run_keepalive
 from .logs import run_log_flusher
 from .order_store import MemoryOrderStore, OrderStore
 from .transport import ServerTerminated
+
+if TYPE_CHECKING:
+    from .order_relay import OrderRelay
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +48,19 @@ RESTART_DELAY = 1.0  # seconds before a crashed service is started again
 def make_store(settings: Settings) -> OrderStore:
     if settings.database_url is None:
         return MemoryOrderStore()
-    from .postgres import PostgresOrderStore  # psycopg is only loaded when it is used
+    from .postgres_orders import PostgresOrderStore  # psycopg is only loaded when it is used
 
     return PostgresOrderStore(settings.database_url, pool_size=settings.db_pool_size,
-                              timeout=settings.db_timeout)
+                              timeout=settings.db_timeout,
+                              outbox=settings.kafka_bootstrap is not None)
+
+
+def make_publisher(settings: Settings) -> Publisher:
+    if settings.kafka_bootstrap is None:
+        return NoKafka()
+    return KafkaPublisher(settings.kafka_bootstrap, buffer_size=settings.kafka_buffer,
+                          timeout=settings.kafka_timeout,
+                          flush_timeout=settings.kafka_flush_timeout)
 
 
 async def supervise(name: str, run: Callable[..., Awaitable[None]], *,
@@ -82,10 +98,20 @@ class Services:
         self.settings = settings
         self.hub = Hub()
         self.legacy_hub = Hub()
-        self.events = EventSink()
+        self.kafka = make_publisher(settings)
+        self.events = EventSink(self.kafka, settings.kafka_ws_topic)
         self.store = make_store(settings)
         self.order_events = OrderEvents(self.events, self.hub, self.legacy_hub,
-                                        settings.orders_channel)
+                                        settings.orders_channel, publisher=self.kafka,
+                                        order_topic=settings.kafka_order_topic)
+        self.relay: OrderRelay | None = None
+        if getattr(self.store, "outbox", False):
+            from .order_relay import OrderRelay
+            from .postgres_orders import PostgresOrderStore
+
+            assert isinstance(self.store, PostgresOrderStore)
+            self.relay = OrderRelay(self.store, self.kafka, settings.kafka_order_topic)
+            self.order_events.outbox_wake = self.relay.wake
         self._nursery: trio.Nursery | None = None
         self._watched: set[int] = set()
 
@@ -96,7 +122,11 @@ class Services:
             await nursery.start(run_keepalive, [self.hub, self.legacy_hub],
                                 self.settings.ping_interval)
             await nursery.start(supervise, f"{self.store.kind} order store", self.store.run)
-            logs.info(log, "services started", store=self.store.kind)
+            await nursery.start(supervise, "kafka publisher", self.kafka.run)
+            if self.relay is not None:
+                await nursery.start(supervise, "outbox relay", self.relay.run)
+            logs.info(log, "services started", store=self.store.kind,
+                      kafka=self.settings.kafka_bootstrap)
             task_status.started()
             await trio.sleep_forever()  # the nursery stays open for watches started later
 
@@ -106,9 +136,12 @@ class Services:
             self._nursery = None
 
     def health(self) -> dict[str, Any]:
-        database = self.store.health()
-        return {"status": "ok" if database["state"] == "up" else "degraded",
-                "database": database}
+        """`degraded` while a configured dependency is down (everything else keeps working)."""
+        database, kafka = self.store.health(), self.kafka.health()
+        if self.relay is not None:
+            kafka["outbox"] = self.relay.health()
+        down = database["state"] != "up" or kafka["state"] not in ("up", "disabled")
+        return {"status": "degraded" if down else "ok", "database": database, "kafka": kafka}
 
     def connections(self) -> int:
         return self.hub.total() + self.legacy_hub.total()

@@ -1,14 +1,16 @@
-"""Fixtures for the real services the suite needs: a PostgreSQL server (tests/pg.py)."""
+"""Fixtures for the real services the suite needs: a PostgreSQL server (tests/pg.py) and an
+Apache Kafka broker (tests/kafka_broker.py)."""
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from . import pg
+from . import kafka_broker, pg
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +44,26 @@ def store_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
     if request.param == "memory":
         return {"database_url": None}
     return {"database_url": request.getfixturevalue("database_url")}
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A Kafka broker for the whole session: TEST_KAFKA_BOOTSTRAP, or our own (KRaft, one node)."""
+    given = os.environ.get("TEST_KAFKA_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    broker = kafka_broker.Broker()
+    try:
+        broker.start()
+        yield broker.bootstrap
+    finally:
+        broker.remove()
+
+
+@pytest.fixture
+def kafka_settings(kafka_bootstrap: str) -> dict[str, Any]:
+    """Settings overrides that publish to Kafka, on topics of this test's own."""
+    suffix = uuid.uuid4().hex[:10]
+    return {"kafka_bootstrap": kafka_bootstrap, "kafka_ws_topic": f"ws_events_{suffix}",
+            "kafka_order_topic": f"order_events_{suffix}", "kafka_timeout": 3.0}

@@ -31,13 +31,20 @@ def _as_root() -> list[str] | None:
     return None
 
 
+def apt_install(*packages: str) -> bool:
+    """Install Debian packages if we may (root, or sudo without a password); False if not."""
+    prefix = _as_root()
+    if prefix is None or not shutil.which("apt-get"):
+        return False
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*prefix, "apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run([*prefix, "apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
+    return True
+
+
 def bin_dir() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found and shutil.which("apt-get") and (sudo := _as_root()) is not None:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "postgresql"], check=True,
-                       env=env)
+    if not found and apt_install("postgresql"):
         found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not found:
         raise RuntimeError("PostgreSQL server binaries not found: install Debian's `postgresql` "

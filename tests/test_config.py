@@ -22,6 +22,22 @@ def test_database_url_forms(given: str, used: str) -> None:
     assert load_settings({"DATABASE_URL": given}).database_url == used
 
 
+def test_kafka_settings() -> None:
+    settings = load_settings({"KAFKA_BOOTSTRAP_SERVERS": "kafka:9092, localhost:29092",
+                              "KAFKA_WS_TOPIC": "qa.ws_events", "QAKIT_KAFKA_BUFFER": "5"})
+    assert (settings.kafka_bootstrap, settings.kafka_ws_topic, settings.kafka_order_topic,
+            settings.kafka_buffer) == ("kafka:9092,localhost:29092", "qa.ws_events",
+                                       "order_events", 5)
+    assert load_settings({"KAFKA_BOOTSTRAP_SERVERS": ""}).kafka_bootstrap is None
+
+
+def test_the_kafka_flush_must_fit_in_the_shutdown() -> None:
+    with pytest.raises(ConfigError, match="QAKIT_KAFKA_FLUSH_TIMEOUT"):
+        load_settings({"QAKIT_KAFKA_FLUSH_TIMEOUT": "4.5", "QAKIT_SHUTDOWN_TIMEOUT": "5",
+                       "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092"})
+    assert load_settings({"QAKIT_KAFKA_FLUSH_TIMEOUT": "0"}).kafka_flush_timeout == 0
+
+
 def test_empty_database_url_means_memory() -> None:
     assert load_settings({"DATABASE_URL": ""}).database_url is None
 
@@ -48,6 +64,11 @@ def test_values_are_parsed() -> None:
         ({"QAKIT_PING_INTERVAL": "inf"}, "QAKIT_PING_INTERVAL"),
         ({"QAKIT_CLOSE_TIMEOUT": "0"}, "QAKIT_CLOSE_TIMEOUT"),
         ({"QAKIT_BIND": "localhost"}, "QAKIT_BIND"),
+        ({"KAFKA_BOOTSTRAP_SERVERS": "kafka"}, "KAFKA_BOOTSTRAP_SERVERS"),
+        ({"KAFKA_WS_TOPIC": "ws events"}, "KAFKA_WS_TOPIC"),
+        ({"KAFKA_ORDER_TOPIC": ""}, "KAFKA_ORDER_TOPIC"),
+        ({"QAKIT_KAFKA_TIMEOUT": "0"}, "QAKIT_KAFKA_TIMEOUT"),
+        ({"QAKIT_KAFKA_BUFFER": "0"}, "QAKIT_KAFKA_BUFFER"),
         ({"QAKIT_BIND": "host:99999"}, "QAKIT_BIND"),
         ({"QAKIT_LOG_LEVEL": "LOUD"}, "QAKIT_LOG_LEVEL"),
         ({"WS_DEFAULT_CHANNEL": "two words"}, "WS_DEFAULT_CHANNEL"),

@@ -1,0 +1,315 @@
+"""Publishing to Kafka: one adapter task owns the client; everyone else hands it records.
+
+    service nursery
+    └── KafkaPublisher.run          owns the aiokafka producer, inside trio-asyncio's loop
+            ▲ inbox: a bounded memory channel of Deliveries (QAKIT_KAFKA_BUFFER)
+            │
+            ├── publish_nowait(record)   events and broadcast messages: never waits
+            └── deliver(records)         the order outbox relay: waits until Kafka has them
+
+Why aiokafka through trio-asyncio, not confluent-kafka in threads: docs/kafka-client.md.
+
+At least once: the producer waits for every in-sync replica (acks=all) and is idempotent, so
+its own retries do not duplicate. A batch that fails (broker down, no answer within
+QAKIT_KAFKA_TIMEOUT) is retried, whole, with a growing pause, until it is acknowledged:
+records wait in the inbox meanwhile. Duplicates are possible (a batch acknowledged just as our
+timeout fired is sent again); losses are not, with one documented exception:
+
+Full inbox: `publish_nowait` drops the record, counts it (`dropped` in /health) and logs a
+warning. That is the price of never making a WebSocket reply wait for Kafka. Order events
+with PostgreSQL do not take this path: they wait in the outbox table (order_relay.py).
+
+Nothing here ever raises into a WebSocket or REST handler: Kafka's errors are caught at this
+boundary, turned into the adapter's state (`/health`), and retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiokafka
+import trio
+import trio_asyncio
+from aiokafka.errors import KafkaError
+
+from . import logs
+from .kafka_records import Record
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 500  # records sent together in one attempt (then all their acks awaited)
+# aiokafka's per-partition batch (default 16 KiB): big enough for a whole BATCH_MAX of events in
+# one produce request, because an idempotent producer has one request in flight per partition
+# and each round trip costs many trio scheduler rounds when the server is busy.
+BATCH_BYTES = 512 * 1024
+RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds between attempts: doubling, capped
+STOP_TIMEOUT = 1.0  # closing the producer at shutdown, after the flush
+WATCH_INTERVAL = 2.0  # seconds: while idle, how often we check that Kafka is still there
+
+
+class KafkaUnavailable(Exception):
+    """Kafka could not be reached, or did not acknowledge in time (the adapter retries)."""
+
+
+@dataclass(eq=False, slots=True)
+class Delivery:
+    records: Sequence[Record]
+    done: trio.Event | None = None  # set once Kafka has acknowledged every record
+    ok: bool = field(default=False)  # False when `done` is set because the adapter stopped
+
+
+class _Producer:
+    """The aiokafka producer; every method is asyncio code, called through aio_as_trio."""
+
+    def __init__(self, bootstrap: str, timeout: float) -> None:
+        self._bootstrap, self._timeout = bootstrap, timeout
+        self._producer: Any = None
+
+    async def _started(self) -> Any:
+        if self._producer is None:
+            producer = aiokafka.AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap, client_id="qakit-trio", acks="all",
+                enable_idempotence=True, linger_ms=2, max_batch_size=BATCH_BYTES,
+                request_timeout_ms=int(self._timeout * 1000))
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def send_all(self, records: Sequence[Record]) -> None:
+        try:
+            producer = await self._started()
+            sent = [await producer.send(r.topic, r.value, key=r.key) for r in records]
+            # Not asyncio.gather: it adds a callback per future, and trio-asyncio runs each
+            # callback in its own trio scheduling round (slow when the server is busy). Futures
+            # of one produce request complete together: awaiting them in turn costs one wake-up
+            # per request, and none for a future already done.
+            for future in sent:
+                await future
+        except (KafkaError, OSError, TimeoutError) as error:
+            raise _translated(error) from None
+
+    async def check(self) -> None:
+        """Can we reach the cluster? (Asks a broker for fresh metadata.)"""
+        try:
+            producer = await self._started()
+            if not await producer.client.force_metadata_update():
+                raise KafkaUnavailable("no broker answered a metadata request")
+        except (KafkaError, OSError, TimeoutError) as error:
+            raise _translated(error) from None
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+
+def _translated(error: Exception) -> KafkaUnavailable:
+    """aiokafka's errors (and the socket's) become ours at this boundary."""
+    return KafkaUnavailable(f"{type(error).__name__}: {error}".rstrip(": "))
+
+
+class KafkaPublisher:
+    enabled = True
+
+    def __init__(self, bootstrap: str, *, buffer_size: int, timeout: float,
+                 flush_timeout: float) -> None:
+        self._bootstrap, self._timeout, self._flush_timeout = bootstrap, timeout, flush_timeout
+        # Bounded by QAKIT_KAFKA_BUFFER: how many events may wait for Kafka (an outage, a slow
+        # broker) before new ones are dropped and counted; about 1 KiB each at most.
+        self._inbox_send, self._inbox = trio.open_memory_channel[Delivery](buffer_size)
+        self._buffer_size = buffer_size
+        self._in_flight = 0
+        self.delivered = 0
+        self.dropped = 0
+        self._state, self._since = "starting", datetime.now(UTC)
+        self._error: str | None = None
+        self._state_changed = trio.Event()  # replaced by a fresh one at every change
+        self._pause = RETRY_FIRST  # before the next probe of a Kafka that is down
+
+    # --- for everyone else ----------------------------------------------------------------
+
+    def publish_nowait(self, record: Record) -> None:
+        """Hand a record over without waiting; drop it (counted, logged) if the inbox is full."""
+        try:
+            self._inbox_send.send_nowait(Delivery((record,)))
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("kafka buffer full: event dropped", extra={"fields": {
+                    "dropped": self.dropped, "buffer": self._buffer_size,
+                    "event_id": record.event_id, "topic": record.topic}})
+
+    async def deliver(self, records: Sequence[Record]) -> bool:
+        """Hand records over and wait until Kafka has acknowledged them all (True), or the
+        adapter stopped first (False). The adapter bounds each attempt; the caller waits for
+        the outcome, however many attempts an outage takes."""
+        delivery = Delivery(records, trio.Event())
+        await self._inbox_send.send(delivery)
+        assert delivery.done is not None
+        await delivery.done.wait()
+        return delivery.ok
+
+    def health(self) -> dict[str, Any]:
+        waiting = self._inbox.statistics().current_buffer_used + self._in_flight
+        return {"state": self._state, "error": self._error, "since": self._since.isoformat(),
+                "bootstrap": self._bootstrap, "delivered": self.delivered,
+                "waiting": waiting, "dropped": self.dropped}
+
+    # --- the adapter task -----------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        async with trio_asyncio.open_loop():
+            producer = _Producer(self._bootstrap, self._timeout)
+            batch: list[Delivery] = []
+            try:
+                task_status.started()  # ready at once: records wait in the inbox meanwhile
+                while True:
+                    if self._state != "up":  # starting, or down: probe until Kafka answers
+                        await self._check(producer)
+                        continue
+                    with trio.move_on_after(WATCH_INTERVAL):
+                        batch = await self._next_batch()
+                    if batch:
+                        await self._send_until_acknowledged(producer, batch)
+                        batch = []
+                    else:  # idle a while: is Kafka still there? (/health should not lie)
+                        await self._check(producer)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await self._flush(producer, batch)
+
+    async def _check(self, producer: _Producer) -> None:
+        """One bounded probe; after a failure, a pause (doubling up to RETRY_MAX)."""
+        try:
+            with trio.fail_after(self._timeout):
+                await trio_asyncio.aio_as_trio(producer.check)()
+        except (KafkaUnavailable, trio.TooSlowError) as error:
+            self._record("down", str(error) or f"no answer within {self._timeout} s")
+            await trio.sleep(self._pause)
+            self._pause = min(self._pause * 2, RETRY_MAX)
+        else:
+            self._record("up")
+            self._pause = RETRY_FIRST
+
+    async def _next_batch(self) -> list[Delivery]:
+        """Wait for one delivery, then take what else is waiting, up to BATCH_MAX records."""
+        batch = [await self._inbox.receive()]
+        count = len(batch[0].records)
+        while count < BATCH_MAX:
+            try:
+                batch.append(self._inbox.receive_nowait())
+            except trio.WouldBlock:
+                break
+            count += len(batch[-1].records)
+        self._in_flight = count
+        return batch
+
+    async def _attempt(self, producer: _Producer, batch: list[Delivery]) -> None:
+        """One bounded attempt to have Kafka acknowledge the whole batch."""
+        records = [record for delivery in batch for record in delivery.records]
+        try:
+            with trio.fail_after(self._timeout):
+                await trio_asyncio.aio_as_trio(producer.send_all)(records)
+        except trio.TooSlowError:
+            raise KafkaUnavailable(f"no acknowledgement within {self._timeout} s") from None
+        self.delivered += len(records)
+        self._in_flight = 0
+        for delivery in batch:
+            delivery.ok = True
+            if delivery.done is not None:
+                delivery.done.set()
+        self._record("up")
+
+    async def _send_until_acknowledged(self, producer: _Producer,
+                                       batch: list[Delivery]) -> None:
+        pause = RETRY_FIRST
+        while True:
+            try:
+                await self._attempt(producer, batch)
+                return
+            except KafkaUnavailable as error:
+                self._record("down", str(error))
+            await trio.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX)
+
+    async def _flush(self, producer: _Producer, batch: list[Delivery]) -> None:
+        """Shutdown (shielded): unless Kafka is known to be down (then waiting would only
+        delay the shutdown), one last try, within QAKIT_KAFKA_FLUSH_TIMEOUT, to deliver what
+        waits; then close the producer, within its own limit. Waiters are released; what is left is
+        logged (order events with PostgreSQL stay in the outbox for the next start)."""
+        batch = batch + _drain(self._inbox)
+        left = sum(len(delivery.records) for delivery in batch)
+        with trio.move_on_after(0 if self._state == "down" else self._flush_timeout):
+            while batch:
+                part = batch[:BATCH_MAX]
+                try:
+                    await self._attempt(producer, part)
+                except KafkaUnavailable:
+                    break
+                batch = batch[BATCH_MAX:]
+                left -= sum(len(delivery.records) for delivery in part)
+        for delivery in batch:
+            if delivery.done is not None:
+                delivery.done.set()  # ok stays False: the relay keeps its rows for next time
+        with trio.move_on_after(STOP_TIMEOUT):
+            await trio_asyncio.aio_as_trio(producer.stop)()
+        self._record("stopped")
+        logs.info(log, "kafka publisher stopped", delivered=self.delivered, left=left,
+                  dropped=self.dropped)
+
+    async def wait_for_state(self, state: str) -> None:
+        """Return once the adapter is in `state` ("up", "down", ...)."""
+        while self._state != state:
+            await self._state_changed.wait()
+
+    def _record(self, state: str, error: str | None = None) -> None:
+        if state != self._state:
+            self._state, self._since = state, datetime.now(UTC)
+            self._state_changed.set()
+            self._state_changed = trio.Event()
+            if state == "down":
+                log.warning("kafka unavailable", extra={"fields": {"error": error}})
+            else:
+                logs.info(log, f"kafka {state}")
+        self._error = error
+
+
+def _drain(inbox: trio.MemoryReceiveChannel[Delivery]) -> list[Delivery]:
+    drained = []
+    while True:
+        try:
+            drained.append(inbox.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            return drained
+
+
+class NoKafka:
+    """KAFKA_BOOTSTRAP_SERVERS unset: nothing is published, nothing runs."""
+
+    enabled = False
+
+    def publish_nowait(self, record: Record) -> None:
+        pass
+
+    async def deliver(self, records: Sequence[Record]) -> bool:
+        await trio.lowlevel.checkpoint()
+        return False
+
+    def health(self) -> dict[str, Any]:
+        return {"state": "disabled"}
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        task_status.started()
+
+
+Publisher = KafkaPublisher | NoKafka

@@ -1,0 +1,83 @@
+"""The outbox relay: order events from the `order_outbox` table to Kafka, none lost.
+
+    service nursery
+    └── OrderRelay.run   (PostgreSQL and Kafka both configured)
+            loop: read the oldest unsent rows -> deliver them to the Kafka adapter and wait
+                  for the acknowledgement -> mark them sent
+            wakes up when an order changes (wake()), and every POLL_INTERVAL anyway (rows
+            written by another worker process, or left unsent by a crash or an outage)
+
+A row is marked sent only after Kafka has acknowledged it, so a crash between the two sends it
+again: at least once, duplicates possible, never lost. Rows go out in id order, which for one
+order is the order of its changes (postgres_orders.py), and they are keyed by order id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import trio
+
+from . import logs
+from .kafka import Publisher
+from .kafka_records import stored_order_record
+from .order_store import StoreError
+from .postgres_orders import PostgresOrderStore
+
+log = logging.getLogger(__name__)
+
+BATCH = 100  # rows read, published and marked sent together
+POLL_INTERVAL = 5.0  # seconds: the longest a row written elsewhere waits to be noticed
+RETRY_PAUSE = 1.0  # after the database or the Kafka adapter failed us
+
+
+class OrderRelay:
+    def __init__(self, store: PostgresOrderStore, publisher: Publisher, topic: str) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._topic = topic
+        # Size 1: a wake-up is a flag ("look again"); one pending is as good as many.
+        self._wake_send, self._wake_receive = trio.open_memory_channel[None](1)
+        self.relayed = 0
+        self.unsent_seen = 0  # unsent rows at the last look, for /health
+
+    def wake(self) -> None:
+        """An order changed: look at the outbox now. Never waits."""
+        with contextlib.suppress(trio.WouldBlock):  # a wake-up is pending already
+            self._wake_send.send_nowait(None)
+
+    def health(self) -> dict[str, Any]:
+        return {"relayed": self.relayed, "unsent": self.unsent_seen}
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        task_status.started()
+        while True:
+            try:
+                moved = await self._relay_once()
+            except StoreError as error:
+                log.warning("outbox relay: database unavailable", extra={"fields": {
+                    "error": str(error)}})
+                moved = 0
+                await trio.sleep(RETRY_PAUSE)
+            if moved < BATCH:  # caught up: wait for news
+                with trio.move_on_after(POLL_INTERVAL):
+                    await self._wake_receive.receive()
+
+    async def _relay_once(self) -> int:
+        """Publish the oldest unsent rows; return how many were relayed."""
+        rows = await self._store.unsent(BATCH)
+        self.unsent_seen = len(rows)
+        if not rows:
+            return 0
+        records = [stored_order_record(self._topic, value) for _, value in rows]
+        if not await self._publisher.deliver(records):
+            await trio.sleep(RETRY_PAUSE)  # the adapter is stopping or restarting
+            return 0
+        await self._store.mark_sent([row_id for row_id, _ in rows])
+        self.relayed += len(rows)
+        self.unsent_seen = 0
+        logs.info(log, "outbox relayed", rows=len(rows))
+        return len(rows)

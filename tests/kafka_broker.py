@@ -1,0 +1,195 @@
+"""A real, throwaway Apache Kafka broker for the tests: one KRaft node (broker and controller),
+assembled from Maven Central's jars (no Docker, no tarball), on free ports, data in a temp dir.
+
+The jars (`org.apache.kafka:kafka_2.13` and a logging binding, which its pom leaves out) are
+copied once by Maven into ~/.cache/qakit-trio/kafka-<version>/ and reused by later runs.
+`TEST_KAFKA_BOOTSTRAP` points the suite at a broker of yours instead (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+from typing import IO
+
+from .pg import apt_install, free_port
+
+KAFKA_VERSION = "3.9.1"
+POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>qakit-trio</groupId><artifactId>test-kafka-broker</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
+      <version>{KAFKA_VERSION}</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId>
+      <version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+"""
+# Warnings go to a file; the line that says the server has started goes to stdout, which
+# start() reads: it waits for that line, not for a port to open.
+STARTED = "Kafka Server started"
+LOG4J = """log4j.rootLogger=WARN, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=${kafka.logs.dir}/server.log
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=%m%n
+log4j.logger.kafka.server.KafkaRaftServer=INFO, stdout
+"""
+
+
+def _ensure_tools() -> None:
+    """Java and Maven, installed with apt-get when missing and we may."""
+    if shutil.which("java") and shutil.which("mvn"):
+        return
+    if not apt_install("openjdk-17-jdk-headless", "maven"):
+        raise RuntimeError("the Kafka test broker needs Java 17 and Maven: apt-get install "
+                           "openjdk-17-jdk-headless maven, or set TEST_KAFKA_BOOTSTRAP")
+
+
+def jars() -> Path:
+    """The directory of the broker's jars, downloaded by Maven the first time only."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    libs = cache / "qakit-trio" / f"kafka-{KAFKA_VERSION}" / "libs"
+    if (libs / f"kafka_2.13-{KAFKA_VERSION}.jar").exists():
+        return libs
+    _ensure_tools()
+    with tempfile.TemporaryDirectory(prefix="qakit-kafka-pom-") as work:
+        (Path(work) / "pom.xml").write_text(POM)
+        partial = libs.with_name("libs.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        done = subprocess.run(
+            ["mvn", "-B", "-q", "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:"
+             "copy-dependencies", f"-DoutputDirectory={partial}", "-DincludeScope=runtime"],
+            cwd=work, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise RuntimeError(f"mvn could not fetch the Kafka jars:\n{done.stdout}{done.stderr}")
+        partial.rename(libs)  # whole or not at all: an interrupted download is not reused
+    return libs
+
+
+class Broker:
+    """One Kafka node of our own: start(), stop() (a hard outage), start() again, remove()."""
+
+    def __init__(self) -> None:
+        self.libs = jars()
+        self.base = Path(tempfile.mkdtemp(prefix="qakit-kafka-"))
+        self.port = free_port()
+        self.controller_port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[str] | None = None
+        self._drainer = threading.Thread()
+        self._write_config()
+        self._format()
+
+    def _write_config(self) -> None:
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
+                         f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.base / "data"),
+            "num.partitions": "3",
+            "auto.create.topics.enable": "true",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.cleaner.dedupe.buffer.size": str(2 * 1024 * 1024),
+        }
+        (self.base / "server.properties").write_text(
+            "".join(f"{key}={value}\n" for key, value in settings.items()))
+        (self.base / "log4j.properties").write_text(LOG4J)
+
+    def _java(self, main: str, *args: str) -> subprocess.Popen[str]:
+        command = ["java", "-Xmx512m", "-XX:+UseSerialGC",
+                   f"-Dlog4j.configuration=file:{self.base / 'log4j.properties'}",
+                   f"-Dkafka.logs.dir={self.base}", "-cp", f"{self.libs}/*", main, *args]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+
+    def _format(self) -> None:
+        # "--cluster-id=ID", not "-t ID": a base64url id may start with "-"
+        process = self._java("kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}",
+                             "--config", str(self.base / "server.properties"))
+        output, _ = process.communicate(timeout=120)
+        if process.returncode != 0:
+            raise RuntimeError(f"formatting the Kafka storage failed: {output}")
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start the node; return when it says it has started (blocking: call it in a thread
+        or outside the event loop). Kills it if it has not within `timeout`."""
+        process = self._java("kafka.Kafka", str(self.base / "server.properties"))
+        watchdog = threading.Timer(timeout, process.kill)
+        watchdog.start()
+        seen: list[str] = []
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:  # ends when the process exits (or the watchdog kills)
+                seen.append(line)
+                if STARTED in line:
+                    break
+            else:
+                process.stdout.close()
+                raise RuntimeError(f"the Kafka broker did not start (exit {process.wait()}):\n"
+                                   + "".join(seen[-30:]) + self.log_tail())
+        finally:
+            watchdog.cancel()
+        self._drainer = threading.Thread(target=_drain, args=(process.stdout,), daemon=True)
+        self._drainer.start()
+        self.process = process
+
+    def stop(self) -> None:
+        """Kill the node at once, as an outage would (its data stays for the next start)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=60)
+            self._drainer.join(timeout=60)  # it closes the pipe when it reads its end
+            self.process = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def log_tail(self) -> str:
+        log = self.base / "server.log"
+        return "\n".join(log.read_text().splitlines()[-30:]) if log.exists() else ""
+
+
+def _drain(stream: IO[str] | None) -> None:
+    """Read what the broker still prints, so that its pipe never fills and blocks it."""
+    if stream is not None:
+        with stream:
+            for _ in stream:
+                pass
+
+
+def kcat() -> str:
+    """Debian's kcat (a Kafka client nobody here wrote), installed with apt-get if missing."""
+    found = shutil.which("kcat")
+    if found is None and apt_install("kcat"):
+        found = shutil.which("kcat")
+    if found is None:
+        raise RuntimeError("kcat not found: apt-get install kcat")
+    return found
+
+
+def _cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, base64url without padding (22 characters)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

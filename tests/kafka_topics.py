@@ -1,0 +1,57 @@
+"""Reading topics back, as a trainee would: a real consumer (aiokafka on trio-asyncio's loop)
+that reads a topic from the beginning until what it has read satisfies a condition."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiokafka
+import trio_asyncio
+
+
+@dataclass(frozen=True)
+class Consumed:
+    key: str
+    value: dict[str, Any]
+    partition: int
+    offset: int
+
+
+Until = Callable[[list[Consumed]], bool]
+
+
+async def read_topic(bootstrap: str, topic: str, until: Until) -> list[Consumed]:
+    """Every record of `topic`, from the start, read until `until(records)` holds. No timeout
+    of its own: callers wrap it in `trio.fail_after`."""
+
+    async def consume() -> list[Consumed]:
+        consumer = aiokafka.AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+            auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            records: list[Consumed] = []
+            while not until(records):
+                batches = await consumer.getmany(timeout_ms=500)
+                for batch in batches.values():
+                    records.extend(Consumed(m.key.decode(), json.loads(m.value), m.partition,
+                                            m.offset) for m in batch)
+            return records
+        finally:
+            await consumer.stop()
+
+    async with trio_asyncio.open_loop():
+        result: list[Consumed] = await trio_asyncio.aio_as_trio(consume)()
+        return result
+
+
+def has_events(event_ids: set[str]) -> Until:
+    """Until every one of `event_ids` has been read (duplicates allowed)."""
+    return lambda records: event_ids <= {r.value.get("event_id") for r in records}
+
+
+def has_count(count: int) -> Until:
+    return lambda records: len(records) >= count
