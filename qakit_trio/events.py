@@ -60,15 +60,16 @@ class EventSink:
 
 class OrderEvents:
     def __init__(self, sink: EventSink, hub: Hub, legacy_hub: Hub, orders_channel: str, *,
-                 publisher: Publisher, order_topic: str) -> None:
+                 publisher: Publisher, order_topic: str,
+                 outbox_wake: Callable[[], None] | None) -> None:
         self._sink = sink
         self._hub = hub
         self._legacy_hub = legacy_hub
         self._orders_channel = orders_channel
         self._publisher = publisher
         self._order_topic = order_topic
-        # Set when the order topic is fed from the PostgreSQL outbox: publish() wakes it.
-        self.outbox_wake: Callable[[], None] | None = None
+        # Given when the order topic is fed from the PostgreSQL outbox: publish() wakes it.
+        self._outbox_wake = outbox_wake
 
     def frame(self, event: OrderEvent, request_id: protocol.RequestId | None) -> protocol.Frame:
         """The /ws event frame of `event` (the same one its requester gets as its reply)."""
@@ -84,8 +85,8 @@ class OrderEvents:
                                   "order_id": event.order.id})
         self._hub.publish(self._orders_channel, Frame.of(protocol.encode(frame)),
                           skip=requester)
-        if self.outbox_wake is not None:
-            self.outbox_wake()  # the event's row was written with the change itself
+        if self._outbox_wake is not None:
+            self._outbox_wake()  # the event's row was written with the change itself
         elif self._publisher.enabled:
             self._publisher.publish_nowait(order_record(self._order_topic, order_value(event)))
         self._legacy_hub.publish(LEGACY_CHANNEL, Frame.of(protocol.encode(event.legacy_frame())))

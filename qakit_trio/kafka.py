@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 import aiokafka
@@ -37,7 +36,9 @@ import trio_asyncio
 from aiokafka.errors import KafkaError
 
 from . import logs
+from .adapter_state import AdapterState
 from .kafka_records import Record
+from .outbox import drain_nowait
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class KafkaUnavailable(Exception):
 class Delivery:
     records: Sequence[Record]
     done: trio.Event | None = None  # set once Kafka has acknowledged every record
-    ok: bool = field(default=False)  # False when `done` is set because the adapter stopped
+    ok: bool = False  # stays False when `done` is set because the adapter stopped
 
 
 class _Producer:
@@ -124,15 +125,16 @@ class KafkaPublisher:
         self._bootstrap, self._timeout, self._flush_timeout = bootstrap, timeout, flush_timeout
         # Bounded by QAKIT_KAFKA_BUFFER: how many events may wait for Kafka (an outage, a slow
         # broker) before new ones are dropped and counted; about 1 KiB each at most.
+        # Both ends are the publisher's and neither is ever closed: publishers hold the send
+        # end for the app's whole life, a supervised restart of run() reads on from the same
+        # receive end, and at shutdown _flush drains what is left.
         self._inbox_send, self._inbox = trio.open_memory_channel[Delivery](buffer_size)
         self._buffer_size = buffer_size
         self._in_flight = 0
         self.delivered = 0
         self.dropped = 0
-        self._state, self._since = "starting", datetime.now(UTC)
-        self._error: str | None = None
-        self._state_changed = trio.Event()  # replaced by a fresh one at every change
-        self._pause = RETRY_FIRST  # before the next probe of a Kafka that is down
+        self.state = AdapterState("kafka", log)
+        self._pause = RETRY_FIRST  # before the next attempt after a failure (doubling)
 
     # --- for everyone else ----------------------------------------------------------------
 
@@ -159,9 +161,8 @@ class KafkaPublisher:
 
     def health(self) -> dict[str, Any]:
         waiting = self._inbox.statistics().current_buffer_used + self._in_flight
-        return {"state": self._state, "error": self._error, "since": self._since.isoformat(),
-                "bootstrap": self._bootstrap, "delivered": self.delivered,
-                "waiting": waiting, "dropped": self.dropped}
+        return {**self.state.as_dict(), "bootstrap": self._bootstrap,
+                "delivered": self.delivered, "waiting": waiting, "dropped": self.dropped}
 
     # --- the adapter task -----------------------------------------------------------------
 
@@ -173,7 +174,7 @@ class KafkaPublisher:
             try:
                 task_status.started()  # ready at once: records wait in the inbox meanwhile
                 while True:
-                    if self._state != "up":  # starting, or down: probe until Kafka answers
+                    if self.state.current != "up":  # starting, or down: probe until it answers
                         await self._check(producer)
                         continue
                     with trio.move_on_after(WATCH_INTERVAL):
@@ -188,17 +189,24 @@ class KafkaPublisher:
                     await self._flush(producer, batch)
 
     async def _check(self, producer: _Producer) -> None:
-        """One bounded probe; after a failure, a pause (doubling up to RETRY_MAX)."""
+        """One bounded probe of the cluster; after a failure, the pause before the next."""
         try:
             with trio.fail_after(self._timeout):
                 await trio_asyncio.aio_as_trio(producer.check)()
         except (KafkaUnavailable, trio.TooSlowError) as error:
-            self._record("down", str(error) or f"no answer within {self._timeout} s")
-            await trio.sleep(self._pause)
-            self._pause = min(self._pause * 2, RETRY_MAX)
+            await self._failed(str(error) or f"no answer within {self._timeout} s")
         else:
-            self._record("up")
-            self._pause = RETRY_FIRST
+            self._up()
+
+    def _up(self) -> None:
+        self.state.set("up")
+        self._pause = RETRY_FIRST
+
+    async def _failed(self, error: str) -> None:
+        """Kafka is down: say so, then pause before the next attempt (doubling, capped)."""
+        self.state.set("down", error)
+        await trio.sleep(self._pause)
+        self._pause = min(self._pause * 2, RETRY_MAX)
 
     async def _next_batch(self) -> list[Delivery]:
         """Wait for one delivery, then take what else is waiting, up to BATCH_MAX records."""
@@ -227,28 +235,25 @@ class KafkaPublisher:
             delivery.ok = True
             if delivery.done is not None:
                 delivery.done.set()
-        self._record("up")
+        self._up()
 
     async def _send_until_acknowledged(self, producer: _Producer,
                                        batch: list[Delivery]) -> None:
-        pause = RETRY_FIRST
         while True:
             try:
                 await self._attempt(producer, batch)
                 return
             except KafkaUnavailable as error:
-                self._record("down", str(error))
-            await trio.sleep(pause)
-            pause = min(pause * 2, RETRY_MAX)
+                await self._failed(str(error))
 
     async def _flush(self, producer: _Producer, batch: list[Delivery]) -> None:
         """Shutdown (shielded): unless Kafka is known to be down (then waiting would only
         delay the shutdown), one last try, within QAKIT_KAFKA_FLUSH_TIMEOUT, to deliver what
         waits; then close the producer, within its own limit. Waiters are released; what is left is
         logged (order events with PostgreSQL stay in the outbox for the next start)."""
-        batch = batch + _drain(self._inbox)
+        batch = drain_nowait(self._inbox, batch)
         left = sum(len(delivery.records) for delivery in batch)
-        with trio.move_on_after(0 if self._state == "down" else self._flush_timeout):
+        with trio.move_on_after(0 if self.state.current == "down" else self._flush_timeout):
             while batch:
                 part = batch[:BATCH_MAX]
                 try:
@@ -262,34 +267,9 @@ class KafkaPublisher:
                 delivery.done.set()  # ok stays False: the relay keeps its rows for next time
         with trio.move_on_after(STOP_TIMEOUT):
             await trio_asyncio.aio_as_trio(producer.stop)()
-        self._record("stopped")
+        self.state.set("stopped")
         logs.info(log, "kafka publisher stopped", delivered=self.delivered, left=left,
                   dropped=self.dropped)
-
-    async def wait_for_state(self, state: str) -> None:
-        """Return once the adapter is in `state` ("up", "down", ...)."""
-        while self._state != state:
-            await self._state_changed.wait()
-
-    def _record(self, state: str, error: str | None = None) -> None:
-        if state != self._state:
-            self._state, self._since = state, datetime.now(UTC)
-            self._state_changed.set()
-            self._state_changed = trio.Event()
-            if state == "down":
-                log.warning("kafka unavailable", extra={"fields": {"error": error}})
-            else:
-                logs.info(log, f"kafka {state}")
-        self._error = error
-
-
-def _drain(inbox: trio.MemoryReceiveChannel[Delivery]) -> list[Delivery]:
-    drained = []
-    while True:
-        try:
-            drained.append(inbox.receive_nowait())
-        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-            return drained
 
 
 class NoKafka:
@@ -299,10 +279,6 @@ class NoKafka:
 
     def publish_nowait(self, record: Record) -> None:
         pass
-
-    async def deliver(self, records: Sequence[Record]) -> bool:
-        await trio.lowlevel.checkpoint()
-        return False
 
     def health(self) -> dict[str, Any]:
         return {"state": "disabled"}

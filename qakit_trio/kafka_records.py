@@ -30,11 +30,6 @@ class Record:
     value: bytes
     event_id: str | None = None  # for logs and tests; the value carries it too
 
-    def json(self) -> dict[str, Any]:
-        value = json.loads(self.value)
-        assert isinstance(value, dict)
-        return value
-
 
 def encode(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -21,9 +21,9 @@ from typing import Any
 import trio
 
 from . import logs
-from .kafka import Publisher
+from .kafka import KafkaPublisher
 from .kafka_records import stored_order_record
-from .order_store import StoreError
+from .order_store import StoreFailed, StoreUnavailable
 from .postgres_orders import PostgresOrderStore
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,16 @@ RETRY_PAUSE = 1.0  # after the database or the Kafka adapter failed us
 
 
 class OrderRelay:
-    def __init__(self, store: PostgresOrderStore, publisher: Publisher, topic: str) -> None:
+    def __init__(self, store: PostgresOrderStore, publisher: KafkaPublisher, topic: str
+                 ) -> None:
         self._store = store
         self._publisher = publisher
         self._topic = topic
-        # Size 1: a wake-up is a flag ("look again"); one pending is as good as many.
+        # Size 1: a wake-up is a flag ("look again"); one pending is as good as many. Both ends
+        # are the relay's; nothing to close (no task ever waits on the send end).
         self._wake_send, self._wake_receive = trio.open_memory_channel[None](1)
-        self.relayed = 0
-        self.unsent_seen = 0  # unsent rows at the last look, for /health
+        self.relayed = 0  # rows published and marked sent, for /health
+        self.in_flight = 0  # rows handed to Kafka, not acknowledged yet (an outage: waiting)
 
     def wake(self) -> None:
         """An order changed: look at the outbox now. Never waits."""
@@ -49,7 +51,7 @@ class OrderRelay:
             self._wake_send.send_nowait(None)
 
     def health(self) -> dict[str, Any]:
-        return {"relayed": self.relayed, "unsent": self.unsent_seen}
+        return {"relayed": self.relayed, "in_flight": self.in_flight}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -57,9 +59,10 @@ class OrderRelay:
         while True:
             try:
                 moved = await self._relay_once()
-            except StoreError as error:
-                log.warning("outbox relay: database unavailable", extra={"fields": {
-                    "error": str(error)}})
+            except (StoreUnavailable, StoreFailed) as error:
+                if isinstance(error, StoreFailed):  # an outage is logged by the adapter itself
+                    log.warning("outbox relay: query failed", extra={"fields": {
+                        "error": str(error)}})
                 moved = 0
                 await trio.sleep(RETRY_PAUSE)
             if moved < BATCH:  # caught up: wait for news
@@ -69,15 +72,18 @@ class OrderRelay:
     async def _relay_once(self) -> int:
         """Publish the oldest unsent rows; return how many were relayed."""
         rows = await self._store.unsent(BATCH)
-        self.unsent_seen = len(rows)
         if not rows:
             return 0
         records = [stored_order_record(self._topic, value) for _, value in rows]
-        if not await self._publisher.deliver(records):
+        self.in_flight = len(rows)
+        try:
+            delivered = await self._publisher.deliver(records)
+        finally:
+            self.in_flight = 0
+        if not delivered:
             await trio.sleep(RETRY_PAUSE)  # the adapter is stopping or restarting
             return 0
         await self._store.mark_sent([row_id for row_id, _ in rows])
         self.relayed += len(rows)
-        self.unsent_seen = 0
         logs.info(log, "outbox relayed", rows=len(rows))
         return len(rows)

@@ -15,11 +15,13 @@ Who holds which end (each end has exactly one owner, who closes it):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final, NamedTuple, final
+from typing import Final, NamedTuple, TypeVar, final
 
 import trio
 
 from . import framing
+
+T = TypeVar("T")
 
 
 class Frame(NamedTuple):
@@ -105,10 +107,11 @@ def open_outbox(size: int) -> tuple[OutboxSend, OutboxReceive]:
     return trio.open_memory_channel[OutboxItem](size)
 
 
-def drain_nowait(outbox: OutboxReceive, batch: list[OutboxItem]) -> list[OutboxItem]:
-    """Append everything already waiting in `outbox` to `batch`, without blocking."""
+def drain_nowait(receive: trio.MemoryReceiveChannel[T], batch: list[T]) -> list[T]:
+    """Append everything already waiting in `receive` (an outbox, or any memory channel) to
+    `batch`, without blocking."""
     while True:
         try:
-            batch.append(outbox.receive_nowait())
+            batch.append(receive.receive_nowait())
         except (trio.WouldBlock, trio.EndOfChannel):
             return batch

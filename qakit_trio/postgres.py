@@ -23,15 +23,15 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import outcome
 import psycopg
 import trio
 
-from . import logs
+from .adapter_state import AdapterState
 from .order_store import StoreError, StoreFailed, StoreUnavailable
+from .outbox import drain_nowait
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,9 +71,7 @@ class Database:
         self._slots_send.close()
         self._slots_receive.close()
         self._threads = trio.CapacityLimiter(pool_size + 1)  # +1: a cancel while all are busy
-        self._state = "starting"
-        self._error: str | None = None
-        self._since = datetime.now(UTC)
+        self.state = AdapterState("database", log)
         self._schema_ready = False
 
     # --- the adapter task ----------------------------------------------------------------
@@ -97,33 +95,19 @@ class Database:
     def _close_all(self) -> None:
         """Synchronous, for cleanup under cancellation: close idle connections and both ends
         of the slot channel, so late borrowers fail fast instead of waiting."""
-        while True:
-            try:
-                slot = self._slots_receive.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                break
+        for slot in drain_nowait(self._slots_receive, []):
             if slot is not None:
                 slot[0].close()  # an idle connection: closing it does not block
         self._slots_send.close()
         self._slots_receive.close()
-        self._record("stopped", "the database adapter is not running")
+        self.state.set("stopped", "the database adapter is not running")
 
     async def _check(self) -> None:
         with contextlib.suppress(StoreError):  # call() has recorded the state
             await self.call(lambda cur: cur.execute("SELECT 1"))
 
     def health(self) -> dict[str, Any]:
-        return {"state": self._state, "error": self._error,
-                "since": self._since.isoformat()}
-
-    def _record(self, state: str, error: str | None = None) -> None:
-        if state != self._state:
-            self._state, self._error, self._since = state, error, datetime.now(UTC)
-            if state == "down":
-                log.warning("database unavailable", extra={"fields": {"error": error}})
-            else:
-                logs.info(log, f"database {state}")
-        self._error = error
+        return self.state.as_dict()
 
     # --- borrowing a connection and running SQL in a thread -------------------------------
 
@@ -135,19 +119,19 @@ class Database:
                 async with self._connection() as connection:
                     result = await self._in_thread(connection, work)
         except trio.TooSlowError:
-            self._record("down", f"no answer within {self._timeout} s")
+            self.state.set("down", f"no answer within {self._timeout} s")
             raise StoreUnavailable(f"the database did not answer within {self._timeout} s"
                                    ) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-            self._record("down", str(error).strip())
+            self.state.set("down", str(error).strip())
             raise StoreUnavailable(f"the database is unavailable: {str(error).strip()}"
                                    ) from None
         except psycopg.Error as error:
             raise StoreFailed(f"the database refused the query: {str(error).strip()}") from None
         except Exception:
-            self._record("up")  # the database answered; the request was wrong
+            self.state.set("up")  # the database answered; the request was wrong
             raise
-        self._record("up")
+        self.state.set("up")
         return result
 
     @asynccontextmanager

@@ -45,14 +45,20 @@ log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0  # seconds before a crashed service is started again
 
 
-def make_store(settings: Settings) -> OrderStore:
+def make_store(settings: Settings, kafka: Publisher) -> tuple[OrderStore, OrderRelay | None]:
+    """The order store; with PostgreSQL and Kafka both on, also the relay of its outbox."""
     if settings.database_url is None:
-        return MemoryOrderStore()
-    from .postgres_orders import PostgresOrderStore  # psycopg is only loaded when it is used
+        return MemoryOrderStore(), None
+    # psycopg is only loaded when it is used
+    from .order_relay import OrderRelay
+    from .postgres_orders import PostgresOrderStore
 
-    return PostgresOrderStore(settings.database_url, pool_size=settings.db_pool_size,
-                              timeout=settings.db_timeout,
-                              outbox=settings.kafka_bootstrap is not None)
+    store = PostgresOrderStore(settings.database_url, pool_size=settings.db_pool_size,
+                               timeout=settings.db_timeout,
+                               outbox=isinstance(kafka, KafkaPublisher))
+    if not isinstance(kafka, KafkaPublisher):
+        return store, None
+    return store, OrderRelay(store, kafka, settings.kafka_order_topic)
 
 
 def make_publisher(settings: Settings) -> Publisher:
@@ -100,18 +106,11 @@ class Services:
         self.legacy_hub = Hub()
         self.kafka = make_publisher(settings)
         self.events = EventSink(self.kafka, settings.kafka_ws_topic)
-        self.store = make_store(settings)
-        self.order_events = OrderEvents(self.events, self.hub, self.legacy_hub,
-                                        settings.orders_channel, publisher=self.kafka,
-                                        order_topic=settings.kafka_order_topic)
-        self.relay: OrderRelay | None = None
-        if getattr(self.store, "outbox", False):
-            from .order_relay import OrderRelay
-            from .postgres_orders import PostgresOrderStore
-
-            assert isinstance(self.store, PostgresOrderStore)
-            self.relay = OrderRelay(self.store, self.kafka, settings.kafka_order_topic)
-            self.order_events.outbox_wake = self.relay.wake
+        self.store, self.relay = make_store(settings, self.kafka)
+        self.order_events = OrderEvents(
+            self.events, self.hub, self.legacy_hub, settings.orders_channel,
+            publisher=self.kafka, order_topic=settings.kafka_order_topic,
+            outbox_wake=None if self.relay is None else self.relay.wake)
         self._nursery: trio.Nursery | None = None
         self._watched: set[int] = set()
 

@@ -71,7 +71,7 @@ async def test_no_broker_means_down_waiting_then_dropped_never_an_error() -> Non
             assert health["delivered"] == 0
             assert health["waiting"] + health["dropped"] == 10
             assert health["dropped"] >= 10 - 3 - 1  # the inbox, and one batch in hand
-            await publisher.wait_for_state("down")
+            await publisher.state.wait_for("down")
             assert publisher.health()["error"]
 
 
@@ -92,7 +92,7 @@ async def test_shutdown_does_not_wait_for_a_kafka_known_to_be_down() -> None:
     with trio.fail_after(TIMEOUT):
         async with running(nowhere, attempt_timeout=0.5, flush_timeout=60) as publisher:
             publisher.publish_nowait(records("t", 1)[0])
-            await publisher.wait_for_state("down")
+            await publisher.state.wait_for("down")
             stopping = trio.current_time()
         # the flush timeout is 60 s, but nothing would get through: the adapter stops at once
         assert trio.current_time() - stopping < 30

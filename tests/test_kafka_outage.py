@@ -51,9 +51,9 @@ async def test_outage_changes_orders_then_recovery_loses_nothing(
                     connected(server) as (ws, _)):
             kafka = server.app.services.kafka
             assert isinstance(kafka, KafkaPublisher)
-            await kafka.wait_for_state("up")
+            await kafka.state.wait_for("up")
             await trio.to_thread.run_sync(own_broker.stop)
-            await kafka.wait_for_state("down")
+            await kafka.state.wait_for("down")
             health = (await http.get("/health")).json()
             assert (health["status"], health["kafka"]["state"]) == ("degraded", "down")
 
@@ -71,7 +71,7 @@ async def test_outage_changes_orders_then_recovery_loses_nothing(
 
             await trio.to_thread.run_sync(own_broker.start)
             read = await read_topic(own_broker.bootstrap, order_topic, has_events(event_ids))
-            await kafka.wait_for_state("up")
+            await kafka.state.wait_for("up")
             assert (await http.get("/health")).json()["status"] == "ok"
             assert (await request(ws, {"action": "echo"}))[0]["type"] == "ack"  # never closed
 
@@ -137,7 +137,7 @@ async def test_the_service_starts_and_serves_when_kafka_is_not_there() -> None:
                 assert (await http.post("/orders", json={"customer": "a"})).status_code == 200
             kafka = server.app.services.kafka
             assert isinstance(kafka, KafkaPublisher)
-            await kafka.wait_for_state("down")
+            await kafka.state.wait_for("down")
             health = (await http.get("/health")).json()
             assert health["kafka"]["waiting"] == 3  # the echo event, order.created, its order
             assert health["kafka"]["dropped"] == 0

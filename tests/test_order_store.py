@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from qakit_trio.config import Settings
+from qakit_trio.kafka import NoKafka
 from qakit_trio.order_store import OrderStore
 from qakit_trio.orders import (
     EventType,
@@ -25,7 +26,7 @@ TIMEOUT = 20
 
 @asynccontextmanager
 async def running_store(store_settings: dict[str, Any]) -> AsyncIterator[OrderStore]:
-    store = make_store(replace(Settings(), **store_settings))
+    store, _ = make_store(replace(Settings(), **store_settings), NoKafka())
     async with trio.open_nursery() as nursery:
         await nursery.start(store.run)
         yield store
