@@ -16,6 +16,7 @@ from typing import Any
 from . import logs, protocol
 from .connection import Connection
 from .events import new_event_id
+from .hub import Member
 from .outbox import Frame
 from .services import Services
 
@@ -64,14 +65,21 @@ async def broadcast(ctx: ActionContext) -> None:
     message = protocol.require_str(ctx.request.payload, "message")
     channel = ctx.conn.channel
     frame = protocol.channel_message(channel, message, ctx.request_id, ctx.conn.id)
-    # Framed once for everyone; queued rather than written at once when this client has more
-    # requests waiting (a burst goes out to each subscriber in one write: docs/send-path.md).
-    delivered = ctx.services.hub.publish(channel, Frame.of(protocol.encode(frame)),
-                                         coalesce=ctx.conn.burst())
+    item = Frame.of(protocol.encode(frame))  # framed once for everyone
+    hub, congested = ctx.services.hub, list[Member]()
+    # Queued rather than written at once when this client has more requests waiting (a burst
+    # goes out to each subscriber in one write: docs/send-path.md). The sender gets its copy
+    # as its own reply (`share`): its own burst never makes it a slow consumer of itself.
+    delivered = hub.publish(channel, item, coalesce=ctx.conn.burst(), skip=ctx.conn.id,
+                            congested=congested)
+    delivered += await ctx.conn.share(item)
     logs.info(log, "broadcast", **ctx.conn.fields, request_id=ctx.request_id,
               delivered=delivered, source="ws")
     ctx.services.events.message(frame, channel, ctx.conn.id)  # to Kafka, if it is on
     await ctx.event("ws.broadcast", {"channel": channel, "delivered": delivered})
+    # Flow control: this client's next request waits until the subscribers this broadcast
+    # left congested have drained (or left): the publisher is slowed, never the readers.
+    await hub.wait_drained(congested)
 
 
 def base_actions() -> dict[str, Action]:

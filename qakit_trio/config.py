@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from . import protocol
+from .outbox import OutboxLimits
 
 
 class ConfigError(Exception):
@@ -27,6 +29,8 @@ class Settings:
     binds: tuple[str, ...] = ("127.0.0.1:8002",)
     max_message_size: int = 1024 * 1024
     outbox_size: int = 256
+    outbox_bytes: int = 1024 * 1024  # like Centrifugo's client queue (outbox.py)
+    slow_consumer_timeout: float = 10.0  # no write progress this long: evicted (hub.py)
     ping_interval: float = 20.0
     close_timeout: float = 2.0
     shutdown_timeout: float = 5.0
@@ -42,6 +46,11 @@ class Settings:
     kafka_buffer: int = 10_000  # events waiting for Kafka, at most
     kafka_flush_timeout: float = 3.0  # at shutdown, how long to try to deliver what waits
 
+    @cached_property
+    def outbox_limits(self) -> OutboxLimits:
+        """One object for every connection's outbox meter."""
+        return OutboxLimits(self.outbox_size, self.outbox_bytes)
+
 
 # environment variable -> Settings field (the README's settings table lists the same names)
 KNOWN_VARIABLES: dict[str, str] = {
@@ -49,6 +58,8 @@ KNOWN_VARIABLES: dict[str, str] = {
     "QAKIT_BIND": "binds",
     "QAKIT_MAX_MESSAGE_SIZE": "max_message_size",
     "QAKIT_OUTBOX_SIZE": "outbox_size",
+    "QAKIT_OUTBOX_BYTES": "outbox_bytes",
+    "QAKIT_SLOW_CONSUMER_TIMEOUT": "slow_consumer_timeout",
     "QAKIT_PING_INTERVAL": "ping_interval",
     "QAKIT_CLOSE_TIMEOUT": "close_timeout",
     "QAKIT_SHUTDOWN_TIMEOUT": "shutdown_timeout",
@@ -64,6 +75,10 @@ KNOWN_VARIABLES: dict[str, str] = {
     "QAKIT_KAFKA_BUFFER": "kafka_buffer",
     "QAKIT_KAFKA_FLUSH_TIMEOUT": "kafka_flush_timeout",
 }
+
+# The process is stopped this long after QAKIT_SHUTDOWN_TIMEOUT at the latest (server.py's
+# BACKSTOP_MARGIN): the whole shutdown, Kafka's flush included, must fit before then.
+SHUTDOWN_MARGIN = 2.0
 
 _BIND = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):(?P<port>\d{1,5})$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -159,7 +174,9 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "default_channel": _channel,
     "binds": _binds,
     "max_message_size": _whole(1),
-    "outbox_size": _whole(2),
+    "outbox_size": _whole(4),
+    "outbox_bytes": _whole(1024),
+    "slow_consumer_timeout": _seconds(allow_zero=False),
     "ping_interval": _seconds(allow_zero=True),
     "close_timeout": _seconds(allow_zero=False),
     "shutdown_timeout": _seconds(allow_zero=False),
@@ -200,10 +217,19 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             f"QAKIT_SHUTDOWN_TIMEOUT ({settings.shutdown_timeout}): a closing handshake has to "
             "fit inside the shutdown"
         )
-    if (settings.kafka_bootstrap is not None
-            and settings.kafka_flush_timeout + 1.0 >= settings.shutdown_timeout):
-        raise ConfigError(
-            f"QAKIT_KAFKA_FLUSH_TIMEOUT ({settings.kafka_flush_timeout}) plus 1 s to close the "
-            f"producer must be shorter than QAKIT_SHUTDOWN_TIMEOUT "
-            f"({settings.shutdown_timeout}): the flush has to fit inside the shutdown")
+    if settings.kafka_bootstrap is not None:
+        if settings.kafka_flush_timeout + 1.0 >= settings.shutdown_timeout:
+            raise ConfigError(
+                f"QAKIT_KAFKA_FLUSH_TIMEOUT ({settings.kafka_flush_timeout}) plus 1 s to close "
+                f"the producer must be shorter than QAKIT_SHUTDOWN_TIMEOUT "
+                f"({settings.shutdown_timeout}): the flush has to fit inside the shutdown")
+        budget = settings.shutdown_timeout + SHUTDOWN_MARGIN
+        if settings.close_timeout + settings.kafka_flush_timeout + 1.0 >= budget:
+            raise ConfigError(
+                f"QAKIT_CLOSE_TIMEOUT ({settings.close_timeout}) plus "
+                f"QAKIT_KAFKA_FLUSH_TIMEOUT ({settings.kafka_flush_timeout}) plus 1 s to close "
+                f"the producer must be shorter than QAKIT_SHUTDOWN_TIMEOUT + {SHUTDOWN_MARGIN} s "
+                f"({budget}): the shutdown runs them one after the other (clients closed, then "
+                f"Kafka flushed), and the process is stopped at QAKIT_SHUTDOWN_TIMEOUT + "
+                f"{SHUTDOWN_MARGIN} s")
     return settings

@@ -34,13 +34,14 @@ import trio
 from . import logs, protocol
 from .config import Settings
 from .hub import SLOW_CONSUMER, Hub, Member
-from .outbox import WAKE, Frame, Inlet, OutboxItem, drain_nowait, open_outbox
-from .transport import Disconnected, Pong, Transport, reply_code
+from .outbox import WAKE, Frame, Inlet, Meter, OutboxItem, drain_nowait, open_outbox
+from .transport import Disconnected, Pong, Transport, close_within, reply_code
 
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = 1011
 MESSAGE_TOO_BIG = 1009
+ABORT_TIMEOUT = 1.0  # dropping a TCP link is local work: this only bounds a wedged server
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +65,9 @@ class Session(Protocol):
 
 class Connection:
     # Slots: one of these lives as long as its client; 5000 idle clients is a benchmark.
-    __slots__ = ("_closing", "_hub", "_member", "_nursery", "_outbox_receive", "_outbox_send",
-                 "_session", "_settings", "_transport", "channel", "fields", "id")
+    __slots__ = ("_closing", "_hub", "_member", "_meter", "_nursery", "_outbox_receive",
+                 "_outbox_send", "_session", "_settings", "_transport", "channel", "fields",
+                 "id")
 
     def __init__(self, transport: Transport, hub: Hub, channel: str, settings: Settings,
                  session: Callable[[Connection], Session]) -> None:
@@ -76,6 +78,7 @@ class Connection:
         self._hub = hub
         self._settings = settings
         self._outbox_send, self._outbox_receive = open_outbox(settings.outbox_size)
+        self._meter = Meter(settings.outbox_limits)  # what waits in the outbox (outbox.py)
         self._session = session(self)
         self._member: Member | None = None
         self._nursery: trio.Nursery | None = None
@@ -85,17 +88,26 @@ class Connection:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                inlet = Inlet(self._outbox_send.clone(), self._transport.write_nowait)
+                inlet = Inlet(self._outbox_send.clone(), self._transport.write_nowait,
+                              self._meter)
                 self._member = self._hub.join(self.channel, self.id, inlet, self.close_soon)
                 logs.info(log, "connected", **self.fields)
                 hello = self._session.hello()
                 if hello is not None:  # no checkpoint since join: it is the first frame out
                     self._log_out(hello)
-                    self._outbox_send.send_nowait(Frame.of(protocol.encode(hello)))
+                    self._queue_nowait(Frame.of(protocol.encode(hello)))
                 if self._hub.closing is not None:
                     self.close_soon(*self._hub.closing)
                 nursery.start_soon(self._write_loop)
-                await self._read_loop()  # the reader is this task: one task fewer per client
+                try:
+                    await self._read_loop()  # the reader is this task: one task fewer per client
+                finally:
+                    if self._meter.writing_since is not None:
+                        # Leaving (cancelled, or the client is gone) while the writer is stuck
+                        # in a write hypercorn shields: only dropping the link can end it.
+                        with trio.CancelScope(shield=True) as scope:
+                            scope.deadline = trio.current_time() + ABORT_TIMEOUT
+                            await self._transport.abort()
         except* Exception:
             log.exception("connection failed", extra={"fields": self.fields})
             with trio.CancelScope(shield=True):
@@ -122,6 +134,7 @@ class Connection:
         with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError,
                                  trio.ClosedResourceError):
             self._outbox_send.send_nowait(WAKE)
+        self._meter.wake()  # the reader, if it waits for its outbox to drain: stop waiting
         self._nursery.start_soon(self._close_watchdog, request)
 
     def _close_fields(self) -> dict[str, Any]:
@@ -157,8 +170,8 @@ class Connection:
             return
         try:
             await self._session.handle(message)
-        except* trio.BrokenResourceError:
-            pass  # the writer has finished: the connection is closing
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the writer has finished: the connection is closing (not a failure)
         except* Exception:
             log.exception("session failed", extra={"fields": self.fields})
             self.close_soon(INTERNAL_ERROR, "internal error")
@@ -170,18 +183,43 @@ class Connection:
         return self._transport.queued() > 0
 
     async def reply(self, frame: protocol.Frame) -> None:
-        """Queue one frame for this client, waiting only if its outbox is full.
-
-        Not a plain `await send()`: that yields to the scheduler even when there is room, and
-        the writer would then write each reply on its own. Queued without a yield, the ack,
-        data and event of one request go out in one socket write.
-        """
+        """Queue one frame for this client (logged as `frame out`); see `queue`."""
         self._log_out(frame)
-        item = Frame.of(protocol.encode(frame))
+        await self.queue(Frame.of(protocol.encode(frame)))
+
+    async def queue(self, item: Frame) -> None:
+        """Queue one of this client's own frames, waiting only while its outbox is congested.
+
+        Backpressure, never eviction: a client that does not read its replies just makes its
+        own reader wait (above high water, until low water; outbox.py), so its requests wait
+        in hypercorn's bounded queue and then in the kernel. Not a plain `await send()`: that
+        yields to the scheduler even when there is room, and the writer would then write each
+        reply on its own. Queued without a yield, the ack, data and event of one request go
+        out in one socket write.
+        """
+        meter = self._meter
+        while meter.congested() and self._closing is None:
+            await meter.wait_drained(self._is_closing)
+        self._queue_nowait(item)
+
+    def _queue_nowait(self, item: Frame) -> None:
         try:
             self._outbox_send.send_nowait(item)
         except trio.WouldBlock:
-            await self._outbox_send.send(item)  # backpressure: this client is not reading
+            return  # only while closing (the writer stopped taking): the client is leaving
+        self._meter.added(len(item.wire), own=True)
+
+    def _is_closing(self) -> bool:
+        return self._closing is not None
+
+    async def share(self, item: Frame) -> int:
+        """This client's own copy of a frame it published to its channel (the hub skipped it):
+        queued like a reply, so its own burst never makes it a slow consumer. Returns 1 if it
+        is still a member of the channel (it counts in `delivered`), else 0."""
+        if self._member is None or not self._hub.is_member(self._member):
+            return 0
+        await self.queue(item)
+        return 1
 
     def _log_out(self, frame: protocol.Frame) -> None:
         logs.info(log, "frame out", **self.fields, type=frame["type"],
@@ -197,9 +235,13 @@ class Connection:
                     first = await self._outbox_receive.receive()  # close_soon() sends WAKE
                 except trio.EndOfChannel:
                     break
+                taken = self._meter.take()  # everything counted is in `first` or waiting
                 batch = drain_nowait(self._outbox_receive, [first])
                 if self._closing is None:
+                    self._meter.writing_since = trio.current_time()  # for the watch
                     await self._transport.send_batch(batch)  # one socket write
+                    self._meter.writing_since = None
+                    self._meter.sent(taken)
                     batch = []
             closing = self._closing or CloseRequest(1000, "", flush=False)
             if closing.flush:
@@ -217,20 +259,3 @@ class Connection:
         await self._transport.abort()
         assert self._nursery is not None
         self._nursery.cancel_scope.cancel()
-
-
-async def close_within(transport: Transport, code: int, reason: str, abort_after: float) -> None:
-    """Send a close frame; if the socket has not taken it within `abort_after` s, drop the link.
-
-    Not a `move_on_after` around the close: hypercorn shields its socket writes, so only closing
-    the socket under a stuck write (abort) can end it.
-    """
-
-    async def abort_later() -> None:
-        await trio.sleep(abort_after)
-        await transport.abort()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(abort_later)
-        await transport.close(code, reason)
-        nursery.cancel_scope.cancel()

@@ -5,12 +5,25 @@ outbox `Inlet` (outbox.py): written at once where the client's socket is idle an
 with `send_nowait` everywhere else, so a broadcast costs the publisher the same whether the
 channel's clients are fast or stuck.
 
-Slow-consumer policy: a member whose outbox is full when the hub wants to put a frame in it
-(a broadcast or a keepalive ping) is evicted on the spot: it leaves the channel (so it stops
-counting in /stats and in `delivered`), the frame is not queued for it, and it is asked to close
-with code 4008 ("slow consumer"). Everyone else receives the frame without delay. The evicted
-client gets the 4008 close frame if it reads again within QAKIT_CLOSE_TIMEOUT, otherwise its
-TCP connection is dropped (see connection.py).
+Slow-consumer policy (QAKIT_OUTBOX_BYTES, QAKIT_OUTBOX_SIZE, QAKIT_SLOW_CONSUMER_TIMEOUT):
+- a member is evicted when the bytes the hub has queued for it would pass QAKIT_OUTBOX_BYTES,
+  or its outbox is full in frames, as the hub puts a frame in (a broadcast, an order event);
+- a member whose writer has made no progress (one write unfinished) for
+  QAKIT_SLOW_CONSUMER_TIMEOUT seconds is evicted by the slow-consumer watch (keepalive.py),
+  whatever is queued;
+- a ping never evicts: a member too full for a ping is skipped (the watch decides).
+Evicted means: it leaves the channel at once (so it stops counting in /stats and in
+`delivered`), the frame is not queued for it, and it is asked to close with code 4008 ("slow
+consumer"). Everyone else receives the frame without delay. The evicted client gets the 4008
+close frame if it reads again within QAKIT_CLOSE_TIMEOUT, otherwise its TCP connection is
+dropped (see connection.py).
+
+Flow control, so that a client that keeps reading is never evicted by a burst: `publish` can
+list the members it left congested (above half the limits); the publisher's reader then waits
+(`wait_drained`) until each drained to a quarter, or left. The hub itself never waits; the
+publisher's reader does, and so a fast publisher is slowed to the pace of its channel's
+slowest reader, never the other way round (a reader that stops for good is evicted by the
+watch, and the publisher goes on).
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import trio
 
@@ -68,15 +82,20 @@ class Hub:
         self.leave(member)
         member.close_soon(code, reason)
 
-    def offer(self, member: Member, item: OutboxItem, *, coalesce: bool = False) -> bool:
-        """Deliver `item` to one member without waiting; evict it if its outbox is full."""
+    def offer(self, member: Member, item: OutboxItem, *, coalesce: bool = False,
+              evict: bool = True) -> bool:
+        """Deliver `item` to one member without waiting; evict it if its outbox is full
+        (with `evict=False`, as for pings, just skip it)."""
         try:
             member.inlet.offer(item, coalesce=coalesce)
         except trio.WouldBlock:
-            log.warning("slow consumer evicted", extra={"fields": {
-                "conn": member.connection_id, "channel": member.channel,
-                "outbox_size": member.inlet.max_size()}})
-            self.evict(member, SLOW_CONSUMER, "slow consumer: outbox full")
+            if evict:
+                meter = member.inlet.meter
+                log.warning("slow consumer evicted", extra={"fields": {
+                    "conn": member.connection_id, "channel": member.channel,
+                    "queued_bytes": meter.shared + meter.own, "queued_frames": meter.frames,
+                    "why": "outbox full"}})
+                self.evict(member, SLOW_CONSUMER, "slow consumer: outbox full")
             return False
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.leave(member)  # its writer has already finished: the connection is closing
@@ -84,22 +103,40 @@ class Hub:
         return True
 
     def publish(self, channel: str, item: OutboxItem, *, coalesce: bool = False,
-                skip: str | None = None) -> int:
+                skip: str | None = None, congested: list[Member] | None = None) -> int:
         """Fan `item` out to every member of `channel`; return how many got it.
 
         `coalesce`: the publisher has more to publish right away (a burst of requests), so
         the frame is queued everywhere and each subscriber's writer sends the burst in one
         write; otherwise idle subscribers get it written at once (outbox.Inlet).
-        `skip`: a connection id that already has the frame (it was its reply).
+        `skip`: a connection id that gets the frame another way (its reply).
+        `congested`: if given, the members left above high water are added to it, for the
+        publisher to `wait_drained` on (flow control; see the module docstring).
         """
         members = self._channels.get(channel)
         if not members:
             return 0
+        delivered = 0
         # A list copy: offer() may evict, which changes the dict we iterate.
-        targets = list(members.values())
-        if skip is not None:
-            targets = [member for member in targets if member.connection_id != skip]
-        return sum(self.offer(member, item, coalesce=coalesce) for member in targets)
+        for member in list(members.values()):
+            if member.connection_id == skip:
+                continue
+            if self.offer(member, item, coalesce=coalesce):
+                delivered += 1
+                if congested is not None and member.inlet.meter.congested():
+                    congested.append(member)
+        return delivered
+
+    async def wait_drained(self, members: list[Member]) -> None:
+        """Flow control: wait until every one of `members` has drained to low water or left."""
+        for member in members:
+            await member.inlet.meter.wait_drained(partial(self.is_gone, member))
+
+    def is_member(self, member: Member) -> bool:
+        return self._channels.get(member.channel, {}).get(member.connection_id) is member
+
+    def is_gone(self, member: Member) -> bool:
+        return not self.is_member(member)
 
     def members(self) -> Iterator[Member]:
         """Every member of every channel (a snapshot: safe to evict while iterating)."""

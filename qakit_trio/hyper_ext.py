@@ -38,7 +38,10 @@ stock stream, and the app falls back to plain ASGI for them (transport.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
 from importlib.metadata import version
@@ -73,6 +76,7 @@ HYPERCORN_VERSION = "0.18.0"
 # How long hypercorn's reader waits for the app's reply to a client's close frame before it
 # answers the client itself. The app answers at once; this only bounds a wedged app.
 CLOSE_REPLY_TIMEOUT = 5.0
+INBOX_BYTES = 1024 * 1024  # the default; our launchers set QAKIT_OUTBOX_BYTES (server.py)
 
 class QakitWSStream(WSStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -81,6 +85,11 @@ class QakitWSStream(WSStream):
         self.app = self._app_with_extension  # adds our extension to the scope, then runs the app
         self._app_queue: trio.MemorySendChannel[Any] | None = None  # hypercorn's, to the app
         self._put_scope: trio.CancelScope | None = None
+        # Bytes of messages in the app queue, bounded (INBOX_BYTES) on top of hypercorn's count
+        # (max_app_queue_size): 10 messages of 1 MiB each would otherwise wait per client.
+        self._inbox_bytes = 0
+        self._inbox_limit: int = getattr(self.config, "qakit_inbox_bytes", INBOX_BYTES)
+        self._inbox_room: trio.Event | None = None
         self._app_replied: trio.Event | None = None  # made when a client close waits for it
         self._replied = False  # the app sent a close, an abort, or returned
         self._app_gone = False  # the app aborted or returned: it reads nothing any more
@@ -97,19 +106,37 @@ class QakitWSStream(WSStream):
             "receive_nowait": _channel_of(receive, trio.MemoryReceiveChannel).receive_nowait,
             "queued": self._queued,
             "write_nowait": self._write_nowait,
+            "taken": self._taken,
         }
         await self._inner_app(scope, receive, send, sync_spawn, call_soon)
 
     async def _put(self, message: Any) -> None:
-        """hypercorn's app_put, minus a trip through the scheduler when the queue has room, and
-        never blocking once the app has gone."""
+        """hypercorn's app_put, minus a trip through the scheduler when the queue has room,
+        bounded in bytes too (the app reports what it took: `_taken`), and never blocking once
+        the app has gone. While it waits, hypercorn reads nothing more from the socket: the
+        client's own TCP window then holds its requests, not our memory."""
         if self._app_gone or self._app_queue is None:
             return
+        size = _message_size(message)
+        while self._inbox_bytes and self._inbox_bytes + size > self._inbox_limit:
+            self._inbox_room = trio.Event()
+            with trio.CancelScope() as self._put_scope:  # cancelled when the app goes away
+                await self._inbox_room.wait()
+            if self._app_gone:
+                return
+        self._inbox_bytes += size
         try:
             self._app_queue.send_nowait(message)
         except trio.WouldBlock:
             with trio.CancelScope() as self._put_scope:  # cancelled when the app goes away
                 await self._app_queue.send(message)
+
+    def _taken(self, size: int) -> None:
+        """The app took a message of `size` from the queue."""
+        self._inbox_bytes -= size
+        if self._inbox_room is not None:
+            self._inbox_room.set()
+            self._inbox_room = None
 
     def _mark_replied(self) -> None:
         self._replied = True
@@ -207,6 +234,12 @@ class QakitWSStream(WSStream):
                 await self.send(StreamClosed(stream_id=self.stream_id))
 
 
+def _message_size(message: Any) -> int:
+    """What a message to the app weighs in the inbox: its text or bytes (0 for the rest)."""
+    data = message.get("text") or message.get("bytes") if isinstance(message, dict) else None
+    return len(data) if data else 0
+
+
 def _channel_of(method: Any, kind: type[T]) -> T:
     """The memory channel behind one of hypercorn's bound `send`/`receive` callables."""
     channel = getattr(method, "__self__", None)
@@ -220,10 +253,20 @@ class QakitTCPServer(TCPServer):
         # The plain TCP socket, if it is one (not TLS): what write_nowait may write to.
         self._socket = self.stream.socket if isinstance(self.stream, trio.SocketStream) else None
         token = _current_tcp_server.set(self)  # for the WebSocket stream created in this task
+        _live.add(self)
         try:
             await super().run()
         finally:
+            _live.discard(self)
             _current_tcp_server.reset(token)
+
+    def abort(self) -> None:
+        """Shut the socket down under whatever is stuck on it (a response or a frame to a
+        client that stopped reading: hypercorn shields those writes, so no cancellation can
+        end them). Synchronous: the stuck write fails at once and hypercorn closes as usual."""
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
 
     def write_nowait(self, data: bytes) -> int:
         """Write what the socket takes now, if nobody else is writing; return how many bytes
@@ -265,6 +308,16 @@ class QakitTCPServer(TCPServer):
 
 _current_tcp_server: ContextVar[QakitTCPServer | None] = ContextVar("qakit_tcp_server",
                                                                     default=None)
+_live: weakref.WeakSet[QakitTCPServer] = weakref.WeakSet()  # every open connection
+
+
+def abort_connections() -> int:
+    """Drop every connection this process still has (HTTP and WebSocket alike): the last
+    step of a shutdown whose time is up. Returns how many there were."""
+    servers = list(_live)
+    for server in servers:
+        server.abort()
+    return len(servers)
 
 
 def install() -> None:

@@ -8,12 +8,19 @@ One task for the whole server (not one per connection: 5000 idle clients would o
   asked to close with 1011 "keepalive timeout" (and dropped at the TCP level if it does not
   answer the close either; see connection.py);
 - every other member is offered a `PING`: a WebSocket ping, written at once or by its writer.
-  A member whose outbox is full is a slow consumer and is evicted like on a broadcast.
+  A member whose outbox is full is skipped, not evicted: whether it is stuck is for the
+  slow-consumer watch below to say.
 
 So a peer that vanishes without a FIN is gone after at most two intervals (40 s with the
 default 20 s, the interval uvicorn gave the original stand). Interval 0 turns pings off.
-The logic is a plain function of (hub, now, previous round) so it is tested on trio's virtual
-clock (tests/test_keepalive.py).
+The slow-consumer watch (`run_slow_consumer_watch`, one task too) looks at every member every
+quarter of QAKIT_SLOW_CONSUMER_TIMEOUT: one whose writer has been stuck in one write (no
+progress: the client reads nothing) for the whole timeout is evicted with 4008. That is what
+frees a client that stopped reading, or vanished while the server was writing to it, pings or
+no pings. A client that reads, however slowly, finishes writes and is never evicted by it.
+
+The logic is plain functions of (hub, now, ...) so it is tested on trio's virtual clock
+(tests/test_keepalive.py).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import logging
 import trio
 
 from . import logs
-from .hub import Hub
+from .hub import SLOW_CONSUMER, Hub
 from .outbox import PING
 
 log = logging.getLogger(__name__)
@@ -38,9 +45,36 @@ def ping_round(hub: Hub, previous_round: float | None) -> int:
         if previous_round is not None and member.last_heard < previous_round:
             logs.info(log, "keepalive timeout", conn=member.connection_id, channel=member.channel)
             hub.evict(member, KEEPALIVE_TIMEOUT, "keepalive timeout: no pong")
-        elif hub.offer(member, PING):
+        elif hub.offer(member, PING, evict=False):
             pinged += 1
     return pinged
+
+
+def evict_stalled(hub: Hub, now: float, timeout: float) -> int:
+    """Evict every member whose current write began `timeout` s ago or more. Returns how many."""
+    evicted = 0
+    for member in hub.members():
+        since = member.inlet.meter.writing_since
+        if since is not None and now - since >= timeout:
+            log.warning("slow consumer evicted", extra={"fields": {
+                "conn": member.connection_id, "channel": member.channel, "why": "no progress",
+                "stalled_s": round(now - since, 3)}})
+            hub.evict(member, SLOW_CONSUMER, "slow consumer: no progress")
+            evicted += 1
+    return evicted
+
+
+async def run_slow_consumer_watch(
+    hubs: list[Hub], stalled_after: float, *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve forever (a service-nursery task): evict members stuck for `stalled_after` s."""
+    task_status.started()
+    while True:
+        await trio.sleep(stalled_after / 4)
+        now = trio.current_time()
+        for hub in hubs:
+            evict_stalled(hub, now, stalled_after)
 
 
 async def run_keepalive(

@@ -18,13 +18,12 @@ connection stays open after every error.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from . import logs, orders
+from . import logs, orders, protocol
 from .connection import Connection
 from .order_store import StoreFailed, StoreUnavailable
 from .orders import InvalidTransition, OrderEvent, OrderNotFound
@@ -98,8 +97,8 @@ class LegacySession:
         if isinstance(message, bytes):
             raise LegacyError("invalid_json", message="binary frames are not supported")
         try:
-            request = json.loads(message)
-        except (ValueError, RecursionError):
+            request = protocol.decode_json(message)  # the rule of every door (protocol.py)
+        except protocol.ProtocolError:
             raise LegacyError("invalid_json") from None
         if not isinstance(request, dict):
             raise LegacyError("invalid_json", message="a command must be a JSON object")

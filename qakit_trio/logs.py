@@ -4,24 +4,32 @@ Modules log with their own `logging.getLogger(__name__)`, through `info(log, msg
 (or `log.warning(msg, extra={"fields": {...}})`); lines about a connection carry `conn`,
 `channel` and, when there is one, `request_id`.
 
-Cheap enough for one line per frame:
-- the handler does not write (a system call) per line: it collects lines and writes them in
-  one go when FLUSH_BYTES have gathered, when a warning or error comes, every FLUSH_INTERVAL
-  seconds (`run_log_flusher`, a service-nursery task) and at exit; a line reaches stdout at
-  most FLUSH_INTERVAL late;
-- `info()` hands an INFO line straight to that handler when it is the only one (as set up by
-  `setup_logging`), skipping the LogRecord and the logging machinery's calls; anywhere else
-  (tests capturing logs, another setup) it is exactly `logger.info(msg, extra=...)`.
+Three promises, because a class of trainees sends strange input on purpose:
+- **Formatting never raises on content.** Fields that JSON cannot encode (a cycle, nesting too
+  deep) are logged as their `repr`; a field longer than MAX_FIELD_CHARS is cut (a 0.9 MB
+  `request_id` must not become 0.9 MB in five lines); text that is not valid Unicode (a lone
+  surrogate) is written with backslash escapes instead of failing the whole batch.
+- **Logging never blocks the event loop.** Lines are collected in memory and handed, in
+  batches, to one writer thread through a bounded queue (WRITER_QUEUE batches). A stdout that
+  does not drain (a stuck pipe) fills that queue; further batches are dropped and counted, and
+  `/health` shows the count (`logs.dropped`). Nothing a client does waits for a log line.
+- **Cheap enough for one line per frame**: no system call per line (a batch is handed off at
+  FLUSH_BYTES, on a warning, and every FLUSH_INTERVAL seconds by `run_log_flusher`, a
+  supervised service task), and `info()` skips the logging machinery when our handler is the
+  only one (as set up by `setup_logging`); anywhere else (tests capturing logs, another setup)
+  it is exactly `logger.info(msg, extra=...)`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
+import reprlib
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 import trio
 
@@ -29,6 +37,26 @@ from .protocol import iso_utc
 
 FLUSH_BYTES = 64 * 1024
 FLUSH_INTERVAL = 0.1
+# Batches waiting for the writer thread. Why 64: at FLUSH_BYTES each that is 4 MiB, a few
+# seconds of the busiest benchmark's lines; a stdout stuck longer than that loses lines
+# (counted) rather than growing memory or stopping the server.
+WRITER_QUEUE = 64
+FLUSH_WAIT = 2.0  # flush() (at exit, in tests) waits this long at most for the writer
+MAX_FIELD_CHARS = 1024  # a logged string (or encoded value) longer than this is cut
+MAX_FIELDS_CHARS = 8 * 1024  # fields longer than this, encoded, are rebuilt with values cut
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return reprlib.repr(value)  # depth- and size-limited: safe on cycles and deep nesting
+    except Exception:
+        return f"<a {type(value).__name__} that cannot be shown>"
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_FIELD_CHARS:
+        return text
+    return f"{text[:MAX_FIELD_CHARS]}... ({len(text)} characters, cut)"
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,17 +68,39 @@ class JsonFormatter(logging.Formatter):
     def render(self, created: float, level: str, logger: str, msg: str,
                fields: dict[str, object] | None) -> str:
         """{"ts", "level", "logger", "msg", **fields} as JSON; the middle part is encoded once
-        per (level, logger, msg): a few hundred distinct lines, each written thousands of times."""
+        per (level, logger, msg): a few hundred distinct lines, each written thousands of times.
+        Never raises on the content of `fields` (see module docstring)."""
         key = (level, logger, msg)
         head = self._heads.get(key)
         if head is None:
             head = self._encoder.encode({"level": level, "logger": logger, "msg": msg})[1:-1]
             if len(self._heads) < 1024:  # access-log lines differ every time: do not grow
                 self._heads[key] = head
-        tail = self._encoder.encode(fields)[1:-1] if fields else ""
+        tail = self._fields(fields) if fields else ""
         ts = iso_utc(created)
         return f'{{"ts":"{ts}",{head}{"," if tail else ""}{tail}}}'
 
+    def _fields(self, fields: dict[str, object]) -> str:
+        try:
+            tail = self._encoder.encode(fields)[1:-1]
+        except (ValueError, TypeError, RecursionError):  # a cycle, a bad key, too deep
+            tail = ""
+        if tail and len(tail) <= MAX_FIELDS_CHARS:
+            return tail
+        return self._encoder.encode({str(k): self._capped(v) for k, v in fields.items()})[1:-1]
+
+    def _capped(self, value: object) -> object:
+        """One field, cut to MAX_FIELD_CHARS: short scalars stay as they are; anything else
+        that is too long (or cannot be encoded) becomes a cut string."""
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, str):
+            return value if len(value) <= MAX_FIELD_CHARS else _cut(value)
+        try:
+            text = self._encoder.encode(value)
+        except (ValueError, TypeError, RecursionError):
+            return _cut(_safe_repr(value))
+        return value if len(text) <= MAX_FIELD_CHARS else _cut(text)
 
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", None)
@@ -60,15 +110,66 @@ class JsonFormatter(logging.Formatter):
                            fields)
 
 
+class LineWriter:
+    """The writer thread: takes batches of lines from a bounded queue, writes them to the
+    stream. Started on the first batch; a daemon, so it never keeps the process alive."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._queue: queue.Queue[tuple[str, int]] = queue.Queue(WRITER_QUEUE)
+        self._thread: threading.Thread | None = None
+        self.written = 0  # lines; only the writer thread adds to it
+        self.failed = 0  # lines the stream refused (an OSError); only the writer thread adds
+        self.dropped = 0  # lines that found the queue full; only the handing-off thread adds
+
+    def put_nowait(self, text: str, lines: int) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="qakit log writer",
+                                            daemon=True)
+            self._thread.start()
+        try:
+            self._queue.put_nowait((text, lines))
+        except queue.Full:
+            self.dropped += lines
+
+    def wait_written(self, timeout: float) -> bool:
+        """Block until every batch handed off so far is written (or `timeout` s passed)."""
+        done = self._queue.all_tasks_done
+        with done:
+            return done.wait_for(lambda: self._queue.unfinished_tasks == 0, timeout)
+
+    def waiting(self) -> int:
+        return self._queue.qsize()
+
+    def _run(self) -> None:
+        while True:
+            text, lines = self._queue.get()
+            try:
+                self._write(text)
+                self.written += lines
+            except Exception:  # the stream is gone or broken: count, keep serving
+                self.failed += lines
+            finally:
+                self._queue.task_done()
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+        except UnicodeEncodeError:  # a lone surrogate got this far: escape it, do not lose
+            encoding = getattr(self.stream, "encoding", None) or "utf-8"
+            self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+        self.stream.flush()
+
+
 class JsonLinesHandler(logging.Handler):
-    """Buffers formatted lines; writes them out in batches (see module docstring)."""
+    """Collects formatted lines; hands them to the writer thread in batches (module docstring)."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__()
-        self.stream = stream
+        self.writer = LineWriter(stream)
         self._lines: list[str] = []
         self._size = 0
-        self._write_lock = threading.Lock()  # flush() may come from another thread at exit
+        self._batch_lock = threading.Lock()  # lines may come from worker threads too
         self.json = JsonFormatter()
         self.setFormatter(self.json)
 
@@ -81,20 +182,29 @@ class JsonLinesHandler(logging.Handler):
         self.append(line, urgent=record.levelno >= logging.WARNING)
 
     def append(self, line: str, *, urgent: bool = False) -> None:
-        self._lines.append(line)
-        self._size += len(line) + 1
-        if urgent or self._size >= FLUSH_BYTES:
-            self.flush()
+        with self._batch_lock:
+            self._lines.append(line)
+            self._size += len(line) + 1
+            full = self._size >= FLUSH_BYTES
+        if urgent or full:
+            self.hand_off()
+
+    def hand_off(self) -> None:
+        """Give what has gathered to the writer thread. Never blocks."""
+        with self._batch_lock:
+            lines, self._lines, self._size = self._lines, [], 0
+        if lines:
+            self.writer.put_nowait("\n".join(lines) + "\n", len(lines))
 
     def flush(self) -> None:
-        with self._write_lock:
-            if not self._lines:
-                return
-            text = "\n".join(self._lines) + "\n"
-            self._lines.clear()
-            self._size = 0
-            self.stream.write(text)
-            self.stream.flush()
+        """Hand off and wait (at most FLUSH_WAIT s) until it is written: at exit, in tests."""
+        self.hand_off()
+        self.writer.wait_written(FLUSH_WAIT)
+
+    def health(self) -> dict[str, int]:
+        writer = self.writer
+        return {"written": writer.written, "dropped": writer.dropped + writer.failed,
+                "waiting": writer.waiting()}
 
 
 _direct: JsonLinesHandler | None = None  # set by setup_logging(): the root's only handler
@@ -121,23 +231,41 @@ def setup_logging(level: str, stream: TextIO | None = None) -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None  # no stack walk for the caller's file and line
+    # aiokafka logs every failed connection attempt at ERROR during a Kafka outage; our Kafka
+    # adapter already logs the outage once (a WARNING) and shows it in /health.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     _direct = JsonLinesHandler(stream or sys.stdout)
     root = logging.getLogger()
     root.handlers[:] = [_direct]
     root.setLevel(level)
 
 
+def hand_off_logs() -> None:
+    """Hand buffered lines to the writer(s) without waiting."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, JsonLinesHandler):
+            handler.hand_off()
+        else:
+            handler.flush()
+
+
 def flush_logs() -> None:
+    """Write out buffered lines and wait for them (bounded): at exit and in tests."""
     for handler in logging.getLogger().handlers:
         handler.flush()
 
 
+def health() -> dict[str, Any]:
+    """For /health: lines written, dropped (a stuck stdout) and batches waiting."""
+    return {} if _direct is None else _direct.health()
+
+
 async def run_log_flusher(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve forever: write out buffered log lines every FLUSH_INTERVAL seconds."""
+    """Serve forever: hand buffered log lines to the writer every FLUSH_INTERVAL seconds."""
     task_status.started()
     try:
         while True:
             await trio.sleep(FLUSH_INTERVAL)
-            flush_logs()
+            hand_off_logs()
     finally:
-        flush_logs()  # synchronous: safe while being cancelled
+        hand_off_logs()  # synchronous and never blocking: safe while being cancelled

@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 BATCH = 100  # rows read, published and marked sent together
 POLL_INTERVAL = 5.0  # seconds: the longest a row written elsewhere waits to be noticed
 RETRY_PAUSE = 1.0  # after the database or the Kafka adapter failed us
+# Retention: rows sent to Kafka more than RETENTION seconds ago are deleted, PRUNE_BATCH at a
+# time, at most every PRUNE_INTERVAL seconds while the relay has caught up. An hour keeps what
+# a trainee may want to look at in the table; the table no longer grows for ever.
+RETENTION = 3600.0
+PRUNE_INTERVAL = 60.0
+PRUNE_BATCH = 1000
 
 
 class OrderRelay:
@@ -44,6 +50,8 @@ class OrderRelay:
         self._wake_send, self._wake_receive = trio.open_memory_channel[None](1)
         self.relayed = 0  # rows published and marked sent, for /health
         self.in_flight = 0  # rows handed to Kafka, not acknowledged yet (an outage: waiting)
+        self.pruned = 0  # sent rows deleted after RETENTION
+        self._next_prune = 0.0  # trio time
 
     def wake(self) -> None:
         """An order changed: look at the outbox now. Never waits."""
@@ -51,7 +59,7 @@ class OrderRelay:
             self._wake_send.send_nowait(None)
 
     def health(self) -> dict[str, Any]:
-        return {"relayed": self.relayed, "in_flight": self.in_flight}
+        return {"relayed": self.relayed, "in_flight": self.in_flight, "pruned": self.pruned}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -65,7 +73,11 @@ class OrderRelay:
                         "error": str(error)}})
                 moved = 0
                 await trio.sleep(RETRY_PAUSE)
-            if moved < BATCH:  # caught up: wait for news
+            if moved < BATCH:  # caught up: prune now and then, and wait for news
+                if trio.current_time() >= self._next_prune:
+                    self._next_prune = trio.current_time() + PRUNE_INTERVAL
+                    with contextlib.suppress(StoreUnavailable, StoreFailed):  # next time
+                        self.pruned += await self._store.prune_sent(RETENTION, PRUNE_BATCH)
                 with trio.move_on_after(POLL_INTERVAL):
                     await self._wake_receive.receive()
 

@@ -12,6 +12,7 @@ same `event_id`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -75,14 +76,24 @@ def parse_status(value: object) -> Status:
     raise ValueError(f"unknown status {value!r}; one of: {', '.join(Status)}")
 
 
+# Control characters (NUL among them: PostgreSQL cannot store it in text) and lone surrogates
+# (not Unicode: nothing can encode them) are refused in a name, the same in every store.
+_NOT_IN_A_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def validate_customer(value: object) -> str:
-    """A customer name: a non-empty string (not only spaces) of at most 200 characters."""
+    """A customer name: a non-empty string (not only spaces) of at most 200 characters, with
+    no control characters."""
     if not isinstance(value, str):
         raise ValueError("customer must be a string")
     if not value.strip():
         raise ValueError("customer must not be empty")
     if len(value) > MAX_CUSTOMER_LENGTH:
         raise ValueError(f"customer is longer than {MAX_CUSTOMER_LENGTH} characters")
+    bad = _NOT_IN_A_NAME.search(value)
+    if bad is not None:
+        raise ValueError(f"customer must not contain control characters (found "
+                         f"U+{ord(bad.group()):04X})")
     return value
 
 

@@ -10,11 +10,29 @@ Who holds which end (each end has exactly one owner, who closes it):
 - the reader task owns the original send end (replies to this client's own requests);
 - the hub owns an `Inlet`: a clone of the send end (broadcasts and pings), which it closes
   when the client leaves the channel or is evicted.
+
+Bounded by frames *and* bytes. A `Meter` counts what waits in one outbox, in two parts: the
+client's `own` replies (queued by its reader) and what the hub `shared` with it (broadcasts,
+order events, pings). Frames are counted too. The limits (`OutboxLimits`, from
+QAKIT_OUTBOX_SIZE and QAKIT_OUTBOX_BYTES) are used three ways:
+- hard limit: the hub evicts a member whose *shared* bytes would pass `max_bytes`, or whose
+  outbox is full in frames (hub.py: the slow-consumer policy). A client's own replies never
+  count against it here: they cannot make a client a slow consumer of itself;
+- high water (half the limits): the client's reader waits before queuing another reply, and a
+  publisher's reader waits after a broadcast, until the congested outbox drains to
+- low water (a quarter of the limits), or its client leaves.
+So a client that keeps reading is slowed down, never evicted; one that stops reading holds at
+most about `max_bytes` (plus one request's replies) until the slow-consumer watch drops it.
+
+The counting is O(1) per frame: the writer always takes *everything* waiting (drain_nowait), so
+whatever the meter counted when the writer took its batch is exactly that batch (`take`), and
+is subtracted once the batch is written (`sent`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final, NamedTuple, TypeVar, final
 
 import trio
@@ -55,6 +73,86 @@ WAKE: Final = Control("WAKE", b"")  # "look at the connection's state": see conn
 OutboxItem = Frame | Control
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxLimits:
+    """One server's outbox limits (see the module docstring)."""
+
+    max_frames: int = 256  # QAKIT_OUTBOX_SIZE
+    max_bytes: int = 1024 * 1024  # QAKIT_OUTBOX_BYTES
+
+    @property
+    def high_frames(self) -> int:
+        return self.max_frames // 2
+
+    @property
+    def high_bytes(self) -> int:
+        return self.max_bytes // 2
+
+    @property
+    def low_frames(self) -> int:
+        return self.max_frames // 4
+
+    @property
+    def low_bytes(self) -> int:
+        return self.max_bytes // 4
+
+
+class Meter:
+    """What waits in one outbox (and whether its writer is stuck); see the module docstring.
+    Everything here is synchronous: it is updated in the same step as the channel itself."""
+
+    __slots__ = ("_drained", "frames", "limits", "own", "shared", "writing_since")
+
+    def __init__(self, limits: OutboxLimits) -> None:
+        self.limits = limits
+        self.own = 0  # bytes of the client's own replies, queued
+        self.shared = 0  # bytes the hub queued (broadcasts, events, pings)
+        self.frames = 0
+        self.writing_since: float | None = None  # trio time the current write began
+        self._drained: trio.Event | None = None  # made by the first waiter, set at low water
+
+    def added(self, size: int, *, own: bool) -> None:
+        if own:
+            self.own += size
+        else:
+            self.shared += size
+        self.frames += 1
+
+    def take(self) -> tuple[int, int, int]:
+        """The writer takes everything queued: remember what that was."""
+        return self.own, self.shared, self.frames
+
+    def sent(self, taken: tuple[int, int, int]) -> None:
+        """The batch taken with `take()` is written."""
+        self.own -= taken[0]
+        self.shared -= taken[1]
+        self.frames -= taken[2]
+        if self._drained is not None and not self.above_low_water():
+            self.wake()
+
+    def congested(self) -> bool:
+        limits = self.limits
+        return (self.own + self.shared >= limits.high_bytes
+                or self.frames >= limits.high_frames)
+
+    def above_low_water(self) -> bool:
+        limits = self.limits
+        return self.own + self.shared > limits.low_bytes or self.frames > limits.low_frames
+
+    def wake(self) -> None:
+        """Wake whoever waits for this outbox to drain (it drained, or the client left)."""
+        if self._drained is not None:
+            self._drained.set()
+            self._drained = None
+
+    async def wait_drained(self, gone: Callable[[], bool]) -> None:
+        """Wait until this outbox is at low water, or `gone()` (its client left)."""
+        while self.above_low_water() and not gone():
+            if self._drained is None:
+                self._drained = trio.Event()
+            await self._drained.wait()
+
+
 class Inlet:
     """The hub's way into one connection's outbox. `offer()` never waits.
 
@@ -66,16 +164,21 @@ class Inlet:
     way the client gets frames in the order they were offered.
     """
 
-    __slots__ = ("_send", "_write_nowait")
+    __slots__ = ("_send", "_write_nowait", "meter")
 
-    def __init__(self, send: OutboxSend, write_nowait: Callable[[bytes], int]) -> None:
+    def __init__(self, send: OutboxSend, write_nowait: Callable[[bytes], int],
+                 meter: Meter | None = None) -> None:
         self._send = send
         self._write_nowait = write_nowait  # transport.write_nowait: how much the socket took
+        # (tests may leave the meter out: then only the channel's own bound applies)
+        self.meter = meter or Meter(OutboxLimits(int(send.statistics().max_buffer_size),
+                                                 1 << 62))
 
     def offer(self, item: OutboxItem, *, coalesce: bool = False) -> None:
         """Deliver or queue `item` (always queue it with `coalesce`: more frames follow at once,
-        let the writer send them together). Raises trio.WouldBlock when the outbox is full, and
-        trio.BrokenResourceError or trio.ClosedResourceError when the connection is gone."""
+        let the writer send them together). Raises trio.WouldBlock when the outbox is full (in
+        frames, or in the bytes the hub has queued), and trio.BrokenResourceError or
+        trio.ClosedResourceError when the connection is gone."""
         if not coalesce and self._send.statistics().tasks_waiting_receive:  # writer parked
             wire = item.wire
             written = self._write_nowait(wire)
@@ -83,13 +186,16 @@ class Inlet:
                 return
             if written:  # the socket took a part: the rest goes first in the queue
                 item = Control("rest of a frame", wire[written:])
+        meter = self.meter
+        size = len(item.wire)
+        if meter.shared + size > meter.limits.max_bytes and meter.shared:
+            raise trio.WouldBlock  # over the byte limit (a first frame always fits)
         self._send.send_nowait(item)
-
-    def max_size(self) -> int:
-        return int(self._send.statistics().max_buffer_size)
+        meter.added(size, own=False)
 
     def close(self) -> None:
         self._send.close()
+        self.meter.wake()  # a publisher waiting for this client to drain: it has left
 OutboxSend = trio.MemorySendChannel[OutboxItem]
 OutboxReceive = trio.MemoryReceiveChannel[OutboxItem]
 

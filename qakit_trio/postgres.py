@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -40,21 +42,16 @@ WATCH_INTERVAL = 2.0  # seconds between health checks (also how soon a recovery 
 IDLE_CHECK_AFTER = 1.0  # a connection idle longer than this is checked before it is used
 CANCEL_TIMEOUT = 2.0  # how long asking the server to cancel a query may take
 
+# Said when the connection failed after COMMIT was sent: the change may have been saved. (If it
+# was, its event row was saved with it and the outbox relay still publishes it to Kafka.)
+_UNKNOWN_OUTCOME = "; the outcome is unknown: the change may or may not have been saved"
+
 SCHEMA_LOCK = 0x5141_6B69_7400  # an advisory lock key of our own ("QAkit")
 
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 Cursor = psycopg.Cursor[tuple[Any, ...]]
 Slot = tuple[Connection, float] | None  # a connection and when it was last used, or none yet
-
-
-def _answers(connection: Connection) -> bool:
-    """In a worker thread: does this idle connection still work?"""
-    try:
-        connection.execute("SELECT 1")
-    except psycopg.Error:
-        return False
-    return True
 
 
 class Database:
@@ -73,6 +70,9 @@ class Database:
         self._threads = trio.CapacityLimiter(pool_size + 1)  # +1: a cancel while all are busy
         self.state = AdapterState("database", log)
         self._schema_ready = False
+        # ids of connections left to a thread that has not returned (a frozen server): never
+        # given back to the pool; the thread closes them (_in_thread)
+        self._abandoned: set[int] = set()
 
     # --- the adapter task ----------------------------------------------------------------
 
@@ -114,18 +114,20 @@ class Database:
     async def call(self, work: Callable[[Cursor], T]) -> T:
         """Run `work(cursor)` in one transaction, bounded by the timeout; translate errors.
         An exception of `work`'s own (not psycopg's) passes through: the database answered."""
+        phase = ["connect"]  # -> "query" -> "commit" (_in_thread)
         try:
             with trio.fail_after(self._timeout):
                 async with self._connection() as connection:
-                    result = await self._in_thread(connection, work)
+                    phase[0] = "query"
+                    result = await self._in_thread(connection, work, phase)
         except trio.TooSlowError:
             self.state.set("down", f"no answer within {self._timeout} s")
             raise StoreUnavailable(f"the database did not answer within {self._timeout} s"
-                                   ) from None
+                                   + _UNKNOWN_OUTCOME * (phase[0] == "commit")) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as error:
             self.state.set("down", str(error).strip())
             raise StoreUnavailable(f"the database is unavailable: {str(error).strip()}"
-                                   ) from None
+                                   + _UNKNOWN_OUTCOME * (phase[0] == "commit")) from None
         except psycopg.Error as error:
             raise StoreFailed(f"the database refused the query: {str(error).strip()}") from None
         except Exception:
@@ -146,19 +148,23 @@ class Database:
         try:
             if connection is not None and (
                     connection.closed or connection.broken
-                    or (trio.current_time() - last_used > IDLE_CHECK_AFTER and not await
-                        trio.to_thread.run_sync(_answers, connection, limiter=self._threads))):
+                    or (trio.current_time() - last_used > IDLE_CHECK_AFTER
+                        and not await self._answers(connection))):
                 connection.close()  # it does not work: closing does not touch the network
                 connection = None
             if connection is None:
                 connection = await self._open()
             yield connection
         except BaseException:
-            if connection is not None and connection.broken:
+            if (connection is not None and connection.broken
+                    and id(connection) not in self._abandoned):
                 connection.close()
                 connection = None
             raise
         finally:
+            if connection is not None and id(connection) in self._abandoned:
+                self._abandoned.discard(id(connection))
+                connection = None  # its thread closes it when it returns
             back: Slot = None if connection is None else (connection, trio.current_time())
             try:
                 self._slots_send.send_nowait(back)  # never blocks: the slot came from here
@@ -216,32 +222,93 @@ class Database:
             self._schema_ready = True
         return connection
 
-    async def _in_thread(self, connection: Connection,
-                         work: Callable[[Cursor], T]) -> T:
-        """`work` in a worker thread, inside a transaction. If we are cancelled meanwhile (a
-        timeout, a client gone), the query is cancelled on the server, then we wait for the
-        thread, which the cancelled query releases at once."""
+    async def _answers(self, connection: Connection) -> bool:
+        """Does this idle connection still work? (Bounded like every query: _in_thread.)"""
+        try:
+            await self._in_thread(connection, lambda cursor: cursor.execute("SELECT 1"),
+                                  ["query"])
+        except psycopg.Error:
+            return False
+        return True
+
+    async def _in_thread(self, connection: Connection, work: Callable[[Cursor], T],
+                         phase: list[str]) -> T:
+        """`work` in a worker thread, inside a transaction. `phase[0]` says how far it got:
+        "query", then "commit" once COMMIT is on its way (a failure after that point has an
+        unknown outcome).
+
+        If we are cancelled meanwhile (a timeout, a client gone), the thread is stopped within
+        CANCEL_TIMEOUT whatever the server does (`_stop`); a thread that still has not
+        returned then (a frozen server) is abandoned: it closes its connection itself when it
+        finally returns, and the connection is not given back to the pool.
+        """
+        lock = threading.Lock()  # between the thread finishing and us abandoning it
+        finished = abandoned = False
 
         def in_transaction() -> T:
-            with connection.transaction(), connection.cursor() as cursor:
-                return work(cursor)
+            nonlocal finished
+            try:
+                with connection.transaction():
+                    with connection.cursor() as cursor:
+                        result = work(cursor)
+                    phase[0] = "commit"
+                return result
+            finally:
+                with lock:
+                    finished = True
+                    if abandoned:
+                        connection.close()
 
         done = trio.Event()
         result: list[outcome.Outcome[T]] = []
+        # The worker is shielded from our caller's cancellation: it waits for the thread until
+        # we decide, after _stop, to abandon it (worker_scope.cancel()).
+        worker_scope = trio.CancelScope(shield=True)
 
         async def worker() -> None:
-            result.append(await trio.to_thread.run_sync(outcome.capture, in_transaction,
-                                                        limiter=self._threads))
-            done.set()
+            with worker_scope:
+                result.append(await trio.to_thread.run_sync(
+                    outcome.capture, in_transaction, limiter=self._threads,
+                    abandon_on_cancel=True))
+                done.set()
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(worker)  # not cancellable: it ends when the thread ends
+            nursery.start_soon(worker)
             try:
                 await done.wait()
             except trio.Cancelled:
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(
-                        lambda: connection.cancel_safe(timeout=CANCEL_TIMEOUT),
-                        abandon_on_cancel=True)
-                raise
+                with trio.CancelScope(shield=True) as scope:
+                    scope.deadline = trio.current_time() + CANCEL_TIMEOUT
+                    await self._stop(connection, done)
+                with lock:
+                    if not finished:
+                        abandoned = True
+                        self._abandoned.add(id(connection))
+                worker_scope.cancel()  # abandons the thread if it has still not returned
+                raise  # never swallowed
         return result[0].unwrap()
+
+    async def _stop(self, connection: Connection, done: trio.Event) -> None:
+        """Stop a query whose caller was cancelled: ask the server to cancel it; if the server
+        does not answer (frozen, partitioned), shut our socket down under the thread, which
+        then fails at once. Bounded by the caller's shielded scope."""
+
+        def cancel_on_server() -> None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                connection.cancel_safe(timeout=CANCEL_TIMEOUT / 2)
+
+        with trio.move_on_after(CANCEL_TIMEOUT / 2):
+            await trio.to_thread.run_sync(cancel_on_server, abandon_on_cancel=True)
+            await done.wait()
+            return
+        with contextlib.suppress(OSError, ValueError):  # already closed: nothing to shut
+            shut_down_socket(connection.fileno())
+        await done.wait()
+
+
+def shut_down_socket(fd: int) -> None:
+    """Shut a connection's socket down for both directions, from another thread: a blocked
+    read or write in the thread using it returns at once with an error (closing the fd could
+    hand its number to another file; shutdown cannot)."""
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        sock.shutdown(socket.SHUT_RDWR)

@@ -135,6 +135,17 @@ class PostgresOrderStore:
 
         return await self._db.call(work)
 
+    async def prune_sent(self, older_than_s: float, limit: int) -> int:
+        """Delete up to `limit` outbox rows sent more than `older_than_s` seconds ago (they are
+        in Kafka); return how many. The outbox is a queue, not an archive."""
+        def work(cursor: Cursor) -> int:
+            cursor.execute("DELETE FROM order_outbox WHERE id IN (SELECT id FROM order_outbox "
+                           "WHERE sent_at < now() - make_interval(secs => %s) LIMIT %s)",
+                           (older_than_s, limit))
+            return cursor.rowcount
+
+        return await self._db.call(work)
+
     async def mark_sent(self, row_ids: RowIds) -> None:
         def work(cursor: Cursor) -> None:
             cursor.execute("UPDATE order_outbox SET sent_at = now() WHERE id = ANY(%s)",

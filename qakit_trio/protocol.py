@@ -109,14 +109,67 @@ def _no_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant)
 
 
-def decode_object(text: str) -> dict[str, Any]:
-    """Parse one text frame; it must be a JSON object."""
+# How deep a message may nest. Every frame the server sends wraps a payload in two more levels
+# (an event's `extra`), and json's encoder gives up near 1000: 64 is far from both, and more
+# than any real request needs.
+MAX_DEPTH = 64
+
+
+def decode_json(text: str) -> Any:
+    """Parse one message with the rule every door applies (/ws, /ws/orders, REST bodies).
+
+    Refused as `invalid_json`: text that is not JSON, `NaN` / `Infinity` / numbers out of
+    range, nesting deeper than MAX_DEPTH, and `\\u` escapes that do not make a Unicode
+    character (a lone UTF-16 surrogate such as `"\\ud800"`): nothing that could not be stored,
+    sent back in a frame or written to a log line ever gets past this function.
+    """
     try:
         value = _DECODER.decode(text)
     except RecursionError:
         raise ProtocolError(ErrorCode.INVALID_JSON, "JSON is nested too deeply") from None
     except ValueError as error:  # json.JSONDecodeError is a ValueError
         raise ProtocolError(ErrorCode.INVALID_JSON, f"not valid JSON: {error}") from None
+    # Cheap tests first (one C-level scan each): only a \u escape can make a lone surrogate (the
+    # text itself is valid UTF-8, the WebSocket layer checked it), and nesting deeper than
+    # MAX_DEPTH needs more than MAX_DEPTH brackets.
+    if "\\u" in text or text.count("[") + text.count("{") > MAX_DEPTH:
+        _check_text_and_depth(value)
+    return value
+
+
+def _check_text_and_depth(value: Any) -> None:
+    """Walk a decoded value (iteratively: no recursion on hostile input)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_unicode(item)
+        elif isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise ProtocolError(ErrorCode.INVALID_JSON,
+                                    f"JSON is nested deeper than {MAX_DEPTH} levels")
+            if isinstance(item, dict):
+                for key, inner in item.items():
+                    _check_unicode(key)
+                    stack.append((inner, depth + 1))
+            else:
+                stack.extend((inner, depth + 1) for inner in item)
+
+
+def _check_unicode(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = text[error.start]
+        raise ProtocolError(
+            ErrorCode.INVALID_JSON,
+            f"not valid JSON text: \\u{ord(bad):04x} is half of a UTF-16 surrogate pair, "
+            "not a Unicode character") from None
+
+
+def decode_object(text: str) -> dict[str, Any]:
+    """Parse one text frame (decode_json's rule); it must be a JSON object."""
+    value = decode_json(text)
     if not isinstance(value, dict):
         raise ProtocolError(
             ErrorCode.INVALID_MESSAGE,

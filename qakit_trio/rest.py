@@ -10,6 +10,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from . import __version__, logs, openapi, protocol
+from .hub import Member
 from .outbox import Frame
 from .services import Services
 from .ws_endpoint import channel_from_query, invalid_channel
@@ -53,7 +54,10 @@ def register_rest(app: QuartTrio, services: Services) -> None:
         if problem is not None:
             return invalid_channel(channel, problem)
         frame = protocol.rest_broadcast(channel, message)
-        delivered = hub.publish(channel, Frame.of(protocol.encode(frame)))  # made once, shared
+        congested: list[Member] = []
+        delivered = hub.publish(channel, Frame.of(protocol.encode(frame)),  # made once, shared
+                                congested=congested)
         logs.info(log, "broadcast", channel=channel, delivered=delivered, source="rest")
         services.events.message(frame, channel, None)  # to Kafka, if it is on
+        await hub.wait_drained(congested)  # flow control, as for the broadcast action (hub.py)
         return {"ok": True, "channel": channel, "connections": delivered}

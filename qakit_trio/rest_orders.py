@@ -12,14 +12,15 @@ any other (events.OrderEvents): /ws/orders clients, the /ws orders channel, the 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from quart import request
 from quart_trio import QuartTrio
 
-from . import orders
+from . import orders, protocol
 from .order_store import StoreFailed, StoreUnavailable
 from .orders import InvalidTransition, OrderEvent, OrderNotFound
 from .services import Services
@@ -40,11 +41,26 @@ def _invalid(field: str, detail: str) -> HttpError:
     return HttpError(422, {"error": "validation_error", "field": field, "detail": detail})
 
 
+_ORDER_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only: no "1_0", " 1" or other scripts
+
+
 def _order_id(raw: str) -> int:
+    if _ORDER_ID.fullmatch(raw) is None:
+        raise _invalid("id", f"order id must be a whole number (digits 0-9), got {raw!r}")
+    return int(raw)
+
+
+async def _json_body() -> Any:
+    """The request body by the rule of every door (protocol.decode_json): strict UTF-8, JSON,
+    no lone surrogates, bounded nesting. Anything else is a 422 naming what is wrong."""
+    raw = cast(bytes, await request.get_data(as_text=False))
     try:
-        return int(raw, 10)
-    except ValueError:
-        raise _invalid("id", f"order id must be an integer, got {raw!r}") from None
+        return protocol.decode_json(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise _invalid("body", f"the body is not UTF-8 text: {error.reason} at byte "
+                               f"{error.start}") from None
+    except protocol.ProtocolError as error:
+        raise _invalid("body", error.message) from None
 
 
 @asynccontextmanager
@@ -76,7 +92,7 @@ def register_orders(app: QuartTrio, services: Services) -> None:
 
     @app.post("/orders")
     async def create_order() -> JsonResponse:
-        body = await request.get_json(force=True, silent=True)
+        body = await _json_body()
         if not isinstance(body, dict):
             raise _invalid("body", 'the body must be a JSON object like {"customer": "Yulia"}')
         try:

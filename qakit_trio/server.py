@@ -10,30 +10,38 @@
 On the first signal hypercorn stops accepting and sets its "terminated" event; the app closes
 every WebSocket with 1001 (services.py), each within QAKIT_CLOSE_TIMEOUT (connection.py drops
 a client that does not answer), and hypercorn cancels whatever is left after
-QAKIT_SHUTDOWN_TIMEOUT (its graceful_timeout). So the process ends in bounded time even when a
-client has stopped reading.
+QAKIT_SHUTDOWN_TIMEOUT (its graceful_timeout). At that moment every connection still open is
+dropped at the socket (`hyper_ext.abort_connections`): a client that stopped reading an HTTP
+response or an echo can hold a write that hypercorn shields from cancellation. BACKSTOP_MARGIN
+later the server nursery is cancelled outright; HARD_EXIT_AFTER after that (or after a second
+signal) a timer thread ends the process even if something is still stuck. So the process ends
+within QAKIT_SHUTDOWN_TIMEOUT + BACKSTOP_MARGIN (+ HARD_EXIT_AFTER at worst), whatever the
+clients do.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 
 import hypercorn.trio
 import trio
 from hypercorn.config import Config
 
-from . import logs
+from . import hyper_ext, logs
 from .app import QakitApp, create_app
-from .config import Settings
+from .config import SHUTDOWN_MARGIN, Settings
 
 log = logging.getLogger(__name__)
 
 # After the first signal, the whole process is given this much longer than the shutdown timeout
 # (which bounds the connections) for the app's own shutdown, then it is cancelled outright.
-BACKSTOP_MARGIN = 2.0
+BACKSTOP_MARGIN = SHUTDOWN_MARGIN  # config.py checks the shutdown fits in it
+HARD_EXIT_AFTER = 1.0  # then a timer thread exits the process, if trio could not finish
 
 
 def tune_gc() -> None:
@@ -50,6 +58,7 @@ def hypercorn_config(settings: Settings, binds: Sequence[str]) -> Config:
     config = Config()
     config.bind = list(binds)
     config.websocket_max_message_size = settings.max_message_size
+    config.qakit_inbox_bytes = settings.outbox_bytes  # type: ignore[attr-defined]  # hyper_ext
     config.websocket_ping_interval = None  # our keepalive.py pings: one task for all clients
     config.graceful_timeout = settings.shutdown_timeout
     config.shutdown_timeout = settings.shutdown_timeout  # the lifespan's shutdown
@@ -79,23 +88,63 @@ async def run_server(settings: Settings, binds: Sequence[str]) -> None:
     """The CLI's main task: serve until SIGTERM or SIGINT, then shut down in bounded time."""
     first_signal = trio.Event()
     finished = False
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
+    hard_exit = _HardExit()
+    try:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
 
-            async def watch_signals() -> None:
-                async for signum in signals:
-                    if first_signal.is_set():
-                        log.warning("second signal: stopping now")
-                        nursery.cancel_scope.cancel()
-                        return
-                    logs.info(log, "shutting down", signal=signal.Signals(signum).name)
-                    first_signal.set()
-                    nursery.cancel_scope.deadline = (
-                        trio.current_time() + settings.shutdown_timeout + BACKSTOP_MARGIN)
+                async def abort_when_time_is_up() -> None:
+                    await trio.sleep(settings.shutdown_timeout)
+                    dropped = hyper_ext.abort_connections()
+                    if dropped:
+                        log.warning("shutdown time is up: dropping the connections left",
+                                    extra={"fields": {"connections": dropped}})
 
-            nursery.start_soon(watch_signals)
-            await serve(settings, binds, first_signal.wait)
-            finished = True  # not reached when the backstop or a second signal cancelled it
-            nursery.cancel_scope.cancel()  # the signal watch
+                async def watch_signals() -> None:
+                    async for signum in signals:
+                        if first_signal.is_set():
+                            log.warning("second signal: stopping now")
+                            hyper_ext.abort_connections()
+                            hard_exit.arm(HARD_EXIT_AFTER)
+                            nursery.cancel_scope.cancel()
+                            return
+                        logs.info(log, "shutting down", signal=signal.Signals(signum).name)
+                        first_signal.set()
+                        nursery.start_soon(abort_when_time_is_up)
+                        deadline = settings.shutdown_timeout + BACKSTOP_MARGIN
+                        nursery.cancel_scope.deadline = trio.current_time() + deadline
+                        hard_exit.arm(deadline + HARD_EXIT_AFTER)
+
+                nursery.start_soon(watch_signals)
+                await serve(settings, binds, first_signal.wait)
+                finished = True  # not reached when the backstop or a second signal cancelled it
+                nursery.cancel_scope.cancel()  # the signal watch
+    finally:
+        hard_exit.disarm()
     if not finished and first_signal.is_set():
         log.warning("shutdown was cut short")
+
+
+class _HardExit:
+    """The last resort: a timer thread that ends the process if trio has not returned by
+    then (something stuck that no cancellation reaches). Logs are written out first."""
+
+    def __init__(self) -> None:
+        self._timer: threading.Timer | None = None
+
+    def arm(self, after: float) -> None:
+        self.disarm()
+        self._timer = threading.Timer(after, self._exit)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    @staticmethod
+    def _exit() -> None:
+        log.error("the shutdown did not finish in time: exiting now")
+        logs.flush_logs()
+        os._exit(1)

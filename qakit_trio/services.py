@@ -4,6 +4,7 @@
     └── service nursery (Services.run; started in before_serving, cancelled in after_serving)
         ├── log flusher      writes buffered JSON log lines out every 0.1 s (logs.py)
         ├── keepalive        pings every member of both hubs, drops the silent (keepalive.py)
+        ├── slow-consumer watch  evicts members whose writes made no progress (keepalive.py)
         ├── order store      the Postgres adapter (postgres.py), restarted if it crashes;
         │                    the in-memory store has nothing to run
         ├── kafka publisher  the Kafka adapter (kafka.py), when KAFKA_BOOTSTRAP_SERVERS is set
@@ -11,6 +12,9 @@
         │                    when both are configured
         └── shutdown watch   one per hypercorn worker: waits for the server's "terminated"
                              event, then asks every connection to close with 1001
+
+Every task runs under the supervisor (supervisor.py): a crash is logged, shown in /health
+(`tasks`, status `degraded`) and restarted; none can take its siblings down.
 
 Two hubs: `hub` holds the /ws channels, `legacy_hub` the /ws/orders clients (one channel).
 
@@ -22,7 +26,7 @@ same whether the server was started by our CLI (signal -> shutdown trigger) or b
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -32,18 +36,16 @@ from .config import Settings
 from .events import EventSink, OrderEvents
 from .hub import Hub
 from .kafka import KafkaPublisher, NoKafka, Publisher
-from .keepalive import run_keepalive
+from .keepalive import run_keepalive, run_slow_consumer_watch
 from .logs import run_log_flusher
 from .order_store import MemoryOrderStore, OrderStore
+from .supervisor import Supervisor
 from .transport import ServerTerminated
 
 if TYPE_CHECKING:
     from .order_relay import OrderRelay
 
 log = logging.getLogger(__name__)
-
-RESTART_DELAY = 1.0  # seconds before a crashed service is started again
-
 
 def make_store(settings: Settings, kafka: Publisher) -> tuple[OrderStore, OrderRelay | None]:
     """The order store; with PostgreSQL and Kafka both on, also the relay of its outbox."""
@@ -69,36 +71,6 @@ def make_publisher(settings: Settings) -> Publisher:
                           flush_timeout=settings.kafka_flush_timeout)
 
 
-async def supervise(name: str, run: Callable[..., Awaitable[None]], *,
-                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """Run a service; if it crashes after it has started, log it and start it again.
-
-    A crash before it is ready is not caught: the app does not start, with that error."""
-    status = _Started(task_status)
-    while True:
-        try:
-            await run(task_status=status)
-            return  # it finished on its own
-        except Exception:
-            if not status.done:
-                raise
-            log.exception("service crashed; restarting it", extra={"fields": {"service": name}})
-        await trio.sleep(RESTART_DELAY)
-
-
-class _Started:
-    """Passes the first `started()` on to whoever started the supervisor; remembers it."""
-
-    def __init__(self, outer: trio.TaskStatus[None]) -> None:
-        self._outer = outer
-        self.done = False
-
-    def started(self, value: None = None) -> None:
-        if not self.done:
-            self.done = True
-            self._outer.started(value)
-
-
 class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -111,16 +83,22 @@ class Services:
             self.events, self.hub, self.legacy_hub, settings.orders_channel,
             publisher=self.kafka, order_topic=settings.kafka_order_topic,
             outbox_wake=None if self.relay is None else self.relay.wake)
+        self.supervisor = Supervisor()
         self._nursery: trio.Nursery | None = None
         self._watched: set[int] = set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        supervise = self.supervisor.supervise  # every task: restarted if it crashes
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            await nursery.start(run_log_flusher)
-            await nursery.start(run_keepalive, [self.hub, self.legacy_hub],
-                                self.settings.ping_interval)
-            await nursery.start(supervise, f"{self.store.kind} order store", self.store.run)
+            await nursery.start(supervise, "log flusher", run_log_flusher)
+            await nursery.start(supervise, "keepalive",
+                                partial(run_keepalive, [self.hub, self.legacy_hub],
+                                        self.settings.ping_interval))
+            await nursery.start(supervise, "slow-consumer watch",
+                                partial(run_slow_consumer_watch, [self.hub, self.legacy_hub],
+                                        self.settings.slow_consumer_timeout))
+            await nursery.start(supervise, "order store", self.store.run)
             await nursery.start(supervise, "kafka publisher", self.kafka.run)
             if self.relay is not None:
                 await nursery.start(supervise, "outbox relay", self.relay.run)
@@ -135,12 +113,15 @@ class Services:
             self._nursery = None
 
     def health(self) -> dict[str, Any]:
-        """`degraded` while a configured dependency is down (everything else keeps working)."""
+        """`degraded` while a configured dependency is down or a service task is restarting
+        after a crash (everything else keeps working)."""
         database, kafka = self.store.health(), self.kafka.health()
         if self.relay is not None:
             kafka["outbox"] = self.relay.health()
-        down = database["state"] != "up" or kafka["state"] not in ("up", "disabled")
-        return {"status": "degraded" if down else "ok", "database": database, "kafka": kafka}
+        down = (database["state"] != "up" or kafka["state"] not in ("up", "disabled")
+                or not self.supervisor.healthy())
+        return {"status": "degraded" if down else "ok", "database": database, "kafka": kafka,
+                "tasks": self.supervisor.health(), "logs": logs.health()}
 
     def connections(self) -> int:
         return self.hub.total() + self.legacy_hub.total()
@@ -150,9 +131,15 @@ class Services:
         if terminated is None or id(terminated) in self._watched or self._nursery is None:
             return
         self._watched.add(id(terminated))
-        self._nursery.start_soon(self._close_all_when, terminated)
+        watches = len(self._watched)
+        name = "shutdown watch" if watches == 1 else f"shutdown watch {watches}"
+        self._nursery.start_soon(self.supervisor.supervise, name,
+                                 partial(self._close_all_when, terminated))
 
-    async def _close_all_when(self, terminated: ServerTerminated) -> None:
+    async def _close_all_when(self, terminated: ServerTerminated, *,
+                              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                              ) -> None:
+        task_status.started()
         await terminated.wait()
         logs.info(log, "server shutting down: closing every connection with 1001",
                   connections=self.connections())

@@ -53,6 +53,10 @@ def _nothing_written(data: bytes) -> int:
     return 0  # plain ASGI has no synchronous write
 
 
+def _nothing_taken(size: int) -> None:
+    pass  # plain ASGI: the server's queue is its own business
+
+
 def _none_queued() -> int:
     return 0  # plain ASGI does not tell
 
@@ -63,8 +67,8 @@ def reply_code(code: int) -> int:
 
 
 class Transport:
-    __slots__ = ("_close", "_receive", "_receive_nowait", "_send", "extended", "queued",
-                 "server_terminated", "write_nowait")
+    __slots__ = ("_close", "_receive", "_receive_nowait", "_send", "_taken", "extended",
+                 "queued", "server_terminated", "write_nowait")
 
     def __init__(
         self,
@@ -82,7 +86,9 @@ class Transport:
         self._receive_nowait: Callable[[], Any] = _nothing_waiting
         self.write_nowait: Callable[[bytes], int] = _nothing_written
         self.queued: Callable[[], int] = _none_queued
+        self._taken: Callable[[int], None] = _nothing_taken
         if extension is not None:
+            self._taken = extension["taken"]
             self.queued = extension["queued"]
             self.server_terminated = extension["server_terminated"]
             self._receive_nowait = extension["receive_nowait"]
@@ -103,7 +109,9 @@ class Transport:
             kind = message["type"]
             if kind == "websocket.receive":
                 text = message.get("text")
-                return text if text is not None else (message.get("bytes") or b"")
+                data = text if text is not None else (message.get("bytes") or b"")
+                self._taken(len(data))  # the server's inbox is bounded in bytes (hyper_ext)
+                return data
             if kind == "websocket.disconnect":
                 raise Disconnected(int(message.get("code", 1005)), message.get("reason") or "")
             if kind == hyper_ext.PONG:
@@ -139,3 +147,20 @@ class Transport:
         """Drop the TCP connection now (unblocks a write stuck on a peer that stopped reading)."""
         if self.extended:
             await self._send(cast(ASGISendEvent, {"type": hyper_ext.ABORT}))
+
+
+async def close_within(transport: Transport, code: int, reason: str, abort_after: float) -> None:
+    """Send a close frame; if the socket has not taken it within `abort_after` s, drop the link.
+
+    Not a `move_on_after` around the close: hypercorn shields its socket writes, so only closing
+    the socket under a stuck write (abort) can end it.
+    """
+
+    async def abort_later() -> None:
+        await trio.sleep(abort_after)
+        await transport.abort()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(abort_later)
+        await transport.close(code, reason)
+        nursery.cancel_scope.cancel()

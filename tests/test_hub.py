@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qakit_trio.hub import GOING_AWAY, SLOW_CONSUMER, Hub, Member
 from qakit_trio.outbox import (
@@ -127,3 +129,41 @@ async def test_close_all_asks_everyone_to_go_away_and_marks_the_hub() -> None:
     assert a.closes == b.closes == [(GOING_AWAY, "server shutting down")]
     assert hub.stats() == {}
     assert hub.closing == (GOING_AWAY, "server shutting down")
+
+
+# --- property: per-subscriber FIFO under any interleaving of publish, drain and evict ---------
+
+OPS = st.lists(st.tuples(st.sampled_from(["publish", "drain", "evict"]),
+                         st.integers(min_value=0, max_value=3)), max_size=80)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=OPS)
+def test_every_subscriber_gets_a_gapless_ordered_run_of_what_it_was_offered(
+        ops: list[tuple[str, int]]) -> None:
+    async def scenario() -> None:
+        hub = Hub()
+        clients = [join(hub, "room", f"c{n}", size=4) for n in range(4)]
+        received: list[list[int]] = [[] for _ in clients]
+        offered: list[list[int]] = [[] for _ in clients]
+        sequence = 0
+        for op, target in ops:
+            if op == "publish":
+                sequence += 1
+                before = [hub.is_member(c.member) for c in clients]
+                hub.publish("room", F(str(sequence)))
+                for n, client in enumerate(clients):
+                    if before[n] and hub.is_member(client.member):
+                        offered[n].append(sequence)  # kept: it got the frame
+            elif op == "drain":
+                received[target] += [int(item.text) for item in clients[target].queued()
+                                     if isinstance(item, Frame)]
+            else:
+                hub.evict(clients[target].member, SLOW_CONSUMER, "test")
+            await trio.lowlevel.checkpoint()
+        for n, client in enumerate(clients):
+            received[n] += [int(item.text) for item in client.queued() if isinstance(item, Frame)]
+            assert received[n] == offered[n]  # FIFO, no gap, no duplicate, nothing after leaving
+            assert received[n] == sorted(set(received[n]))
+
+    trio.run(scenario)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import trio
 import trio.testing
 
 from qakit_trio.hub import SLOW_CONSUMER, Hub
-from qakit_trio.keepalive import KEEPALIVE_TIMEOUT, ping_round, run_keepalive
+from qakit_trio.keepalive import (
+    KEEPALIVE_TIMEOUT,
+    evict_stalled,
+    ping_round,
+    run_keepalive,
+    run_slow_consumer_watch,
+)
 from qakit_trio.outbox import PING, Frame, Inlet, drain_nowait, open_outbox
 
 from . import wsraw
@@ -24,15 +32,54 @@ async def test_ping_round_pings_everyone_first() -> None:
     assert drain_nowait(receive, []) == [PING]
 
 
-async def test_ping_round_evicts_a_full_outbox_as_slow() -> None:
+async def test_ping_round_skips_a_full_outbox_without_evicting_it() -> None:
     hub = Hub()
-    send, _receive = open_outbox(2)
+    send, receive = open_outbox(2)
     closes: list[int] = []
-    hub.join("room", "a", Inlet(send, no_fast_lane), lambda code, reason: closes.append(code))
+    member = hub.join("room", "a", Inlet(send, no_fast_lane),
+                      lambda code, reason: closes.append(code))
     send.send_nowait(Frame.of("x"))
     send.send_nowait(Frame.of("y"))
     assert ping_round(hub, previous_round=None) == 0
-    assert closes == [SLOW_CONSUMER]
+    assert closes == []  # whether it is stuck is the slow-consumer watch's call
+    assert hub.is_member(member)
+    assert drain_nowait(receive, []) == [Frame.of("x"), Frame.of("y")]
+
+
+def record_close(calls: list[tuple[int, str]], code: int, reason: str) -> None:
+    calls.append((code, reason))
+
+
+async def test_watch_evicts_a_writer_stuck_for_the_timeout_only(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    hub = Hub()
+    closes: dict[str, list[tuple[int, str]]] = {"stuck": [], "slow": [], "idle": []}
+    members = {}
+    for name, calls in closes.items():
+        send, _receive = open_outbox(4)
+        members[name] = hub.join("room", name, Inlet(send, no_fast_lane),
+                                 partial(record_close, calls))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(run_slow_consumer_watch, [hub], 10.0)
+        members["stuck"].inlet.meter.writing_since = trio.current_time()  # never finishes
+        for _ in range(8):  # "slow" finishes a write every 3 s: progress, however slow
+            members["slow"].inlet.meter.writing_since = trio.current_time()
+            await trio.sleep(3)
+        nursery.cancel_scope.cancel()
+    assert closes == {"stuck": [(SLOW_CONSUMER, "slow consumer: no progress")], "slow": [],
+                      "idle": []}
+    assert [m.connection_id for m in hub.members()] == ["slow", "idle"]
+
+
+async def test_evict_stalled_counts_from_when_the_write_began() -> None:
+    hub = Hub()
+    send, _receive = open_outbox(4)
+    member = hub.join("room", "a", Inlet(send, no_fast_lane), lambda code, reason: None)
+    member.inlet.meter.writing_since = 100.0
+    assert evict_stalled(hub, now=109.9, timeout=10.0) == 0
+    assert evict_stalled(hub, now=110.0, timeout=10.0) == 1
+    assert not hub.is_member(member)
 
 
 async def test_silent_peer_dropped_after_two_intervals_answering_one_kept(

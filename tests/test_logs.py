@@ -5,14 +5,25 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qakit_trio import logs
-from qakit_trio.logs import FLUSH_BYTES, JsonFormatter, JsonLinesHandler, setup_logging
+from qakit_trio.logs import (
+    FLUSH_BYTES,
+    MAX_FIELD_CHARS,
+    WRITER_QUEUE,
+    JsonFormatter,
+    JsonLinesHandler,
+    setup_logging,
+)
 
 from .helpers import connected, receive_json, request, running_server
 
@@ -55,7 +66,7 @@ def test_info_fast_path_writes_what_logging_would() -> None:
                             "msg": "frame in", "conn": "c1", "request_id": 7}
 
 
-def test_lines_are_written_in_batches_and_warnings_at_once() -> None:
+def test_lines_are_handed_off_in_batches_and_warnings_at_once() -> None:
     out = io.StringIO()
     handler = JsonLinesHandler(out)
     logger = logging.getLogger("qakit_trio.test_batches")
@@ -65,17 +76,114 @@ def test_lines_are_written_in_batches_and_warnings_at_once() -> None:
     try:
         logger.info("first", extra={"fields": {"n": 1}})
         logger.info("second")
-        assert out.getvalue() == ""  # buffered
-        logger.warning("trouble")  # a warning writes everything out, in order
+        assert handler.writer.wait_written(5)
+        assert out.getvalue() == ""  # buffered: nothing handed to the writer yet
+        logger.warning("trouble")  # a warning hands everything off, in order
+        assert handler.writer.wait_written(5)
         assert [json.loads(line)["msg"] for line in out.getvalue().splitlines()] == [
             "first", "second", "trouble"]
-        for _ in range(FLUSH_BYTES // 50):  # a full buffer writes itself out
+        for _ in range(FLUSH_BYTES // 50):  # a full buffer hands itself off
             logger.info("x" * 50)
+        assert handler.writer.wait_written(5)
         assert len(out.getvalue().splitlines()) > 3
         handler.flush()
         assert len(out.getvalue().splitlines()) == 3 + FLUSH_BYTES // 50
+        assert handler.health() == {"written": 3 + FLUSH_BYTES // 50, "dropped": 0,
+                                    "waiting": 0}
     finally:
         logger.removeHandler(handler)
+
+
+def strict_utf8_stream() -> tuple[io.TextIOWrapper, io.BytesIO]:
+    raw = io.BytesIO()
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True), raw
+
+
+def test_a_lone_surrogate_is_escaped_not_fatal_and_the_batch_is_kept() -> None:
+    """The defect that took the service down: a lone surrogate in a logged field made the whole
+    batch unwritable, and the flusher's exception cancelled every service task."""
+    stream, raw = strict_utf8_stream()
+    handler = JsonLinesHandler(stream)
+    handler.append(handler.json.render(0.0, "INFO", "t", "before", {"n": 1}))
+    handler.append(handler.json.render(0.0, "INFO", "t", "frame in", {"action": ["\ud800"]}))
+    handler.append(handler.json.render(0.0, "INFO", "t", "after", {"n": 2}))
+    handler.flush()
+    lines = raw.getvalue().decode("utf-8").splitlines()  # strict: valid UTF-8 throughout
+    assert [json.loads(line)["msg"] for line in lines] == ["before", "frame in", "after"]
+    assert "\\ud800" in lines[1]
+    assert handler.health()["dropped"] == 0
+
+
+class StuckStream(io.StringIO):
+    """A stdout whose reader went away: every write blocks until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.release.wait(10)
+        return super().write(text)
+
+
+def test_a_stuck_stdout_never_blocks_logging_and_drops_are_counted() -> None:
+    stream = StuckStream()
+    handler = JsonLinesHandler(stream)
+    started = time.monotonic()
+    for n in range(WRITER_QUEUE + 10):  # one batch each: the writer holds one, the queue fills
+        handler.append(handler.json.render(0.0, "WARNING", "t", "line", {"n": n}), urgent=True)
+    assert time.monotonic() - started < 1  # no call waited for the stuck stream
+    health = handler.health()
+    assert health["dropped"] >= 9
+    assert health["waiting"] == WRITER_QUEUE
+    stream.release.set()
+    handler.flush()
+    written = [json.loads(line)["n"] for line in stream.getvalue().splitlines()]
+    assert written == sorted(written)  # what was kept is in order
+    assert len(written) + handler.health()["dropped"] == WRITER_QUEUE + 10
+
+
+def test_long_fields_are_cut_and_unencodable_ones_never_raise() -> None:
+    formatter = JsonFormatter()
+    huge_id = "r" * 900_000
+    line = formatter.render(0.0, "INFO", "t", "frame in", {"request_id": huge_id, "n": 1})
+    parsed = json.loads(line)
+    assert len(line) < MAX_FIELD_CHARS + 500
+    assert parsed["request_id"].startswith("r" * MAX_FIELD_CHARS)
+    assert parsed["request_id"].endswith("(900000 characters, cut)")
+    assert parsed["n"] == 1
+    cycle: list[object] = []
+    cycle.append(cycle)
+    deep: object = []
+    for _ in range(5000):
+        deep = [deep]
+    for bad in (cycle, deep):
+        parsed = json.loads(formatter.render(0.0, "INFO", "t", "x", {"v": bad, "n": 2}))
+        assert isinstance(parsed["v"], str)
+        assert parsed["n"] == 2
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fields=st.dictionaries(st.text(), JSON_VALUES | st.binary(), max_size=6),
+       msg=st.text())
+def test_any_fields_make_one_valid_json_line_in_valid_utf8(fields: dict[str, Any],
+                                                           msg: str) -> None:
+    stream, raw = strict_utf8_stream()
+    handler = JsonLinesHandler(stream)
+    handler.append(handler.json.render(0.0, "INFO", "t", msg, fields))
+    handler.flush()
+    lines = raw.getvalue().decode("utf-8").split("\n")
+    assert len(lines) == 2  # exactly one line
+    assert lines[-1] == ""
+    parsed = json.loads(lines[0])
+    assert parsed["level"] == "INFO"
+    assert set(parsed) >= {"ts", "level", "logger", "msg"}
 
 
 async def test_one_line_per_frame_each_with_connection_channel_and_request_id(

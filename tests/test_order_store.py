@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qakit_trio.config import Settings
 from qakit_trio.kafka import NoKafka
-from qakit_trio.order_store import OrderStore
+from qakit_trio.order_store import MemoryOrderStore, OrderStore
 from qakit_trio.orders import (
+    TRANSITIONS,
     EventType,
     InvalidTransition,
     OrderNotFound,
@@ -103,3 +106,35 @@ async def test_concurrent_changes_exactly_one_wins(store_settings: dict[str, Any
             assert wins == ["paid"]
             assert refusals == ["Cannot change status from 'paid' to 'paid'"] * (attempts - 1)
             assert (await store.get(order.id)).status == "paid"  # type: ignore[union-attr]
+
+
+# --- property: the memory store against a model of the state machine ------------------------
+
+STORE_OPS = st.lists(st.tuples(st.sampled_from(["create", "change"]), st.integers(0, 5),
+                               st.sampled_from(list(Status))), max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=STORE_OPS)
+def test_the_memory_store_follows_the_state_machine(
+        ops: list[tuple[str, int, Status]]) -> None:
+    async def scenario() -> None:
+        store, model = MemoryOrderStore(), dict[int, Status]()
+        for op, order_id, status in ops:
+            if op == "create":
+                event = await store.create("c")
+                model[event.order.id] = Status.CREATED
+                continue
+            if order_id not in model:
+                with pytest.raises(OrderNotFound):
+                    await store.change_status(order_id, status)
+            elif status in TRANSITIONS[model[order_id]]:
+                event = await store.change_status(order_id, status)
+                assert (event.previous_status, event.order.status) == (model[order_id], status)
+                model[order_id] = status
+            else:
+                with pytest.raises(InvalidTransition):
+                    await store.change_status(order_id, status)
+        assert {o.id: o.status for o in await store.list()} == model
+
+    trio.run(scenario)

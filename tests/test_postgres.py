@@ -1,9 +1,12 @@
 """What only PostgreSQL has: an existing QA Kit database, queries cancelled on the server,
-and an outage with recovery (a real server stopped and started again)."""
+an outage with recovery (a real server stopped and started again), and a frozen server."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from collections.abc import Iterator
 
 import httpx
@@ -13,6 +16,8 @@ import trio
 from trio_websocket import open_websocket_url
 
 from qakit_trio.config import load_settings
+from qakit_trio.postgres import CANCEL_TIMEOUT
+from qakit_trio.postgres_orders import PostgresOrderStore
 
 from . import pg
 from .helpers import connected, receive_json, request, running_server
@@ -127,3 +132,77 @@ async def test_outage_then_recovery_without_restart(own_cluster: pg.Cluster) -> 
             assert again[1]["data"]["id"] == 2  # the outage lost nothing, made nothing up
             assert (await http.get("/health")).json()["database"]["state"] == "up"
             assert [o["customer"] for o in (await http.get("/orders")).json()] == ["a", "c"]
+
+
+def cluster_pids(cluster: pg.Cluster) -> list[int]:
+    """The postmaster and every backend of a cluster (to freeze it like a hung server)."""
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True,
+                              text=True).stdout.split()
+    return [postmaster, *map(int, children)]
+
+
+async def test_a_frozen_database_is_bounded_and_a_failed_change_is_not_committed(
+        own_cluster: pg.Cluster) -> None:
+    """SIGSTOP on every PostgreSQL process (a hung or partitioned server): each request is
+    answered within QAKIT_DB_TIMEOUT + the cancel margin, as db_unavailable; a change answered
+    as failed is not in the database after it resumes, unless the answer said its outcome is
+    unknown."""
+    db_timeout = 1.0
+    bound = db_timeout + CANCEL_TIMEOUT + 1.0
+    with trio.fail_after(60):
+        async with (running_server(database_url=own_cluster.url(), db_timeout=db_timeout)
+                    as server, httpx.AsyncClient(base_url=server.http) as http,
+                    connected(server) as (ws, _)):
+            assert (await http.post("/orders", json={"customer": "before"})).status_code == 200
+            pids = cluster_pids(own_cluster)
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            answers: list[httpx.Response] = []
+            try:
+                async def post(n: int) -> None:
+                    with trio.fail_after(bound):
+                        answers.append(await http.post("/orders", json={"customer": f"f{n}"}))
+
+                async with trio.open_nursery() as nursery:
+                    for n in range(3):
+                        nursery.start_soon(post, n)
+                with trio.fail_after(bound):
+                    frames = await request(ws, {"action": "create_order",
+                                                "payload": {"customer": "ws"}}, until="error")
+                assert frames[-1]["error"] == "db_unavailable"
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+            assert [a.status_code for a in answers] == [503, 503, 503]
+            assert all(a.json()["error"] == "db_unavailable" for a in answers)
+            await server.app.services.store._db.state.wait_for("up")  # type: ignore[attr-defined]
+            unknown = {a.request.content.decode() for a in answers
+                       if "outcome is unknown" in a.json()["detail"]}
+            stored = [o["customer"] for o in (await http.get("/orders")).json()]
+            for customer in stored[1:]:  # anything stored was answered "outcome unknown"
+                assert json.dumps({"customer": customer}).replace(" ", "") in {
+                    u.replace(" ", "") for u in unknown}, (customer, stored, unknown)
+            assert stored[0] == "before"
+            assert (await http.post("/orders", json={"customer": "after"})).status_code == 200
+
+
+async def test_sent_outbox_rows_are_pruned_after_the_retention_only(database_url: str) -> None:
+    store = PostgresOrderStore(database_url, pool_size=2, timeout=5.0, outbox=True)
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store.run)
+            for customer in ("old", "new", "unsent"):
+                await store.create(customer)
+            rows = await store.unsent(10)
+            await store.mark_sent([row_id for row_id, _ in rows[:2]])
+            with psycopg.connect(database_url, autocommit=True) as db:  # "old" sent 2 h ago
+                db.execute("UPDATE order_outbox SET sent_at = now() - interval '2 hours' "
+                           "WHERE id = %s", (rows[0][0],))
+            assert await store.prune_sent(3600, 1000) == 1
+            assert await store.prune_sent(3600, 1000) == 0
+            with psycopg.connect(database_url) as db:
+                left = db.execute("SELECT order_id, sent_at IS NULL FROM order_outbox "
+                                  "ORDER BY id").fetchall()
+            assert left == [(2, False), (3, True)]  # the recent sent row and the unsent one
+            nursery.cancel_scope.cancel()

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from qakit_trio import protocol
+from qakit_trio import framing, protocol
 from qakit_trio.protocol import ErrorCode, ProtocolError
 
 
@@ -130,3 +132,49 @@ def test_encode_is_compact_json_and_keeps_unicode() -> None:
     text = protocol.encode({"message": "привет", "n": 1})
     assert text == '{"message":"привет","n":1}'
     assert json.loads(text) == {"message": "привет", "n": 1}
+
+
+# --- properties: any input -> one documented outcome, never an exception -------------------
+
+JSON_TEXT = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20).map(json.dumps)
+HOSTILE = st.sampled_from(['"\\ud800"', '"\\udfff"', "NaN", "-Infinity", "1e999", "[" * 80,
+                           "{" * 3, '"\\ud83d\\ude00"'])
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text() | JSON_TEXT | st.builds(lambda a, b, c: a + b + c, JSON_TEXT, HOSTILE,
+                                                JSON_TEXT)
+       | HOSTILE.map(lambda h: '{"action":"echo","payload":{"x":' + h + '},"request_id":1}'))
+def test_any_text_is_a_request_or_a_protocol_error_and_replies_always_encode(text: str) -> None:
+    try:
+        obj = protocol.decode_object(text)
+        request_id = protocol.request_id_of(obj, _assign)
+        reply: protocol.Frame = protocol.ack(request_id)
+        try:
+            request = protocol.parse_request(obj, request_id)
+            reply = protocol.echo(request_id, request.payload)  # the payload goes back out
+        except ProtocolError as failure:
+            reply = protocol.error(request_id, failure)
+    except ProtocolError as failure:
+        reply = protocol.error(None, failure)
+        assert reply["error"] in (ErrorCode.INVALID_JSON, ErrorCode.INVALID_MESSAGE)
+    # whatever came in, the frame going out is JSON that encodes to valid UTF-8
+    framed = framing.text_frame(protocol.encode(reply))
+    assert framed
+    assert json.loads(protocol.encode(reply))["type"] in ("ack", "echo", "error")
+
+
+@settings(max_examples=200, deadline=None)
+@given(depth=st.integers(min_value=0, max_value=3000), kind=st.sampled_from("[{"))
+def test_nesting_is_accepted_up_to_max_depth_only(depth: int, kind: str) -> None:
+    text = ("[" * depth + "1" + "]" * depth if kind == "["
+            else '{"a":' * depth + "1" + "}" * depth)
+    if depth <= protocol.MAX_DEPTH:
+        assert protocol.decode_json(text) is not None
+    else:
+        with pytest.raises(ProtocolError) as raised:
+            protocol.decode_json(text)
+        assert raised.value.code == ErrorCode.INVALID_JSON
