@@ -102,7 +102,7 @@ class Connection:
                 try:
                     await self._read_loop()  # the reader is this task: one task fewer per client
                 finally:
-                    if self._meter.writing_since is not None:
+                    if self._meter.writing:
                         # Leaving (cancelled, or the client is gone) while the writer is stuck
                         # in a write hypercorn shields: only dropping the link can end it.
                         with trio.CancelScope(shield=True) as scope:
@@ -235,13 +235,19 @@ class Connection:
                     first = await self._outbox_receive.receive()  # close_soon() sends WAKE
                 except trio.EndOfChannel:
                     break
-                taken = self._meter.take()  # everything counted is in `first` or waiting
+                meter = self._meter  # everything it counts is in `first` or waiting now:
+                own, shared, frames = meter.own, meter.shared, meter.frames  # the batch's
                 batch = drain_nowait(self._outbox_receive, [first])
                 if self._closing is None:
-                    self._meter.writing_since = trio.current_time()  # for the watch
+                    meter.writing = True  # the slow-consumer watch looks at these two
                     await self._transport.send_batch(batch)  # one socket write
-                    self._meter.writing_since = None
-                    self._meter.sent(taken)
+                    meter.writing = False
+                    meter.writes += 1
+                    meter.own -= own
+                    meter.shared -= shared
+                    meter.frames -= frames
+                    if meter.waited_for():
+                        meter.wake_if_drained()
                     batch = []
             closing = self._closing or CloseRequest(1000, "", flush=False)
             if closing.flush:

@@ -11,6 +11,8 @@ Slow-consumer policy (QAKIT_OUTBOX_BYTES, QAKIT_OUTBOX_SIZE, QAKIT_SLOW_CONSUMER
 - a member whose writer has made no progress (one write unfinished) for
   QAKIT_SLOW_CONSUMER_TIMEOUT seconds is evicted by the slow-consumer watch (keepalive.py),
   whatever is queued;
+- a member that holds a publisher up (see below) while its writer makes no progress for
+  STALL_GRACE (1 s, or QAKIT_SLOW_CONSUMER_TIMEOUT if shorter) is evicted by that publisher;
 - a ping never evicts: a member too full for a ping is skipped (the watch decides).
 Evicted means: it leaves the channel at once (so it stops counting in /stats and in
 `delivered`), the frame is not queued for it, and it is asked to close with code 4008 ("slow
@@ -56,8 +58,15 @@ class Member:
     last_heard: float = field(default=0.0)  # trio time of the last frame or pong from the client
 
 
+# How long a subscriber that holds a publisher up (above high water) may make no write progress
+# before it is evicted: far longer than any write to a client that reads takes on a LAN, far
+# shorter than QAKIT_SLOW_CONSUMER_TIMEOUT, so one stuck client does not stall its channel.
+STALL_GRACE = 1.0
+
+
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, stall_grace: float = STALL_GRACE) -> None:
+        self.stall_grace = stall_grace
         self._channels: dict[str, dict[str, Member]] = {}
         self.closing: tuple[int, str] | None = None  # set once the server is shutting down
 
@@ -83,11 +92,14 @@ class Hub:
         member.close_soon(code, reason)
 
     def offer(self, member: Member, item: OutboxItem, *, coalesce: bool = False,
-              evict: bool = True) -> bool:
+              evict: bool = True, congested: list[Member] | None = None) -> bool:
         """Deliver `item` to one member without waiting; evict it if its outbox is full
-        (with `evict=False`, as for pings, just skip it)."""
+        (with `evict=False`, as for pings, just skip it). With `congested`, a member whose
+        outbox this left above high water is added to that list."""
         try:
-            member.inlet.offer(item, coalesce=coalesce)
+            if (member.inlet.offer(item, coalesce=coalesce) and congested is not None
+                    and member.inlet.meter.congested()):
+                congested.append(member)
         except trio.WouldBlock:
             if evict:
                 meter = member.inlet.meter
@@ -116,21 +128,26 @@ class Hub:
         members = self._channels.get(channel)
         if not members:
             return 0
-        delivered = 0
         # A list copy: offer() may evict, which changes the dict we iterate.
-        for member in list(members.values()):
-            if member.connection_id == skip:
-                continue
-            if self.offer(member, item, coalesce=coalesce):
-                delivered += 1
-                if congested is not None and member.inlet.meter.congested():
-                    congested.append(member)
-        return delivered
+        return sum(self.offer(member, item, coalesce=coalesce, congested=congested)
+                   for member in list(members.values()) if member.connection_id != skip)
 
     async def wait_drained(self, members: list[Member]) -> None:
-        """Flow control: wait until every one of `members` has drained to low water or left."""
+        """Flow control: wait until every one of `members` has drained to low water or left.
+        A member that holds the publisher up while its writer makes no progress for
+        `stall_grace` seconds is evicted (it is not reading; the readers must not wait)."""
         for member in members:
-            await member.inlet.meter.wait_drained(partial(self.is_gone, member))
+            meter = member.inlet.meter
+            while meter.above_low_water() and self.is_member(member):
+                writes = meter.writes
+                with trio.move_on_after(self.stall_grace):
+                    await meter.wait_drained(partial(self.is_gone, member))
+                if meter.writing and meter.writes == writes and self.is_member(member):
+                    log.warning("slow consumer evicted", extra={"fields": {
+                        "conn": member.connection_id, "channel": member.channel,
+                        "why": "no progress while a publisher waits",
+                        "stalled_s": self.stall_grace}})
+                    self.evict(member, SLOW_CONSUMER, "slow consumer: no progress")
 
     def is_member(self, member: Member) -> bool:
         return self._channels.get(member.channel, {}).get(member.connection_id) is member

@@ -39,8 +39,10 @@ stock stream, and the app falls back to plain ASGI for them (transport.py).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
+import time
 import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -52,7 +54,15 @@ import hypercorn.trio.run
 import trio
 from hypercorn.events import Closed, RawData
 from hypercorn.events import Event as ServerEvent
-from hypercorn.protocol.events import Data, Event, Request, StreamClosed
+from hypercorn.protocol.events import (
+    Body,
+    Data,
+    EndBody,
+    Event,
+    Request,
+    Response,
+    StreamClosed,
+)
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, FrameTooLargeError, WSStream
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 from hypercorn.typing import (
@@ -175,6 +185,22 @@ class QakitWSStream(WSStream):
             if kind == "websocket.close":
                 self._mark_replied()
 
+    async def _send_error_response(self, status_code: int) -> None:
+        """hypercorn answers a bad handshake with an empty 400; ours says why, as JSON, and
+        names the version we speak (RFC 6455 4.4: Sec-WebSocket-Version on a refusal)."""
+        if status_code != 400:
+            await super()._send_error_response(status_code)
+            return
+        body = json.dumps({"error": "invalid_handshake",
+                           "detail": _handshake_problem(self.handshake)}).encode()
+        await self.send(Response(stream_id=self.stream_id, status_code=400, headers=[
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"), (b"sec-websocket-version", b"13")]))
+        await self.send(Body(stream_id=self.stream_id, data=body))
+        await self.send(EndBody(stream_id=self.stream_id))
+        await self.config.log.access(self.scope, {"status": 400, "headers": []},
+                                     time.time() - self.start_time)
+
     def _can_send(self) -> bool:
         return not self.closed and self.state == ASGIWebsocketState.CONNECTED
 
@@ -224,7 +250,14 @@ class QakitWSStream(WSStream):
             elif isinstance(event, Pong):
                 await self._put({"type": PONG})
             elif isinstance(event, CloseConnection):
-                if self.connection.state == ConnectionState.REMOTE_CLOSING:
+                if self.connection.state == ConnectionState.OPEN:
+                    # Not a close frame: wsproto found a protocol violation (a reserved bit,
+                    # invalid UTF-8, ...). RFC 6455 7.1.7: fail the connection, with the close
+                    # code that says why (1002, 1007), instead of dropping TCP silently.
+                    await self._send_wsproto_event(
+                        CloseConnection(code=event.code, reason=event.reason))
+                    await self._deliver_disconnect(event.code, event.reason)
+                elif self.connection.state == ConnectionState.REMOTE_CLOSING:
                     await self._deliver_disconnect(event.code, event.reason)
                     if not self._replied:
                         self._app_replied = trio.Event()
@@ -232,6 +265,20 @@ class QakitWSStream(WSStream):
                             await self._app_replied.wait()
                     await self._send_wsproto_event(event.response())  # no-op if the app replied
                 await self.send(StreamClosed(stream_id=self.stream_id))
+
+
+def _handshake_problem(handshake: Any) -> str:
+    """Why hypercorn's Handshake.is_valid() said no, in a sentence."""
+    if handshake.http_version < "1.1":
+        return "a WebSocket handshake needs HTTP/1.1"
+    if handshake.key is None:
+        return "the Sec-WebSocket-Key header is missing"
+    if not any(token.lower() == "upgrade" for token in handshake.connection_tokens or []):
+        return "the Connection header must include Upgrade"
+    if (handshake.upgrade or b"").lower() != b"websocket":
+        return "the Upgrade header must be websocket"
+    version = (handshake.version or b"").decode("latin-1") or "(none)"
+    return f"Sec-WebSocket-Version {version} is not supported: this server speaks 13"
 
 
 def _message_size(message: Any) -> int:

@@ -15,7 +15,9 @@ So a peer that vanishes without a FIN is gone after at most two intervals (40 s 
 default 20 s, the interval uvicorn gave the original stand). Interval 0 turns pings off.
 The slow-consumer watch (`run_slow_consumer_watch`, one task too) looks at every member every
 quarter of QAKIT_SLOW_CONSUMER_TIMEOUT: one whose writer has been stuck in one write (no
-progress: the client reads nothing) for the whole timeout is evicted with 4008. That is what
+progress: the client reads nothing) for the whole timeout, as seen by its rounds (so within
+1.25 timeouts), is evicted with 4008. The writer only flips a flag and counts its writes; the
+watch keeps the time. That is what
 frees a client that stopped reading, or vanished while the server was writing to it, pings or
 no pings. A client that reads, however slowly, finishes writes and is never evicted by it.
 
@@ -51,14 +53,22 @@ def ping_round(hub: Hub, previous_round: float | None) -> int:
 
 
 def evict_stalled(hub: Hub, now: float, timeout: float) -> int:
-    """Evict every member whose current write began `timeout` s ago or more. Returns how many."""
+    """Evict every member whose writer has been in one write, with no batch finished, for
+    `timeout` s as seen by successive calls (the watch's rounds). Returns how many."""
     evicted = 0
     for member in hub.members():
-        since = member.inlet.meter.writing_since
-        if since is not None and now - since >= timeout:
+        meter = member.inlet.meter
+        if not meter.writing:
+            meter.stall_mark = None
+            continue
+        mark = meter.stall_mark
+        if mark is None or mark[0] != meter.writes:  # first seen writing, or it progressed
+            meter.stall_mark = (meter.writes, now)
+            continue
+        if now - mark[1] >= timeout:
             log.warning("slow consumer evicted", extra={"fields": {
                 "conn": member.connection_id, "channel": member.channel, "why": "no progress",
-                "stalled_s": round(now - since, 3)}})
+                "stalled_s": round(now - mark[1], 3)}})
             hub.evict(member, SLOW_CONSUMER, "slow consumer: no progress")
             evicted += 1
     return evicted

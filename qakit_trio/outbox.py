@@ -25,8 +25,8 @@ So a client that keeps reading is slowed down, never evicted; one that stops rea
 most about `max_bytes` (plus one request's replies) until the slow-consumer watch drops it.
 
 The counting is O(1) per frame: the writer always takes *everything* waiting (drain_nowait), so
-whatever the meter counted when the writer took its batch is exactly that batch (`take`), and
-is subtracted once the batch is written (`sent`).
+whatever the meter counted when the writer took its batch is exactly that batch, and is
+subtracted once the batch is written.
 """
 
 from __future__ import annotations
@@ -99,16 +99,22 @@ class OutboxLimits:
 
 class Meter:
     """What waits in one outbox (and whether its writer is stuck); see the module docstring.
-    Everything here is synchronous: it is updated in the same step as the channel itself."""
+    Everything here is synchronous: it is updated in the same step as the channel itself.
+    The writer updates it once per batch with plain attribute writes (Connection._write_loop):
+    on the fan-out path there is one batch per subscriber per burst."""
 
-    __slots__ = ("_drained", "frames", "limits", "own", "shared", "writing_since")
+    __slots__ = ("_drained", "frames", "limits", "own", "shared", "stall_mark", "writes",
+                 "writing")
 
     def __init__(self, limits: OutboxLimits) -> None:
         self.limits = limits
         self.own = 0  # bytes of the client's own replies, queued
         self.shared = 0  # bytes the hub queued (broadcasts, events, pings)
         self.frames = 0
-        self.writing_since: float | None = None  # trio time the current write began
+        self.writing = False  # the writer is in a write (it may be stuck in it)
+        self.writes = 0  # batches written so far: progress
+        # (writes, trio time) when the slow-consumer watch first saw no progress (keepalive.py)
+        self.stall_mark: tuple[int, float] | None = None
         self._drained: trio.Event | None = None  # made by the first waiter, set at low water
 
     def added(self, size: int, *, own: bool) -> None:
@@ -118,18 +124,6 @@ class Meter:
             self.shared += size
         self.frames += 1
 
-    def take(self) -> tuple[int, int, int]:
-        """The writer takes everything queued: remember what that was."""
-        return self.own, self.shared, self.frames
-
-    def sent(self, taken: tuple[int, int, int]) -> None:
-        """The batch taken with `take()` is written."""
-        self.own -= taken[0]
-        self.shared -= taken[1]
-        self.frames -= taken[2]
-        if self._drained is not None and not self.above_low_water():
-            self.wake()
-
     def congested(self) -> bool:
         limits = self.limits
         return (self.own + self.shared >= limits.high_bytes
@@ -138,6 +132,13 @@ class Meter:
     def above_low_water(self) -> bool:
         limits = self.limits
         return self.own + self.shared > limits.low_bytes or self.frames > limits.low_frames
+
+    def waited_for(self) -> bool:
+        return self._drained is not None
+
+    def wake_if_drained(self) -> None:
+        if not self.above_low_water():
+            self.wake()
 
     def wake(self) -> None:
         """Wake whoever waits for this outbox to drain (it drained, or the client left)."""
@@ -164,7 +165,7 @@ class Inlet:
     way the client gets frames in the order they were offered.
     """
 
-    __slots__ = ("_send", "_write_nowait", "meter")
+    __slots__ = ("_max_bytes", "_send", "_write_nowait", "meter")
 
     def __init__(self, send: OutboxSend, write_nowait: Callable[[bytes], int],
                  meter: Meter | None = None) -> None:
@@ -173,25 +174,30 @@ class Inlet:
         # (tests may leave the meter out: then only the channel's own bound applies)
         self.meter = meter or Meter(OutboxLimits(int(send.statistics().max_buffer_size),
                                                  1 << 62))
+        self._max_bytes = self.meter.limits.max_bytes
 
-    def offer(self, item: OutboxItem, *, coalesce: bool = False) -> None:
+    def offer(self, item: OutboxItem, *, coalesce: bool = False) -> bool:
         """Deliver or queue `item` (always queue it with `coalesce`: more frames follow at once,
-        let the writer send them together). Raises trio.WouldBlock when the outbox is full (in
-        frames, or in the bytes the hub has queued), and trio.BrokenResourceError or
-        trio.ClosedResourceError when the connection is gone."""
+        let the writer send them together); True if it was queued, False if written at once.
+        Raises trio.WouldBlock when the outbox is full (in frames, or in the bytes the hub has
+        queued), and trio.BrokenResourceError or trio.ClosedResourceError when the connection
+        is gone. On the fan-out path (once per subscriber per frame): kept to plain steps."""
         if not coalesce and self._send.statistics().tasks_waiting_receive:  # writer parked
             wire = item.wire
             written = self._write_nowait(wire)
             if written == len(wire):
-                return
+                return False
             if written:  # the socket took a part: the rest goes first in the queue
                 item = Control("rest of a frame", wire[written:])
         meter = self.meter
         size = len(item.wire)
-        if meter.shared + size > meter.limits.max_bytes and meter.shared:
+        shared = meter.shared
+        if shared and shared + size > self._max_bytes:
             raise trio.WouldBlock  # over the byte limit (a first frame always fits)
         self._send.send_nowait(item)
-        meter.added(size, own=False)
+        meter.shared = shared + size  # Meter.added(size, own=False), inlined
+        meter.frames += 1
+        return True
 
     def close(self) -> None:
         self._send.close()

@@ -34,7 +34,7 @@ import trio
 from . import logs
 from .config import Settings
 from .events import EventSink, OrderEvents
-from .hub import Hub
+from .hub import STALL_GRACE, Hub
 from .kafka import KafkaPublisher, NoKafka, Publisher
 from .keepalive import run_keepalive, run_slow_consumer_watch
 from .logs import run_log_flusher
@@ -74,8 +74,9 @@ def make_publisher(settings: Settings) -> Publisher:
 class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.hub = Hub()
-        self.legacy_hub = Hub()
+        grace = min(STALL_GRACE, settings.slow_consumer_timeout)
+        self.hub = Hub(grace)
+        self.legacy_hub = Hub(grace)
         self.kafka = make_publisher(settings)
         self.events = EventSink(self.kafka, settings.kafka_ws_topic)
         self.store, self.relay = make_store(settings, self.kafka)

@@ -89,11 +89,24 @@ def invalid_channel(channel: str, problem: str) -> tuple[dict[str, str], int]:
             "no whitespace", "channel": channel}, 400
 
 
+def http2_refused() -> tuple[dict[str, str], int] | None:
+    """WebSockets over HTTP/2 (RFC 8441, h2c) are refused before the upgrade: neither Postman
+    nor browsers' DevTools use them, and their streams get none of what this service adds
+    (pings, close codes, aborts: hyper_ext.py extends the HTTP/1.1 stream only)."""
+    if websocket.http_version.startswith("2"):
+        return {"error": "http2_websocket_not_supported",
+                "detail": "WebSockets over HTTP/2 are not served here: connect over HTTP/1.1 "
+                          "(ws://...), as Postman and browsers do"}, 400
+    return None
+
+
 def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) -> None:
     settings = services.settings
 
     @app.websocket("/ws")
     async def ws_route() -> tuple[dict[str, str], int] | None:
+        if (refused := http2_refused()) is not None:
+            return refused
         channel, problem = channel_from_query(websocket.args.get("channel"),
                                               settings.default_channel)
         if problem is not None:
@@ -106,13 +119,19 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
         return None
 
     @app.websocket("/ws/orders")
-    async def legacy_route() -> None:
+    async def legacy_route() -> tuple[dict[str, str], int] | None:
+        if (refused := http2_refused()) is not None:
+            return refused
         ws = current_websocket()
         services.watch_server(ws.transport.server_terminated)
         ws.session = Connection(ws.transport, services.legacy_hub, LEGACY_CHANNEL, settings,
                                 partial(LegacySession, services=services)).run
+        return None
 
     @app.websocket("/ws/echo")
-    async def echo_route() -> None:
+    async def echo_route() -> tuple[dict[str, str], int] | None:
+        if (refused := http2_refused()) is not None:
+            return refused
         ws = current_websocket()
         ws.session = partial(serve_echo, ws.transport, settings)
+        return None

@@ -6,11 +6,15 @@ microseconds wide on an idle server, but real on a busy one).
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+import h2.config
+import h2.connection
+import h2.events
 import trio
 from hypercorn.config import Config
 from hypercorn.protocol.events import Data, Event, Request, Response, StreamClosed
@@ -22,6 +26,7 @@ from hypercorn.utils import wrap_app
 from qakit_trio import framing, hyper_ext
 
 from . import wsraw
+from .helpers import running_server
 
 TIMEOUT = 5
 HANDSHAKE = [(b"host", b"test"), (b"upgrade", b"websocket"), (b"connection", b"Upgrade"),
@@ -193,3 +198,81 @@ async def test_abort_closes_the_stream_without_waiting_for_the_app() -> None:
             # the app no longer listens: hypercorn's reader must never block on its queue
             for _ in range(50):  # far past the app queue's bound (max_app_queue_size 10)
                 await stream.handle(Data(stream_id=1, data=wsraw.encode_frame(wsraw.TEXT, b"x")))
+
+
+# --- RFC 6455 edges: protocol violations, wrong versions, WebSockets over HTTP/2 -------------
+
+
+async def test_a_protocol_violation_gets_a_close_frame_with_1002() -> None:
+    with trio.fail_after(TIMEOUT * 2):
+        async with running_server() as server:
+            raw = await wsraw.open_raw(server.port, "/ws")
+            assert (await raw.read_frame())[0] == wsraw.TEXT  # hello
+            # a frame with a reserved bit set (RSV1, no extension negotiated)
+            frame = bytearray(wsraw.encode_frame(wsraw.TEXT, b"{}"))
+            frame[0] |= 0x40
+            await raw.stream.send_all(bytes(frame))
+            frames = await raw.read_frames_until_eof()
+            assert [(opcode, wsraw.close_code(payload)) for opcode, payload in frames] == [
+                (wsraw.CLOSE, 1002)]
+
+
+async def test_invalid_utf8_text_gets_a_close_frame_with_1007() -> None:
+    with trio.fail_after(TIMEOUT * 2):
+        async with running_server() as server:
+            raw = await wsraw.open_raw(server.port, "/ws/echo")
+            await raw.send_frame(wsraw.TEXT, b'{"a":"\xff"}')
+            frames = await raw.read_frames_until_eof()
+            assert [(opcode, wsraw.close_code(payload)) for opcode, payload in frames] == [
+                (wsraw.CLOSE, 1007)]
+
+
+async def test_a_wrong_websocket_version_is_400_with_the_version_header_and_a_reason() -> None:
+    with trio.fail_after(TIMEOUT * 2):
+        async with running_server() as server:
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+            await stream.send_all(b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                                  b"Connection: Upgrade\r\nSec-WebSocket-Key: "
+                                  b"dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"}"):  # the JSON body ends the response
+                chunk = await stream.receive_some(65536)
+                assert chunk, answer
+                answer += chunk
+            await stream.aclose()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"sec-websocket-version: 13" in head.lower()
+    detail = json.loads(body)
+    assert detail["error"] == "invalid_handshake"
+    assert "Sec-WebSocket-Version" in detail["detail"]
+
+
+async def test_websockets_over_http2_are_refused_with_a_reason() -> None:
+    """RFC 8441 (extended CONNECT over h2c): not served; refused with 400 and why."""
+    connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    with trio.fail_after(TIMEOUT * 2):
+        async with running_server() as server:
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+            connection.initiate_connection()
+            await stream.send_all(connection.data_to_send())
+            stream_id = connection.get_next_available_stream_id()
+            status, body, sent = None, b"", False
+            while status is None or not body:
+                data = await stream.receive_some(65536)
+                assert data, "the server closed the connection"
+                for event in connection.receive_data(data):
+                    if isinstance(event, h2.events.RemoteSettingsChanged) and not sent:
+                        connection.send_headers(stream_id, [
+                            (":method", "CONNECT"), (":protocol", "websocket"),
+                            (":scheme", "http"), (":path", "/ws"), (":authority", "test"),
+                            ("sec-websocket-version", "13")])
+                        sent = True
+                    elif isinstance(event, h2.events.ResponseReceived):
+                        status = dict(event.headers)[b":status"]
+                    elif isinstance(event, h2.events.DataReceived):
+                        body += event.data
+                await stream.send_all(connection.data_to_send())
+            await stream.aclose()
+    assert status == b"400"
+    assert json.loads(body)["error"] == "http2_websocket_not_supported"

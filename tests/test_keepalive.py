@@ -62,23 +62,28 @@ async def test_watch_evicts_a_writer_stuck_for_the_timeout_only(
                                  partial(record_close, calls))
     async with trio.open_nursery() as nursery:
         await nursery.start(run_slow_consumer_watch, [hub], 10.0)
-        members["stuck"].inlet.meter.writing_since = trio.current_time()  # never finishes
+        members["stuck"].inlet.meter.writing = True  # in a write that never finishes
+        members["slow"].inlet.meter.writing = True
         for _ in range(8):  # "slow" finishes a write every 3 s: progress, however slow
-            members["slow"].inlet.meter.writing_since = trio.current_time()
             await trio.sleep(3)
+            members["slow"].inlet.meter.writes += 1
         nursery.cancel_scope.cancel()
     assert closes == {"stuck": [(SLOW_CONSUMER, "slow consumer: no progress")], "slow": [],
                       "idle": []}
     assert [m.connection_id for m in hub.members()] == ["slow", "idle"]
 
 
-async def test_evict_stalled_counts_from_when_the_write_began() -> None:
+async def test_evict_stalled_counts_from_the_last_progress_it_saw() -> None:
     hub = Hub()
     send, _receive = open_outbox(4)
     member = hub.join("room", "a", Inlet(send, no_fast_lane), lambda code, reason: None)
-    member.inlet.meter.writing_since = 100.0
+    member.inlet.meter.writing = True
+    assert evict_stalled(hub, now=100.0, timeout=10.0) == 0  # first seen writing
     assert evict_stalled(hub, now=109.9, timeout=10.0) == 0
-    assert evict_stalled(hub, now=110.0, timeout=10.0) == 1
+    member.inlet.meter.writes += 1  # a write finished: the clock starts again
+    assert evict_stalled(hub, now=110.0, timeout=10.0) == 0
+    assert evict_stalled(hub, now=119.9, timeout=10.0) == 0
+    assert evict_stalled(hub, now=120.0, timeout=10.0) == 1
     assert not hub.is_member(member)
 
 

@@ -79,4 +79,3 @@ def test_event_shapes() -> None:
     assert "previous_status" not in created.extra()
     assert order.summary() == {"id": 7, "customer": "Yulia", "status": "paid"}
     assert order.to_json()["created_at"] is None
-
