@@ -75,7 +75,7 @@ async def test_a_lone_surrogate_frame_is_refused_and_every_service_task_keeps_ru
             assert [f["type"] for f in await request(ws, {"action": "echo"})] == [
                 "ack", "echo", "event"]
         logs.flush_logs()
-    lines = out.getvalue().decode("utf-8").splitlines()  # strict: every byte valid UTF-8
+        lines = out.getvalue().decode("utf-8").splitlines()  # strict: every byte valid UTF-8
     assert any(json.loads(line)["msg"] == "frame in" for line in lines)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
+import os
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ from qakit_trio import logs
 from qakit_trio.logs import (
     FLUSH_BYTES,
     MAX_FIELD_CHARS,
-    WRITER_QUEUE,
+    MAX_PENDING,
     JsonFormatter,
     JsonLinesHandler,
     setup_logging,
@@ -66,7 +66,7 @@ def test_info_fast_path_writes_what_logging_would() -> None:
                             "msg": "frame in", "conn": "c1", "request_id": 7}
 
 
-def test_lines_are_handed_off_in_batches_and_warnings_at_once() -> None:
+def test_lines_are_written_in_batches_and_warnings_at_once() -> None:
     out = io.StringIO()
     handler = JsonLinesHandler(out)
     logger = logging.getLogger("qakit_trio.test_batches")
@@ -76,20 +76,17 @@ def test_lines_are_handed_off_in_batches_and_warnings_at_once() -> None:
     try:
         logger.info("first", extra={"fields": {"n": 1}})
         logger.info("second")
-        assert handler.writer.wait_written(5)
-        assert out.getvalue() == ""  # buffered: nothing handed to the writer yet
-        logger.warning("trouble")  # a warning hands everything off, in order
-        assert handler.writer.wait_written(5)
+        assert out.getvalue() == ""  # buffered
+        logger.warning("trouble")  # a warning writes everything out, in order
         assert [json.loads(line)["msg"] for line in out.getvalue().splitlines()] == [
             "first", "second", "trouble"]
-        for _ in range(FLUSH_BYTES // 50):  # a full buffer hands itself off
+        for _ in range(FLUSH_BYTES // 50):  # a full buffer writes itself out
             logger.info("x" * 50)
-        assert handler.writer.wait_written(5)
         assert len(out.getvalue().splitlines()) > 3
         handler.flush()
         assert len(out.getvalue().splitlines()) == 3 + FLUSH_BYTES // 50
-        assert handler.health() == {"written": 3 + FLUSH_BYTES // 50, "dropped": 0,
-                                    "waiting": 0}
+        assert handler.health() == {"written_bytes": len(out.getvalue()), "dropped": 0,
+                                    "waiting_bytes": 0}
     finally:
         logger.removeHandler(handler)
 
@@ -114,33 +111,46 @@ def test_a_lone_surrogate_is_escaped_not_fatal_and_the_batch_is_kept() -> None:
     assert handler.health()["dropped"] == 0
 
 
-class StuckStream(io.StringIO):
-    """A stdout whose reader went away: every write blocks until released."""
+def test_a_stuck_stdout_pipe_never_blocks_logging_and_drops_are_counted() -> None:
+    """A pipe nobody reads (stdout piped into a stuck program): every call returns at once;
+    what does not fit is dropped and counted; once the pipe drains, the rest comes out whole,
+    in order."""
+    read_end, write_end = os.pipe()
+    stream = open(write_end, "w", encoding="utf-8", closefd=True)  # noqa: SIM115
+    try:
+        handler = JsonLinesHandler(stream)
+        line_size = len(handler.json.render(0.0, "WARNING", "t", "line", {"n": 0,
+                                                                         "pad": "p" * 4000}))
+        lines = 2 * MAX_PENDING // line_size  # far more than the pipe and the buffer hold
+        started = time.monotonic()
+        for n in range(lines):
+            handler.append(handler.json.render(0.0, "WARNING", "t", "line",
+                                               {"n": n, "pad": "p" * 4000}), urgent=True)
+        assert time.monotonic() - started < 5  # nothing waited for the pipe
+        health = handler.health()
+        assert health["dropped"] > 0
+        assert 0 < health["waiting_bytes"] <= MAX_PENDING
+        received = bytearray()
+        os.set_blocking(read_end, False)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
+        def drain() -> None:
+            while True:
+                try:
+                    chunk = os.read(read_end, 1 << 20)
+                except BlockingIOError:
+                    return
+                received.extend(chunk)
 
-    def write(self, text: str) -> int:
-        self.release.wait(10)
-        return super().write(text)
-
-
-def test_a_stuck_stdout_never_blocks_logging_and_drops_are_counted() -> None:
-    stream = StuckStream()
-    handler = JsonLinesHandler(stream)
-    started = time.monotonic()
-    for n in range(WRITER_QUEUE + 10):  # one batch each: the writer holds one, the queue fills
-        handler.append(handler.json.render(0.0, "WARNING", "t", "line", {"n": n}), urgent=True)
-    assert time.monotonic() - started < 1  # no call waited for the stuck stream
-    health = handler.health()
-    assert health["dropped"] >= 9
-    assert health["waiting"] == WRITER_QUEUE
-    stream.release.set()
-    handler.flush()
-    written = [json.loads(line)["n"] for line in stream.getvalue().splitlines()]
-    assert written == sorted(written)  # what was kept is in order
-    assert len(written) + handler.health()["dropped"] == WRITER_QUEUE + 10
+        while handler.health()["waiting_bytes"]:
+            drain()
+            handler.hand_off()  # what the flusher does every tick
+        drain()
+        written = [json.loads(line)["n"] for line in received.decode().splitlines()]
+        assert written == sorted(written)  # what was kept is whole and in order
+        assert len(written) + handler.health()["dropped"] == lines
+    finally:
+        stream.close()
+        os.close(read_end)
 
 
 def test_long_fields_are_cut_and_unencodable_ones_never_raise() -> None:
