@@ -96,10 +96,13 @@ class Hub:
         """Deliver `item` to one member without waiting; evict it if its outbox is full
         (with `evict=False`, as for pings, just skip it). With `congested`, a member whose
         outbox this left above high water is added to that list."""
+        inlet = member.inlet
         try:
-            if (member.inlet.offer(item, coalesce=coalesce) and congested is not None
-                    and member.inlet.meter.congested()):
-                congested.append(member)
+            if inlet.offer(item, coalesce=coalesce) and congested is not None:
+                meter = inlet.meter  # Meter.congested(), inlined: once per queued frame
+                if (meter.frames >= meter.high_frames
+                        or meter.own + meter.shared >= meter.high_bytes):
+                    congested.append(member)
         except trio.WouldBlock:
             if evict:
                 meter = member.inlet.meter

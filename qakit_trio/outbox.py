@@ -103,11 +103,14 @@ class Meter:
     The writer updates it once per batch with plain attribute writes (Connection._write_loop):
     on the fan-out path there is one batch per subscriber per burst."""
 
-    __slots__ = ("_drained", "frames", "limits", "own", "shared", "stall_mark", "writes",
-                 "writing")
+    __slots__ = ("_drained", "frames", "high_bytes", "high_frames", "limits", "low_bytes",
+                 "low_frames", "own", "shared", "stall_mark", "writes", "writing")
 
     def __init__(self, limits: OutboxLimits) -> None:
         self.limits = limits
+        # the marks as plain numbers: congested() runs once per queued frame on the fan-out path
+        self.high_bytes, self.high_frames = limits.high_bytes, limits.high_frames
+        self.low_bytes, self.low_frames = limits.low_bytes, limits.low_frames
         self.own = 0  # bytes of the client's own replies, queued
         self.shared = 0  # bytes the hub queued (broadcasts, events, pings)
         self.frames = 0
@@ -125,13 +128,11 @@ class Meter:
         self.frames += 1
 
     def congested(self) -> bool:
-        limits = self.limits
-        return (self.own + self.shared >= limits.high_bytes
-                or self.frames >= limits.high_frames)
+        return (self.frames >= self.high_frames
+                or self.own + self.shared >= self.high_bytes)
 
     def above_low_water(self) -> bool:
-        limits = self.limits
-        return self.own + self.shared > limits.low_bytes or self.frames > limits.low_frames
+        return self.frames > self.low_frames or self.own + self.shared > self.low_bytes
 
     def waited_for(self) -> bool:
         return self._drained is not None
