@@ -21,7 +21,7 @@ from qakit_trio.config import Settings
 from qakit_trio.server import serve
 
 # Pings off unless a test is about pings: trio-websocket can crash answering a ping while it
-# is closing (trio-websocket issue 184, ../shared/notes/stack-facts.md).
+# is closing (trio-websocket issue 184: https://github.com/python-trio/trio-websocket/issues/184).
 TEST_SETTINGS = Settings(ping_interval=0)
 
 
