@@ -246,8 +246,7 @@ class Connection:
                     meter.own -= own
                     meter.shared -= shared
                     meter.frames -= frames
-                    if meter.waited_for():
-                        meter.wake_if_drained()
+                    meter.wake_if_drained()
                     batch = []
             closing = self._closing or CloseRequest(1000, "", flush=False)
             if closing.flush:

@@ -228,12 +228,12 @@ class JsonLinesHandler(logging.Handler):
 
     def hand_off(self) -> None:
         """Write what has gathered, as far as the stream takes it now. Never blocks."""
-        with self._batch_lock:
+        with self._batch_lock:  # one writer at a time, whichever thread logged the line
             lines, self._lines, self._size = self._lines, [], 0
-        if lines:
-            self.writer.put_nowait("\n".join(lines) + "\n", len(lines))
-        elif self.writer.waiting():
-            self.writer.write_pending(0.0)
+            if lines:
+                self.writer.put_nowait("\n".join(lines) + "\n", len(lines))
+            elif self.writer.waiting():
+                self.writer.write_pending(0.0)
 
     def flush(self) -> None:
         """Write everything out, waiting for the stream at most FLUSH_WAIT s: at exit, in

@@ -80,22 +80,6 @@ class OutboxLimits:
     max_frames: int = 256  # QAKIT_OUTBOX_SIZE
     max_bytes: int = 1024 * 1024  # QAKIT_OUTBOX_BYTES
 
-    @property
-    def high_frames(self) -> int:
-        return self.max_frames // 2
-
-    @property
-    def high_bytes(self) -> int:
-        return self.max_bytes // 2
-
-    @property
-    def low_frames(self) -> int:
-        return self.max_frames // 4
-
-    @property
-    def low_bytes(self) -> int:
-        return self.max_bytes // 4
-
 
 class Meter:
     """What waits in one outbox (and whether its writer is stuck); see the module docstring.
@@ -108,9 +92,10 @@ class Meter:
 
     def __init__(self, limits: OutboxLimits) -> None:
         self.limits = limits
-        # the marks as plain numbers: congested() runs once per queued frame on the fan-out path
-        self.high_bytes, self.high_frames = limits.high_bytes, limits.high_frames
-        self.low_bytes, self.low_frames = limits.low_bytes, limits.low_frames
+        # High water is half the limits, low water a quarter; plain numbers, because congestion
+        # is checked once per queued frame on the fan-out path.
+        self.high_bytes, self.high_frames = limits.max_bytes // 2, limits.max_frames // 2
+        self.low_bytes, self.low_frames = limits.max_bytes // 4, limits.max_frames // 4
         self.own = 0  # bytes of the client's own replies, queued
         self.shared = 0  # bytes the hub queued (broadcasts, events, pings)
         self.frames = 0
@@ -134,11 +119,9 @@ class Meter:
     def above_low_water(self) -> bool:
         return self.frames > self.low_frames or self.own + self.shared > self.low_bytes
 
-    def waited_for(self) -> bool:
-        return self._drained is not None
-
     def wake_if_drained(self) -> None:
-        if not self.above_low_water():
+        """After a batch is written: wake a waiter once this outbox is at low water."""
+        if self._drained is not None and not self.above_low_water():
             self.wake()
 
     def wake(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any, cast
 import h2.config
 import h2.connection
 import h2.events
+import pytest
 import trio
 from hypercorn.config import Config
 from hypercorn.protocol.events import Data, Event, Request, Response, StreamClosed
@@ -203,28 +204,27 @@ async def test_abort_closes_the_stream_without_waiting_for_the_app() -> None:
 # --- RFC 6455 edges: protocol violations, wrong versions, WebSockets over HTTP/2 -------------
 
 
-async def test_a_protocol_violation_gets_a_close_frame_with_1002() -> None:
-    with trio.fail_after(TIMEOUT * 2):
-        async with running_server() as server:
-            raw = await wsraw.open_raw(server.port, "/ws")
-            assert (await raw.read_frame())[0] == wsraw.TEXT  # hello
-            # a frame with a reserved bit set (RSV1, no extension negotiated)
-            frame = bytearray(wsraw.encode_frame(wsraw.TEXT, b"{}"))
-            frame[0] |= 0x40
-            await raw.stream.send_all(bytes(frame))
-            frames = await raw.read_frames_until_eof()
-            assert [(opcode, wsraw.close_code(payload)) for opcode, payload in frames] == [
-                (wsraw.CLOSE, 1002)]
+def reserved_bit_set(payload: bytes) -> bytes:
+    frame = bytearray(wsraw.encode_frame(wsraw.TEXT, payload))
+    frame[0] |= 0x40  # RSV1, with no extension negotiated
+    return bytes(frame)
 
 
-async def test_invalid_utf8_text_gets_a_close_frame_with_1007() -> None:
+@pytest.mark.parametrize(("path", "frame", "code"), [
+    ("/ws", reserved_bit_set(b"{}"), 1002),  # a protocol violation
+    ("/ws/echo", wsraw.encode_frame(wsraw.TEXT, b'{"a":"\xff"}'), 1007),  # text not UTF-8
+])
+async def test_a_broken_frame_gets_a_close_frame_that_says_why(
+        path: str, frame: bytes, code: int) -> None:
     with trio.fail_after(TIMEOUT * 2):
         async with running_server() as server:
-            raw = await wsraw.open_raw(server.port, "/ws/echo")
-            await raw.send_frame(wsraw.TEXT, b'{"a":"\xff"}')
+            raw = await wsraw.open_raw(server.port, path)
+            if path == "/ws":
+                assert (await raw.read_frame())[0] == wsraw.TEXT  # the hello comes first
+            await raw.stream.send_all(frame)
             frames = await raw.read_frames_until_eof()
-            assert [(opcode, wsraw.close_code(payload)) for opcode, payload in frames] == [
-                (wsraw.CLOSE, 1007)]
+    assert [(opcode, wsraw.close_code(payload)) for opcode, payload in frames] == [
+        (wsraw.CLOSE, code)]
 
 
 async def test_a_wrong_websocket_version_is_400_with_the_version_header_and_a_reason() -> None:
