@@ -37,7 +37,7 @@ from functools import partial
 
 import trio
 
-from .outbox import Inlet, OutboxItem
+from .outbox import CONGESTED, Inlet, OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -92,25 +92,14 @@ class Hub:
         member.close_soon(code, reason)
 
     def offer(self, member: Member, item: OutboxItem, *, coalesce: bool = False,
-              evict: bool = True, congested: list[Member] | None = None) -> bool:
-        """Deliver `item` to one member without waiting; evict it if its outbox is full
-        (with `evict=False`, as for pings, just skip it). With `congested`, a member whose
-        outbox this left above high water is added to that list."""
-        inlet = member.inlet
+              evict: bool = True) -> bool:
+        """Deliver `item` to one member without waiting; True if it got it. A member whose
+        outbox is full is evicted (with `evict=False`, as for pings, just skipped)."""
         try:
-            if inlet.offer(item, coalesce=coalesce) and congested is not None:
-                meter = inlet.meter  # Meter.congested(), inlined: once per queued frame
-                if (meter.frames >= meter.high_frames
-                        or meter.own + meter.shared >= meter.high_bytes):
-                    congested.append(member)
+            member.inlet.offer(item, coalesce)
         except trio.WouldBlock:
             if evict:
-                meter = member.inlet.meter
-                log.warning("slow consumer evicted", extra={"fields": {
-                    "conn": member.connection_id, "channel": member.channel,
-                    "queued_bytes": meter.shared + meter.own, "queued_frames": meter.frames,
-                    "why": "outbox full"}})
-                self.evict(member, SLOW_CONSUMER, "slow consumer: outbox full")
+                self._evict_full(member)
             return False
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.leave(member)  # its writer has already finished: the connection is closing
@@ -127,13 +116,36 @@ class Hub:
         `skip`: a connection id that gets the frame another way (its reply).
         `congested`: if given, the members left above high water are added to it, for the
         publisher to `wait_drained` on (flow control; see the module docstring).
+
+        This loop runs once per subscriber per frame, so it is `offer` written out inline
+        (one call per member, not three).
         """
         members = self._channels.get(channel)
         if not members:
             return 0
-        # A list copy: offer() may evict, which changes the dict we iterate.
-        return sum(self.offer(member, item, coalesce=coalesce, congested=congested)
-                   for member in list(members.values()) if member.connection_id != skip)
+        delivered = 0
+        for member in list(members.values()):  # a copy: a full outbox evicts as we go
+            if member.connection_id == skip:
+                continue
+            try:
+                if member.inlet.offer(item, coalesce) == CONGESTED and congested is not None:
+                    congested.append(member)
+            except trio.WouldBlock:
+                self._evict_full(member)
+                continue
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self.leave(member)  # its writer has already finished: the connection is closing
+                continue
+            delivered += 1
+        return delivered
+
+    def _evict_full(self, member: Member) -> None:
+        meter = member.inlet.meter
+        log.warning("slow consumer evicted", extra={"fields": {
+            "conn": member.connection_id, "channel": member.channel,
+            "queued_bytes": meter.shared + meter.own, "queued_frames": meter.frames,
+            "why": "outbox full"}})
+        self.evict(member, SLOW_CONSUMER, "slow consumer: outbox full")
 
     async def wait_drained(self, members: list[Member]) -> None:
         """Flow control: wait until every one of `members` has drained to low water or left.

@@ -72,6 +72,11 @@ WAKE: Final = Control("WAKE", b"")  # "look at the connection's state": see conn
 
 OutboxItem = Frame | Control
 
+# What Inlet.offer did with a frame.
+WRITTEN: Final = 0  # written to the socket at once (the fast lane)
+QUEUED: Final = 1  # queued for the connection's writer
+CONGESTED: Final = 2  # queued, and the outbox is now at or above high water
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxLimits:
@@ -160,28 +165,35 @@ class Inlet:
                                                  1 << 62))
         self._max_bytes = self.meter.limits.max_bytes
 
-    def offer(self, item: OutboxItem, *, coalesce: bool = False) -> bool:
+    def offer(self, item: OutboxItem, coalesce: bool = False) -> int:
         """Deliver or queue `item` (always queue it with `coalesce`: more frames follow at once,
-        let the writer send them together); True if it was queued, False if written at once.
+        let the writer send them together). Returns WRITTEN (sent at once), QUEUED, or
+        CONGESTED (queued, and the outbox is now at or above high water).
         Raises trio.WouldBlock when the outbox is full (in frames, or in the bytes the hub has
         queued), and trio.BrokenResourceError or trio.ClosedResourceError when the connection
-        is gone. On the fan-out path (once per subscriber per frame): kept to plain steps."""
+        is gone. On the fan-out path (once per subscriber per frame): kept to plain steps,
+        with `Meter.added` and `Meter.congested` written out inline."""
         if not coalesce and self._send.statistics().tasks_waiting_receive:  # writer parked
             wire = item.wire
             written = self._write_nowait(wire)
             if written == len(wire):
-                return False
+                return WRITTEN
             if written:  # the socket took a part: the rest goes first in the queue
                 item = Control("rest of a frame", wire[written:])
         meter = self.meter
-        size = len(item.wire)
         shared = meter.shared
-        if shared and shared + size > self._max_bytes:
-            raise trio.WouldBlock  # over the byte limit (a first frame always fits)
+        if shared:
+            shared += len(item.wire)
+            if shared > self._max_bytes:
+                raise trio.WouldBlock  # over the byte limit (a first frame always fits)
+        else:
+            shared = len(item.wire)
         self._send.send_nowait(item)
-        meter.shared = shared + size  # Meter.added(size, own=False), inlined
-        meter.frames += 1
-        return True
+        meter.shared = shared
+        frames = meter.frames = meter.frames + 1
+        if frames >= meter.high_frames or shared + meter.own >= meter.high_bytes:
+            return CONGESTED
+        return QUEUED
 
     def close(self) -> None:
         self._send.close()

@@ -6,7 +6,18 @@ from __future__ import annotations
 import pytest
 import trio
 
-from qakit_trio.outbox import PING, Frame, Inlet, OutboxReceive, drain_nowait, open_outbox
+from qakit_trio.outbox import (
+    CONGESTED,
+    PING,
+    QUEUED,
+    Frame,
+    Inlet,
+    Meter,
+    OutboxLimits,
+    OutboxReceive,
+    drain_nowait,
+    open_outbox,
+)
 
 
 class FakeSocket:
@@ -77,3 +88,17 @@ async def test_full_outbox_refuses() -> None:
     inlet.offer(Frame.of("2"))
     with pytest.raises(trio.WouldBlock):
         inlet.offer(Frame.of("3"))
+
+
+async def test_offer_says_when_the_outbox_reaches_high_water() -> None:
+    """High water is half the limits, in frames or in bytes, whichever comes first."""
+    by_frames = Inlet(open_outbox(8)[0], FakeSocket(room=0).write_nowait,
+                      Meter(OutboxLimits(max_frames=8, max_bytes=1 << 20)))
+    assert [by_frames.offer(Frame.of("x")) for _ in range(5)] == [
+        QUEUED, QUEUED, QUEUED, CONGESTED, CONGESTED]
+    by_bytes = Inlet(open_outbox(8)[0], FakeSocket(room=0).write_nowait,
+                     Meter(OutboxLimits(max_frames=8, max_bytes=400)))
+    big = Frame.of("y" * 150)  # 152 bytes on the wire
+    assert [by_bytes.offer(big), by_bytes.offer(big)] == [QUEUED, CONGESTED]
+    with pytest.raises(trio.WouldBlock):  # a third would pass max_bytes
+        by_bytes.offer(big)
