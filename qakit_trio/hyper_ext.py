@@ -295,6 +295,10 @@ def _channel_of(method: Any, kind: type[T]) -> T:
     return channel
 
 
+# The most a connection's close may take (it never waits on the peer: see _close_shielded).
+CLOSE_LIMIT = 1.0
+
+
 class QakitTCPServer(TCPServer):
     async def run(self) -> None:
         # The plain TCP socket, if it is one (not TLS): what write_nowait may write to.
@@ -334,7 +338,25 @@ class QakitTCPServer(TCPServer):
             if sent == len(event.data):
                 return
             event = RawData(data=event.data[sent:])  # the rest, hypercorn's way (in order:
-        await super().protocol_send(event)  # it takes the lock before anyone else can write)
+        elif isinstance(event, Closed):  # it takes the lock before anyone else can write)
+            await self._close_shielded()
+            await self.protocol.handle(Closed())
+            return
+        await super().protocol_send(event)
+
+    async def _close_shielded(self) -> None:
+        """Close the connection, whoever's task this is and whatever cancels it.
+
+        hypercorn closes a connection (after a `Connection: close` or HTTP/1.0 response, or a
+        response sent before the request body was read) from the task that sends `Closed`:
+        the app's own task, finishing its response. On the way, hypercorn hands the app
+        `http.disconnect`; quart-trio's message task receives it and cancels the app's
+        nursery, and so the close is cancelled between `send_eof` and `aclose` about half
+        of the time (trio's scheduler picks the order): the socket then stays open until
+        the client goes. Stock hypercorn shields its writes but not this; we shield it, with
+        a limit (the close itself never waits on the peer: `aclose` closes the fd first)."""
+        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_LIMIT):
+            await self._close()
 
     async def _read_data(self) -> None:
         """hypercorn's read loop, without a `fail_after(inf)` cancel scope around every read

@@ -276,3 +276,32 @@ async def test_websockets_over_http2_are_refused_with_a_reason() -> None:
             await stream.aclose()
     assert status == b"400"
     assert json.loads(body)["error"] == "http2_websocket_not_supported"
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    b"GET /health HTTP/1.0\r\n\r\n",
+    # answered (404) before its body was read: the connection cannot be reused
+    b"POST /nowhere HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n{\"partial",
+], ids=["connection-close", "http-1.0", "unread-body"])
+async def test_the_server_closes_a_connection_it_will_not_reuse(request_bytes: bytes) -> None:
+    """Every one of 40 connections is closed by the server right after its response (before
+    the fix about half stayed open until the client left: quart-trio cancelled hypercorn's
+    close; hyper_ext.QakitTCPServer._close_shielded)."""
+    ends: list[bytes] = []
+
+    async def one(port: int) -> None:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(request_bytes)
+        answer = b""
+        while chunk := await stream.receive_some(65536):  # until the server closes
+            answer += chunk
+        ends.append(answer[:12])
+        await stream.aclose()
+
+    with trio.fail_after(TIMEOUT * 2):
+        async with running_server() as server, trio.open_nursery() as nursery:
+            for _ in range(40):
+                nursery.start_soon(one, server.port)
+    assert len(ends) == 40
+    assert {end[:9] for end in ends} == {b"HTTP/1.1 "}
