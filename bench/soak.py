@@ -6,6 +6,8 @@ restarted, on a schedule. Then it checks what the hardening promises:
   topic: missing ones are failures, duplicates are counted), and no change it answered as
   failed (without "outcome unknown") was saved;
 - no client that kept reading was evicted; the never-readers were;
+- with Kafka, no event was dropped: its memory buffer is kept small (500) so that the outages
+  send events to the disk spool (QAKIT_KAFKA_SPOOL_DIR);
 - the server's RSS and open file descriptors are flat (end against the first quarter).
 
     python bench/soak.py --duration 1800            # 30 minutes
@@ -24,6 +26,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -52,6 +55,7 @@ class Soak:
         self.unknown: dict[int, set[str]] = {}  # statuses whose outcome was unknown
         self.reader_closes: list[Any] = []
         self.samples: list[tuple[float, int, int]] = []  # (time, rss KiB, fds)
+        self.kafka_health: dict[str, Any] = {}  # /health's "kafka" at the end
 
     # --- clients ---------------------------------------------------------------------------
 
@@ -217,13 +221,14 @@ def order_topic_pairs(bootstrap: str, topic: str) -> Counter[tuple[int, str]]:
         consumer.close()
 
 
-def start_server(cluster: pg.Cluster, broker: kafka_broker.Broker | None, port: int
-                 ) -> subprocess.Popen[bytes]:
+def start_server(cluster: pg.Cluster, broker: kafka_broker.Broker | None, port: int,
+                 spool: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": cluster.url(), "QAKIT_DB_TIMEOUT": "2",
            "QAKIT_SLOW_CONSUMER_TIMEOUT": "3", "QAKIT_PING_INTERVAL": "0",
            "QAKIT_LOG_LEVEL": "WARNING"}
     if broker is not None:
-        env |= {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "QAKIT_KAFKA_TIMEOUT": "2"}
+        env |= {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "QAKIT_KAFKA_TIMEOUT": "2",
+                "QAKIT_KAFKA_BUFFER": "500", "QAKIT_KAFKA_SPOOL_DIR": spool}
     return subprocess.Popen([sys.executable, "-m", "qakit_trio", "--bind", f"127.0.0.1:{port}"],
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -260,6 +265,9 @@ async def soak(duration: float, cluster: pg.Cluster, broker: kafka_broker.Broker
             clients.cancel_scope.cancel()
         await trio.sleep(2)  # let the server settle before the last sample
         nursery.cancel_scope.cancel()
+    async with httpx.AsyncClient(base_url=http) as client:
+        with trio.fail_after(10):
+            run.kafka_health = (await client.get("/health")).json()["kafka"]
     return await trio.to_thread.run_sync(check, run, cluster, broker)
 
 
@@ -283,6 +291,8 @@ def check(run: Soak, cluster: pg.Cluster, broker: kafka_broker.Broker | None
                       :["created", "paid", "shipped", "delivered"].index(last) + 1]}
         figures["missing_in_kafka"] = len(wanted - set(pairs))
         figures["kafka_duplicates"] = sum(n - 1 for n in pairs.values() if n > 1)
+        figures["kafka_dropped"] = run.kafka_health.get("dropped")
+        figures["kafka_spool_at_end"] = run.kafka_health.get("spool")
     quarter = run.samples[: max(1, len(run.samples) // 4)]
     figures["rss_mib_first_quarter"] = round(max(s[1] for s in quarter) / 1024, 1)
     figures["rss_mib_end"] = round(run.samples[-1][1] / 1024, 1)
@@ -295,6 +305,8 @@ def check(run: Soak, cluster: pg.Cluster, broker: kafka_broker.Broker | None
         failures.append(f"changes answered as failed but saved: {saved_though_refused[:10]}")
     if figures.get("missing_in_kafka"):
         failures.append(f"{figures['missing_in_kafka']} acknowledged changes not in Kafka")
+    if figures.get("kafka_dropped"):
+        failures.append(f"{figures['kafka_dropped']} events dropped on the way to Kafka")
     if run.reader_closes:
         failures.append(f"readers were evicted: {run.reader_closes}")
     if figures["rss_mib_end"] > figures["rss_mib_first_quarter"] + 48:
@@ -314,10 +326,11 @@ def main() -> None:
     cluster.start()
     broker = None if args.no_kafka else kafka_broker.Broker()
     port = pg.free_port()
+    spool = tempfile.TemporaryDirectory(prefix="qakit-soak-spool-")
     try:
         if broker is not None:
             broker.start()
-        server = start_server(cluster, broker, port)
+        server = start_server(cluster, broker, port, spool.name)
         try:
             figures = trio.run(soak, args.duration, cluster, broker, port, server.pid)
         finally:
@@ -327,6 +340,7 @@ def main() -> None:
         if broker is not None:
             broker.remove()
         cluster.remove()
+        spool.cleanup()
     print(json.dumps(figures, indent=1))
     sys.exit(1 if figures["failures"] else 0)
 

@@ -8,10 +8,12 @@ silently ignored) raises `ConfigError`, whose message names the variable.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,6 +47,8 @@ class Settings:
     kafka_timeout: float = 5.0  # one attempt to reach Kafka (connect, or send and be acked)
     kafka_buffer: int = 10_000  # events waiting for Kafka, at most
     kafka_flush_timeout: float = 3.0  # at shutdown, how long to try to deliver what waits
+    kafka_spool_dir: str | None = None  # None: no disk spool (kafka_spool.py)
+    kafka_spool_bytes: int = 64 * 1024 * 1024  # unsent bytes the spool may hold
 
     @cached_property
     def outbox_limits(self) -> OutboxLimits:
@@ -74,6 +78,8 @@ KNOWN_VARIABLES: dict[str, str] = {
     "QAKIT_KAFKA_TIMEOUT": "kafka_timeout",
     "QAKIT_KAFKA_BUFFER": "kafka_buffer",
     "QAKIT_KAFKA_FLUSH_TIMEOUT": "kafka_flush_timeout",
+    "QAKIT_KAFKA_SPOOL_DIR": "kafka_spool_dir",
+    "QAKIT_KAFKA_SPOOL_BYTES": "kafka_spool_bytes",
 }
 
 # The process is stopped this long after QAKIT_SHUTDOWN_TIMEOUT at the latest (server.py's
@@ -155,6 +161,20 @@ def _kafka_bootstrap(value: str) -> str | None:
     return ",".join(parts) or None
 
 
+def _spool_dir(value: str) -> str | None:
+    """A directory we can create files in, or can create (checked now, so that a typo fails
+    start-up here rather than in the Kafka adapter); empty means no spool."""
+    if not value:
+        return None
+    path = Path(value).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{existing} is not writable")
+    return str(path)
+
+
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
@@ -191,6 +211,8 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "kafka_timeout": _seconds(allow_zero=False),
     "kafka_buffer": _whole(1),
     "kafka_flush_timeout": _seconds(allow_zero=True),
+    "kafka_spool_dir": _spool_dir,
+    "kafka_spool_bytes": _whole(64 * 1024),
 }
 
 

@@ -15,9 +15,13 @@ QAKIT_KAFKA_TIMEOUT) is retried, whole, with a growing pause, until it is acknow
 records wait in the inbox meanwhile. Duplicates are possible (a batch acknowledged just as our
 timeout fired is sent again); losses are not, with one documented exception:
 
-Full inbox: `publish_nowait` drops the record, counts it (`dropped` in /health) and logs a
-warning. That is the price of never making a WebSocket reply wait for Kafka. Order events
-with PostgreSQL do not take this path: they wait in the outbox table (order_relay.py).
+Full inbox: with QAKIT_KAFKA_SPOOL_DIR set, `publish_nowait` writes the record to a disk spool
+(kafka_spool.py), and so does every record after it until the spool is empty again (order is
+kept: the adapter sends the inbox, then the spool, oldest first). What is still in memory at
+shutdown is written there too, and sent after the next start. Without a spool, or when the
+spool is full (QAKIT_KAFKA_SPOOL_BYTES), the record is dropped, counted (`dropped` in /health)
+and logged: the price of never making a WebSocket reply wait for Kafka. Order events with
+PostgreSQL do not take this path: they wait in the outbox table (order_relay.py).
 
 Nothing here ever raises into a WebSocket or REST handler: Kafka's errors are caught at this
 boundary, turned into the adapter's state (`/health`), and retried.
@@ -38,6 +42,7 @@ from aiokafka.errors import KafkaError
 from . import logs
 from .adapter_state import AdapterState
 from .kafka_records import Record
+from .kafka_spool import DiskSpool
 from .outbox import drain_nowait
 
 log = logging.getLogger(__name__)
@@ -121,8 +126,10 @@ class KafkaPublisher:
     enabled = True
 
     def __init__(self, bootstrap: str, *, buffer_size: int, timeout: float,
-                 flush_timeout: float) -> None:
+                 flush_timeout: float, spool: DiskSpool | None = None) -> None:
         self._bootstrap, self._timeout, self._flush_timeout = bootstrap, timeout, flush_timeout
+        self._spool = spool  # where records go when the inbox is full (None: dropped)
+        self._spool_opened = False
         # Bounded by QAKIT_KAFKA_BUFFER: how many events may wait for Kafka (an outage, a slow
         # broker) before new ones are dropped and counted; about 1 KiB each at most.
         # Both ends are the publisher's and neither is ever closed: publishers hold the send
@@ -139,15 +146,32 @@ class KafkaPublisher:
     # --- for everyone else ----------------------------------------------------------------
 
     def publish_nowait(self, record: Record) -> None:
-        """Hand a record over without waiting; drop it (counted, logged) if the inbox is full."""
+        """Hand a record over without waiting: to the inbox, or (when the inbox is full, or
+        records already wait in the spool) to the spool; drop it (counted, logged) if
+        neither takes it."""
+        spool = self._spool
+        if spool is None or not spool.pending_records:
+            try:
+                self._inbox_send.send_nowait(Delivery((record,)))
+                return
+            except trio.WouldBlock:
+                pass
+        if spool is not None and self._spooled(spool, record):
+            return
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 1000 == 0:
+            log.warning("kafka buffer full: event dropped", extra={"fields": {
+                "dropped": self.dropped, "buffer": self._buffer_size,
+                "spool": None if spool is None else spool.pending_bytes,
+                "event_id": record.event_id, "topic": record.topic}})
+
+    def _spooled(self, spool: DiskSpool, record: Record) -> bool:
         try:
-            self._inbox_send.send_nowait(Delivery((record,)))
-        except (trio.WouldBlock, trio.ClosedResourceError):
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning("kafka buffer full: event dropped", extra={"fields": {
-                    "dropped": self.dropped, "buffer": self._buffer_size,
-                    "event_id": record.event_id, "topic": record.topic}})
+            return spool.append(record)
+        except OSError as error:  # the disk is full, or the directory went away
+            log.warning("kafka spool write failed", extra={"fields": {
+                "error": f"{type(error).__name__}: {error}", "event_id": record.event_id}})
+            return False
 
     async def deliver(self, records: Sequence[Record]) -> bool:
         """Hand records over and wait until Kafka has acknowledged them all (True), or the
@@ -161,13 +185,19 @@ class KafkaPublisher:
 
     def health(self) -> dict[str, Any]:
         waiting = self._inbox.statistics().current_buffer_used + self._in_flight
-        return {**self.state.as_dict(), "bootstrap": self._bootstrap,
-                "delivered": self.delivered, "waiting": waiting, "dropped": self.dropped}
+        health = {**self.state.as_dict(), "bootstrap": self._bootstrap,
+                  "delivered": self.delivered, "waiting": waiting, "dropped": self.dropped}
+        if self._spool is not None:
+            health["spool"] = self._spool.health()
+        return health
 
     # --- the adapter task -----------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
+        if self._spool is not None and not self._spool_opened:  # once: it holds a lock
+            await trio.to_thread.run_sync(self._spool.open)  # SpoolError: start-up fails
+            self._spool_opened = True
         async with trio_asyncio.open_loop():
             producer = _Producer(self._bootstrap, self._timeout)
             batch: list[Delivery] = []
@@ -176,6 +206,10 @@ class KafkaPublisher:
                 while True:
                     if self.state.current != "up":  # starting, or down: probe until it answers
                         await self._check(producer)
+                        continue
+                    if (self._spool is not None and self._spool.pending_records
+                            and not self._inbox.statistics().current_buffer_used):
+                        await self._send_spooled(producer, self._spool)  # the inbox first
                         continue
                     with trio.move_on_after(WATCH_INTERVAL):
                         batch = await self._next_batch()
@@ -246,6 +280,18 @@ class KafkaPublisher:
             except KafkaUnavailable as error:
                 await self._failed(str(error))
 
+    async def _send_spooled(self, producer: _Producer, spool: DiskSpool) -> None:
+        """Send the oldest records of the spool until Kafka has them, then forget them."""
+        where = spool.next_read()
+        if where is None:
+            return
+        read = await trio.to_thread.run_sync(spool.read, BATCH_MAX, *where)
+        if read.records:
+            self._in_flight = len(read.records)
+            await self._send_until_acknowledged(producer, [Delivery(read.records)])
+        finished = spool.forget(read)
+        await trio.to_thread.run_sync(spool.commit, read, finished)
+
     async def _flush(self, producer: _Producer, batch: list[Delivery]) -> None:
         """Shutdown (shielded): unless Kafka is known to be down (then waiting would only
         delay the shutdown), one last try, within QAKIT_KAFKA_FLUSH_TIMEOUT, to deliver what
@@ -262,14 +308,17 @@ class KafkaPublisher:
                     break
                 batch = batch[BATCH_MAX:]
                 left -= sum(len(delivery.records) for delivery in part)
+        spooled = 0
         for delivery in batch:
             if delivery.done is not None:
                 delivery.done.set()  # ok stays False: the relay keeps its rows for next time
+            elif self._spool is not None:  # kept for the next start
+                spooled += sum(self._spooled(self._spool, r) for r in delivery.records)
         with trio.move_on_after(STOP_TIMEOUT):
             await trio_asyncio.aio_as_trio(producer.stop)()
         self.state.set("stopped")
         logs.info(log, "kafka publisher stopped", delivered=self.delivered, left=left,
-                  dropped=self.dropped)
+                  spooled=spooled, dropped=self.dropped)
 
 
 class NoKafka:

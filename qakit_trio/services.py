@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -36,6 +37,7 @@ from .config import Settings
 from .events import EventSink, OrderEvents
 from .hub import STALL_GRACE, Hub
 from .kafka import KafkaPublisher, NoKafka, Publisher
+from .kafka_spool import DiskSpool
 from .keepalive import run_keepalive, run_slow_consumer_watch
 from .logs import run_log_flusher
 from .order_store import MemoryOrderStore, OrderStore
@@ -66,9 +68,11 @@ def make_store(settings: Settings, kafka: Publisher) -> tuple[OrderStore, OrderR
 def make_publisher(settings: Settings) -> Publisher:
     if settings.kafka_bootstrap is None:
         return NoKafka()
+    spool = (None if settings.kafka_spool_dir is None
+             else DiskSpool(Path(settings.kafka_spool_dir), settings.kafka_spool_bytes))
     return KafkaPublisher(settings.kafka_bootstrap, buffer_size=settings.kafka_buffer,
                           timeout=settings.kafka_timeout,
-                          flush_timeout=settings.kafka_flush_timeout)
+                          flush_timeout=settings.kafka_flush_timeout, spool=spool)
 
 
 class Services:
@@ -90,6 +94,12 @@ class Services:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         supervise = self.supervisor.supervise  # every task: restarted if it crashes
+        settings = self.settings
+        if (settings.kafka_bootstrap is not None and settings.database_url is None
+                and settings.kafka_spool_dir is None):
+            log.warning("kafka without a spool: during a long outage, events beyond "
+                        "QAKIT_KAFKA_BUFFER are dropped (set QAKIT_KAFKA_SPOOL_DIR to keep them)",
+                        extra={"fields": {"buffer": settings.kafka_buffer}})
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(supervise, "log flusher", run_log_flusher)

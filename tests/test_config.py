@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from qakit_trio.config import ConfigError, Settings, load_settings
@@ -29,6 +31,19 @@ def test_kafka_settings() -> None:
             settings.kafka_buffer) == ("kafka:9092,localhost:29092", "qa.ws_events",
                                        "order_events", 5)
     assert load_settings({"KAFKA_BOOTSTRAP_SERVERS": ""}).kafka_bootstrap is None
+
+
+def test_kafka_spool_settings(tmp_path: Path) -> None:
+    settings = load_settings({"QAKIT_KAFKA_SPOOL_DIR": f"{tmp_path}/not/yet",
+                              "QAKIT_KAFKA_SPOOL_BYTES": "1048576"})
+    assert (settings.kafka_spool_dir, settings.kafka_spool_bytes) == (f"{tmp_path}/not/yet",
+                                                                      1048576)
+    assert load_settings({"QAKIT_KAFKA_SPOOL_DIR": ""}).kafka_spool_dir is None
+    with pytest.raises(ConfigError, match="QAKIT_KAFKA_SPOOL_BYTES"):
+        load_settings({"QAKIT_KAFKA_SPOOL_BYTES": "100"})
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"QAKIT_KAFKA_SPOOL_DIR: .*file is not a directory"):
+        load_settings({"QAKIT_KAFKA_SPOOL_DIR": f"{tmp_path}/file/spool"})
 
 
 def test_the_kafka_flush_must_fit_in_the_shutdown() -> None:

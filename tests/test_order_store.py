@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import trio
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qakit_trio.config import Settings
@@ -108,33 +108,93 @@ async def test_concurrent_changes_exactly_one_wins(store_settings: dict[str, Any
             assert (await store.get(order.id)).status == "paid"  # type: ignore[union-attr]
 
 
-# --- property: the memory store against a model of the state machine ------------------------
+# --- property: each store against a model of the state machine -----------------------------
+# An operation: ("create", ...), ("change", which, status, _), or ("race", which, status,
+# other): two concurrent changes of one order, to `status` and to `other`. `which` picks one
+# of the orders this example created, or (past the end) an id nobody has.
 
-STORE_OPS = st.lists(st.tuples(st.sampled_from(["create", "change"]), st.integers(0, 5),
-                               st.sampled_from(list(Status))), max_size=60)
+STORE_OPS = st.lists(st.tuples(st.sampled_from(["create", "change", "race"]),
+                               st.integers(0, 3), st.sampled_from(list(Status)),
+                               st.sampled_from(list(Status))), max_size=40)
+Op = tuple[str, int, Status, Status]
+
+
+async def follows_the_model(store: OrderStore, ops: list[Op]) -> None:
+    created: list[int] = []
+    model: dict[int, Status] = {}
+
+    async def change(order_id: int, status: Status) -> str:
+        try:
+            event = await store.change_status(order_id, status)
+        except OrderNotFound:
+            return "not found"
+        except InvalidTransition:
+            return "refused"
+        assert event.order.status == status
+        return "changed"
+
+    for op, which, status, other in ops:
+        if op == "create":
+            event = await store.create("c")
+            created.append(event.order.id)
+            model[event.order.id] = Status.CREATED
+            continue
+        order_id = created[which] if which < len(created) else 10**12 + which
+        if op == "change":
+            expected = ("not found" if order_id not in model else
+                        "changed" if status in TRANSITIONS[model[order_id]] else "refused")
+            assert await change(order_id, status) == expected
+            if expected == "changed":
+                model[order_id] = status
+            continue
+        if other == status:
+            continue  # two of the same: exactly one wins (test_concurrent_changes_...)
+        results: dict[Status, str] = {}
+
+        async def attempt(results: dict[Status, str], oid: int, target: Status) -> None:
+            results[target] = await change(oid, target)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(attempt, results, order_id, status)
+            nursery.start_soon(attempt, results, order_id, other)
+        # the outcome of one of the two serial orders, never a mix (no lost update)
+        serial = []
+        for first, second in ((status, other), (other, status)):
+            state, outcome = model.get(order_id), {}
+            for target in (first, second):
+                if state is None:
+                    outcome[target] = "not found"
+                elif target in TRANSITIONS[state]:
+                    outcome[target], state = "changed", target
+                else:
+                    outcome[target] = "refused"
+            serial.append((outcome, state))
+        matching = [state for outcome, state in serial if outcome == results]
+        assert matching, (model.get(order_id), results)
+        if order_id in model:
+            stored = await store.get(order_id)
+            assert stored is not None
+            assert stored.status in matching
+            model[order_id] = Status(stored.status)
+    listed = {o.id: o.status for o in await store.list() if o.id in model}
+    assert listed == model
 
 
 @settings(max_examples=200, deadline=None)
 @given(ops=STORE_OPS)
-def test_the_memory_store_follows_the_state_machine(
-        ops: list[tuple[str, int, Status]]) -> None:
+def test_the_memory_store_follows_the_state_machine(ops: list[Op]) -> None:
+    trio.run(follows_the_model, MemoryOrderStore(), ops)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # one database for all
+@given(ops=STORE_OPS)
+def test_the_postgres_store_follows_the_state_machine(
+        database_url: str, ops: list[Op]) -> None:
+    """The same model, against a real PostgreSQL (each example makes its own orders)."""
     async def scenario() -> None:
-        store, model = MemoryOrderStore(), dict[int, Status]()
-        for op, order_id, status in ops:
-            if op == "create":
-                event = await store.create("c")
-                model[event.order.id] = Status.CREATED
-                continue
-            if order_id not in model:
-                with pytest.raises(OrderNotFound):
-                    await store.change_status(order_id, status)
-            elif status in TRANSITIONS[model[order_id]]:
-                event = await store.change_status(order_id, status)
-                assert (event.previous_status, event.order.status) == (model[order_id], status)
-                model[order_id] = status
-            else:
-                with pytest.raises(InvalidTransition):
-                    await store.change_status(order_id, status)
-        assert {o.id: o.status for o in await store.list()} == model
+        with trio.fail_after(TIMEOUT):
+            async with running_store({"database_url": database_url}) as store:
+                await follows_the_model(store, ops)
 
     trio.run(scenario)
