@@ -11,7 +11,7 @@ import os
 from .app import create_app
 from .config import ConfigError, load_settings
 from .logs import setup_logging
-from .server import tune_gc
+from .server import tune_gc, tune_malloc
 
 try:
     settings = load_settings(os.environ)
@@ -20,3 +20,4 @@ except ConfigError as error:
 setup_logging(settings.log_level)
 app = create_app(settings)
 tune_gc()
+tune_malloc()

@@ -15,7 +15,7 @@ import trio
 
 from .config import ConfigError, load_settings, parse_bind
 from .logs import setup_logging
-from .server import run_server, tune_gc
+from .server import run_server, tune_gc, tune_malloc
 
 
 def _bind(value: str) -> str:
@@ -39,4 +39,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     setup_logging(settings.log_level)
     tune_gc()
+    tune_malloc()
     trio.run(run_server, settings, args.bind or list(settings.binds))

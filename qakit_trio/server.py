@@ -21,6 +21,7 @@ clients do.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import os
@@ -52,6 +53,29 @@ def tune_gc() -> None:
     leave everything imported at start-up out of collections for good."""
     gc.set_threshold(10_000, 50, 100)
     gc.freeze()
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+MMAP_THRESHOLD = 128 * 1024  # glibc's default starting value, kept fixed
+
+
+def tune_malloc() -> None:
+    """Give big buffers back to the system when they are freed (glibc only; elsewhere a no-op).
+
+    Python allocates anything over 512 bytes with malloc: a 1 MiB message, a client's
+    queued frames. glibc serves blocks over 128 KiB with their own mmap and unmaps them when
+    freed, but after the first such free it raises that threshold (up to 32 MiB), so later big
+    blocks come from the heap, which it rarely shrinks: a burst of large messages from a
+    client that was then dropped left ~40 MiB behind for good (measured: 49 -> 87 MiB after
+    four 0.9 MB flooders were gone; 54 MiB with the threshold fixed). Setting the threshold
+    explicitly turns the adjustment off (the same as MALLOC_MMAP_THRESHOLD_=131072)."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return  # not glibc (musl, macOS): nothing to tune
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def hypercorn_config(settings: Settings, binds: Sequence[str]) -> Config:

@@ -6,7 +6,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -96,6 +96,12 @@ class ServerProcess:
     process: trio.Process
     urls: list[str]
     lines: list[str]
+    _grew: list[trio.Event]  # [an event set when lines are added (then replaced)]
+
+    async def wait_for_lines(self, done: Callable[[list[str]], bool]) -> None:
+        """Wait until `done(lines)` holds (checked after each batch of new lines)."""
+        while not done(self.lines):
+            await self._grew[0].wait()
 
     @property
     def ws(self) -> str:
@@ -114,6 +120,7 @@ async def server_process(args: list[str], env: dict[str, str],
         env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
     assert process.stdout is not None
     lines: list[str] = []
+    grew = [trio.Event()]
     url_send, url_receive = trio.open_memory_channel[str](binds)
 
     async def drain(stdout: trio.abc.ReceiveStream) -> None:
@@ -127,12 +134,14 @@ async def server_process(args: list[str], env: dict[str, str],
                 match = re.search(r"Running on (http://[0-9.]+:[0-9]+)", line)
                 if match:
                     url_send.send_nowait(match[1])
+            grew[0].set()
+            grew[0] = trio.Event()
 
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(drain, process.stdout)
             urls = [await url_receive.receive() for _ in range(binds)]
-            yield ServerProcess(process, urls, lines)
+            yield ServerProcess(process, urls, lines, grew)
             nursery.cancel_scope.cancel()
     finally:
         if process.returncode is None:
