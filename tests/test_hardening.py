@@ -330,22 +330,25 @@ async def test_a_second_signal_exits_at_once() -> None:
         assert any("second signal" in line for line in server.lines)
 
 
-def process_rss_mib(pid: int) -> float:
+def process_rss_and_fds(pid: int) -> tuple[float, int]:
+    """A process's RSS in MiB and how many file descriptors it has open."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+            return int(line.split()[1]) / 1024, len(list(Path(f"/proc/{pid}/fd").iterdir()))
     raise AssertionError("no VmRSS")
 
 
-async def test_memory_a_dropped_flooder_held_is_given_back() -> None:
-    """Four clients send 0.9 MB echo requests for 2 s without reading, then vanish. The server
-    holds little while they flood (bounded outboxes), and gives it back once they are gone
-    (server.tune_malloc; before it, ~40 MiB stayed for good)."""
-    frame = wsraw.encode_frame(wsraw.TEXT, json.dumps(
-        {"action": "echo", "payload": {"m": "x" * 900_000}}).encode())
+@pytest.mark.parametrize(("path", "closed_line"), [
+    ("/ws", '"msg":"closed"'), ("/ws/echo", '"msg":"echo closed"')])
+async def test_flooders_that_vanish_leave_nothing_behind(path: str, closed_line: str) -> None:
+    """Four clients send 0.9 MB requests for 2 s without reading, then vanish (a reset), with
+    pings off. Each is closed at once; /stats, the file descriptors and the memory come back
+    (server.tune_malloc gives the memory back; before it, ~40 MiB stayed for good)."""
+    big = json.dumps({"action": "echo", "payload": {"m": "x" * 900_000}})
+    frame = wsraw.encode_frame(wsraw.TEXT, big.encode())
 
     async def flood(port: int) -> None:
-        raw = await wsraw.open_raw(port, "/ws", receive_buffer=4096)
+        raw = await wsraw.open_raw(port, path, receive_buffer=4096)
         with trio.move_on_after(2):
             while True:
                 await raw.stream.send_all(frame)
@@ -353,18 +356,24 @@ async def test_memory_a_dropped_flooder_held_is_given_back() -> None:
         await raw.stream.aclose()  # a reset: the client is simply gone
 
     def closed(count: int) -> Any:
-        return lambda lines: sum('"msg":"closed"' in line for line in lines) >= count
+        return lambda lines: sum(closed_line in line for line in lines) >= count
 
     with trio.fail_after(60):
         async with server_process([*CLI, "--bind", "127.0.0.1:0"], QUIET) as server:
-            port = int(server.urls[0].rsplit(":", 1)[1])
-            async with open_websocket_url(f"{server.ws}/ws") as warm:  # warm up, then measure
-                await request(warm, {"action": "echo", "payload": {"m": "x" * 900_000}})
+            port, pid = int(server.urls[0].rsplit(":", 1)[1]), server.process.pid
+            async with open_websocket_url(f"{server.ws}{path}") as warm:  # warm up
+                await warm.send_message(big)
+                while len(await warm.get_message()) < 900_000:
+                    pass
             await server.wait_for_lines(closed(1))
-            before = process_rss_mib(server.process.pid)
+            before = process_rss_and_fds(pid)
             async with trio.open_nursery() as nursery:
                 for _ in range(4):
                     nursery.start_soon(flood, port)
             await server.wait_for_lines(closed(5))
-            after = process_rss_mib(server.process.pid)
-    assert after - before < 16, (before, after)
+            after = process_rss_and_fds(pid)
+            async with httpx.AsyncClient(base_url=server.urls[0]) as http:
+                stats = (await http.get("/stats")).json()
+    assert stats["total_connections"] == 0
+    assert after[1] <= before[1]  # no file descriptor kept
+    assert after[0] - before[0] < 16, (before, after)  # MiB
