@@ -6,7 +6,14 @@ import json
 from typing import Any
 
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from trio_websocket import WebSocketConnection, open_websocket_url
+
+from qakit_trio import framing, protocol
+from qakit_trio.config import Settings
+from qakit_trio.legacy import LegacySession
+from qakit_trio.services import Services
 
 from .helpers import Server, receive_json, running_server
 
@@ -97,3 +104,54 @@ async def test_every_legacy_client_gets_the_broadcast(store_settings: dict[str, 
     with trio.fail_after(TIMEOUT):
         async with running_server(**store_settings) as server:
             await every_legacy_client_sees_it(server)
+
+
+# --- property: any frame on /ws/orders gets documented replies, never an exception -----------
+
+class RecordingConnection:
+    """What LegacySession uses of a Connection: `fields` for its log lines, and `reply`."""
+
+    def __init__(self) -> None:
+        self.fields = {"conn": "c-1", "channel": "ws/orders"}
+        self.frames: list[dict[str, Any]] = []
+
+    async def reply(self, frame: dict[str, Any]) -> None:
+        framing.text_frame(protocol.encode(frame))  # what the writer does: must not raise
+        self.frames.append(frame)
+
+
+LEGACY_VALUES = (st.none() | st.booleans() | st.integers(-2, 3) | st.floats() | st.text(max_size=8)
+                 | st.sampled_from(["1", "paid", "cancelled", "created", "\ud800", "\x00"]))
+LEGACY_COMMANDS = st.fixed_dictionaries(
+    {"action": st.sampled_from(["ping", "create_order", "change_status", "get_order", "", "x"])
+     | LEGACY_VALUES},
+    optional={"customer": LEGACY_VALUES, "order_id": LEGACY_VALUES, "status": LEGACY_VALUES})
+
+
+def legacy_text(command: dict[str, Any]) -> str:
+    """JSON as a client would write it; lone surrogates escaped (valid UTF-8 on the wire)."""
+    return json.dumps(command, allow_nan=True)
+
+
+@settings(max_examples=400, deadline=None)
+@given(messages=st.lists(LEGACY_COMMANDS.map(legacy_text) | st.text(max_size=20)
+                         | st.binary(max_size=8)
+                         | st.sampled_from(["NaN", "[1]", "{", '{"action":"ping"}x', "[" * 100]),
+                         min_size=1, max_size=8))
+def test_any_frame_gets_one_documented_reply(messages: list[str | bytes]) -> None:
+    async def scenario() -> None:
+        services = Services(Settings())  # the in-memory store; nothing needs to run
+        for message in messages:
+            conn = RecordingConnection()
+            await LegacySession(conn, services).handle(message)  # type: ignore[arg-type]
+            assert conn.frames, message
+            first = conn.frames[0]
+            assert first["type"] in ("pong", "result", "error"), first
+            if first["type"] == "error":
+                assert isinstance(first["error"], str)
+                assert len(conn.frames) == 1
+            else:  # a result may be followed by its order event (sent to everyone)
+                assert all(f["type"] in ("order_created", "order_status_changed")
+                           for f in conn.frames[1:])
+
+    trio.run(scenario)
