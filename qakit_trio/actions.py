@@ -15,9 +15,9 @@ from typing import Any
 
 from . import logs, protocol
 from .connection import Connection
-from .events import new_event_id
+from .framing import Frame
 from .hub import Member
-from .outbox import Frame
+from .protocol import new_event_id
 from .services import Services
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 
 from .app import create_app
-from .config import ConfigError, load_settings
+from .config import load_settings
+from .errors import ConfigError
 from .logs import setup_logging
 from .server import tune_gc, tune_malloc
 

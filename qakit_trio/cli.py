@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import trio
 
-from .config import ConfigError, load_settings, parse_bind
+from .config import load_settings, parse_bind
+from .errors import ConfigError
 from .logs import setup_logging
 from .server import run_server, tune_gc, tune_malloc
 

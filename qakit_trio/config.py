@@ -18,11 +18,15 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from . import protocol
-from .outbox import OutboxLimits
+from .errors import ConfigError
 
 
-class ConfigError(Exception):
-    """A setting in the environment is wrong; the message names the variable."""
+@dataclass(frozen=True, slots=True)
+class OutboxLimits:
+    """One server's outbox limits (see the module docstring)."""
+
+    max_frames: int = 256  # QAKIT_OUTBOX_SIZE
+    max_bytes: int = 1024 * 1024  # QAKIT_OUTBOX_BYTES
 
 
 @dataclass(frozen=True)

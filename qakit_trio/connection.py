@@ -32,10 +32,13 @@ from typing import Any, Protocol
 import trio
 
 from . import logs, protocol
+from .channels import drain_nowait
 from .config import Settings
+from .errors import Disconnected
+from .framing import WAKE, Frame, OutboxItem
 from .hub import SLOW_CONSUMER, Hub, Member
-from .outbox import WAKE, Frame, Inlet, Meter, OutboxItem, drain_nowait, open_outbox
-from .transport import Disconnected, Pong, Transport, close_within, reply_code
+from .outbox import Inlet, Meter, open_outbox
+from .transport import Pong, Transport, close_within, reply_code
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +154,10 @@ class Connection:
                     message = await self._transport.receive()
                 except Disconnected as gone:
                     if self._closing is None:
-                        logs.info(log, "client closed", **self.fields, code=gone.code,
+                        logs.info(log, "client closed", **self.fields, code=gone.close_code,
                                   reason=gone.reason)
-                    self._start_closing(CloseRequest(reply_code(gone.code), gone.reason, False))
+                    self._start_closing(
+                        CloseRequest(reply_code(gone.close_code), gone.reason, False))
                     if self._closing is not None:
                         self._closing.client_closed.set()
                     return

@@ -22,9 +22,10 @@ import trio
 
 from . import logs
 from .config import Settings
+from .errors import Disconnected
+from .framing import Frame
 from .hub import GOING_AWAY
-from .outbox import Frame
-from .transport import Disconnected, Pong, ServerTerminated, Transport, close_within, reply_code
+from .transport import Pong, ServerTerminated, Transport, close_within, reply_code
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,8 @@ async def _echo(transport: Transport, settings: Settings, progress: _Progress) -
         try:
             message = await transport.receive()
         except Disconnected as gone:
-            logs.info(log, "echo closed", code=gone.code)
-            await transport.close(reply_code(gone.code), gone.reason)
+            logs.info(log, "echo closed", code=gone.close_code)
+            await transport.close(reply_code(gone.close_code), gone.reason)
             return
         if isinstance(message, Pong):
             continue

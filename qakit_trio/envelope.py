@@ -13,8 +13,7 @@ from typing import Any
 from . import logs, protocol
 from .actions import Action, ActionContext
 from .connection import INTERNAL_ERROR, Connection
-from .order_store import StoreFailed, StoreUnavailable
-from .orders import InvalidTransition, OrderError, OrderNotFound
+from .errors import OrderError, ProtocolError, QakitError, StoreError
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -22,18 +21,17 @@ log = logging.getLogger(__name__)
 ErrorCode = protocol.ErrorCode
 
 
+# The errors a request can end with on /ws: each becomes an error frame with its own code
+# (errors.py), the connection stays open. Anything else is a handler failure (1011).
+REPLIED: tuple[type[QakitError], ...] = (ProtocolError, OrderError, StoreError)
+
+
 def as_protocol_error(failure: Exception) -> protocol.ProtocolError | None:
     """The error frame for one of the service's own errors (None: not one of them)."""
-    if isinstance(failure, protocol.ProtocolError):
+    if isinstance(failure, ProtocolError):
         return failure
-    if isinstance(failure, InvalidTransition):
-        return protocol.ProtocolError(ErrorCode.INVALID_TRANSITION, str(failure))
-    if isinstance(failure, OrderNotFound):
-        return protocol.ProtocolError(ErrorCode.NOT_FOUND, str(failure), id=failure.order_id)
-    if isinstance(failure, StoreUnavailable):
-        return protocol.ProtocolError(ErrorCode.DB_UNAVAILABLE, str(failure))
-    if isinstance(failure, StoreFailed):
-        return protocol.ProtocolError(ErrorCode.DB_ERROR, str(failure))
+    if isinstance(failure, REPLIED):
+        return ProtocolError(ErrorCode(failure.code), str(failure), **failure.details)
     return None
 
 
@@ -76,7 +74,7 @@ class EnvelopeSession:
             if action is None:
                 raise protocol.unknown_action(request.action)
             await action(ActionContext(request, conn, self._services))
-        except* (protocol.ProtocolError, OrderError, StoreUnavailable, StoreFailed) as group:
+        except* REPLIED as group:
             failure = as_protocol_error(_first(group))
             assert failure is not None
             await conn.reply(protocol.error(request_id, failure))

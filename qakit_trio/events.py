@@ -15,28 +15,20 @@ event's one id. With PostgreSQL the order topic is fed from the outbox (order_re
 from __future__ import annotations
 
 import logging
-import random
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from . import logs, protocol
+from .framing import Frame
 from .hub import Hub
 from .kafka import Publisher
 from .kafka_records import order_record, order_value, ws_record
 from .orders import OrderEvent
-from .outbox import Frame
 
 log = logging.getLogger(__name__)
 
-_random = random.Random()  # seeded from the OS once; ids need to be unique, not secret
 
 LEGACY_CHANNEL = "orders"  # the one channel of the /ws/orders hub
-
-
-def new_event_id() -> str:
-    """A random (version 4) UUID, drawn without a system call per id."""
-    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
 
 
 class EventSink:

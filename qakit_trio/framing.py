@@ -1,4 +1,5 @@
-"""WebSocket framing of what the server sends (RFC 6455 section 5.2). Pure: no I/O.
+"""WebSocket framing of what the server sends (RFC 6455 section 5.2), and the items a
+connection's writer writes (`Frame`, `Control`). Pure: no I/O.
 
 A server frame is never masked and, since we decline permessage-deflate (hyper_ext.py), never
 compressed, so its bytes do not depend on the connection: a broadcast is framed once and the
@@ -9,6 +10,7 @@ class against wsproto, the library hypercorn itself frames with.
 from __future__ import annotations
 
 import struct
+from typing import Final, NamedTuple, final
 
 FIN = 0x80
 OP_TEXT = 0x1
@@ -39,3 +41,34 @@ def binary_frame(data: bytes) -> bytes:
 
 
 PING_FRAME = frame(OP_PING, b"qakit")
+
+
+class Frame(NamedTuple):
+    """One frame for the wire: its text (plain ASGI sends this) and its bytes (our fast path)."""
+
+    text: str
+    wire: bytes
+
+    @classmethod
+    def of(cls, text: str) -> Frame:
+        return cls(text, text_frame(text))
+
+
+@final
+class Control:
+    """A control item: bytes for the wire (maybe none), no text for plain ASGI."""
+
+    text: None = None
+
+    def __init__(self, name: str, wire: bytes) -> None:
+        self.name = name
+        self.wire = wire
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+PING: Final = Control("PING", PING_FRAME)  # "write a WebSocket ping now"
+WAKE: Final = Control("WAKE", b"")  # "look at the connection's state": see connection.py
+
+OutboxItem = Frame | Control

@@ -37,7 +37,8 @@ from functools import partial
 
 import trio
 
-from .outbox import CONGESTED, Inlet, OutboxItem
+from .framing import OutboxItem
+from .outbox import CONGESTED, Inlet
 
 log = logging.getLogger(__name__)
 

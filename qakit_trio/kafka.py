@@ -41,9 +41,10 @@ from aiokafka.errors import KafkaError
 
 from . import logs
 from .adapter_state import AdapterState
+from .channels import drain_nowait
+from .errors import KafkaUnavailable
 from .kafka_records import Record
 from .kafka_spool import DiskSpool
-from .outbox import drain_nowait
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,6 @@ BATCH_BYTES = 512 * 1024
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds between attempts: doubling, capped
 STOP_TIMEOUT = 1.0  # closing the producer at shutdown, after the flush
 WATCH_INTERVAL = 2.0  # seconds: while idle, how often we check that Kafka is still there
-
-
-class KafkaUnavailable(Exception):
-    """Kafka could not be reached, or did not acknowledge in time (the adapter retries)."""
 
 
 @dataclass(eq=False, slots=True)

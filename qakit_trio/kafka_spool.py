@@ -30,13 +30,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import SpoolError
 from .kafka_records import Record
 
 SEGMENT_BYTES = 1024 * 1024  # a new segment after this many bytes: the most a crash re-sends
-
-
-class SpoolError(Exception):
-    """The spool directory cannot be used (the message says why)."""
 
 
 @dataclass(frozen=True, slots=True)

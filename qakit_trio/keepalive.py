@@ -32,8 +32,8 @@ import logging
 import trio
 
 from . import logs
+from .framing import PING
 from .hub import SLOW_CONSUMER, Hub
-from .outbox import PING
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import Any
 
 from . import logs, orders, protocol
 from .connection import Connection
-from .order_store import StoreFailed, StoreUnavailable
-from .orders import InvalidTransition, OrderEvent, OrderNotFound
+from .errors import ErrorCode, OrderError, StoreError
+from .orders import OrderEvent
 from .protocol import Frame
 from .services import Services
 
@@ -52,17 +52,14 @@ def _order_id(action: str, message: dict[str, Any]) -> int:
 
 @contextmanager
 def _translated(action: str) -> Iterator[None]:
-    """The service's errors, as this protocol's error frames."""
+    """The service's errors, as this protocol's error frames (the original stand's texts)."""
     try:
         yield
-    except InvalidTransition as failure:
-        raise LegacyError(str(failure), action=action) from None
-    except OrderNotFound:
-        raise LegacyError("order not found", action=action) from None
-    except StoreUnavailable as failure:
-        raise LegacyError("db_unavailable", action=action, message=str(failure)) from None
-    except StoreFailed as failure:
-        raise LegacyError("db_error", action=action, message=str(failure)) from None
+    except OrderError as failure:
+        text = "order not found" if failure.code == ErrorCode.NOT_FOUND else str(failure)
+        raise LegacyError(text, action=action) from None
+    except StoreError as failure:  # db_unavailable / db_error, with what happened
+        raise LegacyError(failure.code, action=action, message=str(failure)) from None
 
 
 class LegacySession:

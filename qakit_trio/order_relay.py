@@ -21,9 +21,9 @@ from typing import Any
 import trio
 
 from . import logs
+from .errors import StoreFailed, StoreUnavailable
 from .kafka import KafkaPublisher
 from .kafka_records import stored_order_record
-from .order_store import StoreFailed, StoreUnavailable
 from .postgres_orders import PostgresOrderStore
 
 log = logging.getLogger(__name__)

@@ -18,27 +18,9 @@ from typing import Any, Protocol
 
 import trio
 
-from .events import new_event_id
-from .orders import (
-    EventType,
-    Order,
-    OrderEvent,
-    OrderNotFound,
-    Status,
-    check_transition,
-)
-
-
-class StoreError(Exception):
-    """The order store could not do what was asked (not the request's fault)."""
-
-
-class StoreUnavailable(StoreError):
-    """The database is down, unreachable or too slow right now; retrying later may work."""
-
-
-class StoreFailed(StoreError):
-    """The database answered with an error (e.g. a table that does not fit)."""
+from .errors import OrderNotFound
+from .orders import EventType, Order, OrderEvent, Status, check_transition
+from .protocol import new_event_id
 
 
 class OrderStore(Protocol):

@@ -18,6 +18,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from .errors import InvalidTransition
+
 MAX_CUSTOMER_LENGTH = 200
 
 
@@ -42,23 +44,6 @@ _STATUS_VALUES = frozenset(status.value for status in Status)
 # The REST verbs of the original stand: POST /orders/{id}/<verb>
 VERBS: dict[str, Status] = {"pay": Status.PAID, "ship": Status.SHIPPED,
                             "deliver": Status.DELIVERED, "cancel": Status.CANCELLED}
-
-
-class OrderError(Exception):
-    """A request about orders that cannot be done (the base of the domain's errors)."""
-
-
-class InvalidTransition(OrderError):
-    def __init__(self, old: str, new: str) -> None:
-        super().__init__(f"Cannot change status from '{old}' to '{new}'")
-        self.old = old
-        self.new = new
-
-
-class OrderNotFound(OrderError):
-    def __init__(self, order_id: int) -> None:
-        super().__init__(f"order {order_id} not found")
-        self.order_id = order_id
 
 
 def check_transition(old: str, new: Status) -> None:

@@ -32,58 +32,17 @@ subtracted once the batch is written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final, NamedTuple, TypeVar, final
+from typing import Final
 
 import trio
 
-from . import framing
-
-T = TypeVar("T")
-
-
-class Frame(NamedTuple):
-    """One frame for the wire: its text (plain ASGI sends this) and its bytes (our fast path)."""
-
-    text: str
-    wire: bytes
-
-    @classmethod
-    def of(cls, text: str) -> Frame:
-        return cls(text, framing.text_frame(text))
-
-
-@final
-class Control:
-    """A control item: bytes for the wire (maybe none), no text for plain ASGI."""
-
-    text: None = None
-
-    def __init__(self, name: str, wire: bytes) -> None:
-        self.name = name
-        self.wire = wire
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-PING: Final = Control("PING", framing.PING_FRAME)  # "write a WebSocket ping now"
-WAKE: Final = Control("WAKE", b"")  # "look at the connection's state": see connection.py
-
-OutboxItem = Frame | Control
+from .config import OutboxLimits
+from .framing import Control, OutboxItem
 
 # What Inlet.offer did with a frame.
 WRITTEN: Final = 0  # written to the socket at once (the fast lane)
 QUEUED: Final = 1  # queued for the connection's writer
 CONGESTED: Final = 2  # queued, and the outbox is now at or above high water
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxLimits:
-    """One server's outbox limits (see the module docstring)."""
-
-    max_frames: int = 256  # QAKIT_OUTBOX_SIZE
-    max_bytes: int = 1024 * 1024  # QAKIT_OUTBOX_BYTES
 
 
 class Meter:
@@ -213,13 +172,3 @@ def open_outbox(size: int) -> tuple[OutboxSend, OutboxReceive]:
     client does.
     """
     return trio.open_memory_channel[OutboxItem](size)
-
-
-def drain_nowait(receive: trio.MemoryReceiveChannel[T], batch: list[T]) -> list[T]:
-    """Append everything already waiting in `receive` (an outbox, or any memory channel) to
-    `batch`, without blocking."""
-    while True:
-        try:
-            batch.append(receive.receive_nowait())
-        except (trio.WouldBlock, trio.EndOfChannel):
-            return batch

@@ -32,8 +32,8 @@ import psycopg
 import trio
 
 from .adapter_state import AdapterState
-from .order_store import StoreError, StoreFailed, StoreUnavailable
-from .outbox import drain_nowait
+from .channels import drain_nowait
+from .errors import StoreError, StoreFailed, StoreUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,11 +12,11 @@ from typing import Any
 
 import trio
 
-from .events import new_event_id
+from .errors import OrderNotFound, StoreFailed
 from .kafka_records import encode, order_value
-from .order_store import StoreFailed
-from .orders import EventType, Order, OrderEvent, OrderNotFound, Status, check_transition
+from .orders import EventType, Order, OrderEvent, Status, check_transition
 from .postgres import Cursor, Database
+from .protocol import new_event_id
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (

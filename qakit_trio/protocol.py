@@ -17,41 +17,29 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any, cast
+
+from .errors import ErrorCode, ProtocolError
+
+__all__ = ["ErrorCode", "ProtocolError"]  # defined in errors.py, part of the wire contract
+
+_random = random.Random()  # seeded from the OS once; ids need to be unique, not secret
+
+
+def new_event_id() -> str:
+    """An event's `event_id`: a random (version 4) UUID, drawn without a system call per id."""
+    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
 
 Frame = dict[str, Any]
 RequestId = str | int | float
 
 MAX_CHANNEL_LENGTH = 64
-
-
-class ErrorCode(StrEnum):
-    """Stable error codes of error frames (the README has the same table)."""
-
-    INVALID_JSON = "invalid_json"
-    INVALID_MESSAGE = "invalid_message"
-    UNKNOWN_ACTION = "unknown_action"
-    VALIDATION_ERROR = "validation_error"
-    NOT_FOUND = "not_found"
-    INVALID_TRANSITION = "invalid_transition"
-    DB_UNAVAILABLE = "db_unavailable"
-    DB_ERROR = "db_error"
-    INTERNAL_ERROR = "internal_error"
-
-
-class ProtocolError(Exception):
-    """A request the server cannot act on; becomes one error frame, the connection stays open."""
-
-    def __init__(self, code: ErrorCode, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +255,18 @@ def channel_problem(name: str) -> str | None:
         if char.isspace() or not char.isprintable():
             return f"channel name contains whitespace or a control character ({char!r})"
     return None
+
+
+def channel_from_query(raw: str | None, default: str) -> tuple[str, str | None]:
+    """The channel a request asks for (empty or absent: the default) and what is wrong with it."""
+    channel = raw or default
+    return channel, channel_problem(channel)
+
+
+def invalid_channel(channel: str, problem: str) -> dict[str, str]:
+    """The body of the 400 a bad channel gets (before any WebSocket is accepted)."""
+    return {"error": "invalid_channel", "detail": f"{problem}; rule: 1-64 printable characters, "
+            "no whitespace", "channel": channel}
 
 
 def _json_type(value: object) -> str:

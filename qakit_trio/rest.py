@@ -10,10 +10,9 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from . import __version__, logs, openapi, protocol
+from .framing import Frame
 from .hub import Member
-from .outbox import Frame
 from .services import Services
-from .ws_endpoint import channel_from_query, invalid_channel
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +48,10 @@ def register_rest(app: QuartTrio, services: Services) -> None:
         if message is None:
             return {"error": "validation_error", "field": "message",
                     "detail": "query parameter 'message' is required"}, 422
-        channel, problem = channel_from_query(request.args.get("channel"),
+        channel, problem = protocol.channel_from_query(request.args.get("channel"),
                                               settings.default_channel)
         if problem is not None:
-            return invalid_channel(channel, problem)
+            return protocol.invalid_channel(channel, problem), 400
         frame = protocol.rest_broadcast(channel, message)
         congested: list[Member] = []
         delivered = hub.publish(channel, Frame.of(protocol.encode(frame)),  # made once, shared

@@ -21,8 +21,8 @@ from quart import request
 from quart_trio import QuartTrio
 
 from . import orders, protocol
-from .order_store import StoreFailed, StoreUnavailable
-from .orders import InvalidTransition, OrderEvent, OrderNotFound
+from .errors import ErrorCode, OrderError, StoreError
+from .orders import OrderEvent
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -63,19 +63,23 @@ async def _json_body() -> Any:
         raise _invalid("body", error.message) from None
 
 
+# The service's errors, as the original stand's HTTP answers: (status, body) by error code.
+def _http_answer(failure: OrderError | StoreError) -> HttpError:
+    if failure.code == ErrorCode.NOT_FOUND:
+        return HttpError(404, {"detail": "Order not found"})
+    status = {ErrorCode.INVALID_TRANSITION: 400, ErrorCode.DB_UNAVAILABLE: 503,
+              ErrorCode.DB_ERROR: 500}[ErrorCode(failure.code)]
+    body = {"detail": str(failure)}
+    return HttpError(status, body if status == 400 else {"error": failure.code, **body})
+
+
 @asynccontextmanager
 async def _translated() -> AsyncIterator[None]:
-    """The service's errors, as the original stand's HTTP answers."""
+    """The service's errors, as the original stand's HTTP answers (`_http_answer`)."""
     try:
         yield
-    except OrderNotFound:
-        raise HttpError(404, {"detail": "Order not found"}) from None
-    except InvalidTransition as failure:
-        raise HttpError(400, {"detail": str(failure)}) from None
-    except StoreUnavailable as failure:
-        raise HttpError(503, {"error": "db_unavailable", "detail": str(failure)}) from None
-    except StoreFailed as failure:
-        raise HttpError(500, {"error": "db_error", "detail": str(failure)}) from None
+    except (OrderError, StoreError) as failure:
+        raise _http_answer(failure) from None
 
 
 def register_orders(app: QuartTrio, services: Services) -> None:

@@ -15,19 +15,11 @@ import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent
 
 from . import framing, hyper_ext
-from .outbox import OutboxItem
+from .errors import Disconnected
+from .framing import OutboxItem
 
 # Close codes that must never be put in a close frame (RFC 6455 section 7.4.1).
 _LOCAL_ONLY = {1005, 1006, 1015}
-
-
-class Disconnected(Exception):
-    """The client is gone; `code` is its close code (1006 when the TCP connection just ended)."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(f"disconnected with code {code}")
-        self.code = code
-        self.reason = reason
 
 
 @final

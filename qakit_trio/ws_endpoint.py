@@ -78,17 +78,6 @@ def current_websocket() -> QakitWebsocket:
     return cast(QakitWebsocket, websocket._get_current_object())  # type: ignore[attr-defined]
 
 
-def channel_from_query(raw: str | None, default: str) -> tuple[str, str | None]:
-    """The channel a request asks for (empty or absent: the default) and what is wrong with it."""
-    channel = raw or default
-    return channel, protocol.channel_problem(channel)
-
-
-def invalid_channel(channel: str, problem: str) -> tuple[dict[str, str], int]:
-    return {"error": "invalid_channel", "detail": f"{problem}; rule: 1-64 printable characters, "
-            "no whitespace", "channel": channel}, 400
-
-
 def http2_refused() -> tuple[dict[str, str], int] | None:
     """WebSockets over HTTP/2 (RFC 8441, h2c) are refused before the upgrade: neither Postman
     nor browsers' DevTools use them, and their streams get none of what this service adds
@@ -107,10 +96,10 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
     async def ws_route() -> tuple[dict[str, str], int] | None:
         if (refused := http2_refused()) is not None:
             return refused
-        channel, problem = channel_from_query(websocket.args.get("channel"),
+        channel, problem = protocol.channel_from_query(websocket.args.get("channel"),
                                               settings.default_channel)
         if problem is not None:
-            return invalid_channel(channel, problem)  # before accept: a real HTTP 400
+            return protocol.invalid_channel(channel, problem), 400  # before accept
         ws = current_websocket()
         services.watch_server(ws.transport.server_terminated)
         # Accepted and run by QakitASGIWebsocket once this route has returned.

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from qakit_trio.config import ConfigError, Settings, load_settings
+from qakit_trio.config import Settings, load_settings
+from qakit_trio.errors import ConfigError
 
 
 def test_defaults_without_environment() -> None:

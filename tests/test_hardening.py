@@ -20,7 +20,8 @@ import trio.lowlevel
 from trio_websocket import open_websocket_url
 
 from qakit_trio import logs, supervisor
-from qakit_trio.config import ConfigError, load_settings
+from qakit_trio.config import load_settings
+from qakit_trio.errors import ConfigError
 
 from . import wsraw
 from .helpers import (

@@ -9,15 +9,10 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qakit_trio.channels import drain_nowait
+from qakit_trio.framing import Frame, OutboxItem
 from qakit_trio.hub import GOING_AWAY, SLOW_CONSUMER, Hub, Member
-from qakit_trio.outbox import (
-    Frame,
-    Inlet,
-    OutboxItem,
-    OutboxReceive,
-    drain_nowait,
-    open_outbox,
-)
+from qakit_trio.outbox import Inlet, OutboxReceive, open_outbox
 
 
 @dataclass

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from qakit_trio import kafka_spool
+from qakit_trio.errors import SpoolError
 from qakit_trio.kafka_records import Record
-from qakit_trio.kafka_spool import DiskSpool, SpoolError
+from qakit_trio.kafka_spool import DiskSpool
 
 
 def record(n: int) -> Record:

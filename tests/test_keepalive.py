@@ -7,6 +7,8 @@ from functools import partial
 import trio
 import trio.testing
 
+from qakit_trio.channels import drain_nowait
+from qakit_trio.framing import PING, Frame
 from qakit_trio.hub import SLOW_CONSUMER, Hub
 from qakit_trio.keepalive import (
     KEEPALIVE_TIMEOUT,
@@ -15,7 +17,7 @@ from qakit_trio.keepalive import (
     run_keepalive,
     run_slow_consumer_watch,
 )
-from qakit_trio.outbox import PING, Frame, Inlet, drain_nowait, open_outbox
+from qakit_trio.outbox import Inlet, open_outbox
 
 from . import wsraw
 from .helpers import running_server

@@ -13,15 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qakit_trio.config import Settings
+from qakit_trio.errors import InvalidTransition, OrderNotFound
 from qakit_trio.kafka import NoKafka
 from qakit_trio.order_store import MemoryOrderStore, OrderStore
-from qakit_trio.orders import (
-    TRANSITIONS,
-    EventType,
-    InvalidTransition,
-    OrderNotFound,
-    Status,
-)
+from qakit_trio.orders import TRANSITIONS, EventType, Status
 from qakit_trio.services import make_store
 
 TIMEOUT = 20

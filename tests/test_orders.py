@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from qakit_trio.errors import InvalidTransition
 from qakit_trio.orders import (
     MAX_CUSTOMER_LENGTH,
     TRANSITIONS,
     EventType,
-    InvalidTransition,
     Order,
     OrderEvent,
     Status,

@@ -6,18 +6,10 @@ from __future__ import annotations
 import pytest
 import trio
 
-from qakit_trio.outbox import (
-    CONGESTED,
-    PING,
-    QUEUED,
-    Frame,
-    Inlet,
-    Meter,
-    OutboxLimits,
-    OutboxReceive,
-    drain_nowait,
-    open_outbox,
-)
+from qakit_trio.channels import drain_nowait
+from qakit_trio.config import OutboxLimits
+from qakit_trio.framing import PING, Frame
+from qakit_trio.outbox import CONGESTED, QUEUED, Inlet, Meter, OutboxReceive, open_outbox
 
 
 class FakeSocket:

@@ -1,0 +1,143 @@
+"""Every error this project raises on purpose, in one tree. Pure: imports nothing.
+
+    QakitError                    the base: `code` (stable, machine-readable) and `details`
+    ├── ProtocolError             a client's message breaks the wire contract; its code is
+    │                             the ErrorCode it was raised with (invalid_json, ...)
+    ├── OrderError                the order domain refuses a request
+    │   ├── OrderNotFound             not_found           (details: id)
+    │   └── InvalidTransition         invalid_transition  (the state machine says no)
+    ├── StoreError                the order store could not do its job (not the request's fault)
+    │   ├── StoreUnavailable          db_unavailable      (down, too slow, or outcome unknown)
+    │   └── StoreFailed               db_error            (the database refused)
+    ├── KafkaUnavailable          kafka_unavailable: Kafka unreachable or no acknowledgement in
+    │                             time; the adapter retries, it never reaches a client
+    ├── SpoolError                spool_error: the Kafka spool directory cannot be used
+    ├── ConfigError               config_error: a setting in the environment is wrong
+    └── Disconnected              disconnected: the client's side of a WebSocket is closed
+                                  (details: its close code and reason)
+
+Foreign errors (psycopg, aiokafka, wsproto, OSError) are translated into these where they are
+met: postgres.py, kafka.py, kafka_spool.py, transport.py. Each door turns an error into its
+own reply by the error's `code`, in one table: `/ws` (envelope.py: an error frame with that
+code), `/ws/orders` (legacy.py: the original stand's texts), REST (rest_orders.py: an HTTP
+status). Two door-local exceptions carry a reply that is already decided and never leave their
+door: `legacy.LegacyError` and `rest_orders.HttpError`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes of error frames (the README has the same table)."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_MESSAGE = "invalid_message"
+    UNKNOWN_ACTION = "unknown_action"
+    VALIDATION_ERROR = "validation_error"
+    NOT_FOUND = "not_found"
+    INVALID_TRANSITION = "invalid_transition"
+    DB_UNAVAILABLE = "db_unavailable"
+    DB_ERROR = "db_error"
+    INTERNAL_ERROR = "internal_error"
+
+
+class QakitError(Exception):
+    """The base of every error this project raises on purpose."""
+
+    code: ClassVar[str] = "error"
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """Fields an error reply may carry besides the code and the message."""
+        return {}
+
+
+class ProtocolError(QakitError):
+    """A request the server cannot act on; becomes one error frame, the connection stays open."""
+
+    def __init__(self, code: ErrorCode, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code  # type: ignore[misc]  # per instance: the ErrorCode it was raised with
+        self.message = message
+        self._details = details
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return self._details
+
+
+class OrderError(QakitError):
+    """A request about orders that cannot be done (the base of the domain's errors)."""
+
+
+class OrderNotFound(OrderError):
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, order_id: int) -> None:
+        super().__init__(f"order {order_id} not found")
+        self.order_id = order_id
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return {"id": self.order_id}
+
+
+class InvalidTransition(OrderError):
+    code = ErrorCode.INVALID_TRANSITION
+
+    def __init__(self, old: str, new: str) -> None:
+        super().__init__(f"Cannot change status from '{old}' to '{new}'")
+        self.old = old
+        self.new = new
+
+
+class StoreError(QakitError):
+    """The order store could not do what was asked (not the request's fault)."""
+
+
+class StoreUnavailable(StoreError):
+    """The database is down, unreachable or too slow right now; retrying later may work."""
+
+    code = ErrorCode.DB_UNAVAILABLE
+
+
+class StoreFailed(StoreError):
+    """The database answered with an error (e.g. a table that does not fit)."""
+
+    code = ErrorCode.DB_ERROR
+
+
+class KafkaUnavailable(QakitError):
+    """Kafka could not be reached, or did not acknowledge in time (the adapter retries)."""
+
+    code = "kafka_unavailable"
+
+
+class SpoolError(QakitError):
+    """The spool directory cannot be used (the message says why)."""
+
+    code = "spool_error"
+
+
+class ConfigError(QakitError):
+    """A setting in the environment is wrong; the message names the variable."""
+
+    code = "config_error"
+
+
+class Disconnected(QakitError):
+    """The client's side of the WebSocket is closed (its close code, or 1006 if none)."""
+
+    code = "disconnected"
+
+    def __init__(self, code: int = 1006, reason: str = "") -> None:
+        super().__init__(f"client closed ({code} {reason})".strip())
+        self.close_code = code
+        self.reason = reason
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return {"close_code": self.close_code, "reason": self.reason}
