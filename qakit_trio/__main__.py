@@ -1,3 +1,3 @@
-from .cli import main
+from qakit_trio.cli import main
 
 main()

@@ -12,14 +12,15 @@ from typing import Any
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from . import hyper_ext
-from .actions import Action, base_actions
-from .config import Settings
-from .order_actions import order_actions
-from .rest import register_rest
-from .rest_orders import register_orders
-from .services import Services
-from .ws_endpoint import QakitASGIWebsocket, QakitWebsocket, register_ws
+from qakit_trio.config import Settings
+from qakit_trio.services import Services
+from qakit_trio.sessions.actions import Action, base_actions
+from qakit_trio.sessions.order_actions import order_actions
+from qakit_trio.transport import hyper_ext
+from qakit_trio.transport.quart_ws import QakitASGIWebsocket, QakitWebsocket
+from qakit_trio.web.rest import register_rest
+from qakit_trio.web.rest_orders import register_orders
+from qakit_trio.web.ws_endpoint import register_ws
 
 log = logging.getLogger(__name__)
 

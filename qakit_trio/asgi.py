@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 
-from .app import create_app
-from .config import load_settings
-from .errors import ConfigError
-from .logs import setup_logging
-from .server import tune_gc, tune_malloc
+from qakit_trio.app import create_app
+from qakit_trio.config import load_settings
+from qakit_trio.errors import ConfigError
+from qakit_trio.logs import setup_logging
+from qakit_trio.server import tune_gc, tune_malloc
 
 try:
     settings = load_settings(os.environ)

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import trio
 
-from .config import load_settings, parse_bind
-from .errors import ConfigError
-from .logs import setup_logging
-from .server import run_server, tune_gc, tune_malloc
+from qakit_trio.config import load_settings, parse_bind
+from qakit_trio.errors import ConfigError
+from qakit_trio.logs import setup_logging
+from qakit_trio.server import run_server, tune_gc, tune_malloc
 
 
 def _bind(value: str) -> str:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from . import protocol
-from .errors import ConfigError
+from qakit_trio.errors import ConfigError
+from qakit_trio.wire import protocol
 
 
 @dataclass(frozen=True, slots=True)

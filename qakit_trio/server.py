@@ -11,7 +11,7 @@ On the first signal hypercorn stops accepting and sets its "terminated" event; t
 every WebSocket with 1001 (services.py), each within QAKIT_CLOSE_TIMEOUT (connection.py drops
 a client that does not answer), and hypercorn cancels whatever is left after
 QAKIT_SHUTDOWN_TIMEOUT (its graceful_timeout). At that moment every connection still open is
-dropped at the socket (`hyper_ext.abort_connections`): a client that stopped reading an HTTP
+dropped at the socket (`tcp_server.abort_connections`): a client that stopped reading an HTTP
 response or an echo can hold a write that hypercorn shields from cancellation. BACKSTOP_MARGIN
 later the server nursery is cancelled outright; HARD_EXIT_AFTER after that (or after a second
 signal) a timer thread ends the process even if something is still stuck. So the process ends
@@ -33,9 +33,10 @@ import hypercorn.trio
 import trio
 from hypercorn.config import Config
 
-from . import hyper_ext, logs
-from .app import QakitApp, create_app
-from .config import SHUTDOWN_MARGIN, Settings
+from qakit_trio import logs
+from qakit_trio.app import QakitApp, create_app
+from qakit_trio.config import SHUTDOWN_MARGIN, Settings
+from qakit_trio.transport import tcp_server
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ async def run_server(settings: Settings, binds: Sequence[str]) -> None:
 
                 async def abort_when_time_is_up() -> None:
                     await trio.sleep(settings.shutdown_timeout)
-                    dropped = hyper_ext.abort_connections()
+                    dropped = tcp_server.abort_connections()
                     if dropped:
                         log.warning("shutdown time is up: dropping the connections left",
                                     extra={"fields": {"connections": dropped}})
@@ -128,7 +129,7 @@ async def run_server(settings: Settings, binds: Sequence[str]) -> None:
                     async for signum in signals:
                         if first_signal.is_set():
                             log.warning("second signal: stopping now")
-                            hyper_ext.abort_connections()
+                            tcp_server.abort_connections()
                             hard_exit.arm(HARD_EXIT_AFTER)
                             nursery.cancel_scope.cancel()
                             return

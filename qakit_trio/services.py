@@ -32,20 +32,20 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from . import logs
-from .config import Settings
-from .events import EventSink, OrderEvents
-from .hub import STALL_GRACE, Hub
-from .kafka import KafkaPublisher, NoKafka, Publisher
-from .kafka_spool import DiskSpool
-from .keepalive import run_keepalive, run_slow_consumer_watch
-from .logs import run_log_flusher
-from .order_store import MemoryOrderStore, OrderStore
-from .supervisor import Supervisor
-from .transport import ServerTerminated
+from qakit_trio import logs
+from qakit_trio.adapters.kafka import KafkaPublisher, NoKafka, Publisher
+from qakit_trio.adapters.kafka_spool import DiskSpool
+from qakit_trio.config import Settings
+from qakit_trio.domain.order_store import MemoryOrderStore, OrderStore
+from qakit_trio.logs import run_log_flusher
+from qakit_trio.sessions.events import EventSink, OrderEvents
+from qakit_trio.supervisor import Supervisor
+from qakit_trio.transport.transport import ServerTerminated
+from qakit_trio.ws.hub import STALL_GRACE, Hub
+from qakit_trio.ws.keepalive import run_keepalive, run_slow_consumer_watch
 
 if TYPE_CHECKING:
-    from .order_relay import OrderRelay
+    from qakit_trio.adapters.order_relay import OrderRelay
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ def make_store(settings: Settings, kafka: Publisher) -> tuple[OrderStore, OrderR
     if settings.database_url is None:
         return MemoryOrderStore(), None
     # psycopg is only loaded when it is used
-    from .order_relay import OrderRelay
-    from .postgres_orders import PostgresOrderStore
+    from qakit_trio.adapters.order_relay import OrderRelay
+    from qakit_trio.adapters.postgres_orders import PostgresOrderStore
 
     store = PostgresOrderStore(settings.database_url, pool_size=settings.db_pool_size,
                                timeout=settings.db_timeout,

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
-from qakit_trio.actions import Action
 from qakit_trio.app import QakitApp, create_app
 from qakit_trio.config import Settings
 from qakit_trio.server import serve
+from qakit_trio.sessions.actions import Action
 
 # Pings off unless a test is about pings: trio-websocket can crash answering a ping while it
 # is closing (trio-websocket issue 184: https://github.com/python-trio/trio-websocket/issues/184).

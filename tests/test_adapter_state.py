@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio.testing
 
-from qakit_trio.adapter_state import AdapterState
+from qakit_trio.adapters.adapter_state import AdapterState
 
 log = logging.getLogger("test_adapter_state")
 

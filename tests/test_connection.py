@@ -11,7 +11,7 @@ import pytest
 import trio
 from trio_websocket import WebSocketConnection, wrap_client_stream
 
-from qakit_trio.actions import ActionContext
+from qakit_trio.sessions.actions import ActionContext
 
 from . import wsraw
 from .helpers import (
@@ -56,7 +56,7 @@ async def test_stats_are_exact_right_after_connects_and_disconnects() -> None:
 
 
 async def test_client_close_code_is_seen_and_echoed(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="qakit_trio.connection")
+    caplog.set_level(logging.INFO, logger="qakit_trio.ws.connection")
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, connected(server) as (ws, hello):
             await ws.aclose(code=4321, reason="bye now")

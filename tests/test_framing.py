@@ -8,7 +8,7 @@ from wsproto import ConnectionType
 from wsproto.connection import Connection
 from wsproto.events import Ping, TextMessage
 
-from qakit_trio import framing
+from qakit_trio.wire import framing
 
 LENGTHS = [0, 1, 125, 126, 127, 1000, 65535, 65536, 65537, 1 << 20]
 

@@ -143,7 +143,7 @@ def crash_once(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> tri
 
 async def test_a_crashed_service_task_is_restarted_and_health_says_so(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from qakit_trio import keepalive
+    from qakit_trio.ws import keepalive
     monkeypatch.setattr(supervisor, "RESTART_FIRST", 0.05)
     with trio.fail_after(TIMEOUT):
         async with (running_server(ping_interval=0.05, slow_consumer_timeout=0.2) as server,

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qakit_trio.channels import drain_nowait
-from qakit_trio.framing import Frame, OutboxItem
-from qakit_trio.hub import GOING_AWAY, SLOW_CONSUMER, Hub, Member
-from qakit_trio.outbox import Inlet, OutboxReceive, open_outbox
+from qakit_trio.wire.framing import Frame, OutboxItem
+from qakit_trio.ws.hub import GOING_AWAY, SLOW_CONSUMER, Hub, Member
+from qakit_trio.ws.outbox import Inlet, OutboxReceive, open_outbox
 
 
 @dataclass

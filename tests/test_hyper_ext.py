@@ -24,7 +24,8 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
-from qakit_trio import framing, hyper_ext
+from qakit_trio.transport import hyper_ext
+from qakit_trio.wire import framing
 
 from . import wsraw
 from .helpers import running_server

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import trio
 
-from qakit_trio.kafka import KafkaPublisher
-from qakit_trio.kafka_records import Record
-from qakit_trio.kafka_spool import DiskSpool
+from qakit_trio.adapters.kafka import KafkaPublisher
+from qakit_trio.adapters.kafka_records import Record
+from qakit_trio.adapters.kafka_spool import DiskSpool
 
 from .kafka_topics import has_count, read_topic
 from .pg import free_port

@@ -15,7 +15,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from qakit_trio.kafka import KafkaPublisher
+from qakit_trio.adapters.kafka import KafkaPublisher
 
 from . import kafka_broker
 from .helpers import connected, receive_json, request, running_server, server_process

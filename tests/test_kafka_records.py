@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from qakit_trio import protocol
-from qakit_trio.kafka_records import (
+from qakit_trio.adapters.kafka_records import (
     encode,
     order_record,
     order_value,
     stored_order_record,
     ws_record,
 )
-from qakit_trio.orders import EventType, Order, OrderEvent, Status
+from qakit_trio.domain.orders import EventType, Order, OrderEvent, Status
+from qakit_trio.wire import protocol
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

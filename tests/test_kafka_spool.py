@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from qakit_trio import kafka_spool
+from qakit_trio.adapters import kafka_spool
+from qakit_trio.adapters.kafka_records import Record
+from qakit_trio.adapters.kafka_spool import DiskSpool
 from qakit_trio.errors import SpoolError
-from qakit_trio.kafka_records import Record
-from qakit_trio.kafka_spool import DiskSpool
 
 
 def record(n: int) -> Record:

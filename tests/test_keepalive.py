@@ -8,16 +8,16 @@ import trio
 import trio.testing
 
 from qakit_trio.channels import drain_nowait
-from qakit_trio.framing import PING, Frame
-from qakit_trio.hub import SLOW_CONSUMER, Hub
-from qakit_trio.keepalive import (
+from qakit_trio.wire.framing import PING, Frame
+from qakit_trio.ws.hub import SLOW_CONSUMER, Hub
+from qakit_trio.ws.keepalive import (
     KEEPALIVE_TIMEOUT,
     evict_stalled,
     ping_round,
     run_keepalive,
     run_slow_consumer_watch,
 )
-from qakit_trio.outbox import Inlet, open_outbox
+from qakit_trio.ws.outbox import Inlet, open_outbox
 
 from . import wsraw
 from .helpers import running_server

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from qakit_trio import framing, protocol
 from qakit_trio.config import Settings
-from qakit_trio.legacy import LegacySession
 from qakit_trio.services import Services
+from qakit_trio.sessions.legacy import LegacySession
+from qakit_trio.wire import framing, protocol
 
 from .helpers import Server, receive_json, running_server
 

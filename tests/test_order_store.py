@@ -12,11 +12,11 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qakit_trio.adapters.kafka import NoKafka
 from qakit_trio.config import Settings
+from qakit_trio.domain.order_store import MemoryOrderStore, OrderStore
+from qakit_trio.domain.orders import TRANSITIONS, EventType, Status
 from qakit_trio.errors import InvalidTransition, OrderNotFound
-from qakit_trio.kafka import NoKafka
-from qakit_trio.order_store import MemoryOrderStore, OrderStore
-from qakit_trio.orders import TRANSITIONS, EventType, Status
 from qakit_trio.services import make_store
 
 TIMEOUT = 20

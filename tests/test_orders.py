@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qakit_trio.errors import InvalidTransition
-from qakit_trio.orders import (
+from qakit_trio.domain.orders import (
     MAX_CUSTOMER_LENGTH,
     TRANSITIONS,
     EventType,
@@ -16,6 +15,7 @@ from qakit_trio.orders import (
     parse_status,
     validate_customer,
 )
+from qakit_trio.errors import InvalidTransition
 
 ALLOWED = {("created", "paid"), ("created", "cancelled"), ("paid", "shipped"),
            ("paid", "cancelled"), ("shipped", "delivered")}

@@ -8,8 +8,8 @@ import trio
 
 from qakit_trio.channels import drain_nowait
 from qakit_trio.config import OutboxLimits
-from qakit_trio.framing import PING, Frame
-from qakit_trio.outbox import CONGESTED, QUEUED, Inlet, Meter, OutboxReceive, open_outbox
+from qakit_trio.wire.framing import PING, Frame
+from qakit_trio.ws.outbox import CONGESTED, QUEUED, Inlet, Meter, OutboxReceive, open_outbox
 
 
 class FakeSocket:

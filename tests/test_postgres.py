@@ -15,9 +15,9 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
+from qakit_trio.adapters.postgres import CANCEL_TIMEOUT
+from qakit_trio.adapters.postgres_orders import PostgresOrderStore
 from qakit_trio.config import load_settings
-from qakit_trio.postgres import CANCEL_TIMEOUT
-from qakit_trio.postgres_orders import PostgresOrderStore
 
 from . import pg
 from .helpers import connected, receive_json, request, running_server

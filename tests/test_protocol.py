@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qakit_trio import framing, protocol
-from qakit_trio.protocol import ErrorCode, ProtocolError
+from qakit_trio.wire import framing, protocol
+from qakit_trio.wire.protocol import ErrorCode, ProtocolError
 
 
 def _assign() -> str:

@@ -1,0 +1,163 @@
+"""Orders in PostgreSQL: the SQL of the order store, run through the adapter (postgres.py).
+
+Tables: `orders`, compatible with the original QA Kit's (an existing QA Kit database is read
+and used as it is), and, when Kafka is on, `order_outbox`: the transactional outbox. An order
+change and its event row are written in one transaction; order_relay.py publishes unsent rows
+and marks them sent, so a crash or a Kafka outage between the two loses nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from qakit_trio.adapters.kafka_records import encode, order_value
+from qakit_trio.adapters.postgres import Cursor, Database
+from qakit_trio.domain.orders import EventType, Order, OrderEvent, Status, check_transition
+from qakit_trio.errors import OrderNotFound, StoreFailed
+from qakit_trio.wire.protocol import new_event_id
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    id serial PRIMARY KEY,
+    customer text NOT NULL,
+    status text NOT NULL DEFAULT 'created',
+    created_at timestamptz DEFAULT now(),
+    updated_at timestamptz DEFAULT now()
+)
+"""
+OUTBOX_SCHEMA = [
+    """
+CREATE TABLE IF NOT EXISTS order_outbox (
+    id bigserial PRIMARY KEY,
+    event_id text NOT NULL UNIQUE,
+    order_id integer NOT NULL,
+    value text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    sent_at timestamptz
+)""",
+    "CREATE INDEX IF NOT EXISTS order_outbox_unsent ON order_outbox (id) WHERE sent_at IS NULL",
+]
+COLUMNS = "id, customer, status, created_at, updated_at"
+OutboxRows = list[tuple[int, str]]  # (row id, the order topic's record value)
+RowIds = list[int]
+
+
+def _order(row: tuple[Any, ...]) -> Order:
+    return Order(id=row[0], customer=row[1], status=row[2], created_at=row[3],
+                 updated_at=row[4])
+
+
+class PostgresOrderStore:
+    kind = "postgres"
+
+    def __init__(self, url: str, *, pool_size: int, timeout: float, outbox: bool = False
+                 ) -> None:
+        self.outbox = outbox  # write every order event to order_outbox too (Kafka is on)
+        self._db = Database(url, pool_size=pool_size, timeout=timeout,
+                            schema=[SCHEMA, *(OUTBOX_SCHEMA if outbox else [])])
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        await self._db.run(task_status=task_status)
+
+    def health(self) -> dict[str, Any]:
+        return {"kind": self.kind, **self._db.health()}
+
+    async def create(self, customer: str) -> OrderEvent:
+        def work(cursor: Cursor) -> OrderEvent:
+            cursor.execute(f"INSERT INTO orders (customer, status, created_at, updated_at) "
+                           f"VALUES (%s, %s, now(), now()) RETURNING {COLUMNS}",
+                           (customer, Status.CREATED.value))
+            return self._outboxed(cursor, OrderEvent(new_event_id(), EventType.CREATED,
+                                                     _order(_one(cursor))))
+
+        return await self._db.call(work)
+
+    async def get(self, order_id: int) -> Order | None:
+        def work(cursor: Cursor) -> Order | None:
+            cursor.execute(f"SELECT {COLUMNS} FROM orders WHERE id = %s", (order_id,))
+            row = cursor.fetchone()
+            return None if row is None else _order(row)
+
+        return await self._db.call(work)
+
+    async def list(self, *, newest_first: bool = False, limit: int | None = None
+                   ) -> list[Order]:
+        order_by = "id DESC" if newest_first else "id"
+
+        def work(cursor: Cursor) -> list[Order]:
+            cursor.execute(f"SELECT {COLUMNS} FROM orders ORDER BY {order_by} LIMIT %s",
+                           (limit,))
+            return [_order(row) for row in cursor.fetchall()]
+
+        return await self._db.call(work)
+
+    async def change_status(self, order_id: int, status: Status) -> OrderEvent:
+        """Read the order FOR UPDATE, check the transition, write: concurrent attempts on one
+        order queue on the row lock, so exactly one of the same transition succeeds."""
+
+        def work(cursor: Cursor) -> OrderEvent:
+            cursor.execute(f"SELECT {COLUMNS} FROM orders WHERE id = %s FOR UPDATE",
+                           (order_id,))
+            row = cursor.fetchone()
+            if row is None:
+                raise OrderNotFound(order_id)
+            previous = _order(row)
+            check_transition(previous.status, status)
+            cursor.execute(f"UPDATE orders SET status = %s, updated_at = now() WHERE id = %s "
+                           f"RETURNING {COLUMNS}", (status.value, order_id))
+            return self._outboxed(cursor, OrderEvent(
+                new_event_id(), EventType.STATUS_CHANGED, _order(_one(cursor)), previous.status))
+
+        return await self._db.call(work)
+
+    def _outboxed(self, cursor: Cursor, event: OrderEvent
+                  ) -> OrderEvent:
+        """In the change's transaction: its outbox row, if the outbox is on."""
+        if self.outbox:
+            cursor.execute("INSERT INTO order_outbox (event_id, order_id, value) "
+                           "VALUES (%s, %s, %s)", (event.event_id, event.order.id,
+                                                   encode(order_value(event))))
+        return event
+
+    # --- the outbox, for order_relay.py ----------------------------------------------------
+
+    async def unsent(self, limit: int) -> OutboxRows:
+        """The oldest outbox rows not yet sent: (row id, record value), in commit order per
+        order (a change waits for the previous one's row lock, so its row comes later)."""
+
+        def work(cursor: Cursor) -> OutboxRows:
+            cursor.execute("SELECT id, value FROM order_outbox WHERE sent_at IS NULL "
+                           "ORDER BY id LIMIT %s", (limit,))
+            return [(row[0], row[1]) for row in cursor.fetchall()]
+
+        return await self._db.call(work)
+
+    async def prune_sent(self, older_than_s: float, limit: int) -> int:
+        """Delete up to `limit` outbox rows sent more than `older_than_s` seconds ago (they are
+        in Kafka); return how many. The outbox is a queue, not an archive."""
+        def work(cursor: Cursor) -> int:
+            cursor.execute("DELETE FROM order_outbox WHERE id IN (SELECT id FROM order_outbox "
+                           "WHERE sent_at < now() - make_interval(secs => %s) LIMIT %s)",
+                           (older_than_s, limit))
+            return cursor.rowcount
+
+        return await self._db.call(work)
+
+    async def mark_sent(self, row_ids: RowIds) -> None:
+        def work(cursor: Cursor) -> None:
+            cursor.execute("UPDATE order_outbox SET sent_at = now() WHERE id = ANY(%s)",
+                           (row_ids,))
+
+        await self._db.call(work)
+
+
+
+def _one(cursor: Cursor) -> tuple[Any, ...]:
+    row = cursor.fetchone()
+    if row is None:
+        raise StoreFailed("the database returned no row")
+    return row
+

@@ -1,0 +1,3 @@
+"""The orders domain (pure state machine) and the order store interface with its
+in-memory store. Imports no adapter.
+"""

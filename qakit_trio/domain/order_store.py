@@ -1,0 +1,86 @@
+"""Where orders live: the store interface, its errors, and the in-memory store.
+
+`DATABASE_URL` unset: `MemoryOrderStore` (the embedded default; nothing else to install).
+`DATABASE_URL` set: `postgres.PostgresOrderStore`. Both are long-lived services started in the
+service nursery (`await nursery.start(store.run)`), both make a status change atomic, and both
+return the `OrderEvent` of every change so it can be shown everywhere with one event_id.
+
+Errors a store raises: the domain's `OrderNotFound` and `InvalidTransition` (orders.py), and
+its own `StoreUnavailable` (the database cannot be reached now, or did not answer in time) and
+`StoreFailed` (it answered with an error). Foreign errors (psycopg's) never leave a store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import trio
+
+from qakit_trio.domain.orders import EventType, Order, OrderEvent, Status, check_transition
+from qakit_trio.errors import OrderNotFound
+from qakit_trio.wire.protocol import new_event_id
+
+
+class OrderStore(Protocol):
+    kind: str
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> None: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+    async def create(self, customer: str) -> OrderEvent: ...
+
+    async def get(self, order_id: int) -> Order | None: ...
+
+    async def list(self, *, newest_first: bool = False, limit: int | None = None
+                   ) -> list[Order]: ...
+
+    async def change_status(self, order_id: int, status: Status) -> OrderEvent: ...
+
+
+class MemoryOrderStore:
+    """Orders in a dict. A change is atomic because nothing awaits between reading the order
+    and writing it back (trio switches tasks only at an await)."""
+
+    kind = "memory"
+
+    def __init__(self) -> None:
+        self._orders: dict[int, Order] = {}
+        self._next_id = 1
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        task_status.started()  # nothing to connect to; nothing to watch
+
+    def health(self) -> dict[str, Any]:
+        return {"kind": self.kind, "state": "up", "orders": len(self._orders)}
+
+    async def create(self, customer: str) -> OrderEvent:
+        await trio.lowlevel.checkpoint()
+        now = datetime.now(UTC)
+        order = Order(self._next_id, customer, Status.CREATED, now, now)
+        self._orders[order.id] = order
+        self._next_id += 1
+        return OrderEvent(new_event_id(), EventType.CREATED, order)
+
+    async def get(self, order_id: int) -> Order | None:
+        await trio.lowlevel.checkpoint()
+        return self._orders.get(order_id)
+
+    async def list(self, *, newest_first: bool = False, limit: int | None = None
+                   ) -> list[Order]:
+        await trio.lowlevel.checkpoint()
+        orders = sorted(self._orders.values(), key=lambda o: o.id, reverse=newest_first)
+        return orders if limit is None else orders[:limit]
+
+    async def change_status(self, order_id: int, status: Status) -> OrderEvent:
+        await trio.lowlevel.checkpoint()  # the last await: what follows is atomic
+        order = self._orders.get(order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        check_transition(order.status, status)
+        changed = replace(order, status=status, updated_at=datetime.now(UTC))
+        self._orders[order_id] = changed
+        return OrderEvent(new_event_id(), EventType.STATUS_CHANGED, changed, order.status)

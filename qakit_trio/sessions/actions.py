@@ -1,0 +1,87 @@
+"""The actions of the envelope protocol: what each request does, reply by reply.
+
+Every action gets an `ActionContext` and answers through it; the ack has already gone out.
+Replies go out in the order they are awaited. A `ProtocolError`, or one of the service's own
+errors (orders, store), raised here becomes an error frame after the ack (envelope.py); any
+other exception is a handler failure (1011). The orders actions are in order_actions.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from qakit_trio import logs
+from qakit_trio.services import Services
+from qakit_trio.wire import protocol
+from qakit_trio.wire.framing import Frame
+from qakit_trio.wire.protocol import new_event_id
+from qakit_trio.ws.connection import Connection
+from qakit_trio.ws.hub import Member
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionContext:
+    request: protocol.Request
+    conn: Connection
+    services: Services
+
+    @property
+    def request_id(self) -> protocol.RequestId:
+        return self.request.request_id
+
+    async def reply(self, frame: protocol.Frame) -> None:
+        await self.conn.reply(frame)
+
+    async def event(self, name: str, extra: Any) -> str:
+        """Send this request's event frame (and record it once); return its event_id."""
+        frame = protocol.event(name, self.request_id, extra, new_event_id())
+        self.services.events.record(frame, self.conn.fields)
+        await self.reply(frame)
+        return str(frame["event_id"])
+
+
+Action = Callable[[ActionContext], Awaitable[None]]
+
+
+async def echo(ctx: ActionContext) -> None:
+    """ack -> echo (the payload back) -> event ws.echo."""
+    await ctx.reply(protocol.echo(ctx.request_id, ctx.request.payload))
+    await ctx.event("ws.echo", ctx.request.payload)
+
+
+async def triplet_demo(ctx: ActionContext) -> None:
+    """ack -> step 1 -> step 2 -> event ws.triplet_demo: one request, several replies."""
+    await ctx.reply(protocol.step(ctx.request_id, 1, "first response"))
+    await ctx.reply(protocol.step(ctx.request_id, 2, "second response"))
+    await ctx.event("ws.triplet_demo", {"steps": 2})
+
+
+async def broadcast(ctx: ActionContext) -> None:
+    """ack -> a `message` frame to every member of the channel, sender too -> ws.broadcast."""
+    message = protocol.require_str(ctx.request.payload, "message")
+    channel = ctx.conn.channel
+    frame = protocol.channel_message(channel, message, ctx.request_id, ctx.conn.id)
+    item = Frame.of(protocol.encode(frame))  # framed once for everyone
+    hub, congested = ctx.services.hub, list[Member]()
+    # Queued rather than written at once when this client has more requests waiting (a burst
+    # goes out to each subscriber in one write: docs/send-path.md). The sender gets its copy
+    # as its own reply (`share`): its own burst never makes it a slow consumer of itself.
+    delivered = hub.publish(channel, item, coalesce=ctx.conn.burst(), skip=ctx.conn.id,
+                            congested=congested)
+    delivered += await ctx.conn.share(item)
+    logs.info(log, "broadcast", **ctx.conn.fields, request_id=ctx.request_id,
+              delivered=delivered, source="ws")
+    ctx.services.events.message(frame, channel, ctx.conn.id)  # to Kafka, if it is on
+    await ctx.event("ws.broadcast", {"channel": channel, "delivered": delivered})
+    # Flow control: this client's next request waits until the subscribers this broadcast
+    # left congested have drained (or left): the publisher is slowed, never the readers.
+    await hub.wait_drained(congested)
+
+
+def base_actions() -> dict[str, Action]:
+    return {"echo": echo, "triplet_demo": triplet_demo, "broadcast": broadcast}

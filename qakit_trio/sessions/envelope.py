@@ -1,0 +1,100 @@
+"""The envelope protocol's session on /ws: request -> ack -> the action's frames.
+
+Every text that parses as a JSON object is acknowledged first; then the request is checked and
+its action runs. Errors become error frames (the connection stays open); this is where the
+service's own errors (the domain's, the store's) are mapped to the protocol's error codes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from qakit_trio import logs
+from qakit_trio.errors import OrderError, ProtocolError, QakitError, StoreError
+from qakit_trio.services import Services
+from qakit_trio.sessions.actions import Action, ActionContext
+from qakit_trio.wire import protocol
+from qakit_trio.ws.connection import INTERNAL_ERROR, Connection
+
+log = logging.getLogger(__name__)
+
+ErrorCode = protocol.ErrorCode
+
+
+# The errors a request can end with on /ws: each becomes an error frame with its own code
+# (errors.py), the connection stays open. Anything else is a handler failure (1011).
+REPLIED: tuple[type[QakitError], ...] = (ProtocolError, OrderError, StoreError)
+
+
+def as_protocol_error(failure: Exception) -> protocol.ProtocolError | None:
+    """The error frame for one of the service's own errors (None: not one of them)."""
+    if isinstance(failure, ProtocolError):
+        return failure
+    if isinstance(failure, REPLIED):
+        return ProtocolError(ErrorCode(failure.code), str(failure), **failure.details)
+    return None
+
+
+class EnvelopeSession:
+    __slots__ = ("_actions", "_conn", "_requests", "_services")
+
+    def __init__(self, conn: Connection, services: Services, actions: dict[str, Action]) -> None:
+        self._conn = conn
+        self._services = services
+        self._actions = actions
+        self._requests = 0
+
+    def hello(self) -> protocol.Frame:
+        return protocol.connected(self._conn.channel, self._conn.id)
+
+    async def handle(self, message: str | bytes) -> None:
+        conn = self._conn
+        if isinstance(message, bytes):
+            self._log_in(None, len(message), kind="binary")
+            await conn.reply(protocol.error(None, protocol.ProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                "binary frames are not supported: send the JSON request as a text frame")))
+            return
+        try:
+            obj = protocol.decode_object(message)
+        except protocol.ProtocolError as failure:
+            self._log_in(None, len(message))
+            await conn.reply(protocol.error(None, failure))
+            return
+        request_id = protocol.request_id_of(obj, self._assign_request_id)
+        self._log_in(request_id, len(message), action=obj.get("action"))
+        await conn.reply(protocol.ack(request_id))
+        await self._run(obj, request_id)
+
+    async def _run(self, obj: dict[str, Any], request_id: protocol.RequestId) -> None:
+        conn = self._conn
+        try:
+            request = protocol.parse_request(obj, request_id)
+            action = self._actions.get(request.action)
+            if action is None:
+                raise protocol.unknown_action(request.action)
+            await action(ActionContext(request, conn, self._services))
+        except* REPLIED as group:
+            failure = as_protocol_error(_first(group))
+            assert failure is not None
+            await conn.reply(protocol.error(request_id, failure))
+        except* Exception:
+            log.exception("action failed", extra={"fields": {**conn.fields,
+                                                              "request_id": request_id}})
+            await conn.reply(protocol.error(request_id, protocol.ProtocolError(
+                ErrorCode.INTERNAL_ERROR, "the server failed to handle this request")))
+            conn.close_soon(INTERNAL_ERROR, "internal error")
+
+    def _assign_request_id(self) -> str:
+        self._requests += 1
+        return f"srv-{self._conn.id}-{self._requests}"
+
+    def _log_in(self, request_id: protocol.RequestId | None, size: int, **fields: Any) -> None:
+        logs.info(log, "frame in", **self._conn.fields, request_id=request_id, size=size,
+                  **fields)
+
+
+def _first(group: BaseExceptionGroup[Exception]) -> Exception:
+    failure = group.exceptions[0]
+    return failure if not isinstance(failure, BaseExceptionGroup) else _first(failure)

@@ -1,0 +1,85 @@
+"""Events: what happened, with one `event_id` a trainee can follow everywhere.
+
+An event frame goes to the client that caused it (or to a channel), and `EventSink.record`
+writes the same event once to the log, as a JSON line, and to Kafka's WS topic (when Kafka is
+on), both carrying the same `event_id`. Broadcast messages go to the WS topic too
+(`EventSink.message`). Publishing to Kafka never waits (kafka.py).
+
+Order events are seen everywhere at once (`OrderEvents.publish`): every /ws/orders client
+(seed 000's shapes), every /ws client in the orders channel (an `order.created` /
+`order.status_changed` event frame), the log, the WS topic and the order topic, all with the
+event's one id. With PostgreSQL the order topic is fed from the outbox (order_relay.py), which
+`publish` only wakes up; without it, the record goes to the Kafka adapter directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from qakit_trio import logs
+from qakit_trio.adapters.kafka import Publisher
+from qakit_trio.adapters.kafka_records import order_record, order_value, ws_record
+from qakit_trio.domain.orders import OrderEvent
+from qakit_trio.wire import protocol
+from qakit_trio.wire.framing import Frame
+from qakit_trio.ws.hub import Hub
+
+log = logging.getLogger(__name__)
+
+
+LEGACY_CHANNEL = "orders"  # the one channel of the /ws/orders hub
+
+
+class EventSink:
+    def __init__(self, publisher: Publisher, ws_topic: str) -> None:
+        self._publisher = publisher
+        self._ws_topic = ws_topic
+
+    def record(self, frame: protocol.Frame, fields: dict[str, Any]) -> None:
+        """Log one event (an event frame) once, whoever receives it, and publish it.
+        `fields` carry the connection (`conn`, `channel`) when there is one."""
+        logs.info(log, "event", **fields, name=frame["name"], event_id=frame["event_id"],
+                  request_id=frame.get("request_id"), extra=frame.get("extra"))
+        self.message(frame, fields.get("channel", ""), fields.get("conn"))
+
+    def message(self, frame: protocol.Frame, channel: str, connection_id: str | None) -> None:
+        """Publish a frame (an event, a broadcast message) to the WS topic; never waits."""
+        if self._publisher.enabled:
+            self._publisher.publish_nowait(ws_record(self._ws_topic, frame, channel=channel,
+                                                     connection_id=connection_id))
+
+
+class OrderEvents:
+    def __init__(self, sink: EventSink, hub: Hub, legacy_hub: Hub, orders_channel: str, *,
+                 publisher: Publisher, order_topic: str,
+                 outbox_wake: Callable[[], None] | None) -> None:
+        self._sink = sink
+        self._hub = hub
+        self._legacy_hub = legacy_hub
+        self._orders_channel = orders_channel
+        self._publisher = publisher
+        self._order_topic = order_topic
+        # Given when the order topic is fed from the PostgreSQL outbox: publish() wakes it.
+        self._outbox_wake = outbox_wake
+
+    def frame(self, event: OrderEvent, request_id: protocol.RequestId | None) -> protocol.Frame:
+        """The /ws event frame of `event` (the same one its requester gets as its reply)."""
+        return protocol.event(event.ws_name, request_id, event.extra(), event.event_id)
+
+    def publish(self, event: OrderEvent, frame: protocol.Frame, fields: dict[str, Any], *,
+                requester: str | None = None) -> None:
+        """Show one order event everywhere; never waits. `requester`: the /ws connection that
+        made the change and has had `frame` as its reply; if it is in the orders channel too,
+        it does not get the frame a second time."""
+        # channel: the requester's on /ws, else the orders channel (REST, /ws/orders)
+        self._sink.record(frame, {"channel": self._orders_channel, **fields,
+                                  "order_id": event.order.id})
+        self._hub.publish(self._orders_channel, Frame.of(protocol.encode(frame)),
+                          skip=requester)
+        if self._outbox_wake is not None:
+            self._outbox_wake()  # the event's row was written with the change itself
+        elif self._publisher.enabled:
+            self._publisher.publish_nowait(order_record(self._order_topic, order_value(event)))
+        self._legacy_hub.publish(LEGACY_CHANNEL, Frame.of(protocol.encode(event.legacy_frame())))

@@ -1,0 +1,3 @@
+"""The app's end of a WebSocket, and our extension of hypercorn: the only code that
+touches hypercorn's (and quart's) internals.
+"""

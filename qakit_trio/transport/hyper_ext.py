@@ -1,0 +1,301 @@
+"""Our extension of hypercorn's trio worker (hypercorn 0.18.0, pinned in pyproject.toml).
+
+Two subclasses, installed by `install()`:
+
+`QakitTCPServer` (hypercorn's per-connection TCP server) writes bytes to the socket at once,
+without a trip through the scheduler, when the socket can take them (see docs/send-path.md).
+
+`QakitWSStream` (hypercorn's WebSocket stream). hypercorn speaks plain ASGI to the app; what
+this service needs beyond it comes as extra ASGI messages, announced in
+`scope["extensions"]["qakit.websocket"]`:
+
+app -> server
+  `qakit.websocket.write` {"data": bytes}  frames the app has already framed (framing.py),
+                                           written as they are, in ONE socket write: the writer
+                                           task's batch, pings included; and its synchronous
+                                           twin, the extension's `write_nowait(bytes) -> int`,
+                                           which writes what the socket takes right now;
+  `qakit.websocket.abort`                  drop the TCP connection now: the only way to end a
+                                           write stuck on a peer that stopped reading (hypercorn
+                                           shields its socket writes).
+server -> app
+  `websocket.disconnect` with the client's real close code and reason, delivered BEFORE the close
+      reply goes out, so the app has left its channel when the client's close handshake completes
+      (stock hypercorn replies first and reports 1006 for every client close);
+  `qakit.websocket.pong`  the client answered a ping.
+Plus `server_terminated` in the extension: hypercorn's own "shutting down" event, so the app can
+send every client 1001 however the server was started (our CLI or `hypercorn` itself).
+
+Once the app has returned or aborted, hypercorn's reader never waits on the app's receive queue
+again (`_put`), so a connection can always be torn down. permessage-deflate is declined: a
+compressed frame depends on its connection, so broadcasts could no longer be framed once (and
+zlib would cost ~300 KiB per client).
+
+hypercorn has no hooks for these classes, so `install()` sets the two module attributes it looks
+them up from. HTTP/2 WebSockets (RFC 8441, not used by Postman or browsers' DevTools) keep the
+stock stream, and the app falls back to plain ASGI for them (transport.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from typing import Any, TypeVar, cast
+
+import hypercorn.protocol.h11
+import hypercorn.trio.run
+import trio
+from hypercorn.protocol.events import (
+    Body,
+    Data,
+    EndBody,
+    Event,
+    Request,
+    Response,
+    StreamClosed,
+)
+from hypercorn.protocol.ws_stream import ASGIWebsocketState, FrameTooLargeError, WSStream
+from hypercorn.typing import (
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    ASGISendEvent,
+    Scope,
+    WebsocketAcceptEvent,
+)
+from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection, Message, Ping, Pong
+from wsproto.frame_protocol import CloseReason
+
+from qakit_trio.transport.tcp_server import QakitTCPServer, current_tcp_server
+
+T = TypeVar("T")
+EXTENSION = "qakit.websocket"
+WRITE = "qakit.websocket.write"
+ABORT = "qakit.websocket.abort"
+PONG = "qakit.websocket.pong"
+HYPERCORN_VERSION = "0.18.0"
+
+# How long hypercorn's reader waits for the app's reply to a client's close frame before it
+# answers the client itself. The app answers at once; this only bounds a wedged app.
+CLOSE_REPLY_TIMEOUT = 5.0
+INBOX_BYTES = 1024 * 1024  # the default; our launchers set QAKIT_OUTBOX_BYTES (server.py)
+
+class QakitWSStream(WSStream):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._inner_app = self.app
+        self.app = self._app_with_extension  # adds our extension to the scope, then runs the app
+        self._app_queue: trio.MemorySendChannel[Any] | None = None  # hypercorn's, to the app
+        self._put_scope: trio.CancelScope | None = None
+        # Bytes of messages in the app queue, bounded (INBOX_BYTES) on top of hypercorn's count
+        # (max_app_queue_size): 10 messages of 1 MiB each would otherwise wait per client.
+        self._inbox_bytes = 0
+        self._inbox_limit: int = getattr(self.config, "qakit_inbox_bytes", INBOX_BYTES)
+        self._inbox_room: trio.Event | None = None
+        self._app_replied: trio.Event | None = None  # made when a client close waits for it
+        self._replied = False  # the app sent a close, an abort, or returned
+        self._app_gone = False  # the app aborted or returned: it reads nothing any more
+        self._disconnect_delivered = False
+        self._tcp = current_tcp_server.get()  # None when hypercorn's own TCP server runs us
+
+    async def _app_with_extension(self, scope: Scope, receive: ASGIReceiveCallable,
+                                  send: ASGISendCallable, sync_spawn: Callable[..., Any],
+                                  call_soon: Callable[..., Any]) -> None:
+        extensions = cast(dict[str, Any], scope["extensions"])  # type: ignore[typeddict-item]
+        extensions[EXTENSION] = {
+            "server_terminated": self.context.terminated,
+            # the app may take what is already queued without a trip through the scheduler
+            "receive_nowait": _channel_of(receive, trio.MemoryReceiveChannel).receive_nowait,
+            "queued": self._queued,
+            "write_nowait": self._write_nowait,
+            "taken": self._taken,
+        }
+        await self._inner_app(scope, receive, send, sync_spawn, call_soon)
+
+    async def _put(self, message: Any) -> None:
+        """hypercorn's app_put, minus a trip through the scheduler when the queue has room,
+        bounded in bytes too (the app reports what it took: `_taken`), and never blocking once
+        the app has gone. While it waits, hypercorn reads nothing more from the socket: the
+        client's own TCP window then holds its requests, not our memory."""
+        if self._app_gone or self._app_queue is None:
+            return
+        size = _message_size(message)
+        while self._inbox_bytes and self._inbox_bytes + size > self._inbox_limit:
+            self._inbox_room = trio.Event()
+            with trio.CancelScope() as self._put_scope:  # cancelled when the app goes away
+                await self._inbox_room.wait()
+            if self._app_gone:
+                return
+        self._inbox_bytes += size
+        try:
+            self._app_queue.send_nowait(message)
+        except trio.WouldBlock:
+            with trio.CancelScope() as self._put_scope:  # cancelled when the app goes away
+                await self._app_queue.send(message)
+
+    def _taken(self, size: int) -> None:
+        """The app took a message of `size` from the queue."""
+        self._inbox_bytes -= size
+        if self._inbox_room is not None:
+            self._inbox_room.set()
+            self._inbox_room = None
+
+    def _mark_replied(self) -> None:
+        self._replied = True
+        if self._app_replied is not None:
+            self._app_replied.set()
+
+    def _mark_app_gone(self) -> None:
+        self._app_gone = True
+        self._mark_replied()
+        if self._put_scope is not None:
+            self._put_scope.cancel()
+
+    async def handle(self, event: Event) -> None:
+        if isinstance(event, StreamClosed) and (self._disconnect_delivered or self._app_gone):
+            self.closed = True  # the app already knows, or no longer listens
+            return
+        await super().handle(event)
+        if isinstance(event, Request) and self.app_put is not None and self._app_queue is None:
+            self._app_queue = _channel_of(self.app_put, trio.MemorySendChannel)
+            self.app_put = self._put
+
+    async def app_send(self, message: ASGISendEvent | None) -> None:
+        kind = None if message is None else cast(dict[str, Any], message)["type"]
+        if kind == WRITE:
+            if self._can_send() and self.connection.state == ConnectionState.OPEN:
+                data = cast(dict[str, Any], message)["data"]
+                await self.send(Data(stream_id=self.stream_id, data=data))
+        elif kind == ABORT:
+            self._mark_app_gone()
+            if not self.closed:
+                await self.send(StreamClosed(stream_id=self.stream_id))  # hypercorn closes TCP
+        else:
+            if message is None:
+                self._mark_app_gone()
+            await super().app_send(message)
+            if kind == "websocket.close":
+                self._mark_replied()
+
+    async def _send_error_response(self, status_code: int) -> None:
+        """hypercorn answers a bad handshake with an empty 400; ours says why, as JSON, and
+        names the version we speak (RFC 6455 4.4: Sec-WebSocket-Version on a refusal)."""
+        if status_code != 400:
+            await super()._send_error_response(status_code)
+            return
+        body = json.dumps({"error": "invalid_handshake",
+                           "detail": _handshake_problem(self.handshake)}).encode()
+        await self.send(Response(stream_id=self.stream_id, status_code=400, headers=[
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"), (b"sec-websocket-version", b"13")]))
+        await self.send(Body(stream_id=self.stream_id, data=body))
+        await self.send(EndBody(stream_id=self.stream_id))
+        await self.config.log.access(self.scope, {"status": 400, "headers": []},
+                                     time.time() - self.start_time)
+
+    def _can_send(self) -> bool:
+        return not self.closed and self.state == ASGIWebsocketState.CONNECTED
+
+    def _queued(self) -> int:
+        """How many messages wait in hypercorn's queue to the app."""
+        return 0 if self._app_queue is None else int(
+            self._app_queue.statistics().current_buffer_used)
+
+    def _write_nowait(self, data: bytes) -> int:
+        """The `write` message without an await: framed bytes straight to the socket when it
+        takes them now; returns how many it took (the app sends the rest with `write`).
+        On the fan-out path: once per subscriber per broadcast, so kept to plain checks."""
+        if (self._tcp is None or self.closed or self.state is not ASGIWebsocketState.CONNECTED
+                or self.connection.state is not ConnectionState.OPEN):
+            return 0
+        return self._tcp.write_nowait(data)
+
+    async def _accept(self, message: WebsocketAcceptEvent) -> None:
+        self.handshake.extensions = None  # decline permessage-deflate (see module docstring)
+        await super()._accept(message)
+        # Only `accepted` is read from now on; the parsed headers would live as long as the
+        # connection.
+        self.handshake.connection_tokens = self.handshake.subprotocols = None
+        self.handshake.key = self.handshake.upgrade = self.handshake.version = None
+
+    async def _deliver_disconnect(self, code: int, reason: str | None) -> None:
+        self._disconnect_delivered = True
+        await self._put({"type": "websocket.disconnect", "code": code, "reason": reason or ""})
+
+    async def _handle_events(self) -> None:
+        # hypercorn's loop, with the Pong, too-large and client-close branches changed.
+        for event in self.connection.events():
+            if isinstance(event, Message):
+                try:
+                    self.buffer.extend(event)
+                except FrameTooLargeError:
+                    await self._send_wsproto_event(
+                        CloseConnection(code=CloseReason.MESSAGE_TOO_BIG, reason="message too big")
+                    )
+                    await self._deliver_disconnect(CloseReason.MESSAGE_TOO_BIG, "message too big")
+                    break
+                if event.message_finished:
+                    await self._put(self.buffer.to_message())
+                    self.buffer.clear()
+            elif isinstance(event, Ping):
+                await self._send_wsproto_event(event.response())
+            elif isinstance(event, Pong):
+                await self._put({"type": PONG})
+            elif isinstance(event, CloseConnection):
+                if self.connection.state == ConnectionState.OPEN:
+                    # Not a close frame: wsproto found a protocol violation (a reserved bit,
+                    # invalid UTF-8, ...). RFC 6455 7.1.7: fail the connection, with the close
+                    # code that says why (1002, 1007), instead of dropping TCP silently.
+                    await self._send_wsproto_event(
+                        CloseConnection(code=event.code, reason=event.reason))
+                    await self._deliver_disconnect(event.code, event.reason)
+                elif self.connection.state == ConnectionState.REMOTE_CLOSING:
+                    await self._deliver_disconnect(event.code, event.reason)
+                    if not self._replied:
+                        self._app_replied = trio.Event()
+                        with trio.move_on_after(CLOSE_REPLY_TIMEOUT):
+                            await self._app_replied.wait()
+                    await self._send_wsproto_event(event.response())  # no-op if the app replied
+                await self.send(StreamClosed(stream_id=self.stream_id))
+
+
+def _handshake_problem(handshake: Any) -> str:
+    """Why hypercorn's Handshake.is_valid() said no, in a sentence."""
+    if handshake.http_version < "1.1":
+        return "a WebSocket handshake needs HTTP/1.1"
+    if handshake.key is None:
+        return "the Sec-WebSocket-Key header is missing"
+    if not any(token.lower() == "upgrade" for token in handshake.connection_tokens or []):
+        return "the Connection header must include Upgrade"
+    if (handshake.upgrade or b"").lower() != b"websocket":
+        return "the Upgrade header must be websocket"
+    version = (handshake.version or b"").decode("latin-1") or "(none)"
+    return f"Sec-WebSocket-Version {version} is not supported: this server speaks 13"
+
+
+def _message_size(message: Any) -> int:
+    """What a message to the app weighs in the inbox: its text or bytes (0 for the rest)."""
+    data = message.get("text") or message.get("bytes") if isinstance(message, dict) else None
+    return len(data) if data else 0
+
+
+def _channel_of(method: Any, kind: type[T]) -> T:
+    """The memory channel behind one of hypercorn's bound `send`/`receive` callables."""
+    channel = getattr(method, "__self__", None)
+    if not isinstance(channel, kind):
+        raise RuntimeError(f"hypercorn changed: expected a bound method of {kind.__name__}")
+    return channel
+
+
+def install() -> None:
+    """Make hypercorn's trio worker use our two classes. Idempotent."""
+    installed = version("hypercorn")
+    if installed != HYPERCORN_VERSION:
+        raise RuntimeError(
+            f"qakit_trio.transport.hyper_ext extends hypercorn {HYPERCORN_VERSION} internals, "
+            f"but hypercorn {installed} is installed (pip install hypercorn=={HYPERCORN_VERSION})"
+        )
+    hypercorn.protocol.h11.WSStream = QakitWSStream  # type: ignore[attr-defined]
+    hypercorn.trio.run.TCPServer = QakitTCPServer  # type: ignore[attr-defined]

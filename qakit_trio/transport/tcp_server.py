@@ -1,0 +1,119 @@
+"""`QakitTCPServer`: hypercorn's per-connection TCP server (hypercorn 0.18.0), extended.
+
+- It writes bytes to the socket at once, without a trip through the scheduler, when the socket
+  can take them (`write_nowait`; see docs/send-path.md), and lends that to the WebSocket
+  stream of its connection (hyper_ext.py) through `current_tcp_server`.
+- It can drop its connection under a stuck write (`abort`), and `abort_connections` drops
+  them all: the last step of a shutdown whose time is up.
+- It closes a connection it will not reuse even when the app's task is cancelled on the way
+  (`_close_shielded`; docs/upstream.md).
+- Its read loop has no `fail_after(inf)` per read when no read timeout is set.
+
+Installed by `hyper_ext.install()`, with the WebSocket stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import weakref
+from contextvars import ContextVar
+
+import trio
+from hypercorn.events import Closed, RawData
+from hypercorn.events import Event as ServerEvent
+from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
+
+# The most a connection's close may take (it never waits on the peer: see _close_shielded).
+CLOSE_LIMIT = 1.0
+
+
+class QakitTCPServer(TCPServer):
+    async def run(self) -> None:
+        # The plain TCP socket, if it is one (not TLS): what write_nowait may write to.
+        self._socket = self.stream.socket if isinstance(self.stream, trio.SocketStream) else None
+        token = current_tcp_server.set(self)  # for the WebSocket stream created in this task
+        _live.add(self)
+        try:
+            await super().run()
+        finally:
+            _live.discard(self)
+            current_tcp_server.reset(token)
+
+    def abort(self) -> None:
+        """Shut the socket down under whatever is stuck on it (a response or a frame to a
+        client that stopped reading: hypercorn shields those writes, so no cancellation can
+        end them). Synchronous: the stuck write fails at once and hypercorn closes as usual."""
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
+
+    def write_nowait(self, data: bytes) -> int:
+        """Write what the socket takes now, if nobody else is writing; return how many bytes
+        that was (0: nothing; the caller queues the rest). One system call, no await."""
+        if self._socket is None or self.send_lock.locked():
+            return 0  # TLS, or a write in progress (it keeps the order): not here
+        try:
+            return os.write(self._socket.fileno(), data)  # a non-blocking socket
+        except OSError:  # full (EAGAIN) or gone: the caller's queued write finds out which
+            return 0
+
+    async def protocol_send(self, event: ServerEvent) -> None:
+        """hypercorn takes a lock, opens a shielded cancel scope and awaits `send_all` for every
+        write: two trips through the scheduler per frame. Here, when nobody else is writing
+        and the kernel takes all the bytes now, the write is one plain system call."""
+        if isinstance(event, RawData):
+            sent = self.write_nowait(event.data)
+            if sent == len(event.data):
+                return
+            event = RawData(data=event.data[sent:])  # the rest, hypercorn's way (in order:
+        elif isinstance(event, Closed):  # it takes the lock before anyone else can write)
+            await self._close_shielded()
+            await self.protocol.handle(Closed())
+            return
+        await super().protocol_send(event)
+
+    async def _close_shielded(self) -> None:
+        """Close the connection, whoever's task this is and whatever cancels it.
+
+        hypercorn closes a connection (after a `Connection: close` or HTTP/1.0 response, or a
+        response sent before the request body was read) from the task that sends `Closed`:
+        the app's own task, finishing its response. On the way, hypercorn hands the app
+        `http.disconnect`; quart-trio's message task receives it and cancels the app's
+        nursery, and so the close is cancelled between `send_eof` and `aclose` about half
+        of the time (trio's scheduler picks the order): the socket then stays open until
+        the client goes. Stock hypercorn shields its writes but not this; we shield it, with
+        a limit (the close itself never waits on the peer: `aclose` closes the fd first)."""
+        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_LIMIT):
+            await self._close()
+
+    async def _read_data(self) -> None:
+        """hypercorn's read loop, without a `fail_after(inf)` cancel scope around every read
+        when no read timeout is configured (ours never configures one)."""
+        if self.config.read_timeout is not None:
+            await super()._read_data()
+            return
+        while True:
+            try:
+                data = await self.stream.receive_some(MAX_RECV)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                break
+            await self.protocol.handle(RawData(bytes(data)))
+            if not data:
+                break
+        await self.protocol.handle(Closed())
+
+
+current_tcp_server: ContextVar[QakitTCPServer | None] = ContextVar("qakit_tcp_server",
+                                                                    default=None)
+_live: weakref.WeakSet[QakitTCPServer] = weakref.WeakSet()  # every open connection
+
+
+def abort_connections() -> int:
+    """Drop every connection this process still has (HTTP and WebSocket alike): the last
+    step of a shutdown whose time is up. Returns how many there were."""
+    servers = list(_live)
+    for server in servers:
+        server.abort()
+    return len(servers)

@@ -1,0 +1,2 @@
+"""quart-trio routes: REST, the OpenAPI document, and the WebSocket endpoints.
+"""

@@ -1,0 +1,64 @@
+"""REST routes: health, stats, broadcast, the OpenAPI document and its page. Every error is
+JSON (app.py handles 404/405/500; rest_orders.py has the orders API)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from qakit_trio import __version__, logs
+from qakit_trio.services import Services
+from qakit_trio.web import openapi
+from qakit_trio.wire import protocol
+from qakit_trio.wire.framing import Frame
+from qakit_trio.ws.hub import Member
+
+log = logging.getLogger(__name__)
+
+JsonResponse = dict[str, Any] | tuple[dict[str, Any], int]
+
+
+def register_rest(app: QuartTrio, services: Services) -> None:
+    settings, hub = services.settings, services.hub
+
+    @app.get("/health")
+    async def health() -> JsonResponse:
+        """Always 200 while the service runs; `status` is "degraded" when the database is
+        down (everything that does not need it keeps working)."""
+        return {**services.health(), "service": "qa-websocket", "version": __version__,
+                "connections": services.connections()}
+
+    @app.get("/stats")
+    async def stats() -> JsonResponse:
+        return {"channels": hub.stats(), "total_connections": services.connections(),
+                "legacy_orders_connections": services.legacy_hub.total()}
+
+    @app.get("/openapi.json")
+    async def openapi_json() -> JsonResponse:
+        return openapi.document()
+
+    @app.get("/docs")
+    async def docs() -> Response:
+        return Response(openapi.DOCS_PAGE, content_type="text/html; charset=utf-8")
+
+    @app.post("/broadcast")
+    async def broadcast() -> JsonResponse:
+        message = request.args.get("message")
+        if message is None:
+            return {"error": "validation_error", "field": "message",
+                    "detail": "query parameter 'message' is required"}, 422
+        channel, problem = protocol.channel_from_query(request.args.get("channel"),
+                                              settings.default_channel)
+        if problem is not None:
+            return protocol.invalid_channel(channel, problem), 400
+        frame = protocol.rest_broadcast(channel, message)
+        congested: list[Member] = []
+        delivered = hub.publish(channel, Frame.of(protocol.encode(frame)),  # made once, shared
+                                congested=congested)
+        logs.info(log, "broadcast", channel=channel, delivered=delivered, source="rest")
+        services.events.message(frame, channel, None)  # to Kafka, if it is on
+        await hub.wait_drained(congested)  # flow control, as for the broadcast action (hub.py)
+        return {"ok": True, "channel": channel, "connections": delivered}

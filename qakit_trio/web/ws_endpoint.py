@@ -1,0 +1,69 @@
+"""The WebSocket routes: `/ws?channel=NAME` (the envelope protocol), `/ws/orders` (the legacy
+orders protocol) and `/ws/echo`. Each route checks the request, then hands the connection a
+session to run once the route has returned (transport/quart_ws.py runs it).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from quart import websocket
+from quart_trio import QuartTrio
+
+from qakit_trio.services import Services
+from qakit_trio.sessions.actions import Action
+from qakit_trio.sessions.envelope import EnvelopeSession
+from qakit_trio.sessions.events import LEGACY_CHANNEL
+from qakit_trio.sessions.legacy import LegacySession
+from qakit_trio.transport.quart_ws import current_websocket
+from qakit_trio.wire import protocol
+from qakit_trio.ws.connection import Connection
+from qakit_trio.ws.echo import serve_echo
+
+
+def http2_refused() -> tuple[dict[str, str], int] | None:
+    """WebSockets over HTTP/2 (RFC 8441, h2c) are refused before the upgrade: neither Postman
+    nor browsers' DevTools use them, and their streams get none of what this service adds
+    (pings, close codes, aborts: hyper_ext.py extends the HTTP/1.1 stream only)."""
+    if websocket.http_version.startswith("2"):
+        return {"error": "http2_websocket_not_supported",
+                "detail": "WebSockets over HTTP/2 are not served here: connect over HTTP/1.1 "
+                          "(ws://...), as Postman and browsers do"}, 400
+    return None
+
+
+def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) -> None:
+    settings = services.settings
+
+    @app.websocket("/ws")
+    async def ws_route() -> tuple[dict[str, str], int] | None:
+        if (refused := http2_refused()) is not None:
+            return refused
+        channel, problem = protocol.channel_from_query(websocket.args.get("channel"),
+                                              settings.default_channel)
+        if problem is not None:
+            return protocol.invalid_channel(channel, problem), 400  # before accept
+        ws = current_websocket()
+        services.watch_server(ws.transport.server_terminated)
+        # Accepted and run by QakitASGIWebsocket once this route has returned.
+        ws.session = Connection(ws.transport, services.hub, channel, settings,
+                                partial(EnvelopeSession, services=services, actions=actions)).run
+        return None
+
+    @app.websocket("/ws/orders")
+    async def legacy_route() -> tuple[dict[str, str], int] | None:
+        if (refused := http2_refused()) is not None:
+            return refused
+        ws = current_websocket()
+        services.watch_server(ws.transport.server_terminated)
+        ws.session = Connection(ws.transport, services.legacy_hub, LEGACY_CHANNEL, settings,
+                                partial(LegacySession, services=services)).run
+        return None
+
+    @app.websocket("/ws/echo")
+    async def echo_route() -> tuple[dict[str, str], int] | None:
+        if (refused := http2_refused()) is not None:
+            return refused
+        ws = current_websocket()
+        ws.session = partial(serve_echo, ws.transport, settings)
+        return None

@@ -1,0 +1,271 @@
+"""One WebSocket client (on /ws or /ws/orders): its own nursery with a reader and a writer.
+
+    connection nursery (Connection.run)
+    ├── reader  the nursery's own task: transport.receive() -> session.handle() -> replies
+    │           into the outbox (a separate child would cost every client ~1.9 KiB more)
+    ├── writer  outbox -> batch -> transport.send_batch(): one socket write per batch
+    │           (the only task that waits on the socket; see outbox.Inlet for the fast lane)
+    └── close watchdog (only once closing starts) -> transport.abort() if the handshake stalls
+
+Closing. Whoever decides the connection must end (the client's close frame, the hub's
+slow-consumer policy, keepalive, shutdown, a failed action) calls `close_soon(code, reason)`,
+which never blocks: it leaves the hub at once (so /stats is exact), wakes the writer and starts
+the watchdog. The writer then writes what is already queued (except for a slow consumer or
+when the client closed first), sends the close frame and ends. The reader keeps reading, and
+discarding, until the client's side is closed too, so the server never waits on us. If that
+does not happen within QAKIT_CLOSE_TIMEOUT (a vanished peer, or one that stopped reading and
+left our write stuck), the watchdog drops the TCP connection and cancels the nursery.
+
+What the messages mean is the session's business (envelope.py for /ws, legacy.py for
+/ws/orders); everything about the socket, the outbox and closing is here, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import trio
+
+from qakit_trio import logs
+from qakit_trio.channels import drain_nowait
+from qakit_trio.config import Settings
+from qakit_trio.errors import Disconnected
+from qakit_trio.transport.transport import Pong, Transport, close_within, reply_code
+from qakit_trio.wire import protocol
+from qakit_trio.wire.framing import WAKE, Frame, OutboxItem
+from qakit_trio.ws.hub import SLOW_CONSUMER, Hub, Member
+from qakit_trio.ws.outbox import Inlet, Meter, open_outbox
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = 1011
+MESSAGE_TOO_BIG = 1009
+ABORT_TIMEOUT = 1.0  # dropping a TCP link is local work: this only bounds a wedged server
+
+
+@dataclass(frozen=True, slots=True)
+class CloseRequest:
+    code: int
+    reason: str
+    flush: bool  # write what is already queued before the close frame
+    client_closed: trio.Event = field(default_factory=trio.Event)  # its side is closed too
+
+
+class Session(Protocol):
+    """What one protocol does with one connection's messages."""
+
+    def hello(self) -> protocol.Frame | None:
+        """The frame the server sends first, if the protocol has one."""
+
+    async def handle(self, message: str | bytes) -> None:
+        """Answer one message (through `Connection.reply`). An exception escaping here is a
+        handler failure: logged, and the connection closes with 1011."""
+
+
+class Connection:
+    # Slots: one of these lives as long as its client; 5000 idle clients is a benchmark.
+    __slots__ = ("_closing", "_hub", "_member", "_meter", "_nursery", "_outbox_receive",
+                 "_outbox_send", "_session", "_settings", "_transport", "channel", "fields",
+                 "id")
+
+    def __init__(self, transport: Transport, hub: Hub, channel: str, settings: Settings,
+                 session: Callable[[Connection], Session]) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.channel = channel
+        self.fields = {"conn": self.id, "channel": channel}  # on every log line about it
+        self._transport = transport
+        self._hub = hub
+        self._settings = settings
+        self._outbox_send, self._outbox_receive = open_outbox(settings.outbox_size)
+        self._meter = Meter(settings.outbox_limits)  # what waits in the outbox (outbox.py)
+        self._session = session(self)
+        self._member: Member | None = None
+        self._nursery: trio.Nursery | None = None
+        self._closing: CloseRequest | None = None
+
+    async def run(self) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                inlet = Inlet(self._outbox_send.clone(), self._transport.write_nowait,
+                              self._meter)
+                self._member = self._hub.join(self.channel, self.id, inlet, self.close_soon)
+                logs.info(log, "connected", **self.fields)
+                hello = self._session.hello()
+                if hello is not None:  # no checkpoint since join: it is the first frame out
+                    self._log_out(hello)
+                    self._queue_nowait(Frame.of(protocol.encode(hello)))
+                if self._hub.closing is not None:
+                    self.close_soon(*self._hub.closing)
+                nursery.start_soon(self._write_loop)
+                try:
+                    await self._read_loop()  # the reader is this task: one task fewer per client
+                finally:
+                    if self._meter.writing:
+                        # Leaving (cancelled, or the client is gone) while the writer is stuck
+                        # in a write hypercorn shields: only dropping the link can end it.
+                        with trio.CancelScope(shield=True) as scope:
+                            scope.deadline = trio.current_time() + ABORT_TIMEOUT
+                            await self._transport.abort()
+        except* Exception:
+            log.exception("connection failed", extra={"fields": self.fields})
+            with trio.CancelScope(shield=True):
+                await close_within(self._transport, INTERNAL_ERROR, "internal error",
+                                   self._settings.close_timeout)
+        finally:
+            if self._member is not None:
+                self._hub.leave(self._member)
+            logs.info(log, "closed", **self.fields, **self._close_fields())
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Start closing with `code` (see module docstring). Synchronous; safe to call twice."""
+        self._start_closing(CloseRequest(code, reason, flush=code != SLOW_CONSUMER))
+
+    def _start_closing(self, request: CloseRequest) -> None:
+        if self._closing is not None or self._nursery is None:
+            return
+        self._closing = request
+        if self._member is not None:
+            self._hub.leave(self._member)
+        # Wake the writer, through the reader's end of the outbox (the reader is still reading
+        # whenever closing starts). A writer waiting for frames has an empty outbox, so this
+        # fits; if it does not, the writer is busy and sees `_closing` before it waits again.
+        with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError,
+                                 trio.ClosedResourceError):
+            self._outbox_send.send_nowait(WAKE)
+        self._meter.wake()  # the reader, if it waits for its outbox to drain: stop waiting
+        self._nursery.start_soon(self._close_watchdog, request)
+
+    def _close_fields(self) -> dict[str, Any]:
+        if self._closing is None:
+            return {}
+        return {"close_code": self._closing.code, "close_reason": self._closing.reason}
+
+    # --- reader --------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        with self._outbox_send:  # the reader owns the original send end
+            while True:
+                try:
+                    message = await self._transport.receive()
+                except Disconnected as gone:
+                    if self._closing is None:
+                        logs.info(log, "client closed", **self.fields, code=gone.close_code,
+                                  reason=gone.reason)
+                    self._start_closing(
+                        CloseRequest(reply_code(gone.close_code), gone.reason, False))
+                    if self._closing is not None:
+                        self._closing.client_closed.set()
+                    return
+                if self._member is not None:
+                    self._member.last_heard = trio.current_time()
+                if isinstance(message, Pong) or self._closing is not None:
+                    continue  # after closing starts, what the client sends is discarded
+                await self._handle(message)
+
+    async def _handle(self, message: str | bytes) -> None:
+        if len(message) > self._settings.max_message_size:
+            logs.info(log, "frame in", **self.fields, request_id=None, size=len(message))
+            self.close_soon(MESSAGE_TOO_BIG, "message too big")
+            return
+        try:
+            await self._session.handle(message)
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the writer has finished: the connection is closing (not a failure)
+        except* Exception:
+            log.exception("session failed", extra={"fields": self.fields})
+            self.close_soon(INTERNAL_ERROR, "internal error")
+
+    # --- what sessions use -----------------------------------------------------------------
+
+    def burst(self) -> bool:
+        """More messages from this client are already waiting behind the current one."""
+        return self._transport.queued() > 0
+
+    async def reply(self, frame: protocol.Frame) -> None:
+        """Queue one frame for this client (logged as `frame out`); see `queue`."""
+        self._log_out(frame)
+        await self.queue(Frame.of(protocol.encode(frame)))
+
+    async def queue(self, item: Frame) -> None:
+        """Queue one of this client's own frames, waiting only while its outbox is congested.
+
+        Backpressure, never eviction: a client that does not read its replies just makes its
+        own reader wait (above high water, until low water; outbox.py), so its requests wait
+        in hypercorn's bounded queue and then in the kernel. Not a plain `await send()`: that
+        yields to the scheduler even when there is room, and the writer would then write each
+        reply on its own. Queued without a yield, the ack, data and event of one request go
+        out in one socket write.
+        """
+        meter = self._meter
+        while meter.congested() and self._closing is None:
+            await meter.wait_drained(self._is_closing)
+        self._queue_nowait(item)
+
+    def _queue_nowait(self, item: Frame) -> None:
+        try:
+            self._outbox_send.send_nowait(item)
+        except trio.WouldBlock:
+            return  # only while closing (the writer stopped taking): the client is leaving
+        self._meter.added(len(item.wire), own=True)
+
+    def _is_closing(self) -> bool:
+        return self._closing is not None
+
+    async def share(self, item: Frame) -> int:
+        """This client's own copy of a frame it published to its channel (the hub skipped it):
+        queued like a reply, so its own burst never makes it a slow consumer. Returns 1 if it
+        is still a member of the channel (it counts in `delivered`), else 0."""
+        if self._member is None or not self._hub.is_member(self._member):
+            return 0
+        await self.queue(item)
+        return 1
+
+    def _log_out(self, frame: protocol.Frame) -> None:
+        logs.info(log, "frame out", **self.fields, type=frame["type"],
+                  request_id=frame.get("request_id"))
+
+    # --- writer --------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        with self._outbox_receive:  # the writer owns the receive end
+            batch: list[OutboxItem] = []
+            while self._closing is None:
+                try:
+                    first = await self._outbox_receive.receive()  # close_soon() sends WAKE
+                except trio.EndOfChannel:
+                    break
+                meter = self._meter  # everything it counts is in `first` or waiting now:
+                own, shared, frames = meter.own, meter.shared, meter.frames  # the batch's
+                batch = drain_nowait(self._outbox_receive, [first])
+                if self._closing is None:
+                    meter.writing = True  # the slow-consumer watch looks at these two
+                    await self._transport.send_batch(batch)  # one socket write
+                    meter.writing = False
+                    meter.writes += 1
+                    meter.own -= own
+                    meter.shared -= shared
+                    meter.frames -= frames
+                    meter.wake_if_drained()
+                    batch = []
+            closing = self._closing or CloseRequest(1000, "", flush=False)
+            if closing.flush:
+                await self._transport.send_batch(drain_nowait(self._outbox_receive, batch))
+            await self._transport.close(closing.code, closing.reason)
+
+    # --- closing -------------------------------------------------------------------------
+
+    async def _close_watchdog(self, request: CloseRequest) -> None:
+        with trio.move_on_after(self._settings.close_timeout):
+            await request.client_closed.wait()
+            return
+        log.warning("close handshake timed out: dropping the connection",
+                    extra={"fields": {**self.fields, **self._close_fields()}})
+        await self._transport.abort()
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()

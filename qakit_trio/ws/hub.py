@@ -1,0 +1,189 @@
+"""The hub: which connection is in which channel, and fan-out to them.
+
+Publishing never awaits. `publish()` offers one shared, already framed frame to every member's
+outbox `Inlet` (outbox.py): written at once where the client's socket is idle and ready, queued
+with `send_nowait` everywhere else, so a broadcast costs the publisher the same whether the
+channel's clients are fast or stuck.
+
+Slow-consumer policy (QAKIT_OUTBOX_BYTES, QAKIT_OUTBOX_SIZE, QAKIT_SLOW_CONSUMER_TIMEOUT):
+- a member is evicted when the bytes the hub has queued for it would pass QAKIT_OUTBOX_BYTES,
+  or its outbox is full in frames, as the hub puts a frame in (a broadcast, an order event);
+- a member whose writer has made no progress (one write unfinished) for
+  QAKIT_SLOW_CONSUMER_TIMEOUT seconds is evicted by the slow-consumer watch (keepalive.py),
+  whatever is queued;
+- a member that holds a publisher up (see below) while its writer makes no progress for
+  STALL_GRACE (1 s, or QAKIT_SLOW_CONSUMER_TIMEOUT if shorter) is evicted by that publisher;
+- a ping never evicts: a member too full for a ping is skipped (the watch decides).
+Evicted means: it leaves the channel at once (so it stops counting in /stats and in
+`delivered`), the frame is not queued for it, and it is asked to close with code 4008 ("slow
+consumer"). Everyone else receives the frame without delay. The evicted client gets the 4008
+close frame if it reads again within QAKIT_CLOSE_TIMEOUT, otherwise its TCP connection is
+dropped (see connection.py).
+
+Flow control, so that a client that keeps reading is never evicted by a burst: `publish` can
+list the members it left congested (above half the limits); the publisher's reader then waits
+(`wait_drained`) until each drained to a quarter, or left. The hub itself never waits; the
+publisher's reader does, and so a fast publisher is slowed to the pace of its channel's
+slowest reader, never the other way round (a reader that stops for good is evicted by the
+watch, and the publisher goes on).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+
+import trio
+
+from qakit_trio.wire.framing import OutboxItem
+from qakit_trio.ws.outbox import CONGESTED, Inlet
+
+log = logging.getLogger(__name__)
+
+SLOW_CONSUMER = 4008
+GOING_AWAY = 1001
+
+CloseSoon = Callable[[int, str], None]
+
+
+@dataclass(eq=False, slots=True)
+class Member:
+    """One connection as the hub sees it."""
+
+    connection_id: str
+    channel: str
+    inlet: Inlet  # the hub's own way into the connection's outbox; the hub closes it
+    close_soon: CloseSoon  # asks the connection to close; synchronous, never blocks
+    last_heard: float = field(default=0.0)  # trio time of the last frame or pong from the client
+
+
+# How long a subscriber that holds a publisher up (above high water) may make no write progress
+# before it is evicted: far longer than any write to a client that reads takes on a LAN, far
+# shorter than QAKIT_SLOW_CONSUMER_TIMEOUT, so one stuck client does not stall its channel.
+STALL_GRACE = 1.0
+
+
+class Hub:
+    def __init__(self, stall_grace: float = STALL_GRACE) -> None:
+        self.stall_grace = stall_grace
+        self._channels: dict[str, dict[str, Member]] = {}
+        self.closing: tuple[int, str] | None = None  # set once the server is shutting down
+
+    def join(self, channel: str, connection_id: str, inlet: Inlet,
+             close_soon: CloseSoon) -> Member:
+        """Add a connection to `channel`. The hub takes ownership of `inlet`."""
+        member = Member(connection_id, channel, inlet, close_soon, trio.current_time())
+        self._channels.setdefault(channel, {})[connection_id] = member
+        return member
+
+    def leave(self, member: Member) -> None:
+        """Remove a member and close the hub's end of its outbox. Safe to call twice."""
+        members = self._channels.get(member.channel)
+        if members is None or members.get(member.connection_id) is not member:
+            return
+        del members[member.connection_id]
+        if not members:
+            del self._channels[member.channel]  # a channel drops out with its last member
+        member.inlet.close()
+
+    def evict(self, member: Member, code: int, reason: str) -> None:
+        self.leave(member)
+        member.close_soon(code, reason)
+
+    def offer(self, member: Member, item: OutboxItem, *, coalesce: bool = False,
+              evict: bool = True) -> bool:
+        """Deliver `item` to one member without waiting; True if it got it. A member whose
+        outbox is full is evicted (with `evict=False`, as for pings, just skipped)."""
+        try:
+            member.inlet.offer(item, coalesce)
+        except trio.WouldBlock:
+            if evict:
+                self._evict_full(member)
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.leave(member)  # its writer has already finished: the connection is closing
+            return False
+        return True
+
+    def publish(self, channel: str, item: OutboxItem, *, coalesce: bool = False,
+                skip: str | None = None, congested: list[Member] | None = None) -> int:
+        """Fan `item` out to every member of `channel`; return how many got it.
+
+        `coalesce`: the publisher has more to publish right away (a burst of requests), so
+        the frame is queued everywhere and each subscriber's writer sends the burst in one
+        write; otherwise idle subscribers get it written at once (outbox.Inlet).
+        `skip`: a connection id that gets the frame another way (its reply).
+        `congested`: if given, the members left above high water are added to it, for the
+        publisher to `wait_drained` on (flow control; see the module docstring).
+
+        This loop runs once per subscriber per frame, so it is `offer` written out inline
+        (one call per member, not three).
+        """
+        members = self._channels.get(channel)
+        if not members:
+            return 0
+        delivered = 0
+        for member in list(members.values()):  # a copy: a full outbox evicts as we go
+            if member.connection_id == skip:
+                continue
+            try:
+                if member.inlet.offer(item, coalesce) == CONGESTED and congested is not None:
+                    congested.append(member)
+            except trio.WouldBlock:
+                self._evict_full(member)
+                continue
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self.leave(member)  # its writer has already finished: the connection is closing
+                continue
+            delivered += 1
+        return delivered
+
+    def _evict_full(self, member: Member) -> None:
+        meter = member.inlet.meter
+        log.warning("slow consumer evicted", extra={"fields": {
+            "conn": member.connection_id, "channel": member.channel,
+            "queued_bytes": meter.shared + meter.own, "queued_frames": meter.frames,
+            "why": "outbox full"}})
+        self.evict(member, SLOW_CONSUMER, "slow consumer: outbox full")
+
+    async def wait_drained(self, members: list[Member]) -> None:
+        """Flow control: wait until every one of `members` has drained to low water or left.
+        A member that holds the publisher up while its writer makes no progress for
+        `stall_grace` seconds is evicted (it is not reading; the readers must not wait)."""
+        for member in members:
+            meter = member.inlet.meter
+            while meter.above_low_water() and self.is_member(member):
+                writes = meter.writes
+                with trio.move_on_after(self.stall_grace):
+                    await meter.wait_drained(partial(self.is_gone, member))
+                if meter.writing and meter.writes == writes and self.is_member(member):
+                    log.warning("slow consumer evicted", extra={"fields": {
+                        "conn": member.connection_id, "channel": member.channel,
+                        "why": "no progress while a publisher waits",
+                        "stalled_s": self.stall_grace}})
+                    self.evict(member, SLOW_CONSUMER, "slow consumer: no progress")
+
+    def is_member(self, member: Member) -> bool:
+        return self._channels.get(member.channel, {}).get(member.connection_id) is member
+
+    def is_gone(self, member: Member) -> bool:
+        return not self.is_member(member)
+
+    def members(self) -> Iterator[Member]:
+        """Every member of every channel (a snapshot: safe to evict while iterating)."""
+        return iter([m for members in self._channels.values() for m in members.values()])
+
+    def close_all(self, code: int = GOING_AWAY, reason: str = "server shutting down") -> None:
+        """Shutdown: ask every connection to close, and mark the hub closing for late joiners."""
+        self.closing = (code, reason)
+        for member in self.members():
+            self.leave(member)
+            member.close_soon(code, reason)
+
+    def stats(self) -> dict[str, int]:
+        return {channel: len(members) for channel, members in sorted(self._channels.items())}
+
+    def total(self) -> int:
+        return sum(len(members) for members in self._channels.values())
