@@ -66,7 +66,7 @@ async def aiokafka_probe(bootstrap: str, records: int) -> dict[str, Any]:
             async def send_many(values: list[bytes]) -> None:
                 async def all_of_them() -> None:
                     futures = [await producer.send("probe", v) for v in values]
-                    for future in futures:  # in turn, not gather(): see qakit_trio/adapters/kafka.py
+                    for future in futures:  # in turn, not gather(): see adapters/kafka.py
                         await future
 
                 await trio_asyncio.aio_as_trio(all_of_them)()

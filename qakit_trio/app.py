@@ -16,7 +16,7 @@ from qakit_trio.config import Settings
 from qakit_trio.services import Services
 from qakit_trio.sessions.actions import Action, base_actions
 from qakit_trio.sessions.order_actions import order_actions
-from qakit_trio.transport import hyper_ext
+from qakit_trio.transport import quart_ws
 from qakit_trio.transport.quart_ws import QakitASGIWebsocket, QakitWebsocket
 from qakit_trio.web.rest import register_rest
 from qakit_trio.web.rest_orders import register_orders
@@ -35,7 +35,7 @@ class QakitApp(QuartTrio):
 
 def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = None) -> QakitApp:
     """The app. `extra_actions` lets tests add actions (e.g. one that fails on purpose)."""
-    hyper_ext.install()
+    quart_ws.check_versions()
     app = QakitApp(__name__)
     app.settings = settings
     app.services = Services(settings)

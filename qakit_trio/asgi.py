@@ -13,12 +13,14 @@ from qakit_trio.config import load_settings
 from qakit_trio.errors import ConfigError
 from qakit_trio.logs import setup_logging
 from qakit_trio.server import tune_gc, tune_malloc
+from qakit_trio.transport import hyper_ext
 
 try:
     settings = load_settings(os.environ)
 except ConfigError as error:
     raise SystemExit(f"qakit_trio: configuration error: {error}") from None
 setup_logging(settings.log_level)
+hyper_ext.install()  # hypercorn imports this module before it builds its worker's server
 app = create_app(settings)
 tune_gc()
 tune_malloc()

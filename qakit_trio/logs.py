@@ -269,8 +269,8 @@ def setup_logging(level: str, stream: TextIO | None = None) -> None:
     global _direct
     # Fields our lines never show: skip computing them per record (the logging HOWTO's
     # "Optimization" section lists these switches).
+    # (The process id stays: hypercorn's own text lines show it when hypercorn launches us.)
     logging.logThreads = False
-    logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None  # no stack walk for the caller's file and line
     # aiokafka logs every failed connection attempt at ERROR during a Kafka outage; our Kafka

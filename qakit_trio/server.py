@@ -36,7 +36,7 @@ from hypercorn.config import Config
 from qakit_trio import logs
 from qakit_trio.app import QakitApp, create_app
 from qakit_trio.config import SHUTDOWN_MARGIN, Settings
-from qakit_trio.transport import tcp_server
+from qakit_trio.transport import hyper_ext, tcp_server
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ async def serve(
 
     `task_status.started()` gets the real URLs, so binding port 0 works without races.
     """
+    hyper_ext.install()  # the launcher's job: building the app replaces nothing in hypercorn
     app = app if app is not None else create_app(settings)
     await hypercorn.trio.serve(app, hypercorn_config(settings, binds),
                                shutdown_trigger=shutdown_trigger, task_status=task_status)

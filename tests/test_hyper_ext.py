@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import struct
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -15,6 +17,9 @@ from typing import Any, cast
 import h2.config
 import h2.connection
 import h2.events
+import hypercorn.protocol.h11
+import hypercorn.trio.run
+import hypercorn.trio.tcp_server
 import pytest
 import trio
 from hypercorn.config import Config
@@ -24,7 +29,7 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
-from qakit_trio.transport import hyper_ext
+from qakit_trio.transport import hyper_ext, quart_ws
 from qakit_trio.wire import framing
 
 from . import wsraw
@@ -306,3 +311,49 @@ async def test_the_server_closes_a_connection_it_will_not_reuse(request_bytes: b
                 nursery.start_soon(one, server.port)
     assert len(ends) == 40
     assert {end[:9] for end in ends} == {b"HTTP/1.1 "}
+
+
+# --- installing the extension: launchers only, and only over hypercorn's own classes ----------
+
+def test_importing_every_module_and_building_the_app_replaces_nothing() -> None:
+    """In a fresh interpreter: every module imported (launchers aside) and the app built, and
+    hypercorn still has its own classes; `server.serve` (a launcher) is what installs them."""
+    code = (
+        "import importlib, pkgutil, hypercorn.protocol.h11 as h11, hypercorn.trio.run as run\n"
+        "import qakit_trio\n"
+        "from hypercorn.protocol.ws_stream import WSStream\n"
+        "from hypercorn.trio.tcp_server import TCPServer\n"
+        "for m in pkgutil.walk_packages(qakit_trio.__path__, 'qakit_trio.'):\n"
+        "    if m.name not in ('qakit_trio.asgi', 'qakit_trio.__main__'):\n"
+        "        importlib.import_module(m.name)\n"
+        "from qakit_trio.app import create_app\n"
+        "from qakit_trio.config import Settings\n"
+        "create_app(Settings())\n"
+        "assert h11.WSStream is WSStream and run.TCPServer is TCPServer, 'replaced'\n"
+        "from qakit_trio.transport import hyper_ext\n"
+        "hyper_ext.install()\n"
+        "assert hyper_ext.installed()\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_install_refuses_to_extend_what_is_not_hypercorns_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    class SomeoneElses:
+        pass
+
+    monkeypatch.setattr(hypercorn.protocol.h11, "WSStream", SomeoneElses)
+    monkeypatch.setattr(hypercorn.trio.run, "TCPServer", hypercorn.trio.tcp_server.TCPServer)
+    with pytest.raises(hyper_ext.ExtensionError, match=r"hypercorn\.protocol\.h11\.WSStream is"):
+        hyper_ext.install()
+    untouched = getattr(hypercorn.trio.run, "TCPServer")  # noqa: B009  (not exported)
+    assert untouched is hypercorn.trio.tcp_server.TCPServer
+
+
+def test_quart_and_quart_trio_versions_are_gated(monkeypatch: pytest.MonkeyPatch) -> None:
+    quart_ws.check_versions()  # the pinned ones: fine
+    monkeypatch.setattr(quart_ws, "version", lambda package: "9.9")
+    with pytest.raises(RuntimeError, match=r"quart 0\.22\.0 internals, but quart 9\.9"):
+        quart_ws.check_versions()

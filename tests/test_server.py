@@ -103,6 +103,9 @@ async def test_hypercorn_cli_serves_the_same_app_configured_from_env() -> None:
                 server.process.send_signal(signal.SIGTERM)  # to hypercorn's parent process
                 assert (await read_until_closed(ws)).code == 1001
             assert await server.process.wait() == 0
+        output = "\n".join(server.lines)
+        assert "Traceback" not in output  # hypercorn's own log lines format too
+        assert "Logging error" not in output
 
 
 @pytest.mark.parametrize("command", [CLI, [*HYPERCORN, "qakit_trio.asgi:app"]])

@@ -57,6 +57,7 @@ from hypercorn.protocol.events import (
     StreamClosed,
 )
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, FrameTooLargeError, WSStream
+from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.typing import (
     ASGIReceiveCallable,
     ASGISendCallable,
@@ -289,13 +290,39 @@ def _channel_of(method: Any, kind: type[T]) -> T:
     return channel
 
 
+class ExtensionError(RuntimeError):
+    """The hypercorn we would extend is not the one this code was written against."""
+
+
 def install() -> None:
-    """Make hypercorn's trio worker use our two classes. Idempotent."""
+    """Make hypercorn's trio worker use our two classes. Called by the launchers only (the
+    CLI through `server.serve`, and `qakit_trio.asgi`), never by importing a module or by
+    building the app. Idempotent.
+
+    Before it replaces anything it checks that hypercorn is the pinned version and that the two
+    names it replaces are still hypercorn's own classes (or already ours): if hypercorn stopped
+    importing `WSStream` into `hypercorn.protocol.h11` by that name, replacing it would silently
+    do nothing (no 1001 at shutdown, stock close codes, a slow fan-out), so start-up stops here
+    with a message instead."""
     installed = version("hypercorn")
     if installed != HYPERCORN_VERSION:
-        raise RuntimeError(
+        raise ExtensionError(
             f"qakit_trio.transport.hyper_ext extends hypercorn {HYPERCORN_VERSION} internals, "
             f"but hypercorn {installed} is installed (pip install hypercorn=={HYPERCORN_VERSION})"
         )
+    for module, name, original, ours in (
+            (hypercorn.protocol.h11, "WSStream", WSStream, QakitWSStream),
+            (hypercorn.trio.run, "TCPServer", TCPServer, QakitTCPServer)):
+        found = getattr(module, name, None)
+        if found is not original and found is not ours:
+            raise ExtensionError(
+                f"{module.__name__}.{name} is {found!r}, not hypercorn's {original!r}: "
+                "something else replaced it, or hypercorn changed; refusing to extend it")
     hypercorn.protocol.h11.WSStream = QakitWSStream  # type: ignore[attr-defined]
     hypercorn.trio.run.TCPServer = QakitTCPServer  # type: ignore[attr-defined]
+
+
+def installed() -> bool:
+    """Whether hypercorn's trio worker uses our classes now."""
+    return (getattr(hypercorn.protocol.h11, "WSStream", None) is QakitWSStream
+            and getattr(hypercorn.trio.run, "TCPServer", None) is QakitTCPServer)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
+from importlib.metadata import version
 from typing import Any, NoReturn, cast
 
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
@@ -23,6 +24,19 @@ from quart_trio.wrappers import TrioWebsocket
 from werkzeug.datastructures import Headers
 
 from qakit_trio.transport.transport import Transport
+
+QUART_VERSIONS = {"quart": "0.22.0", "quart-trio": "0.12.0"}  # pinned in pyproject.toml
+
+
+def check_versions() -> None:
+    """This module reaches into quart's and quart-trio's internals (`QakitASGIWebsocket`): stop
+    early, with a message, under any other version than the one it was written against."""
+    for package, pinned in QUART_VERSIONS.items():
+        installed = version(package)
+        if installed != pinned:
+            raise RuntimeError(
+                f"qakit_trio.transport.quart_ws extends {package} {pinned} internals, but "
+                f"{package} {installed} is installed (pip install {package}=={pinned})")
 
 
 class QakitWebsocket(TrioWebsocket):
