@@ -1,0 +1,29 @@
+"""The docs that point into the code: every `file:line` reference in docs/concurrency.md, with
+the code it quotes in the same table row, must still be true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = re.compile(r"`(qakit_trio/[\w/]+\.py):(\d+)` \| `([^`]+)`")
+
+
+def references() -> list[tuple[str, int, str]]:
+    text = (ROOT / "docs" / "concurrency.md").read_text()
+    return [(path, int(line), code) for path, line, code in REFERENCE.findall(text)]
+
+
+def test_the_page_has_references() -> None:
+    assert len(references()) >= 30
+
+
+@pytest.mark.parametrize(("path", "line", "code"), references(),
+                         ids=lambda value: str(value)[:40])
+def test_each_reference_points_at_the_code_it_quotes(path: str, line: int, code: str) -> None:
+    lines = (ROOT / path).read_text().splitlines()
+    assert line <= len(lines), f"{path} has {len(lines)} lines"
+    assert code.strip() in lines[line - 1], f"{path}:{line} is {lines[line - 1].strip()!r}"
