@@ -20,7 +20,8 @@ try:
 except ConfigError as error:
     raise SystemExit(f"qakit_trio: configuration error: {error}") from None
 setup_logging(settings.log_level)
-hyper_ext.install()  # hypercorn imports this module before it builds its worker's server
+if settings.fast_path:  # hypercorn imports this module before it builds its worker's server
+    hyper_ext.install()
 app = create_app(settings)
 tune_gc()
 tune_malloc()

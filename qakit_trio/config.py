@@ -41,6 +41,7 @@ class Settings:
     close_timeout: float = 2.0
     shutdown_timeout: float = 5.0
     log_level: str = "INFO"
+    fast_path: bool = True  # our hypercorn extension (transport/); False: plain ASGI
     database_url: str | None = None  # None: orders live in memory
     orders_channel: str = "orders"
     db_timeout: float = 5.0
@@ -72,6 +73,7 @@ KNOWN_VARIABLES: dict[str, str] = {
     "QAKIT_CLOSE_TIMEOUT": "close_timeout",
     "QAKIT_SHUTDOWN_TIMEOUT": "shutdown_timeout",
     "QAKIT_LOG_LEVEL": "log_level",
+    "QAKIT_FAST_PATH": "fast_path",
     "DATABASE_URL": "database_url",
     "QAKIT_ORDERS_CHANNEL": "orders_channel",
     "QAKIT_DB_TIMEOUT": "db_timeout",
@@ -107,6 +109,12 @@ def _binds(value: str) -> tuple[str, ...]:
     if not parts:
         raise ValueError("needs at least one HOST:PORT")
     return tuple(parse_bind(part) for part in parts)
+
+
+def _flag(value: str) -> bool:
+    if value not in ("0", "1"):
+        raise ValueError(f"{value!r} is not 0 or 1")
+    return value == "1"
 
 
 def _whole(minimum: int) -> Callable[[str], int]:
@@ -205,6 +213,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "close_timeout": _seconds(allow_zero=False),
     "shutdown_timeout": _seconds(allow_zero=False),
     "log_level": _log_level,
+    "fast_path": _flag,
     "database_url": _database_url,
     "orders_channel": _channel,
     "db_timeout": _seconds(allow_zero=False),

@@ -104,7 +104,12 @@ async def serve(
 
     `task_status.started()` gets the real URLs, so binding port 0 works without races.
     """
-    hyper_ext.install()  # the launcher's job: building the app replaces nothing in hypercorn
+    # The launcher's job (building the app replaces nothing in hypercorn): our extension,
+    # or hypercorn's own classes for the plain ASGI path (QAKIT_FAST_PATH=0).
+    if settings.fast_path:
+        hyper_ext.install()
+    else:
+        hyper_ext.uninstall()
     app = app if app is not None else create_app(settings)
     await hypercorn.trio.serve(app, hypercorn_config(settings, binds),
                                shutdown_trigger=shutdown_trigger, task_status=task_status)

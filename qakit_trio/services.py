@@ -40,7 +40,7 @@ from qakit_trio.domain.order_store import MemoryOrderStore, OrderStore
 from qakit_trio.logs import run_log_flusher
 from qakit_trio.sessions.events import EventSink, OrderEvents
 from qakit_trio.supervisor import Supervisor
-from qakit_trio.transport.transport import ServerTerminated
+from qakit_trio.transport.base import ServerTerminated
 from qakit_trio.ws.hub import STALL_GRACE, Hub
 from qakit_trio.ws.keepalive import run_keepalive, run_slow_consumer_watch
 

@@ -10,7 +10,32 @@ from typing import Any
 
 import pytest
 
-from . import kafka_broker, pg
+from . import helpers, kafka_broker, pg
+
+# End-to-end modules that run on both paths: our hypercorn extension and plain ASGI
+# (QAKIT_FAST_PATH=0). The protocol contract is the same on both (transport/base.py).
+# A test of what only the fast path can do (marked `fast_path_only`, with the reason) runs on
+# it alone; what the plain path cannot do is listed in transport/asgi.py (PlainTransport).
+BOTH_PATHS = {"test_ws_endpoint", "test_legacy", "test_echo", "test_rest", "test_rest_orders",
+              "test_consistency", "test_connection", "test_order_actions", "test_kafka_events"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.module.__name__.rsplit(".", 1)[-1] in BOTH_PATHS:
+        only_fast = metafunc.definition.get_closest_marker("fast_path_only") is not None
+        metafunc.parametrize("server_path", ["fast"] if only_fast else ["fast", "plain"],
+                             indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def server_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The path this test's in-process servers take (see BOTH_PATHS)."""
+    path = getattr(request, "param", "fast")
+    helpers.PATH["fast"] = path == "fast"
+    try:
+        yield path
+    finally:
+        helpers.PATH["fast"] = True
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,9 @@ from qakit_trio.sessions.actions import Action
 # Pings off unless a test is about pings: trio-websocket can crash answering a ping while it
 # is closing (trio-websocket issue 184: https://github.com/python-trio/trio-websocket/issues/184).
 TEST_SETTINGS = Settings(ping_interval=0)
+# The path in-process servers take unless a test says otherwise: conftest.py runs the
+# end-to-end modules once per path (QAKIT_FAST_PATH=1 and =0).
+PATH = {"fast": True}
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ async def running_server(
     extra_actions: dict[str, Action] | None = None, **overrides: Any
 ) -> AsyncIterator[Server]:
     """Serve the app with hypercorn on a free port; shut it down gracefully on exit."""
-    settings = replace(TEST_SETTINGS, **overrides)
+    settings = replace(TEST_SETTINGS, **{"fast_path": PATH["fast"], **overrides})
     app = create_app(settings, extra_actions=extra_actions)
     stop = trio.Event()
     async with trio.open_nursery() as nursery:

@@ -100,3 +100,10 @@ def test_values_are_parsed() -> None:
 def test_bad_values_fail_naming_the_variable(environ: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         load_settings(environ)
+
+
+def test_fast_path_is_a_strict_flag() -> None:
+    assert Settings().fast_path is True
+    assert load_settings({"QAKIT_FAST_PATH": "0"}).fast_path is False
+    with pytest.raises(ConfigError, match="QAKIT_FAST_PATH: 'yes' is not 0 or 1"):
+        load_settings({"QAKIT_FAST_PATH": "yes"})

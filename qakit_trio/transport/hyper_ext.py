@@ -322,6 +322,13 @@ def install() -> None:
     hypercorn.trio.run.TCPServer = QakitTCPServer  # type: ignore[attr-defined]
 
 
+def uninstall() -> None:
+    """Give hypercorn its own classes back (QAKIT_FAST_PATH=0 after a fast-path server in the
+    same process, as in the test suite). Idempotent."""
+    hypercorn.protocol.h11.WSStream = WSStream  # type: ignore[attr-defined]
+    hypercorn.trio.run.TCPServer = TCPServer  # type: ignore[attr-defined]
+
+
 def installed() -> bool:
     """Whether hypercorn's trio worker uses our classes now."""
     return (getattr(hypercorn.protocol.h11, "WSStream", None) is QakitWSStream

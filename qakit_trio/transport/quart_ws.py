@@ -23,7 +23,8 @@ from quart_trio.asgi import TrioASGIWebsocketConnection
 from quart_trio.wrappers import TrioWebsocket
 from werkzeug.datastructures import Headers
 
-from qakit_trio.transport.transport import Transport
+from qakit_trio.transport.asgi import open_transport
+from qakit_trio.transport.base import Transport
 
 QUART_VERSIONS = {"quart": "0.22.0", "quart-trio": "0.12.0"}  # pinned in pyproject.toml
 
@@ -68,7 +69,8 @@ class QakitASGIWebsocket(TrioASGIWebsocketConnection):
         ws = cast(QakitWebsocket, self._create_websocket_from_scope(send))
         extensions = cast(dict[str, Any], self.scope.get("extensions") or {})
         # Closing goes through quart's close_connection so quart knows the socket is closed.
-        ws.transport = Transport(receive, send, extensions, partial(self.close_connection, send))
+        ws.transport = open_transport(receive, send, extensions,
+                                      partial(self.close_connection, send))
         # quart: routing, the route's checks, or the HTTP response that refuses the upgrade
         await ASGIWebsocketConnection.handle_websocket(self, ws, send)
         session = ws.session

@@ -35,7 +35,7 @@ from qakit_trio import logs
 from qakit_trio.channels import drain_nowait
 from qakit_trio.config import Settings
 from qakit_trio.errors import Disconnected
-from qakit_trio.transport.transport import Pong, Transport, close_within, reply_code
+from qakit_trio.transport.base import Pong, Transport, close_within, reply_code
 from qakit_trio.wire import protocol
 from qakit_trio.wire.framing import WAKE, Frame, OutboxItem
 from qakit_trio.ws.hub import SLOW_CONSUMER, Hub, Member
@@ -94,7 +94,8 @@ class Connection:
                 self._nursery = nursery
                 inlet = Inlet(self._outbox_send.clone(), self._transport.write_nowait,
                               self._meter)
-                self._member = self._hub.join(self.channel, self.id, inlet, self.close_soon)
+                self._member = self._hub.join(self.channel, self.id, inlet, self.close_soon,
+                                              can_ping=self._transport.can_ping)
                 logs.info(log, "connected", **self.fields)
                 hello = self._session.hello()
                 if hello is not None:  # no checkpoint since join: it is the first frame out

@@ -23,7 +23,7 @@ import trio
 from qakit_trio import logs
 from qakit_trio.config import Settings
 from qakit_trio.errors import Disconnected
-from qakit_trio.transport.transport import (
+from qakit_trio.transport.base import (
     Pong,
     ServerTerminated,
     Transport,

@@ -57,6 +57,7 @@ class Member:
     inlet: Inlet  # the hub's own way into the connection's outbox; the hub closes it
     close_soon: CloseSoon  # asks the connection to close; synchronous, never blocks
     last_heard: float = field(default=0.0)  # trio time of the last frame or pong from the client
+    can_ping: bool = True  # its transport sends pings and reports pongs (transport/base.py)
 
 
 # How long a subscriber that holds a publisher up (above high water) may make no write progress
@@ -72,9 +73,9 @@ class Hub:
         self.closing: tuple[int, str] | None = None  # set once the server is shutting down
 
     def join(self, channel: str, connection_id: str, inlet: Inlet,
-             close_soon: CloseSoon) -> Member:
+             close_soon: CloseSoon, *, can_ping: bool = True) -> Member:
         """Add a connection to `channel`. The hub takes ownership of `inlet`."""
-        member = Member(connection_id, channel, inlet, close_soon, trio.current_time())
+        member = Member(connection_id, channel, inlet, close_soon, trio.current_time(), can_ping)
         self._channels.setdefault(channel, {})[connection_id] = member
         return member
 

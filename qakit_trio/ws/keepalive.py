@@ -44,6 +44,8 @@ def ping_round(hub: Hub, previous_round: float | None) -> int:
     """One round: drop the silent, ping the rest. Returns how many pings were queued."""
     pinged = 0
     for member in hub.members():
+        if not member.can_ping:
+            continue  # plain ASGI: no pings, so no pongs to miss (transport/base.py)
         if previous_round is not None and member.last_heard < previous_round:
             logs.info(log, "keepalive timeout", conn=member.connection_id, channel=member.channel)
             hub.evict(member, KEEPALIVE_TIMEOUT, "keepalive timeout: no pong")

@@ -1,0 +1,153 @@
+"""The app's end of one WebSocket over ASGI: `HypercornTransport` (our hypercorn extension,
+announced in the scope) or `PlainTransport` (plain ASGI). `open_transport` picks by the scope.
+The protocol both implement, and what each can and cannot do: base.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import trio
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent
+
+from qakit_trio.errors import Disconnected
+from qakit_trio.transport import hyper_ext
+from qakit_trio.transport.base import PONG, Pong, ServerTerminated, Transport, reply_code
+from qakit_trio.wire import framing
+from qakit_trio.wire.framing import OutboxItem
+
+Close = Callable[[int, str], Awaitable[None]]
+
+
+def open_transport(receive: ASGIReceiveCallable, send: ASGISendCallable,
+                   scope_extensions: dict[str, Any], close: Close) -> Transport:
+    """The transport for one WebSocket: ours when the server announces our extension."""
+    extension = scope_extensions.get(hyper_ext.EXTENSION)
+    if extension is not None:
+        return HypercornTransport(receive, send, close, extension)
+    return PlainTransport(receive, send, close)
+
+
+def _disconnected(message: dict[str, Any]) -> Disconnected:
+    return Disconnected(int(message.get("code", 1005)), message.get("reason") or "")
+
+
+class PlainTransport:
+    """Plain ASGI: works under any ASGI server (and quart's in-process test client).
+
+    What it cannot do, and what that means for the service:
+    - no pings (ASGI has none): clients are not pinged, so a peer that vanished without a FIN
+      is only dropped when a write to it fails or stalls (the slow-consumer watch);
+    - no abort: a write to a client that stopped reading ends when the server's own limits
+      end it, not at QAKIT_CLOSE_TIMEOUT;
+    - no shutdown event: clients get the server's own close at shutdown, not 1001;
+    - one `websocket.send` per frame (no shared framing, no batching): slower fan-out;
+    - the client's close code is whatever the server reports (hypercorn: 1006 when it does
+      not tell, upstream hypercorn#127).
+    The protocol contract (frames, errors, close codes the app sends) is the same.
+    """
+
+    __slots__ = ("_close", "_receive", "_send", "server_terminated")
+
+    can_ping = False
+
+    def __init__(self, receive: ASGIReceiveCallable, send: ASGISendCallable, close: Close
+                 ) -> None:
+        self._receive, self._send = receive, send
+        self._close = close  # quart's websocket.close: quart then knows we closed
+        self.server_terminated: ServerTerminated | None = None
+
+    def write_nowait(self, data: bytes) -> int:
+        return 0  # no synchronous write in ASGI: everything goes through the writer
+
+    def queued(self) -> int:
+        return 0  # ASGI does not tell
+
+    async def receive(self) -> str | bytes | Pong:
+        while True:
+            message = cast(dict[str, Any], await self._receive())
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text = message.get("text")
+                return text if text is not None else (message.get("bytes") or b"")
+            if kind == "websocket.disconnect":
+                raise _disconnected(message)
+            # "websocket.connect" (the first event, already answered by accept): nothing to do
+
+    async def send_batch(self, batch: list[OutboxItem]) -> None:
+        for item in batch:  # one message per frame; pings (no text) cannot be sent
+            if item.text is not None:
+                await self._send({"type": "websocket.send", "bytes": None, "text": item.text})
+
+    async def send_binary(self, data: bytes) -> None:
+        await self._send({"type": "websocket.send", "bytes": data, "text": None})
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._close(reply_code(code), reason)
+
+    async def abort(self) -> None:
+        await trio.lowlevel.checkpoint()  # nothing to do it with: see the class docstring
+
+
+class HypercornTransport:
+    """Over our hypercorn extension (hyper_ext.py, `scope["extensions"]["qakit.websocket"]`)."""
+
+    __slots__ = ("_close", "_receive", "_receive_nowait", "_send", "_taken", "queued",
+                 "server_terminated", "write_nowait")
+
+    can_ping = True
+
+    def __init__(self, receive: ASGIReceiveCallable, send: ASGISendCallable, close: Close,
+                 extension: dict[str, Any]) -> None:
+        self._receive, self._send = receive, send
+        self._close = close
+        self._taken: Callable[[int], None] = extension["taken"]
+        self.queued: Callable[[], int] = extension["queued"]
+        self.server_terminated: ServerTerminated | None = extension["server_terminated"]
+        self._receive_nowait: Callable[[], Any] = extension["receive_nowait"]
+        self.write_nowait: Callable[[bytes], int] = extension["write_nowait"]
+
+    async def receive(self) -> str | bytes | Pong:
+        """The next message from the client. Raises `Disconnected` once it is gone.
+
+        When a message is already waiting it is returned without a checkpoint, so a reader
+        handles a burst of requests in one turn (the queue holds at most hypercorn's
+        max_app_queue_size, 10) and their replies and broadcasts go out in shared writes.
+        """
+        while True:
+            try:
+                message = cast(dict[str, Any], self._receive_nowait())
+            except trio.WouldBlock:
+                message = cast(dict[str, Any], await self._receive())
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text = message.get("text")
+                data = text if text is not None else (message.get("bytes") or b"")
+                self._taken(len(data))  # the server's inbox is bounded in bytes (hyper_ext)
+                return data
+            if kind == "websocket.disconnect":
+                raise _disconnected(message)
+            if kind == hyper_ext.PONG:
+                return PONG
+
+    async def send_batch(self, batch: list[OutboxItem]) -> None:
+        """Frames and pings in order, as ONE socket write of the already framed bytes (a
+        broadcast's bytes are shared by every subscriber)."""
+        await self._write(b"".join([item.wire for item in batch]))
+
+    async def send_binary(self, data: bytes) -> None:
+        await self._write(framing.binary_frame(data))
+
+    async def _write(self, data: bytes) -> None:
+        written = self.write_nowait(data)  # usually all of it, without an await
+        if written < len(data):
+            await self._send(cast(ASGISendEvent, {"type": hyper_ext.WRITE,
+                                                  "data": data[written:]}))
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._close(reply_code(code), reason)
+
+    async def abort(self) -> None:
+        """Drop the TCP connection now (unblocks a write stuck on a peer that stopped reading)."""
+        await self._send(cast(ASGISendEvent, {"type": hyper_ext.ABORT}))
