@@ -64,6 +64,7 @@ def test_the_limit_is_in_unsent_bytes(tmp_path: Path) -> None:
     spool = DiskSpool(tmp_path, max_bytes=3 * line)
     spool.open()
     assert [spool.append(record(n)) for n in range(5)] == [True, True, True, False, False]
+    assert spool.refused == 2
     assert drain(spool, max_records=1)[0] == record(0)
     assert spool.append(record(9))  # room again once sent
 

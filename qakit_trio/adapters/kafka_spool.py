@@ -68,6 +68,7 @@ class DiskSpool:
         self._next = 1  # the number of the next segment file
         self._lock: int | None = None
         self.appended = 0  # records written here by this process, in all
+        self.refused = 0  # records refused because the spool was full (max_bytes)
         self.skipped = 0  # lines that could not be read back (torn by a crash, or damaged)
 
     def open(self) -> None:
@@ -109,6 +110,7 @@ class DiskSpool:
         """Write one record at the end; False (nothing written) if it would pass max_bytes."""
         line = _line(record)
         if self.pending_bytes + len(line) > self.max_bytes:
+            self.refused += 1
             return False
         if self._fd is None or self._fd_size >= SEGMENT_BYTES:
             self._roll()
@@ -193,4 +195,4 @@ class DiskSpool:
     def health(self) -> dict[str, int | str]:
         return {"directory": str(self.directory), "pending_bytes": self.pending_bytes,
                 "pending_records": self.pending_records, "max_bytes": self.max_bytes,
-                "appended": self.appended, "skipped": self.skipped}
+                "appended": self.appended, "refused": self.refused, "skipped": self.skipped}
