@@ -203,7 +203,8 @@ def render(results: dict[str, dict[str, list[dict[str, Any]]]], variants: list[V
 def summary(results: dict[str, dict[str, list[dict[str, Any]]]], others: list[str]) -> list[str]:
     lines = ["## Against the targets", "",
              "The original QA Kit service was not re-measured here; its figures and its "
-             "reference's come from the issue (same machine kind).", "",
+             "reference's were measured on the same machine kind by the performance work "
+             "before this table.", "",
              "| figure | original / its reference | goal | "
              + " | ".join(f"{n} | {n} / reference" for n in others) + " |",
              "|---" * (3 + 2 * len(others)) + "|"]

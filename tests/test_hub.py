@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qakit_trio.channels import drain_nowait
+from qakit_trio.wire.close_codes import GOING_AWAY, SLOW_CONSUMER
 from qakit_trio.wire.framing import Frame, OutboxItem
-from qakit_trio.ws.hub import GOING_AWAY, SLOW_CONSUMER, Hub, Member
+from qakit_trio.ws.hub import Hub, Member
 from qakit_trio.ws.outbox import Inlet, OutboxReceive, open_outbox
 
 

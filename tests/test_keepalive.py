@@ -8,10 +8,10 @@ import trio
 import trio.testing
 
 from qakit_trio.channels import drain_nowait
+from qakit_trio.wire.close_codes import KEEPALIVE_TIMEOUT, SLOW_CONSUMER
 from qakit_trio.wire.framing import PING, Frame
-from qakit_trio.ws.hub import SLOW_CONSUMER, Hub
+from qakit_trio.ws.hub import Hub
 from qakit_trio.ws.keepalive import (
-    KEEPALIVE_TIMEOUT,
     evict_stalled,
     ping_round,
     run_keepalive,

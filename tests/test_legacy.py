@@ -1,4 +1,5 @@
-"""The legacy orders protocol on /ws/orders, message by message (seed 000), both stores."""
+"""The legacy orders protocol on /ws/orders, message by message (the README's table),
+both stores."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ async def ask(ws: WebSocketConnection, message: Any) -> dict[str, Any]:
     return await receive_json(ws)
 
 
-async def test_the_seed_message_by_message(store_settings: dict[str, Any]) -> None:
+async def test_the_protocol_message_by_message(store_settings: dict[str, Any]) -> None:
     with trio.fail_after(TIMEOUT):
         async with (running_server(**store_settings) as server,
                     open_websocket_url(f"{server.ws}/ws/orders") as ws):

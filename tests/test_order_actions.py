@@ -32,7 +32,7 @@ async def test_create_get_list_change(store_settings: dict[str, Any]) -> None:
 
             missing = await request(ws, {"action": "get_order", "payload": {"id": 42}})
             assert [f["type"] for f in missing] == ["ack", "order", "event"]
-            assert missing[1]["data"] is None  # as the seed says: data null, not an error
+            assert missing[1]["data"] is None  # as the protocol says: data null, not an error
 
             paid = await request(ws, {"action": "change_status", "request_id": 9,
                                       "payload": {"id": 1, "status": "paid"}})

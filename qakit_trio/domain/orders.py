@@ -99,7 +99,7 @@ class Order:
                 "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
 
     def summary(self) -> dict[str, Any]:
-        """The legacy protocol's shape of an order (seed 000)."""
+        """The legacy protocol's shape of an order (README: legacy protocol)."""
         return {"id": self.id, "customer": self.customer, "status": self.status}
 
 
@@ -123,7 +123,7 @@ class OrderEvent:
         return "order.created" if self.type is EventType.CREATED else "order.status_changed"
 
     def legacy_frame(self) -> dict[str, Any]:
-        """What every /ws/orders client receives (seed 000), plus the event id."""
+        """What every /ws/orders client receives (the legacy protocol), plus the event id."""
         return {"type": str(self.type), "order_id": self.order.id,
                 "customer": self.order.customer, "status": self.order.status,
                 "event_id": self.event_id}

@@ -15,7 +15,8 @@ from qakit_trio.errors import OrderError, ProtocolError, QakitError, StoreError
 from qakit_trio.services import Services
 from qakit_trio.sessions.actions import Action, ActionContext
 from qakit_trio.wire import protocol
-from qakit_trio.ws.connection import INTERNAL_ERROR, Connection
+from qakit_trio.wire.close_codes import INTERNAL_ERROR
+from qakit_trio.ws.connection import Connection
 
 log = logging.getLogger(__name__)
 

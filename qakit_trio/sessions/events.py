@@ -6,7 +6,7 @@ on), both carrying the same `event_id`. Broadcast messages go to the WS topic to
 (`EventSink.message`). Publishing to Kafka never waits (kafka.py).
 
 Order events are seen everywhere at once (`OrderEvents.publish`): every /ws/orders client
-(seed 000's shapes), every /ws client in the orders channel (an `order.created` /
+(the legacy protocol's shapes), every /ws client in the orders channel (an `order.created` /
 `order.status_changed` event frame), the log, the WS topic and the order topic, all with the
 event's one id. With PostgreSQL the order topic is fed from the outbox (order_relay.py), which
 `publish` only wakes up; without it, the record goes to the Kafka adapter directly.

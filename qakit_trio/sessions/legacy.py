@@ -1,4 +1,4 @@
-"""The legacy orders protocol on /ws/orders (seed 000), message for message.
+"""The legacy orders protocol on /ws/orders (the original QA Kit stand's), message for message.
 
     {"action":"ping"}                                   -> {"type":"pong"}
     {"action":"create_order","customer":C}              -> {"type":"result","action":"create_order",

@@ -19,11 +19,10 @@ from typing import Final, Protocol, final
 
 import trio
 
+from qakit_trio.wire.close_codes import reply_code
 from qakit_trio.wire.framing import OutboxItem
 
-# Close codes that must never be put in a close frame (RFC 6455 section 7.4.1).
-_LOCAL_ONLY = {1005, 1006, 1015}
-
+__all__ = ["PONG", "Pong", "ServerTerminated", "Transport", "close_within", "reply_code"]
 
 @final
 class Pong:
@@ -74,11 +73,6 @@ class Transport(Protocol):
     async def abort(self) -> None:
         """Drop the connection now (ends a write stuck on a peer that stopped reading)."""
         ...
-
-
-def reply_code(code: int) -> int:
-    """The code to answer a client's close with: its own, unless that cannot go in a frame."""
-    return 1000 if code in _LOCAL_ONLY else code
 
 
 async def close_within(transport: Transport, code: int, reason: str, abort_after: float) -> None:

@@ -37,14 +37,13 @@ from qakit_trio.config import Settings
 from qakit_trio.errors import Disconnected
 from qakit_trio.transport.base import Pong, Transport, close_within, reply_code
 from qakit_trio.wire import protocol
+from qakit_trio.wire.close_codes import INTERNAL_ERROR, MESSAGE_TOO_BIG, SLOW_CONSUMER
 from qakit_trio.wire.framing import WAKE, Frame, OutboxItem
-from qakit_trio.ws.hub import SLOW_CONSUMER, Hub, Member
+from qakit_trio.ws.hub import Hub, Member
 from qakit_trio.ws.outbox import Inlet, Meter, open_outbox
 
 log = logging.getLogger(__name__)
 
-INTERNAL_ERROR = 1011
-MESSAGE_TOO_BIG = 1009
 ABORT_TIMEOUT = 1.0  # dropping a TCP link is local work: this only bounds a wedged server
 
 

@@ -30,12 +30,11 @@ from qakit_trio.transport.base import (
     close_within,
     reply_code,
 )
+from qakit_trio.wire.close_codes import GOING_AWAY, MESSAGE_TOO_BIG
 from qakit_trio.wire.framing import Frame
-from qakit_trio.ws.hub import GOING_AWAY
 
 log = logging.getLogger(__name__)
 
-MESSAGE_TOO_BIG = 1009
 ABORT_TIMEOUT = 1.0  # bounds the shielded abort on exit
 
 

@@ -37,13 +37,12 @@ from functools import partial
 
 import trio
 
+from qakit_trio.wire.close_codes import GOING_AWAY, SLOW_CONSUMER
 from qakit_trio.wire.framing import OutboxItem
 from qakit_trio.ws.outbox import CONGESTED, Inlet
 
 log = logging.getLogger(__name__)
 
-SLOW_CONSUMER = 4008
-GOING_AWAY = 1001
 
 CloseSoon = Callable[[int, str], None]
 

@@ -32,12 +32,12 @@ import logging
 import trio
 
 from qakit_trio import logs
+from qakit_trio.wire.close_codes import KEEPALIVE_TIMEOUT, SLOW_CONSUMER
 from qakit_trio.wire.framing import PING
-from qakit_trio.ws.hub import SLOW_CONSUMER, Hub
+from qakit_trio.ws.hub import Hub
 
 log = logging.getLogger(__name__)
 
-KEEPALIVE_TIMEOUT = 1011
 
 
 def ping_round(hub: Hub, previous_round: float | None) -> int:
