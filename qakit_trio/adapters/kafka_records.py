@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qakit_trio.domain.orders import OrderEvent
+from qakit_trio.wire import protocol
 
 SOURCE = "qa-websocket"
 
@@ -32,7 +33,8 @@ class Record:
 
 
 def encode(value: dict[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Kafka record values are JSON text exactly like the frames (one encoder: protocol.py)."""
+    return protocol.encode(value)
 
 
 def _encode(value: dict[str, Any]) -> bytes:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from qakit_trio.adapters.kafka_records import Record
 from qakit_trio.errors import SpoolError
+from qakit_trio.wire import protocol
 
 SEGMENT_BYTES = 1024 * 1024  # a new segment after this many bytes: the most a crash re-sends
 
@@ -46,9 +47,9 @@ class Batch:
 
 
 def _line(record: Record) -> bytes:
-    return json.dumps({"topic": record.topic, "key": record.key.decode(),
-                       "value": record.value.decode(), "event_id": record.event_id},
-                      ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return protocol.encode({"topic": record.topic, "key": record.key.decode(),
+                            "value": record.value.decode(), "event_id": record.event_id}
+                           ).encode() + b"\n"
 
 
 def _record(line: bytes) -> Record:
