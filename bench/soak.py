@@ -15,7 +15,7 @@ restarted, on a schedule. Then it checks what the hardening promises:
     python bench/soak.py --duration 1800            # 30 minutes
     python bench/soak.py --duration 60              # the CI smoke (tests/test_soak.py)
 
-It starts its own PostgreSQL and Kafka (tests/pg.py, tests/kafka_broker.py) and the server as
+It starts its own PostgreSQL and Kafka (tests/support/pg.py, tests/support/kafka_broker.py) and the server as
 `python -m qakit_trio`; it prints one JSON object of figures and exits 1 if a check failed.
 Everything it talks to is on 127.0.0.1.
 """
@@ -41,7 +41,7 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests import kafka_broker, pg, wsraw  # noqa: E402
+from tests.support import kafka_broker, pg, wsraw  # noqa: E402
 
 NEXT = {"created": "paid", "paid": "shipped", "shipped": "delivered"}
 

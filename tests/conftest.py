@@ -1,5 +1,5 @@
-"""Fixtures for the real services the suite needs: a PostgreSQL server (tests/pg.py) and an
-Apache Kafka broker (tests/kafka_broker.py)."""
+"""Fixtures for the real services the suite needs: a PostgreSQL server
+(tests/support/pg.py) and an Apache Kafka broker (tests/support/kafka_broker.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from . import helpers, kafka_broker, pg
+from .support import helpers, kafka_broker, pg
 
 # End-to-end modules that run on both paths: our hypercorn extension and plain ASGI
 # (QAKIT_FAST_PATH=0). The protocol contract is the same on both (transport/base.py).

@@ -13,7 +13,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from .helpers import connected, receive_json, request, running_server
+from .support.helpers import connected, receive_json, request, running_server
 
 TIMEOUT = 30
 

@@ -13,7 +13,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from .helpers import connected, request, running_server
+from .support.helpers import connected, request, running_server
 
 MESSAGES = 450
 ACTIONS = ["echo", "triplet_demo", "broadcast", "get_order", "list_orders", "create_order",

@@ -23,8 +23,8 @@ from qakit_trio import logs, supervisor
 from qakit_trio.config import load_settings
 from qakit_trio.errors import ConfigError
 
-from . import wsraw
-from .helpers import (
+from .support import wsraw
+from .support.helpers import (
     connected,
     read_until_closed,
     receive_json,

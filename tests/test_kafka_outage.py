@@ -17,10 +17,10 @@ from trio_websocket import open_websocket_url
 
 from qakit_trio.adapters.kafka import KafkaPublisher
 
-from . import kafka_broker
-from .helpers import connected, receive_json, request, running_server, server_process
-from .kafka_topics import has_events, read_topic
-from .pg import free_port
+from .support import kafka_broker
+from .support.helpers import connected, receive_json, request, running_server, server_process
+from .support.kafka_topics import has_events, read_topic
+from .support.pg import free_port
 from .test_kafka_events import change_orders_through_every_door, per_order
 
 TIMEOUT = 120

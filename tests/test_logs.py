@@ -25,7 +25,7 @@ from qakit_trio.logs import (
     setup_logging,
 )
 
-from .helpers import connected, receive_json, request, running_server
+from .support.helpers import connected, receive_json, request, running_server
 
 
 def fields_of(caplog: pytest.LogCaptureFixture, msg: str) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from . import wsraw
-from .helpers import (
+from .support import wsraw
+from .support.helpers import (
     connected,
     read_until_closed,
     receive_json,

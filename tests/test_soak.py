@@ -12,7 +12,7 @@ from pathlib import Path
 
 import trio
 
-from . import kafka_broker
+from .support import kafka_broker
 
 SOAK = Path(__file__).resolve().parent.parent / "bench" / "soak.py"
 
