@@ -16,8 +16,8 @@ restarted, on a schedule. Then it checks what the hardening promises:
     python bench/soak.py --duration 60              # the CI smoke (tests/test_soak.py)
 
 It starts its own PostgreSQL and Kafka (tests/support/pg.py, tests/support/kafka_broker.py)
-and the server as `python -m qakit_trio`; it prints one JSON object of figures and exits 1 if a check failed.
-Everything it talks to is on 127.0.0.1.
+and the server as `python -m qakit_trio`; it prints one JSON object of figures and exits 1
+if a check failed. Everything it talks to is on 127.0.0.1.
 """
 
 from __future__ import annotations
