@@ -46,6 +46,7 @@ FLUSH_INTERVAL = 0.1
 MAX_PENDING = 4 * 1024 * 1024
 PIPE_BUF = select.PIPE_BUF  # a write this small to a pipe that select() says is ready: no block
 FLUSH_WAIT = 2.0  # flush() (at exit, in tests) waits this long at most for the stream
+RESERVED = frozenset({"ts", "level", "logger", "msg"})  # every line's own keys
 MAX_FIELD_CHARS = 1024  # a logged string (or encoded value) longer than this is cut
 MAX_FIELDS_CHARS = 8 * 1024  # fields longer than this, encoded, are rebuilt with values cut
 
@@ -85,6 +86,8 @@ class JsonFormatter(logging.Formatter):
         return f'{{"ts":"{ts}",{head}{"," if tail else ""}{tail}}}'
 
     def _fields(self, fields: dict[str, object]) -> str:
+        if not RESERVED.isdisjoint(fields):  # a field must not hide the line's own keys
+            fields = {(f"field.{k}" if k in RESERVED else k): v for k, v in fields.items()}
         try:
             tail = self._encoder.encode(fields)[1:-1]
         except (ValueError, TypeError, RecursionError):  # a cycle, a bad key, too deep

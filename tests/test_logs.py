@@ -192,8 +192,19 @@ def test_any_fields_make_one_valid_json_line_in_valid_utf8(fields: dict[str, Any
     assert len(lines) == 2  # exactly one line
     assert lines[-1] == ""
     parsed = json.loads(lines[0])
-    assert parsed["level"] == "INFO"
+    assert (parsed["level"], parsed["logger"], parsed["msg"]) == ("INFO", "t", msg)
     assert set(parsed) >= {"ts", "level", "logger", "msg"}
+
+
+def test_a_field_cannot_hide_the_lines_own_keys() -> None:
+    """Found by the property above: a field named `level` used to replace the line's level."""
+    stream, raw = strict_utf8_stream()
+    handler = JsonLinesHandler(stream)
+    handler.append(handler.json.render(0.0, "INFO", "t", "m", {"level": "x", "msg": "y"}))
+    handler.flush()
+    parsed = json.loads(raw.getvalue().decode())
+    assert (parsed["level"], parsed["msg"]) == ("INFO", "m")
+    assert (parsed["field.level"], parsed["field.msg"]) == ("x", "y")
 
 
 async def test_one_line_per_frame_each_with_connection_channel_and_request_id(
