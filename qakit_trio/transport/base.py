@@ -10,7 +10,7 @@ Three implementations:
   quart's test client): one `websocket.send` per frame, and no pings, no abort, no shutdown
   event (see its docstring for what that costs).
 - `memory.MemoryTransport`: in memory, for tests of the connection's logic on trio's virtual
-  clock (tests/test_connection_memory.py).
+  clock (tests/ws/test_connection_memory.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ connection's writer writes (`Frame`, `Control`). Pure: no I/O.
 
 A server frame is never masked and, since we decline permessage-deflate (hyper_ext.py), never
 compressed, so its bytes do not depend on the connection: a broadcast is framed once and the
-same bytes are written to every subscriber's socket. tests/test_framing.py checks every length
+same bytes are written to every subscriber's socket. tests/wire/test_framing.py checks every length
 class against wsproto, the library hypercorn itself frames with.
 """
 

@@ -1,8 +1,8 @@
 """Wire messages of the envelope protocol on `/ws`: parsing requests, building frames.
 
 This module is pure: it imports neither trio nor quart and does no I/O, so every rule of the
-protocol is tested without an event loop (tests/test_protocol.py). The only clock it reads is the
-wall clock, for the `ts` field users see.
+protocol is tested without an event loop (tests/wire/test_protocol.py). The only clock it
+reads is the wall clock, for the `ts` field users see.
 
 A request is a JSON object `{"action": str, "payload": object, "request_id": str | number}`.
 Parsing happens in two steps because of one rule: every text that parses as a JSON *object* is

@@ -22,7 +22,7 @@ frees a client that stopped reading, or vanished while the server was writing to
 no pings. A client that reads, however slowly, finishes writes and is never evicted by it.
 
 The logic is plain functions of (hub, now, ...) so it is tested on trio's virtual clock
-(tests/test_keepalive.py).
+(tests/ws/test_keepalive.py).
 """
 
 from __future__ import annotations

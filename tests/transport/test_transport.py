@@ -9,7 +9,7 @@ import trio
 
 from qakit_trio.app import create_app
 
-from .support.helpers import TEST_SETTINGS
+from ..support.helpers import TEST_SETTINGS
 
 TIMEOUT = 10
 

@@ -13,8 +13,8 @@ from trio_websocket import WebSocketConnection, wrap_client_stream
 
 from qakit_trio.sessions.actions import ActionContext
 
-from .support import wsraw
-from .support.helpers import (
+from ..support import wsraw
+from ..support.helpers import (
     Closed,
     Server,
     connected,

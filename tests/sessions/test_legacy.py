@@ -16,7 +16,7 @@ from qakit_trio.services import Services
 from qakit_trio.sessions.legacy import LegacySession
 from qakit_trio.wire import framing, protocol
 
-from .support.helpers import Server, receive_json, running_server
+from ..support.helpers import Server, receive_json, running_server
 
 TIMEOUT = 20
 

@@ -19,8 +19,8 @@ from qakit_trio.adapters.postgres import CANCEL_TIMEOUT
 from qakit_trio.adapters.postgres_orders import PostgresOrderStore
 from qakit_trio.config import load_settings
 
-from .support import pg
-from .support.helpers import connected, receive_json, request, running_server
+from ..support import pg
+from ..support.helpers import connected, receive_json, request, running_server
 
 TIMEOUT = 30
 

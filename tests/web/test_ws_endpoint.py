@@ -11,7 +11,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from .support.helpers import connected, receive_json, request, running_server, send_json
+from ..support.helpers import connected, receive_json, request, running_server, send_json
 
 TIMEOUT = 10
 

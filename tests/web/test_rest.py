@@ -6,7 +6,7 @@ import httpx
 import pytest
 import trio
 
-from .support.helpers import connected, receive_json, request, running_server
+from ..support.helpers import connected, receive_json, request, running_server
 
 TIMEOUT = 10
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import trio
 
-from .support.helpers import running_server
+from ..support.helpers import running_server
 
 TIMEOUT = 20
 

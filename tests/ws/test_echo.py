@@ -6,7 +6,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from .support.helpers import read_until_closed, running_server
+from ..support.helpers import read_until_closed, running_server
 
 TIMEOUT = 10
 

@@ -19,8 +19,8 @@ from qakit_trio.ws.keepalive import (
 )
 from qakit_trio.ws.outbox import Inlet, open_outbox
 
-from .support import wsraw
-from .support.helpers import running_server
+from ..support import wsraw
+from ..support.helpers import running_server
 from .test_hub import no_fast_lane
 
 INTERVAL = 20.0

@@ -32,8 +32,8 @@ from hypercorn.utils import wrap_app
 from qakit_trio.transport import hyper_ext, quart_ws
 from qakit_trio.wire import framing
 
-from .support import wsraw
-from .support.helpers import running_server
+from ..support import wsraw
+from ..support.helpers import running_server
 
 TIMEOUT = 5
 HANDSHAKE = [(b"host", b"test"), (b"upgrade", b"websocket"), (b"connection", b"Upgrade"),

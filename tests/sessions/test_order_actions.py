@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import trio
 
-from .support.helpers import connected, receive_json, request, running_server
+from ..support.helpers import connected, receive_json, request, running_server
 
 TIMEOUT = 20
 

@@ -17,11 +17,11 @@ from trio_websocket import open_websocket_url
 
 from qakit_trio.adapters.kafka import KafkaPublisher
 
-from .support import kafka_broker
-from .support.helpers import connected, receive_json, request, running_server, server_process
-from .support.kafka_topics import has_events, read_topic
-from .support.pg import free_port
-from .test_kafka_events import change_orders_through_every_door, per_order
+from ..sessions.test_kafka_events import change_orders_through_every_door, per_order
+from ..support import kafka_broker
+from ..support.helpers import connected, receive_json, request, running_server, server_process
+from ..support.kafka_topics import has_events, read_topic
+from ..support.pg import free_port
 
 TIMEOUT = 120
 KAFKA_TIMEOUT = 10.0  # a reply that waited for even one Kafka attempt would be this late

@@ -1,5 +1,5 @@
 """The Kafka disk spool on its own: files in a temporary directory, no event loop, no broker
-(the adapter with a real broker: tests/test_kafka.py)."""
+(the adapter with a real broker: tests/adapters/test_kafka.py)."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from qakit_trio.adapters.kafka import KafkaPublisher
 from qakit_trio.adapters.kafka_records import Record
 from qakit_trio.adapters.kafka_spool import DiskSpool
 
-from .support.kafka_topics import has_count, read_topic
-from .support.pg import free_port
+from ..support.kafka_topics import has_count, read_topic
+from ..support.pg import free_port
 
 TIMEOUT = 60
 

@@ -13,9 +13,9 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from .support.helpers import connected, receive_json, request, running_server
-from .support.kafka_broker import kcat
-from .support.kafka_topics import Consumed, has_events, read_topic
+from ..support.helpers import connected, receive_json, request, running_server
+from ..support.kafka_broker import kcat
+from ..support.kafka_topics import Consumed, has_events, read_topic
 
 TIMEOUT = 60
 EVENT_NAMES = ["order.created", "order.listed", "order.status_changed", "order.viewed",

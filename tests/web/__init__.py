@@ -1,0 +1,1 @@
+"""Tests of qakit_trio/web/."""
