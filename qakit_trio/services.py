@@ -8,8 +8,8 @@
         ├── order store      the Postgres adapter (postgres.py), restarted if it crashes;
         │                    the in-memory store has nothing to run
         ├── kafka publisher  the Kafka adapter (kafka.py), when KAFKA_BOOTSTRAP_SERVERS is set
-        ├── outbox relay     order events from PostgreSQL's outbox to Kafka (order_relay.py),
-        │                    when both are configured
+        ├── event outbox relay  order events from PostgreSQL's event outbox (the
+        │                    order_outbox table) to Kafka (order_relay.py), when both are on
         └── shutdown watch   one per hypercorn worker: waits for the server's "terminated"
                              event, then asks every connection to close with 1001
 
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 def make_store(settings: Settings, kafka: Publisher) -> tuple[OrderStore, OrderRelay | None]:
-    """The order store; with PostgreSQL and Kafka both on, also the relay of its outbox."""
+    """The order store; with PostgreSQL and Kafka both on, also the relay of its event outbox."""
     if settings.database_url is None:
         return MemoryOrderStore(), None
     # psycopg is only loaded when it is used
@@ -59,7 +59,7 @@ def make_store(settings: Settings, kafka: Publisher) -> tuple[OrderStore, OrderR
 
     store = PostgresOrderStore(settings.database_url, pool_size=settings.db_pool_size,
                                timeout=settings.db_timeout,
-                               outbox=isinstance(kafka, KafkaPublisher))
+                               event_outbox=isinstance(kafka, KafkaPublisher))
     if not isinstance(kafka, KafkaPublisher):
         return store, None
     return store, OrderRelay(store, kafka, settings.kafka_order_topic)
@@ -87,7 +87,7 @@ class Services:
         self.order_events = OrderEvents(
             self.events, self.hub, self.legacy_hub, settings.orders_channel,
             publisher=self.kafka, order_topic=settings.kafka_order_topic,
-            outbox_wake=None if self.relay is None else self.relay.wake)
+            event_outbox_wake=None if self.relay is None else self.relay.wake)
         self.supervisor = Supervisor()
         self._nursery: trio.Nursery | None = None
         self._watched: set[int] = set()
@@ -112,7 +112,7 @@ class Services:
             await nursery.start(supervise, "order store", self.store.run)
             await nursery.start(supervise, "kafka publisher", self.kafka.run)
             if self.relay is not None:
-                await nursery.start(supervise, "outbox relay", self.relay.run)
+                await nursery.start(supervise, "event outbox relay", self.relay.run)
             logs.info(log, "services started", store=self.store.kind,
                       kafka=self.settings.kafka_bootstrap)
             task_status.started()
@@ -128,7 +128,7 @@ class Services:
         after a crash (everything else keeps working)."""
         database, kafka = self.store.health(), self.kafka.health()
         if self.relay is not None:
-            kafka["outbox"] = self.relay.health()
+            kafka["event_outbox"] = self.relay.health()
         down = (database["state"] != "up" or kafka["state"] not in ("up", "disabled")
                 or not self.supervisor.healthy())
         return {"status": "degraded" if down else "ok", "database": database, "kafka": kafka,

@@ -5,7 +5,7 @@
             ▲ inbox: a bounded memory channel of Deliveries (QAKIT_KAFKA_BUFFER)
             │
             ├── publish_nowait(record)   events and broadcast messages: never waits
-            └── deliver(records)         the order outbox relay: waits until Kafka has them
+            └── deliver(records)         the order event outbox relay: waits until Kafka has them
 
 Why aiokafka through trio-asyncio, not confluent-kafka in threads: docs/kafka-client.md.
 
@@ -21,7 +21,7 @@ kept: the adapter sends the inbox, then the spool, oldest first). What is still 
 shutdown is written there too, and sent after the next start. Without a spool, or when the
 spool is full (QAKIT_KAFKA_SPOOL_BYTES), the record is dropped, counted (`dropped` in /health)
 and logged: the price of never making a WebSocket reply wait for Kafka. Order events with
-PostgreSQL do not take this path: they wait in the outbox table (order_relay.py).
+PostgreSQL do not take this path: they wait in the event outbox table (order_relay.py).
 
 Nothing here ever raises into a WebSocket or REST handler: Kafka's errors are caught at this
 boundary, turned into the adapter's state (`/health`), and retried.
@@ -293,7 +293,7 @@ class KafkaPublisher:
         """Shutdown (shielded): unless Kafka is known to be down (then waiting would only
         delay the shutdown), one last try, within QAKIT_KAFKA_FLUSH_TIMEOUT, to deliver what
         waits; then close the producer, within its own limit. Waiters are released; what is left is
-        logged (order events with PostgreSQL stay in the outbox for the next start)."""
+        logged (order events with PostgreSQL stay in the event outbox for the next start)."""
         batch = drain_nowait(self._inbox, batch)
         left = sum(len(delivery.records) for delivery in batch)
         with trio.move_on_after(0 if self.state.current == "down" else self._flush_timeout):

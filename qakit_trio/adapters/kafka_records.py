@@ -49,7 +49,7 @@ def ws_record(topic: str, frame: dict[str, Any], *, channel: str,
 
 
 def order_value(event: OrderEvent, ts: datetime | None = None) -> dict[str, Any]:
-    """The order topic's record value for `event` (also what the outbox row stores)."""
+    """The order topic's record value for `event` (also what the event outbox row stores)."""
     return {"type": str(event.type), "order_id": event.order.id,
             "customer": event.order.customer, "status": event.order.status,
             "event_id": event.event_id, "ts": (ts or datetime.now(UTC)).isoformat()}
@@ -61,6 +61,6 @@ def order_record(topic: str, value: dict[str, Any]) -> Record:
 
 
 def stored_order_record(topic: str, stored: str) -> Record:
-    """An order event from the outbox (an `encode(order_value(...))` text), sent as stored."""
+    """An order event from the event outbox (an `encode(order_value(...))` text), sent as stored."""
     value = json.loads(stored)
     return Record(topic, str(value["order_id"]).encode(), stored.encode(), value["event_id"])

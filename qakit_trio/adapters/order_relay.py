@@ -1,4 +1,4 @@
-"""The outbox relay: order events from the `order_outbox` table to Kafka, none lost.
+"""The event outbox relay: order events from the `order_outbox` table to Kafka, none lost.
 
     service nursery
     └── OrderRelay.run   (PostgreSQL and Kafka both configured)
@@ -54,7 +54,7 @@ class OrderRelay:
         self._next_prune = 0.0  # trio time
 
     def wake(self) -> None:
-        """An order changed: look at the outbox now. Never waits."""
+        """An order changed: look at the event outbox now. Never waits."""
         with contextlib.suppress(trio.WouldBlock):  # a wake-up is pending already
             self._wake_send.send_nowait(None)
 
@@ -69,7 +69,7 @@ class OrderRelay:
                 moved = await self._relay_once()
             except (StoreUnavailable, StoreFailed) as error:
                 if isinstance(error, StoreFailed):  # an outage is logged by the adapter itself
-                    log.warning("outbox relay: query failed", extra={"fields": {
+                    log.warning("event outbox relay: query failed", extra={"fields": {
                         "error": str(error)}})
                 moved = 0
                 await trio.sleep(RETRY_PAUSE)
@@ -97,5 +97,5 @@ class OrderRelay:
             return 0
         await self._store.mark_sent([row_id for row_id, _ in rows])
         self.relayed += len(rows)
-        logs.info(log, "outbox relayed", rows=len(rows))
+        logs.info(log, "event outbox relayed", rows=len(rows))
         return len(rows)

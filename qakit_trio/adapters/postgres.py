@@ -43,7 +43,7 @@ IDLE_CHECK_AFTER = 1.0  # a connection idle longer than this is checked before i
 CANCEL_TIMEOUT = 2.0  # how long asking the server to cancel a query may take
 
 # Said when the connection failed after COMMIT was sent: the change may have been saved. (If it
-# was, its event row was saved with it and the outbox relay still publishes it to Kafka.)
+# was, its event row was saved with it and the event outbox relay still publishes it to Kafka.)
 _UNKNOWN_OUTCOME = "; the outcome is unknown: the change may or may not have been saved"
 
 SCHEMA_LOCK = 0x5141_6B69_7400  # an advisory lock key of our own ("QAkit")

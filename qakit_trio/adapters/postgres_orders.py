@@ -52,11 +52,11 @@ def _order(row: tuple[Any, ...]) -> Order:
 class PostgresOrderStore:
     kind = "postgres"
 
-    def __init__(self, url: str, *, pool_size: int, timeout: float, outbox: bool = False
+    def __init__(self, url: str, *, pool_size: int, timeout: float, event_outbox: bool = False
                  ) -> None:
-        self.outbox = outbox  # write every order event to order_outbox too (Kafka is on)
+        self.event_outbox = event_outbox  # every order event to order_outbox too (Kafka on)
         self._db = Database(url, pool_size=pool_size, timeout=timeout,
-                            schema=[SCHEMA, *(OUTBOX_SCHEMA if outbox else [])])
+                            schema=[SCHEMA, *(OUTBOX_SCHEMA if event_outbox else [])])
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -70,7 +70,7 @@ class PostgresOrderStore:
             cursor.execute(f"INSERT INTO orders (customer, status, created_at, updated_at) "
                            f"VALUES (%s, %s, now(), now()) RETURNING {COLUMNS}",
                            (customer, Status.CREATED.value))
-            return self._outboxed(cursor, OrderEvent(new_event_id(), EventType.CREATED,
+            return self._with_event_row(cursor, OrderEvent(new_event_id(), EventType.CREATED,
                                                      _order(_one(cursor))))
 
         return await self._db.call(work)
@@ -108,24 +108,24 @@ class PostgresOrderStore:
             check_transition(previous.status, status)
             cursor.execute(f"UPDATE orders SET status = %s, updated_at = now() WHERE id = %s "
                            f"RETURNING {COLUMNS}", (status.value, order_id))
-            return self._outboxed(cursor, OrderEvent(
+            return self._with_event_row(cursor, OrderEvent(
                 new_event_id(), EventType.STATUS_CHANGED, _order(_one(cursor)), previous.status))
 
         return await self._db.call(work)
 
-    def _outboxed(self, cursor: Cursor, event: OrderEvent
+    def _with_event_row(self, cursor: Cursor, event: OrderEvent
                   ) -> OrderEvent:
-        """In the change's transaction: its outbox row, if the outbox is on."""
-        if self.outbox:
+        """In the change's transaction: its event outbox row, if the event outbox is on."""
+        if self.event_outbox:
             cursor.execute("INSERT INTO order_outbox (event_id, order_id, value) "
                            "VALUES (%s, %s, %s)", (event.event_id, event.order.id,
                                                    encode(order_value(event))))
         return event
 
-    # --- the outbox, for order_relay.py ----------------------------------------------------
+    # --- the event outbox, for order_relay.py ----------------------------------------------------
 
     async def unsent(self, limit: int) -> OutboxRows:
-        """The oldest outbox rows not yet sent: (row id, record value), in commit order per
+        """The oldest event outbox rows not yet sent: (row id, record value), in commit order per
         order (a change waits for the previous one's row lock, so its row comes later)."""
 
         def work(cursor: Cursor) -> OutboxRows:
@@ -136,8 +136,8 @@ class PostgresOrderStore:
         return await self._db.call(work)
 
     async def prune_sent(self, older_than_s: float, limit: int) -> int:
-        """Delete up to `limit` outbox rows sent more than `older_than_s` seconds ago (they are
-        in Kafka); return how many. The outbox is a queue, not an archive."""
+        """Delete up to `limit` event outbox rows sent more than `older_than_s` seconds ago
+        (they are in Kafka); return how many. The event outbox is a queue, not an archive."""
         def work(cursor: Cursor) -> int:
             cursor.execute("DELETE FROM order_outbox WHERE id IN (SELECT id FROM order_outbox "
                            "WHERE sent_at < now() - make_interval(secs => %s) LIMIT %s)",

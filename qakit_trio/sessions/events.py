@@ -8,7 +8,7 @@ on), both carrying the same `event_id`. Broadcast messages go to the WS topic to
 Order events are seen everywhere at once (`OrderEvents.publish`): every /ws/orders client
 (the legacy protocol's shapes), every /ws client in the orders channel (an `order.created` /
 `order.status_changed` event frame), the log, the WS topic and the order topic, all with the
-event's one id. With PostgreSQL the order topic is fed from the outbox (order_relay.py), which
+event's one id. With PostgreSQL the order topic is fed from the event outbox (order_relay.py), which
 `publish` only wakes up; without it, the record goes to the Kafka adapter directly.
 """
 
@@ -54,15 +54,15 @@ class EventSink:
 class OrderEvents:
     def __init__(self, sink: EventSink, hub: Hub, legacy_hub: Hub, orders_channel: str, *,
                  publisher: Publisher, order_topic: str,
-                 outbox_wake: Callable[[], None] | None) -> None:
+                 event_outbox_wake: Callable[[], None] | None) -> None:
         self._sink = sink
         self._hub = hub
         self._legacy_hub = legacy_hub
         self._orders_channel = orders_channel
         self._publisher = publisher
         self._order_topic = order_topic
-        # Given when the order topic is fed from the PostgreSQL outbox: publish() wakes it.
-        self._outbox_wake = outbox_wake
+        # Given when the order topic is fed from the PostgreSQL event outbox: publish() wakes it.
+        self._event_outbox_wake = event_outbox_wake
 
     def frame(self, event: OrderEvent, request_id: protocol.RequestId | None) -> protocol.Frame:
         """The /ws event frame of `event` (the same one its requester gets as its reply)."""
@@ -78,8 +78,8 @@ class OrderEvents:
                                   "order_id": event.order.id})
         self._hub.publish(self._orders_channel, Frame.of(protocol.encode(frame)),
                           skip=requester)
-        if self._outbox_wake is not None:
-            self._outbox_wake()  # the event's row was written with the change itself
+        if self._event_outbox_wake is not None:
+            self._event_outbox_wake()  # the event's row was written with the change itself
         elif self._publisher.enabled:
             self._publisher.publish_nowait(order_record(self._order_topic, order_value(event)))
         self._legacy_hub.publish(LEGACY_CHANNEL, Frame.of(protocol.encode(event.legacy_frame())))

@@ -64,8 +64,8 @@ async def test_outage_changes_orders_then_recovery_loses_nothing(
                     assert [f["type"] for f in answer] == ["ack", "echo", "event"]
                 assert (await http.post("/broadcast?message=still+here")).status_code == 200
                 assert (await receive_json(ws))["message"] == "still here"
-            outbox = (await http.get("/health")).json()["kafka"]["outbox"]
-            assert outbox["relayed"] == 0  # all of it waits in PostgreSQL's outbox
+            outbox = (await http.get("/health")).json()["kafka"]["event_outbox"]
+            assert outbox["relayed"] == 0  # all of it waits in PostgreSQL's event outbox
             event_ids = await order_event_ids(database_url)
             assert len(event_ids) == len(made)
 
@@ -114,7 +114,7 @@ async def test_events_in_the_outbox_survive_a_killed_service(
 
 
 async def order_event_ids(database_url: str) -> set[str]:
-    """The event ids of every order change so far, as the outbox table holds them."""
+    """The event ids of every order change so far, as the event outbox table holds them."""
     import psycopg
 
     def query() -> set[str]:

@@ -188,7 +188,7 @@ async def test_a_frozen_database_is_bounded_and_a_failed_change_is_not_committed
 
 
 async def test_sent_outbox_rows_are_pruned_after_the_retention_only(database_url: str) -> None:
-    store = PostgresOrderStore(database_url, pool_size=2, timeout=5.0, outbox=True)
+    store = PostgresOrderStore(database_url, pool_size=2, timeout=5.0, event_outbox=True)
     with trio.fail_after(TIMEOUT):
         async with trio.open_nursery() as nursery:
             await nursery.start(store.run)
