@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 
+import httpx
 import pytest
 import trio
 from trio_websocket import open_websocket_url
@@ -91,6 +92,8 @@ async def test_hypercorn_cli_serves_the_same_app_configured_from_env() -> None:
     args = [*HYPERCORN, "--bind", "127.0.0.1:0", "qakit_trio.asgi:app"]
     with trio.fail_after(TIMEOUT):
         async with server_process(args, env) as server:
+            async with httpx.AsyncClient(base_url=server.urls[0]) as http:
+                assert (await http.get("/health")).json()["fast_path"] is True
             async with open_websocket_url(f"{server.ws}/ws") as ws:
                 assert (await receive_json(ws))["channel"] == "from-env"
                 frames = await request(ws, {"action": "echo", "request_id": 1})
@@ -119,3 +122,29 @@ async def test_bad_setting_stops_startup_naming_the_variable(command: list[str])
     assert "Running on" not in output
     if command is CLI:  # hypercorn's parent exits 0 even when its worker fails to start
         assert result.returncode == 2
+
+
+@pytest.mark.parametrize("command", [CLI, [*HYPERCORN, "qakit_trio.asgi:app"]],
+                         ids=["cli", "hypercorn"])
+async def test_the_plain_path_serves_both_protocols_and_stops(command: list[str]) -> None:
+    """QAKIT_FAST_PATH=0: no hypercorn class replaced, the same protocol on /ws and /ws/orders,
+    and a clean exit on SIGTERM."""
+    env = {**QUIET, "QAKIT_FAST_PATH": "0"}
+    args = [*command, "--bind", "127.0.0.1:0"]
+    with trio.fail_after(TIMEOUT):
+        async with server_process(args, env) as server:
+            async with httpx.AsyncClient(base_url=server.urls[0]) as http:
+                assert (await http.get("/health")).json()["fast_path"] is False
+            async with open_websocket_url(f"{server.ws}/ws?channel=plain") as ws:
+                assert (await receive_json(ws))["channel"] == "plain"
+                frames = await request(ws, {"action": "broadcast", "request_id": "b",
+                                            "payload": {"message": "hi"}})
+                assert [f["type"] for f in frames] == ["ack", "message", "event"]
+            async with open_websocket_url(f"{server.ws}/ws/orders") as legacy:
+                await legacy.send_message(json.dumps({"action": "create_order",
+                                                      "customer": "Анна"}))
+                assert (await receive_json(legacy))["type"] == "result"
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0
+        output = "\n".join(server.lines)
+        assert "Traceback" not in output

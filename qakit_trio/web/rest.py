@@ -11,6 +11,7 @@ from quart_trio import QuartTrio
 
 from qakit_trio import __version__, logs
 from qakit_trio.services import Services
+from qakit_trio.transport import hyper_ext
 from qakit_trio.web import openapi
 from qakit_trio.wire import protocol
 from qakit_trio.wire.framing import Frame
@@ -29,7 +30,8 @@ def register_rest(app: QuartTrio, services: Services) -> None:
         """Always 200 while the service runs; `status` is "degraded" when the database is
         down (everything that does not need it keeps working)."""
         return {**services.health(), "service": "qa-websocket", "version": __version__,
-                "connections": services.connections()}
+                "connections": services.connections(),
+                "fast_path": hyper_ext.installed()}  # our hypercorn extension, or plain ASGI
 
     @app.get("/stats")
     async def stats() -> JsonResponse:
