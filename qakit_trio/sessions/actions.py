@@ -34,7 +34,7 @@ class ActionContext:
     def request_id(self) -> protocol.RequestId:
         return self.request.request_id
 
-    async def reply(self, frame: protocol.Frame) -> None:
+    async def reply(self, frame: protocol.Message) -> None:
         await self.conn.reply(frame)
 
     async def event(self, name: str, extra: Any) -> str:

@@ -46,7 +46,7 @@ class EnvelopeSession:
         self._actions = actions
         self._requests = 0
 
-    def hello(self) -> protocol.Frame:
+    def hello(self) -> protocol.Message:
         return protocol.connected(self._conn.channel, self._conn.id)
 
     async def handle(self, message: str | bytes) -> None:

@@ -37,14 +37,14 @@ class EventSink:
         self._publisher = publisher
         self._ws_topic = ws_topic
 
-    def record(self, frame: protocol.Frame, fields: dict[str, Any]) -> None:
+    def record(self, frame: protocol.Message, fields: dict[str, Any]) -> None:
         """Log one event (an event frame) once, whoever receives it, and publish it.
         `fields` carry the connection (`conn`, `channel`) when there is one."""
         logs.info(log, "event", **fields, name=frame["name"], event_id=frame["event_id"],
                   request_id=frame.get("request_id"), extra=frame.get("extra"))
         self.message(frame, fields.get("channel", ""), fields.get("conn"))
 
-    def message(self, frame: protocol.Frame, channel: str, connection_id: str | None) -> None:
+    def message(self, frame: protocol.Message, channel: str, connection_id: str | None) -> None:
         """Publish a frame (an event, a broadcast message) to the WS topic; never waits."""
         if self._publisher.enabled:
             self._publisher.publish_nowait(ws_record(self._ws_topic, frame, channel=channel,
@@ -64,11 +64,11 @@ class OrderEvents:
         # Given when the order topic is fed from the PostgreSQL event outbox: publish() wakes it.
         self._event_outbox_wake = event_outbox_wake
 
-    def frame(self, event: OrderEvent, request_id: protocol.RequestId | None) -> protocol.Frame:
+    def frame(self, event: OrderEvent, request_id: protocol.RequestId | None) -> protocol.Message:
         """The /ws event frame of `event` (the same one its requester gets as its reply)."""
         return protocol.event(event.ws_name, request_id, event.extra(), event.event_id)
 
-    def publish(self, event: OrderEvent, frame: protocol.Frame, fields: dict[str, Any], *,
+    def publish(self, event: OrderEvent, frame: protocol.Message, fields: dict[str, Any], *,
                 requester: str | None = None) -> None:
         """Show one order event everywhere; never waits. `requester`: the /ws connection that
         made the change and has had `frame` as its reply; if it is in the orders channel too,

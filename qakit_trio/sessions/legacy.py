@@ -29,7 +29,7 @@ from qakit_trio.domain.orders import OrderEvent
 from qakit_trio.errors import ErrorCode, OrderError, StoreError
 from qakit_trio.services import Services
 from qakit_trio.wire import protocol
-from qakit_trio.wire.protocol import Frame
+from qakit_trio.wire.protocol import Message
 from qakit_trio.ws.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class LegacyError(Exception):
 
     def __init__(self, error: str, **fields: Any) -> None:
         super().__init__(error)
-        self.frame: Frame = {"type": "error", **fields, "error": error}
+        self.frame: Message = {"type": "error", **fields, "error": error}
 
 
 def _order_id(action: str, message: dict[str, Any]) -> int:

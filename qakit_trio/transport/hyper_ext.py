@@ -21,7 +21,7 @@ app -> server
 server -> app
   `websocket.disconnect` with the client's real close code and reason, delivered BEFORE the close
       reply goes out, so the app has left its channel when the client's close handshake completes
-      (stock hypercorn replies first and reports 1006 for every client close);
+      (stock hypercorn replies first and reports 1006 for every client close: hypercorn#127);
   `qakit.websocket.pong`  the client answered a ping.
 Plus `server_terminated` in the extension: hypercorn's own "shutting down" event, so the app can
 send every client 1001 however the server was started (our CLI or `hypercorn` itself).

@@ -36,7 +36,7 @@ def new_event_id() -> str:
     """An event's `event_id`: a random (version 4) UUID, drawn without a system call per id."""
     return str(uuid.UUID(int=_random.getrandbits(128), version=4))
 
-Frame = dict[str, Any]
+Message = dict[str, Any]  # one JSON message (what a text frame carries); wire bytes: framing.Frame
 RequestId = str | int | float
 
 MAX_CHANNEL_LENGTH = 64
@@ -78,7 +78,7 @@ def utc_ts() -> str:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def encode(frame: Frame) -> str:
+def encode(frame: Message) -> str:
     """One frame as compact JSON text; non-ASCII text stays readable in DevTools."""
     return _ENCODER.encode(frame)
 
@@ -286,7 +286,7 @@ def _json_type(value: object) -> str:
 # --- frames the server sends ----------------------------------------------------------------
 
 
-def connected(channel: str, connection_id: str) -> Frame:
+def connected(channel: str, connection_id: str) -> Message:
     return {
         "type": "system",
         "message": f"connected to '{channel}'",
@@ -296,40 +296,40 @@ def connected(channel: str, connection_id: str) -> Frame:
     }
 
 
-def ack(request_id: RequestId) -> Frame:
+def ack(request_id: RequestId) -> Message:
     return {"type": "ack", "request_id": request_id, "ts": utc_ts()}
 
 
-def echo(request_id: RequestId, data: dict[str, Any]) -> Frame:
+def echo(request_id: RequestId, data: dict[str, Any]) -> Message:
     return {"type": "echo", "request_id": request_id, "data": data, "ts": utc_ts()}
 
 
-def step(request_id: RequestId, number: int, message: str) -> Frame:
+def step(request_id: RequestId, number: int, message: str) -> Message:
     return {"type": "step", "step": number, "message": message, "request_id": request_id,
             "ts": utc_ts()}
 
 
-def event(name: str, request_id: RequestId | None, extra: Any, event_id: str) -> Frame:
+def event(name: str, request_id: RequestId | None, extra: Any, event_id: str) -> Message:
     return {"type": "event", "name": name, "request_id": request_id, "ts": utc_ts(),
             "extra": extra, "event_id": event_id}
 
 
-def channel_message(channel: str, message: str, request_id: RequestId, sender: str) -> Frame:
+def channel_message(channel: str, message: str, request_id: RequestId, sender: str) -> Message:
     """What every member of a channel receives from the `broadcast` action."""
     return {"type": "message", "channel": channel, "message": message,
             "request_id": request_id, "from": sender, "ts": utc_ts()}
 
 
-def rest_broadcast(channel: str, message: str) -> Frame:
+def rest_broadcast(channel: str, message: str) -> Message:
     """What every member of a channel receives from `POST /broadcast`."""
     return {"type": "broadcast", "channel": channel, "message": message, "ts": utc_ts()}
 
 
-def data(kind: str, request_id: RequestId, value: Any) -> Frame:
+def data(kind: str, request_id: RequestId, value: Any) -> Message:
     """A data frame: {"type": kind, "request_id", "data", "ts"} (`order`, `orders`)."""
     return {"type": kind, "request_id": request_id, "data": value, "ts": utc_ts()}
 
 
-def error(request_id: RequestId | None, failure: ProtocolError) -> Frame:
+def error(request_id: RequestId | None, failure: ProtocolError) -> Message:
     return {"type": "error", "request_id": request_id, "error": str(failure.code),
             "message": failure.message, **failure.details, "ts": utc_ts()}

@@ -58,7 +58,7 @@ class CloseRequest:
 class Session(Protocol):
     """What one protocol does with one connection's messages."""
 
-    def hello(self) -> protocol.Frame | None:
+    def hello(self) -> protocol.Message | None:
         """The frame the server sends first, if the protocol has one."""
 
     async def handle(self, message: str | bytes) -> None:
@@ -187,7 +187,7 @@ class Connection:
         """More messages from this client are already waiting behind the current one."""
         return self._transport.queued() > 0
 
-    async def reply(self, frame: protocol.Frame) -> None:
+    async def reply(self, frame: protocol.Message) -> None:
         """Queue one frame for this client (logged as `frame out`); see `queue`."""
         self._log_out(frame)
         await self.queue(Frame.of(protocol.encode(frame)))
@@ -226,7 +226,7 @@ class Connection:
         await self.queue(item)
         return 1
 
-    def _log_out(self, frame: protocol.Frame) -> None:
+    def _log_out(self, frame: protocol.Message) -> None:
         logs.info(log, "frame out", **self.fields, type=frame["type"],
                   request_id=frame.get("request_id"))
 

@@ -152,7 +152,7 @@ def test_any_text_is_a_request_or_a_protocol_error_and_replies_always_encode(tex
     try:
         obj = protocol.decode_object(text)
         request_id = protocol.request_id_of(obj, _assign)
-        reply: protocol.Frame = protocol.ack(request_id)
+        reply: protocol.Message = protocol.ack(request_id)
         try:
             request = protocol.parse_request(obj, request_id)
             reply = protocol.echo(request_id, request.payload)  # the payload goes back out

@@ -28,7 +28,7 @@ class Repeat:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def hello(self) -> protocol.Frame | None:
+    def hello(self) -> protocol.Message | None:
         return {"type": "hello"}
 
     async def handle(self, message: str | bytes) -> None:
