@@ -15,6 +15,7 @@ Installed by `hyper_ext.install()`, with the WebSocket stream.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import weakref
@@ -24,6 +25,8 @@ import trio
 from hypercorn.events import Closed, RawData
 from hypercorn.events import Event as ServerEvent
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
+
+log = logging.getLogger(__name__)
 
 # The most a connection's close may take (it never waits on the peer: see _close_shielded).
 CLOSE_LIMIT = 1.0
@@ -40,6 +43,7 @@ class QakitTCPServer(TCPServer):
         finally:
             _live.discard(self)
             current_tcp_server.reset(token)
+            log.debug("tcp connection closed")  # the socket is closed: tests wait for this
 
     def abort(self) -> None:
         """Shut the socket down under whatever is stuck on it (a response or a frame to a
