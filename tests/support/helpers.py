@@ -120,7 +120,8 @@ async def server_process(args: list[str], env: dict[str, str],
     """
     process = await trio.lowlevel.open_process(
         args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
+        env={**os.environ, "PYTHONUNBUFFERED": "1",
+             "QAKIT_FAST_PATH": "1" if PATH["fast"] else "0", **env})
     assert process.stdout is not None
     lines: list[str] = []
     grew = [trio.Event()]

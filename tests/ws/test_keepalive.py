@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import pytest
 import trio
 import trio.testing
 
@@ -141,6 +142,7 @@ async def test_interval_zero_turns_pings_off(autojump_clock: trio.testing.MockCl
 # --- end to end, with a raw client that shows every ping --------------------------------
 
 
+@pytest.mark.fast_path_only("plain ASGI has no pings")
 async def test_server_pings_and_a_client_that_answers_stays() -> None:
     """The wiring on real sockets (the timing logic is tested on the virtual clock, above and in
     test_connection_memory.py): an interval long enough for a busy machine to answer in."""
@@ -155,6 +157,7 @@ async def test_server_pings_and_a_client_that_answers_stays() -> None:
             assert server.app.services.hub.stats() == {"general": 1}
 
 
+@pytest.mark.fast_path_only("plain ASGI has no pings")
 async def test_a_client_that_never_answers_is_dropped() -> None:
     with trio.fail_after(10):
         async with running_server(ping_interval=0.05, close_timeout=0.2) as server:
