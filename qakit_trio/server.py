@@ -111,8 +111,14 @@ async def serve(
     else:
         hyper_ext.uninstall()
     app = app if app is not None else create_app(settings)
+    services = app.services
+
+    async def trigger() -> None:
+        await shutdown_trigger()
+        services.stopping.set()  # plain ASGI never tells the app; the launcher does (1001)
+
     await hypercorn.trio.serve(app, hypercorn_config(settings, binds),
-                               shutdown_trigger=shutdown_trigger, task_status=task_status)
+                               shutdown_trigger=trigger, task_status=task_status)
 
 
 async def run_server(settings: Settings, binds: Sequence[str]) -> None:

@@ -89,6 +89,9 @@ class Services:
             publisher=self.kafka, order_topic=settings.kafka_order_topic,
             event_outbox_wake=None if self.relay is None else self.relay.wake)
         self.supervisor = Supervisor()
+        # Set by our launcher (server.serve) when the shutdown starts: what tells clients 1001 on
+        # the plain path, where hypercorn's own "terminated" event does not reach the app.
+        self.stopping = trio.Event()
         self._nursery: trio.Nursery | None = None
         self._watched: set[int] = set()
 

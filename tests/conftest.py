@@ -18,7 +18,7 @@ from .support import helpers, kafka_broker, pg
 # it alone; what the plain path cannot do is listed in transport/asgi.py (PlainTransport).
 BOTH_PATHS = {"test_ws_endpoint", "test_legacy", "test_echo", "test_rest", "test_rest_orders",
               "test_consistency", "test_connection", "test_order_actions", "test_kafka_events",
-              "test_fuzz", "test_hardening", "test_keepalive", "test_transport"}
+              "test_fuzz", "test_hardening", "test_keepalive", "test_transport", "test_server"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

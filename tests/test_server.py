@@ -58,6 +58,7 @@ async def make_stuck_client(port: int) -> socket.socket:
         await trio.lowlevel.checkpoint()
 
 
+@pytest.mark.fast_path_only("dropping a stuck client needs the fast path's abort")
 async def test_cli_sigterm_closes_1001_and_exits_despite_a_stuck_client() -> None:
     env = {**QUIET, "QAKIT_OUTBOX_SIZE": "8", "QAKIT_CLOSE_TIMEOUT": "1",
            "QAKIT_SHUTDOWN_TIMEOUT": "3"}
@@ -87,6 +88,8 @@ async def test_cli_serves_several_binds() -> None:
             assert await server.process.wait() == 0
 
 
+@pytest.mark.fast_path_only(
+    "the hypercorn launch form: hypercorn's shutdown reaches the app only through our extension")
 async def test_hypercorn_cli_serves_the_same_app_configured_from_env() -> None:
     env = {**QUIET, "WS_DEFAULT_CHANNEL": "from-env", "QAKIT_MAX_MESSAGE_SIZE": "1000"}
     args = [*HYPERCORN, "--bind", "127.0.0.1:0", "qakit_trio.asgi:app"]

@@ -41,7 +41,9 @@ class PlainTransport:
       is only dropped when a write to it fails or stalls (the slow-consumer watch);
     - no abort: a write to a client that stopped reading ends when the server's own limits
       end it, not at QAKIT_CLOSE_TIMEOUT;
-    - no shutdown event: clients get the server's own close at shutdown, not 1001;
+    - no shutdown event from the server: under our launchers the app is told by the launcher
+      (`Services.stopping`, server.serve), so clients still get 1001; under
+      `hypercorn qakit_trio.asgi:app` they get hypercorn's own close;
     - one `websocket.send` per frame (no shared framing, no batching): slower fan-out;
     - the client's close code is whatever the server reports (hypercorn: 1006 when it does
       not tell, upstream hypercorn#127).

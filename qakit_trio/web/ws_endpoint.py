@@ -44,7 +44,7 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
         if problem is not None:
             return protocol.invalid_channel(channel, problem), 400  # before accept
         ws = current_websocket()
-        services.watch_server(ws.transport.server_terminated)
+        services.watch_server(ws.transport.server_terminated or services.stopping)
         # Accepted and run by QakitASGIWebsocket once this route has returned.
         ws.session = Connection(ws.transport, services.hub, channel, settings,
                                 partial(EnvelopeSession, services=services, actions=actions)).run
@@ -55,7 +55,7 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
         if (refused := http2_refused()) is not None:
             return refused
         ws = current_websocket()
-        services.watch_server(ws.transport.server_terminated)
+        services.watch_server(ws.transport.server_terminated or services.stopping)
         ws.session = Connection(ws.transport, services.legacy_hub, LEGACY_CHANNEL, settings,
                                 partial(LegacySession, services=services)).run
         return None
@@ -65,5 +65,5 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
         if (refused := http2_refused()) is not None:
             return refused
         ws = current_websocket()
-        ws.session = partial(serve_echo, ws.transport, settings)
+        ws.session = partial(serve_echo, ws.transport, settings, services.stopping)
         return None

@@ -44,14 +44,16 @@ class _Progress:
     writing_since: float | None = None
 
 
-async def serve_echo(transport: Transport, settings: Settings) -> None:
+async def serve_echo(transport: Transport, settings: Settings,
+                     stopping: ServerTerminated | None = None) -> None:
     """Echo until the client closes (or sends more than the message size limit); say 1001
-    when the server shuts down."""
+    when the server shuts down (hypercorn's event on the fast path, else `stopping`)."""
     progress = _Progress()
+    terminated = transport.server_terminated or stopping
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_watch_progress, transport, settings, progress)
-        if transport.server_terminated is not None:
-            nursery.start_soon(_close_on_shutdown, transport, settings, transport.server_terminated)
+        if terminated is not None:
+            nursery.start_soon(_close_on_shutdown, transport, settings, terminated)
         await _echo(transport, settings, progress)
         nursery.cancel_scope.cancel()
 

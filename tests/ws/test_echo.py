@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import trio
 from trio_websocket import open_websocket_url
 
@@ -30,7 +29,6 @@ async def test_oversized_message_closes_with_1009() -> None:
             assert (await read_until_closed(ws)).code == 1009
 
 
-@pytest.mark.fast_path_only("plain ASGI does not tell the app the server is shutting down")
 async def test_shutdown_says_1001_to_echo_clients_too() -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, open_websocket_url(f"{server.ws}/ws/echo") as ws:
