@@ -129,15 +129,16 @@ async def test_bad_setting_stops_startup_naming_the_variable(command: list[str])
 
 @pytest.mark.parametrize("command", [CLI, [*HYPERCORN, "qakit_trio.asgi:app"]],
                          ids=["cli", "hypercorn"])
-async def test_the_plain_path_serves_both_protocols_and_stops(command: list[str]) -> None:
-    """QAKIT_FAST_PATH=0: no hypercorn class replaced, the same protocol on /ws and /ws/orders,
-    and a clean exit on SIGTERM."""
-    env = {**QUIET, "QAKIT_FAST_PATH": "0"}
+async def test_both_launchers_serve_both_protocols_on_each_path_and_stop(
+        command: list[str], server_path: str) -> None:
+    """On each path (server_process passes QAKIT_FAST_PATH; with 0 no hypercorn class is
+    replaced): the same protocol on /ws and /ws/orders, and a clean exit on SIGTERM."""
     args = [*command, "--bind", "127.0.0.1:0"]
     with trio.fail_after(TIMEOUT):
-        async with server_process(args, env) as server:
+        async with server_process(args, QUIET) as server:
             async with httpx.AsyncClient(base_url=server.urls[0]) as http:
-                assert (await http.get("/health")).json()["fast_path"] is False
+                health = (await http.get("/health")).json()
+                assert health["fast_path"] is (server_path == "fast")
             async with open_websocket_url(f"{server.ws}/ws?channel=plain") as ws:
                 assert (await receive_json(ws))["channel"] == "plain"
                 frames = await request(ws, {"action": "broadcast", "request_id": "b",

@@ -5,6 +5,8 @@ time, whatever the timeouts, and cannot flake on a busy machine."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from functools import partial
 
@@ -35,6 +37,15 @@ class Repeat:
         await self.conn.reply({"type": "said", "text": message})
 
 
+@asynccontextmanager
+async def open_stand() -> AsyncIterator[trio.Nursery]:
+    """A nursery for a test's connections and watches, under a virtual-time limit: a hang
+    fails the test instead of blocking it."""
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            yield nursery
+
+
 def pinged_since(client: MemoryTransport, seen: int) -> bool:
     return client.pings > seen
 
@@ -51,130 +62,123 @@ async def open_client(nursery: trio.Nursery, hub: Hub, channel: str = "room",
 async def test_a_close_flushes_what_is_queued_then_waits_for_the_client(
         autojump_clock: trio.testing.MockClock) -> None:
     hub = Hub()
-    with trio.fail_after(120):  # virtual seconds: a hang fails instead of blocking
-        async with trio.open_nursery() as nursery:
-            connection, client = await open_client(nursery, hub)
-            client.stall()  # the client reads nothing for a moment: replies queue up
-            for n in range(3):
-                client.client_send(f"m{n}")
-            await trio.testing.wait_all_tasks_blocked()  # the replies are queued
-            connection.close_soon(1001, "server shutting down")
-            assert hub.total() == 0  # it left the hub at once
-            client.resume()
-            await client.wait_until(lambda: client.close_frame is not None)
-            texts = [json.loads(f)["text"] for f in client.frames[1:]]
-            assert texts == ["m0", "m1", "m2"]  # everything queued went out before the close
-            assert client.close_frame == (1001, "server shutting down")
-            client.client_close(1001)
-        assert not client.aborted  # the client answered in time: no abort
+    async with open_stand() as nursery:
+        connection, client = await open_client(nursery, hub)
+        client.stall()  # the client reads nothing for a moment: replies queue up
+        for n in range(3):
+            client.client_send(f"m{n}")
+        await trio.testing.wait_all_tasks_blocked()  # the replies are queued
+        connection.close_soon(1001, "server shutting down")
+        assert hub.total() == 0  # it left the hub at once
+        client.resume()
+        await client.wait_until(lambda: client.close_frame is not None)
+        texts = [json.loads(f)["text"] for f in client.frames[1:]]
+        assert texts == ["m0", "m1", "m2"]  # everything queued went out before the close
+        assert client.close_frame == (1001, "server shutting down")
+        client.client_close(1001)
+    assert not client.aborted  # the client answered in time: no abort
 
 
 async def test_a_slow_consumer_gets_its_close_without_the_backlog(
         autojump_clock: trio.testing.MockClock) -> None:
     hub = Hub()
-    with trio.fail_after(120):  # virtual seconds: a hang fails instead of blocking
-        async with trio.open_nursery() as nursery:
-            connection, client = await open_client(nursery, hub)
-            client.stall()
-            client.client_send("m0")
-            await trio.testing.wait_all_tasks_blocked()  # m0's write is stuck
-            client.client_send("m1")
-            await trio.testing.wait_all_tasks_blocked()  # m1 waits in the outbox
-            connection.close_soon(4008, "slow consumer: no progress")
-            client.resume()
-            await client.wait_until(lambda: client.close_frame is not None)
-            client.client_close(4008)
-        # only what was already being written got out (m0); the backlog (m1) was dropped
-        assert [json.loads(f)["text"] for f in client.frames[1:]] == ["m0"]
-        assert client.close_frame == (4008, "slow consumer: no progress")
+    async with open_stand() as nursery:
+        connection, client = await open_client(nursery, hub)
+        client.stall()
+        client.client_send("m0")
+        await trio.testing.wait_all_tasks_blocked()  # m0's write is stuck
+        client.client_send("m1")
+        await trio.testing.wait_all_tasks_blocked()  # m1 waits in the outbox
+        connection.close_soon(4008, "slow consumer: no progress")
+        client.resume()
+        await client.wait_until(lambda: client.close_frame is not None)
+        client.client_close(4008)
+    # only what was already being written got out (m0); the backlog (m1) was dropped
+    assert [json.loads(f)["text"] for f in client.frames[1:]] == ["m0"]
+    assert client.close_frame == (4008, "slow consumer: no progress")
 
 
 async def test_an_unanswered_close_is_dropped_after_the_close_timeout(
         autojump_clock: trio.testing.MockClock) -> None:
     hub = Hub()
-    with trio.fail_after(120):  # virtual seconds: a hang fails instead of blocking
-        async with trio.open_nursery() as nursery:
-            connection, client = await open_client(nursery, hub)
-            started = trio.current_time()
-            connection.close_soon(1000, "bye")
-            await client.wait_until(lambda: client.aborted)
-            assert trio.current_time() - started == pytest.approx(SETTINGS.close_timeout)
-            assert client.close_frame == (1000, "bye")  # sent, never answered
+    async with open_stand() as nursery:
+        connection, client = await open_client(nursery, hub)
+        started = trio.current_time()
+        connection.close_soon(1000, "bye")
+        await client.wait_until(lambda: client.aborted)
+        assert trio.current_time() - started == pytest.approx(SETTINGS.close_timeout)
+        assert client.close_frame == (1000, "bye")  # sent, never answered
 
 
 async def test_a_close_stuck_behind_a_write_is_dropped_in_time_too(
         autojump_clock: trio.testing.MockClock) -> None:
     hub = Hub()
-    with trio.fail_after(120):  # virtual seconds: a hang fails instead of blocking
-        async with trio.open_nursery() as nursery:
-            connection, client = await open_client(nursery, hub)
-            client.stall()
-            client.client_send("m0")  # its reply's write never ends
-            await trio.testing.wait_all_tasks_blocked()  # the replies are queued
-            started = trio.current_time()
-            connection.close_soon(1000, "bye")
-            await client.wait_until(lambda: client.aborted)
-            assert trio.current_time() - started == pytest.approx(SETTINGS.close_timeout)
-            assert client.close_frame is None  # the close frame could not pass the stuck write
+    async with open_stand() as nursery:
+        connection, client = await open_client(nursery, hub)
+        client.stall()
+        client.client_send("m0")  # its reply's write never ends
+        await trio.testing.wait_all_tasks_blocked()  # the replies are queued
+        started = trio.current_time()
+        connection.close_soon(1000, "bye")
+        await client.wait_until(lambda: client.aborted)
+        assert trio.current_time() - started == pytest.approx(SETTINGS.close_timeout)
+        assert client.close_frame is None  # the close frame could not pass the stuck write
 
 
 async def test_the_client_closing_first_gets_its_code_back_and_leaves_the_hub_first(
         autojump_clock: trio.testing.MockClock) -> None:
     hub = Hub()
-    with trio.fail_after(120):  # virtual seconds: a hang fails instead of blocking
-        async with trio.open_nursery() as nursery:
-            _, client = await open_client(nursery, hub)
-            assert hub.total() == 1
-            client.client_close(4321, "done")
-            await client.wait_until(lambda: client.close_frame is not None)
-            assert hub.total() == 0
-        assert client.close_frame == (4321, "done")
-        assert not client.aborted
+    async with open_stand() as nursery:
+        _, client = await open_client(nursery, hub)
+        assert hub.total() == 1
+        client.client_close(4321, "done")
+        await client.wait_until(lambda: client.close_frame is not None)
+        assert hub.total() == 0
+    assert client.close_frame == (4321, "done")
+    assert not client.aborted
 
 
 async def test_a_client_that_never_answers_pings_is_dropped_after_two_intervals(
         autojump_clock: trio.testing.MockClock) -> None:
     hub = Hub()
-    with trio.fail_after(120):  # virtual seconds: a hang fails instead of blocking
-        async with trio.open_nursery() as nursery:
-            await nursery.start(run_keepalive, [hub], SETTINGS.ping_interval)
-            _, silent = await open_client(nursery, hub)
-            _, answering = await open_client(nursery, hub)
+    async with open_stand() as nursery:
+        await nursery.start(run_keepalive, [hub], SETTINGS.ping_interval)
+        _, silent = await open_client(nursery, hub)
+        _, answering = await open_client(nursery, hub)
 
-            async def answer_pings() -> None:
-                while True:
-                    seen = answering.pings
-                    await answering.wait_until(partial(pinged_since, answering, seen))
-                    answering.client_pong()
+        async def answer_pings() -> None:
+            while True:
+                seen = answering.pings
+                await answering.wait_until(partial(pinged_since, answering, seen))
+                answering.client_pong()
 
-            nursery.start_soon(answer_pings)
-            started = trio.current_time()
-            await silent.wait_until(lambda: silent.close_frame is not None)
-            assert silent.close_frame == (1011, "keepalive timeout: no pong")
-            assert trio.current_time() - started <= 2 * SETTINGS.ping_interval + 1
-            assert answering.close_frame is None  # the one that answers stays
-            assert hub.total() == 1
-            nursery.cancel_scope.cancel()
+        nursery.start_soon(answer_pings)
+        started = trio.current_time()
+        await silent.wait_until(lambda: silent.close_frame is not None)
+        assert silent.close_frame == (1011, "keepalive timeout: no pong")
+        assert trio.current_time() - started <= 2 * SETTINGS.ping_interval + 1
+        assert answering.close_frame is None  # the one that answers stays
+        assert hub.total() == 1
+        nursery.cancel_scope.cancel()
 
 
 async def test_a_client_that_stops_reading_is_evicted_by_the_watch(
         autojump_clock: trio.testing.MockClock) -> None:
     hub = Hub()
-    with trio.fail_after(120):  # virtual seconds: a hang fails instead of blocking
-        async with trio.open_nursery() as nursery:
-            await nursery.start(run_slow_consumer_watch, [hub], SETTINGS.slow_consumer_timeout)
-            _, stuck = await open_client(nursery, hub)
-            _, reader = await open_client(nursery, hub)
-            stuck.stall()
-            stuck.client_send("m0")  # its write never ends
-            await trio.testing.wait_all_tasks_blocked()  # the replies are queued
-            started = trio.current_time()
-            await stuck.wait_until(lambda: stuck.aborted)
-            waited = trio.current_time() - started
-            # evicted within 1.25 timeouts, then dropped after the close timeout
-            assert SETTINGS.slow_consumer_timeout <= waited
-            assert waited <= 1.25 * SETTINGS.slow_consumer_timeout + SETTINGS.close_timeout
-            assert hub.total() == 1
-            reader.client_send("still here")
-            assert json.loads(await reader.next_frame())["text"] == "still here"
-            nursery.cancel_scope.cancel()
+    async with open_stand() as nursery:
+        await nursery.start(run_slow_consumer_watch, [hub], SETTINGS.slow_consumer_timeout)
+        _, stuck = await open_client(nursery, hub)
+        _, reader = await open_client(nursery, hub)
+        stuck.stall()
+        stuck.client_send("m0")  # its write never ends
+        await trio.testing.wait_all_tasks_blocked()  # the replies are queued
+        started = trio.current_time()
+        await stuck.wait_until(lambda: stuck.aborted)
+        waited = trio.current_time() - started
+        # evicted within 1.25 timeouts, then dropped after the close timeout
+        assert SETTINGS.slow_consumer_timeout <= waited
+        assert waited <= 1.25 * SETTINGS.slow_consumer_timeout + SETTINGS.close_timeout
+        assert hub.total() == 1
+        reader.client_send("still here")
+        assert json.loads(await reader.next_frame())["text"] == "still here"
+        nursery.cancel_scope.cancel()
