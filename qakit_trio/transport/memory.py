@@ -33,6 +33,8 @@ class MemoryTransport:
 
     def __init__(self, server_terminated: ServerTerminated | None = None) -> None:
         self.server_terminated = server_terminated
+        # Both ends are this transport's (the test sends, `receive` reads) and live as long as
+        # it does; neither is closed: a client's close is a message (`client_close`).
         self._client_send, self._from_client = trio.open_memory_channel[ClientMessage](
             CLIENT_QUEUE)
         self.frames: list[str | bytes] = []  # text and binary frames the server wrote, in order
