@@ -7,10 +7,12 @@ environment (that is `qakit_trio.asgi`'s and the CLI's job).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
+from quart import Response
+from quart.json.provider import DefaultJSONProvider
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from qakit_trio.config import Settings
 from qakit_trio.services import Services
@@ -18,6 +20,9 @@ from qakit_trio.sessions.actions import Action, base_actions
 from qakit_trio.sessions.order_actions import order_actions
 from qakit_trio.transport import quart_ws
 from qakit_trio.transport.quart_ws import QakitASGIWebsocket, QakitWebsocket
+from qakit_trio.web import http_errors
+from qakit_trio.web.cors import register_cors
+from qakit_trio.web.http_errors import HttpError
 from qakit_trio.web.rest import register_rest
 from qakit_trio.web.rest_orders import register_orders
 from qakit_trio.web.ws_endpoint import register_ws
@@ -25,7 +30,20 @@ from qakit_trio.web.ws_endpoint import register_ws
 log = logging.getLogger(__name__)
 
 
+class FastApiJson(DefaultJSONProvider):
+    """JSON bodies as the original stand's FastAPI wrote them: compact, fields in their order,
+    UTF-8 text (no \\u escapes), no trailing newline."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        body = self.dumps(self._prepare_response_obj(args, kwargs), separators=(",", ":"))
+        return cast(Response, self._app.response_class(body, mimetype=self.mimetype))
+
+
 class QakitApp(QuartTrio):
+    json_provider_class = FastApiJson
     asgi_websocket_class = QakitASGIWebsocket
     websocket_class = QakitWebsocket
 
@@ -39,6 +57,7 @@ def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = 
     app = QakitApp(__name__)
     app.settings = settings
     app.services = Services(settings)
+    register_cors(app, settings.cors_allow_origins)
     actions = {**base_actions(), **order_actions(), **(extra_actions or {})}
     register_rest(app, app.services)
     register_orders(app, app.services)
@@ -52,11 +71,20 @@ def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = 
     async def stop_services() -> None:
         app.services.stop()
 
+    @app.errorhandler(HttpError)
+    async def http_answer(error: HttpError) -> tuple[dict[str, Any], int, dict[str, str]]:
+        return error.body, error.status, error.headers
+
     @app.errorhandler(HTTPException)
-    async def http_error(error: HTTPException) -> tuple[dict[str, Any], int]:
+    async def http_error(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Routing's answers as FastAPI gives them: {"detail": "Not Found"}, and for 405 the
+        methods the path has in an Allow header."""
         code = error.code or 500
-        name = (error.name or "error").lower().replace(" ", "_")
-        return {"error": name, "detail": error.description or name}, code
+        headers = {}
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            methods = sorted(set(error.valid_methods) - {"HEAD", "OPTIONS"})
+            headers["Allow"] = ", ".join(methods)
+        return {"detail": http_errors.phrase(code)}, code, headers
 
     @app.errorhandler(Exception)
     async def unexpected_error(error: Exception) -> tuple[dict[str, Any], int]:

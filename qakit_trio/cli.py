@@ -1,6 +1,6 @@
 """`qakit-trio` (also `python -m qakit_trio`): serve the stand on hypercorn.
 
-    qakit-trio                                   # 127.0.0.1:8002
+    qakit-trio                                   # 127.0.0.1:8002 and 127.0.0.1:8000
     qakit-trio --bind 0.0.0.0:8002 --bind 0.0.0.0:8000
 """
 
@@ -16,7 +16,7 @@ import trio
 from qakit_trio.config import load_settings, parse_bind
 from qakit_trio.errors import ConfigError
 from qakit_trio.logs import setup_logging
-from qakit_trio.server import run_server, tune_gc, tune_malloc
+from qakit_trio.server import BindError, run_server, tune_gc, tune_malloc, usable_binds
 
 
 def _bind(value: str) -> str:
@@ -30,8 +30,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="qakit-trio", description="QA Kit WebSocket training stand (settings: see README)")
     parser.add_argument("--bind", action="append", type=_bind, metavar="HOST:PORT",
-                        help="address to listen on; repeat for several "
-                             "(default: QAKIT_BIND or 127.0.0.1:8002)")
+                        help="address to listen on; repeat for several (default: "
+                             "QAKIT_BIND, or 127.0.0.1:8002 and 127.0.0.1:8000)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(os.environ)
@@ -39,6 +39,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"qakit-trio: configuration error: {error}", file=sys.stderr)
         sys.exit(2)
     setup_logging(settings.log_level)
+    try:
+        binds = usable_binds(args.bind or settings.binds,
+                             given=bool(args.bind) or settings.binds_given)
+    except BindError as error:
+        print(f"qakit-trio: {error}", file=sys.stderr)
+        sys.exit(1)
     tune_gc()
     tune_malloc()
-    trio.run(run_server, settings, args.bind or list(settings.binds))
+    trio.run(run_server, settings, binds)

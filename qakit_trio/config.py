@@ -29,10 +29,25 @@ class OutboxLimits:
     max_bytes: int = 1024 * 1024  # QAKIT_OUTBOX_BYTES
 
 
+# Both URLs of the QA Kit guides: /ws on 8002 (the current protocol), /ws/orders on 8000 (the
+# legacy one, next to the REST orders API). Every route is served on both.
+DEFAULT_BINDS = ("127.0.0.1:8002", "127.0.0.1:8000")
+# The original stand's CORS_ALLOW_ORIGINS default: its portal (8090) and playground (8091).
+DEFAULT_CORS_ORIGINS = ("http://localhost:8090", "http://localhost:8091",
+                        "http://127.0.0.1:8090", "http://127.0.0.1:8091")
+PROFILES = ("qakit", "qa_kit")  # our documented contract; the original stand's behaviour
+
+
 @dataclass(frozen=True)
 class Settings:
     default_channel: str = "general"
-    binds: tuple[str, ...] = ("127.0.0.1:8002",)
+    binds: tuple[str, ...] = DEFAULT_BINDS
+    binds_given: bool = False  # QAKIT_BIND or --bind: a busy port is then an error
+    profile: str = "qakit"  # QAKIT_PROFILE: "qa_kit" behaves like the original stand
+    cors_allow_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS  # "*" allows any
+    ws_allowed_origins: tuple[str, ...] | None = None  # None: any Origin may open a WebSocket
+    reset_orders_on_start: bool = False  # RESET_ORDERS_ON_START=true: ids start at 1 again
+    log_payload_max: int = 2048  # bytes of a frame's text in its log line; 0: no payloads
     max_message_size: int = 1024 * 1024
     outbox_size: int = 256
     outbox_bytes: int = 1024 * 1024  # like Centrifugo's client queue (outbox.py)
@@ -65,6 +80,11 @@ class Settings:
 KNOWN_VARIABLES: dict[str, str] = {
     "WS_DEFAULT_CHANNEL": "default_channel",
     "QAKIT_BIND": "binds",
+    "QAKIT_PROFILE": "profile",
+    "CORS_ALLOW_ORIGINS": "cors_allow_origins",
+    "QAKIT_WS_ALLOWED_ORIGINS": "ws_allowed_origins",
+    "RESET_ORDERS_ON_START": "reset_orders_on_start",
+    "QAKIT_LOG_PAYLOAD_MAX": "log_payload_max",
     "QAKIT_MAX_MESSAGE_SIZE": "max_message_size",
     "QAKIT_OUTBOX_SIZE": "outbox_size",
     "QAKIT_OUTBOX_BYTES": "outbox_bytes",
@@ -109,6 +129,31 @@ def _binds(value: str) -> tuple[str, ...]:
     if not parts:
         raise ValueError("needs at least one HOST:PORT")
     return tuple(parse_bind(part) for part in parts)
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    """A comma list of origins (`scheme://host[:port]`), or `*` for any."""
+    parts = tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+    if not parts:
+        raise ValueError("needs at least one origin (or *)")
+    for part in parts:
+        scheme, _, rest = part.partition("://")
+        if part != "*" and (scheme not in ("http", "https") or not rest or "/" in rest):
+            raise ValueError(f"{part!r} is not an origin like http://localhost:8090 (or *)")
+    return parts
+
+
+def _profile(value: str) -> str:
+    if value not in PROFILES:
+        raise ValueError(f"{value!r} is not one of {', '.join(PROFILES)}")
+    return value
+
+
+def _true_false(value: str) -> bool:
+    """The original stand's spelling (`true`/`false`, any case), and 1/0."""
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise ValueError(f"{value!r} is not true or false")
+    return value.lower() in ("true", "1")
 
 
 def _flag(value: str) -> bool:
@@ -205,6 +250,11 @@ def _log_level(value: str) -> str:
 _PARSERS: dict[str, Callable[[str], object]] = {
     "default_channel": _channel,
     "binds": _binds,
+    "profile": _profile,
+    "cors_allow_origins": _origins,
+    "ws_allowed_origins": _origins,
+    "reset_orders_on_start": _true_false,
+    "log_payload_max": _whole(0),
     "max_message_size": _whole(1),
     "outbox_size": _whole(4),
     "outbox_bytes": _whole(1024),
@@ -245,7 +295,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             values[field] = _PARSERS[field](raw.strip())
         except ValueError as error:
             raise ConfigError(f"{name}: {error}") from None
-    settings = replace(Settings(), **values)
+    settings = replace(Settings(), **values, binds_given="binds" in values)
     if settings.close_timeout >= settings.shutdown_timeout:
         raise ConfigError(
             f"QAKIT_CLOSE_TIMEOUT ({settings.close_timeout}) must be shorter than "

@@ -22,12 +22,15 @@ clients do.
 from __future__ import annotations
 
 import ctypes
+import errno
 import gc
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 import hypercorn.trio
 import trio
@@ -79,6 +82,52 @@ def tune_malloc() -> None:
     mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
+class BindError(Exception):
+    """No address to serve on: the message names the port and what to do."""
+
+
+def _in_use(bind: str) -> bool:
+    """Whether HOST:PORT is taken now (bound the way hypercorn binds, then let go)."""
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return True
+            raise BindError(f"cannot listen on {bind}: {error.strerror}") from None
+    return False
+
+
+def usable_binds(binds: Sequence[str], *, given: bool) -> list[str]:
+    """The addresses to serve on. Given ones (--bind, QAKIT_BIND) must all be free; of the
+    default pair (8002 and 8000, both guides' URLs), a busy one is skipped with a WARNING."""
+    busy = [bind for bind in binds if _in_use(bind)]
+    if given and busy:
+        raise BindError(f"{', '.join(busy)}: address already in use; stop what listens there "
+                        "or choose another --bind / QAKIT_BIND")
+    free = [bind for bind in binds if bind not in busy]
+    if not free:
+        raise BindError(f"{', '.join(busy)}: address already in use (is another stand "
+                        "running?); stop it, or choose addresses with --bind / QAKIT_BIND")
+    for bind in busy:
+        log.warning(f"{bind} is already in use: serving on {', '.join(free)} only; every route "
+                    "is served there too (stop what listens on the port, or choose addresses "
+                    "with --bind / QAKIT_BIND)", extra={"fields": {"bind": bind}})
+    return free
+
+
+def log_urls(urls: Sequence[str]) -> None:
+    """Every URL a trainee needs, on one start-up line."""
+    ws = [url.replace("http", "ws", 1) for url in urls]
+    logs.info(log, "ready", ws=[f"{url}/ws" for url in ws],
+              ws_orders=[f"{url}/ws/orders" for url in ws],
+              docs=[f"{url}/docs" for url in urls], health=[f"{url}/health" for url in urls])
+
+
 def hypercorn_config(settings: Settings, binds: Sequence[str]) -> Config:
     config = Config()
     config.bind = list(binds)
@@ -117,8 +166,12 @@ async def serve(
         await shutdown_trigger()
         services.stopping.set()  # plain ASGI never tells the app; the launcher does (1001)
 
-    await hypercorn.trio.serve(app, hypercorn_config(settings, binds),
-                               shutdown_trigger=trigger, task_status=task_status)
+    async with trio.open_nursery() as nursery:  # hypercorn's serve, as our child
+        urls = await nursery.start(partial(hypercorn.trio.serve, app,
+                                           hypercorn_config(settings, binds),
+                                           shutdown_trigger=trigger))
+        log_urls(urls)
+        task_status.started(urls)
 
 
 async def run_server(settings: Settings, binds: Sequence[str]) -> None:

@@ -51,15 +51,20 @@ log = logging.getLogger(__name__)
 
 def make_store(settings: Settings, kafka: Publisher) -> tuple[OrderStore, OrderRelay | None]:
     """The order store; with PostgreSQL and Kafka both on, also the relay of its event outbox."""
+    if settings.reset_orders_on_start:
+        log.warning("RESET_ORDERS_ON_START: every order is deleted at start; ids start at 1",
+                    extra={"fields": {"store": "memory" if settings.database_url is None
+                                      else "postgres"}})
     if settings.database_url is None:
-        return MemoryOrderStore(), None
+        return MemoryOrderStore(), None  # (empty at every start anyway)
     # psycopg is only loaded when it is used
     from qakit_trio.adapters.order_relay import OrderRelay
     from qakit_trio.adapters.postgres_orders import PostgresOrderStore
 
     store = PostgresOrderStore(settings.database_url, pool_size=settings.db_pool_size,
                                timeout=settings.db_timeout,
-                               event_outbox=isinstance(kafka, KafkaPublisher))
+                               event_outbox=isinstance(kafka, KafkaPublisher),
+                               reset=settings.reset_orders_on_start)
     if not isinstance(kafka, KafkaPublisher):
         return store, None
     return store, OrderRelay(store, kafka, settings.kafka_order_topic)

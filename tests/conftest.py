@@ -16,9 +16,10 @@ from .support import helpers, kafka_broker, pg
 # (QAKIT_FAST_PATH=0). The protocol contract is the same on both (transport/base.py).
 # A test of what only the fast path can do (marked `fast_path_only`, with the reason) runs on
 # it alone; what the plain path cannot do is listed in transport/asgi.py (PlainTransport).
-BOTH_PATHS = {"test_ws_endpoint", "test_legacy", "test_echo", "test_rest", "test_rest_orders",
-              "test_consistency", "test_connection", "test_order_actions", "test_kafka_events",
-              "test_fuzz", "test_hardening", "test_keepalive", "test_transport", "test_server"}
+BOTH_PATHS = {"test_ws_endpoint", "test_legacy", "test_cors", "test_echo", "test_rest",
+              "test_rest_orders", "test_consistency", "test_connection", "test_order_actions",
+              "test_kafka_events", "test_fuzz", "test_hardening", "test_keepalive",
+              "test_transport", "test_server"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

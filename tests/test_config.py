@@ -11,7 +11,8 @@ from qakit_trio.errors import ConfigError
 def test_defaults_without_environment() -> None:
     assert load_settings({}) == Settings()
     assert Settings().default_channel == "general"
-    assert Settings().binds == ("127.0.0.1:8002",)
+    assert Settings().binds == ("127.0.0.1:8002", "127.0.0.1:8000")  # both guides' URLs
+    assert Settings().binds_given is False
     assert Settings().max_message_size == 1024 * 1024
 
 
@@ -65,7 +66,8 @@ def test_values_are_parsed() -> None:
         "QAKIT_PING_INTERVAL": "0.5", "QAKIT_CLOSE_TIMEOUT": "1", "QAKIT_SHUTDOWN_TIMEOUT": "3",
         "QAKIT_LOG_LEVEL": "debug", "PATH": "/bin"})
     assert settings == Settings(
-        default_channel="lobby", binds=("0.0.0.0:8002", "[::1]:8000"), max_message_size=2048,
+        default_channel="lobby", binds=("0.0.0.0:8002", "[::1]:8000"), binds_given=True,
+        max_message_size=2048,
         outbox_size=16, ping_interval=0.5, close_timeout=1.0, shutdown_timeout=3.0,
         log_level="DEBUG")
 
@@ -95,6 +97,12 @@ def test_values_are_parsed() -> None:
         ({"QAKIT_DB_TIMEOUT": "0"}, "QAKIT_DB_TIMEOUT"),
         ({"QAKIT_DB_POOL_SIZE": "0"}, "QAKIT_DB_POOL_SIZE"),
         ({"QAKIT_ORDERS_CHANNEL": "a b"}, "QAKIT_ORDERS_CHANNEL"),
+        ({"QAKIT_PROFILE": "original"}, "QAKIT_PROFILE"),
+        ({"CORS_ALLOW_ORIGINS": "localhost:8090"}, "CORS_ALLOW_ORIGINS"),
+        ({"CORS_ALLOW_ORIGINS": " , "}, "CORS_ALLOW_ORIGINS"),
+        ({"QAKIT_WS_ALLOWED_ORIGINS": "http://a/b"}, "QAKIT_WS_ALLOWED_ORIGINS"),
+        ({"RESET_ORDERS_ON_START": "yes"}, "RESET_ORDERS_ON_START"),
+        ({"QAKIT_LOG_PAYLOAD_MAX": "-1"}, "QAKIT_LOG_PAYLOAD_MAX"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(environ: dict[str, str], named: str) -> None:
@@ -107,3 +115,19 @@ def test_fast_path_is_a_strict_flag() -> None:
     assert load_settings({"QAKIT_FAST_PATH": "0"}).fast_path is False
     with pytest.raises(ConfigError, match="QAKIT_FAST_PATH: 'yes' is not 0 or 1"):
         load_settings({"QAKIT_FAST_PATH": "yes"})
+
+
+def test_the_original_stands_settings() -> None:
+    settings = load_settings({
+        "QAKIT_PROFILE": "qa_kit", "RESET_ORDERS_ON_START": "True",
+        "CORS_ALLOW_ORIGINS": "http://localhost:3000, https://example.org/",
+        "QAKIT_WS_ALLOWED_ORIGINS": "*", "QAKIT_LOG_PAYLOAD_MAX": "0"})
+    assert (settings.profile, settings.reset_orders_on_start, settings.cors_allow_origins,
+            settings.ws_allowed_origins, settings.log_payload_max) == (
+        "qa_kit", True, ("http://localhost:3000", "https://example.org"), ("*",), 0)
+    assert Settings().cors_allow_origins == (
+        "http://localhost:8090", "http://localhost:8091", "http://127.0.0.1:8090",
+        "http://127.0.0.1:8091")
+    assert (Settings().profile, Settings().reset_orders_on_start, Settings().log_payload_max,
+            Settings().ws_allowed_origins) == ("qakit", False, 2048, None)
+    assert load_settings({"RESET_ORDERS_ON_START": "false"}).reset_orders_on_start is False

@@ -1,5 +1,6 @@
 """The docs that point into the code: every `file:line` reference in docs/concurrency.md, with
-the code it quotes in the same table row, must still be true."""
+the code it quotes in the same table row, must still be true, and every repository path the
+README and docs/ name must exist."""
 
 from __future__ import annotations
 
@@ -27,6 +28,24 @@ def test_each_reference_points_at_the_code_it_quotes(path: str, line: int, code:
     lines = (ROOT / path).read_text().splitlines()
     assert line <= len(lines), f"{path} has {len(lines)} lines"
     assert code.strip() in lines[line - 1], f"{path}:{line} is {lines[line - 1].strip()!r}"
+
+
+PATH = re.compile(r"\b((?:qakit_trio|tests|bench|docs|\.ci)/[\w./-]*\w)")
+
+
+def named_paths() -> list[tuple[str, str]]:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return sorted({(page.name, path) for page in pages
+                   for path in PATH.findall(page.read_text())})
+
+
+def test_the_pages_name_paths() -> None:
+    assert len(named_paths()) >= 20
+
+
+@pytest.mark.parametrize(("page", "path"), named_paths(), ids=lambda value: str(value)[:50])
+def test_each_named_path_exists(page: str, path: str) -> None:
+    assert (ROOT / path.split(":")[0]).exists(), f"{page} names {path}, which does not exist"
 
 
 def renumbered(text: str) -> str:

@@ -10,6 +10,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import trio
 from hypothesis import given, settings
@@ -243,3 +244,56 @@ async def test_a_broadcast_is_logged_once_with_its_delivered_count(
         ("B1", 3, "room")]
     # the message frames to the three members are not "frame out" lines of their own
     assert [f["type"] for f in fields_of(caplog, "frame out")] == ["ack", "event"]
+
+
+async def test_payloads_are_in_the_frame_and_broadcast_lines_as_strings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The guide's section on logs: a trainee finds their message text in the log."""
+    caplog.set_level(logging.INFO)
+    with trio.fail_after(10):
+        async with (running_server() as server, httpx.AsyncClient() as http,
+                    connected(server, "room") as (ws, _)):
+            caplog.clear()
+            await request(ws, {"action": "echo", "payload": {"text": "привет"},
+                               "request_id": "P1"})
+            await http.post(f"{server.http}/broadcast", params={"message": "hi all",
+                                                                "channel": "room"})
+            assert (await receive_json(ws))["message"] == "hi all"
+    frame_in = next(f for f in fields_of(caplog, "frame in") if f["request_id"] == "P1")
+    assert json.loads(frame_in["payload"]) == {"action": "echo", "payload": {"text": "привет"},
+                                               "request_id": "P1"}
+    assert frame_in["truncated"] is False
+    outs = {f["type"]: f for f in fields_of(caplog, "frame out") if f["request_id"] == "P1"}
+    assert json.loads(outs["echo"]["payload"])["data"] == {"text": "привет"}
+    rest = next(f for f in fields_of(caplog, "broadcast") if f["source"] == "rest")
+    assert isinstance(rest["payload"], str)
+    assert json.loads(rest["payload"])["message"] == "hi all"
+
+
+def test_payloads_are_cut_at_the_limit_in_bytes_and_can_be_turned_off() -> None:
+    assert logs.payload_fields("abc", 2048) == {"payload": "abc", "truncated": False}
+    assert logs.payload_fields("abcdef", 4) == {"payload": "abcd", "truncated": True}
+    # Cyrillic letters are 2 bytes: 5 bytes hold two of them, never half of one
+    assert logs.payload_fields("ЮлияЮлия", 5) == {"payload": "Юл", "truncated": True}
+    assert logs.payload_fields("Юлия", 8) == {"payload": "Юлия", "truncated": False}
+    assert logs.payload_fields(b"\xff\x01", 100) == {"payload": "\ufffd\x01", "truncated": False}
+    assert logs.payload_fields("abc", 0) == {}
+
+
+async def test_payload_max_applies_to_the_lines_of_a_running_stand(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    with trio.fail_after(10):
+        async with (running_server(log_payload_max=16) as server,
+                    connected(server, "room") as (ws, _)):
+            await request(ws, {"action": "echo", "payload": {"pad": "x" * 100},
+                               "request_id": "T1"})
+        async with running_server(log_payload_max=0) as server, connected(server) as (ws, _):
+            await request(ws, {"action": "echo", "request_id": "T2"})
+    cut = next(f for f in fields_of(caplog, "frame in") if f["request_id"] == "T1")
+    assert (cut["payload"], cut["truncated"]) == ('{"action": "echo', True)
+    off = next(f for f in fields_of(caplog, "frame in") if f["request_id"] == "T2")
+    assert "payload" not in off
+    assert "truncated" not in off

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS orders (
     updated_at timestamptz DEFAULT now()
 )
 """
+RESET = "DROP TABLE IF EXISTS orders"
 OUTBOX_SCHEMA = [
     """
 CREATE TABLE IF NOT EXISTS order_outbox (
@@ -52,11 +53,15 @@ def _order(row: tuple[Any, ...]) -> Order:
 class PostgresOrderStore:
     kind = "postgres"
 
-    def __init__(self, url: str, *, pool_size: int, timeout: float, event_outbox: bool = False
-                 ) -> None:
+    def __init__(self, url: str, *, pool_size: int, timeout: float, event_outbox: bool = False,
+                 reset: bool = False) -> None:
         self.event_outbox = event_outbox  # every order event to order_outbox too (Kafka on)
+        # reset (RESET_ORDERS_ON_START): the orders table is dropped and made again, once, on
+        # the first connection, as the original stand did, so ids start at 1 as in the guides.
+        # The event outbox is kept: its events happened, and Kafka is still owed them.
         self._db = Database(url, pool_size=pool_size, timeout=timeout,
-                            schema=[SCHEMA, *(OUTBOX_SCHEMA if event_outbox else [])])
+                            schema=[*([RESET] if reset else []), SCHEMA,
+                                    *(OUTBOX_SCHEMA if event_outbox else [])])
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:

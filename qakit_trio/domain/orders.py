@@ -122,12 +122,6 @@ class OrderEvent:
         """The name of the event frame on /ws."""
         return "order.created" if self.type is EventType.CREATED else "order.status_changed"
 
-    def legacy_frame(self) -> dict[str, Any]:
-        """What every /ws/orders client receives (the legacy protocol), plus the event id."""
-        return {"type": str(self.type), "order_id": self.order.id,
-                "customer": self.order.customer, "status": self.order.status,
-                "event_id": self.event_id}
-
     def extra(self) -> dict[str, Any]:
         """The `extra` of the /ws event frame."""
         extra: dict[str, Any] = {"order_id": self.order.id, "customer": self.order.customer,

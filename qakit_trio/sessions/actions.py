@@ -75,7 +75,7 @@ async def broadcast(ctx: ActionContext) -> None:
                             congested=congested)
     delivered += await ctx.conn.share(item)
     logs.info(log, "broadcast", **ctx.conn.fields, request_id=ctx.request_id,
-              delivered=delivered, source="ws")
+              delivered=delivered, source="ws", **ctx.conn.payload_fields(item.text))
     ctx.services.events.message(frame, channel, ctx.conn.id)  # to Kafka, if it is on
     await ctx.event("ws.broadcast", {"channel": channel, "delivered": delivered})
     # Flow control: this client's next request waits until the subscribers this broadcast

@@ -52,7 +52,7 @@ class EnvelopeSession:
     async def handle(self, message: str | bytes) -> None:
         conn = self._conn
         if isinstance(message, bytes):
-            self._log_in(None, len(message), kind="binary")
+            self._log_in(None, message, kind="binary")
             await conn.reply(protocol.error(None, protocol.ProtocolError(
                 ErrorCode.INVALID_MESSAGE,
                 "binary frames are not supported: send the JSON request as a text frame")))
@@ -60,11 +60,11 @@ class EnvelopeSession:
         try:
             obj = protocol.decode_object(message)
         except protocol.ProtocolError as failure:
-            self._log_in(None, len(message))
+            self._log_in(None, message)
             await conn.reply(protocol.error(None, failure))
             return
         request_id = protocol.request_id_of(obj, self._assign_request_id)
-        self._log_in(request_id, len(message), action=obj.get("action"))
+        self._log_in(request_id, message, action=obj.get("action"))
         await conn.reply(protocol.ack(request_id))
         await self._run(obj, request_id)
 
@@ -91,9 +91,10 @@ class EnvelopeSession:
         self._requests += 1
         return f"srv-{self._conn.id}-{self._requests}"
 
-    def _log_in(self, request_id: protocol.RequestId | None, size: int, **fields: Any) -> None:
-        logs.info(log, "frame in", **self._conn.fields, request_id=request_id, size=size,
-                  **fields)
+    def _log_in(self, request_id: protocol.RequestId | None, message: str | bytes,
+                **fields: Any) -> None:
+        logs.info(log, "frame in", **self._conn.fields, request_id=request_id,
+                  size=len(message), **fields, **self._conn.payload_fields(message))
 
 
 def _first(group: BaseExceptionGroup[Exception]) -> Exception:

@@ -6,10 +6,11 @@ on), both carrying the same `event_id`. Broadcast messages go to the WS topic to
 (`EventSink.message`). Publishing to Kafka never waits (kafka.py).
 
 Order events are seen everywhere at once (`OrderEvents.publish`): every /ws/orders client
-(the legacy protocol's shapes), every /ws client in the orders channel (an `order.created` /
-`order.status_changed` event frame), the log, the WS topic and the order topic, all with the
-event's one id. With PostgreSQL the order topic is fed from the event outbox (order_relay.py), which
-`publish` only wakes up; without it, the record goes to the Kafka adapter directly.
+(the legacy protocol's frame, without the id), every /ws client in the orders channel (an
+`order.created` / `order.status_changed` event frame), the log, the WS topic and the order
+topic, all with the event's one id. With PostgreSQL the order topic is fed from the event
+outbox (order_relay.py), which `publish` only wakes up; without it, the record goes to the
+Kafka adapter directly.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from qakit_trio import logs
 from qakit_trio.adapters.kafka import Publisher
 from qakit_trio.adapters.kafka_records import order_record, order_value, ws_record
 from qakit_trio.domain.orders import OrderEvent
-from qakit_trio.wire import protocol
+from qakit_trio.wire import legacy, protocol
 from qakit_trio.wire.framing import Frame
 from qakit_trio.ws.hub import Hub
 
@@ -82,4 +83,6 @@ class OrderEvents:
             self._event_outbox_wake()  # the event's row was written with the change itself
         elif self._publisher.enabled:
             self._publisher.publish_nowait(order_record(self._order_topic, order_value(event)))
-        self._legacy_hub.publish(LEGACY_CHANNEL, Frame.of(protocol.encode(event.legacy_frame())))
+        order = event.order  # the legacy frame: the original's fields, no event_id
+        self._legacy_hub.publish(LEGACY_CHANNEL, Frame.of(legacy.encode(legacy.order_event(
+            str(event.type), order.id, order.customer, order.status))))

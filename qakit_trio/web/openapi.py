@@ -13,8 +13,14 @@ from qakit_trio import __version__
 from qakit_trio.domain.orders import MAX_CUSTOMER_LENGTH, VERBS, Status
 
 ERROR = {"type": "object", "properties": {"detail": {"type": "string"},
-                                          "error": {"type": "string"},
-                                          "field": {"type": "string"}}}
+                                          "error": {"type": "string"}}}
+# FastAPI's validation error body (the original stand's), as FastAPI documents it
+VALIDATION_ERROR = {"type": "object", "properties": {"detail": {"type": "array", "items": {
+    "type": "object", "required": ["type", "loc", "msg", "input"],
+    "properties": {"type": {"type": "string"},
+                   "loc": {"type": "array", "items": {"anyOf": [{"type": "string"},
+                                                                {"type": "integer"}]}},
+                   "msg": {"type": "string"}, "input": {}, "ctx": {"type": "object"}}}}}}
 ORDER = {
     "type": "object",
     "required": ["id", "customer", "status"],
@@ -22,8 +28,6 @@ ORDER = {
         "id": {"type": "integer", "example": 1},
         "customer": {"type": "string", "example": "Yulia"},
         "status": {"type": "string", "enum": [s.value for s in Status]},
-        "created_at": {"type": "string", "format": "date-time", "nullable": True},
-        "updated_at": {"type": "string", "format": "date-time", "nullable": True},
     },
 }
 
@@ -37,7 +41,7 @@ def _ref(name: str) -> dict[str, str]:
 
 
 ORDER_ID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-FAILURES = {"422": _json(_ref("Error"), "Invalid input"),
+FAILURES = {"422": _json(_ref("HTTPValidationError"), "Validation Error"),
             "503": _json(_ref("Error"), "The database is unavailable")}
 
 
@@ -66,7 +70,7 @@ def document() -> dict[str, Any]:
                  "schema": {"type": "string", "default": "general"}}],
             "responses": {"200": _json({"type": "object"}, "Delivered"),
                           "400": _json(_ref("Error"), "Invalid channel"),
-                          "422": _json(_ref("Error"), "Missing message")}}},
+                          "422": FAILURES["422"]}}},
         "/orders": {
             "get": {"summary": "All orders, by id",
                     "responses": {"200": _json({"type": "array", "items": _ref("Order")},
@@ -92,7 +96,8 @@ def document() -> dict[str, Any]:
                                 "ws://HOST:PORT/ws?channel=NAME (envelope protocol), "
                                 "/ws/orders (legacy orders protocol) and /ws/echo; see README."},
         "paths": paths,
-        "components": {"schemas": {"Order": ORDER, "Error": ERROR}},
+        "components": {"schemas": {"Order": ORDER, "Error": ERROR,
+                                   "HTTPValidationError": VALIDATION_ERROR}},
     }
 
 

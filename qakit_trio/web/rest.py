@@ -12,7 +12,7 @@ from quart_trio import QuartTrio
 from qakit_trio import __version__, logs
 from qakit_trio.services import Services
 from qakit_trio.transport import hyper_ext
-from qakit_trio.web import openapi
+from qakit_trio.web import http_errors, openapi
 from qakit_trio.wire import protocol
 from qakit_trio.wire.framing import Frame
 from qakit_trio.ws.hub import Member
@@ -28,13 +28,18 @@ def register_rest(app: QuartTrio, services: Services) -> None:
     @app.get("/health")
     async def health() -> JsonResponse:
         """Always 200 while the service runs; `status` is "degraded" when the database is
-        down (everything that does not need it keeps working)."""
+        down (everything that does not need it keeps working). The qa_kit profile answers
+        the original's two fields only."""
+        if settings.profile == "qa_kit":
+            return {"status": "ok", "service": "qa-websocket"}
         return {**services.health(), "service": "qa-websocket", "version": __version__,
                 "connections": services.connections(),
                 "fast_path": hyper_ext.installed()}  # our hypercorn extension, or plain ASGI
 
     @app.get("/stats")
     async def stats() -> JsonResponse:
+        if settings.profile == "qa_kit":  # the original's shape
+            return {"channels": hub.stats(), "total_connections": services.connections()}
         return {"channels": hub.stats(), "total_connections": services.connections(),
                 "legacy_orders_connections": services.legacy_hub.total()}
 
@@ -49,18 +54,18 @@ def register_rest(app: QuartTrio, services: Services) -> None:
     @app.post("/broadcast")
     async def broadcast() -> JsonResponse:
         message = request.args.get("message")
-        if message is None:
-            return {"error": "validation_error", "field": "message",
-                    "detail": "query parameter 'message' is required"}, 422
+        if message is None:  # a query parameter, as in the original (FastAPI's 422 body)
+            raise http_errors.invalid(http_errors.missing(["query", "message"], None))
         channel, problem = protocol.channel_from_query(request.args.get("channel"),
                                               settings.default_channel)
         if problem is not None:
             return protocol.invalid_channel(channel, problem), 400
         frame = protocol.rest_broadcast(channel, message)
+        item = Frame.of(protocol.encode(frame))  # made once, shared
         congested: list[Member] = []
-        delivered = hub.publish(channel, Frame.of(protocol.encode(frame)),  # made once, shared
-                                congested=congested)
-        logs.info(log, "broadcast", channel=channel, delivered=delivered, source="rest")
+        delivered = hub.publish(channel, item, congested=congested)
+        logs.info(log, "broadcast", channel=channel, delivered=delivered, source="rest",
+                  **logs.payload_fields(item.text, settings.log_payload_max))
         services.events.message(frame, channel, None)  # to Kafka, if it is on
         await hub.wait_drained(congested)  # flow control, as for the broadcast action (hub.py)
         return {"ok": True, "channel": channel, "connections": delivered}

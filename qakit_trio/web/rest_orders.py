@@ -1,12 +1,14 @@
-"""The REST orders API, with the original QA Kit stand's paths and shapes.
+"""The REST orders API, as the original QA Kit stand's (FastAPI) on the wire.
 
-    POST /orders {"customer": ...}          -> the order
-    GET  /orders                            -> all orders, by id
-    GET  /orders/{id}                       -> the order, or 404 {"detail":"Order not found"}
-    POST /orders/{id}/pay|ship|deliver|cancel -> the order, or 400 {"detail":"Cannot change ..."}
+    POST /orders {"customer": ...}            -> {"id", "customer", "status"}
+    GET  /orders                              -> every order, by id
+    GET  /orders/{order_id}                   -> the order, or 404 {"detail":"Order not found"}
+    POST /orders/{order_id}/pay|ship|deliver|cancel
+                                    -> the order, or 400 {"detail":"Cannot change status ..."}
 
-Bad input is 422 JSON; the database down is 503 JSON. A change made here is announced like
-any other (events.OrderEvents): /ws/orders clients, the /ws orders channel, the log.
+Bad input is FastAPI's 422 body (http_errors.py); the database down is 503 JSON. A change
+made here is announced like any other (events.OrderEvents): /ws/orders clients, the /ws orders
+channel, the log.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.message import Message
 from typing import Any, cast
 
 from quart import request
@@ -24,44 +27,75 @@ from qakit_trio.domain import orders
 from qakit_trio.domain.orders import OrderEvent
 from qakit_trio.errors import ErrorCode, OrderError, StoreError
 from qakit_trio.services import Services
+from qakit_trio.web import http_errors
+from qakit_trio.web.http_errors import HttpError
 from qakit_trio.wire import protocol
 
 log = logging.getLogger(__name__)
 
-JsonResponse = dict[str, Any] | list[Any] | tuple[dict[str, Any], int]
+JsonResponse = dict[str, Any] | list[Any]
 
-
-class HttpError(Exception):
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(body.get("detail"))
-        self.status = status
-        self.body = body
-
-
-def _invalid(field: str, detail: str) -> HttpError:
-    return HttpError(422, {"error": "validation_error", "field": field, "detail": detail})
-
-
-_ORDER_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only: no "1_0", " 1" or other scripts
+_ORDER_ID = re.compile(r"[+-]?[0-9]+")  # ASCII digits: no "1_0" or other scripts
+MAX_ORDER_ID = 2**63 - 1  # beyond any id a store can hold: not found, not a crash
 
 
 def _order_id(raw: str) -> int:
-    if _ORDER_ID.fullmatch(raw) is None:
-        raise _invalid("id", f"order id must be a whole number (digits 0-9), got {raw!r}")
-    return int(raw)
+    if _ORDER_ID.fullmatch(raw) is None or len(raw) > 20:
+        raise http_errors.invalid(http_errors.not_an_integer(["path", "order_id"], raw))
+    number = int(raw)
+    if not 0 < number <= MAX_ORDER_ID:
+        raise HttpError(404, {"detail": "Order not found"})
+    return number
 
 
-async def _json_body() -> Any:
-    """The request body by the rule of every door (protocol.decode_json): strict UTF-8, JSON,
-    no lone surrogates, bounded nesting. Anything else is a 422 naming what is wrong."""
+def _is_json(content_type: str | None) -> bool:
+    """FastAPI reads the body as JSON with no Content-Type or a JSON one (`*/json`, `*+json`);
+    any other type leaves it as bytes, which no JSON model accepts."""
+    if not content_type:
+        return True
+    header = Message()
+    header["content-type"] = content_type
+    subtype = header.get_content_subtype()
+    return header.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json"))
+
+
+async def _order_body() -> dict[str, Any]:
+    """`{"customer": str}` by FastAPI's rules, then the rule of every door
+    (protocol.decode_json: UTF-8, no lone surrogates, bounded nesting)."""
     raw = cast(bytes, await request.get_data(as_text=False))
+    if not raw:
+        raise http_errors.invalid(http_errors.missing(["body"], None))
+    if not _is_json(request.headers.get("Content-Type")):
+        raise http_errors.invalid(http_errors.not_an_object(raw.decode("utf-8", "replace")))
     try:
-        return protocol.decode_json(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise _invalid("body", f"the body is not UTF-8 text: {error.reason} at byte "
-                               f"{error.start}") from None
+        raise http_errors.invalid(http_errors.problem(
+            "json_invalid", ["body", error.start], "JSON decode error", {},
+            {"error": f"the body is not UTF-8 text: {error.reason}"})) from None
+    try:
+        body = protocol.decode_json(text)
     except protocol.ProtocolError as error:
-        raise _invalid("body", error.message) from None
+        raise http_errors.invalid(http_errors.not_json(text, error.message)) from None
+    if body is None:
+        raise http_errors.invalid(http_errors.missing(["body"], None))
+    if not isinstance(body, dict):
+        raise http_errors.invalid(http_errors.not_an_object(body))
+    return body
+
+
+def _customer(body: dict[str, Any]) -> str:
+    loc: list[str | int] = ["body", "customer"]
+    if "customer" not in body:
+        raise http_errors.invalid(http_errors.missing(loc, body))
+    value = body["customer"]
+    if not isinstance(value, str):
+        raise http_errors.invalid(http_errors.not_a_string(loc, value))
+    try:
+        return orders.validate_customer(value)  # stricter than the original: README
+    except ValueError as error:
+        raise http_errors.invalid(http_errors.refused_value(loc, value, str(error))) from None
 
 
 # The service's errors, as the original stand's HTTP answers: (status, body) by error code.
@@ -89,28 +123,18 @@ def register_orders(app: QuartTrio, services: Services) -> None:
     def announce(event: OrderEvent) -> dict[str, Any]:
         events = services.order_events
         events.publish(event, events.frame(event, None), {"source": "rest"})
-        return event.order.to_json()
-
-    @app.errorhandler(HttpError)
-    async def http_error(error: HttpError) -> tuple[dict[str, Any], int]:
-        return error.body, error.status
+        return event.order.summary()
 
     @app.post("/orders")
     async def create_order() -> JsonResponse:
-        body = await _json_body()
-        if not isinstance(body, dict):
-            raise _invalid("body", 'the body must be a JSON object like {"customer": "Yulia"}')
-        try:
-            customer = orders.validate_customer(body.get("customer"))
-        except ValueError as error:
-            raise _invalid("customer", str(error)) from None
+        customer = _customer(await _order_body())
         async with _translated():
             return announce(await store.create(customer))
 
     @app.get("/orders")
     async def list_orders() -> JsonResponse:
         async with _translated():
-            return [order.to_json() for order in await store.list()]
+            return [order.summary() for order in await store.list()]
 
     @app.get("/orders/<raw_id>")
     async def get_order(raw_id: str) -> JsonResponse:
@@ -119,14 +143,13 @@ def register_orders(app: QuartTrio, services: Services) -> None:
             order = await store.get(order_id)
         if order is None:
             raise HttpError(404, {"detail": "Order not found"})
-        return order.to_json()
+        return order.summary()
 
     @app.post("/orders/<raw_id>/<verb>")
     async def change_status(raw_id: str, verb: str) -> JsonResponse:
         status = orders.VERBS.get(verb)
         if status is None:
-            raise HttpError(404, {"error": "not_found", "detail": f"no such action {verb!r}; "
-                                  f"one of: {', '.join(orders.VERBS)}"})
+            raise http_errors.plain(404)  # no such route, as FastAPI says it
         order_id = _order_id(raw_id)
         async with _translated():
             return announce(await store.change_status(order_id, status))

@@ -15,6 +15,7 @@ from qakit_trio.sessions.actions import Action
 from qakit_trio.sessions.envelope import EnvelopeSession
 from qakit_trio.sessions.events import LEGACY_CHANNEL
 from qakit_trio.sessions.legacy import LegacySession
+from qakit_trio.sessions.qa_kit import QaKitSession
 from qakit_trio.transport.quart_ws import current_websocket
 from qakit_trio.wire import protocol
 from qakit_trio.ws.connection import Connection
@@ -32,13 +33,29 @@ def http2_refused() -> tuple[dict[str, str], int] | None:
     return None
 
 
+def origin_refused(allowed: tuple[str, ...] | None) -> tuple[dict[str, str], int] | None:
+    """QAKIT_WS_ALLOWED_ORIGINS, when set: a browser page from another origin is refused with
+    403 before the upgrade (Postman, pytest and other non-browser clients send no Origin)."""
+    origin = websocket.headers.get("Origin")
+    if allowed is None or origin is None or "*" in allowed or origin.rstrip("/") in allowed:
+        return None
+    return {"error": "origin_not_allowed",
+            "detail": f"Origin {origin} may not open a WebSocket here (QAKIT_WS_ALLOWED_ORIGINS: "
+                      f"{', '.join(allowed)})"}, 403
+
+
+def refused(allowed: tuple[str, ...] | None) -> tuple[dict[str, str], int] | None:
+    """Why this upgrade is refused before it is accepted, if it is."""
+    return http2_refused() or origin_refused(allowed)
+
+
 def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) -> None:
     settings = services.settings
 
     @app.websocket("/ws")
     async def ws_route() -> tuple[dict[str, str], int] | None:
-        if (refused := http2_refused()) is not None:
-            return refused
+        if (answer := refused(settings.ws_allowed_origins)) is not None:
+            return answer
         channel, problem = protocol.channel_from_query(websocket.args.get("channel"),
                                               settings.default_channel)
         if problem is not None:
@@ -46,14 +63,15 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
         ws = current_websocket()
         services.watch_server(ws.transport.server_terminated or services.stopping)
         # Accepted and run by QakitASGIWebsocket once this route has returned.
-        ws.session = Connection(ws.transport, services.hub, channel, settings,
-                                partial(EnvelopeSession, services=services, actions=actions)).run
+        session = (partial(QaKitSession, services=services) if settings.profile == "qa_kit"
+                   else partial(EnvelopeSession, services=services, actions=actions))
+        ws.session = Connection(ws.transport, services.hub, channel, settings, session).run
         return None
 
     @app.websocket("/ws/orders")
     async def legacy_route() -> tuple[dict[str, str], int] | None:
-        if (refused := http2_refused()) is not None:
-            return refused
+        if (answer := refused(settings.ws_allowed_origins)) is not None:
+            return answer
         ws = current_websocket()
         services.watch_server(ws.transport.server_terminated or services.stopping)
         ws.session = Connection(ws.transport, services.legacy_hub, LEGACY_CHANNEL, settings,
@@ -62,8 +80,8 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
 
     @app.websocket("/ws/echo")
     async def echo_route() -> tuple[dict[str, str], int] | None:
-        if (refused := http2_refused()) is not None:
-            return refused
+        if (answer := refused(settings.ws_allowed_origins)) is not None:
+            return answer
         ws = current_websocket()
         ws.session = partial(serve_echo, ws.transport, settings, services.stopping)
         return None

@@ -98,8 +98,9 @@ class Connection:
                 logs.info(log, "connected", **self.fields)
                 hello = self._session.hello()
                 if hello is not None:  # no checkpoint since join: it is the first frame out
-                    self._log_out(hello)
-                    self._queue_nowait(Frame.of(protocol.encode(hello)))
+                    text = protocol.encode(hello)
+                    self._log_out(hello, text)
+                    self._queue_nowait(Frame.of(text))
                 if self._hub.closing is not None:
                     self.close_soon(*self._hub.closing)
                 nursery.start_soon(self._write_loop)
@@ -170,7 +171,8 @@ class Connection:
 
     async def _handle(self, message: str | bytes) -> None:
         if len(message) > self._settings.max_message_size:
-            logs.info(log, "frame in", **self.fields, request_id=None, size=len(message))
+            logs.info(log, "frame in", **self.fields, request_id=None, size=len(message),
+                      **self.payload_fields(message[:self._settings.log_payload_max]))
             self.close_soon(MESSAGE_TOO_BIG, "message too big")
             return
         try:
@@ -187,10 +189,17 @@ class Connection:
         """More messages from this client are already waiting behind the current one."""
         return self._transport.queued() > 0
 
-    async def reply(self, frame: protocol.Message) -> None:
-        """Queue one frame for this client (logged as `frame out`); see `queue`."""
-        self._log_out(frame)
-        await self.queue(Frame.of(protocol.encode(frame)))
+    async def reply(self, frame: protocol.Message, text: str | None = None) -> None:
+        """Queue one frame for this client (logged as `frame out`); see `queue`. `text`: the
+        frame already encoded (the legacy protocol's own JSON form), else protocol.encode."""
+        if text is None:
+            text = protocol.encode(frame)
+        self._log_out(frame, text)
+        await self.queue(Frame.of(text))
+
+    def payload_fields(self, text: str | bytes) -> dict[str, object]:
+        """The `payload` and `truncated` fields of a frame's log line (QAKIT_LOG_PAYLOAD_MAX)."""
+        return logs.payload_fields(text, self._settings.log_payload_max)
 
     async def queue(self, item: Frame) -> None:
         """Queue one of this client's own frames, waiting only while its outbox is congested.
@@ -226,9 +235,10 @@ class Connection:
         await self.queue(item)
         return 1
 
-    def _log_out(self, frame: protocol.Message) -> None:
+    def _log_out(self, frame: protocol.Message, text: str) -> None:
         logs.info(log, "frame out", **self.fields, type=frame["type"],
-                  request_id=frame.get("request_id"))
+                  request_id=frame.get("request_id"),
+                  **logs.payload_fields(text, self._settings.log_payload_max))
 
     # --- writer --------------------------------------------------------------------------
 

@@ -49,10 +49,11 @@ async def test_an_existing_qa_kit_database_is_read_and_used(database_url: str) -
             listed = await http.get("/orders")
             assert listed.status_code == 200, listed.text
             orders = listed.json()
-            assert [(o["id"], o["customer"], o["status"], o["created_at"]) for o in orders] == [
-                (1, "Old", "paid", None), (2, "Older", "created", None)]
+            assert orders == [{"id": 1, "customer": "Old", "status": "paid"},
+                              {"id": 2, "customer": "Older", "status": "created"}]
             viewed = await request(ws, {"action": "get_order", "payload": {"id": 1}})
-            assert viewed[1]["data"]["customer"] == "Old"
+            assert (viewed[1]["data"]["customer"], viewed[1]["data"]["created_at"]) == (
+                "Old", None)  # the original's table had no times for these rows
             shipped = await request(ws, {"action": "change_status",
                                          "payload": {"id": 1, "status": "shipped"}})
             assert shipped[1]["data"]["status"] == "shipped"

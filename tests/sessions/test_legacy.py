@@ -1,16 +1,18 @@
-"""The legacy orders protocol on /ws/orders, message by message (the README's table),
-both stores."""
+"""The legacy orders protocol on /ws/orders: the original stand's frames byte for byte, both
+stores, both profiles."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from trio_websocket import WebSocketConnection, open_websocket_url
 
+from qakit_trio import logs
 from qakit_trio.config import Settings
 from qakit_trio.services import Services
 from qakit_trio.sessions.legacy import LegacySession
@@ -26,70 +28,98 @@ async def ask(ws: WebSocketConnection, message: Any) -> dict[str, Any]:
     return await receive_json(ws)
 
 
-async def test_the_protocol_message_by_message(store_settings: dict[str, Any]) -> None:
+# The original stand's exact texts for the legacy guide's scenario and its error cases, read
+# from its code (services/api-rest/app/main.py and routes_orders.py of github.com/yugoru/qa_kit):
+# json.dumps defaults, fields in the original's order, no event_id. Each step: what the client
+# sends, then every frame it receives (the requester's result before the broadcast event).
+CREATED = ('{"type": "order_created", "order_id": 1, "customer": '
+           '"\\u042e\\u043b\\u0438\\u044f", "status": "created"}')
+GOLDEN: list[tuple[str, list[str]]] = [
+    ('{"action": "ping"}', ['{"type": "pong"}']),
+    ('{"action":"create_order","customer":"Юлия"}', [
+        '{"type": "result", "action": "create_order", "order": {"id": 1, "customer": '
+        '"\\u042e\\u043b\\u0438\\u044f", "status": "created"}}', CREATED]),
+    ('{"action": "change_status", "order_id": "1", "status": "paid"}', [
+        '{"type": "result", "action": "change_status", "order": {"id": 1, "customer": '
+        '"\\u042e\\u043b\\u0438\\u044f", "status": "paid"}}',
+        '{"type": "order_status_changed", "order_id": 1, "customer": '
+        '"\\u042e\\u043b\\u0438\\u044f", "status": "paid"}']),
+    ('{"action": "change_status", "order_id": 1, "status": "flying"}', [
+        '{"type": "error", "action": "change_status", '
+        '"error": "Cannot change status from \'paid\' to \'flying\'"}']),
+    ('{"action": "change_status", "order_id": 1, "status": "paid"}', [
+        '{"type": "error", "action": "change_status", '
+        '"error": "Cannot change status from \'paid\' to \'paid\'"}']),
+    ('{"action": "change_status", "order_id": 1}', [
+        '{"type": "error", "action": "change_status", '
+        '"error": "order_id and status are required"}']),
+    ('{"action": "change_status", "order_id": "abc", "status": "paid"}', [
+        '{"type": "error", "action": "change_status", "error": "order_id must be integer"}']),
+    ('{"action": "change_status", "order_id": 99, "status": "paid"}', [
+        '{"type": "error", "action": "change_status", "error": "order not found"}']),
+    ('{"action": "change_status", "order_id": 99, "status": "flying"}', [
+        '{"type": "error", "action": "change_status", "error": "order not found"}']),
+    ('{"action": "get_order", "order_id": 1.7}', [
+        '{"type": "result", "action": "get_order", "order": {"id": 1, "customer": '
+        '"\\u042e\\u043b\\u0438\\u044f", "status": "paid"}}']),
+    ('{"action": "get_order"}', [
+        '{"type": "error", "action": "get_order", "error": "order_id is required"}']),
+    ('{"action": "get_order", "order_id": [1]}', [
+        '{"type": "error", "action": "get_order", "error": "order_id must be integer"}']),
+    ('{"action": "get_order", "order_id": 42}', [
+        '{"type": "error", "action": "get_order", "error": "order not found"}']),
+    ('{"action": "create_order", "customer": ""}', [
+        '{"type": "error", "action": "create_order", "error": "customer is required"}']),
+    ('{"action": "create_order"}', [
+        '{"type": "error", "action": "create_order", "error": "customer is required"}']),
+    ('{"action": "create_order", "customer": 123}', [
+        '{"type": "result", "action": "create_order", "order": {"id": 2, "customer": "123", '
+        '"status": "created"}}',
+        '{"type": "order_created", "order_id": 2, "customer": "123", "status": "created"}']),
+    ('{wrong-json}', ['{"type": "error", "error": "invalid_json"}']),
+    ('{"action": "foo_bar"}', [
+        '{"type": "error", "error": "unknown_action", "raw_action": "foo_bar"}']),
+    ('{}', ['{"type": "error", "error": "unknown_action", "raw_action": null}']),
+    ('{"action": 5}', ['{"type": "error", "error": "unknown_action", "raw_action": 5}']),
+]
+
+
+def in_profile(profile: str, received: list[str]) -> list[str]:
+    """The qa_kit profile sends the broadcast event before the requester's result."""
+    if profile == "qa_kit" and len(received) == 2:
+        return received[::-1]
+    return received
+
+
+@pytest.mark.parametrize("profile", ["qakit", "qa_kit"])
+async def test_the_original_stands_frames_byte_for_byte(store_settings: dict[str, Any],
+                                                       profile: str) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**store_settings) as server,
+        async with (running_server(**store_settings, profile=profile) as server,
                     open_websocket_url(f"{server.ws}/ws/orders") as ws):
-            assert await ask(ws, {"action": "ping"}) == {"type": "pong"}
-
-            created = await ask(ws, {"action": "create_order", "customer": "Yulia"})
-            assert created == {"type": "result", "action": "create_order",
-                               "order": {"id": 1, "customer": "Yulia", "status": "created"}}
-            broadcast = await receive_json(ws)  # the requester gets its result first
-            assert broadcast.items() >= {"type": "order_created", "order_id": 1,
-                                         "customer": "Yulia", "status": "created"}.items()
-
-            paid = await ask(ws, {"action": "change_status", "order_id": 1, "status": "paid"})
-            assert paid == {"type": "result", "action": "change_status",
-                            "order": {"id": 1, "customer": "Yulia", "status": "paid"}}
-            changed = await receive_json(ws)
-            assert changed.items() >= {"type": "order_status_changed", "order_id": 1,
-                                       "customer": "Yulia", "status": "paid"}.items()
-
-            assert await ask(ws, {"action": "get_order", "order_id": 1}) == {
-                "type": "result", "action": "get_order",
-                "order": {"id": 1, "customer": "Yulia", "status": "paid"}}
-            assert await ask(ws, {"action": "get_order", "order_id": 2}) == {
-                "type": "error", "action": "get_order", "error": "order not found"}
-
-            for status in ("shipped", "delivered"):
-                await ask(ws, {"action": "change_status", "order_id": 1, "status": status})
-                await receive_json(ws)  # its broadcast
-            assert await ask(ws, {"action": "change_status", "order_id": 1,
-                                  "status": "paid"}) == {
-                "type": "error", "action": "change_status",
-                "error": "Cannot change status from 'delivered' to 'paid'"}
-
-            assert await ask(ws, "{wrong-json}") == {"type": "error", "error": "invalid_json"}
-            assert await ask(ws, {"action": "foo_bar"}) == {
-                "type": "error", "error": "unknown_action", "raw_action": "foo_bar"}
-            assert await ask(ws, {"action": "ping"}) == {"type": "pong"}  # still open
+            for sent, expected in GOLDEN:
+                await ws.send_message(sent)
+                received = [await ws.get_message() for _ in expected]
+                assert received == in_profile(profile, expected), sent
+            await ws.send_message('{"action": "ping"}')  # still open, nothing else was sent
+            assert await ws.get_message() == '{"type": "pong"}'
 
 
-async def test_missing_and_wrong_fields_are_named() -> None:
+async def test_where_the_original_dropped_the_connection_an_error_frame_comes() -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, open_websocket_url(f"{server.ws}/ws/orders") as ws:
-            cases = [
-                ({"action": "create_order"}, "create_order", "missing field 'customer'"),
-                ({"action": "create_order", "customer": ""}, "create_order",
-                 "customer must not be empty"),
-                ({"action": "change_status", "status": "paid"}, "change_status",
-                 "missing field 'order_id'"),
-                ({"action": "change_status", "order_id": 1}, "change_status",
-                 "missing field 'status'"),
-                ({"action": "change_status", "order_id": "1", "status": "paid"},
-                 "change_status", "order_id must be an integer"),
-                ({"action": "get_order"}, "get_order", "missing field 'order_id'"),
-            ]
-            for message, action, error in cases:
-                assert await ask(ws, message) == {"type": "error", "action": action,
-                                                  "error": error}
-            unknown = await ask(ws, {"action": "change_status", "order_id": 1, "status": "x"})
-            assert unknown["error"].startswith("unknown status 'x'")
-            assert await ask(ws, {"action": "change_status", "order_id": 5,
-                                  "status": "paid"}) == {
-                "type": "error", "action": "change_status", "error": "order not found"}
-            assert (await ask(ws, {"action": "ping"}))["type"] == "pong"
+            cases: list[tuple[str | bytes, str]] = [("[1]", "a command must be a JSON object"),
+                                ('"ping"', "a command must be a JSON object"),
+                                (b"\x01\x02", "binary frames are not supported")]
+            for sent, error in cases:
+                await ws.send_message(sent)
+                assert json.loads(await ws.get_message()) == {
+                    "type": "error", "error": "invalid_json", "message": error}
+            for customer in ([1], {"a": 1}):
+                assert await ask(ws, {"action": "create_order", "customer": customer}) == {
+                    "type": "error", "action": "create_order",
+                    "error": "customer must be a string"}
+            assert await ask(ws, {"action": "ping"}) == {"type": "pong"}
 
 
 async def every_legacy_client_sees_it(server: Server) -> None:
@@ -116,9 +146,12 @@ class RecordingConnection:
         self.fields = {"conn": "c-1", "channel": "ws/orders"}
         self.frames: list[dict[str, Any]] = []
 
-    async def reply(self, frame: dict[str, Any]) -> None:
-        framing.text_frame(protocol.encode(frame))  # what the writer does: must not raise
+    async def reply(self, frame: dict[str, Any], text: str | None = None) -> None:
+        framing.text_frame(text or protocol.encode(frame))  # what the writer does: must not raise
         self.frames.append(frame)
+
+    def payload_fields(self, text: str | bytes) -> dict[str, object]:
+        return logs.payload_fields(text, 2048)
 
 
 LEGACY_VALUES = (st.none() | st.booleans() | st.integers(-2, 3) | st.floats() | st.text(max_size=8)

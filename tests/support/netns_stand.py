@@ -1,0 +1,73 @@
+"""Run `qakit-trio` in a private network namespace (`unshare -rn`), where the guides' ports
+are free whatever this machine runs, and report what it serves as one JSON line.
+
+    unshare -rn python -m tests.support.netns_stand '{"occupy": [8000], "args": []}'
+
+Inside: loopback up, the `occupy` ports taken by listening sockets of our own, the stand
+started with `args`, and once it logs "ready" (or exits) a GET /health and a WebSocket upgrade
+of /ws/orders tried on 8000 and 8002. Blocking code on purpose: it is a process of its own,
+timed out by the test that starts it (tests/test_binds.py).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.request
+
+PORTS = (8000, 8002)
+UPGRADE = (b"GET /ws/orders HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+           b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           b"Sec-WebSocket-Version: 13\r\n\r\n")
+
+
+def status_line(port: int) -> str:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(UPGRADE)
+            return conn.recv(4096).split(b"\r\n", 1)[0].decode()
+    except OSError as error:
+        return f"error: {error.strerror}"
+
+
+def health(port: int) -> int | str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
+            return int(answer.status)
+    except OSError as error:
+        return f"error: {error}"
+
+
+def main(request: dict[str, list[object]]) -> dict[str, object]:
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    held = []
+    for port in request["occupy"]:
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", int(str(port))))
+        holder.listen()
+        held.append(holder)
+    stand = subprocess.Popen([sys.executable, "-m", "qakit_trio", *map(str, request["args"])],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert stand.stdout is not None
+    lines = []
+    for line in stand.stdout:  # until "ready" or the end of its output (it exited)
+        lines.append(line.rstrip("\n"))
+        if '"msg":"ready"' in line:
+            break
+    report: dict[str, object] = {
+        "health": {port: health(port) for port in PORTS},
+        "upgrade": {port: status_line(port) for port in PORTS},
+    }
+    stand.terminate()
+    rest, _ = stand.communicate(timeout=20)
+    report["lines"] = lines + rest.splitlines()
+    report["returncode"] = stand.returncode
+    for holder in held:
+        holder.close()
+    return report
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(json.loads(sys.argv[1]))))
