@@ -22,8 +22,18 @@ BOTH_PATHS = {"test_ws_endpoint", "test_legacy", "test_cors", "test_echo", "test
               "test_transport", "test_server"}
 
 
+# Modules whose contract is the same in both profiles (QAKIT_PROFILE: qakit, qa_kit) run in
+# both: REST, CORS, the echo endpoint, the legacy protocol, and the fuzz run of every door
+# (bad input never takes the stand down, in either). /ws, which differs, has its own
+# golden transcripts per profile (sessions/test_qa_kit.py and the rest of the suite).
+BOTH_PROFILES = {"test_legacy", "test_rest_orders", "test_cors", "test_echo", "test_fuzz"}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.module.__name__.rsplit(".", 1)[-1] in BOTH_PATHS:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module in BOTH_PROFILES:
+        metafunc.parametrize("stand_profile", ["qakit", "qa_kit"], indirect=True)
+    if module in BOTH_PATHS:
         only_fast = metafunc.definition.get_closest_marker("fast_path_only") is not None
         metafunc.parametrize("server_path", ["fast"] if only_fast else ["fast", "plain"],
                              indirect=True)
@@ -38,6 +48,17 @@ def server_path(request: pytest.FixtureRequest) -> Iterator[str]:
         yield path
     finally:
         helpers.PATH["fast"] = True
+
+
+@pytest.fixture(autouse=True)
+def stand_profile(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The profile this test's in-process servers take (see BOTH_PROFILES)."""
+    profile = getattr(request, "param", "qakit")
+    helpers.PROFILE["name"] = profile
+    try:
+        yield profile
+    finally:
+        helpers.PROFILE["name"] = "qakit"
 
 
 @pytest.fixture(scope="session")

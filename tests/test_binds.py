@@ -14,8 +14,9 @@ TIMEOUT = 60
 SWITCHING = "HTTP/1.1 101 "
 
 
-async def stand_in_netns(occupy: list[int], args: list[str]) -> dict[str, Any]:
-    request = json.dumps({"occupy": occupy, "args": args})
+async def stand_in_netns(occupy: list[int], args: list[str], **more: Any) -> dict[str, Any]:
+    """What support/netns_stand.py reports (`more`: its optional "env" and "client")."""
+    request = json.dumps({"occupy": occupy, "args": args, **more})
     with trio.fail_after(TIMEOUT):
         done = await trio.run_process(
             ["unshare", "-rn", sys.executable, "-m", "tests.support.netns_stand", request],

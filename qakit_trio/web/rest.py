@@ -38,8 +38,8 @@ def register_rest(app: QuartTrio, services: Services) -> None:
 
     @app.get("/stats")
     async def stats() -> JsonResponse:
-        if settings.profile == "qa_kit":  # the original's shape
-            return {"channels": hub.stats(), "total_connections": services.connections()}
+        if settings.profile == "qa_kit":  # the original's shape: /ws clients only
+            return {"channels": hub.stats(), "total_connections": hub.total()}
         return {"channels": hub.stats(), "total_connections": services.connections(),
                 "legacy_orders_connections": services.legacy_hub.total()}
 

@@ -26,6 +26,8 @@ TEST_SETTINGS = Settings(ping_interval=0)
 # The path in-process servers take unless a test says otherwise: conftest.py runs the
 # end-to-end modules once per path (QAKIT_FAST_PATH=1 and =0).
 PATH = {"fast": True}
+# The profile (QAKIT_PROFILE) in-process servers take unless a test says otherwise.
+PROFILE = {"name": "qakit"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ async def running_server(
     extra_actions: dict[str, Action] | None = None, **overrides: Any
 ) -> AsyncIterator[Server]:
     """Serve the app with hypercorn on a free port; shut it down gracefully on exit."""
-    settings = replace(TEST_SETTINGS, **{"fast_path": PATH["fast"], **overrides})
+    settings = replace(TEST_SETTINGS, **{"fast_path": PATH["fast"],
+                                         "profile": PROFILE["name"], **overrides})
     app = create_app(settings, extra_actions=extra_actions)
     stop = trio.Event()
     async with trio.open_nursery() as nursery:

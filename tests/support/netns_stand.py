@@ -3,6 +3,9 @@ are free whatever this machine runs, and report what it serves as one JSON line.
 
     unshare -rn python -m tests.support.netns_stand '{"occupy": [8000], "args": []}'
 
+Optional keys: "env" (extra environment for the stand) and "client" (argv of a program run once
+the stand is ready; its last stdout line, JSON, is reported as "client").
+
 Inside: loopback up, the `occupy` ports taken by listening sockets of our own, the stand
 started with `args`, and once it logs "ready" (or exits) a GET /health and a WebSocket upgrade
 of /ws/orders tried on 8000 and 8002. Blocking code on purpose: it is a process of its own,
@@ -12,10 +15,12 @@ timed out by the test that starts it (tests/test_binds.py).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import urllib.request
+from typing import Any
 
 PORTS = (8000, 8002)
 UPGRADE = (b"GET /ws/orders HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
@@ -40,7 +45,7 @@ def health(port: int) -> int | str:
         return f"error: {error}"
 
 
-def main(request: dict[str, list[object]]) -> dict[str, object]:
+def main(request: dict[str, Any]) -> dict[str, object]:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     held = []
     for port in request["occupy"]:
@@ -48,8 +53,9 @@ def main(request: dict[str, list[object]]) -> dict[str, object]:
         holder.bind(("127.0.0.1", int(str(port))))
         holder.listen()
         held.append(holder)
+    env = {**os.environ, **{str(k): str(v) for k, v in dict(request.get("env", {})).items()}}
     stand = subprocess.Popen([sys.executable, "-m", "qakit_trio", *map(str, request["args"])],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     assert stand.stdout is not None
     lines = []
     for line in stand.stdout:  # until "ready" or the end of its output (it exited)
@@ -60,6 +66,11 @@ def main(request: dict[str, list[object]]) -> dict[str, object]:
         "health": {port: health(port) for port in PORTS},
         "upgrade": {port: status_line(port) for port in PORTS},
     }
+    if request.get("client"):
+        client = subprocess.run([sys.executable, *map(str, request["client"])],
+                                capture_output=True, text=True, timeout=60, check=False)
+        lines = client.stdout.strip().splitlines()
+        report["client"] = json.loads(lines[-1]) if lines else {"stderr": client.stderr}
     stand.terminate()
     rest, _ = stand.communicate(timeout=20)
     report["lines"] = lines + rest.splitlines()
