@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
@@ -134,3 +135,60 @@ async def test_a_broadcast_reaches_the_channel_and_health_is_the_originals() -> 
             # member before the sender even got its copy) did not reach it
             await elsewhere.send_message('{"action":"echo","request_id":"mine"}')
             assert json.loads(await elsewhere.get_message())["type"] == "ack"
+
+
+# Every input of the envelope suite's error table (web/test_ws_endpoint.py, the qakit profile),
+# and what the qa_kit profile answers to it: the original's reading of each.
+QA_KIT_ANSWERS: dict[str | bytes, list[str]] = {
+    "{wrong-json}": ['{"type":"error","request_id":"no-id","message":"invalid JSON: not valid '
+                     'JSON: Expecting property name enclosed in double quotes: line 1 column 2 '
+                     '(char 1)","ts":"TS"}'],
+    "[1, 2]": ['{"type":"error","request_id":"no-id","message":"a request must be a JSON '
+               'object","ts":"TS"}'],
+    '"just a string"': ['{"type":"error","request_id":"no-id","message":"a request must be a '
+                        'JSON object","ts":"TS"}'],
+    '{"action": 5, "request_id": "e1"}': [
+        '{"type":"ack","request_id":"e1","ts":"TS"}',
+        '{"type":"error","request_id":"e1","message":"unknown action: 5","ts":"TS"}'],
+    '{"action": "echo", "payload": [1], "request_id": "e2"}': [
+        '{"type":"ack","request_id":"e2","ts":"TS"}',
+        '{"type":"echo","request_id":"e2","data":[1],"ts":"TS"}',
+        '{"type":"event","name":"ws.echo","request_id":"e2","ts":"TS","extra":[1]}'],
+    '{"payload": {}, "request_id": "e3"}': [
+        '{"type":"ack","request_id":"e3","ts":"TS"}',
+        '{"type":"error","request_id":"e3","message":"unknown action: None","ts":"TS"}'],
+    '{"action": "foo_bar", "request_id": "e4"}': [
+        '{"type":"ack","request_id":"e4","ts":"TS"}',
+        '{"type":"error","request_id":"e4","message":"unknown action: foo_bar","ts":"TS"}'],
+    '{"action": "broadcast", "payload": {}, "request_id": "e5"}': [
+        '{"type":"ack","request_id":"e5","ts":"TS"}',
+        '{"type":"message","channel":"general","message":"","ts":"TS"}'],
+    '{"action": "broadcast", "payload": {"message": 7}, "request_id": "e6"}': [
+        '{"type":"ack","request_id":"e6","ts":"TS"}',
+        '{"type":"message","channel":"general","message":7,"ts":"TS"}'],
+    b'{"action": "echo"}': ['{"type":"error","request_id":"no-id","message":"binary frames are '
+                            'not supported: send JSON as a text frame","ts":"TS"}'],
+    '{"action": "echo", "request_id": {"nested": 1}}': [
+        '{"type":"ack","request_id":{"nested":1},"ts":"TS"}',
+        '{"type":"echo","request_id":{"nested":1},"data":{},"ts":"TS"}',
+        '{"type":"event","name":"ws.echo","request_id":{"nested":1},"ts":"TS","extra":{}}'],
+}
+
+
+def test_every_error_case_of_the_envelope_suite_has_a_qa_kit_answer() -> None:
+    from ..web.test_ws_endpoint import ERROR_CASES
+    assert {text for text, *_ in ERROR_CASES} <= set(QA_KIT_ANSWERS)
+
+
+@pytest.mark.parametrize(("sent", "expected"), QA_KIT_ANSWERS.items(),
+                         ids=[str(key)[:30] for key in QA_KIT_ANSWERS])
+async def test_the_envelope_suites_error_inputs_in_the_qa_kit_profile(
+        sent: str | bytes, expected: list[str]) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (running_server(profile="qa_kit") as server,
+                    open_websocket_url(f"{server.ws}/ws") as ws):
+            await ws.get_message()  # hello
+            await ws.send_message(sent)
+            assert [shown(str(await ws.get_message())) for _ in expected] == expected
+            assert (await exchange(ws, '{"action":"echo","request_id":"next"}', 3))[0] == (
+                '{"type":"ack","request_id":"next","ts":"TS"}')  # still open, nothing else
