@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from qakit_trio.errors import ConfigError
+from qakit_trio.lab import bugs
 from qakit_trio.wire import protocol
 
 
@@ -48,6 +49,7 @@ class Settings:
     ws_allowed_origins: tuple[str, ...] | None = None  # None: any Origin may open a WebSocket
     reset_orders_on_start: bool = False  # RESET_ORDERS_ON_START=true: ids start at 1 again
     log_payload_max: int = 2048  # bytes of a frame's text in its log line; 0: no payloads
+    bugs: tuple[str, ...] = ()  # QAKIT_BUGS: the lab's defects on at start (lab/bugs.py)
     max_message_size: int = 1024 * 1024
     outbox_size: int = 256
     outbox_bytes: int = 1024 * 1024  # like Centrifugo's client queue (outbox.py)
@@ -85,6 +87,7 @@ KNOWN_VARIABLES: dict[str, str] = {
     "QAKIT_WS_ALLOWED_ORIGINS": "ws_allowed_origins",
     "RESET_ORDERS_ON_START": "reset_orders_on_start",
     "QAKIT_LOG_PAYLOAD_MAX": "log_payload_max",
+    "QAKIT_BUGS": "bugs",
     "QAKIT_MAX_MESSAGE_SIZE": "max_message_size",
     "QAKIT_OUTBOX_SIZE": "outbox_size",
     "QAKIT_OUTBOX_BYTES": "outbox_bytes",
@@ -255,6 +258,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "ws_allowed_origins": _origins,
     "reset_orders_on_start": _true_false,
     "log_payload_max": _whole(0),
+    "bugs": bugs.parse_names,
     "max_message_size": _whole(1),
     "outbox_size": _whole(4),
     "outbox_bytes": _whole(1024),

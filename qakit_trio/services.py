@@ -37,6 +37,7 @@ from qakit_trio.adapters.kafka import KafkaPublisher, NoKafka, Publisher
 from qakit_trio.adapters.kafka_spool import DiskSpool
 from qakit_trio.config import Settings
 from qakit_trio.domain.order_store import MemoryOrderStore, OrderStore
+from qakit_trio.lab.bugs import Bugs
 from qakit_trio.logs import run_log_flusher
 from qakit_trio.sessions.events import EventSink, OrderEvents
 from qakit_trio.supervisor import Supervisor
@@ -49,14 +50,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-def make_store(settings: Settings, kafka: Publisher) -> tuple[OrderStore, OrderRelay | None]:
+def make_store(settings: Settings, kafka: Publisher, bugs: Bugs | None = None
+               ) -> tuple[OrderStore, OrderRelay | None]:
     """The order store; with PostgreSQL and Kafka both on, also the relay of its event outbox."""
     if settings.reset_orders_on_start:
         log.warning("RESET_ORDERS_ON_START: every order is deleted at start; ids start at 1",
                     extra={"fields": {"store": "memory" if settings.database_url is None
                                       else "postgres"}})
     if settings.database_url is None:
-        return MemoryOrderStore(), None  # (empty at every start anyway)
+        return MemoryOrderStore(bugs), None  # (empty at every start anyway)
     # psycopg is only loaded when it is used
     from qakit_trio.adapters.order_relay import OrderRelay
     from qakit_trio.adapters.postgres_orders import PostgresOrderStore
@@ -64,7 +66,7 @@ def make_store(settings: Settings, kafka: Publisher) -> tuple[OrderStore, OrderR
     store = PostgresOrderStore(settings.database_url, pool_size=settings.db_pool_size,
                                timeout=settings.db_timeout,
                                event_outbox=isinstance(kafka, KafkaPublisher),
-                               reset=settings.reset_orders_on_start)
+                               reset=settings.reset_orders_on_start, bugs=bugs)
     if not isinstance(kafka, KafkaPublisher):
         return store, None
     return store, OrderRelay(store, kafka, settings.kafka_order_topic)
@@ -86,9 +88,14 @@ class Services:
         grace = min(STALL_GRACE, settings.slow_consumer_timeout)
         self.hub = Hub(grace)
         self.legacy_hub = Hub(grace)
+        # the lab's defects (lab/bugs.py): one object, asked at a few named points
+        self.bugs = Bugs(settings.bugs)
+        if settings.bugs:
+            log.warning("lab bugs are on: this stand has defects on purpose",
+                        extra={"fields": {"bugs": list(settings.bugs)}})
         self.kafka = make_publisher(settings)
-        self.events = EventSink(self.kafka, settings.kafka_ws_topic)
-        self.store, self.relay = make_store(settings, self.kafka)
+        self.events = EventSink(self.kafka, settings.kafka_ws_topic, self.bugs)
+        self.store, self.relay = make_store(settings, self.kafka, self.bugs)
         self.order_events = OrderEvents(
             self.events, self.hub, self.legacy_hub, settings.orders_channel,
             publisher=self.kafka, order_topic=settings.kafka_order_topic,

@@ -2,7 +2,8 @@
 long a module may grow. The layers, bottom up (qakit_trio/*/__init__.py says what each holds):
 
     errors                        pure, imports nothing
-    wire                          pure wire formats: errors only, no trio/quart/hypercorn
+    wire, lab                     pure wire formats; the lab's bug catalogue: errors only, no
+                                  trio/quart/hypercorn
     domain                        the orders domain and store interface: no adapter, no web
     transport                     the only place for hypercorn's and quart's internals
     ws, adapters                  connections and fan-out; PostgreSQL and Kafka
@@ -24,6 +25,7 @@ MAX_LINES = 350
 FORBIDDEN: dict[str, set[str]] = {
     "errors": {"*"},
     "wire": {"*"} - {"errors"},
+    "lab": {"*"} - {"errors"},
     "domain": {"adapters", "transport", "ws", "web", "sessions", "services", "app", "server"},
     "transport": {"ws", "sessions", "web", "adapters", "domain", "services", "app", "server"},
     "ws": {"sessions", "web", "adapters", "domain", "services", "app", "server"},
@@ -71,7 +73,7 @@ def forbidden_import(layer: str, name: str) -> bool:
             return False
         rules = FORBIDDEN.get(layer, set())
         return target in rules or ("*" in rules and target != "errors") or layer == "errors"
-    if layer in ("errors", "wire") and parts[0] in THIRD_PARTY_PURE:
+    if layer in ("errors", "wire", "lab") and parts[0] in THIRD_PARTY_PURE:
         return True
     return name.startswith(INTERNALS) and layer not in INTERNALS_ALLOWED
 

@@ -16,6 +16,7 @@ from qakit_trio.adapters.kafka_records import encode, order_value
 from qakit_trio.adapters.postgres import Cursor, Database
 from qakit_trio.domain.orders import EventType, Order, OrderEvent, Status, check_transition
 from qakit_trio.errors import OrderNotFound, StoreFailed
+from qakit_trio.lab.bugs import LOST_UPDATE_WINDOW, Bugs
 from qakit_trio.wire.protocol import new_event_id
 
 SCHEMA = """
@@ -54,8 +55,9 @@ class PostgresOrderStore:
     kind = "postgres"
 
     def __init__(self, url: str, *, pool_size: int, timeout: float, event_outbox: bool = False,
-                 reset: bool = False) -> None:
+                 reset: bool = False, bugs: Bugs | None = None) -> None:
         self.event_outbox = event_outbox  # every order event to order_outbox too (Kafka on)
+        self._bugs = bugs or Bugs()  # the lab's any_transition_allowed and lost_update
         # reset (RESET_ORDERS_ON_START): the orders table is dropped and made again, once, on
         # the first connection, as the original stand did, so ids start at 1 as in the guides.
         # The event outbox is kept: its events happened, and Kafka is still owed them.
@@ -103,14 +105,19 @@ class PostgresOrderStore:
         """Read the order FOR UPDATE, check the transition, write: concurrent attempts on one
         order queue on the row lock, so exactly one of the same transition succeeds."""
 
+        bugs = self._bugs
+        lock = "" if bugs.lost_update else " FOR UPDATE"  # the lab's lost_update: no row lock
+
         def work(cursor: Cursor) -> OrderEvent:
-            cursor.execute(f"SELECT {COLUMNS} FROM orders WHERE id = %s FOR UPDATE",
-                           (order_id,))
+            cursor.execute(f"SELECT {COLUMNS} FROM orders WHERE id = %s{lock}", (order_id,))
             row = cursor.fetchone()
             if row is None:
                 raise OrderNotFound(order_id)
             previous = _order(row)
-            check_transition(previous.status, status)
+            if not bugs.any_transition_allowed:
+                check_transition(previous.status, status)
+            if bugs.lost_update:  # a slow write after an unlocked read: the race is open
+                cursor.execute("SELECT pg_sleep(%s)", (LOST_UPDATE_WINDOW,))
             cursor.execute(f"UPDATE orders SET status = %s, updated_at = now() WHERE id = %s "
                            f"RETURNING {COLUMNS}", (status.value, order_id))
             return self._with_event_row(cursor, OrderEvent(

@@ -20,6 +20,7 @@ import trio
 
 from qakit_trio.domain.orders import EventType, Order, OrderEvent, Status, check_transition
 from qakit_trio.errors import OrderNotFound
+from qakit_trio.lab.bugs import LOST_UPDATE_WINDOW, Bugs
 from qakit_trio.wire.protocol import new_event_id
 
 
@@ -46,9 +47,10 @@ class MemoryOrderStore:
 
     kind = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, bugs: Bugs | None = None) -> None:
         self._orders: dict[int, Order] = {}
         self._next_id = 1
+        self._bugs = bugs or Bugs()  # the lab's any_transition_allowed and lost_update
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -80,7 +82,10 @@ class MemoryOrderStore:
         order = self._orders.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
-        check_transition(order.status, status)
+        if not self._bugs.any_transition_allowed:
+            check_transition(order.status, status)
+        if self._bugs.lost_update:  # a slow write after an unlocked read: the race is open
+            await trio.sleep(LOST_UPDATE_WINDOW)
         changed = replace(order, status=status, updated_at=datetime.now(UTC))
         self._orders[order_id] = changed
         return OrderEvent(new_event_id(), EventType.STATUS_CHANGED, changed, order.status)

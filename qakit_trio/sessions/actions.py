@@ -29,19 +29,34 @@ class ActionContext:
     request: protocol.Request
     conn: Connection
     services: Services
+    # The lab's defects (lab/bugs.py), decided by the session: an ack held back until the
+    # first reply (ack_after_data), and the request id the events carry
+    # (event_wrong_request_id). Normally: nothing held, and this request's own id.
+    late_ack: list[protocol.Message] | None = None
+    event_request_id: protocol.RequestId | None = None
 
     @property
     def request_id(self) -> protocol.RequestId:
         return self.request.request_id
 
+    @property
+    def events_request_id(self) -> protocol.RequestId:
+        """The request id this request's events carry."""
+        given = self.event_request_id
+        return self.request.request_id if given is None else given
+
     async def reply(self, frame: protocol.Message) -> None:
         await self.conn.reply(frame)
+        if self.late_ack:
+            await self.conn.reply(self.late_ack.pop())
 
     async def event(self, name: str, extra: Any) -> str:
         """Send this request's event frame (and record it once); return its event_id."""
-        frame = protocol.event(name, self.request_id, extra, new_event_id())
+        frame = protocol.event(name, self.events_request_id, extra, new_event_id())
         self.services.events.record(frame, self.conn.fields)
         await self.reply(frame)
+        if self.services.bugs.duplicate_event:
+            await self.reply(frame)
         return str(frame["event_id"])
 
 
@@ -73,6 +88,10 @@ async def broadcast(ctx: ActionContext) -> None:
     # as its own reply (`share`): its own burst never makes it a slow consumer of itself.
     delivered = hub.publish(channel, item, coalesce=ctx.conn.burst(), skip=ctx.conn.id,
                             congested=congested)
+    if ctx.services.bugs.broadcast_leaks_channels:  # the lab's defect: every channel gets it
+        for other in hub.stats():
+            if other != channel:
+                hub.publish(other, item)
     delivered += await ctx.conn.share(item)
     logs.info(log, "broadcast", **ctx.conn.fields, request_id=ctx.request_id,
               delivered=delivered, source="ws", **ctx.conn.payload_fields(item.text))

@@ -38,19 +38,20 @@ def as_protocol_error(failure: Exception) -> protocol.ProtocolError | None:
 
 
 class EnvelopeSession:
-    __slots__ = ("_actions", "_conn", "_requests", "_services")
+    __slots__ = ("_actions", "_conn", "_previous_request_id", "_requests", "_services")
 
     def __init__(self, conn: Connection, services: Services, actions: dict[str, Action]) -> None:
         self._conn = conn
         self._services = services
         self._actions = actions
         self._requests = 0
+        self._previous_request_id: protocol.RequestId | None = None  # event_wrong_request_id
 
     def hello(self) -> protocol.Message:
         return protocol.connected(self._conn.channel, self._conn.id)
 
     async def handle(self, message: str | bytes) -> None:
-        conn = self._conn
+        conn, bugs = self._conn, self._services.bugs
         if isinstance(message, bytes):
             self._log_in(None, message, kind="binary")
             await conn.reply(protocol.error(None, protocol.ProtocolError(
@@ -61,24 +62,42 @@ class EnvelopeSession:
             obj = protocol.decode_object(message)
         except protocol.ProtocolError as failure:
             self._log_in(None, message)
+            if bugs.close_on_invalid_json and failure.code == ErrorCode.INVALID_JSON:
+                conn.close_soon(1000, "")  # the lab's defect (the original stand's)
+                return
             await conn.reply(protocol.error(None, failure))
             return
         request_id = protocol.request_id_of(obj, self._assign_request_id)
         self._log_in(request_id, message, action=obj.get("action"))
-        await conn.reply(protocol.ack(request_id))
-        await self._run(obj, request_id)
+        ack = protocol.ack(request_id)
+        ctx_bugs = _NO_BUGS
+        if bugs.ack_after_data or bugs.event_wrong_request_id:  # the lab's (lab/bugs.py)
+            ctx_bugs = {}
+            if bugs.event_wrong_request_id:
+                ctx_bugs["event_request_id"] = self._previous_request_id
+            if bugs.ack_after_data:
+                ctx_bugs["late_ack"] = [ack]  # sent after the first reply (ActionContext)
+        if not bugs.ack_after_data:
+            await conn.reply(ack)
+        self._previous_request_id = request_id
+        await self._run(obj, request_id, ctx_bugs)
 
-    async def _run(self, obj: dict[str, Any], request_id: protocol.RequestId) -> None:
+    async def _run(self, obj: dict[str, Any], request_id: protocol.RequestId,
+                   ctx_bugs: dict[str, Any]) -> None:
         conn = self._conn
+        late_ack = ctx_bugs.get("late_ack")
         try:
             request = protocol.parse_request(obj, request_id)
             action = self._actions.get(request.action)
             if action is None:
                 raise protocol.unknown_action(request.action)
-            await action(ActionContext(request, conn, self._services))
+            await action(ActionContext(request, conn, self._services) if ctx_bugs is _NO_BUGS
+                         else ActionContext(request, conn, self._services, **ctx_bugs))
         except* REPLIED as group:
             failure = as_protocol_error(_first(group))
             assert failure is not None
+            if late_ack:  # (ack_after_data) no data came: the ack goes before the error
+                await conn.reply(late_ack.pop())
             await conn.reply(protocol.error(request_id, failure))
         except* Exception:
             log.exception("action failed", extra={"fields": {**conn.fields,
@@ -89,12 +108,17 @@ class EnvelopeSession:
 
     def _assign_request_id(self) -> str:
         self._requests += 1
+        if self._services.bugs.no_id_request_id:
+            return "no-id"  # the lab's defect (the original stand's behaviour)
         return f"srv-{self._conn.id}-{self._requests}"
 
     def _log_in(self, request_id: protocol.RequestId | None, message: str | bytes,
                 **fields: Any) -> None:
         logs.info(log, "frame in", **self._conn.fields, request_id=request_id,
                   size=len(message), **fields, **self._conn.payload_fields(message))
+
+
+_NO_BUGS: dict[str, Any] = {}
 
 
 def _first(group: BaseExceptionGroup[Exception]) -> Exception:

@@ -23,6 +23,7 @@ from qakit_trio import logs
 from qakit_trio.adapters.kafka import Publisher
 from qakit_trio.adapters.kafka_records import order_record, order_value, ws_record
 from qakit_trio.domain.orders import OrderEvent
+from qakit_trio.lab.bugs import Bugs
 from qakit_trio.wire import legacy, protocol
 from qakit_trio.wire.framing import Frame
 from qakit_trio.ws.hub import Hub
@@ -34,20 +35,24 @@ LEGACY_CHANNEL = "orders"  # the one channel of the /ws/orders hub
 
 
 class EventSink:
-    def __init__(self, publisher: Publisher, ws_topic: str) -> None:
+    def __init__(self, publisher: Publisher, ws_topic: str, bugs: Bugs | None = None) -> None:
         self._publisher = publisher
         self._ws_topic = ws_topic
+        self._bugs = bugs or Bugs()  # the lab's two defects of this sink
 
     def record(self, frame: protocol.Message, fields: dict[str, Any]) -> None:
         """Log one event (an event frame) once, whoever receives it, and publish it.
         `fields` carry the connection (`conn`, `channel`) when there is one."""
-        logs.info(log, "event", **fields, name=frame["name"], event_id=frame["event_id"],
+        event_id = None if self._bugs.event_log_without_event_id else frame["event_id"]
+        logs.info(log, "event", **fields, name=frame["name"], event_id=event_id,
                   request_id=frame.get("request_id"), extra=frame.get("extra"))
         self.message(frame, fields.get("channel", ""), fields.get("conn"))
 
     def message(self, frame: protocol.Message, channel: str, connection_id: str | None) -> None:
         """Publish a frame (an event, a broadcast message) to the WS topic; never waits."""
         if self._publisher.enabled:
+            if self._bugs.kafka_record_without_event_id:
+                frame = {key: value for key, value in frame.items() if key != "event_id"}
             self._publisher.publish_nowait(ws_record(self._ws_topic, frame, channel=channel,
                                                      connection_id=connection_id))
 
@@ -70,10 +75,11 @@ class OrderEvents:
         return protocol.event(event.ws_name, request_id, event.extra(), event.event_id)
 
     def publish(self, event: OrderEvent, frame: protocol.Message, fields: dict[str, Any], *,
-                requester: str | None = None) -> None:
+                requester: str | None = None, legacy_skip: str | None = None) -> None:
         """Show one order event everywhere; never waits. `requester`: the /ws connection that
         made the change and has had `frame` as its reply; if it is in the orders channel too,
-        it does not get the frame a second time."""
+        it does not get the frame a second time. `legacy_skip`: a /ws/orders connection that
+        gets no legacy frame (only the lab's legacy_requester_misses_event asks for one)."""
         # channel: the requester's on /ws, else the orders channel (REST, /ws/orders)
         self._sink.record(frame, {"channel": self._orders_channel, **fields,
                                   "order_id": event.order.id})
@@ -85,4 +91,4 @@ class OrderEvents:
             self._publisher.publish_nowait(order_record(self._order_topic, order_value(event)))
         order = event.order  # the legacy frame: the original's fields, no event_id
         self._legacy_hub.publish(LEGACY_CHANNEL, Frame.of(legacy.encode(legacy.order_event(
-            str(event.type), order.id, order.customer, order.status))))
+            str(event.type), order.id, order.customer, order.status))), skip=legacy_skip)

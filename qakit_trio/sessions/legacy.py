@@ -160,13 +160,17 @@ class LegacySession:
         client is already gone."""
         events = self._services.order_events
         result = legacy.result(action, event.order.summary())
-        if self._event_first:
+        skip = self._conn.id if self._services.bugs.legacy_requester_misses_event else None
+
+        def publish() -> None:
             events.publish(event, events.frame(event, None),
-                           {**self._conn.fields, "source": "ws/orders"})
+                           {**self._conn.fields, "source": "ws/orders"}, legacy_skip=skip)
+
+        if self._event_first:
+            publish()
             await self._reply(result)
             return
         try:
             await self._reply(result)
         finally:
-            events.publish(event, events.frame(event, None),
-                           {**self._conn.fields, "source": "ws/orders"})
+            publish()

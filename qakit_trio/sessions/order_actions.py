@@ -47,7 +47,8 @@ async def get_order(ctx: ActionContext) -> None:
 async def list_orders(ctx: ActionContext) -> None:
     limit = protocol.require_int(ctx.request.payload, "limit", default=LIST_DEFAULT, minimum=1,
                                  maximum=LIST_MAX)
-    found = await ctx.services.store.list(newest_first=True, limit=limit)
+    off_by_one = 1 if ctx.services.bugs.list_orders_off_by_one else 0  # the lab's defect
+    found = await ctx.services.store.list(newest_first=True, limit=limit - off_by_one)
     await ctx.reply(protocol.data("orders", ctx.request_id, [o.to_json() for o in found]))
     await ctx.event("order.listed", {"limit": limit, "count": len(found)})
 
@@ -66,10 +67,12 @@ async def change_status(ctx: ActionContext) -> None:
 async def _announce(ctx: ActionContext, event: OrderEvent) -> None:
     """The requester's data and event frames, then the same event everywhere else. The change
     is made: it is announced even if this client is already gone."""
-    frame = ctx.services.order_events.frame(event, ctx.request_id)
+    frame = ctx.services.order_events.frame(event, ctx.events_request_id)
     try:
         await ctx.reply(protocol.data("order", ctx.request_id, event.order.to_json()))
         await ctx.reply(frame)
+        if ctx.services.bugs.duplicate_event:
+            await ctx.reply(frame)
     finally:
         ctx.services.order_events.publish(event, frame, {**ctx.conn.fields, "source": "ws"},
                                           requester=ctx.conn.id)

@@ -87,6 +87,21 @@ def document() -> dict[str, Any]:
             "responses": {"200": _json(_ref("Order"), "The order"),
                           "404": _json(_ref("Error"), "Order not found"), **FAILURES}}},
     }
+    bug_list = _json({"type": "object", "properties": {"bugs": {"type": "array", "items": {
+        "type": "object", "properties": {"name": {"type": "string"},
+                                         "enabled": {"type": "boolean"},
+                                         "surface": {"type": "string"},
+                                         "summary": {"type": "string"}}}}}},
+        "The bug catalogue, each with whether it is on")
+    paths["/lab/bugs"] = {
+        "get": {"summary": "The lab's defects (for teachers): which are on",
+                "tags": ["Lab"], "responses": {"200": bug_list}},
+        "put": {"summary": "Switch the lab's defects: exactly these on, the others off",
+                "tags": ["Lab"],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["enabled"], "properties": {
+                        "enabled": {"type": "array", "items": {"type": "string"}}}}}}},
+                "responses": {"200": bug_list, "422": FAILURES["422"]}}}
     for verb in VERBS:
         paths[f"/orders/{{order_id}}/{verb}"] = change
     return {

@@ -1,0 +1,104 @@
+"""Bug toggles: realistic defects a teacher switches on for trainees to hunt, off by default.
+
+    QAKIT_BUGS=ack_after_data,stale_stats qakit-trio          # at start
+    PUT /lab/bugs {"enabled": ["duplicate_event"]}             # at run time (replaces the set)
+    GET /lab/bugs -> {"bugs": [{"name", "enabled", "surface", "summary"}, ...]}
+
+One seam: the service holds one `Bugs` object and the code asks it at a few named points
+(`bugs.ack_after_data`, ...): a plain attribute read, False unless a teacher turned the bug on.
+The catalogue below is the whole list; docs/lab-answer-key.md says which scenario reveals each
+bug and which test proves it. Pure: no trio, no quart, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Bug:
+    name: str
+    surface: str  # ws (the envelope protocol), legacy, rest, domain, kafka, logs
+    summary: str
+
+
+CATALOGUE: tuple[Bug, ...] = (
+    Bug("ack_after_data", "ws", "the ack arrives after the first data frame"),
+    Bug("event_wrong_request_id", "ws",
+        "the event frame carries the previous request's request_id"),
+    Bug("broadcast_leaks_channels", "ws", "a broadcast also reaches every other channel"),
+    Bug("list_orders_off_by_one", "ws", "list_orders with limit N returns N-1 orders"),
+    Bug("duplicate_event", "ws", "every event frame is sent twice"),
+    Bug("close_on_invalid_json", "ws",
+        "invalid JSON closes the socket (1000) instead of an error frame (the original's)"),
+    Bug("no_id_request_id", "ws",
+        'a missing request_id becomes "no-id" (the original\'s) instead of a server id'),
+    Bug("any_transition_allowed", "domain", "the state machine accepts any status change"),
+    Bug("lost_update", "domain",
+        "two concurrent change_status on one order both succeed; one write is lost"),
+    Bug("stale_stats", "rest", "/stats answers what it counted up to 5 seconds ago"),
+    Bug("missing_order_is_200", "rest", "GET /orders/{id} of a missing order is 200 null"),
+    Bug("legacy_requester_misses_event", "legacy",
+        "on /ws/orders the client that made a change gets no event for it"),
+    Bug("kafka_record_without_event_id", "kafka", "WS topic records lack their event_id"),
+    Bug("event_log_without_event_id", "logs",
+        "the `event` log line lacks its event_id (Kibana cannot be matched to Kafka)"),
+)
+NAMES = tuple(bug.name for bug in CATALOGUE)
+STALE_STATS_SECONDS = 5.0
+# lost_update: seconds between the unlocked read and the write, wide enough for two requests
+# sent together (a Postman runner, two pytest tasks) to both fall into it
+LOST_UPDATE_WINDOW = 0.5
+
+
+def check_names(names: Iterable[object]) -> tuple[str, ...]:
+    """The names, checked against the catalogue; ValueError naming the first unknown one."""
+    checked: list[str] = []
+    for name in names:
+        if not isinstance(name, str) or name not in NAMES:
+            raise ValueError(f"unknown bug {name!r}; the catalogue: {', '.join(NAMES)}")
+        if name not in checked:
+            checked.append(name)
+    return tuple(checked)
+
+
+def parse_names(value: str) -> tuple[str, ...]:
+    """QAKIT_BUGS: a comma list of names (empty: none)."""
+    return check_names(part.strip() for part in value.split(",") if part.strip())
+
+
+class Bugs:
+    """Which defects are on: one attribute per bug in the catalogue, all False by default."""
+
+    ack_after_data = False
+    event_wrong_request_id = False
+    broadcast_leaks_channels = False
+    list_orders_off_by_one = False
+    duplicate_event = False
+    close_on_invalid_json = False
+    no_id_request_id = False
+    any_transition_allowed = False
+    lost_update = False
+    stale_stats = False
+    missing_order_is_200 = False
+    legacy_requester_misses_event = False
+    kafka_record_without_event_id = False
+    event_log_without_event_id = False
+
+    def __init__(self, enabled: Iterable[str] = ()) -> None:
+        self.set_enabled(enabled)
+
+    def set_enabled(self, names: Iterable[str]) -> None:
+        """Exactly these bugs on, every other one off (ValueError on an unknown name)."""
+        wanted = set(check_names(names))
+        for name in NAMES:
+            setattr(self, name, name in wanted)
+
+    def enabled(self) -> list[str]:
+        return [name for name in NAMES if getattr(self, name)]
+
+    def listing(self) -> list[dict[str, Any]]:
+        return [{"name": bug.name, "enabled": getattr(self, bug.name), "surface": bug.surface,
+                 "summary": bug.summary} for bug in CATALOGUE]

@@ -1,0 +1,46 @@
+"""The lab's REST routes: which defects are on (lab/bugs.py), for teachers.
+
+    GET /lab/bugs                           -> {"bugs": [{"name", "enabled", "surface", "summary"}]}
+    PUT /lab/bugs {"enabled": ["name", ...]} -> the same, after the change (replaces the set)
+
+An unknown name is a 422 naming it (FastAPI's body, like every other 422 here); the change is
+logged as a WARNING: a stand with defects on should never be a surprise in its logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import request
+from quart_trio import QuartTrio
+
+from qakit_trio.services import Services
+from qakit_trio.web import http_errors
+
+log = logging.getLogger(__name__)
+
+
+def register_lab(app: QuartTrio, services: Services) -> None:
+    bugs = services.bugs
+
+    @app.get("/lab/bugs")
+    async def list_bugs() -> dict[str, Any]:
+        return {"bugs": bugs.listing()}
+
+    @app.put("/lab/bugs")
+    async def set_bugs() -> dict[str, Any]:
+        body = await request.get_json(force=True, silent=True)
+        loc: list[str | int] = ["body", "enabled"]
+        if not isinstance(body, dict) or "enabled" not in body:
+            raise http_errors.invalid(http_errors.missing(loc, body))
+        names = body["enabled"]
+        if not isinstance(names, list):
+            raise http_errors.invalid(http_errors.problem(
+                "list_type", loc, "Input should be a valid list", names))
+        try:
+            bugs.set_enabled(names)
+        except ValueError as error:
+            raise http_errors.invalid(http_errors.refused_value(loc, names, str(error))) from None
+        log.warning("lab bugs changed", extra={"fields": {"bugs": bugs.enabled()}})
+        return {"bugs": bugs.listing()}
