@@ -1,0 +1,175 @@
+"""The pytest-trio kit: the whole stand in-process, for deterministic tests on trio's virtual
+clock (docs/testing.md).
+
+    from qakit_trio.testing import open_stand
+
+    async def test_echo(autojump_clock):
+        async with open_stand({"QAKIT_BUGS": "ack_after_data"}) as stand:
+            async with stand.connect("/ws?channel=room") as ws:
+                hello = await ws.receive_json()
+                await ws.send_json({"action": "echo", "request_id": "r1"})
+                ...
+            status, body = await stand.request("GET", "/stats")
+
+No sockets, no threads (unless DATABASE_URL points at PostgreSQL): the app runs in the test's
+own trio run, its service tasks (keepalive, the log flusher, ...) in the app's nursery, REST
+requests go through quart's test client, and each WebSocket client is an in-memory ASGI
+connection whose app side runs in a nursery of the `connect` block: the plain ASGI path
+(transport/asgi.py, PlainTransport), as under any ASGI server. So `trio.sleep(60)` under
+`autojump_clock` takes no wall time, and neither does a 60 s timeout inside the stand.
+Settings use the environment's names and are checked the same way (config.load_settings):
+a typo is a ConfigError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+
+from qakit_trio.app import QakitApp, create_app
+from qakit_trio.config import load_settings
+
+_loads = json.loads  # (`json` is a parameter name of Stand.request, as in httpx)
+LEAVE_TIMEOUT = 5.0  # (virtual) seconds the app's side of a connection has to end after it
+
+
+class StandClosed(Exception):
+    """The stand closed the WebSocket (`code`), or refused it with an HTTP answer (`status`)."""
+
+    def __init__(self, code: int | None, status: int | None = None, body: Any = None) -> None:
+        super().__init__(f"closed with {code}" if status is None else f"refused with {status}")
+        self.code = code
+        self.status = status
+        self.body = body
+
+
+class StandClient:
+    """One WebSocket client of the stand: an in-memory ASGI connection to the app (the plain
+    ASGI path, as under any ASGI server), with bounded channels both ways, as a socket is."""
+
+    def __init__(self, app: QakitApp, path: str) -> None:
+        target = urlsplit(path)
+        self._scope = {
+            "type": "websocket", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "scheme": "ws", "path": target.path, "raw_path": target.path.encode(),
+            "query_string": target.query.encode(), "root_path": "",
+            "headers": [(b"host", b"stand")], "client": ("127.0.0.1", 1), "server": ("stand", 80),
+            "subprotocols": [], "extensions": {"websocket.http.response": {}}}
+        self._app = app
+        # Bounded like a socket's buffers: whoever runs ahead waits for the other side.
+        self._to_app_send, self._to_app_receive = trio.open_memory_channel[dict[str, Any]](16)
+        self._from_app_send, self._from_app_receive = trio.open_memory_channel[
+            dict[str, Any]](64)
+        self._closed: StandClosed | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """The app's side of this connection, until the app returns."""
+        self._to_app_send.send_nowait({"type": "websocket.connect"})
+        task_status.started()
+        with self._from_app_send:  # this task owns the app's send end: closed when it returns
+            await self._app(self._scope, self._to_app_receive.receive,  # type: ignore[arg-type]
+                            self._from_app_send.send)  # type: ignore[arg-type]
+
+    async def send_json(self, obj: Any) -> None:
+        await self.send_text(json.dumps(obj))
+
+    async def send_text(self, text: str) -> None:
+        await self._to_app_send.send({"type": "websocket.receive", "text": text})
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self._to_app_send.send({"type": "websocket.receive", "bytes": data})
+
+    async def receive(self) -> str | bytes:
+        """The next frame; StandClosed once the stand has closed (or refused) the connection."""
+        body = b""
+        status: int | None = None
+        while self._closed is None:
+            try:
+                message = await self._from_app_receive.receive()
+            except trio.EndOfChannel:
+                self._closed = StandClosed(1006)  # the app returned without a close
+                break
+            kind = message["type"]
+            if kind == "websocket.send":
+                text: str | None = message.get("text")
+                return text if text is not None else bytes(message.get("bytes") or b"")
+            if kind == "websocket.close":
+                self._closed = StandClosed(int(message.get("code", 1000)))
+            elif kind == "websocket.http.response.start":
+                status = int(message["status"])
+            elif kind == "websocket.http.response.body":
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    self._closed = StandClosed(None, status, body.decode(errors="replace"))
+        raise self._closed
+
+    async def receive_json(self) -> Any:
+        return json.loads(await self.receive())
+
+    async def close(self, code: int = 1000) -> None:
+        await self._to_app_send.send({"type": "websocket.disconnect", "code": code})
+
+    def leave(self) -> None:
+        """The client is gone (the block ended): the app is told, without waiting."""
+        with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError,
+                                 trio.ClosedResourceError):
+            self._to_app_send.send_nowait({"type": "websocket.disconnect", "code": 1006})
+        self._to_app_send.close()
+
+
+class Stand:
+    """The running stand: `connect` a WebSocket client, `request` a REST route."""
+
+    def __init__(self, app: QakitApp, client: Any) -> None:
+        self.app = app  # app.services: the hub, the store, the lab's bugs, for white-box checks
+        self._client = client
+
+    @asynccontextmanager
+    async def connect(self, path: str = "/ws") -> AsyncIterator[StandClient]:
+        """A WebSocket client of `path` for the block; the app's side of it runs in a nursery
+        of this block, and is given LEAVE_TIMEOUT to finish once the client has left. An
+        exception of the block comes out as it was raised, not wrapped in a group."""
+        client = StandClient(self.app, path)
+        raised: list[BaseException] = []
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(client.run)
+                try:
+                    yield client
+                except BaseException as error:
+                    raised.append(error)
+                    raise
+                finally:
+                    client.leave()
+                    nursery.cancel_scope.deadline = trio.current_time() + LEAVE_TIMEOUT
+        except BaseExceptionGroup as group:
+            # the block's own exception (an assertion, StandClosed), alone: raised as it was
+            if raised and len(group.exceptions) == 1 and group.exceptions[0] is raised[0]:
+                raise raised[0] from None
+            raise
+
+    async def request(self, method: str, path: str, json: Any = None) -> tuple[int, Any]:
+        """(status, body parsed as JSON, or the text when it is not JSON)."""
+        response = await self._client.open(path, method=method, json=json)
+        text = await response.get_data(as_text=True)
+        try:
+            body = _loads(text)
+        except ValueError:
+            body = text
+        return response.status_code, body
+
+
+
+@asynccontextmanager
+async def open_stand(settings: Mapping[str, str] | None = None) -> AsyncIterator[Stand]:
+    """Run the whole app in this trio run until the block ends (service tasks included)."""
+    app = create_app(load_settings(dict(settings or {})))
+    async with app.test_app() as test_app:
+        yield Stand(app, test_app.test_client())
