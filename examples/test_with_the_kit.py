@@ -57,3 +57,16 @@ async def test_invalid_json_gets_an_error_and_a_bad_channel_is_refused(
         async with qakit_stand.connect("/ws?channel=two%20words") as ws:
             await ws.receive()
     assert refused.value.status == 400
+
+
+async def test_a_reply_sixty_seconds_late_takes_no_wall_time(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """The `fault` field: the echo's data and event come 60 s after the ack (virtual time)."""
+    async with open_stand() as stand, stand.connect("/ws") as ws:
+        await ws.receive_json()  # hello
+        started = trio.current_time()
+        await ws.send_json({"action": "echo", "request_id": "slow",
+                            "fault": {"delay_ms": 60000}})
+        frames = [await ws.receive_json() for _ in range(3)]
+        assert [f["type"] for f in frames] == ["ack", "echo", "event"]
+        assert trio.current_time() - started >= 60

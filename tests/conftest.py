@@ -19,7 +19,7 @@ from .support import helpers, kafka_broker, pg
 BOTH_PATHS = {"test_ws_endpoint", "test_legacy", "test_cors", "test_echo", "test_rest",
               "test_rest_orders", "test_consistency", "test_connection", "test_order_actions",
               "test_kafka_events", "test_fuzz", "test_hardening", "test_keepalive",
-              "test_transport", "test_server", "test_qa_kit"}
+              "test_transport", "test_server", "test_qa_kit", "test_faults"}
 
 
 # Modules whose contract is the same in both profiles (QAKIT_PROFILE: qakit, qa_kit) run in

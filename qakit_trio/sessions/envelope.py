@@ -13,7 +13,9 @@ from typing import Any
 from qakit_trio import logs
 from qakit_trio.errors import OrderError, ProtocolError, QakitError, StoreError
 from qakit_trio.services import Services
+from qakit_trio.sessions import faults
 from qakit_trio.sessions.actions import Action, ActionContext
+from qakit_trio.wire import faults as wire_faults
 from qakit_trio.wire import protocol
 from qakit_trio.wire.close_codes import INTERNAL_ERROR
 from qakit_trio.ws.connection import Connection
@@ -70,6 +72,9 @@ class EnvelopeSession:
         request_id = protocol.request_id_of(obj, self._assign_request_id)
         self._log_in(request_id, message, action=obj.get("action"))
         ack = protocol.ack(request_id)
+        if "fault" in obj:  # a trainee asks for this request's replies to go wrong
+            await self._run_with_fault(obj, request_id, ack)
+            return
         ctx_bugs = _NO_BUGS
         if bugs.ack_after_data or bugs.event_wrong_request_id:  # the lab's (lab/bugs.py)
             ctx_bugs = {}
@@ -82,9 +87,25 @@ class EnvelopeSession:
         self._previous_request_id = request_id
         await self._run(obj, request_id, ctx_bugs)
 
-    async def _run(self, obj: dict[str, Any], request_id: protocol.RequestId,
-                   ctx_bugs: dict[str, Any]) -> None:
+    async def _run_with_fault(self, obj: dict[str, Any], request_id: protocol.RequestId,
+                              ack: protocol.Message) -> None:
+        """faults.py: the ack as the fault says, the action's replies collected, then sent
+        the way the fault says (maybe later, from a task of the connection)."""
         conn = self._conn
+        try:
+            fault = wire_faults.parse_fault(obj["fault"])
+        except protocol.ProtocolError as failure:
+            await conn.reply(ack)
+            await conn.reply(protocol.error(request_id, failure))
+            return
+        await faults.send_acks(conn, fault, ack)
+        collecting = faults.CollectingConnection(conn)
+        await self._run(obj, request_id, _NO_BUGS, collecting)  # type: ignore[arg-type]
+        await faults.deliver(conn, fault, collecting.collected)
+
+    async def _run(self, obj: dict[str, Any], request_id: protocol.RequestId,
+                   ctx_bugs: dict[str, Any], conn: Connection | None = None) -> None:
+        conn = self._conn if conn is None else conn
         late_ack = ctx_bugs.get("late_ack")
         try:
             request = protocol.parse_request(obj, request_id)

@@ -13,6 +13,7 @@ import struct
 from typing import Final, NamedTuple, final
 
 FIN = 0x80
+OP_CONTINUATION = 0x0
 OP_TEXT = 0x1
 OP_BINARY = 0x2
 OP_PING = 0x9
@@ -20,16 +21,28 @@ MAX_ONE_BYTE = 125  # payload lengths up to this fit in the second header byte
 MAX_TWO_BYTES = 0xFFFF  # then 126 + a 16-bit length; beyond, 127 + a 64-bit length
 
 
-def frame(opcode: int, payload: bytes) -> bytes:
-    """One unfragmented, unmasked frame."""
+def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """One unmasked frame (`fin=False`: a fragment that more follow)."""
     length = len(payload)
+    first = (FIN if fin else 0) | opcode
     if length <= MAX_ONE_BYTE:
-        header = bytes((FIN | opcode, length))
+        header = bytes((first, length))
     elif length <= MAX_TWO_BYTES:
-        header = struct.pack("!BBH", FIN | opcode, 126, length)
+        header = struct.pack("!BBH", first, 126, length)
     else:
-        header = struct.pack("!BBQ", FIN | opcode, 127, length)
+        header = struct.pack("!BBQ", first, 127, length)
     return header + payload
+
+
+def fragmented_text(text: str, parts: int) -> bytes:
+    """One text message as `parts` fragments (RFC 6455 section 5.4): a text frame without
+    FIN, continuation frames, the last with FIN. The UTF-8 bytes are cut anywhere: only the
+    whole message must be valid UTF-8."""
+    data = text.encode()
+    size = max(1, -(-len(data) // parts))
+    chunks = [data[start:start + size] for start in range(0, len(data), size)] or [b""]
+    return b"".join(frame(OP_TEXT if n == 0 else OP_CONTINUATION, chunk,
+                          fin=n == len(chunks) - 1) for n, chunk in enumerate(chunks))
 
 
 def text_frame(text: str) -> bytes:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,7 +36,7 @@ from qakit_trio.channels import drain_nowait
 from qakit_trio.config import Settings
 from qakit_trio.errors import Disconnected
 from qakit_trio.transport.base import Pong, Transport, close_within, reply_code
-from qakit_trio.wire import protocol
+from qakit_trio.wire import framing, protocol
 from qakit_trio.wire.close_codes import INTERNAL_ERROR, MESSAGE_TOO_BIG, SLOW_CONSUMER
 from qakit_trio.wire.framing import WAKE, Frame, OutboxItem
 from qakit_trio.ws.hub import Hub, Member
@@ -189,13 +189,25 @@ class Connection:
         """More messages from this client are already waiting behind the current one."""
         return self._transport.queued() > 0
 
-    async def reply(self, frame: protocol.Message, text: str | None = None) -> None:
+    async def reply(self, frame: protocol.Message, text: str | None = None,
+                    fragments: int = 1) -> None:
         """Queue one frame for this client (logged as `frame out`); see `queue`. `text`: the
-        frame already encoded (the legacy protocol's own JSON form), else protocol.encode."""
+        frame already encoded (the legacy protocol's own JSON form), else protocol.encode.
+        `fragments` > 1 (a trainee's fault): sent as that many WebSocket fragments on our
+        hypercorn extension; plain ASGI cannot fragment and sends it whole."""
         if text is None:
             text = protocol.encode(frame)
         self._log_out(frame, text)
+        if fragments > 1:
+            await self.queue(Frame(text, framing.fragmented_text(text, fragments)))
+            return
         await self.queue(Frame.of(text))
+
+    def start_soon(self, task: Callable[[], Awaitable[None]]) -> None:
+        """Run `task` in this connection's nursery (a trainee's delayed reply): it ends with
+        the connection, whatever ends it (a close, the shutdown)."""
+        if self._nursery is not None and self._closing is None:
+            self._nursery.start_soon(task)
 
     def payload_fields(self, text: str | bytes) -> dict[str, object]:
         """The `payload` and `truncated` fields of a frame's log line (QAKIT_LOG_PAYLOAD_MAX)."""

@@ -10,7 +10,7 @@ import struct
 
 import trio
 
-TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 
 def encode_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
@@ -63,6 +63,11 @@ class RawWebSocket:
 
     async def read_frame(self) -> tuple[int, bytes]:
         """The next frame from the server: (opcode, payload). Servers do not mask."""
+        opcode, _fin, payload = await self.read_fragment()
+        return opcode, payload
+
+    async def read_fragment(self) -> tuple[int, bool, bytes]:
+        """The next frame from the server, fragments as they come: (opcode, FIN, payload)."""
         await self._fill(2)
         first, second = self._buffer[0], self._buffer[1]
         length, offset = second & 0x7F, 2
@@ -75,7 +80,7 @@ class RawWebSocket:
         await self._fill(offset + length)
         payload = bytes(self._buffer[offset:offset + length])
         del self._buffer[:offset + length]
-        return first & 0x0F, payload
+        return first & 0x0F, bool(first & 0x80), payload
 
     async def read_frames_until_eof(self) -> list[tuple[int, bytes]]:
         """Every frame until the server drops the TCP connection."""

@@ -1,0 +1,80 @@
+"""A request's `fault` (wire/faults.py), carried out: the action answers into a
+`CollectingConnection`, then `deliver` sends what it said the way the trainee asked: frames
+dropped, duplicated, reordered, fragmented, delayed, then maybe a close.
+
+A delayed delivery is a task in the connection's nursery (Connection.start_soon), so it never
+blocks the connection's other requests or the server, and it ends with the connection
+(a close, the shutdown):
+
+    connection nursery
+    ├── reader  ... the request with "fault": {"delay_ms": ...} -> ack now
+    ├── writer
+    └── delayed reply (one per such request): sleep delay_ms -> its frames -> maybe close
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import trio
+
+from qakit_trio.wire import faults, protocol
+from qakit_trio.wire.faults import Fault
+from qakit_trio.wire.framing import Frame
+from qakit_trio.ws.connection import Connection
+
+Collected = list[tuple[protocol.Message, str]]  # (the frame, its text)
+
+
+class CollectingConnection:
+    """What an action with a fault sees as its connection: its replies are kept for
+    `deliver`; everything else is the connection's own."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.collected: Collected = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    async def reply(self, frame: protocol.Message, text: str | None = None) -> None:
+        self.collected.append((frame, protocol.encode(frame) if text is None else text))
+
+    async def share(self, item: Frame) -> int:
+        """The sender's own copy of its broadcast: one of its data frames."""
+        self.collected.append((json.loads(item.text), item.text))
+        return 1
+
+
+def planned(fault: Fault, frames: Collected) -> Collected:
+    """The frames as they are to be sent: dropped and duplicated by kind, maybe reversed."""
+    out: Collected = []
+    for frame, text in frames:
+        kind = faults.kind_of(frame)
+        if kind not in fault.drop:
+            out += [(frame, text)] * (2 if kind in fault.duplicate else 1)
+    return out[::-1] if fault.reorder else out
+
+
+async def send_acks(conn: Connection, fault: Fault, ack: protocol.Message) -> None:
+    if "ack" not in fault.drop:
+        for _ in range(2 if "ack" in fault.duplicate else 1):
+            await conn.reply(ack, fragments=fault.fragment)
+
+
+async def deliver(conn: Connection, fault: Fault, frames: Collected) -> None:
+    """Send the action's frames as `fault` says: now, or from a task of the connection."""
+
+    async def send() -> None:
+        if fault.delay_ms:
+            await trio.sleep(fault.delay_ms / 1000)
+        for frame, text in planned(fault, frames):
+            await conn.reply(frame, text, fragments=fault.fragment)
+        if fault.close is not None:
+            conn.close_soon(fault.close, "fault requested by the client")
+
+    if fault.delay_ms:
+        conn.start_soon(send)  # the reader goes on with the next request
+    else:
+        await send()

@@ -1,0 +1,109 @@
+"""Faults on demand (the `fault` field of a /ws request), through the pytest-trio kit on the
+virtual clock, and fragments on a real socket (only our hypercorn extension can fragment)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from qakit_trio.testing import StandClient, StandClosed, open_stand
+from qakit_trio.wire.faults import parse_fault
+
+from ..support import wsraw
+from ..support.helpers import running_server
+
+
+async def ask(ws: StandClient, fault: Any, count: int, action: str = "echo",
+              request_id: str = "f") -> list[dict[str, Any]]:
+    await ws.send_json({"action": action, "request_id": request_id, "fault": fault})
+    return [await ws.receive_json() for _ in range(count)]
+
+
+def types(frames: list[dict[str, Any]]) -> list[str]:
+    return [frame["type"] for frame in frames]
+
+
+async def test_a_delay_holds_this_request_only(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_stand() as stand, stand.connect() as ws:
+        await ws.receive_json()
+        start = trio.current_time()
+        await ws.send_json({"action": "echo", "request_id": "slow", "fault": {"delay_ms": 5000}})
+        assert (await ws.receive_json())["type"] == "ack"
+        await ws.send_json({"action": "echo", "request_id": "quick"})  # not held up
+        quick = [await ws.receive_json() for _ in range(3)]
+        assert {f["request_id"] for f in quick} == {"quick"}
+        assert trio.current_time() == start  # no virtual time has passed yet
+        slow = [await ws.receive_json() for _ in range(2)]
+        assert [(f["type"], f["request_id"]) for f in slow] == [("echo", "slow"),
+                                                                ("event", "slow")]
+        assert trio.current_time() - start == pytest.approx(5)
+
+
+async def test_drop_duplicate_reorder_and_close(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_stand() as stand, stand.connect() as ws:
+        await ws.receive_json()
+        assert types(await ask(ws, {"drop": ["ack", "event"]}, 1)) == ["echo"]
+        assert types(await ask(ws, {"duplicate": ["ack", "event"]}, 5)) == [
+            "ack", "ack", "echo", "event", "event"]
+        assert types(await ask(ws, {"reorder": True}, 4, "triplet_demo")) == [
+            "ack", "event", "step", "step"]
+        assert types(await ask(ws, {}, 3)) == ["ack", "echo", "event"]  # an empty fault: none
+        assert types(await ask(ws, {"close": 4000}, 3)) == ["ack", "echo", "event"]
+        with pytest.raises(StandClosed) as closed:
+            await ws.receive()
+        assert closed.value.code == 4000
+
+
+@pytest.mark.parametrize(("fault", "field"), [
+    ("slow", "fault"), ({"delay_ms": -1}, "fault.delay_ms"), ({"delay_ms": 60001},
+                                                               "fault.delay_ms"),
+    ({"drop": ["echo"]}, "fault.drop"), ({"duplicate": "event"}, "fault.duplicate"),
+    ({"reorder": 1}, "fault.reorder"), ({"fragment": 1}, "fault.fragment"),
+    ({"close": 1005}, "fault.close"), ({"close": 999}, "fault.close"),
+    ({"explode": True}, "fault.explode"),
+])
+async def test_a_bad_fault_is_a_validation_error_naming_the_field(fault: Any, field: str) -> None:
+    async with open_stand() as stand, stand.connect() as ws:
+        await ws.receive_json()
+        ack, error = await ask(ws, fault, 2)
+        assert (ack["type"], error["type"], error["error"], error["field"]) == (
+            "ack", "error", "validation_error", field)
+        assert error["message"].startswith(field)
+
+
+async def test_a_delayed_reply_ends_with_its_connection(
+        autojump_clock: trio.testing.MockClock) -> None:
+    async with open_stand() as stand:
+        async with stand.connect() as ws:
+            await ws.receive_json()
+            assert types(await ask(ws, {"delay_ms": 60000}, 1)) == ["ack"]
+        start = trio.current_time()  # the client left: its delayed reply went with it
+        assert (await stand.request("GET", "/stats"))[1]["total_connections"] == 0
+        assert trio.current_time() == start
+
+
+def test_parse_fault_defaults() -> None:
+    fault = parse_fault({"drop": ["data"], "fragment": 3})
+    assert (fault.delay_ms, fault.drop, fault.duplicate, fault.reorder, fault.fragment,
+            fault.close) == (0, frozenset({"data"}), frozenset(), False, 3, None)
+
+
+@pytest.mark.fast_path_only("fragments are written by our hypercorn extension; plain ASGI "
+                            "has no way to fragment a message")
+async def test_fragments_on_the_wire() -> None:
+    with trio.fail_after(20):
+        async with running_server() as server:
+            raw = await wsraw.open_raw(server.port, "/ws")
+            assert (await raw.read_frame())[0] == wsraw.TEXT  # hello
+            await raw.send_text(json.dumps({"action": "echo", "request_id": "fr",
+                                            "payload": {"text": "x" * 40},
+                                            "fault": {"fragment": 3, "drop": ["ack", "event"]}}))
+            frames = [await raw.read_fragment() for _ in range(3)]
+            assert [(opcode, fin) for opcode, fin, _ in frames] == [
+                (wsraw.TEXT, False), (wsraw.CONTINUATION, False), (wsraw.CONTINUATION, True)]
+            echo = json.loads(b"".join(payload for _, _, payload in frames))
+            assert (echo["type"], echo["data"]) == ("echo", {"text": "x" * 40})
