@@ -40,6 +40,7 @@ from qakit_trio.domain.order_store import MemoryOrderStore, OrderStore
 from qakit_trio.lab.bugs import Bugs
 from qakit_trio.logs import run_log_flusher
 from qakit_trio.sessions.events import EventSink, OrderEvents
+from qakit_trio.sessions.fault_rules import FaultRules
 from qakit_trio.supervisor import Supervisor
 from qakit_trio.transport.base import ServerTerminated
 from qakit_trio.ws.hub import STALL_GRACE, Hub
@@ -90,6 +91,7 @@ class Services:
         self.legacy_hub = Hub(grace)
         # the lab's defects (lab/bugs.py): one object, asked at a few named points
         self.bugs = Bugs(settings.bugs)
+        self.fault_rules = FaultRules()  # a teacher's scenario: PUT /lab/faults
         if settings.bugs:
             log.warning("lab bugs are on: this stand has defects on purpose",
                         extra={"fields": {"bugs": list(settings.bugs)}})

@@ -18,6 +18,7 @@ from qakit_trio.sessions.actions import Action, ActionContext
 from qakit_trio.wire import faults as wire_faults
 from qakit_trio.wire import protocol
 from qakit_trio.wire.close_codes import INTERNAL_ERROR
+from qakit_trio.wire.faults import Fault
 from qakit_trio.ws.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,11 @@ class EnvelopeSession:
         if "fault" in obj:  # a trainee asks for this request's replies to go wrong
             await self._run_with_fault(obj, request_id, ack)
             return
+        if self._services.fault_rules.rules:  # a teacher's scenario (fault_rules.py)
+            fault = self._services.fault_rules.pick(obj.get("action"), conn.channel)
+            if fault is not None:
+                await self._run_with_fault(obj, request_id, ack, fault)
+                return
         ctx_bugs = _NO_BUGS
         if bugs.ack_after_data or bugs.event_wrong_request_id:  # the lab's (lab/bugs.py)
             ctx_bugs = {}
@@ -88,16 +94,18 @@ class EnvelopeSession:
         await self._run(obj, request_id, ctx_bugs)
 
     async def _run_with_fault(self, obj: dict[str, Any], request_id: protocol.RequestId,
-                              ack: protocol.Message) -> None:
+                              ack: protocol.Message, fault: Fault | None = None) -> None:
         """faults.py: the ack as the fault says, the action's replies collected, then sent
-        the way the fault says (maybe later, from a task of the connection)."""
+        the way the fault says (maybe later, from a task of the connection). `fault`: a
+        rule's; else the request's own `fault` field."""
         conn = self._conn
-        try:
-            fault = wire_faults.parse_fault(obj["fault"])
-        except protocol.ProtocolError as failure:
-            await conn.reply(ack)
-            await conn.reply(protocol.error(request_id, failure))
-            return
+        if fault is None:
+            try:
+                fault = wire_faults.parse_fault(obj["fault"])
+            except protocol.ProtocolError as failure:
+                await conn.reply(ack)
+                await conn.reply(protocol.error(request_id, failure))
+                return
         await faults.send_acks(conn, fault, ack)
         collecting = faults.CollectingConnection(conn)
         await self._run(obj, request_id, _NO_BUGS, collecting)  # type: ignore[arg-type]

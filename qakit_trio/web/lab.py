@@ -1,7 +1,9 @@
-"""The lab's REST routes: which defects are on (lab/bugs.py), for teachers.
+"""The lab's REST routes, for teachers: which defects are on (lab/bugs.py), which faults.
 
     GET /lab/bugs                           -> {"bugs": [{"name", "enabled", "surface", "summary"}]}
     PUT /lab/bugs {"enabled": ["name", ...]} -> the same, after the change (replaces the set)
+    GET | PUT | DELETE /lab/faults          -> {"seed", "rules"}: server-wide fault rules
+                                               (sessions/fault_rules.py)
 
 An unknown name is a 422 naming it (FastAPI's body, like every other 422 here); the change is
 logged as a WARNING: a stand with defects on should never be a surprise in its logs.
@@ -44,3 +46,26 @@ def register_lab(app: QuartTrio, services: Services) -> None:
             raise http_errors.invalid(http_errors.refused_value(loc, names, str(error))) from None
         log.warning("lab bugs changed", extra={"fields": {"bugs": bugs.enabled()}})
         return {"bugs": bugs.listing()}
+
+    rules = services.fault_rules
+
+    @app.get("/lab/faults")
+    async def list_faults() -> dict[str, Any]:
+        return rules.listing()
+
+    @app.put("/lab/faults")
+    async def set_faults() -> dict[str, Any]:
+        body = await request.get_json(force=True, silent=True)
+        try:
+            rules.replace(body)
+        except ValueError as error:
+            raise http_errors.invalid(http_errors.refused_value(["body"], body, str(error))
+                                      ) from None
+        log.warning("lab fault rules changed", extra={"fields": rules.listing()})
+        return rules.listing()
+
+    @app.delete("/lab/faults")
+    async def clear_faults() -> dict[str, Any]:
+        rules.clear()
+        log.warning("lab fault rules cleared")
+        return rules.listing()

@@ -102,6 +102,23 @@ def document() -> dict[str, Any]:
                     "type": "object", "required": ["enabled"], "properties": {
                         "enabled": {"type": "array", "items": {"type": "string"}}}}}}},
                 "responses": {"200": bug_list, "422": FAILURES["422"]}}}
+    rules = _json({"type": "object", "properties": {
+        "seed": {"type": "integer", "nullable": True},
+        "rules": {"type": "array", "items": {"type": "object", "properties": {
+            "match": {"type": "object", "properties": {"action": {"type": "string"},
+                                                       "channel": {"type": "string"},
+                                                       "surface": {"enum": ["ws"]}}},
+            "fault": {"type": "object"},
+            "probability": {"type": "number", "minimum": 0, "maximum": 1}}}}}},
+        "The fault rules in force and their seed")
+    paths["/lab/faults"] = {
+        "get": {"summary": "The lab's fault rules (for teachers)", "tags": ["Lab"],
+                "responses": {"200": rules}},
+        "put": {"summary": "Replace the fault rules (seeded: a scenario repeats exactly)",
+                "tags": ["Lab"], "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": {"type": "object"}}}},
+                "responses": {"200": rules, "422": FAILURES["422"]}},
+        "delete": {"summary": "No fault rules", "tags": ["Lab"], "responses": {"200": rules}}}
     for verb in VERBS:
         paths[f"/orders/{{order_id}}/{verb}"] = change
     return {

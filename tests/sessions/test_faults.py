@@ -107,3 +107,52 @@ async def test_fragments_on_the_wire() -> None:
                 (wsraw.TEXT, False), (wsraw.CONTINUATION, False), (wsraw.CONTINUATION, True)]
             echo = json.loads(b"".join(payload for _, _, payload in frames))
             assert (echo["type"], echo["data"]) == ("echo", {"text": "x" * 40})
+
+
+async def echo_types(ws: StandClient, request_id: str) -> list[str]:
+    await ws.send_json({"action": "echo", "request_id": request_id})
+    frames = [await ws.receive_json()]
+    while frames[-1]["type"] != "event":
+        frames.append(await ws.receive_json())
+    return types(frames)
+
+
+async def scenario(stand: Any, seed: int) -> list[list[str]]:
+    """Ten echoes under a rule that drops the ack of about half of them, by the seed."""
+    status, _ = await stand.request("PUT", "/lab/faults", json={"seed": seed, "rules": [
+        {"match": {"action": "echo"}, "fault": {"drop": ["ack"]}, "probability": 0.5}]})
+    assert status == 200
+    async with stand.connect() as ws:
+        await ws.receive_json()
+        return [await echo_types(ws, f"e{n}") for n in range(10)]
+
+
+async def test_server_wide_rules_are_seeded_so_a_scenario_repeats() -> None:
+    async with open_stand() as first, open_stand() as second:
+        run = await scenario(first, 7)
+        assert run == await scenario(second, 7)  # same seed, same requests: same faults
+        assert ["ack", "echo", "event"] in run
+        assert ["echo", "event"] in run  # both outcomes happen in ten draws with this seed
+        assert (await first.request("GET", "/lab/faults"))[1]["seed"] == 7
+        assert (await first.request("DELETE", "/lab/faults"))[1] == {"seed": None, "rules": []}
+        async with first.connect() as ws:
+            await ws.receive_json()
+            assert await echo_types(ws, "after") == ["ack", "echo", "event"]
+
+
+async def test_a_rule_matches_by_channel_and_a_bad_rule_is_422_naming_it() -> None:
+    async with open_stand() as stand:
+        await stand.request("PUT", "/lab/faults", json={"rules": [
+            {"match": {"channel": "slow"}, "fault": {"duplicate": ["event"]}}]})
+        async with stand.connect("/ws?channel=slow") as slow, stand.connect() as other:
+            await slow.receive_json()
+            await other.receive_json()
+            assert await echo_types(other, "o") == ["ack", "echo", "event"]
+            await slow.send_json({"action": "echo", "request_id": "s"})
+            assert types([await slow.receive_json() for _ in range(4)]) == [
+                "ack", "echo", "event", "event"]
+        status, body = await stand.request("PUT", "/lab/faults", json={"rules": [
+            {"fault": {"delay_ms": -5}}]})
+        assert status == 422
+        assert body["detail"][0]["msg"].startswith(
+            "Value error, rules[0].fault.delay_ms: must be a whole number")
