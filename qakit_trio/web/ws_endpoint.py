@@ -21,6 +21,8 @@ from qakit_trio.wire import protocol
 from qakit_trio.ws.connection import Connection
 from qakit_trio.ws.echo import serve_echo
 
+MAX_ECHO_DELAY_MS = 60_000  # /ws/echo?delay_ms= (the training lab): at most a minute
+
 
 def http2_refused() -> tuple[dict[str, str], int] | None:
     """WebSockets over HTTP/2 (RFC 8441, h2c) are refused before the upgrade: neither Postman
@@ -82,6 +84,11 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
     async def echo_route() -> tuple[dict[str, str], int] | None:
         if (answer := refused(settings.ws_allowed_origins)) is not None:
             return answer
+        raw_delay = websocket.args.get("delay_ms", "0")
+        if not raw_delay.isdigit() or int(raw_delay) > MAX_ECHO_DELAY_MS:
+            return {"error": "invalid_delay", "detail": f"delay_ms must be a whole number of "
+                    f"milliseconds from 0 to {MAX_ECHO_DELAY_MS}, got {raw_delay!r}"}, 400
         ws = current_websocket()
-        ws.session = partial(serve_echo, ws.transport, settings, services.stopping)
+        ws.session = partial(serve_echo, ws.transport, settings, services.stopping,
+                             int(raw_delay) / 1000)
         return None

@@ -45,16 +45,18 @@ class _Progress:
 
 
 async def serve_echo(transport: Transport, settings: Settings,
-                     stopping: ServerTerminated | None = None) -> None:
+                     stopping: ServerTerminated | None = None, delay: float = 0) -> None:
     """Echo until the client closes (or sends more than the message size limit); say 1001
-    when the server shuts down (hypercorn's event on the fast path, else `stopping`)."""
+    when the server shuts down (hypercorn's event on the fast path, else `stopping`).
+    `delay` (`/ws/echo?delay_ms=`, the training lab): each message comes back this many
+    seconds after it arrived, in order."""
     progress = _Progress()
     terminated = transport.server_terminated or stopping
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_watch_progress, transport, settings, progress)
         if terminated is not None:
             nursery.start_soon(_close_on_shutdown, transport, settings, terminated)
-        await _echo(transport, settings, progress)
+        await _echo(transport, settings, progress, delay)
         nursery.cancel_scope.cancel()
 
 
@@ -83,7 +85,8 @@ async def _close_on_shutdown(transport: Transport, settings: Settings,
     await transport.abort()
 
 
-async def _echo(transport: Transport, settings: Settings, progress: _Progress) -> None:
+async def _echo(transport: Transport, settings: Settings, progress: _Progress,
+                delay: float) -> None:
     while True:
         try:
             message = await transport.receive()
@@ -96,6 +99,8 @@ async def _echo(transport: Transport, settings: Settings, progress: _Progress) -
         if len(message) > settings.max_message_size:
             await _close_and_wait(transport, settings, MESSAGE_TOO_BIG, "message too big")
             return
+        if delay:
+            await trio.sleep(delay)
         progress.writing_since = trio.current_time()
         if isinstance(message, str):
             await transport.send_batch([Frame.of(message)])

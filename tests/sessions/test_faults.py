@@ -156,3 +156,19 @@ async def test_a_rule_matches_by_channel_and_a_bad_rule_is_422_naming_it() -> No
         assert status == 422
         assert body["detail"][0]["msg"].startswith(
             "Value error, rules[0].fault.delay_ms: must be a whole number")
+
+
+async def test_the_echo_endpoint_can_answer_late(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_stand() as stand:
+        async with stand.connect("/ws/echo?delay_ms=3000") as ws:
+            start = trio.current_time()
+            await ws.send_text("one")
+            await ws.send_bytes(b"two")
+            assert await ws.receive() == "one"
+            assert trio.current_time() - start == pytest.approx(3)
+            assert await ws.receive() == b"two"  # in order, each 3 s after it arrived
+        with pytest.raises(StandClosed) as refused:
+            async with stand.connect("/ws/echo?delay_ms=soon") as ws:
+                await ws.receive()
+        assert refused.value.status == 400
+        assert "delay_ms" in str(refused.value.body)
