@@ -27,6 +27,7 @@ from qakit_trio.web.lab import register_lab
 from qakit_trio.web.rest import register_rest
 from qakit_trio.web.rest_orders import register_orders
 from qakit_trio.web.ws_endpoint import register_ws
+from qakit_trio.wire import protocol
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,12 @@ class QakitApp(QuartTrio):
 def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = None) -> QakitApp:
     """The app. `extra_actions` lets tests add actions (e.g. one that fails on purpose)."""
     quart_ws.check_versions()
+    # ids and the times users see: random and the wall clock, or from QAKIT_DETERMINISTIC's
+    # seed (wire/protocol.py), process-wide, as the clock it stands for
+    protocol.set_deterministic(settings.deterministic)
+    if settings.deterministic is not None:
+        log.warning("deterministic mode: ids and times come from the seed and a fixed clock; "
+                    "this is for tests", extra={"fields": {"seed": settings.deterministic}})
     app = QakitApp(__name__)
     app.settings = settings
     app.services = Services(settings)

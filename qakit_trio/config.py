@@ -50,6 +50,7 @@ class Settings:
     reset_orders_on_start: bool = False  # RESET_ORDERS_ON_START=true: ids start at 1 again
     log_payload_max: int = 2048  # bytes of a frame's text in its log line; 0: no payloads
     bugs: tuple[str, ...] = ()  # QAKIT_BUGS: the lab's defects on at start (lab/bugs.py)
+    deterministic: int | None = None  # QAKIT_DETERMINISTIC=SEED: repeatable ids and times
     max_message_size: int = 1024 * 1024
     outbox_size: int = 256
     outbox_bytes: int = 1024 * 1024  # like Centrifugo's client queue (outbox.py)
@@ -88,6 +89,7 @@ KNOWN_VARIABLES: dict[str, str] = {
     "RESET_ORDERS_ON_START": "reset_orders_on_start",
     "QAKIT_LOG_PAYLOAD_MAX": "log_payload_max",
     "QAKIT_BUGS": "bugs",
+    "QAKIT_DETERMINISTIC": "deterministic",
     "QAKIT_MAX_MESSAGE_SIZE": "max_message_size",
     "QAKIT_OUTBOX_SIZE": "outbox_size",
     "QAKIT_OUTBOX_BYTES": "outbox_bytes",
@@ -144,6 +146,16 @@ def _origins(value: str) -> tuple[str, ...]:
         if part != "*" and (scheme not in ("http", "https") or not rest or "/" in rest):
             raise ValueError(f"{part!r} is not an origin like http://localhost:8090 (or *)")
     return parts
+
+
+def _seed(value: str) -> int | None:
+    """An integer seed; empty: off."""
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a whole number (a seed)") from None
 
 
 def _profile(value: str) -> str:
@@ -259,6 +271,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "reset_orders_on_start": _true_false,
     "log_payload_max": _whole(0),
     "bugs": bugs.parse_names,
+    "deterministic": _seed,
     "max_message_size": _whole(1),
     "outbox_size": _whole(4),
     "outbox_bytes": _whole(1024),

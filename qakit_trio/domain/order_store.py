@@ -13,7 +13,6 @@ its own `StoreUnavailable` (the database cannot be reached now, or did not answe
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import trio
@@ -21,7 +20,7 @@ import trio
 from qakit_trio.domain.orders import EventType, Order, OrderEvent, Status, check_transition
 from qakit_trio.errors import OrderNotFound
 from qakit_trio.lab.bugs import LOST_UPDATE_WINDOW, Bugs
-from qakit_trio.wire.protocol import new_event_id
+from qakit_trio.wire.protocol import new_event_id, wall_now
 
 
 class OrderStore(Protocol):
@@ -61,7 +60,7 @@ class MemoryOrderStore:
 
     async def create(self, customer: str) -> OrderEvent:
         await trio.lowlevel.checkpoint()
-        now = datetime.now(UTC)
+        now = wall_now()
         order = Order(self._next_id, customer, Status.CREATED, now, now)
         self._orders[order.id] = order
         self._next_id += 1
@@ -86,6 +85,6 @@ class MemoryOrderStore:
             check_transition(order.status, status)
         if self._bugs.lost_update:  # a slow write after an unlocked read: the race is open
             await trio.sleep(LOST_UPDATE_WINDOW)
-        changed = replace(order, status=status, updated_at=datetime.now(UTC))
+        changed = replace(order, status=status, updated_at=wall_now())
         self._orders[order_id] = changed
         return OrderEvent(new_event_id(), EventType.STATUS_CHANGED, changed, order.status)

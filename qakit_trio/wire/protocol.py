@@ -15,6 +15,7 @@ acknowledged before anything else, even when it then turns out to be a bad reque
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -29,12 +30,41 @@ from qakit_trio.errors import ErrorCode, ProtocolError
 
 __all__ = ["ErrorCode", "ProtocolError"]  # defined in errors.py, part of the wire contract
 
-_random = random.Random()  # seeded from the OS once; ids need to be unique, not secret
+# Where ids and the times users see come from: random ids seeded from the OS and the wall
+# clock, or, in deterministic mode (QAKIT_DETERMINISTIC=SEED, `set_deterministic`), ids drawn
+# from the seed and a clock that starts at DETERMINISTIC_EPOCH and advances 1 ms per reading,
+# so two stands with the same seed, driven by the same script, send byte-identical frames.
+# Process-wide, like the clock it stands for: one stand per process.
+_random = random.Random()  # ids need to be unique, not secret
+_wall: Callable[[], float] = time.time
+DETERMINISTIC_EPOCH = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+
+
+def set_deterministic(seed: int | None) -> None:
+    """Seeded ids and a fixed-epoch clock (a seed), or random ids and the wall clock (None)."""
+    global _random, _wall
+    if seed is None:
+        _random, _wall = random.Random(), time.time
+        return
+    _random = random.Random(seed)
+    ticks = itertools.count()
+    _wall = lambda: DETERMINISTIC_EPOCH + next(ticks) / 1000  # noqa: E731
 
 
 def new_event_id() -> str:
     """An event's `event_id`: a random (version 4) UUID, drawn without a system call per id."""
     return str(uuid.UUID(int=_random.getrandbits(128), version=4))
+
+
+def new_connection_id() -> str:
+    """A connection's id: 12 hex digits."""
+    return f"{_random.getrandbits(48):012x}"
+
+
+def wall_now() -> datetime:
+    """Now, for times users see (an order's created_at): the wall clock, or the
+    deterministic one."""
+    return datetime.fromtimestamp(_wall(), UTC)
 
 Message = dict[str, Any]  # one JSON message (what a text frame carries); wire bytes: framing.Frame
 RequestId = str | int | float
@@ -70,7 +100,7 @@ iso_utc = _IsoClock().text
 
 def utc_ts() -> str:
     """Wall-clock time for the `ts` field: UTC, ISO-8601 with microseconds and offset."""
-    return iso_utc(time.time())
+    return iso_utc(_wall())
 
 
 # One encoder and one decoder for the whole process: json.dumps/json.loads with options build

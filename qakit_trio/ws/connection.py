@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -74,7 +73,7 @@ class Connection:
 
     def __init__(self, transport: Transport, hub: Hub, channel: str, settings: Settings,
                  session: Callable[[Connection], Session]) -> None:
-        self.id = uuid.uuid4().hex[:12]
+        self.id = protocol.new_connection_id()
         self.channel = channel
         self.fields = {"conn": self.id, "channel": channel}  # on every log line about it
         self._transport = transport
