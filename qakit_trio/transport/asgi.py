@@ -96,7 +96,7 @@ class HypercornTransport:
     """Over our hypercorn extension (hyper_ext.py, `scope["extensions"]["qakit.websocket"]`)."""
 
     __slots__ = ("_close", "_receive", "_receive_nowait", "_send", "_taken", "queued",
-                 "server_terminated", "write_nowait")
+                 "server_terminated", "stop_pongs", "write_nowait")
 
     can_ping = True
 
@@ -109,6 +109,8 @@ class HypercornTransport:
         self.server_terminated: ServerTerminated | None = extension["server_terminated"]
         self._receive_nowait: Callable[[], Any] = extension["receive_nowait"]
         self.write_nowait: Callable[[bytes], int] = extension["write_nowait"]
+        # the client's pings unanswered from now on (the training lab's ?pongs=off)
+        self.stop_pongs: Callable[[], None] = extension["stop_pongs"]
 
     async def receive(self) -> str | bytes | Pong:
         """The next message from the client. Raises `Disconnected` once it is gone.

@@ -24,7 +24,9 @@ server -> app
       (stock hypercorn replies first and reports 1006 for every client close: hypercorn#127);
   `qakit.websocket.pong`  the client answered a ping.
 Plus `server_terminated` in the extension: hypercorn's own "shutting down" event, so the app can
-send every client 1001 however the server was started (our CLI or `hypercorn` itself).
+send every client 1001 however the server was started (our CLI or `hypercorn` itself); and
+`stop_pongs()`: the client's pings go unanswered from now on (the training lab's `pongs=off`,
+for practising dead-peer detection from the client's side).
 
 Once the app has returned or aborted, hypercorn's reader never waits on the app's receive queue
 again (`_put`), so a connection can always be torn down. permessage-deflate is declined: a
@@ -112,8 +114,14 @@ class QakitWSStream(WSStream):
             "queued": self._queued,
             "write_nowait": self._write_nowait,
             "taken": self._taken,
+            "stop_pongs": self._stop_pongs,
         }
         await self._inner_app(scope, receive, send, sync_spawn, call_soon)
+
+    _answer_pings = True  # until the app calls stop_pongs (the training lab)
+
+    def _stop_pongs(self) -> None:
+        self._answer_pings = False
 
     async def _put(self, message: Any) -> None:
         """hypercorn's app_put, minus a trip through the scheduler when the queue has room,
@@ -241,7 +249,8 @@ class QakitWSStream(WSStream):
                     await self._put(self.buffer.to_message())
                     self.buffer.clear()
             elif isinstance(event, Ping):
-                await self._send_wsproto_event(event.response())
+                if self._answer_pings:
+                    await self._send_wsproto_event(event.response())
             elif isinstance(event, Pong):
                 await self._put({"type": PONG})
             elif isinstance(event, CloseConnection):

@@ -48,7 +48,25 @@ def origin_refused(allowed: tuple[str, ...] | None) -> tuple[dict[str, str], int
 
 def refused(allowed: tuple[str, ...] | None) -> tuple[dict[str, str], int] | None:
     """Why this upgrade is refused before it is accepted, if it is."""
-    return http2_refused() or origin_refused(allowed)
+    return http2_refused() or origin_refused(allowed) or pongs_refused()
+
+
+def pongs_refused() -> tuple[dict[str, str], int] | None:
+    """`?pongs=off` (the training lab): the server stops answering this client's pings, so
+    a client's dead-peer detection can be practised. Only our hypercorn extension can: on
+    plain ASGI the server answers pings itself, and the upgrade is refused, saying so."""
+    value = websocket.args.get("pongs")
+    if value is None or value == "on":
+        return None
+    if value != "off":
+        return {"error": "invalid_pongs", "detail": f"pongs must be on or off, got {value!r}"}, 400
+    stop = getattr(current_websocket().transport, "stop_pongs", None)
+    if stop is None:
+        return {"error": "pongs_off_not_available",
+                "detail": "pongs=off needs the server's own WebSocket layer (QAKIT_FAST_PATH=1);"
+                          " this server answers pings itself"}, 400
+    stop()
+    return None
 
 
 def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) -> None:

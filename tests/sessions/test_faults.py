@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 import trio
 import trio.testing
@@ -172,3 +173,28 @@ async def test_the_echo_endpoint_can_answer_late(autojump_clock: trio.testing.Mo
                 await ws.receive()
         assert refused.value.status == 400
         assert "delay_ms" in str(refused.value.body)
+
+
+@pytest.mark.parametrize("path", ["/ws", "/ws/echo"])
+async def test_pongs_off_leaves_the_clients_pings_unanswered(path: str, server_path: str
+                                                              ) -> None:
+    with trio.fail_after(20):
+        async with running_server() as server:
+            if server_path == "plain":  # the server's own layer answers pings: refused
+                async with httpx.AsyncClient() as http:
+                    response = await http.get(f"{server.http}{path}?pongs=off", headers={
+                        "Connection": "Upgrade", "Upgrade": "websocket",
+                        "Sec-WebSocket-Version": "13",
+                        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+                assert (response.status_code, response.json()["error"]) == (
+                    400, "pongs_off_not_available")
+                return
+            for query, answered in (("", True), ("?pongs=off", False)):
+                raw = await wsraw.open_raw(server.port, f"{path}{query}")
+                if path == "/ws":
+                    assert (await raw.read_frame())[0] == wsraw.TEXT  # hello
+                await raw.send_frame(wsraw.PING, b"anyone?")
+                await raw.send_text(json.dumps({"action": "echo", "request_id": "alive"}))
+                opcode, payload = await raw.read_frame()
+                # unanswered: the next frame is already the reply to the text that followed
+                assert (opcode == wsraw.PONG) is answered, (query, opcode, payload)
