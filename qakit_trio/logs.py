@@ -36,7 +36,7 @@ from typing import Any, TextIO
 
 import trio
 
-from qakit_trio.wire.protocol import iso_utc
+from qakit_trio.wire.stamps import iso_utc
 
 FLUSH_BYTES = 64 * 1024
 FLUSH_INTERVAL = 0.1

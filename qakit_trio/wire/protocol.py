@@ -1,8 +1,8 @@
 """Wire messages of the envelope protocol on `/ws`: parsing requests, building frames.
 
 This module is pure: it imports neither trio nor quart and does no I/O, so every rule of the
-protocol is tested without an event loop (tests/wire/test_protocol.py). The only clock it
-reads is the wall clock, for the `ts` field users see.
+protocol is tested without an event loop (tests/wire/test_protocol.py). The `ts` and ids it
+puts on frames come from stamps.py (the wall clock, or the deterministic one).
 
 A request is a JSON object `{"action": str, "payload": object, "request_id": str | number}`.
 Parsing happens in two steps because of one rule: every text that parses as a JSON *object* is
@@ -15,56 +15,26 @@ acknowledged before anything else, even when it then turns out to be a bad reque
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
-import random
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from qakit_trio.errors import ErrorCode, ProtocolError
+from qakit_trio.wire.stamps import (
+    iso_utc,
+    new_connection_id,
+    new_event_id,
+    set_deterministic,
+    utc_ts,
+    wall_now,
+)
 
-__all__ = ["ErrorCode", "ProtocolError"]  # defined in errors.py, part of the wire contract
-
-# Where ids and the times users see come from: random ids seeded from the OS and the wall
-# clock, or, in deterministic mode (QAKIT_DETERMINISTIC=SEED, `set_deterministic`), ids drawn
-# from the seed and a clock that starts at DETERMINISTIC_EPOCH and advances 1 ms per reading,
-# so two stands with the same seed, driven by the same script, send byte-identical frames.
-# Process-wide, like the clock it stands for: one stand per process.
-_random = random.Random()  # ids need to be unique, not secret
-_wall: Callable[[], float] = time.time
-DETERMINISTIC_EPOCH = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
-
-
-def set_deterministic(seed: int | None) -> None:
-    """Seeded ids and a fixed-epoch clock (a seed), or random ids and the wall clock (None)."""
-    global _random, _wall
-    if seed is None:
-        _random, _wall = random.Random(), time.time
-        return
-    _random = random.Random(seed)
-    ticks = itertools.count()
-    _wall = lambda: DETERMINISTIC_EPOCH + next(ticks) / 1000  # noqa: E731
-
-
-def new_event_id() -> str:
-    """An event's `event_id`: a random (version 4) UUID, drawn without a system call per id."""
-    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
-
-
-def new_connection_id() -> str:
-    """A connection's id: 12 hex digits."""
-    return f"{_random.getrandbits(48):012x}"
-
-
-def wall_now() -> datetime:
-    """Now, for times users see (an order's created_at): the wall clock, or the
-    deterministic one."""
-    return datetime.fromtimestamp(_wall(), UTC)
+__all__ = ["ErrorCode", "ProtocolError",  # defined in errors.py, part of the wire contract
+           # the ids and times frames carry (stamps.py), used with the frames built here
+           "iso_utc", "new_connection_id", "new_event_id", "set_deterministic", "utc_ts",
+           "wall_now"]
 
 Message = dict[str, Any]  # one JSON message (what a text frame carries); wire bytes: framing.Frame
 RequestId = str | int | float
@@ -79,28 +49,6 @@ class Request:
     request_id: RequestId
 
 
-class _IsoClock:
-    """UTC ISO-8601 text with microseconds and offset, the part up to the second formatted once
-    per second (it is on every frame and every log line)."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
-
-    def text(self, timestamp: float) -> str:
-        second = int(timestamp)
-        if second != self._second:
-            self._second = second
-            self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._prefix}.{int((timestamp - second) * 1e6):06d}+00:00"
-
-
-iso_utc = _IsoClock().text
-
-
-def utc_ts() -> str:
-    """Wall-clock time for the `ts` field: UTC, ISO-8601 with microseconds and offset."""
-    return iso_utc(_wall())
 
 
 # One encoder and one decoder for the whole process: json.dumps/json.loads with options build
