@@ -63,6 +63,9 @@ class StandClient:
             "subprotocols": [], "extensions": {"websocket.http.response": {}}}
         self._app = app
         # Bounded like a socket's buffers: whoever runs ahead waits for the other side.
+        # Owners: the client's side (this object) sends to the app and closes that end in
+        # `leave`; `run`, the app's task, closes the app's send end when the app returns, so
+        # `receive` then sees the end. The receive ends go with this object.
         self._to_app_send, self._to_app_receive = trio.open_memory_channel[dict[str, Any]](16)
         self._from_app_send, self._from_app_receive = trio.open_memory_channel[
             dict[str, Any]](64)

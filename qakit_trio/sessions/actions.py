@@ -54,10 +54,14 @@ class ActionContext:
         """Send this request's event frame (and record it once); return its event_id."""
         frame = protocol.event(name, self.events_request_id, extra, new_event_id())
         self.services.events.record(frame, self.conn.fields)
-        await self.reply(frame)
-        if self.services.bugs.duplicate_event:
-            await self.reply(frame)
+        await self.send_event(frame)
         return str(frame["event_id"])
+
+    async def send_event(self, frame: protocol.Message) -> None:
+        """This request's event frame, to its client (already recorded by whoever made it)."""
+        await self.reply(frame)
+        if self.services.bugs.duplicate_event:  # the lab's defect: every event twice
+            await self.reply(frame)
 
 
 Action = Callable[[ActionContext], Awaitable[None]]
@@ -81,25 +85,36 @@ async def broadcast(ctx: ActionContext) -> None:
     message = protocol.require_str(ctx.request.payload, "message")
     channel = ctx.conn.channel
     frame = protocol.channel_message(channel, message, ctx.request_id, ctx.conn.id)
-    item = Frame.of(protocol.encode(frame))  # framed once for everyone
-    hub, congested = ctx.services.hub, list[Member]()
-    # Queued rather than written at once when this client has more requests waiting (a burst
-    # goes out to each subscriber in one write: docs/send-path.md). The sender gets its copy
-    # as its own reply (`share`): its own burst never makes it a slow consumer of itself.
-    delivered = hub.publish(channel, item, coalesce=ctx.conn.burst(), skip=ctx.conn.id,
-                            congested=congested)
-    if ctx.services.bugs.broadcast_leaks_channels:  # the lab's defect: every channel gets it
-        for other in hub.stats():
-            if other != channel:
-                hub.publish(other, item)
-    delivered += await ctx.conn.share(item)
-    logs.info(log, "broadcast", **ctx.conn.fields, request_id=ctx.request_id,
-              delivered=delivered, source="ws", **ctx.conn.payload_fields(item.text))
-    ctx.services.events.message(frame, channel, ctx.conn.id)  # to Kafka, if it is on
+    delivered, congested = await publish_to_channel(ctx.conn, ctx.services, frame,
+                                                    ctx.request_id)
     await ctx.event("ws.broadcast", {"channel": channel, "delivered": delivered})
     # Flow control: this client's next request waits until the subscribers this broadcast
     # left congested have drained (or left): the publisher is slowed, never the readers.
-    await hub.wait_drained(congested)
+    await ctx.services.hub.wait_drained(congested)
+
+
+async def publish_to_channel(conn: Connection, services: Services, frame: protocol.Message,
+                             request_id: object) -> tuple[int, list[Member]]:
+    """One client's `frame` to every member of its channel, the client too; logged once
+    and sent to Kafka. Returns how many got it and the members it left congested (for the
+    caller's `hub.wait_drained`, once its own replies are out). Both profiles' broadcast."""
+    channel, hub = conn.channel, services.hub
+    item = Frame.of(protocol.encode(frame))  # framed once for everyone
+    congested: list[Member] = []
+    # Queued rather than written at once when this client has more requests waiting (a burst
+    # goes out to each subscriber in one write: docs/send-path.md). The sender gets its copy
+    # as its own reply (`share`): its own burst never makes it a slow consumer of itself.
+    delivered = hub.publish(channel, item, coalesce=conn.burst(), skip=conn.id,
+                            congested=congested)
+    if services.bugs.broadcast_leaks_channels:  # the lab's defect: every channel gets it
+        for other in hub.stats():
+            if other != channel:
+                hub.publish(other, item)
+    delivered += await conn.share(item)
+    logs.info(log, "broadcast", **conn.fields, request_id=request_id, delivered=delivered,
+              source="ws", **conn.payload_fields(item.text))
+    services.events.message(frame, channel, conn.id)  # to Kafka, if it is on
+    return delivered, congested
 
 
 def base_actions() -> dict[str, Action]:

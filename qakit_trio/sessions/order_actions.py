@@ -70,9 +70,7 @@ async def _announce(ctx: ActionContext, event: OrderEvent) -> None:
     frame = ctx.services.order_events.frame(event, ctx.events_request_id)
     try:
         await ctx.reply(protocol.data("order", ctx.request_id, event.order.to_json()))
-        await ctx.reply(frame)
-        if ctx.services.bugs.duplicate_event:
-            await ctx.reply(frame)
+        await ctx.send_event(frame)
     finally:
         ctx.services.order_events.publish(event, frame, {**ctx.conn.fields, "source": "ws"},
                                           requester=ctx.conn.id)

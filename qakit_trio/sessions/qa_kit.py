@@ -18,11 +18,10 @@ from typing import Any
 from qakit_trio import logs
 from qakit_trio.errors import StoreError
 from qakit_trio.services import Services
+from qakit_trio.sessions.actions import publish_to_channel
 from qakit_trio.wire import legacy, protocol, qa_kit
 from qakit_trio.wire.close_codes import INTERNAL_ERROR
-from qakit_trio.wire.framing import Frame
 from qakit_trio.ws.connection import Connection
-from qakit_trio.ws.hub import Member
 
 log = logging.getLogger(__name__)
 
@@ -118,17 +117,10 @@ class QaKitSession:
         """A message to every member of the channel, this client too; no event (the
         original sent none)."""
         text = self._payload(obj, must_be_object=True).get("message", "")
-        conn, hub = self._conn, self._services.hub
-        frame = qa_kit.channel_message(conn.channel, text)
-        item = Frame.of(protocol.encode(frame))
-        congested: list[Member] = []
-        delivered = hub.publish(conn.channel, item, coalesce=conn.burst(), skip=conn.id,
-                                congested=congested)
-        delivered += await conn.share(item)
-        logs.info(log, "broadcast", **conn.fields, request_id=str(request_id),
-                  delivered=delivered, source="ws", **conn.payload_fields(item.text))
-        self._services.events.message(frame, conn.channel, conn.id)
-        await hub.wait_drained(congested)  # flow control, as in actions.broadcast
+        frame = qa_kit.channel_message(self._conn.channel, text)
+        _delivered, congested = await publish_to_channel(self._conn, self._services, frame,
+                                                         str(request_id))
+        await self._services.hub.wait_drained(congested)  # flow control, as actions.broadcast
 
     async def _get_order(self, request_id: Any, obj: dict[str, Any]) -> None:
         raw = self._payload(obj, must_be_object=True).get("id")

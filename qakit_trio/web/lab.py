@@ -14,11 +14,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from quart import request
 from quart_trio import QuartTrio
 
 from qakit_trio.services import Services
-from qakit_trio.web import http_errors
+from qakit_trio.web import bodies, http_errors
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,9 @@ def register_lab(app: QuartTrio, services: Services) -> None:
 
     @app.put("/lab/bugs")
     async def set_bugs() -> dict[str, Any]:
-        body = await request.get_json(force=True, silent=True)
+        body = await bodies.json_object()
         loc: list[str | int] = ["body", "enabled"]
-        if not isinstance(body, dict) or "enabled" not in body:
+        if "enabled" not in body:
             raise http_errors.invalid(http_errors.missing(loc, body))
         names = body["enabled"]
         if not isinstance(names, list):
@@ -55,7 +54,7 @@ def register_lab(app: QuartTrio, services: Services) -> None:
 
     @app.put("/lab/faults")
     async def set_faults() -> dict[str, Any]:
-        body = await request.get_json(force=True, silent=True)
+        body = await bodies.json_object()
         try:
             rules.replace(body)
         except ValueError as error:

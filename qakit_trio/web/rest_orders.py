@@ -17,19 +17,17 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from email.message import Message
-from typing import Any, cast
+from typing import Any
 
-from quart import Response, request
+from quart import Response
 from quart_trio import QuartTrio
 
 from qakit_trio.domain import orders
 from qakit_trio.domain.orders import OrderEvent
 from qakit_trio.errors import ErrorCode, OrderError, StoreError
 from qakit_trio.services import Services
-from qakit_trio.web import http_errors
+from qakit_trio.web import bodies, http_errors
 from qakit_trio.web.http_errors import HttpError
-from qakit_trio.wire import protocol
 
 log = logging.getLogger(__name__)
 
@@ -46,43 +44,6 @@ def _order_id(raw: str) -> int:
     if not 0 < number <= MAX_ORDER_ID:
         raise HttpError(404, {"detail": "Order not found"})
     return number
-
-
-def _is_json(content_type: str | None) -> bool:
-    """FastAPI reads the body as JSON with no Content-Type or a JSON one (`*/json`, `*+json`);
-    any other type leaves it as bytes, which no JSON model accepts."""
-    if not content_type:
-        return True
-    header = Message()
-    header["content-type"] = content_type
-    subtype = header.get_content_subtype()
-    return header.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json"))
-
-
-async def _order_body() -> dict[str, Any]:
-    """`{"customer": str}` by FastAPI's rules, then the rule of every door
-    (protocol.decode_json: UTF-8, no lone surrogates, bounded nesting)."""
-    raw = cast(bytes, await request.get_data(as_text=False))
-    if not raw:
-        raise http_errors.invalid(http_errors.missing(["body"], None))
-    if not _is_json(request.headers.get("Content-Type")):
-        raise http_errors.invalid(http_errors.not_an_object(raw.decode("utf-8", "replace")))
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise http_errors.invalid(http_errors.problem(
-            "json_invalid", ["body", error.start], "JSON decode error", {},
-            {"error": f"the body is not UTF-8 text: {error.reason}"})) from None
-    try:
-        body = protocol.decode_json(text)
-    except protocol.ProtocolError as error:
-        raise http_errors.invalid(http_errors.not_json(text, error.message)) from None
-    if body is None:
-        raise http_errors.invalid(http_errors.missing(["body"], None))
-    if not isinstance(body, dict):
-        raise http_errors.invalid(http_errors.not_an_object(body))
-    return body
 
 
 def _customer(body: dict[str, Any]) -> str:
@@ -127,7 +88,7 @@ def register_orders(app: QuartTrio, services: Services) -> None:
 
     @app.post("/orders")
     async def create_order() -> JsonResponse:
-        customer = _customer(await _order_body())
+        customer = _customer(await bodies.json_object())
         async with _translated():
             return announce(await store.create(customer))
 

@@ -238,5 +238,9 @@ async def test_bugs_are_switched_at_run_time_and_unknown_names_are_422() -> None
             assert refused.status_code == 422
             assert "unknown bug 'nope'" in refused.json()["detail"][0]["msg"]
             assert server.app.services.bugs.enabled() == ["ack_after_data"]  # unchanged
+            for bad, kind in (('{"enabled": [', "json_invalid"), ("[1]", "model_attributes_type"),
+                              ('{"enabled": "\\ud800"}', "json_invalid")):  # every door's rule
+                answer = await http.put("/lab/bugs", content=bad)
+                assert (answer.status_code, answer.json()["detail"][0]["type"]) == (422, kind)
             await http.put("/lab/bugs", json={"enabled": []})
             assert server.app.services.bugs.enabled() == []
