@@ -24,6 +24,7 @@ from qakit_trio.web import http_errors
 from qakit_trio.web.cors import register_cors
 from qakit_trio.web.http_errors import HttpError
 from qakit_trio.web.lab import register_lab
+from qakit_trio.web.pages import register_pages
 from qakit_trio.web.rest import register_rest
 from qakit_trio.web.rest_orders import register_orders
 from qakit_trio.web.ws_endpoint import register_ws
@@ -71,6 +72,7 @@ def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = 
     register_orders(app, app.services)
     register_ws(app, app.services, actions)
     register_lab(app, app.services)
+    register_pages(app, app.services)
 
     @app.before_serving
     async def start_services() -> None:

@@ -51,6 +51,7 @@ class Settings:
     log_payload_max: int = 2048  # bytes of a frame's text in its log line; 0: no payloads
     bugs: tuple[str, ...] = ()  # QAKIT_BUGS: the lab's defects on at start (lab/bugs.py)
     deterministic: int | None = None  # QAKIT_DETERMINISTIC=SEED: repeatable ids and times
+    lab_pages: bool = True  # QAKIT_LAB_PAGES=0: no inspector, task tree, /debug/* (pages.py)
     max_message_size: int = 1024 * 1024
     outbox_size: int = 256
     outbox_bytes: int = 1024 * 1024  # like Centrifugo's client queue (outbox.py)
@@ -90,6 +91,7 @@ KNOWN_VARIABLES: dict[str, str] = {
     "QAKIT_LOG_PAYLOAD_MAX": "log_payload_max",
     "QAKIT_BUGS": "bugs",
     "QAKIT_DETERMINISTIC": "deterministic",
+    "QAKIT_LAB_PAGES": "lab_pages",
     "QAKIT_MAX_MESSAGE_SIZE": "max_message_size",
     "QAKIT_OUTBOX_SIZE": "outbox_size",
     "QAKIT_OUTBOX_BYTES": "outbox_bytes",
@@ -272,6 +274,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "log_payload_max": _whole(0),
     "bugs": bugs.parse_names,
     "deterministic": _seed,
+    "lab_pages": _flag,
     "max_message_size": _whole(1),
     "outbox_size": _whole(4),
     "outbox_bytes": _whole(1024),

@@ -274,16 +274,19 @@ def payload_fields(text: str | bytes, limit: int) -> dict[str, object]:
     return {"payload": data[:limit].decode("utf-8", "ignore"), "truncated": True}
 
 
-def info(logger: logging.Logger, msg: str, /, **fields: object) -> None:
-    """`logger.info(msg, extra={"fields": fields})`, fast (see module docstring)."""
+def info(logger: logging.Logger, msg: str, /, **fields: object) -> str | None:
+    """`logger.info(msg, extra={"fields": fields})`, fast (see module docstring). Returns the
+    JSON line when it went straight to our handler (the inspector shows event lines)."""
     if not logger.isEnabledFor(logging.INFO):
-        return
+        return None
     direct = _direct
     root_handlers = logging.root.handlers
     if direct is None or len(root_handlers) != 1 or root_handlers[0] is not direct:
         logger.info(msg, extra={"fields": fields})
-        return
-    direct.append(direct.json.render(time.time(), "INFO", logger.name, msg, fields))
+        return None
+    line = direct.json.render(time.time(), "INFO", logger.name, msg, fields)
+    direct.append(line)
+    return line
 
 
 def setup_logging(level: str, stream: TextIO | None = None) -> None:

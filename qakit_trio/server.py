@@ -123,7 +123,7 @@ def usable_binds(binds: Sequence[str], *, given: bool) -> list[str]:
 def log_urls(urls: Sequence[str]) -> None:
     """Every URL a trainee needs, on one start-up line."""
     ws = [url.replace("http", "ws", 1) for url in urls]
-    logs.info(log, "ready", ws=[f"{url}/ws" for url in ws],
+    logs.info(log, "ready", portal=[f"{url}/" for url in urls], ws=[f"{url}/ws" for url in ws],
               ws_orders=[f"{url}/ws/orders" for url in ws],
               docs=[f"{url}/docs" for url in urls], health=[f"{url}/health" for url in urls])
 
@@ -171,6 +171,7 @@ async def serve(
                                            hypercorn_config(settings, binds),
                                            shutdown_trigger=trigger))
         log_urls(urls)
+        services.urls = list(urls)
         task_status.started(urls)
 
 

@@ -45,6 +45,7 @@ from qakit_trio.supervisor import Supervisor
 from qakit_trio.transport.base import ServerTerminated
 from qakit_trio.ws.hub import STALL_GRACE, Hub
 from qakit_trio.ws.keepalive import run_keepalive, run_slow_consumer_watch
+from qakit_trio.ws.tap import Taps
 
 if TYPE_CHECKING:
     from qakit_trio.adapters.order_relay import OrderRelay
@@ -87,8 +88,9 @@ class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         grace = min(STALL_GRACE, settings.slow_consumer_timeout)
-        self.hub = Hub(grace)
-        self.legacy_hub = Hub(grace)
+        self.taps = Taps()  # the inspector's taps on both hubs and their connections (tap.py)
+        self.hub = Hub(grace, name="/ws", taps=self.taps)
+        self.legacy_hub = Hub(grace, name="/ws/orders", taps=self.taps)
         # the lab's defects (lab/bugs.py): one object, asked at a few named points
         self.bugs = Bugs(settings.bugs)
         self.fault_rules = FaultRules()  # a teacher's scenario: PUT /lab/faults
@@ -106,6 +108,7 @@ class Services:
         # Set by our launcher (server.serve) when the shutdown starts: what tells clients 1001 on
         # the plain path, where hypercorn's own "terminated" event does not reach the app.
         self.stopping = trio.Event()
+        self.urls: list[str] = []  # where it listens, once our launcher knows (the portal)
         self._nursery: trio.Nursery | None = None
         self._watched: set[int] = set()
 

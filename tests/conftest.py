@@ -19,14 +19,15 @@ from .support import helpers, kafka_broker, pg
 BOTH_PATHS = {"test_ws_endpoint", "test_legacy", "test_cors", "test_echo", "test_rest",
               "test_rest_orders", "test_consistency", "test_connection", "test_order_actions",
               "test_kafka_events", "test_fuzz", "test_hardening", "test_keepalive",
-              "test_transport", "test_server", "test_qa_kit", "test_faults"}
+              "test_transport", "test_server", "test_qa_kit", "test_faults", "test_inspector"}
 
 
 # Modules whose contract is the same in both profiles (QAKIT_PROFILE: qakit, qa_kit) run in
-# both: REST, CORS, the echo endpoint, the legacy protocol, and the fuzz run of every door
-# (bad input never takes the stand down, in either). /ws, which differs, has its own
+# both: REST, CORS, the echo endpoint, the legacy protocol, the pages, and the fuzz run of
+# every door (bad input never takes the stand down, in either). /ws, which differs, has its own
 # golden transcripts per profile (sessions/test_qa_kit.py and the rest of the suite).
-BOTH_PROFILES = {"test_legacy", "test_rest_orders", "test_cors", "test_echo", "test_fuzz"}
+BOTH_PROFILES = {"test_legacy", "test_rest_orders", "test_cors", "test_echo", "test_fuzz",
+                 "test_pages"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

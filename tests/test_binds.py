@@ -38,6 +38,7 @@ async def test_no_arguments_serve_both_guides_urls() -> None:
     assert ready["ws"] == ["ws://127.0.0.1:8002/ws", "ws://127.0.0.1:8000/ws"]
     assert ready["ws_orders"] == ["ws://127.0.0.1:8002/ws/orders", "ws://127.0.0.1:8000/ws/orders"]
     assert ready["docs"] == ["http://127.0.0.1:8002/docs", "http://127.0.0.1:8000/docs"]
+    assert ready["portal"] == ["http://127.0.0.1:8002/", "http://127.0.0.1:8000/"]
     assert ready["health"] == ["http://127.0.0.1:8002/health", "http://127.0.0.1:8000/health"]
     assert report["returncode"] == 0
 

@@ -1,6 +1,6 @@
 """A fuzz run of the real server: random and malformed messages over real sockets, on every
-WebSocket door and REST, while a bystander client must keep being served. Seeded, so a failure
-repeats; the seed is in the assertion message."""
+WebSocket door (the inspector's too) and REST, while a bystander client must keep being
+served. Seeded, so a failure repeats; the seed is in the assertion message."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ async def test_nasty_input_on_every_door_never_takes_the_stand_down(seed: int) -
                     httpx.AsyncClient(base_url=server.http) as http,
                     connected(server, "calm") as (bystander, _)):
             async with trio.open_nursery() as nursery:
-                for path in ("/ws?channel=orders", "/ws/orders", "/ws"):
+                for path in ("/ws?channel=orders", "/ws/orders", "/ws", "/ws/_inspect"):
                     nursery.start_soon(fuzz_door, f"{server.ws}{path}",
                                        random.Random(rng.random()), MESSAGES // 3)
                 for n in range(40):  # the bystander is served all along

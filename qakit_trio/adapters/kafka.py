@@ -30,6 +30,7 @@ boundary, turned into the adapter's state (`/health`), and retried.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,7 @@ BATCH_BYTES = 512 * 1024
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds between attempts: doubling, capped
 STOP_TIMEOUT = 1.0  # closing the producer at shutdown, after the flush
 WATCH_INTERVAL = 2.0  # seconds: while idle, how often we check that Kafka is still there
+KEEP_ACKNOWLEDGED = 1000  # the last acknowledged records, for the inspector (sessions/trail.py)
 
 
 @dataclass(eq=False, slots=True)
@@ -86,7 +88,8 @@ class _Producer:
             self._producer = producer
         return self._producer
 
-    async def send_all(self, records: Sequence[Record]) -> None:
+    async def send_all(self, records: Sequence[Record]) -> list[tuple[int, int]]:
+        """Send and wait for every acknowledgement; each record's (partition, offset)."""
         try:
             producer = await self._started()
             sent = [await producer.send(r.topic, r.value, key=r.key) for r in records]
@@ -94,8 +97,7 @@ class _Producer:
             # callback in its own trio scheduling round (slow when the server is busy). Futures
             # of one produce request complete together: awaiting them in turn costs one wake-up
             # per request, and none for a future already done.
-            for future in sent:
-                await future
+            return [((m := await future).partition, m.offset) for future in sent]
         except (KafkaError, OSError, TimeoutError) as error:
             raise _translated(error) from None
 
@@ -139,6 +141,8 @@ class KafkaPublisher:
         self.dropped = 0
         self.state = AdapterState("kafka", log)
         self._pause = RETRY_FIRST  # before the next attempt after a failure (doubling)
+        # (record, partition, offset) of the last acknowledged records: where each one is
+        self.acknowledged: deque[tuple[Record, int, int]] = deque(maxlen=KEEP_ACKNOWLEDGED)
 
     # --- for everyone else ----------------------------------------------------------------
 
@@ -257,9 +261,10 @@ class KafkaPublisher:
         records = [record for delivery in batch for record in delivery.records]
         try:
             with trio.fail_after(self._timeout):
-                await trio_asyncio.aio_as_trio(producer.send_all)(records)
+                placed = await trio_asyncio.aio_as_trio(producer.send_all)(records)
         except trio.TooSlowError:
             raise KafkaUnavailable(f"no acknowledgement within {self._timeout} s") from None
+        self.acknowledged.extend((r, *where) for r, where in zip(records, placed, strict=True))
         self.delivered += len(records)
         self._in_flight = 0
         for delivery in batch:
@@ -322,6 +327,7 @@ class NoKafka:
     """KAFKA_BOOTSTRAP_SERVERS unset: nothing is published, nothing runs."""
 
     enabled = False
+    acknowledged: tuple[tuple[Record, int, int], ...] = ()
 
     def publish_nowait(self, record: Record) -> None:
         pass

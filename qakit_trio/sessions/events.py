@@ -24,6 +24,7 @@ from qakit_trio.adapters.kafka import Publisher
 from qakit_trio.adapters.kafka_records import order_record, order_value, ws_record
 from qakit_trio.domain.orders import OrderEvent
 from qakit_trio.lab.bugs import Bugs
+from qakit_trio.sessions.trail import EventTrail
 from qakit_trio.wire import legacy, protocol
 from qakit_trio.wire.framing import Frame
 from qakit_trio.ws.hub import Hub
@@ -39,13 +40,17 @@ class EventSink:
         self._publisher = publisher
         self._ws_topic = ws_topic
         self._bugs = bugs or Bugs()  # the lab's two defects of this sink
+        self.trail = EventTrail()  # the last events' log lines, for the inspector
 
     def record(self, frame: protocol.Message, fields: dict[str, Any]) -> None:
         """Log one event (an event frame) once, whoever receives it, and publish it.
         `fields` carry the connection (`conn`, `channel`) when there is one."""
         event_id = None if self._bugs.event_log_without_event_id else frame["event_id"]
-        logs.info(log, "event", **fields, name=frame["name"], event_id=event_id,
-                  request_id=frame.get("request_id"), extra=frame.get("extra"))
+        fields = {**fields, "name": frame["name"], "event_id": event_id,
+                  "request_id": frame.get("request_id"), "extra": frame.get("extra")}
+        line = logs.info(log, "event", **fields)
+        if event_id is not None:  # the inspector shows the line of an event (sessions/trail.py)
+            self.trail.saw(event_id, line, log.name, "event", fields)
         self.message(frame, fields.get("channel", ""), fields.get("conn"))
 
     def message(self, frame: protocol.Message, channel: str, connection_id: str | None) -> None:

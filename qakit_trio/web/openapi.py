@@ -1,8 +1,9 @@
 """The OpenAPI document of the REST API (/openapi.json) and its interactive page (/docs).
 
 Written by hand (quart has no schema generator) and checked against the app's routes by
-tests/test_openapi.py, so a route cannot be added without being documented. /docs is Swagger
-UI, loaded from a CDN as FastAPI's /docs is (the original stand ran on FastAPI).
+tests/web/test_rest_orders.py, so a route cannot be added without being documented. /docs is Swagger
+UI from the swagger-ui-bundle package, served by the stand itself (web/pages.py): it works
+offline, where FastAPI's /docs (the original stand's) loads it from a CDN.
 """
 
 from __future__ import annotations
@@ -45,7 +46,29 @@ FAILURES = {"422": _json(_ref("HTTPValidationError"), "Validation Error"),
             "503": _json(_ref("Error"), "The database is unavailable")}
 
 
-def document() -> dict[str, Any]:
+def _lab_pages() -> dict[str, Any]:
+    limit = {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 20}}
+    expand = {"name": "expand", "in": "query", "required": False,
+              "schema": {"type": "string"}, "description": "task kinds to list in full, "
+              "comma-separated (the others are grouped above `limit`)"}
+    event_id = {"name": "event_id", "in": "path", "required": True,
+                "schema": {"type": "string"}}
+    return {
+        "/debug/tasks": {"get": {
+            "summary": "The live trio task tree of the server (the /tasks page)",
+            "tags": ["Lab pages"], "parameters": [limit, expand],
+            "responses": {"200": _json({"type": "object"}, "root, tasks, by_kind"),
+                          "400": _json(_ref("Error"), "Invalid limit")}}},
+        "/debug/events/{event_id}": {"get": {
+            "summary": "One event's log line and Kafka record (the inspector)",
+            "tags": ["Lab pages"], "parameters": [event_id],
+            "responses": {"200": _json({"type": "object"}, "event_id, log_lines, kafka")}}},
+    }
+
+
+def document(lab_pages: bool = True) -> dict[str, Any]:
+    """The document; `lab_pages` (QAKIT_LAB_PAGES): with the inspector's JSON routes."""
     change = {
         "post": {
             "summary": "Change an order's status",
@@ -121,6 +144,11 @@ def document() -> dict[str, Any]:
         "delete": {"summary": "No fault rules", "tags": ["Lab"], "responses": {"200": rules}}}
     for verb in VERBS:
         paths[f"/orders/{{order_id}}/{verb}"] = change
+    paths["/stand.json"] = {"get": {
+        "summary": "What the browser pages need: URLs, profile, guides", "tags": ["Pages"],
+        "responses": {"200": _json({"type": "object"}, "The stand")}}}
+    if lab_pages:
+        paths.update(_lab_pages())
     return {
         "openapi": "3.0.3",
         "info": {"title": "QA Kit WebSocket service (qakit-trio)", "version": __version__,
@@ -131,15 +159,3 @@ def document() -> dict[str, Any]:
         "components": {"schemas": {"Order": ORDER, "Error": ERROR,
                                    "HTTPValidationError": VALIDATION_ERROR}},
     }
-
-
-DOCS_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>qakit-trio API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-</head><body><div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
-<noscript>The interactive page needs JavaScript; the document is at
-<a href="/openapi.json">/openapi.json</a>.</noscript>
-</body></html>
-"""

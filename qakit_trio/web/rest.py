@@ -1,5 +1,5 @@
-"""REST routes: health, stats, broadcast, the OpenAPI document and its page. Every error is
-JSON (app.py handles 404/405/500; rest_orders.py has the orders API)."""
+"""REST routes: health, stats, broadcast and the OpenAPI document (its page: pages.py).
+Every error is JSON (app.py handles 404/405/500; rest_orders.py has the orders API)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import trio
-from quart import Response, request
+from quart import request
 from quart_trio import QuartTrio
 
 from qakit_trio import __version__, logs
@@ -57,11 +57,7 @@ def register_rest(app: QuartTrio, services: Services) -> None:
 
     @app.get("/openapi.json")
     async def openapi_json() -> JsonResponse:
-        return openapi.document()
-
-    @app.get("/docs")
-    async def docs() -> Response:
-        return Response(openapi.DOCS_PAGE, content_type="text/html; charset=utf-8")
+        return openapi.document(settings.lab_pages)
 
     @app.post("/broadcast")
     async def broadcast() -> JsonResponse:

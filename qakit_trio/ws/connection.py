@@ -169,6 +169,11 @@ class Connection:
                 await self._handle(message)
 
     async def _handle(self, message: str | bytes) -> None:
+        hub = self._hub
+        if self._member is not None:
+            self._member.frames_in += 1
+        if hub.taps.active:  # an inspector is open (tap.py)
+            hub.taps.offer("in", hub.name, self.channel, self.id, message)
         if len(message) > self._settings.max_message_size:
             logs.info(log, "frame in", **self.fields, request_id=None, size=len(message),
                       **self.payload_fields(message[:self._settings.log_payload_max]))
@@ -241,8 +246,11 @@ class Connection:
         """This client's own copy of a frame it published to its channel (the hub skipped it):
         queued like a reply, so its own burst never makes it a slow consumer. Returns 1 if it
         is still a member of the channel (it counts in `delivered`), else 0."""
-        if self._member is None or not self._hub.is_member(self._member):
+        hub = self._hub
+        if self._member is None or not hub.is_member(self._member):
             return 0
+        if hub.taps.active:  # the publish skipped it: its copy is one of its own frames
+            hub.taps.offer("out", hub.name, self.channel, self.id, item.text)
         await self.queue(item)
         return 1
 
@@ -250,6 +258,9 @@ class Connection:
         logs.info(log, "frame out", **self.fields, type=frame["type"],
                   request_id=frame.get("request_id"),
                   **logs.payload_fields(text, self._settings.log_payload_max))
+        hub = self._hub
+        if hub.taps.active:  # an inspector is open (tap.py)
+            hub.taps.offer("out", hub.name, self.channel, self.id, text)
 
     # --- writer --------------------------------------------------------------------------
 

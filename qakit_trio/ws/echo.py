@@ -8,10 +8,8 @@ handling) but not channels:
 
     echo nursery (serve_echo)
     ├── the echo loop (the nursery's own task): receive -> send back; the only writer
-    ├── progress watch: a write unfinished for QAKIT_SLOW_CONSUMER_TIMEOUT (the client stopped
-    │   reading) drops the link; on any exit with a write stuck, drops it too (hypercorn
-    │   shields its writes, so nothing else could end them: shutdown would hang)
-    └── shutdown watch: the server's shutdown -> close 1001 (dropped after QAKIT_CLOSE_TIMEOUT)
+    ├── progress watch (lone.py): a write unfinished for QAKIT_SLOW_CONSUMER_TIMEOUT drops the link
+    └── shutdown watch (lone.py): the server's shutdown -> close 1001
 """
 
 from __future__ import annotations
@@ -30,18 +28,11 @@ from qakit_trio.transport.base import (
     close_within,
     reply_code,
 )
-from qakit_trio.wire.close_codes import GOING_AWAY, MESSAGE_TOO_BIG
+from qakit_trio.wire.close_codes import MESSAGE_TOO_BIG
 from qakit_trio.wire.framing import Frame
+from qakit_trio.ws.lone import Progress, close_on_shutdown, watch_progress
 
 log = logging.getLogger(__name__)
-
-ABORT_TIMEOUT = 1.0  # bounds the shielded abort on exit
-
-
-class _Progress:
-    """When the echo loop's current write began (None: not writing)."""
-
-    writing_since: float | None = None
 
 
 async def serve_echo(transport: Transport, settings: Settings,
@@ -50,42 +41,17 @@ async def serve_echo(transport: Transport, settings: Settings,
     when the server shuts down (hypercorn's event on the fast path, else `stopping`).
     `delay` (`/ws/echo?delay_ms=`, the training lab): each message comes back this many
     seconds after it arrived, in order."""
-    progress = _Progress()
+    progress = Progress()
     terminated = transport.server_terminated or stopping
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_watch_progress, transport, settings, progress)
+        nursery.start_soon(watch_progress, transport, settings, progress, "echo")
         if terminated is not None:
-            nursery.start_soon(_close_on_shutdown, transport, settings, terminated)
+            nursery.start_soon(close_on_shutdown, transport, settings, terminated)
         await _echo(transport, settings, progress, delay)
         nursery.cancel_scope.cancel()
 
 
-async def _watch_progress(transport: Transport, settings: Settings, progress: _Progress) -> None:
-    stalled_after = settings.slow_consumer_timeout
-    try:
-        while True:
-            await trio.sleep(stalled_after / 4)
-            since = progress.writing_since
-            if since is not None and trio.current_time() - since >= stalled_after:
-                log.warning("echo client stopped reading: dropping the connection",
-                            extra={"fields": {"stalled_s": stalled_after}})
-                return  # the abort below ends the stuck write (a close frame could not pass)
-    finally:
-        if progress.writing_since is not None:
-            with trio.CancelScope(shield=True) as scope:
-                scope.deadline = trio.current_time() + ABORT_TIMEOUT
-                await transport.abort()
-
-
-async def _close_on_shutdown(transport: Transport, settings: Settings,
-                             terminated: ServerTerminated) -> None:
-    await terminated.wait()
-    await close_within(transport, GOING_AWAY, "server shutting down", settings.close_timeout)
-    await trio.sleep(settings.close_timeout)  # the echo loop ends first when the client answers
-    await transport.abort()
-
-
-async def _echo(transport: Transport, settings: Settings, progress: _Progress,
+async def _echo(transport: Transport, settings: Settings, progress: Progress,
                 delay: float) -> None:
     while True:
         try:

@@ -39,7 +39,9 @@ import trio
 
 from qakit_trio.wire.close_codes import GOING_AWAY, SLOW_CONSUMER
 from qakit_trio.wire.framing import OutboxItem
+from qakit_trio.wire.stamps import utc_ts
 from qakit_trio.ws.outbox import CONGESTED, Inlet
+from qakit_trio.ws.tap import Taps
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class Member:
     close_soon: CloseSoon  # asks the connection to close; synchronous, never blocks
     last_heard: float = field(default=0.0)  # trio time of the last frame or pong from the client
     can_ping: bool = True  # its transport sends pings and reports pongs (transport/base.py)
+    since: str = ""  # when it joined, wall clock (the inspector shows it)
+    frames_in: int = 0  # messages it has sent (the inspector; frames out: inlet.meter.out)
 
 
 # How long a subscriber that holds a publisher up (above high water) may make no write progress
@@ -66,15 +70,20 @@ STALL_GRACE = 1.0
 
 
 class Hub:
-    def __init__(self, stall_grace: float = STALL_GRACE) -> None:
+    def __init__(self, stall_grace: float = STALL_GRACE, *, name: str = "/ws",
+                 taps: Taps | None = None) -> None:
         self.stall_grace = stall_grace
+        self.name = name  # the path its clients connect to
+        # the inspectors' taps (tap.py), shared by both hubs
+        self.taps = taps if taps is not None else Taps()
         self._channels: dict[str, dict[str, Member]] = {}
         self.closing: tuple[int, str] | None = None  # set once the server is shutting down
 
     def join(self, channel: str, connection_id: str, inlet: Inlet,
              close_soon: CloseSoon, *, can_ping: bool = True) -> Member:
         """Add a connection to `channel`. The hub takes ownership of `inlet`."""
-        member = Member(connection_id, channel, inlet, close_soon, trio.current_time(), can_ping)
+        member = Member(connection_id, channel, inlet, close_soon, trio.current_time(), can_ping,
+                        utc_ts())
         self._channels.setdefault(channel, {})[connection_id] = member
         return member
 
@@ -123,6 +132,8 @@ class Hub:
         """
         members = self._channels.get(channel)
         if not members:
+            if self.taps.active and item.text is not None:
+                self.taps.offer("publish", self.name, channel, None, item.text, 0)
             return 0
         delivered = 0
         for member in list(members.values()):  # a copy: a full outbox evicts as we go
@@ -138,6 +149,8 @@ class Hub:
                 self.leave(member)  # its writer has already finished: the connection is closing
                 continue
             delivered += 1
+        if self.taps.active and item.text is not None:  # an inspector is open (tap.py)
+            self.taps.offer("publish", self.name, channel, None, item.text, delivered)
         return delivered
 
     def _evict_full(self, member: Member) -> None:

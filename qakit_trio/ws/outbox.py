@@ -52,7 +52,7 @@ class Meter:
     on the fan-out path there is one batch per subscriber per burst."""
 
     __slots__ = ("_drained", "frames", "high_bytes", "high_frames", "limits", "low_bytes",
-                 "low_frames", "own", "shared", "stall_mark", "writes", "writing")
+                 "low_frames", "out", "own", "shared", "stall_mark", "writes", "writing")
 
     def __init__(self, limits: OutboxLimits) -> None:
         self.limits = limits
@@ -63,6 +63,7 @@ class Meter:
         self.own = 0  # bytes of the client's own replies, queued
         self.shared = 0  # bytes the hub queued (broadcasts, events, pings)
         self.frames = 0
+        self.out = 0  # frames handed to this client so far, written or queued (the inspector)
         self.writing = False  # the writer is in a write (it may be stuck in it)
         self.writes = 0  # batches written so far: progress
         # (writes, trio time) when the slow-consumer watch first saw no progress (keepalive.py)
@@ -75,6 +76,7 @@ class Meter:
         else:
             self.shared += size
         self.frames += 1
+        self.out += 1
 
     def congested(self) -> bool:
         return (self.frames >= self.high_frames
@@ -136,6 +138,7 @@ class Inlet:
             wire = item.wire
             written = self._write_nowait(wire)
             if written == len(wire):
+                self.meter.out += 1
                 return WRITTEN
             if written:  # the socket took a part: the rest goes first in the queue
                 item = Control("rest of a frame", wire[written:])
@@ -150,6 +153,7 @@ class Inlet:
         self._send.send_nowait(item)
         meter.shared = shared
         frames = meter.frames = meter.frames + 1
+        meter.out += 1
         if frames >= meter.high_frames or shared + meter.own >= meter.high_bytes:
             return CONGESTED
         return QUEUED

@@ -8,6 +8,8 @@ import httpx
 import pytest
 import trio
 
+from qakit_trio.web import pages
+
 from ..support.helpers import running_server
 
 TIMEOUT = 20
@@ -124,9 +126,11 @@ async def test_openapi_document_covers_every_rest_route() -> None:
             assert "/openapi.json" in docs.text
         routes = set()
         for rule in server.app.url_map.iter_rules():
-            if rule.websocket or rule.rule in ("/openapi.json", "/docs", "/static/<path:filename>"):
+            if rule.websocket or rule.rule in ("/openapi.json", "/static/<path:filename>",
+                                               *pages.HTML_ROUTES):
                 continue
-            path = rule.rule.replace("<raw_id>", "{order_id}")
+            path = rule.rule.replace("<raw_id>", "{order_id}").replace("<event_id>",
+                                                                     "{event_id}")
             for method in rule.methods or ():
                 if method in ("GET", "POST", "PUT", "DELETE"):
                     if "<verb>" in path:

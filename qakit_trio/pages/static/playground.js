@@ -1,0 +1,233 @@
+// The playground: a WebSocket client and a REST client for trainees.
+// Frames are logged with their direction, time, time since their request, size and
+// request_id; with "group by request_id", the frames of one request sit in one box
+// (ack → data → event), in the order they came.
+"use strict";
+
+(async () => {
+  const {el} = Stand;
+  const $ = (id) => document.getElementById(id);
+  await Stand.header("/playground");
+
+  let socket = null;
+  let counter = 0;
+  const requests = new Map();  // request_id -> {t0, box}
+  let lastSent = null;  // when the last message went (for server-assigned request ids)
+  const frames = [];  // everything logged, for Copy
+
+  // ---- the URL -------------------------------------------------------------------------
+  function url() {
+    const path = $("path").value;
+    const channel = $("channel").value.trim();
+    const query = path === "/ws" && channel ? `?channel=${encodeURIComponent(channel)}` : "";
+    return `${Stand.wsBase()}${path}${query}`;
+  }
+  function showUrl() {
+    $("url").value = url();
+    $("channel").disabled = $("path").value !== "/ws";
+    fillTemplates();
+  }
+  $("path").addEventListener("change", showUrl);
+  $("channel").addEventListener("input", showUrl);
+
+  // ---- templates -----------------------------------------------------------------------
+  function fillTemplates() {
+    const select = $("template");
+    select.replaceChildren();
+    (TEMPLATES[$("path").value] || []).forEach(([name], index) =>
+      select.append(el("option", {value: index, text: name})));
+  }
+  function insertTemplate() {
+    const template = (TEMPLATES[$("path").value] || [])[Number($("template").value)];
+    if (!template) return;
+    const value = template[1];
+    let text = typeof value === "string" ? value : JSON.stringify(value);
+    if (text.includes("{rid}")) text = text.replace("{rid}", `r${++counter}`);
+    $("message").value = text;
+    $("message").focus();
+  }
+  $("insert").addEventListener("click", insertTemplate);
+  $("template").addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { event.preventDefault(); insertTemplate(); }
+  });
+
+  // ---- connect / disconnect ------------------------------------------------------------
+  function setState(state, info = "") {
+    $("ws-state").textContent = state;
+    $("ws-state").className = `state ${state}`;
+    $("close-info").textContent = info;
+    $("connect").textContent = state === "closed" ? "Connect" : "Disconnect";
+    $("send").disabled = state !== "open";
+  }
+  function connect() {
+    if (socket) {
+      const code = Number($("close-code").value) || 1000;
+      try {
+        socket.close(code, $("close-reason").value);
+      } catch (error) {  // a code the browser may not send (1001-2999 but 1000)
+        $("close-info").textContent = String(error.message || error);
+      }
+      return;
+    }
+    const target = url();
+    setState("connecting", target);
+    const ws = new WebSocket(target);
+    socket = ws;
+    ws.addEventListener("open", () => setState("open", target));
+    ws.addEventListener("message", (event) => {
+      if (typeof event.data === "string") log("in", event.data);
+      else log("in", `<binary frame, ${event.data.size ?? event.data.byteLength} bytes>`);
+    });
+    ws.addEventListener("close", (event) => {
+      socket = null;
+      const reason = event.reason ? ` reason "${event.reason}"` : "";
+      setState("closed", `code ${event.code}${reason}${event.wasClean ? "" : " (not clean)"}`);
+      log("close", JSON.stringify({close_code: event.code, reason: event.reason,
+                                   clean: event.wasClean}));
+    });
+  }
+  $("connect").addEventListener("click", connect);
+
+  // ---- send ----------------------------------------------------------------------------
+  function send() {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    let text = $("message").value;
+    // "new request_id each time": a message whose rN id was already used gets the next one
+    const used = /"request_id"\s*:\s*"(r\d+)"/.exec(text);
+    if ($("auto-id").checked && used && requests.has(used[1])) {
+      text = text.replace(used[0], `"request_id":"r${++counter}"`);
+      $("message").value = text;
+    }
+    socket.send(text);
+    lastSent = performance.now();
+    log("out", text);
+  }
+  $("send").addEventListener("click", send);
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey && event.key === "Enter") { event.preventDefault(); send(); }
+    if (event.altKey && (event.key === "c" || event.key === "C")) {
+      event.preventDefault(); connect();
+    }
+    if (event.altKey && (event.key === "t" || event.key === "T")) {
+      event.preventDefault(); $("template").focus();
+    }
+  });
+
+  // ---- the frame log -------------------------------------------------------------------
+  function requestId(text) {
+    try {
+      const value = JSON.parse(text);
+      if (value && typeof value === "object" && !Array.isArray(value) &&
+          value.request_id !== undefined && value.request_id !== null) {
+        return {id: String(value.request_id), type: value.type ?? value.action ?? ""};
+      }
+      return {id: null, type: value && typeof value === "object" ? (value.type ?? value.action ?? "") : ""};
+    } catch {
+      return {id: null, type: ""};
+    }
+  }
+
+  function log(direction, text) {
+    const now = performance.now();
+    const {id, type} = requestId(text);
+    let since = "";
+    let request = id === null ? null : requests.get(id);
+    if (id !== null && !request) {
+      // first frame of this request: ours (out), or the ack of a request without an id
+      const t0 = direction === "out" ? now : (lastSent ?? now);
+      request = {t0, box: null};
+      requests.set(id, request);
+    }
+    if (request && direction !== "out") since = `+${Math.round(now - request.t0)} ms`;
+    const arrow = {in: "↓", out: "↑", close: "×"}[direction];
+    const row = el("div", {class: "frame", tabindex: "0", "data-dir": direction,
+                           "data-request-id": id ?? "", "data-type": type,
+                           title: "click: pretty JSON"},
+      el("span", {class: `dir ${direction}`, text: arrow,
+                  "aria-label": direction === "in" ? "received" : direction}),
+      el("span", {text: Stand.clock()}),
+      el("span", {class: "since", text: since}),
+      el("span", {text: `${Stand.bytes(text)} B`}),
+      el("span", {}, id === null ? "" : el("span", {class: "chip", text: id,
+                                                     style: `background:${Stand.color(id)}`})),
+      el("span", {text: String(type)}),
+      el("span", {class: "text", text}));
+    row.style.borderLeftColor = id === null ? "transparent" : Stand.color(id);
+    const toggle = () => {
+      const open = row.querySelector("pre");
+      if (open) open.remove(); else row.append(el("pre", {text: Stand.pretty(text)}));
+    };
+    row.addEventListener("click", toggle);
+    row.addEventListener("keydown", (event) => { if (event.key === "Enter") toggle(); });
+    frames.push({dir: direction, time: new Date().toISOString(), request_id: id, text});
+    place(row, request, id);
+    applyFilter(row);
+    $("log").scrollTop = $("log").scrollHeight;
+  }
+
+  function place(row, request, id) {
+    if (!$("grouped").checked || !request) {
+      $("log").append(row);
+      return;
+    }
+    if (!request.box || !request.box.isConnected) {
+      request.box = el("div", {class: "group", "data-request-id": id,
+                               style: `border-left-color:${Stand.color(id)}`},
+        el("div", {class: "ghead", text: `request ${id}`}));
+      $("log").append(request.box);
+    }
+    request.box.append(row);
+  }
+
+  function applyFilter(row) {
+    const needle = $("filter").value.trim().toLowerCase();
+    row.classList.toggle("hidden", needle !== "" && !row.textContent.toLowerCase().includes(needle));
+  }
+  $("filter").addEventListener("input", () => {
+    for (const row of document.querySelectorAll("#log .frame")) applyFilter(row);
+  });
+  $("clear").addEventListener("click", () => {
+    $("log").replaceChildren();
+    requests.clear();
+    frames.length = 0;
+  });
+  $("copy").addEventListener("click", async () => {
+    const done = await Stand.copy(frames.map((f) => JSON.stringify(f)).join("\n"));
+    $("copied").textContent = done ? `copied ${frames.length} frames` : "copy failed";
+  });
+
+  // ---- REST ----------------------------------------------------------------------------
+  for (const [name] of REST_TEMPLATES) $("rest-template").append(el("option", {text: name}));
+  $("rest-template").prepend(el("option", {text: "templates…", selected: true, disabled: true}));
+  $("rest-template").addEventListener("change", () => {
+    const [, method, path, body] = REST_TEMPLATES.find(([n]) => n === $("rest-template").value);
+    $("method").value = method;
+    $("rest-path").value = path;
+    $("rest-body").value = body;
+  });
+  $("rest-send").addEventListener("click", async () => {
+    const method = $("method").value;
+    const body = $("rest-body").value;
+    const init = {method, headers: {}};
+    if (body && method !== "GET") {
+      init.body = body;
+      init.headers["Content-Type"] = "application/json";
+    }
+    const started = performance.now();
+    try {
+      const response = await fetch($("rest-path").value, init);
+      const text = await response.text();
+      $("rest-status").textContent = `${response.status} ${response.statusText}`.trim();
+      $("rest-time").textContent = `${Math.round(performance.now() - started)} ms`;
+      $("rest-headers").textContent =
+        [...response.headers.entries()].map(([k, v]) => `${k}: ${v}`).join("\n");
+      $("rest-result").textContent = Stand.pretty(text);
+    } catch (error) {
+      $("rest-status").textContent = "no response";
+      $("rest-result").textContent = String(error);
+    }
+  });
+
+  showUrl();
+  setState("closed");
+})();

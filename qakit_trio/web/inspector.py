@@ -1,0 +1,137 @@
+"""`/ws/_inspect`: the live view behind the /inspector page (messages: wire/inspect.py).
+
+    inspector nursery (Inspector.run)
+    ├── reader (the nursery's own task): {"watch": ...} messages -> the tap's filter
+    ├── sender: every second the connection table; as traffic passes, the frames its tap
+    │   caught, in batches (the tap: ws/tap.py; bounded, drops and counts when behind)
+    ├── progress watch (ws/lone.py): a write unfinished for QAKIT_SLOW_CONSUMER_TIMEOUT
+    │   drops the link
+    └── shutdown watch (ws/lone.py): the server's shutdown -> close 1001
+
+The inspector is not a hub member: it is not counted in /stats, gets no broadcasts, and its
+own frames are not tapped. It can only look: its one message chooses what it watches.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from qakit_trio import logs
+from qakit_trio.channels import drain_nowait
+from qakit_trio.config import Settings
+from qakit_trio.errors import Disconnected
+from qakit_trio.transport.base import Pong, ServerTerminated, Transport, reply_code
+from qakit_trio.wire import inspect
+from qakit_trio.wire.close_codes import MESSAGE_TOO_BIG
+from qakit_trio.wire.framing import Frame
+from qakit_trio.wire.stamps import utc_ts
+from qakit_trio.ws.hub import Hub, Member
+from qakit_trio.ws.lone import Progress, close_on_shutdown, watch_progress
+from qakit_trio.ws.tap import Tap, Tapped, Taps, Watch
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_INTERVAL = 1.0  # seconds between connection tables
+MAX_ROWS = 500  # connections listed in one table (the total says how many there are)
+MAX_WATCH_MESSAGE = 4096  # bytes: a watch message is a few dozen
+
+
+class Inspector:
+    def __init__(self, transport: Transport, settings: Settings, taps: Taps,
+                 hubs: list[Hub], stopping: ServerTerminated | None) -> None:
+        self._transport = transport
+        self._settings = settings
+        self._taps = taps
+        self._hubs = hubs
+        self._terminated = transport.server_terminated or stopping
+        self._progress = Progress()
+        self._send_lock = trio.Lock()  # the reader answers, the sender streams: one at a time
+
+    async def run(self) -> None:
+        logs.info(log, "inspector connected", inspectors=len(self._taps) + 1)
+        with self._taps.open_tap() as (tap, tapped), tapped:  # we own the receive end
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watch_progress, self._transport, self._settings,
+                                   self._progress, "inspector")
+                if self._terminated is not None:
+                    nursery.start_soon(close_on_shutdown, self._transport, self._settings,
+                                       self._terminated)
+                nursery.start_soon(self._send_loop, tap, tapped)
+                await self._read_loop(tap)
+                nursery.cancel_scope.cancel()
+        logs.info(log, "inspector closed", dropped=tap.dropped)
+
+    async def _read_loop(self, tap: Tap) -> None:
+        await self._send(inspect.watching({}))
+        while True:
+            try:
+                message = await self._transport.receive()
+            except Disconnected as gone:
+                await self._transport.close(reply_code(gone.close_code), gone.reason)
+                return
+            if isinstance(message, Pong):
+                continue
+            if len(message) > MAX_WATCH_MESSAGE:
+                await self._transport.close(MESSAGE_TOO_BIG, "message too big")
+                return
+            watch, problem = inspect.parse_watch(message)
+            if watch is None:
+                assert problem is not None
+                await self._send(problem)
+                continue
+            tap.watch = self._resolve(watch)
+            await self._send(inspect.watching(watch))
+
+    def _resolve(self, watch: dict[str, str]) -> Watch:
+        """A connection's filter also needs its hub and channel (for what is published there)."""
+        conn = watch.get("conn")
+        if conn is None:
+            return Watch(watch.get("hub"), watch.get("channel"))
+        for hub in self._hubs:
+            for member in hub.members():
+                if member.connection_id == conn:
+                    return Watch(hub.name, member.channel, conn)
+        return Watch(None, None, conn)  # not connected (yet, or any more): its own frames only
+
+    async def _send_loop(self, tap: Tap, tapped: trio.MemoryReceiveChannel[Tapped]) -> None:
+        next_table = trio.current_time()
+        while True:
+            if trio.current_time() >= next_table:
+                await self._send(self._table(tap.dropped))
+                next_table = trio.current_time() + SNAPSHOT_INTERVAL
+            batch: list[Tapped] = []
+            with trio.move_on_at(next_table):
+                batch.append(await tapped.receive())
+            if batch:
+                drain_nowait(tapped, batch)
+                rows = [inspect.describe(f.direction, f.hub, f.channel, f.conn, f.text, f.at,
+                                         f.ts, f.delivered) for f in batch]
+                await self._send(inspect.frames(rows, tap.dropped))
+
+    def _table(self, dropped: int) -> dict[str, Any]:
+        now = trio.current_time()
+        members = [(hub, member) for hub in self._hubs for member in hub.members()]
+        rows = [row(hub, member, now, self._settings.profile)
+                for hub, member in members[:MAX_ROWS]]
+        return inspect.connections(rows, len(members), utc_ts(), dropped)
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        async with self._send_lock:
+            self._progress.writing_since = trio.current_time()
+            await self._transport.send_batch([Frame.of(inspect.encode(message))])
+            self._progress.writing_since = None
+
+
+def row(hub: Hub, member: Member, now: float, profile: str) -> dict[str, Any]:
+    """One line of the connection table."""
+    meter = member.inlet.meter
+    protocol = ("legacy orders" if hub.name == "/ws/orders"
+                else "qa_kit envelope" if profile == "qa_kit" else "envelope")
+    return {"id": member.connection_id, "hub": hub.name, "channel": member.channel,
+            "protocol": protocol, "since": member.since, "frames_in": member.frames_in,
+            "frames_out": meter.out, "queued_frames": meter.frames,
+            "queued_bytes": meter.own + meter.shared,
+            "last_heard_s": round(now - member.last_heard, 1)}

@@ -1,0 +1,185 @@
+"""The browser pages, served by the service itself, every asset from the package (no CDN, no
+external font: the stand works with no internet).
+
+    /                    portal: what this stand is, every URL, live PostgreSQL and Kafka state
+    /playground          a WebSocket and REST client for trainees
+    /docs                Swagger UI (from the swagger-ui-bundle package) over /openapi.json
+    /guides/NAME         the README and the docs a trainee reads, rendered
+    /stand.json          what the pages need to know: URLs, profile, which pages are on
+  lab pages (QAKIT_LAB_PAGES=1, the default; 0 turns them off: 404):
+    /inspector           live connections and traffic   (over /ws/_inspect, web/inspector.py)
+    /tasks               the live trio task tree        (over /debug/tasks, web/task_tree.py)
+    /debug/events/ID     an event's log line and Kafka record (sessions/trail.py)
+
+The lab pages show everything that passes through the stand: on by default for a local stand,
+they must be off on a shared network. No page can change the stand except through the public
+API any client has (the playground sends what a trainee types; the inspector only looks).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import swagger_ui_bundle  # type: ignore[import-untyped]
+from markdown_it import MarkdownIt
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from qakit_trio import __version__
+from qakit_trio.services import Services
+from qakit_trio.sessions import trail
+from qakit_trio.transport.quart_ws import current_websocket
+from qakit_trio.web import task_tree
+from qakit_trio.web.inspector import Inspector
+from qakit_trio.web.ws_endpoint import refused
+
+PAGES = resources.files("qakit_trio") / "pages"
+TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
+         ".js": "text/javascript; charset=utf-8", ".png": "image/png",
+         ".svg": "image/svg+xml"}
+# Swagger UI: the two files /docs needs, and its icon (not the source maps: 5 MiB nobody needs)
+SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
+# The guides a trainee may read here (the lab's answer key is for teachers: not served)
+GUIDES = {"README.md": "The stand: protocols, orders, REST, settings",
+          "testing.md": "Testing the stand with pytest-trio",
+          "concurrency.md": "How it runs: the task tree, channels, shutdown",
+          "hardening.md": "What the stand does with strange input"}
+_DOC_LINK = re.compile(r'href="(?:\.\./)?docs/([a-z\-]+\.md)')
+MAX_TREE_LIMIT = 10_000
+# the routes that answer HTML or files, not JSON (the OpenAPI document lists the others)
+HTML_ROUTES = ("/", "/playground", "/docs", "/assets/<name>", "/swagger-ui/<name>",
+               "/guides/<name>", "/inspector", "/tasks")
+
+
+@cache
+def asset(name: str) -> bytes:
+    return (PAGES / "static" / name).read_bytes()
+
+
+@cache
+def swagger_asset(name: str) -> bytes:
+    return (resources.files(swagger_ui_bundle) / "vendor").joinpath(
+        _swagger_dir(), name).read_bytes()
+
+
+def _swagger_dir() -> str:
+    dirs = [p.name for p in (resources.files(swagger_ui_bundle) / "vendor").iterdir()
+            if p.name.startswith("swagger-ui-")]
+    return sorted(dirs)[-1]
+
+
+@cache
+def guide(name: str) -> str:
+    """A guide as an HTML page: markdown rendered, headings with GitHub's anchors, links to
+    the other guides kept inside the stand."""
+    text = (PAGES / "guides" / name).read_text("utf-8")
+    md = MarkdownIt("commonmark").enable("table")
+    body = _DOC_LINK.sub(r'href="/guides/\1', _anchored(md.render(text)))
+    title = GUIDES[name]
+    return (asset("guide.html").decode().replace("{{title}}", title)
+            .replace("{{body}}", body))
+
+
+def _anchored(html: str) -> str:
+    """<h2>Some Title</h2> -> <h2 id="some-title">: the anchors GitHub gives headings."""
+
+    def add_id(match: re.Match[str]) -> str:
+        plain = re.sub(r"<[^>]+>", "", match[2]).strip().lower()
+        slug = re.sub(r"[^\w\- ]", "", plain).replace(" ", "-")
+        return f'<h{match[1]} id="{slug}">{match[2]}</h{match[1]}>'
+
+    return re.sub(r"<h([1-6])>(.*?)</h\1>", add_id, html)
+
+
+def _file(data: bytes, name: str) -> Response:
+    suffix = name[name.rfind("."):]
+    response = Response(data, content_type=TYPES.get(suffix, "application/octet-stream"))
+    response.headers["Cache-Control"] = "no-cache"  # a restarted stand may serve new pages
+    return response
+
+
+def not_found() -> tuple[dict[str, str], int]:
+    return {"detail": "Not Found"}, 404
+
+
+def register_pages(app: QuartTrio, services: Services) -> None:
+    settings = services.settings
+    static_names = {p.name for p in (PAGES / "static").iterdir() if p.is_file()}
+
+    def page(name: str) -> Response:
+        return _file(asset(name), name)
+
+    @app.get("/")
+    async def portal() -> Response:
+        return page("portal.html")
+
+    @app.get("/playground")
+    async def playground() -> Response:
+        return page("playground.html")
+
+    @app.get("/docs")
+    async def docs() -> Response:
+        return page("docs.html")
+
+    @app.get("/assets/<name>")
+    async def assets(name: str) -> Response | tuple[dict[str, str], int]:
+        return page(name) if name in static_names else not_found()
+
+    @app.get("/swagger-ui/<name>")
+    async def swagger(name: str) -> Response | tuple[dict[str, str], int]:
+        return _file(swagger_asset(name), name) if name in SWAGGER_FILES else not_found()
+
+    @app.get("/guides/<name>")
+    async def guides(name: str) -> Response | tuple[dict[str, str], int]:
+        if name not in GUIDES:
+            return not_found()
+        return Response(guide(name), content_type=TYPES[".html"])
+
+    @app.get("/stand.json")
+    async def stand() -> dict[str, Any]:
+        return {"service": "qakit-trio", "version": __version__, "profile": settings.profile,
+                "urls": services.urls, "lab_pages": settings.lab_pages,
+                "default_channel": settings.default_channel,
+                "orders_channel": settings.orders_channel,
+                "kafka": settings.kafka_bootstrap is not None,
+                "database": settings.database_url is not None,
+                "guides": [{"name": name, "title": title} for name, title in GUIDES.items()]}
+
+    if not settings.lab_pages:
+        return
+
+    @app.get("/inspector")
+    async def inspector_page() -> Response:
+        return page("inspector.html")
+
+    @app.get("/tasks")
+    async def tasks_page() -> Response:
+        return page("tasks.html")
+
+    @app.get("/debug/tasks")
+    async def debug_tasks() -> dict[str, Any] | tuple[dict[str, str], int]:
+        raw_limit = request.args.get("limit", "20")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_TREE_LIMIT:
+            return {"error": "invalid_limit",
+                    "detail": f"limit must be a whole number from 1 to {MAX_TREE_LIMIT}"}, 400
+        expand = [kind for kind in request.args.get("expand", "").split(",") if kind]
+        return task_tree.snapshot(limit=int(raw_limit), expand=expand)
+
+    @app.get("/debug/events/<event_id>")
+    async def debug_event(event_id: str) -> dict[str, Any]:
+        kafka = services.kafka
+        return trail.trail(event_id, services.events.trail, kafka.health()["state"],
+                           kafka.acknowledged)
+
+    @app.websocket("/ws/_inspect")
+    async def inspect_route() -> tuple[dict[str, str], int] | None:
+        if (answer := refused(settings.ws_allowed_origins)) is not None:
+            return answer
+        ws = current_websocket()
+        inspector = Inspector(ws.transport, settings, services.taps,
+                              [services.hub, services.legacy_hub], services.stopping)
+        ws.session = inspector.run
+        return None
