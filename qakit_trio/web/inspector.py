@@ -27,7 +27,7 @@ from qakit_trio.transport.base import Pong, ServerTerminated, Transport, reply_c
 from qakit_trio.wire import inspect
 from qakit_trio.wire.close_codes import MESSAGE_TOO_BIG
 from qakit_trio.wire.framing import Frame
-from qakit_trio.wire.stamps import utc_ts
+from qakit_trio.wire.stamps import new_connection_id, utc_ts
 from qakit_trio.ws.hub import Hub, Member
 from qakit_trio.ws.lone import Progress, close_on_shutdown, watch_progress
 from qakit_trio.ws.tap import Tap, Tapped, Taps, Watch
@@ -42,6 +42,7 @@ MAX_WATCH_MESSAGE = 4096  # bytes: a watch message is a few dozen
 class Inspector:
     def __init__(self, transport: Transport, settings: Settings, taps: Taps,
                  hubs: list[Hub], stopping: ServerTerminated | None) -> None:
+        self.id = new_connection_id()  # on its log lines, as every connection's
         self._transport = transport
         self._settings = settings
         self._taps = taps
@@ -51,7 +52,7 @@ class Inspector:
         self._send_lock = trio.Lock()  # the reader answers, the sender streams: one at a time
 
     async def run(self) -> None:
-        logs.info(log, "inspector connected", inspectors=len(self._taps) + 1)
+        logs.info(log, "inspector connected", conn=self.id, inspectors=len(self._taps) + 1)
         with self._taps.open_tap() as (tap, tapped), tapped:  # we own the receive end
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(watch_progress, self._transport, self._settings,
@@ -62,7 +63,7 @@ class Inspector:
                 nursery.start_soon(self._send_loop, tap, tapped)
                 await self._read_loop(tap)
                 nursery.cancel_scope.cancel()
-        logs.info(log, "inspector closed", dropped=tap.dropped)
+        logs.info(log, "inspector closed", conn=self.id, dropped=tap.dropped)
 
     async def _read_loop(self, tap: Tap) -> None:
         await self._send(inspect.watching({}))

@@ -59,9 +59,9 @@ KINDS: dict[tuple[str, str], Kind] = {
         Kind("delayed-reply", lambda f: "delayed reply (a trainee's fault)"),
     ("qakit_trio.ws.echo", "serve_echo"): Kind("echo", lambda f: "/ws/echo connection"),
     ("qakit_trio.web.inspector", "Inspector.run"):
-        Kind("inspector", lambda f: "inspector (/ws/_inspect): reader"),
+        Kind("inspector", lambda f: f"inspector {_conn_id(f)} (/ws/_inspect): reader"),
     ("qakit_trio.web.inspector", "Inspector._send_loop"):
-        Kind("inspector-sender", lambda f: "inspector: sender"),
+        Kind("inspector-sender", lambda f: f"sender of inspector {_conn_id(f)}"),
     ("qakit_trio.ws.lone", "watch_progress"):
         Kind("progress-watch", lambda f: f"progress watch ({f.get('what')})"),
     ("qakit_trio.ws.lone", "close_on_shutdown"):
@@ -114,36 +114,50 @@ def _module(frame: FrameType) -> str:
     return str(frame.f_globals.get("__name__", ""))
 
 
+def _count(task: trio.lowlevel.Task) -> int:
+    """Every task under `task`, itself included: a plain count, no labels (cheap)."""
+    return 1 + sum(_count(child) for nursery in task.child_nurseries
+                   for child in nursery.child_tasks)
+
+
 def snapshot(*, limit: int = 20, expand: Iterable[str] = ()) -> dict[str, Any]:
     """The tree from the root task, as JSON-ready dicts:
     task    {"name", "kind", "label", "doc", "nurseries": [nursery, ...]}
     nursery {"tasks": [task | group, ...]}
-    group   {"group": KIND, "count", "shown", "tasks": [the first `limit`]}
-    Totals: {"tasks": every task, "by_kind": {kind: count}}."""
+    group   {"group": KIND, "count", "shown", "tasks": [the first `limit`, walked]}
+    Totals: {"tasks": every task in the process, "by_kind": {kind: count}} (by_kind counts the
+    tasks listed and every group's members, not what runs inside the members a group hides).
+
+    This runs on the event loop, time every connection waits, so a group's hidden members are
+    labelled and counted but not walked: with 2000 clients, the answer took 87 ms when every
+    one was walked, 30 ms now (130 ms with the group expanded)."""
     expanded = set(expand)
     by_kind: dict[str, int] = {}
 
-    def walk(task: trio.lowlevel.Task) -> dict[str, Any]:
-        kind, label = _kind(task)
-        by_kind[kind] = by_kind.get(kind, 0) + 1
+    def walk(task: trio.lowlevel.Task, kind: str, label: str) -> dict[str, Any]:
         return {"name": task.name, "kind": kind, "label": label,
                 "doc": f"{DOC}#task-{kind}",
                 "nurseries": [nursery(n) for n in task.child_nurseries]}
 
     def nursery(n: trio.Nursery) -> dict[str, Any]:
-        children = sorted(n.child_tasks, key=lambda t: t.name)  # a frozenset: a stable order
-        walked = [walk(child) for child in children]
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for node in walked:
-            groups.setdefault(node["kind"], []).append(node)
+        groups: dict[str, list[tuple[trio.lowlevel.Task, str]]] = {}
+        for child in sorted(n.child_tasks, key=lambda t: t.name):  # a frozenset: fix an order
+            kind, label = _kind(child)
+            groups.setdefault(kind, []).append((child, label))
         shown: list[dict[str, Any]] = []
-        for kind, nodes in groups.items():
-            if len(nodes) > limit and kind not in expanded:
-                shown.append({"group": kind, "count": len(nodes), "shown": limit,
-                              "doc": f"{DOC}#task-{kind}", "tasks": nodes[:limit]})
+        for kind, members in groups.items():
+            by_kind[kind] = by_kind.get(kind, 0) + len(members)
+            if len(members) > limit and kind not in expanded:
+                shown.append({"group": kind, "count": len(members), "shown": limit,
+                              "doc": f"{DOC}#task-{kind}",
+                              "tasks": [walk(t, kind, label) for t, label in members[:limit]]})
             else:
-                shown.extend(nodes)
+                shown.extend(walk(t, kind, label) for t, label in members)
         return {"tasks": shown}
 
-    root = walk(trio.lowlevel.current_root_task())  # type: ignore[arg-type]
-    return {"root": root, "tasks": sum(by_kind.values()), "by_kind": dict(sorted(by_kind.items()))}
+    root_task = trio.lowlevel.current_root_task()
+    assert root_task is not None  # always, inside trio.run
+    kind, label = _kind(root_task)
+    by_kind[kind] = 1
+    root = walk(root_task, kind, label)
+    return {"root": root, "tasks": _count(root_task), "by_kind": dict(sorted(by_kind.items()))}

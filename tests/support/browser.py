@@ -66,7 +66,7 @@ class Network:
     """What one page load asked the network for, from the performance log."""
 
     urls: list[str] = field(default_factory=list)
-    bytes: int = 0  # encoded (on the wire) bytes of every response body, headers excluded
+    bytes: int = 0  # bytes received for every request (encodedDataLength: headers included)
     failed: list[str] = field(default_factory=list)
 
 
