@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from trio_websocket import WebSocketConnection
 
-from .support import helpers, kafka_broker, pg
+from .support import contract, helpers, kafka_broker, pg
 
 # End-to-end modules that run on both paths: our hypercorn extension and plain ASGI
 # (QAKIT_FAST_PATH=0). The protocol contract is the same on both (transport/base.py).
@@ -116,3 +117,28 @@ def kafka_settings(kafka_bootstrap: str) -> dict[str, Any]:
     suffix = uuid.uuid4().hex[:10]
     return {"kafka_bootstrap": kafka_bootstrap, "kafka_ws_topic": f"ws_events_{suffix}",
             "kafka_order_topic": f"order_events_{suffix}", "kafka_timeout": 3.0}
+
+
+@pytest.fixture(autouse=True)
+def frame_contract(request: pytest.FixtureRequest,
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every frame a test receives with trio-websocket is checked against the AsyncAPI
+    document (support/contract.py), unless the test breaks the contract on purpose."""
+    if request.node.get_closest_marker("breaks_contract") is None:
+        receive = WebSocketConnection.get_message
+
+        async def checked(self: WebSocketConnection) -> str | bytes:
+            message = await receive(self)
+            contract.check(self.path or "", message)
+            return message
+
+        monkeypatch.setattr(WebSocketConnection, "get_message", checked)
+    return
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if contract.SEEN:
+        terminalreporter.write_line(
+            f"AsyncAPI contract: {sum(contract.SEEN.values())} frames received by the tests "
+            f"matched {len(contract.SEEN)} of the document's messages: "
+            + ", ".join(f"{name} {count}" for name, count in sorted(contract.SEEN.items())))

@@ -4,6 +4,7 @@ external font: the stand works with no internet).
     /                    portal: what this stand is, every URL, live PostgreSQL and Kafka state
     /playground          a WebSocket and REST client for trainees
     /docs                Swagger UI (from the swagger-ui-bundle package) over /openapi.json
+    /asyncapi            the WebSocket protocols, from /asyncapi.json (also .yaml; asyncapi.py)
     /guides/NAME         the README and the docs a trainee reads, rendered
     /stand.json          what the pages need to know: URLs, profile, which pages are on
   lab pages (QAKIT_LAB_PAGES=1, the default; 0 turns them off: 404):
@@ -24,6 +25,7 @@ from importlib import resources
 from typing import Any
 
 import swagger_ui_bundle  # type: ignore[import-untyped]
+import yaml
 from markdown_it import MarkdownIt
 from quart import Response, request
 from quart_trio import QuartTrio
@@ -32,7 +34,7 @@ from qakit_trio import __version__
 from qakit_trio.services import Services
 from qakit_trio.sessions import trail
 from qakit_trio.transport.quart_ws import current_websocket
-from qakit_trio.web import task_tree
+from qakit_trio.web import asyncapi, task_tree
 from qakit_trio.web.inspector import Inspector
 from qakit_trio.web.ws_endpoint import refused
 
@@ -43,7 +45,13 @@ TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
 # Swagger UI: the two files /docs needs, and its icon (not the source maps: 5 MiB nobody needs)
 SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
 # The guides a trainee may read here (the lab's answer key is for teachers: not served)
-GUIDES = {"README.md": "The stand: protocols, orders, REST, settings",
+GUIDES = {"guide/README.md": "Trainee guides / Руководства для слушателей",
+          **{f"guide/{lang}/{name}.md": f"{title} ({lang})" for lang in ("ru", "en")
+             for name, title in (("start", "Start"), ("websocket", "WebSocket"),
+                                 ("rest-and-orders", "REST and orders"),
+                                 ("kafka-and-logs", "Kafka and logs"),
+                                 ("exercises", "Exercises"), ("glossary", "Glossary"))},
+          "README.md": "The stand: protocols, orders, REST, settings",
           "testing.md": "Testing the stand with pytest-trio",
           "concurrency.md": "How it runs: the task tree, channels, shutdown",
           "hardening.md": "What the stand does with strange input"}
@@ -51,7 +59,8 @@ _DOC_LINK = re.compile(r'href="(?:\.\./)?docs/([a-z\-]+\.md)')
 MAX_TREE_LIMIT = 10_000
 # the routes that answer HTML or files, not JSON (the OpenAPI document lists the others)
 HTML_ROUTES = ("/", "/playground", "/docs", "/assets/<name>", "/swagger-ui/<name>",
-               "/guides/<name>", "/inspector", "/tasks")
+               "/guides/<path:name>", "/inspector", "/tasks", "/asyncapi", "/asyncapi.json",
+               "/asyncapi.yaml")
 
 
 @cache
@@ -79,8 +88,9 @@ def guide(name: str) -> str:
     md = MarkdownIt("commonmark").enable("table")
     body = _DOC_LINK.sub(r'href="/guides/\1', _anchored(md.render(text)))
     title = GUIDES[name]
-    return (asset("guide.html").decode().replace("{{title}}", title)
-            .replace("{{body}}", body))
+    lang = "ru" if name.startswith("guide/ru/") else "en"
+    return (asset("guide.html").decode().replace("{{lang}}", lang)
+            .replace("{{title}}", title).replace("{{body}}", body))
 
 
 def _anchored(html: str) -> str:
@@ -132,11 +142,24 @@ def register_pages(app: QuartTrio, services: Services) -> None:
     async def swagger(name: str) -> Response | tuple[dict[str, str], int]:
         return _file(swagger_asset(name), name) if name in SWAGGER_FILES else not_found()
 
-    @app.get("/guides/<name>")
+    @app.get("/guides/<path:name>")
     async def guides(name: str) -> Response | tuple[dict[str, str], int]:
         if name not in GUIDES:
             return not_found()
         return Response(guide(name), content_type=TYPES[".html"])
+
+    @app.get("/asyncapi.json")
+    async def asyncapi_json() -> dict[str, Any]:
+        return asyncapi.document()
+
+    @app.get("/asyncapi.yaml")
+    async def asyncapi_yaml() -> Response:
+        text = yaml.safe_dump(asyncapi.document(), sort_keys=False, allow_unicode=True)
+        return Response(text, content_type="application/yaml; charset=utf-8")
+
+    @app.get("/asyncapi")
+    async def asyncapi_page() -> Response:
+        return page("asyncapi.html")
 
     @app.get("/stand.json")
     async def stand() -> dict[str, Any]:

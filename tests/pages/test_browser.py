@@ -37,6 +37,7 @@ PAGES = {  # path -> what shows that the page has done its work
     "/inspector": "#inspect-state.open",
     "/tasks": ".task.service",
     "/docs": ".opblock",
+    "/asyncapi": '.message[data-operation="receiveEchoRequest"]',
     "/guides/README.md": "article.guide h2#run-it",
 }
 

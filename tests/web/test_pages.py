@@ -16,8 +16,9 @@ from qakit_trio.web import pages
 from ..support.helpers import running_server
 
 TIMEOUT = 20
-PAGES = ["/", "/playground", "/inspector", "/tasks", "/docs", "/guides/README.md",
-         "/guides/concurrency.md", "/guides/testing.md", "/guides/hardening.md"]
+PAGES = ["/", "/playground", "/inspector", "/tasks", "/docs", "/asyncapi", "/guides/README.md",
+         "/guides/concurrency.md", "/guides/testing.md", "/guides/hardening.md",
+         "/guides/guide/README.md", "/guides/guide/ru/start.md", "/guides/guide/en/exercises.md"]
 LAB_ONLY = ["/inspector", "/tasks", "/debug/tasks", "/debug/events/some-id"]
 
 
@@ -56,7 +57,7 @@ async def test_every_page_and_everything_it_loads_comes_from_the_stand() -> None
                     assert asset.status_code == 200, url
             # and no asset of ours reaches out either (the browser test watches the network)
             for name in ("stand.js", "portal.js", "playground.js", "inspector.js", "tasks.js",
-                         "templates.js", "docs.js", "stand.css"):
+                         "templates.js", "docs.js", "asyncapi.js", "stand.css"):
                 text = (await http.get(f"/assets/{name}")).text
                 far = re.search(r"""(fetch|src|href|url)\(?\s*["'`]?(https?:)?//""", text)
                 assert far is None, name
@@ -89,6 +90,11 @@ async def test_guides_are_rendered_with_anchors_and_keep_their_links_inside_the_
             answer_key = await http.get("/guides/lab-answer-key.md")
             assert answer_key.status_code == 404
             assert (await http.get("/assets/../app.py")).status_code == 404
+            assert (await http.get("/guides/../app.py")).status_code == 404
+            russian = (await http.get("/guides/guide/ru/websocket.md")).text
+            assert '<html lang="ru">' in russian
+            exercises = (await http.get("/guides/guide/ru/exercises.md")).text
+            assert 'href="../../testing.md"' in exercises  # resolves to /guides/testing.md
 
 
 async def test_stand_json_says_where_the_stand_listens(stand_profile: str) -> None:

@@ -20,6 +20,7 @@
       ["WebSocket, echo", `${ws}/ws/echo`],
       ["REST docs (Swagger UI)", `${base}/docs`],
       ["OpenAPI document", `${base}/openapi.json`],
+      ["AsyncAPI document (WebSocket)", `${base}/asyncapi.json`],
       ["Health", `${base}/health`],
       ["Connections by channel", `${base}/stats`],
       ["Orders (REST)", `${base}/orders`]);

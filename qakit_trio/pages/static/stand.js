@@ -68,7 +68,8 @@ const Stand = {
   // the header of every page; lab pages only when the stand has them on
   async header(current) {
     const links = [["/", "Portal"], ["/playground", "Playground"], ["/inspector", "Inspector"],
-                   ["/tasks", "Task tree"], ["/docs", "REST docs"], ["/guides/README.md", "Guides"]];
+                   ["/tasks", "Task tree"], ["/docs", "REST docs"], ["/asyncapi", "WS protocols"],
+                   ["/guides/guide/README.md", "Guides"]];
     let stand = {lab_pages: true, version: ""};
     try { stand = await Stand.getJSON("/stand.json"); } catch { /* the page still works */ }
     const nav = Stand.el("nav", {"aria-label": "Pages of the stand"});
