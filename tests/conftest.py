@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from trio_websocket import WebSocketConnection
 
+from qakit_trio.testing import StandClient
+
 from .support import contract, helpers, kafka_broker, pg
 
 # End-to-end modules that run on both paths: our hypercorn extension and plain ASGI
@@ -122,8 +124,9 @@ def kafka_settings(kafka_bootstrap: str) -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def frame_contract(request: pytest.FixtureRequest,
                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every frame a test receives with trio-websocket is checked against the AsyncAPI
-    document (support/contract.py), unless the test breaks the contract on purpose."""
+    """Every frame a test receives (with trio-websocket, or the in-memory kit's StandClient) is
+    checked against the AsyncAPI document (support/contract.py), unless the test breaks the
+    contract on purpose."""
     if request.node.get_closest_marker("breaks_contract") is None:
         receive = WebSocketConnection.get_message
 
@@ -133,6 +136,14 @@ def frame_contract(request: pytest.FixtureRequest,
             return message
 
         monkeypatch.setattr(WebSocketConnection, "get_message", checked)
+        receive_in_memory = StandClient.receive
+
+        async def checked_in_memory(self: StandClient) -> str | bytes:
+            message = await receive_in_memory(self)
+            contract.check(str(self._scope["path"]), message)
+            return message
+
+        monkeypatch.setattr(StandClient, "receive", checked_in_memory)
     return
 
 
