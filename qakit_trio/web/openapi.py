@@ -154,7 +154,8 @@ def document(lab_pages: bool = True) -> dict[str, Any]:
         "info": {"title": "QA Kit WebSocket service (qakit-trio)", "version": __version__,
                  "description": "REST side of the stand. The WebSocket endpoints are "
                                 "ws://HOST:PORT/ws?channel=NAME (envelope protocol), "
-                                "/ws/orders (legacy orders protocol) and /ws/echo; see README."},
+                                "/ws/orders (legacy orders protocol) and /ws/echo, described in "
+                                "the AsyncAPI document /asyncapi.json."},
         "paths": paths,
         "components": {"schemas": {"Order": ORDER, "Error": ERROR,
                                    "HTTPValidationError": VALIDATION_ERROR}},

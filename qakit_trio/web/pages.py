@@ -55,12 +55,14 @@ GUIDES = {"guide/README.md": "Trainee guides / Руководства для с�
           "testing.md": "Testing the stand with pytest-trio",
           "concurrency.md": "How it runs: the task tree, channels, shutdown",
           "hardening.md": "What the stand does with strange input"}
-_DOC_LINK = re.compile(r'href="(?:\.\./)?docs/([a-z\-]+\.md)')
+_DOC_LINK = re.compile(r'href="(?:\.\./)?docs/((?:guide/)?[A-Za-z/\-]*\.md)')
+_POSTMAN_LINK = re.compile(r'href="(?:\.\./)*postman/"')
+POSTMAN = ("qakit-trio.postman_collection.json", "qakit-trio.postman_environment.json")
 MAX_TREE_LIMIT = 10_000
 # the routes that answer HTML or files, not JSON (the OpenAPI document lists the others)
 HTML_ROUTES = ("/", "/playground", "/docs", "/assets/<name>", "/swagger-ui/<name>",
-               "/guides/<path:name>", "/inspector", "/tasks", "/asyncapi", "/asyncapi.json",
-               "/asyncapi.yaml")
+               "/guides/<path:name>", "/postman/", "/postman/<name>", "/inspector", "/tasks",
+               "/asyncapi", "/asyncapi.json", "/asyncapi.yaml")
 
 
 @cache
@@ -86,7 +88,8 @@ def guide(name: str) -> str:
     the other guides kept inside the stand."""
     text = (PAGES / "guides" / name).read_text("utf-8")
     md = MarkdownIt("commonmark").enable("table")
-    body = _DOC_LINK.sub(r'href="/guides/\1', _anchored(md.render(text)))
+    body = _POSTMAN_LINK.sub('href="/postman/"', _DOC_LINK.sub(
+        r'href="/guides/\1', _anchored(md.render(text))))
     title = GUIDES[name]
     lang = "ru" if name.startswith("guide/ru/") else "en"
     return (asset("guide.html").decode().replace("{{lang}}", lang)
@@ -141,6 +144,20 @@ def register_pages(app: QuartTrio, services: Services) -> None:
     @app.get("/swagger-ui/<name>")
     async def swagger(name: str) -> Response | tuple[dict[str, str], int]:
         return _file(swagger_asset(name), name) if name in SWAGGER_FILES else not_found()
+
+    @app.get("/postman/")
+    async def postman_files() -> dict[str, Any]:
+        return {"files": [f"/postman/{name}" for name in POSTMAN],
+                "how": "Postman: File → Import both files, pick the environment, Run collection"}
+
+    @app.get("/postman/<name>")
+    async def postman_file(name: str) -> Response | tuple[dict[str, str], int]:
+        if name not in POSTMAN:
+            return not_found()
+        response = _file((PAGES / "postman" / name).read_bytes(), name)
+        response.headers["Content-Type"] = "application/json"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
     @app.get("/guides/<path:name>")
     async def guides(name: str) -> Response | tuple[dict[str, str], int]:

@@ -3,8 +3,10 @@ the lab pages turned off with QAKIT_LAB_PAGES=0. (In a real browser: tests/pages
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +18,7 @@ from qakit_trio.web import pages
 from ..support.helpers import running_server
 
 TIMEOUT = 20
+POSTMAN = Path(__file__).resolve().parents[2] / "postman"
 PAGES = ["/", "/playground", "/inspector", "/tasks", "/docs", "/asyncapi", "/guides/README.md",
          "/guides/concurrency.md", "/guides/testing.md", "/guides/hardening.md",
          "/guides/guide/README.md", "/guides/guide/ru/start.md", "/guides/guide/en/exercises.md"]
@@ -93,8 +96,23 @@ async def test_guides_are_rendered_with_anchors_and_keep_their_links_inside_the_
             assert (await http.get("/guides/../app.py")).status_code == 404
             russian = (await http.get("/guides/guide/ru/websocket.md")).text
             assert '<html lang="ru">' in russian
+            assert 'href="/guides/guide/README.md"' in readme
+            assert 'href="/postman/"' in readme
             exercises = (await http.get("/guides/guide/ru/exercises.md")).text
             assert 'href="../../testing.md"' in exercises  # resolves to /guides/testing.md
+
+
+async def test_the_postman_files_can_be_downloaded_from_the_stand() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
+            listing = (await http.get("/postman/")).json()
+            for url in listing["files"]:
+                answer = await http.get(url)
+                assert answer.status_code == 200
+                name = url.rsplit("/", 1)[1]
+                assert answer.json() == json.loads((POSTMAN / name).read_text())
+                assert name in answer.headers["content-disposition"]
+            assert (await http.get("/postman/nope.json")).status_code == 404
 
 
 async def test_stand_json_says_where_the_stand_listens(stand_profile: str) -> None:

@@ -23,7 +23,9 @@
       ["AsyncAPI document (WebSocket)", `${base}/asyncapi.json`],
       ["Health", `${base}/health`],
       ["Connections by channel", `${base}/stats`],
-      ["Orders (REST)", `${base}/orders`]);
+      ["Orders (REST)", `${base}/orders`],
+      ["Postman collection (REST, with tests)", `${base}/postman/qakit-trio.postman_collection.json`],
+      ["Postman environment", `${base}/postman/qakit-trio.postman_environment.json`]);
   }
   const body = document.querySelector("#urls tbody");
   for (const [what, url] of rows) {
