@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ from ..support.browser import (
 )
 
 WAIT = 20  # seconds, for anything a page should show
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide"
 PAGES = {  # path -> what shows that the page has done its work
     "/": "#urls tbody tr",
     "/playground": "#template option",
@@ -210,3 +212,20 @@ def test_the_docs_page_renders_the_operations_offline(
     until(chrome, lambda: len(shown(chrome, ".opblock")) >= 10, "the operations")
     paths = {node.text for node in shown(chrome, ".opblock-summary-path")}
     assert {"/orders", "/health", "/broadcast"} <= paths
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_the_guides_devtools_console_snippet_works_in_the_browser(
+        chrome: webdriver.Chrome, stand: StandProcess, language: str) -> None:
+    guide = (GUIDE / language / "websocket.md").read_text()
+    snippet = guide.split("```javascript\n", 1)[1].split("```", 1)[0]
+    snippet = snippet.replace("127.0.0.1:8002", urlsplit(stand.url).netloc)
+    open_page(chrome, stand, "/")
+    # what the snippet logs, kept where the test can read it (the console is for people)
+    chrome.execute_script("window.logged = []; console.log = (value) => window.logged.push(value);"
+                          + snippet)
+    until(chrome, lambda: len(chrome.execute_script("return window.logged")) >= 4,
+          "the greeting and the three replies in the console")
+    logged = chrome.execute_script("return window.logged")
+    assert [frame["type"] for frame in logged[:4]] == ["system", "ack", "echo", "event"]
+    assert {frame["request_id"] for frame in logged[1:4]} == {"r1"}
