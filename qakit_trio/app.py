@@ -24,6 +24,7 @@ from qakit_trio.web import http_errors
 from qakit_trio.web.cors import register_cors
 from qakit_trio.web.http_errors import HttpError
 from qakit_trio.web.lab import register_lab
+from qakit_trio.web.metrics import Scrapes, register_metrics
 from qakit_trio.web.pages import register_pages
 from qakit_trio.web.rest import register_rest
 from qakit_trio.web.rest_orders import register_orders
@@ -52,6 +53,7 @@ class QakitApp(QuartTrio):
 
     services: Services
     settings: Settings
+    scrapes: Scrapes  # /metrics (web/metrics.py)
 
 
 def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = None) -> QakitApp:
@@ -68,11 +70,13 @@ def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = 
     app.services = Services(settings)
     register_cors(app, settings.cors_allow_origins)
     actions = {**base_actions(), **order_actions(), **(extra_actions or {})}
+    app.services.requests.actions = frozenset(actions)  # metric labels: known actions only
     register_rest(app, app.services)
     register_orders(app, app.services)
     register_ws(app, app.services, actions)
     register_lab(app, app.services)
     register_pages(app, app.services)
+    app.scrapes = register_metrics(app, app.services)
 
     @app.before_serving
     async def start_services() -> None:

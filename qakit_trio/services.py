@@ -39,6 +39,7 @@ from qakit_trio.config import Settings
 from qakit_trio.domain.order_store import MemoryOrderStore, OrderStore
 from qakit_trio.lab.bugs import Bugs
 from qakit_trio.logs import run_log_flusher
+from qakit_trio.request_metrics import RequestMetrics
 from qakit_trio.sessions.events import EventSink, OrderEvents
 from qakit_trio.sessions.fault_rules import FaultRules
 from qakit_trio.supervisor import Supervisor
@@ -94,6 +95,7 @@ class Services:
         # the lab's defects (lab/bugs.py): one object, asked at a few named points
         self.bugs = Bugs(settings.bugs)
         self.fault_rules = FaultRules()  # a teacher's scenario: PUT /lab/faults
+        self.requests = RequestMetrics()  # /ws requests, for /metrics (its actions: app.py)
         if settings.bugs:
             log.warning("lab bugs are on: this stand has defects on purpose",
                         extra={"fields": {"bugs": list(settings.bugs)}})

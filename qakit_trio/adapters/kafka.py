@@ -30,10 +30,10 @@ boundary, turned into the adapter's state (`/health`), and retried.
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import aiokafka
 import trio
@@ -143,6 +143,7 @@ class KafkaPublisher:
         self._pause = RETRY_FIRST  # before the next attempt after a failure (doubling)
         # (record, partition, offset) of the last acknowledged records: where each one is
         self.acknowledged: deque[tuple[Record, int, int]] = deque(maxlen=KEEP_ACKNOWLEDGED)
+        self.outcomes: Counter[tuple[str, str]] = Counter()  # (topic, delivered|dropped|retried)
 
     # --- for everyone else ----------------------------------------------------------------
 
@@ -160,6 +161,7 @@ class KafkaPublisher:
         if spool is not None and self._spooled(spool, record):
             return
         self.dropped += 1
+        self.outcomes[(record.topic, "dropped")] += 1
         if self.dropped == 1 or self.dropped % 1000 == 0:
             log.warning("kafka buffer full: event dropped", extra={"fields": {
                 "dropped": self.dropped, "buffer": self._buffer_size,
@@ -265,6 +267,7 @@ class KafkaPublisher:
         except trio.TooSlowError:
             raise KafkaUnavailable(f"no acknowledgement within {self._timeout} s") from None
         self.acknowledged.extend((r, *where) for r, where in zip(records, placed, strict=True))
+        self.outcomes.update((r.topic, "delivered") for r in records)
         self.delivered += len(records)
         self._in_flight = 0
         for delivery in batch:
@@ -280,6 +283,7 @@ class KafkaPublisher:
                 await self._attempt(producer, batch)
                 return
             except KafkaUnavailable as error:
+                self.outcomes.update((r.topic, "retried") for d in batch for r in d.records)
                 await self._failed(str(error))
 
     async def _send_spooled(self, producer: _Producer, spool: DiskSpool) -> None:
@@ -328,6 +332,7 @@ class NoKafka:
 
     enabled = False
     acknowledged: tuple[tuple[Record, int, int], ...] = ()
+    outcomes: ClassVar[dict[tuple[str, str], int]] = {}  # nothing is ever published
 
     def publish_nowait(self, record: Record) -> None:
         pass

@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import trio
+
 from qakit_trio import logs
 from qakit_trio.errors import OrderError, ProtocolError, QakitError, StoreError
+from qakit_trio.request_metrics import NO_ACTION
 from qakit_trio.services import Services
 from qakit_trio.sessions import faults
 from qakit_trio.sessions.actions import Action, ActionContext
@@ -68,6 +71,7 @@ class EnvelopeSession:
             if bugs.close_on_invalid_json and failure.code == ErrorCode.INVALID_JSON:
                 conn.close_soon(1000, "")  # the lab's defect (the original stand's)
                 return
+            self._services.requests.observe(NO_ACTION, str(failure.code), 0.0)
             await conn.reply(protocol.error(None, failure))
             return
         request_id = protocol.request_id_of(obj, self._assign_request_id)
@@ -115,6 +119,7 @@ class EnvelopeSession:
                    ctx_bugs: dict[str, Any], conn: Connection | None = None) -> None:
         conn = self._conn if conn is None else conn
         late_ack = ctx_bugs.get("late_ack")
+        started, outcome = trio.current_time(), "ok"
         try:
             request = protocol.parse_request(obj, request_id)
             action = self._actions.get(request.action)
@@ -125,15 +130,22 @@ class EnvelopeSession:
         except* REPLIED as group:
             failure = as_protocol_error(_first(group))
             assert failure is not None
+            outcome = str(failure.code)
             if late_ack:  # (ack_after_data) no data came: the ack goes before the error
                 await conn.reply(late_ack.pop())
             await conn.reply(protocol.error(request_id, failure))
         except* Exception:
+            outcome = str(ErrorCode.INTERNAL_ERROR)
             log.exception("action failed", extra={"fields": {**conn.fields,
                                                               "request_id": request_id}})
             await conn.reply(protocol.error(request_id, protocol.ProtocolError(
                 ErrorCode.INTERNAL_ERROR, "the server failed to handle this request")))
             conn.close_soon(INTERNAL_ERROR, "internal error")
+        finally:  # counted also when cancelled (a close); the outcome is then what it was
+            action_name = obj.get("action")
+            self._services.requests.observe(
+                action_name if isinstance(action_name, str) else "unknown", outcome,
+                trio.current_time() - started)
 
     def _assign_request_id(self) -> str:
         self._requests += 1

@@ -144,6 +144,10 @@ def document(lab_pages: bool = True) -> dict[str, Any]:
         "delete": {"summary": "No fault rules", "tags": ["Lab"], "responses": {"200": rules}}}
     for verb in VERBS:
         paths[f"/orders/{{order_id}}/{verb}"] = change
+    paths["/metrics"] = {"get": {
+        "summary": "Prometheus metrics (text format; the list: README, Observability)",
+        "responses": {"200": {"description": "Metrics", "content": {"text/plain": {
+            "schema": {"type": "string"}}}}}}}
     paths["/stand.json"] = {"get": {
         "summary": "What the browser pages need: URLs, profile, guides", "tags": ["Pages"],
         "responses": {"200": _json({"type": "object"}, "The stand")}}}

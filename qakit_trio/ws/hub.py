@@ -78,6 +78,11 @@ class Hub:
         self.taps = taps if taps is not None else Taps()
         self._channels: dict[str, dict[str, Member]] = {}
         self.closing: tuple[int, str] | None = None  # set once the server is shutting down
+        # counted here, exported on scrape (web/metrics.py): frames from clients, frames handed
+        # to clients who have left (the members' own count is in their meter), evictions
+        self.frames_in = 0
+        self.departed_out = 0
+        self.evictions = 0
 
     def join(self, channel: str, connection_id: str, inlet: Inlet,
              close_soon: CloseSoon, *, can_ping: bool = True) -> Member:
@@ -95,9 +100,12 @@ class Hub:
         del members[member.connection_id]
         if not members:
             del self._channels[member.channel]  # a channel drops out with its last member
+        self.departed_out += member.inlet.meter.out
         member.inlet.close()
 
     def evict(self, member: Member, code: int, reason: str) -> None:
+        if code == SLOW_CONSUMER and self.is_member(member):
+            self.evictions += 1
         self.leave(member)
         member.close_soon(code, reason)
 

@@ -1,0 +1,157 @@
+"""`/metrics`: what a scripted session leaves in the counters, read by prometheus_client's
+parser, and scraped by a real Prometheus (Debian's package, started by the test) whose HTTP API
+then returns the same values."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import trio
+from prometheus_client.parser import text_string_to_metric_families
+from trio_websocket import open_websocket_url
+
+from ..support.helpers import Server, connected, receive_json, request, running_server, send_json
+from ..support.pg import apt_install
+
+TIMEOUT = 60
+
+
+async def session(server: Server) -> None:
+    """Requests of every outcome, on both protocols; two clients stay connected."""
+    async with open_websocket_url(f"{server.ws}/ws/orders") as legacy:
+        await send_json(legacy, {"action": "ping"})
+        assert (await receive_json(legacy))["type"] == "pong"
+    async with connected(server, "metrics") as (ws, _):
+        for n in range(3):
+            await request(ws, {"action": "echo", "request_id": f"e{n}"})
+        await request(ws, {"action": "fly", "request_id": "x"}, until="error")
+        await ws.send_message("not json")
+        assert (await receive_json(ws))["error"] == "invalid_json"
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def value(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
+          **labels: str) -> float:
+    return found[(name, frozenset(labels.items()))]
+
+
+async def test_a_sessions_counters_in_the_text_format() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
+            await session(server)
+            async with connected(server, "metrics"):
+                answer = await http.get("/metrics")
+                assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+                found = samples(answer.text)
+    assert value(found, "qakit_connections", protocol="envelope", channel="metrics") == 1
+    assert value(found, "qakit_requests_total", action="echo", outcome="ok") == 3
+    assert value(found, "qakit_requests_total", action="unknown",
+                 outcome="unknown_action") == 1
+    assert value(found, "qakit_requests_total", action="none", outcome="invalid_json") == 1
+    assert value(found, "qakit_request_duration_seconds_count", action="echo") == 3
+    assert value(found, "qakit_request_duration_seconds_bucket", action="echo",
+                 le="+Inf") == 3
+    assert value(found, "qakit_frames_received_total", protocol="envelope") == 5
+    assert value(found, "qakit_frames_received_total", protocol="legacy") == 1
+    # hellos, 3 x (ack, echo, event), ack and error of "fly", the invalid_json error
+    assert value(found, "qakit_frames_sent_total", protocol="envelope") == 2 + 9 + 2 + 1
+    assert value(found, "qakit_frames_sent_total", protocol="legacy") == 1
+    assert value(found, "qakit_slow_consumer_evictions_total", protocol="envelope") == 0
+    assert value(found, "qakit_database_up") == 1
+    assert value(found, "qakit_adapter_state", adapter="kafka", state="disabled") == 1
+    assert value(found, "process_resident_memory_bytes") > 0
+
+
+def test_many_channels_are_summed_into_other() -> None:
+    from qakit_trio.config import Settings
+    from qakit_trio.services import Services
+    from qakit_trio.web.metrics import TOP_CHANNELS, Scrapes, StandCollector
+    from qakit_trio.ws.outbox import Inlet, open_outbox
+
+    async def check() -> None:
+        services = Services(Settings())
+        ends = []
+        for n in range(TOP_CHANNELS + 5):
+            send, receive = open_outbox(4)
+            ends.append(receive)
+            services.hub.join(f"c{n}", f"id{n}", Inlet(send, lambda data: 0),
+                              lambda code, reason: None)
+        [connections] = [m for m in StandCollector(services, Scrapes()).collect()
+                         if m.name == "qakit_connections"]
+        assert len(connections.samples) == TOP_CHANNELS + 1
+        assert {s.labels["channel"]: s.value for s in connections.samples}["other"] == 5
+        for end in ends:
+            end.close()
+
+    trio.run(check)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def prometheus(target: str, folder: Path) -> AsyncIterator[str]:
+    """Debian's Prometheus scraping `target` every second; yields its base URL."""
+    binary = shutil.which("prometheus")
+    if binary is None and apt_install("prometheus"):
+        binary = shutil.which("prometheus")
+    assert binary is not None, "needs Prometheus: apt-get install prometheus"
+    config = folder / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n"
+                      f"  - job_name: qakit\n    static_configs:\n"
+                      f"      - targets: ['{target}']\n")
+    address = f"127.0.0.1:{free_port()}"
+    process = await trio.lowlevel.open_process(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
+         f"--web.listen-address={address}"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        yield f"http://{address}"
+    finally:
+        process.terminate()
+        with trio.CancelScope(shield=True), trio.move_on_after(10):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+
+
+async def test_a_real_prometheus_scrapes_the_same_values(tmp_path: Path) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with running_server() as server, httpx.AsyncClient() as http:
+            scrapes = server.app.scrapes
+            await session(server)
+            async with prometheus(urlsplit(server.http).netloc, tmp_path) as base:
+                # two scrapes after the session: the first one's samples are stored by then
+                await scrapes.wait_beyond(scrapes.count + 1)
+
+                async def query(expression: str) -> list[dict[str, Any]]:
+                    answer = (await http.get(f"{base}/api/v1/query",
+                                             params={"query": expression})).json()
+                    assert answer["status"] == "success", answer
+                    result: list[dict[str, Any]] = answer["data"]["result"]
+                    return result
+
+                [echo] = await query('qakit_requests_total{action="echo",outcome="ok"}')
+                assert echo["value"][1] == "3"
+                [up] = await query('up{job="qakit"}')
+                assert up["value"][1] == "1"
+                [received] = await query('qakit_frames_received_total{protocol="envelope"}')
+                assert received["value"][1] == "5"
+                [count] = await query('qakit_request_duration_seconds_count{action="echo"}')
+                assert count["value"][1] == "3"
+                assert await query("process_cpu_seconds_total")
