@@ -42,6 +42,7 @@ from qakit_trio.logs import run_log_flusher
 from qakit_trio.request_metrics import RequestMetrics
 from qakit_trio.sessions.events import EventSink, OrderEvents
 from qakit_trio.sessions.fault_rules import FaultRules
+from qakit_trio.sessions.trail import EventTrail
 from qakit_trio.supervisor import Supervisor
 from qakit_trio.transport.base import ServerTerminated
 from qakit_trio.ws.hub import STALL_GRACE, Hub
@@ -100,7 +101,8 @@ class Services:
             log.warning("lab bugs are on: this stand has defects on purpose",
                         extra={"fields": {"bugs": list(settings.bugs)}})
         self.kafka = make_publisher(settings)
-        self.events = EventSink(self.kafka, settings.kafka_ws_topic, self.bugs)
+        self.events = EventSink(self.kafka, settings.kafka_ws_topic, self.bugs,
+                                EventTrail() if settings.lab_pages else None)
         self.store, self.relay = make_store(settings, self.kafka, self.bugs)
         self.order_events = OrderEvents(
             self.events, self.hub, self.legacy_hub, settings.orders_channel,

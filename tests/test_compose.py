@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,22 +18,14 @@ from qakit_trio.config import KNOWN_VARIABLES, Settings
 from qakit_trio.services import Services
 from qakit_trio.web.metrics import Scrapes, StandCollector
 
-from .support.pg import apt_install
+from .support.pg import installed
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "compose.yaml"
 
 
-def tool(name: str, package: str) -> str:
-    found = shutil.which(name)
-    if found is None and apt_install(package):
-        found = shutil.which(name)
-    assert found is not None, f"needs {name}: apt-get install {package}"
-    return found
-
-
 def config() -> dict[str, Any]:
-    done = subprocess.run([tool("docker-compose", "docker-compose"), "-f", str(COMPOSE),
+    done = subprocess.run([installed("docker-compose", "docker-compose"), "-f", str(COMPOSE),
                            "config"], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     loaded: dict[str, Any] = yaml.safe_load(done.stdout)
@@ -72,7 +63,7 @@ def test_every_mounted_file_exists() -> None:
 
 def test_prometheus_configuration_is_valid_and_scrapes_the_stand() -> None:
     path = ROOT / "compose" / "prometheus.yml"
-    done = subprocess.run([tool("promtool", "prometheus"), "check", "config", str(path)],
+    done = subprocess.run([installed("promtool", "prometheus"), "check", "config", str(path)],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     [job] = yaml.safe_load(path.read_text())["scrape_configs"]

@@ -6,22 +6,19 @@ Debian's debootstrap, buildah and podman are installed with apt-get if missing."
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import trio
 
-from .support.pg import apt_install
+from .support.pg import installed
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path.home() / ".cache" / "qakit-trio" / "image"  # the base rootfs, kept between runs
 
 
 async def test_the_image_builds_runs_as_non_root_and_is_healthy() -> None:
-    tools = {"debootstrap": "debootstrap", "buildah": "buildah", "podman": "podman"}
-    missing = [package for name, package in tools.items() if shutil.which(name) is None]
-    if missing:
-        assert apt_install(*missing), f"needs {', '.join(missing)} (apt-get, as root)"
+    for tool in ("debootstrap", "buildah", "podman"):
+        installed(tool, tool)
     with trio.fail_after(900):
         done = await trio.run_process(["bash", str(ROOT / ".ci" / "build-image")],
                                       capture_stdout=True, capture_stderr=True, check=False,

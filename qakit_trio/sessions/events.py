@@ -36,11 +36,12 @@ LEGACY_CHANNEL = "orders"  # the one channel of the /ws/orders hub
 
 
 class EventSink:
-    def __init__(self, publisher: Publisher, ws_topic: str, bugs: Bugs | None = None) -> None:
+    def __init__(self, publisher: Publisher, ws_topic: str, bugs: Bugs | None = None,
+                 trail: EventTrail | None = None) -> None:
         self._publisher = publisher
         self._ws_topic = ws_topic
         self._bugs = bugs or Bugs()  # the lab's two defects of this sink
-        self.trail = EventTrail()  # the last events' log lines, for the inspector
+        self.trail = trail  # the last events' log lines, for the inspector (lab pages on)
 
     def record(self, frame: protocol.Message, fields: dict[str, Any]) -> None:
         """Log one event (an event frame) once, whoever receives it, and publish it.
@@ -49,7 +50,7 @@ class EventSink:
         fields = {**fields, "name": frame["name"], "event_id": event_id,
                   "request_id": frame.get("request_id"), "extra": frame.get("extra")}
         line = logs.info(log, "event", **fields)
-        if event_id is not None:  # the inspector shows the line of an event (sessions/trail.py)
+        if event_id is not None and self.trail is not None:  # for the inspector (trail.py)
             self.trail.saw(event_id, line, log.name, "event", fields)
         self.message(frame, fields.get("channel", ""), fields.get("conn"))
 

@@ -132,7 +132,8 @@ def row(hub: Hub, member: Member, now: float, profile: str) -> dict[str, Any]:
     protocol = ("legacy orders" if hub.name == "/ws/orders"
                 else "qa_kit envelope" if profile == "qa_kit" else "envelope")
     return {"id": member.connection_id, "hub": hub.name, "channel": member.channel,
-            "protocol": protocol, "since": member.since, "frames_in": member.frames_in,
+            "protocol": protocol, "connected_s": round(now - member.joined),
+            "frames_in": member.frames_in,
             "frames_out": meter.out, "queued_frames": meter.frames,
             "queued_bytes": meter.own + meter.shared,
             "last_heard_s": round(now - member.last_heard, 1)}

@@ -86,9 +86,8 @@ class StandCollector:
             if len(counts) > TOP_CHANNELS:
                 connections.add_metric([protocol, "other"],
                                        sum(count for _, count in counts[TOP_CHANNELS:]))
-            received.add_metric([protocol], hub.frames_in)
-            sent.add_metric([protocol], hub.departed_out + sum(
-                member.inlet.meter.out for member in hub.members()))
+            received.add_metric([protocol], hub.frames_received())
+            sent.add_metric([protocol], hub.frames_sent())
             evictions.add_metric([protocol], hub.evictions)
         yield from (connections, received, sent, evictions)
         yield from self._requests()

@@ -20,7 +20,8 @@ API any client has (the playground sends what a trainee types; the inspector onl
 from __future__ import annotations
 
 import re
-from functools import cache
+from collections.abc import Collection
+from functools import cache, partial
 from importlib import resources
 from typing import Any
 
@@ -29,6 +30,7 @@ import yaml
 from markdown_it import MarkdownIt
 from quart import Response, request
 from quart_trio import QuartTrio
+from werkzeug.exceptions import NotFound
 
 from qakit_trio import __version__
 from qakit_trio.services import Services
@@ -59,10 +61,13 @@ _DOC_LINK = re.compile(r'href="(?:\.\./)?docs/((?:guide/)?[A-Za-z/\-]*\.md)')
 _POSTMAN_LINK = re.compile(r'href="(?:\.\./)*postman/"')
 POSTMAN = ("qakit-trio.postman_collection.json", "qakit-trio.postman_environment.json")
 MAX_TREE_LIMIT = 10_000
+# path -> (the page's file in pages/static/, a lab page: off with QAKIT_LAB_PAGES=0)
+HTML_PAGES = {"/": ("portal.html", False), "/playground": ("playground.html", False),
+              "/docs": ("docs.html", False), "/asyncapi": ("asyncapi.html", False),
+              "/inspector": ("inspector.html", True), "/tasks": ("tasks.html", True)}
 # the routes that answer HTML or files, not JSON (the OpenAPI document lists the others)
-HTML_ROUTES = ("/", "/playground", "/docs", "/assets/<name>", "/swagger-ui/<name>",
-               "/guides/<path:name>", "/postman/", "/postman/<name>", "/inspector", "/tasks",
-               "/asyncapi", "/asyncapi.json", "/asyncapi.yaml")
+HTML_ROUTES = (*HTML_PAGES, "/assets/<name>", "/swagger-ui/<name>", "/guides/<path:name>",
+               "/postman/", "/postman/<name>", "/asyncapi.json", "/asyncapi.yaml")
 
 
 @cache
@@ -114,36 +119,33 @@ def _file(data: bytes, name: str) -> Response:
     return response
 
 
-def not_found() -> tuple[dict[str, str], int]:
-    return {"detail": "Not Found"}, 404
+async def _page(name: str) -> Response:
+    return _file(asset(name), name)
+
+
+def _known(name: str, names: Collection[str]) -> str:
+    """`name` if it is one of `names`; else the app's 404 ({"detail": "Not Found"}, app.py):
+    only files listed here are ever read, whatever path a client asks for."""
+    if name not in names:
+        raise NotFound()
+    return name
 
 
 def register_pages(app: QuartTrio, services: Services) -> None:
     settings = services.settings
     static_names = {p.name for p in (PAGES / "static").iterdir() if p.is_file()}
 
-    def page(name: str) -> Response:
-        return _file(asset(name), name)
-
-    @app.get("/")
-    async def portal() -> Response:
-        return page("portal.html")
-
-    @app.get("/playground")
-    async def playground() -> Response:
-        return page("playground.html")
-
-    @app.get("/docs")
-    async def docs() -> Response:
-        return page("docs.html")
+    for path, (name, lab) in HTML_PAGES.items():
+        if settings.lab_pages or not lab:
+            app.add_url_rule(path, f"page {name}", partial(_page, name))
 
     @app.get("/assets/<name>")
-    async def assets(name: str) -> Response | tuple[dict[str, str], int]:
-        return page(name) if name in static_names else not_found()
+    async def assets(name: str) -> Response:
+        return _file(asset(_known(name, static_names)), name)
 
     @app.get("/swagger-ui/<name>")
-    async def swagger(name: str) -> Response | tuple[dict[str, str], int]:
-        return _file(swagger_asset(name), name) if name in SWAGGER_FILES else not_found()
+    async def swagger(name: str) -> Response:
+        return _file(swagger_asset(_known(name, SWAGGER_FILES)), name)
 
     @app.get("/postman/")
     async def postman_files() -> dict[str, Any]:
@@ -151,19 +153,15 @@ def register_pages(app: QuartTrio, services: Services) -> None:
                 "how": "Postman: File → Import both files, pick the environment, Run collection"}
 
     @app.get("/postman/<name>")
-    async def postman_file(name: str) -> Response | tuple[dict[str, str], int]:
-        if name not in POSTMAN:
-            return not_found()
-        response = _file((PAGES / "postman" / name).read_bytes(), name)
+    async def postman_file(name: str) -> Response:
+        response = _file((PAGES / "postman" / _known(name, POSTMAN)).read_bytes(), name)
         response.headers["Content-Type"] = "application/json"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
     @app.get("/guides/<path:name>")
-    async def guides(name: str) -> Response | tuple[dict[str, str], int]:
-        if name not in GUIDES:
-            return not_found()
-        return Response(guide(name), content_type=TYPES[".html"])
+    async def guides(name: str) -> Response:
+        return Response(guide(_known(name, GUIDES)), content_type=TYPES[".html"])
 
     @app.get("/asyncapi.json")
     async def asyncapi_json() -> dict[str, Any]:
@@ -173,10 +171,6 @@ def register_pages(app: QuartTrio, services: Services) -> None:
     async def asyncapi_yaml() -> Response:
         text = yaml.safe_dump(asyncapi.document(), sort_keys=False, allow_unicode=True)
         return Response(text, content_type="application/yaml; charset=utf-8")
-
-    @app.get("/asyncapi")
-    async def asyncapi_page() -> Response:
-        return page("asyncapi.html")
 
     @app.get("/stand.json")
     async def stand() -> dict[str, Any]:
@@ -191,28 +185,25 @@ def register_pages(app: QuartTrio, services: Services) -> None:
     if not settings.lab_pages:
         return
 
-    @app.get("/inspector")
-    async def inspector_page() -> Response:
-        return page("inspector.html")
-
-    @app.get("/tasks")
-    async def tasks_page() -> Response:
-        return page("tasks.html")
-
     @app.get("/debug/tasks")
     async def debug_tasks() -> dict[str, Any] | tuple[dict[str, str], int]:
         raw_limit = request.args.get("limit", "20")
         if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_TREE_LIMIT:
             return {"error": "invalid_limit",
                     "detail": f"limit must be a whole number from 1 to {MAX_TREE_LIMIT}"}, 400
-        expand = [kind for kind in request.args.get("expand", "").split(",") if kind]
+        expand = {kind for kind in request.args.get("expand", "").split(",") if kind}
+        if unknown := sorted(expand - task_tree.ALL_KINDS):
+            return {"error": "invalid_expand", "detail": f"unknown task kind {unknown[0]!r}; "
+                    f"kinds: {', '.join(sorted(task_tree.ALL_KINDS))}"}, 400
         return task_tree.snapshot(limit=int(raw_limit), expand=expand)
+
+    events = services.events.trail
+    assert events is not None  # kept whenever the lab pages are on (services.py)
 
     @app.get("/debug/events/<event_id>")
     async def debug_event(event_id: str) -> dict[str, Any]:
         kafka = services.kafka
-        return trail.trail(event_id, services.events.trail, kafka.health()["state"],
-                           kafka.acknowledged)
+        return trail.trail(event_id, events, kafka.health()["state"], kafka.acknowledged)
 
     @app.websocket("/ws/_inspect")
     async def inspect_route() -> tuple[dict[str, str], int] | None:

@@ -101,6 +101,11 @@ NAMED: dict[str, tuple[str, str]] = {
 }
 
 
+# every kind a task can be shown as (the page's links; ?expand= is checked against it)
+ALL_KINDS = frozenset({kind.kind for kind in KINDS.values()}
+                      | {kind for kind, _ in NAMED.values()} | {"other"})
+
+
 def _kind(task: trio.lowlevel.Task) -> tuple[str, str]:
     """(kind, label) of a task: from the first known frame on its await stack, else its name."""
     for frame, _ in task.iter_await_frames():

@@ -8,6 +8,8 @@ Client -> server, one kind:
 Server -> client:
     {"type": "watching", "watch": {...}}           the filter now in force
     {"type": "connections", "ts", "total", "connections": [row, ...], "dropped"}   every second
+        row: {"id", "hub", "channel", "protocol", "connected_s", "frames_in", "frames_out",
+              "queued_frames", "queued_bytes", "last_heard_s"}
     {"type": "frames", "frames": [frame, ...], "dropped"}   as traffic passes
     {"type": "error", "error", "detail"}           a message it could not use
 

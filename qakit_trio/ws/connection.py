@@ -170,7 +170,6 @@ class Connection:
 
     async def _handle(self, message: str | bytes) -> None:
         hub = self._hub
-        hub.frames_in += 1
         if self._member is not None:
             self._member.frames_in += 1
         if hub.taps.active:  # an inspector is open (tap.py)

@@ -39,7 +39,6 @@ import trio
 
 from qakit_trio.wire.close_codes import GOING_AWAY, SLOW_CONSUMER
 from qakit_trio.wire.framing import OutboxItem
-from qakit_trio.wire.stamps import utc_ts
 from qakit_trio.ws.outbox import CONGESTED, Inlet
 from qakit_trio.ws.tap import Taps
 
@@ -59,7 +58,7 @@ class Member:
     close_soon: CloseSoon  # asks the connection to close; synchronous, never blocks
     last_heard: float = field(default=0.0)  # trio time of the last frame or pong from the client
     can_ping: bool = True  # its transport sends pings and reports pongs (transport/base.py)
-    since: str = ""  # when it joined, wall clock (the inspector shows it)
+    joined: float = 0.0  # trio time it joined (the inspector shows how long ago)
     frames_in: int = 0  # messages it has sent (the inspector; frames out: inlet.meter.out)
 
 
@@ -78,17 +77,17 @@ class Hub:
         self.taps = taps if taps is not None else Taps()
         self._channels: dict[str, dict[str, Member]] = {}
         self.closing: tuple[int, str] | None = None  # set once the server is shutting down
-        # counted here, exported on scrape (web/metrics.py): frames from clients, frames handed
-        # to clients who have left (the members' own count is in their meter), evictions
-        self.frames_in = 0
-        self.departed_out = 0
+        # for /metrics (web/metrics.py): what members that have left had counted (a member
+        # counts its own frames: Member.frames_in, its meter's `out`), and 4008 evictions
+        self._departed_in = 0
+        self._departed_out = 0
         self.evictions = 0
 
     def join(self, channel: str, connection_id: str, inlet: Inlet,
              close_soon: CloseSoon, *, can_ping: bool = True) -> Member:
         """Add a connection to `channel`. The hub takes ownership of `inlet`."""
-        member = Member(connection_id, channel, inlet, close_soon, trio.current_time(), can_ping,
-                        utc_ts())
+        now = trio.current_time()
+        member = Member(connection_id, channel, inlet, close_soon, now, can_ping, now)
         self._channels.setdefault(channel, {})[connection_id] = member
         return member
 
@@ -100,7 +99,8 @@ class Hub:
         del members[member.connection_id]
         if not members:
             del self._channels[member.channel]  # a channel drops out with its last member
-        self.departed_out += member.inlet.meter.out
+        self._departed_in += member.frames_in
+        self._departed_out += member.inlet.meter.out
         member.inlet.close()
 
     def evict(self, member: Member, code: int, reason: str) -> None:
@@ -202,6 +202,14 @@ class Hub:
         for member in self.members():
             self.leave(member)
             member.close_soon(code, reason)
+
+    def frames_received(self) -> int:
+        """Messages from this hub's clients so far, those that left included."""
+        return self._departed_in + sum(member.frames_in for member in self.members())
+
+    def frames_sent(self) -> int:
+        """Frames handed to this hub's clients so far (written or queued, pings included)."""
+        return self._departed_out + sum(member.inlet.meter.out for member in self.members())
 
     def stats(self) -> dict[str, int]:
         return {channel: len(members) for channel, members in sorted(self._channels.items())}

@@ -12,7 +12,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from typing import Any
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from .pg import apt_install
+from .pg import installed
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # ignored by git
 START_TIMEOUT = 30.0
@@ -33,13 +32,7 @@ START_TIMEOUT = 30.0
 
 def find_chromium() -> tuple[str, str]:
     """(browser, driver) paths; installs Debian's packages if they are missing."""
-    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if (browser is None or driver is None) and apt_install("chromium", "chromium-driver"):
-        browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if browser is None or driver is None:
-        raise RuntimeError("the page tests need Chromium: apt-get install chromium "
-                           "chromium-driver (needs root or passwordless sudo)")
-    return browser, driver
+    return installed("chromium", "chromium"), installed("chromedriver", "chromium-driver")
 
 
 @contextmanager

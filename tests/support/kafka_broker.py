@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import IO
 
-from .pg import apt_install, free_port
+from .pg import apt_install, free_port, installed
 
 KAFKA_VERSION = "3.9.1"
 POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -182,12 +182,7 @@ def _drain(stream: IO[str] | None) -> None:
 
 def kcat() -> str:
     """Debian's kcat (a Kafka client nobody here wrote), installed with apt-get if missing."""
-    found = shutil.which("kcat")
-    if found is None and apt_install("kcat"):
-        found = shutil.which("kcat")
-    if found is None:
-        raise RuntimeError("kcat not found: apt-get install kcat")
-    return found
+    return installed("kcat", "kcat")
 
 
 def _cluster_id() -> str:

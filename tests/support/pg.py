@@ -42,6 +42,17 @@ def apt_install(*packages: str) -> bool:
     return True
 
 
+def installed(binary: str, package: str) -> str:
+    """The path of `binary`, from Debian's `package`, installed with apt-get when missing."""
+    found = shutil.which(binary)
+    if found is None and apt_install(package):
+        found = shutil.which(binary)
+    if found is None:
+        raise RuntimeError(f"{binary} not found: apt-get install {package} (needs root or "
+                           "passwordless sudo)")
+    return found
+
+
 def bin_dir() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not found and apt_install("postgresql"):

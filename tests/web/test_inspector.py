@@ -48,6 +48,7 @@ async def test_the_inspector_sees_a_channel_live_with_request_and_event_ids() ->
                                                                          "envelope")
                 assert row["frames_out"] == 1
                 assert row["frames_in"] == 0
+                assert row["connected_s"] >= 0
 
                 await send_json(inspector, {"watch": {"hub": "/ws", "channel": "room"}})
                 assert (await next_of(inspector, "watching"))["watch"] == {
@@ -154,6 +155,9 @@ async def test_the_task_tree_shows_each_connection_nursery_and_drops_a_closed_on
                 assert list(nodes) == [first["connection_id"]]
             bad = await http.get("/debug/tasks?limit=0")
             assert (bad.status_code, bad.json()["error"]) == (400, "invalid_limit")
+            bad = await http.get("/debug/tasks?expand=connection,nope")
+            assert (bad.status_code, bad.json()["error"]) == (400, "invalid_expand")
+            assert "'nope'" in bad.json()["detail"]
 
 
 async def test_an_events_kafka_record_is_in_its_trail(kafka_settings: dict[str, Any]) -> None:

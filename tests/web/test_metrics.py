@@ -4,8 +4,6 @@ then returns the same values."""
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from trio_websocket import open_websocket_url
 
 from ..support.helpers import Server, connected, receive_json, request, running_server, send_json
-from ..support.pg import apt_install
+from ..support.pg import free_port, installed
 
 TIMEOUT = 60
 
@@ -98,19 +96,10 @@ def test_many_channels_are_summed_into_other() -> None:
     trio.run(check)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @asynccontextmanager
 async def prometheus(target: str, folder: Path) -> AsyncIterator[str]:
     """Debian's Prometheus scraping `target` every second; yields its base URL."""
-    binary = shutil.which("prometheus")
-    if binary is None and apt_install("prometheus"):
-        binary = shutil.which("prometheus")
-    assert binary is not None, "needs Prometheus: apt-get install prometheus"
+    binary = installed("prometheus", "prometheus")
     config = folder / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n"
                       f"  - job_name: qakit\n    static_configs:\n"

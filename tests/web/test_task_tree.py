@@ -81,6 +81,5 @@ async def test_a_supervised_service_is_labelled_by_its_name() -> None:
 
 def test_every_kind_links_to_its_entry_in_the_concurrency_guide() -> None:
     anchors = set(re.findall(r'<a id="task-([a-z\-]+)"></a>', CONCURRENCY.read_text()))
-    kinds = ({kind.kind for kind in task_tree.KINDS.values()}
-             | {kind for kind, _ in task_tree.NAMED.values()} | {"other"})
+    kinds = task_tree.ALL_KINDS
     assert kinds <= anchors, f"no entry in docs/concurrency.md for {sorted(kinds - anchors)}"

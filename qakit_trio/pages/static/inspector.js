@@ -50,7 +50,7 @@
     body.replaceChildren(...message.connections.map((c) => el("tr", {"data-conn": c.id},
       el("td", {class: "mono", text: c.id}), el("td", {text: c.hub}),
       el("td", {text: c.channel}), el("td", {text: c.protocol}),
-      el("td", {text: c.since.slice(11, 19)}), el("td", {text: c.frames_in}),
+      el("td", {text: `${c.connected_s} s`}), el("td", {text: c.frames_in}),
       el("td", {text: c.frames_out}),
       el("td", {text: `${c.queued_frames} / ${c.queued_bytes} B`}),
       el("td", {text: `${c.last_heard_s} s ago`}),
