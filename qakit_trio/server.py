@@ -40,6 +40,7 @@ from qakit_trio import logs
 from qakit_trio.app import QakitApp, create_app
 from qakit_trio.config import SHUTDOWN_MARGIN, Settings
 from qakit_trio.transport import hyper_ext, tcp_server
+from qakit_trio.transport.access_log import AccessLogger
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,8 @@ def hypercorn_config(settings: Settings, binds: Sequence[str]) -> Config:
     config.websocket_ping_interval = None  # our keepalive.py pings: one task for all clients
     config.graceful_timeout = settings.shutdown_timeout
     config.shutdown_timeout = settings.shutdown_timeout  # the lifespan's shutdown
-    config.accesslog = logging.getLogger("hypercorn.access")
+    config.accesslog = logging.getLogger(logs.ACCESS_LOGGER)
+    config.logger_class = AccessLogger  # access lines as ECS fields (access_log.py)
     config.errorlog = logging.getLogger("hypercorn.error")
     return config
 

@@ -13,7 +13,7 @@ from trio_websocket import WebSocketConnection
 
 from qakit_trio.testing import StandClient
 
-from .support import contract, helpers, kafka_broker, pg
+from .support import contract, helpers, kafka_broker, opensearch_node, pg
 
 # End-to-end modules that run on both paths: our hypercorn extension and plain ASGI
 # (QAKIT_FAST_PATH=0). The protocol contract is the same on both (transport/base.py).
@@ -111,6 +111,21 @@ def kafka_bootstrap() -> Iterator[str]:
         yield broker.bootstrap
     finally:
         broker.remove()
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> Iterator[str]:
+    """An OpenSearch node for the whole session: TEST_OPENSEARCH_URL, or our own (one node)."""
+    given = os.environ.get("TEST_OPENSEARCH_URL")
+    if given:
+        yield given
+        return
+    node = opensearch_node.Node()
+    try:
+        node.start()
+        yield node.url
+    finally:
+        node.remove()
 
 
 @pytest.fixture

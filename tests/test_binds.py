@@ -34,12 +34,14 @@ async def test_no_arguments_serve_both_guides_urls() -> None:
     report = await stand_in_netns([], [])
     assert report["health"] == {"8000": 200, "8002": 200}
     assert all(line.startswith(SWITCHING) for line in report["upgrade"].values()), report
-    ready = next(line for line in logged(report) if line["msg"] == "ready")
-    assert ready["ws"] == ["ws://127.0.0.1:8002/ws", "ws://127.0.0.1:8000/ws"]
-    assert ready["ws_orders"] == ["ws://127.0.0.1:8002/ws/orders", "ws://127.0.0.1:8000/ws/orders"]
-    assert ready["docs"] == ["http://127.0.0.1:8002/docs", "http://127.0.0.1:8000/docs"]
-    assert ready["portal"] == ["http://127.0.0.1:8002/", "http://127.0.0.1:8000/"]
-    assert ready["health"] == ["http://127.0.0.1:8002/health", "http://127.0.0.1:8000/health"]
+    ready = next(line for line in logged(report) if line["message"] == "ready")
+    assert ready["qakit.urls.ws"] == ["ws://127.0.0.1:8002/ws", "ws://127.0.0.1:8000/ws"]
+    assert ready["qakit.urls.ws_orders"] == ["ws://127.0.0.1:8002/ws/orders",
+                                             "ws://127.0.0.1:8000/ws/orders"]
+    assert ready["qakit.urls.docs"] == ["http://127.0.0.1:8002/docs", "http://127.0.0.1:8000/docs"]
+    assert ready["qakit.urls.portal"] == ["http://127.0.0.1:8002/", "http://127.0.0.1:8000/"]
+    assert ready["qakit.urls.health"] == ["http://127.0.0.1:8002/health",
+                                          "http://127.0.0.1:8000/health"]
     assert report["returncode"] == 0
 
 
@@ -47,11 +49,11 @@ async def test_a_busy_default_port_is_skipped_with_a_warning() -> None:
     report = await stand_in_netns([8000], [])
     assert report["health"]["8002"] == 200
     assert report["upgrade"]["8002"].startswith(SWITCHING)
-    warning = next(line for line in logged(report) if line["level"] == "WARNING")
-    assert warning["bind"] == "127.0.0.1:8000"
-    assert "127.0.0.1:8000 is already in use: serving on 127.0.0.1:8002 only" in warning["msg"]
-    ready = next(line for line in logged(report) if line["msg"] == "ready")
-    assert ready["ws_orders"] == ["ws://127.0.0.1:8002/ws/orders"]
+    warning = next(line for line in logged(report) if line["log.level"] == "warning")
+    assert warning["qakit.bind"] == "127.0.0.1:8000"
+    assert "127.0.0.1:8000 is already in use: serving on 127.0.0.1:8002 only" in warning["message"]
+    ready = next(line for line in logged(report) if line["message"] == "ready")
+    assert ready["qakit.urls.ws_orders"] == ["ws://127.0.0.1:8002/ws/orders"]
 
 
 async def test_both_default_ports_busy_or_a_busy_given_port_is_an_error_naming_it() -> None:

@@ -102,8 +102,10 @@ def test_filebeat_decodes_the_stands_json_lines() -> None:
     [template] = provider["templates"]
     assert template["condition"]["equals"]["docker.container.name"] == "qa_websocket"
     [source] = template["config"]
-    [decode] = [p["decode_json_fields"] for p in source["processors"]
-                if "decode_json_fields" in p]
-    assert decode["fields"] == ["message"]
-    assert decode["target"] == ""
+    assert source["type"] == "filestream"
+    [container, ndjson] = source["parsers"]
+    assert container["container"]["stream"] == "stdout"
+    # the stand's ECS line at the top level, dotted keys expanded, its @timestamp kept
+    assert ndjson["ndjson"] == {"target": "", "overwrite_keys": True, "add_error_key": True,
+                                "expand_keys": True}
     assert filebeat["output.elasticsearch"]["hosts"] == ["http://elasticsearch:9200"]

@@ -78,7 +78,7 @@ async def test_a_lone_surrogate_frame_is_refused_and_every_service_task_keeps_ru
                 "ack", "echo", "event"]
         logs.flush_logs()
         lines = out.getvalue().decode("utf-8").splitlines()  # strict: every byte valid UTF-8
-    assert any(json.loads(line)["msg"] == "frame in" for line in lines)
+    assert any(json.loads(line)["message"] == "frame in" for line in lines)
 
 
 @pytest.mark.parametrize("text", [
@@ -368,7 +368,7 @@ async def test_flooders_that_vanish_leave_nothing_behind(path: str) -> None:
         await raw.stream.aclose()  # a reset: the client is simply gone
 
     def closed(count: int) -> Any:  # TCP connections closed (their sockets too)
-        return lambda lines: sum('"msg":"tcp connection closed"' in line for line in lines
+        return lambda lines: sum('"message":"tcp connection closed"' in line for line in lines
                                  ) >= count
 
     with trio.fail_after(60):

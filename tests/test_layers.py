@@ -8,7 +8,8 @@ long a module may grow. The layers, bottom up (qakit_trio/*/__init__.py says wha
     transport                     the only place for hypercorn's and quart's internals
     ws, adapters                  connections and fan-out; PostgreSQL and Kafka
     sessions, web                 what messages mean; routes
-    config, logs, supervisor, services, app, server, cli, asgi   (the top: wiring, launching)
+    config, logs, log_fields, supervisor, services, app, server, cli, asgi   (the top: wiring,
+                                  launching)
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qakit_trio import logs
+from qakit_trio import __version__, logs
+from qakit_trio.log_fields import FIELDS, HEAD, MAX_FIELD_CHARS
 from qakit_trio.logs import (
     FLUSH_BYTES,
-    MAX_FIELD_CHARS,
     MAX_PENDING,
     JsonFormatter,
     JsonLinesHandler,
@@ -40,9 +40,14 @@ def test_formatter_writes_one_json_object_per_line() -> None:
     line = JsonFormatter().format(record)
     assert "\n" not in line
     parsed = json.loads(line)
-    assert parsed.items() >= {"level": "INFO", "logger": "qakit_trio.x", "msg": "frame in",
-                              "conn": "c1", "channel": "общий", "request_id": 5}.items()
-    assert parsed["ts"].endswith("+00:00")
+    assert parsed.items() >= {
+        "log.level": "info", "log.logger": "qakit_trio.x", "message": "frame in",
+        "ecs.version": "8.17.0", "service.name": "qa-websocket", "service.version": __version__,
+        "qakit.connection_id": "c1", "qakit.channel": "общий",
+        "qakit.request_id": "5",  # always a string: the client's number 5 as its JSON text
+    }.items()
+    assert list(parsed)[:3] == ["@timestamp", "log.level", "message"]  # the ECS logging spec
+    assert parsed["@timestamp"].endswith("+00:00")
 
 
 def test_info_fast_path_writes_what_logging_would() -> None:
@@ -62,9 +67,11 @@ def test_info_fast_path_writes_what_logging_would() -> None:
         root.setLevel(saved_level)
     fast, slow = (json.loads(line) for line in out.getvalue().splitlines())
     for line in (fast, slow):
-        assert datetime.fromisoformat(line.pop("ts")).utcoffset() == timedelta(0)
-    assert fast == slow == {"level": "INFO", "logger": "qakit_trio.test_fast_path",
-                            "msg": "frame in", "conn": "c1", "request_id": 7}
+        assert datetime.fromisoformat(line.pop("@timestamp")).utcoffset() == timedelta(0)
+    assert fast == slow == {"log.level": "info", "log.logger": "qakit_trio.test_fast_path",
+                            "message": "frame in", "ecs.version": "8.17.0",
+                            "service.name": "qa-websocket", "service.version": __version__,
+                            "qakit.connection_id": "c1", "qakit.request_id": "7"}
 
 
 def test_lines_are_written_in_batches_and_warnings_at_once() -> None:
@@ -79,7 +86,7 @@ def test_lines_are_written_in_batches_and_warnings_at_once() -> None:
         logger.info("second")
         assert out.getvalue() == ""  # buffered
         logger.warning("trouble")  # a warning writes everything out, in order
-        assert [json.loads(line)["msg"] for line in out.getvalue().splitlines()] == [
+        assert [json.loads(line)["message"] for line in out.getvalue().splitlines()] == [
             "first", "second", "trouble"]
         for _ in range(FLUSH_BYTES // 50):  # a full buffer writes itself out
             logger.info("x" * 50)
@@ -107,7 +114,7 @@ def test_a_lone_surrogate_is_escaped_not_fatal_and_the_batch_is_kept() -> None:
     handler.append(handler.json.render(0.0, "INFO", "t", "after", {"n": 2}))
     handler.flush()
     lines = raw.getvalue().decode("utf-8").splitlines()  # strict: valid UTF-8 throughout
-    assert [json.loads(line)["msg"] for line in lines] == ["before", "frame in", "after"]
+    assert [json.loads(line)["message"] for line in lines] == ["before", "frame in", "after"]
     assert "\\ud800" in lines[1]
     assert handler.health()["dropped"] == 0
 
@@ -120,13 +127,13 @@ def test_a_stuck_stdout_pipe_never_blocks_logging_and_drops_are_counted() -> Non
     stream = open(write_end, "w", encoding="utf-8", closefd=True)  # noqa: SIM115
     try:
         handler = JsonLinesHandler(stream)
-        line_size = len(handler.json.render(0.0, "WARNING", "t", "line", {"n": 0,
+        line_size = len(handler.json.render(0.0, "WARNING", "t", "line", {"size": 0,
                                                                          "pad": "p" * 4000}))
         lines = 2 * MAX_PENDING // line_size  # far more than the pipe and the buffer hold
         started = time.monotonic()
         for n in range(lines):
             handler.append(handler.json.render(0.0, "WARNING", "t", "line",
-                                               {"n": n, "pad": "p" * 4000}), urgent=True)
+                                               {"size": n, "pad": "p" * 4000}), urgent=True)
         assert time.monotonic() - started < 5  # nothing waited for the pipe
         health = handler.health()
         assert health["dropped"] > 0
@@ -146,7 +153,7 @@ def test_a_stuck_stdout_pipe_never_blocks_logging_and_drops_are_counted() -> Non
             drain()
             handler.hand_off()  # what the flusher does every tick
         drain()
-        written = [json.loads(line)["n"] for line in received.decode().splitlines()]
+        written = [json.loads(line)["qakit.frame.size"] for line in received.decode().splitlines()]
         assert written == sorted(written)  # what was kept is whole and in order
         assert len(written) + handler.health()["dropped"] == lines
     finally:
@@ -160,18 +167,22 @@ def test_long_fields_are_cut_and_unencodable_ones_never_raise() -> None:
     line = formatter.render(0.0, "INFO", "t", "frame in", {"request_id": huge_id, "n": 1})
     parsed = json.loads(line)
     assert len(line) < MAX_FIELD_CHARS + 500
-    assert parsed["request_id"].startswith("r" * MAX_FIELD_CHARS)
-    assert parsed["request_id"].endswith("(900000 characters, cut)")
-    assert parsed["n"] == 1
+    assert parsed["qakit.request_id"].startswith("r" * MAX_FIELD_CHARS)
+    assert parsed["qakit.request_id"].endswith("(900000 characters, cut)")
+    assert parsed["qakit.n"] == "1"  # a field nobody declared: a string
     cycle: list[object] = []
     cycle.append(cycle)
     deep: object = []
     for _ in range(5000):
         deep = [deep]
     for bad in (cycle, deep):
-        parsed = json.loads(formatter.render(0.0, "INFO", "t", "x", {"v": bad, "n": 2}))
-        assert isinstance(parsed["v"], str)
-        assert parsed["n"] == 2
+        parsed = json.loads(formatter.render(0.0, "INFO", "t", "x", {"extra": bad, "size": 2}))
+        assert isinstance(parsed["qakit.extra"], str)
+        assert parsed["qakit.frame.size"] == 2
+
+
+def not_json(constant: str) -> None:
+    raise AssertionError(f"{constant} is not JSON: Elasticsearch refuses the line")
 
 
 JSON_VALUES = st.recursive(
@@ -181,7 +192,8 @@ JSON_VALUES = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(fields=st.dictionaries(st.text(), JSON_VALUES | st.binary(), max_size=6),
+@given(fields=st.dictionaries(st.sampled_from(sorted(FIELDS)) | st.text(),
+                              JSON_VALUES | st.binary(), max_size=6),
        msg=st.text())
 def test_any_fields_make_one_valid_json_line_in_valid_utf8(fields: dict[str, Any],
                                                            msg: str) -> None:
@@ -192,20 +204,27 @@ def test_any_fields_make_one_valid_json_line_in_valid_utf8(fields: dict[str, Any
     lines = raw.getvalue().decode("utf-8").split("\n")
     assert len(lines) == 2  # exactly one line
     assert lines[-1] == ""
-    parsed = json.loads(lines[0])
-    assert (parsed["level"], parsed["logger"], parsed["msg"]) == ("INFO", "t", msg)
-    assert set(parsed) >= {"ts", "level", "logger", "msg"}
+    parsed = json.loads(lines[0], parse_constant=not_json)  # NaN, Infinity: not JSON
+    assert (parsed["log.level"], parsed["log.logger"], parsed["message"]) == ("info", "t", msg)
+    assert set(parsed) >= {"@timestamp", "log.level", "log.logger", "message"}
+    declared = {name for name, _ in FIELDS.values()}
+    assert all(key in HEAD or key.startswith("qakit.") or key.removesuffix("_text") in declared
+               for key in parsed)
 
 
 def test_a_field_cannot_hide_the_lines_own_keys() -> None:
-    """Found by the property above: a field named `level` used to replace the line's level."""
+    """Found by the property above: a field named `level` used to replace the line's level.
+    Now every field that is not declared goes under `qakit.`."""
     stream, raw = strict_utf8_stream()
     handler = JsonLinesHandler(stream)
-    handler.append(handler.json.render(0.0, "INFO", "t", "m", {"level": "x", "msg": "y"}))
+    handler.append(handler.json.render(0.0, "INFO", "t", "m", {
+        "log.level": "x", "message": "y", "@timestamp": 1}))
     handler.flush()
     parsed = json.loads(raw.getvalue().decode())
-    assert (parsed["level"], parsed["msg"]) == ("INFO", "m")
-    assert (parsed["field.level"], parsed["field.msg"]) == ("x", "y")
+    assert (parsed["log.level"], parsed["message"]) == ("info", "m")
+    assert parsed["@timestamp"] == "1970-01-01T00:00:00.000000+00:00"
+    assert (parsed["qakit.log.level"], parsed["qakit.message"]) == ("x", "y")
+    assert parsed["qakit.@timestamp"] == "1"
 
 
 async def test_one_line_per_frame_each_with_connection_channel_and_request_id(
@@ -223,7 +242,7 @@ async def test_one_line_per_frame_each_with_connection_channel_and_request_id(
     assert [(f["conn"], f["channel"], f["type"]) for f in outs] == [
         (conn, "room", "ack"), (conn, "room", "echo"), (conn, "room", "event")]
     events = fields_of(caplog, "event")
-    assert [(e["event_id"], e["name"], e["request_id"], e["conn"]) for e in events] == [
+    assert [(e["event_id"], e["event_action"], e["request_id"], e["conn"]) for e in events] == [
         (frames[-1]["event_id"], "ws.echo", "L1", conn)]
 
 

@@ -47,7 +47,7 @@ class EventSink:
         """Log one event (an event frame) once, whoever receives it, and publish it.
         `fields` carry the connection (`conn`, `channel`) when there is one."""
         event_id = None if self._bugs.event_log_without_event_id else frame["event_id"]
-        fields = {**fields, "name": frame["name"], "event_id": event_id,
+        fields = {**fields, "event_action": frame["name"], "event_id": event_id,
                   "request_id": frame.get("request_id"), "extra": frame.get("extra")}
         line = logs.info(log, "event", **fields)
         if event_id is not None and self.trail is not None:  # for the inspector (trail.py)

@@ -60,7 +60,7 @@ def register_lab(app: QuartTrio, services: Services) -> None:
         except ValueError as error:
             raise http_errors.invalid(http_errors.refused_value(["body"], body, str(error))
                                       ) from None
-        log.warning("lab fault rules changed", extra={"fields": rules.listing()})
+        log.warning("lab fault rules changed", extra={"fields": {"fault_rules": rules.listing()}})
         return rules.listing()
 
     @app.delete("/lab/faults")

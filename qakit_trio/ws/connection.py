@@ -155,8 +155,8 @@ class Connection:
                     message = await self._transport.receive()
                 except Disconnected as gone:
                     if self._closing is None:
-                        logs.info(log, "client closed", **self.fields, code=gone.close_code,
-                                  reason=gone.reason)
+                        logs.info(log, "client closed", **self.fields,
+                                  close_code=gone.close_code, close_reason=gone.reason)
                     self._start_closing(
                         CloseRequest(reply_code(gone.close_code), gone.reason, False))
                     if self._closing is not None:
@@ -255,8 +255,9 @@ class Connection:
         return 1
 
     def _log_out(self, frame: protocol.Message, text: str) -> None:
-        logs.info(log, "frame out", **self.fields, type=frame["type"],
-                  request_id=frame.get("request_id"),
+        kind = frame["type"]
+        logs.info(log, "frame out", **self.fields, type=kind, request_id=frame.get("request_id"),
+                  error_code=frame.get("error") if kind == "error" else None,
                   **logs.payload_fields(text, self._settings.log_payload_max))
         hub = self._hub
         if hub.taps.active:  # an inspector is open (tap.py)

@@ -57,7 +57,7 @@ async def _echo(transport: Transport, settings: Settings, progress: Progress,
         try:
             message = await transport.receive()
         except Disconnected as gone:
-            logs.info(log, "echo closed", code=gone.close_code)
+            logs.info(log, "echo closed", close_code=gone.close_code)
             await transport.close(reply_code(gone.close_code), gone.reason)
             return
         if isinstance(message, Pong):

@@ -15,7 +15,7 @@ def test_the_line_given_is_kept_and_a_missing_one_is_rendered() -> None:
     assert events.lines("e1") == ['{"msg":"event","event_id":"e1"}']
     [rendered] = events.lines("e2")
     line = json.loads(rendered)
-    assert (line["msg"], line["event_id"], line["logger"]) == (
+    assert (line["message"], line["event.id"], line["log.logger"]) == (
         "event", "e2", "qakit_trio.sessions.events")
 
 

@@ -9,7 +9,6 @@ copied once by Maven into ~/.cache/qakit-trio/kafka-<version>/ and reused by lat
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 import subprocess
 import tempfile
@@ -18,7 +17,8 @@ import uuid
 from pathlib import Path
 from typing import IO
 
-from .pg import apt_install, free_port, installed
+from . import maven
+from .pg import free_port, installed
 
 KAFKA_VERSION = "3.9.1"
 POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -48,34 +48,9 @@ log4j.logger.kafka.server.KafkaRaftServer=INFO, stdout
 """
 
 
-def _ensure_tools() -> None:
-    """Java and Maven, installed with apt-get when missing and we may."""
-    if shutil.which("java") and shutil.which("mvn"):
-        return
-    if not apt_install("openjdk-17-jdk-headless", "maven"):
-        raise RuntimeError("the Kafka test broker needs Java 17 and Maven: apt-get install "
-                           "openjdk-17-jdk-headless maven, or set TEST_KAFKA_BOOTSTRAP")
-
-
 def jars() -> Path:
     """The directory of the broker's jars, downloaded by Maven the first time only."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    libs = cache / "qakit-trio" / f"kafka-{KAFKA_VERSION}" / "libs"
-    if (libs / f"kafka_2.13-{KAFKA_VERSION}.jar").exists():
-        return libs
-    _ensure_tools()
-    with tempfile.TemporaryDirectory(prefix="qakit-kafka-pom-") as work:
-        (Path(work) / "pom.xml").write_text(POM)
-        partial = libs.with_name("libs.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        done = subprocess.run(
-            ["mvn", "-B", "-q", "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:"
-             "copy-dependencies", f"-DoutputDirectory={partial}", "-DincludeScope=runtime"],
-            cwd=work, capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            raise RuntimeError(f"mvn could not fetch the Kafka jars:\n{done.stdout}{done.stderr}")
-        partial.rename(libs)  # whole or not at all: an interrupted download is not reused
-    return libs
+    return maven.jars(f"kafka-{KAFKA_VERSION}", POM, f"kafka_2.13-{KAFKA_VERSION}.jar")
 
 
 class Broker:

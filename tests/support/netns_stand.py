@@ -60,7 +60,7 @@ def main(request: dict[str, Any]) -> dict[str, object]:
     lines = []
     for line in stand.stdout:  # until "ready" or the end of its output (it exited)
         lines.append(line.rstrip("\n"))
-        if '"msg":"ready"' in line:
+        if '"message":"ready"' in line:
             break
     report: dict[str, object] = {
         "health": {port: health(port) for port in PORTS},

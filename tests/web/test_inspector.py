@@ -76,7 +76,7 @@ async def test_the_inspector_sees_a_channel_live_with_request_and_event_ids() ->
                     trail = (await http.get(f"/debug/events/{event['event_id']}")).json()
                 [line] = trail["log_lines"]
                 logged = json.loads(line)
-                assert (logged["msg"], logged["event_id"], logged["conn"]) == (
+                assert (logged["message"], logged["event.id"], logged["qakit.connection_id"]) == (
                     "event", event["event_id"], hello["connection_id"])
                 assert trail["kafka"] == {"state": "disabled", "records": []}
 

@@ -65,7 +65,8 @@ async def test_client_close_code_is_seen_and_echoed(caplog: pytest.LogCaptureFix
             assert ws.closed.code == 4321  # the server answered with the client's own code
     closed = [r for r in caplog.records if r.getMessage() == "client closed"
               and r.fields["conn"] == hello["connection_id"]]  # type: ignore[attr-defined]
-    assert [(r.fields["code"], r.fields["reason"]) for r in closed] == [  # type: ignore[attr-defined]
+    assert [(r.fields["close_code"], r.fields["close_reason"])  # type: ignore[attr-defined]
+            for r in closed] == [
         (4321, "bye now")]
 
 

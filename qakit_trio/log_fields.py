@@ -1,0 +1,180 @@
+"""Where each field of a log line goes in the Elastic Common Schema (ECS 8.17), with its one type.
+
+Elasticsearch maps a field by the first value it sees: a field that is an integer on one line
+and a string on the next is rejected or mapped wrongly. So every field a line can carry is
+declared here once, with its ECS name and its one JSON type, and `place` makes every value fit:
+
+- fields ECS defines keep their ECS names (`event.id`, `error.message`, `url.path`, ...);
+- our own fields live under `qakit.` (`conn` is written as `qakit.connection_id`);
+- `str` fields are always strings: a `request_id` the client sent as the number 5 is written
+  as "5" (its JSON text), and a field nobody declared is written as `qakit.<name>`, a string;
+- `JSON` fields (what a client chose the shape of: an event's `extra`, a lab listing) are
+  written as their JSON text, one string: their inner keys never become fields;
+- a number that is not a number (a bug) goes to `<name>_text` as a string, never as the wrong
+  type in the right field.
+
+Names never nest inside each other (no `qakit.frame` next to `qakit.frame.type`): the suite
+checks that, checks every ECS name against ECS 8.17's own field list, and collects every line
+of a whole session to find any field with two types (tests/test_log_fields.py).
+
+Pure: no trio, no logging. The formatter (logs.py) calls it once per field.
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+from collections.abc import Callable
+from typing import Final
+
+ECS_VERSION: Final = "8.17.0"
+SERVICE_NAME: Final = "qa-websocket"  # the original stand's name: the guides' Kibana queries
+
+
+class JSON:
+    """The type of a field written as the JSON text of its value (never matches a value)."""
+
+
+class Texts:
+    """The type of a field written as a list of strings (never matches a value: each item is
+    made a string)."""
+
+
+MAX_FIELD_CHARS = 1024  # a logged string (or encoded value) longer than this is cut
+MAX_ITEMS = 32  # a list field keeps this many items at most
+
+# our name -> (the name on the line, the one type of its value)
+FIELDS: Final[dict[str, tuple[str, type]]] = {
+    # a connection and its frames
+    "conn": ("qakit.connection_id", str),
+    "channel": ("qakit.channel", str),
+    "request_id": ("qakit.request_id", str),
+    "action": ("qakit.action", str),
+    "type": ("qakit.frame.type", str),
+    "kind": ("qakit.frame.kind", str),
+    "size": ("qakit.frame.size", int),
+    "payload": ("qakit.frame.payload", str),
+    "truncated": ("qakit.frame.truncated", bool),
+    "error_code": ("qakit.error_code", str),
+    "close_code": ("qakit.close.code", int),
+    "close_reason": ("qakit.close.reason", str),
+    "source": ("qakit.source", str),
+    "delivered": ("qakit.delivered", int),
+    # events (sessions/events.py)
+    "event_id": ("event.id", str),
+    "event_action": ("event.action", str),
+    "extra": ("qakit.extra", JSON),
+    "order_id": ("qakit.order_id", int),
+    # failures
+    "error": ("error.message", str),
+    "error_type": ("error.type", str),
+    "error_stack_trace": ("error.stack_trace", str),
+    # HTTP access lines (access_log.py)
+    "http_method": ("http.request.method", str),
+    "http_version": ("http.version", str),
+    "url_path": ("url.path", str),
+    "url_query": ("url.query", str),
+    "status": ("http.response.status_code", int),
+    "client": ("client.address", str),
+    "user_agent": ("user_agent.original", str),
+    "duration_ns": ("event.duration", int),
+    # slow consumers, keepalive, the hub
+    "why": ("qakit.why", str),
+    "queued_bytes": ("qakit.queued.bytes", int),
+    "queued_frames": ("qakit.queued.frames", int),
+    "stalled_s": ("qakit.stalled_s", float),
+    "connections": ("qakit.connections", int),
+    "inspectors": ("qakit.inspectors", int),
+    "dropped": ("qakit.dropped", int),
+    # services, adapters, supervision
+    "service": ("qakit.service", str),
+    "restarts": ("qakit.restarts", int),
+    "pause_s": ("qakit.pause_s", float),
+    "store": ("qakit.store", str),
+    "kafka": ("qakit.kafka", str),
+    "topic": ("qakit.kafka_topic", str),
+    "buffer": ("qakit.kafka_buffer", int),
+    "spool": ("qakit.spool_bytes", int),
+    "spooled": ("qakit.spooled", int),
+    "left": ("qakit.left", int),
+    "rows": ("qakit.rows", int),
+    "bugs": ("qakit.bugs", Texts),
+    "fault_rules": ("qakit.fault_rules", JSON),
+    "seed": ("qakit.seed", int),
+    "signal": ("qakit.signal", str),
+    "bind": ("qakit.bind", str),
+    # the "ready" line: where the stand listens
+    "portal": ("qakit.urls.portal", Texts),
+    "ws": ("qakit.urls.ws", Texts),
+    "ws_orders": ("qakit.urls.ws_orders", Texts),
+    "docs": ("qakit.urls.docs", Texts),
+    "health": ("qakit.urls.health", Texts),
+}
+
+NAMES: Final = frozenset(name for name, _ in FIELDS.values())
+
+# The keys every line starts with (logs.py writes them): no field may take their names.
+HEAD: Final = ("@timestamp", "log.level", "message", "log.logger", "ecs.version",
+               "service.name", "service.version")
+
+Encode = Callable[[object], str]
+
+
+def safe_repr(value: object) -> str:
+    try:
+        return reprlib.repr(value)  # depth- and size-limited: safe on cycles and deep nesting
+    except Exception:
+        return f"<a {type(value).__name__} that cannot be shown>"
+
+
+def cut(text: str) -> str:
+    if len(text) <= MAX_FIELD_CHARS:
+        return text
+    return f"{text[:MAX_FIELD_CHARS]}... ({len(text)} characters, cut)"
+
+
+def as_text(value: object, encode: Encode) -> str:
+    """A value as one string: itself if it is one, else its JSON text (its repr if JSON
+    cannot encode it: a cycle, nesting too deep)."""
+    return value if isinstance(value, str) else json_text(value, encode)
+
+
+def json_text(value: object, encode: Encode) -> str:
+    """A value's JSON text (a string's too: quoted); its repr if JSON cannot encode it."""
+    try:
+        return encode(value)
+    except (ValueError, TypeError, RecursionError):
+        return safe_repr(value)
+
+
+def place(key: str, value: object, encode: Encode) -> tuple[str, object]:
+    """The name and value of one field on the line, of the field's one type. The formatter's
+    own fast path has already taken values that are exactly of the declared type."""
+    spec = FIELDS.get(key)
+    if spec is None:
+        name = f"qakit.{key}"
+        return f"{name}_text" if name in NAMES else name, as_text(value, encode)
+    name, kind = spec
+    if kind is str:
+        return name, as_text(value, encode)
+    if kind is JSON:
+        return name, json_text(value, encode)
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return name, int(value)  # an IntEnum (a close code): the number
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool) and (
+            math.isfinite(value)):
+        return name, float(value)  # (NaN and infinity are not JSON: as text, below)
+    if kind is bool and isinstance(value, bool):
+        return name, value
+    if kind is Texts and isinstance(value, list | tuple | set | frozenset):
+        return name, [as_text(item, encode) for item in value]
+    return f"{name}_text", as_text(value, encode)
+
+
+def capped(value: object) -> object:
+    """One placed value cut to MAX_FIELD_CHARS, keeping its type (a list stays a list)."""
+    if isinstance(value, str):
+        return cut(value)
+    if isinstance(value, list):
+        return [cut(str(item)) for item in value[:MAX_ITEMS]]
+    return value
