@@ -271,25 +271,6 @@ class JsonLinesHandler(logging.Handler):
 _direct: JsonLinesHandler | None = None  # set by setup_logging(): the root's only handler
 
 
-_NO_PAYLOAD: dict[str, object] = {}
-
-
-def payload_fields(text: str | bytes, limit: int) -> dict[str, object]:
-    """A frame's text for its log line, as one JSON *string* field (its inner keys never become
-    fields of the line), cut at `limit` bytes of UTF-8; `truncated` says whether it was.
-    `limit` 0: no payloads in the logs (QAKIT_LOG_PAYLOAD_MAX)."""
-    if not limit:
-        return _NO_PAYLOAD
-    if isinstance(text, bytes):  # a binary frame, shown as text where it can be
-        text = text.decode("utf-8", "replace")
-    if len(text) * 4 <= limit:  # a character is at most 4 bytes: fits without encoding
-        return {"payload": text, "truncated": False}
-    data = text.encode("utf-8", "replace")
-    if len(data) <= limit:
-        return {"payload": text, "truncated": False}
-    return {"payload": data[:limit].decode("utf-8", "ignore"), "truncated": True}
-
-
 def info(logger: logging.Logger, msg: str, /, **fields: object) -> str | None:
     """`logger.info(msg, extra={"fields": fields})`, fast (see module docstring). Returns the
     JSON line when it went straight to our handler (the inspector shows event lines)."""

@@ -13,25 +13,32 @@ from bisect import bisect_left
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
            10.0, 60.0)
 NO_ACTION = "none"  # a message that was not a request (not JSON, not an object)
+OK, ERROR = "ok", "error"  # the outcomes of the legacy and qa_kit doors (their errors are
+# sentences, some quoting the client: never a label)
 
 
 class RequestMetrics:
-    """`qakit_requests_total{action,outcome}` and `qakit_request_duration_seconds{action}`."""
+    """`qakit_requests_total{protocol,action,outcome}` and
+    `qakit_request_duration_seconds{protocol,action}` of one door (`protocol`: the label
+    value the connections gauge uses too: envelope for /ws, legacy for /ws/orders)."""
 
-    def __init__(self, actions: frozenset[str] = frozenset()) -> None:
+    def __init__(self, protocol: str, actions: frozenset[str] = frozenset()) -> None:
+        self.protocol = protocol
         self.actions = actions  # known actions; any other name is counted as "unknown"
         self.counts: dict[tuple[str, str], int] = {}
         self.buckets: dict[str, list[int]] = {}  # per action: count per bucket (not cumulative)
         self.sums: dict[str, float] = {}
 
-    def observe(self, action: str, outcome: str, seconds: float) -> None:
-        if action not in self.actions and action != NO_ACTION:
-            action = "unknown"  # a client's text never becomes a label
-        key = (action, outcome)
+    def observe(self, action: object, outcome: str, seconds: float) -> None:
+        """One request answered. `action`: what the client sent (any JSON value); a name this
+        door does not know is counted as "unknown": a client's text never becomes a label."""
+        name = action if isinstance(action, str) and (
+            action in self.actions or action == NO_ACTION) else "unknown"
+        key = (name, outcome)
         self.counts[key] = self.counts.get(key, 0) + 1
-        buckets = self.buckets.get(action)
+        buckets = self.buckets.get(name)
         if buckets is None:
-            buckets = self.buckets[action] = [0] * (len(BUCKETS) + 1)
-            self.sums[action] = 0.0
+            buckets = self.buckets[name] = [0] * (len(BUCKETS) + 1)
+            self.sums[name] = 0.0
         buckets[bisect_left(BUCKETS, seconds)] += 1
-        self.sums[action] += seconds
+        self.sums[name] += seconds

@@ -45,6 +45,7 @@ from qakit_trio.sessions.fault_rules import FaultRules
 from qakit_trio.sessions.trail import EventTrail
 from qakit_trio.supervisor import Supervisor
 from qakit_trio.transport.base import ServerTerminated
+from qakit_trio.wire import legacy
 from qakit_trio.ws.hub import STALL_GRACE, Hub
 from qakit_trio.ws.keepalive import run_keepalive, run_slow_consumer_watch
 from qakit_trio.ws.tap import Taps
@@ -96,7 +97,9 @@ class Services:
         # the lab's defects (lab/bugs.py): one object, asked at a few named points
         self.bugs = Bugs(settings.bugs)
         self.fault_rules = FaultRules()  # a teacher's scenario: PUT /lab/faults
-        self.requests = RequestMetrics()  # /ws requests, for /metrics (its actions: app.py)
+        # requests by door, for /metrics (their actions: app.py, sessions/legacy.py)
+        self.requests = RequestMetrics("envelope")
+        self.legacy_requests = RequestMetrics("legacy", legacy.ACTIONS)
         if settings.bugs:
             log.warning("lab bugs are on: this stand has defects on purpose",
                         extra={"fields": {"bugs": list(settings.bugs)}})

@@ -16,7 +16,7 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qakit_trio import __version__, logs
+from qakit_trio import __version__, log_fields, logs
 from qakit_trio.log_fields import FIELDS, HEAD, MAX_FIELD_CHARS
 from qakit_trio.logs import (
     FLUSH_BYTES,
@@ -291,13 +291,14 @@ async def test_payloads_are_in_the_frame_and_broadcast_lines_as_strings(
 
 
 def test_payloads_are_cut_at_the_limit_in_bytes_and_can_be_turned_off() -> None:
-    assert logs.payload_fields("abc", 2048) == {"payload": "abc", "truncated": False}
-    assert logs.payload_fields("abcdef", 4) == {"payload": "abcd", "truncated": True}
+    assert log_fields.payload_fields("abc", 2048) == {"payload": "abc", "truncated": False}
+    assert log_fields.payload_fields("abcdef", 4) == {"payload": "abcd", "truncated": True}
     # Cyrillic letters are 2 bytes: 5 bytes hold two of them, never half of one
-    assert logs.payload_fields("ЮлияЮлия", 5) == {"payload": "Юл", "truncated": True}
-    assert logs.payload_fields("Юлия", 8) == {"payload": "Юлия", "truncated": False}
-    assert logs.payload_fields(b"\xff\x01", 100) == {"payload": "\ufffd\x01", "truncated": False}
-    assert logs.payload_fields("abc", 0) == {}
+    assert log_fields.payload_fields("ЮлияЮлия", 5) == {"payload": "Юл", "truncated": True}
+    assert log_fields.payload_fields("Юлия", 8) == {"payload": "Юлия", "truncated": False}
+    assert log_fields.payload_fields(b"\xff\x01", 100) == {"payload": "\ufffd\x01",
+                                                         "truncated": False}
+    assert log_fields.payload_fields("abc", 0) == {}
 
 
 async def test_payload_max_applies_to_the_lines_of_a_running_stand(

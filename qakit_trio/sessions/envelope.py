@@ -142,10 +142,8 @@ class EnvelopeSession:
                 ErrorCode.INTERNAL_ERROR, "the server failed to handle this request")))
             conn.close_soon(INTERNAL_ERROR, "internal error")
         finally:  # counted also when cancelled (a close); the outcome is then what it was
-            action_name = obj.get("action")
-            self._services.requests.observe(
-                action_name if isinstance(action_name, str) else "unknown", outcome,
-                trio.current_time() - started)
+            self._services.requests.observe(obj.get("action"), outcome,
+                                            trio.current_time() - started)
 
     def _assign_request_id(self) -> str:
         self._requests += 1

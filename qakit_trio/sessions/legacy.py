@@ -16,10 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import trio
+
 from qakit_trio import logs
 from qakit_trio.domain import orders
 from qakit_trio.domain.orders import Order, OrderEvent
 from qakit_trio.errors import ErrorCode, OrderError, StoreError
+from qakit_trio.request_metrics import ERROR, NO_ACTION, OK
 from qakit_trio.services import Services
 from qakit_trio.wire import legacy, protocol
 from qakit_trio.wire.protocol import Message
@@ -71,18 +74,24 @@ class LegacySession:
         return None  # the legacy protocol starts with the client
 
     async def handle(self, message: str | bytes) -> None:
+        requests = self._services.legacy_requests
         try:
             request = self._parse(message)
         except LegacyError as failure:
             self._log_in(message, None)
+            requests.observe(NO_ACTION, ERROR, 0.0)
             await self._reply(failure.frame)
             return
         action = request.get("action")
         self._log_in(message, action)
+        started, outcome = trio.current_time(), ERROR
         try:
             await self._dispatch(action, request)
+            outcome = OK
         except LegacyError as failure:
             await self._reply(failure.frame)
+        finally:  # counted also when cancelled (a close)
+            requests.observe(action, outcome, trio.current_time() - started)
 
     async def _reply(self, frame: Message) -> None:
         await self._conn.reply(frame, legacy.encode(frame))

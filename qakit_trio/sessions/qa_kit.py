@@ -15,8 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import trio
+
 from qakit_trio import logs
 from qakit_trio.errors import StoreError
+from qakit_trio.request_metrics import ERROR, NO_ACTION, OK
 from qakit_trio.services import Services
 from qakit_trio.sessions.actions import publish_to_channel
 from qakit_trio.wire import legacy, protocol, qa_kit
@@ -52,17 +55,20 @@ class QaKitSession:
             obj = self._parse(message)
         except Refused as failure:
             self._log_in(qa_kit.NO_ID, message, None)
+            self._services.requests.observe(NO_ACTION, ERROR, 0.0)
             await conn.reply(qa_kit.error(qa_kit.NO_ID, str(failure)))
             return
         request_id = qa_kit.request_id_of(obj)
         action = obj.get("action")
         self._log_in(request_id, message, action)
+        started, outcome = trio.current_time(), ERROR
         await conn.reply(qa_kit.ack(request_id))
         try:
             handler = self._actions.get(action) if isinstance(action, str) else None
             if handler is None:
                 raise Refused(qa_kit.unknown_action(action))
             await handler(request_id, obj)
+            outcome = OK
         except* (Refused, StoreError) as group:
             await conn.reply(qa_kit.error(request_id, str(group.exceptions[0])))
         except* Exception:
@@ -70,6 +76,8 @@ class QaKitSession:
                                                               "request_id": request_id}})
             await conn.reply(qa_kit.error(request_id, "the server failed to handle this request"))
             conn.close_soon(INTERNAL_ERROR, "internal error")
+        finally:  # counted also when cancelled (a close)
+            self._services.requests.observe(action, outcome, trio.current_time() - started)
 
     def _parse(self, message: str | bytes) -> dict[str, Any]:
         if isinstance(message, bytes):

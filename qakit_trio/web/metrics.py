@@ -9,9 +9,10 @@ process collector: CPU, memory, open files).
                                                  busiest are summed into channel="other"
     qakit_frames_received_total{protocol}        counter
     qakit_frames_sent_total{protocol}            counter (written or queued, pings included)
-    qakit_requests_total{action,outcome}         counter (/ws requests; outcome ok or the
-                                                 error code)
-    qakit_request_duration_seconds{action}       histogram
+    qakit_requests_total{protocol,action,outcome}  counter (outcome: ok or, on /ws, the
+                                                 error code; on /ws/orders and in the qa_kit
+                                                 profile, whose errors are sentences: error)
+    qakit_request_duration_seconds{protocol,action}  histogram
     qakit_slow_consumer_evictions_total{protocol}  counter
     qakit_kafka_records_total{topic,outcome}     counter (delivered, dropped, retried)
     qakit_database_up                            gauge, 1 or 0
@@ -108,21 +109,21 @@ class StandCollector:
                                   value=self._scrapes.count)
 
     def _requests(self) -> Iterator[Metric]:
-        requests = self._services.requests
-        total = CounterMetricFamily("qakit_requests", "/ws requests, by action and outcome",
-                                    labels=["action", "outcome"])
-        for (action, outcome), count in sorted(requests.counts.items()):
-            total.add_metric([action, outcome], count)
-        yield total
+        total = CounterMetricFamily("qakit_requests", "Requests, by door, action and outcome",
+                                    labels=["protocol", "action", "outcome"])
         duration = HistogramMetricFamily("qakit_request_duration_seconds",
-                                         "/ws request handling time", labels=["action"])
-        for action, counts in sorted(requests.buckets.items()):
-            cumulative, running = [], 0
-            for bound, count in zip([*map(str, BUCKETS), "+Inf"], counts, strict=True):
-                running += count
-                cumulative.append((bound, running))
-            duration.add_metric([action], cumulative, requests.sums[action])
-        yield duration
+                                         "Request handling time", labels=["protocol", "action"])
+        for requests in (self._services.requests, self._services.legacy_requests):
+            protocol = requests.protocol
+            for (action, outcome), count in sorted(requests.counts.items()):
+                total.add_metric([protocol, action, outcome], count)
+            for action, counts in sorted(requests.buckets.items()):
+                cumulative, running = [], 0
+                for bound, count in zip([*map(str, BUCKETS), "+Inf"], counts, strict=True):
+                    running += count
+                    cumulative.append((bound, running))
+                duration.add_metric([protocol, action], cumulative, requests.sums[action])
+        yield from (total, duration)
 
 
 def register_metrics(app: QuartTrio, services: Services) -> Scrapes:

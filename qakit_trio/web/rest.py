@@ -10,7 +10,7 @@ import trio
 from quart import request
 from quart_trio import QuartTrio
 
-from qakit_trio import __version__, logs
+from qakit_trio import __version__, log_fields, logs
 from qakit_trio.lab import bugs
 from qakit_trio.services import Services
 from qakit_trio.transport import hyper_ext
@@ -73,7 +73,7 @@ def register_rest(app: QuartTrio, services: Services) -> None:
         congested: list[Member] = []
         delivered = hub.publish(channel, item, congested=congested)
         logs.info(log, "broadcast", channel=channel, delivered=delivered, source="rest",
-                  **logs.payload_fields(item.text, settings.log_payload_max))
+                  **log_fields.payload_fields(item.text, settings.log_payload_max))
         services.events.message(frame, channel, None)  # to Kafka, if it is on
         await hub.wait_drained(congested)  # flow control, as for the broadcast action (hub.py)
         return {"ok": True, "channel": channel, "connections": delivered}

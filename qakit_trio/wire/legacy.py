@@ -33,6 +33,8 @@ def encode(message: Message) -> str:
     return _ENCODER.encode(message)
 
 
+ACTIONS = frozenset({"ping", "create_order", "change_status", "get_order"})
+
 # The original's error texts, one place.
 CUSTOMER_REQUIRED = "customer is required"
 CUSTOMER_NOT_TEXT = "customer must be a string"  # the original dropped the connection here

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import trio
 
-from qakit_trio import logs
+from qakit_trio import log_fields, logs
 from qakit_trio.channels import drain_nowait
 from qakit_trio.config import Settings
 from qakit_trio.errors import Disconnected
@@ -215,7 +215,7 @@ class Connection:
 
     def payload_fields(self, text: str | bytes) -> dict[str, object]:
         """The `payload` and `truncated` fields of a frame's log line (QAKIT_LOG_PAYLOAD_MAX)."""
-        return logs.payload_fields(text, self._settings.log_payload_max)
+        return log_fields.payload_fields(text, self._settings.log_payload_max)
 
     async def queue(self, item: Frame) -> None:
         """Queue one of this client's own frames, waiting only while its outbox is congested.
@@ -258,7 +258,7 @@ class Connection:
         kind = frame["type"]
         logs.info(log, "frame out", **self.fields, type=kind, request_id=frame.get("request_id"),
                   error_code=frame.get("error") if kind == "error" else None,
-                  **logs.payload_fields(text, self._settings.log_payload_max))
+                  **log_fields.payload_fields(text, self._settings.log_payload_max))
         hub = self._hub
         if hub.taps.active:  # an inspector is open (tap.py)
             hub.taps.offer("out", hub.name, self.channel, self.id, text)

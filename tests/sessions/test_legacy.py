@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from qakit_trio import logs
+from qakit_trio import log_fields
 from qakit_trio.config import Settings
 from qakit_trio.services import Services
 from qakit_trio.sessions.legacy import LegacySession
@@ -152,7 +152,7 @@ class RecordingConnection:
         self.frames.append(frame)
 
     def payload_fields(self, text: str | bytes) -> dict[str, object]:
-        return logs.payload_fields(text, 2048)
+        return log_fields.payload_fields(text, 2048)
 
 
 LEGACY_VALUES = (st.none() | st.booleans() | st.integers(-2, 3) | st.floats() | st.text(max_size=8)

@@ -132,22 +132,27 @@ async def server_process(args: list[str], env: dict[str, str],
 
     async def drain(stdout: trio.abc.ReceiveStream) -> None:
         pending = b""
-        async for chunk in stdout:
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            for raw in complete:
-                line = raw.decode(errors="replace")
-                lines.append(line)
-                match = re.search(r"Running on (http://[0-9.]+:[0-9]+)", line)
-                if match:
-                    url_send.send_nowait(match[1])
-            grew[0].set()
-            grew[0] = trio.Event()
+        async with url_send:  # closed at the end of the output: a stand that exits early
+            async for chunk in stdout:
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for raw in complete:
+                    line = raw.decode(errors="replace")
+                    lines.append(line)
+                    match = re.search(r"Running on (http://[0-9.]+:[0-9]+)", line)
+                    if match:
+                        url_send.send_nowait(match[1])
+                grew[0].set()
+                grew[0] = trio.Event()
 
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(drain, process.stdout)
-            urls = [await url_receive.receive() for _ in range(binds)]
+            try:
+                urls = [await url_receive.receive() for _ in range(binds)]
+            except trio.EndOfChannel:
+                raise AssertionError(f"{args} ended before serving (exit {await process.wait()}):"
+                                     "\n" + "\n".join(lines[-30:])) from None
             yield ServerProcess(process, urls, lines, grew)
             nursery.cancel_scope.cancel()
     finally:

@@ -14,8 +14,10 @@ timed out by the test that starts it (tests/test_binds.py).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +25,7 @@ import urllib.request
 from typing import Any
 
 PORTS = (8000, 8002)
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 UPGRADE = (b"GET /ws/orders HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
            b"Sec-WebSocket-Version: 13\r\n\r\n")
@@ -45,6 +48,12 @@ def health(port: int) -> int | str:
         return f"error: {error}"
 
 
+def die_with_parent() -> None:
+    """In the stand's process: if this script is killed (the test timed out), so is the stand,
+    instead of living on as an orphan in its namespace (Linux's PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def main(request: dict[str, Any]) -> dict[str, object]:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     held = []
@@ -55,7 +64,8 @@ def main(request: dict[str, Any]) -> dict[str, object]:
         held.append(holder)
     env = {**os.environ, **{str(k): str(v) for k, v in dict(request.get("env", {})).items()}}
     stand = subprocess.Popen([sys.executable, "-m", "qakit_trio", *map(str, request["args"])],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                             preexec_fn=die_with_parent)
     assert stand.stdout is not None
     lines = []
     for line in stand.stdout:  # until "ready" or the end of its output (it exited)

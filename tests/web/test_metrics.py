@@ -27,6 +27,10 @@ async def session(server: Server) -> None:
     async with open_websocket_url(f"{server.ws}/ws/orders") as legacy:
         await send_json(legacy, {"action": "ping"})
         assert (await receive_json(legacy))["type"] == "pong"
+        await send_json(legacy, {"action": "get_order", "order_id": 999})  # order not found
+        assert (await receive_json(legacy))["type"] == "error"
+        await send_json(legacy, {"action": ["a", "list"]})  # unknown_action
+        assert (await receive_json(legacy))["type"] == "error"
     async with connected(server, "metrics") as (ws, _):
         for n in range(3):
             await request(ws, {"action": "echo", "request_id": f"e{n}"})
@@ -54,22 +58,48 @@ async def test_a_sessions_counters_in_the_text_format() -> None:
                 assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
                 found = samples(answer.text)
     assert value(found, "qakit_connections", protocol="envelope", channel="metrics") == 1
-    assert value(found, "qakit_requests_total", action="echo", outcome="ok") == 3
-    assert value(found, "qakit_requests_total", action="unknown",
+    envelope = {"protocol": "envelope"}
+    assert value(found, "qakit_requests_total", **envelope, action="echo", outcome="ok") == 3
+    assert value(found, "qakit_requests_total", **envelope, action="unknown",
                  outcome="unknown_action") == 1
-    assert value(found, "qakit_requests_total", action="none", outcome="invalid_json") == 1
-    assert value(found, "qakit_request_duration_seconds_count", action="echo") == 3
-    assert value(found, "qakit_request_duration_seconds_bucket", action="echo",
+    assert value(found, "qakit_requests_total", **envelope, action="none",
+                 outcome="invalid_json") == 1
+    assert value(found, "qakit_request_duration_seconds_count", **envelope, action="echo") == 3
+    assert value(found, "qakit_request_duration_seconds_bucket", **envelope, action="echo",
                  le="+Inf") == 3
+    legacy = {"protocol": "legacy"}
+    assert value(found, "qakit_requests_total", **legacy, action="ping", outcome="ok") == 1
+    assert value(found, "qakit_requests_total", **legacy, action="get_order",
+                 outcome="error") == 1
+    assert value(found, "qakit_requests_total", **legacy, action="unknown",
+                 outcome="error") == 1
     assert value(found, "qakit_frames_received_total", protocol="envelope") == 5
-    assert value(found, "qakit_frames_received_total", protocol="legacy") == 1
+    assert value(found, "qakit_frames_received_total", protocol="legacy") == 3
     # hellos, 3 x (ack, echo, event), ack and error of "fly", the invalid_json error
     assert value(found, "qakit_frames_sent_total", protocol="envelope") == 2 + 9 + 2 + 1
-    assert value(found, "qakit_frames_sent_total", protocol="legacy") == 1
+    assert value(found, "qakit_frames_sent_total", protocol="legacy") == 3
     assert value(found, "qakit_slow_consumer_evictions_total", protocol="envelope") == 0
     assert value(found, "qakit_database_up") == 1
     assert value(found, "qakit_adapter_state", adapter="kafka", state="disabled") == 1
     assert value(found, "process_resident_memory_bytes") > 0
+
+
+async def test_the_qa_kit_profiles_requests_are_counted_too() -> None:
+    """Its errors are sentences (some quote the client): counted as outcome "error"."""
+    with trio.fail_after(TIMEOUT):
+        async with running_server(profile="qa_kit") as server, httpx.AsyncClient(
+                base_url=server.http) as http:
+            async with connected(server, "metrics") as (ws, _):
+                await request(ws, {"action": "echo", "request_id": "e"})
+                await request(ws, {"action": "fly", "request_id": "x"}, until="error")
+                await ws.send_message("not json")
+                assert (await receive_json(ws))["type"] == "error"
+            found = samples((await http.get("/metrics")).text)
+    envelope = {"protocol": "envelope"}
+    assert value(found, "qakit_requests_total", **envelope, action="echo", outcome="ok") == 1
+    assert value(found, "qakit_requests_total", **envelope, action="unknown",
+                 outcome="error") == 1
+    assert value(found, "qakit_requests_total", **envelope, action="none", outcome="error") == 1
 
 
 def test_many_channels_are_summed_into_other() -> None:
