@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,7 +24,7 @@ import qakit_trio
 from qakit_trio import __version__
 from qakit_trio.log_fields import FIELDS, HEAD, JSON, Texts, place
 
-from .support.helpers import read_until_closed, server_process
+from .support.helpers import read_until_closed, receive_json, server_process
 
 CLI = [sys.executable, "-m", "qakit_trio"]
 ECS = json.loads((Path(__file__).parent / "support" / "ecs_8_17.json").read_text())["fields"]
@@ -151,9 +152,9 @@ async def ws_session(base: str) -> None:
     async with open_websocket_url(f"{ws}/ws/orders") as legacy:
         await legacy.send_message(json.dumps({"action": "create_order", "customer": "Bo"}))
         await legacy.send_message("[1, 2]")
-        await legacy.send_message(json.dumps({"action": "list_orders"}))
-        while "list_orders" not in str(await legacy.get_message()):
-            pass
+        await legacy.send_message(json.dumps({"action": "list_orders"}))  # not on this door
+        while (await receive_json(legacy)).get("raw_action") != "list_orders":
+            pass  # the result, the order event and the invalid_json error come first
     async with open_websocket_url(f"{ws}/ws/echo") as echo:
         await echo.send_message("hello")
         assert await echo.get_message() == "hello"
@@ -227,6 +228,38 @@ async def count(search: httpx.AsyncClient, index: str, query: dict[str, Any]) ->
     return int(found.json()["count"])
 
 
+def assert_one_type_per_field(lines: list[dict[str, Any]]) -> None:
+    """Every line starts as the ECS logging spec says and names the service; each field has
+    one JSON type on every line (never an object or null), no name nests in another, ECS's
+    names have ECS's types, and every field is declared in log_fields.FIELDS."""
+    types: dict[str, set[str]] = defaultdict(set)
+    for line in lines:
+        assert list(line)[:3] == ["@timestamp", "log.level", "message"], line
+        assert (line["ecs.version"], line["service.name"], line["service.version"]) == (
+            "8.17.0", "qa-websocket", __version__)
+        for name, value in line.items():
+            types[name].add(json_type(value))
+    clashes = {name: seen for name, seen in types.items() if len(seen) > 1}
+    assert not clashes, clashes
+    for name, [seen] in ((name, list(seen)) for name, seen in types.items()):
+        assert seen not in ("object", "null"), name
+        assert not any(other.startswith(f"{name}.") for other in types), name
+        if not name.startswith("qakit."):
+            assert ECS_JSON_TYPES[ECS[name]] == seen.removeprefix("array<").rstrip(">"), name
+    undeclared = set(types) - set(HEAD) - {name for name, _ in FIELDS.values()}
+    assert not undeclared, undeclared
+
+
+def test_the_session_check_finds_a_field_with_two_types() -> None:
+    head = {"@timestamp": "2026-12-01T00:00:00+00:00", "log.level": "info", "message": "m",
+            "ecs.version": "8.17.0", "service.name": "qa-websocket",
+            "service.version": __version__}
+    assert_one_type_per_field([{**head, "qakit.request_id": "5"}])
+    with pytest.raises(AssertionError, match=r"qakit\.request_id"):
+        assert_one_type_per_field([{**head, "qakit.request_id": "5"},
+                                   {**head, "qakit.request_id": 5}])  # the old logs did this
+
+
 async def test_a_whole_sessions_lines_are_ecs_with_one_type_per_field(
         database_url: str, kafka_settings: dict[str, Any], opensearch_url: str) -> None:
     """The lines of a session with every door, errors, REST and a shutdown: one type per
@@ -252,22 +285,7 @@ async def test_a_whole_sessions_lines_are_ecs_with_one_type_per_field(
                 "kafka publisher stopped" in line for line in lines))
     raw = [line for line in server.lines if line.strip()]
     lines = [json.loads(line) for line in raw]  # every line is JSON
-    types: dict[str, set[str]] = defaultdict(set)
-    for line in lines:
-        assert list(line)[:3] == ["@timestamp", "log.level", "message"], line
-        assert (line["ecs.version"], line["service.name"], line["service.version"]) == (
-            "8.17.0", "qa-websocket", __version__)
-        for name, value in line.items():
-            types[name].add(json_type(value))
-    clashes = {name: seen for name, seen in types.items() if len(seen) > 1}
-    assert not clashes, clashes
-    for name, [seen] in ((name, list(seen)) for name, seen in types.items()):
-        assert seen not in ("object", "null"), name
-        assert not any(other.startswith(f"{name}.") for other in types), name
-        if not name.startswith("qakit."):
-            assert ECS_JSON_TYPES[ECS[name]] == seen.removeprefix("array<").rstrip(">"), name
-    undeclared = set(types) - set(HEAD) - {name for name, _ in FIELDS.values()}
-    assert not undeclared, undeclared  # every field is in log_fields.FIELDS
+    assert_one_type_per_field(lines)
     by_message = defaultdict(list)
     for line in lines:
         by_message[line["message"]].append(line)

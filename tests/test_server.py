@@ -127,6 +127,16 @@ async def test_bad_setting_stops_startup_naming_the_variable(command: list[str])
         assert result.returncode == 2
 
 
+async def test_a_stand_that_exits_before_serving_fails_the_test_at_once() -> None:
+    """The suite's own harness (support/helpers.server_process): a stand that dies at start-up
+    is reported with its exit code and last lines, not waited for until the test's timeout."""
+    with trio.fail_after(TIMEOUT), pytest.RaisesGroup(pytest.RaisesExc(
+            AssertionError, match=r"ended before serving \(exit 2\):\n.*QAKIT_OUTBOX_SIZE: "
+                                  r"'lots' is not a whole number"), flatten_subgroups=True):
+        async with server_process([*CLI, "--bind", "127.0.0.1:0"], {"QAKIT_OUTBOX_SIZE": "lots"}):
+            pass
+
+
 @pytest.mark.parametrize("command", [CLI, [*HYPERCORN, "qakit_trio.asgi:app"]],
                          ids=["cli", "hypercorn"])
 async def test_both_launchers_serve_both_protocols_on_each_path_and_stop(

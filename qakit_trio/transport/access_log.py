@@ -23,10 +23,9 @@ if TYPE_CHECKING:
 
 
 def client_address(scope: WWWScope) -> str | None:
+    """The client's host ((host, port) in the ASGI scope), without the port: ECS's address."""
     client = scope.get("client")
-    if not client:
-        return None
-    return str(client[0]) if len(client) == 2 else str(client)
+    return str(client[0]) if client else None
 
 
 def user_agent(scope: WWWScope) -> str | None:

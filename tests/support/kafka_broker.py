@@ -15,9 +15,8 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
-from typing import IO
 
-from . import maven
+from . import jvm
 from .pg import free_port, installed
 
 KAFKA_VERSION = "3.9.1"
@@ -50,7 +49,7 @@ log4j.logger.kafka.server.KafkaRaftServer=INFO, stdout
 
 def jars() -> Path:
     """The directory of the broker's jars, downloaded by Maven the first time only."""
-    return maven.jars(f"kafka-{KAFKA_VERSION}", POM, f"kafka_2.13-{KAFKA_VERSION}.jar")
+    return jvm.jars(f"kafka-{KAFKA_VERSION}", POM, f"kafka_2.13-{KAFKA_VERSION}.jar")
 
 
 class Broker:
@@ -92,43 +91,26 @@ class Broker:
             "".join(f"{key}={value}\n" for key, value in settings.items()))
         (self.base / "log4j.properties").write_text(LOG4J)
 
-    def _java(self, main: str, *args: str) -> subprocess.Popen[str]:
-        command = ["java", "-Xmx512m", "-XX:+UseSerialGC",
-                   f"-Dlog4j.configuration=file:{self.base / 'log4j.properties'}",
-                   f"-Dkafka.logs.dir={self.base}", "-cp", f"{self.libs}/*", main, *args]
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
+    def _java(self, main: str, *args: str) -> list[str]:
+        return ["java", "-Xmx512m", "-XX:+UseSerialGC",
+                f"-Dlog4j.configuration=file:{self.base / 'log4j.properties'}",
+                f"-Dkafka.logs.dir={self.base}", "-cp", f"{self.libs}/*", main, *args]
 
     def _format(self) -> None:
         # "--cluster-id=ID", not "-t ID": a base64url id may start with "-"
-        process = self._java("kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}",
-                             "--config", str(self.base / "server.properties"))
-        output, _ = process.communicate(timeout=120)
-        if process.returncode != 0:
-            raise RuntimeError(f"formatting the Kafka storage failed: {output}")
+        done = subprocess.run(
+            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}",
+                       "--config", str(self.base / "server.properties")),
+            capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"formatting the Kafka storage failed: {done.stdout}{done.stderr}")
 
     def start(self, timeout: float = 120.0) -> None:
         """Start the node; return when it says it has started (blocking: call it in a thread
         or outside the event loop). Kills it if it has not within `timeout`."""
-        process = self._java("kafka.Kafka", str(self.base / "server.properties"))
-        watchdog = threading.Timer(timeout, process.kill)
-        watchdog.start()
-        seen: list[str] = []
-        try:
-            assert process.stdout is not None
-            for line in process.stdout:  # ends when the process exits (or the watchdog kills)
-                seen.append(line)
-                if STARTED in line:
-                    break
-            else:
-                process.stdout.close()
-                raise RuntimeError(f"the Kafka broker did not start (exit {process.wait()}):\n"
-                                   + "".join(seen[-30:]) + self.log_tail())
-        finally:
-            watchdog.cancel()
-        self._drainer = threading.Thread(target=_drain, args=(process.stdout,), daemon=True)
-        self._drainer.start()
-        self.process = process
+        self.process, self._drainer = jvm.start_and_wait(
+            self._java("kafka.Kafka", str(self.base / "server.properties")), STARTED,
+            "the Kafka broker", timeout, self.log_tail)
 
     def stop(self) -> None:
         """Kill the node at once, as an outage would (its data stays for the next start)."""
@@ -145,14 +127,6 @@ class Broker:
     def log_tail(self) -> str:
         log = self.base / "server.log"
         return "\n".join(log.read_text().splitlines()[-30:]) if log.exists() else ""
-
-
-def _drain(stream: IO[str] | None) -> None:
-    """Read what the broker still prints, so that its pipe never fills and blocks it."""
-    if stream is not None:
-        with stream:
-            for _ in stream:
-                pass
 
 
 def kcat() -> str:

@@ -14,10 +14,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import threading
 from pathlib import Path
 
-from . import maven
+from . import jvm
 from .pg import free_port
 
 VERSION = "2.19.6"  # the newest 2.x that runs on Java 17
@@ -41,7 +40,7 @@ SOURCE = Path(__file__).with_name("EmbeddedOpenSearch.java")
 
 
 def classpath() -> str:
-    libs = maven.jars(f"opensearch-{VERSION}", POM, f"opensearch-{VERSION}.jar")
+    libs = jvm.jars(f"opensearch-{VERSION}", POM, f"opensearch-{VERSION}.jar")
     classes = libs.with_name("classes")
     if not (classes / "EmbeddedOpenSearch.class").exists() or (
             (classes / "EmbeddedOpenSearch.class").stat().st_mtime < SOURCE.stat().st_mtime):
@@ -61,37 +60,12 @@ class Node:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
 
     def start(self, timeout: float = 180.0) -> None:
-        process = subprocess.Popen(
+        self.process, _ = jvm.start_and_wait(
             ["java", "-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-cp", self.classpath,
              "EmbeddedOpenSearch", str(self.home), str(self.port), str(free_port())],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.process = process
-        watchdog = threading.Timer(timeout, process.kill)
-        watchdog.start()
-        try:
-            assert process.stdout is not None
-            for line in process.stdout:  # ends when the process exits (or the watchdog kills)
-                self.output.append(line)
-                if STARTED in line:
-                    break
-            else:
-                raise RuntimeError(f"OpenSearch did not start (exit {process.wait()}):\n"
-                                   + "".join(self.output[-40:]))
-        finally:
-            watchdog.cancel()
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        """Read what the node still prints, so that its pipe never fills and blocks it."""
-        assert self.process is not None
-        assert self.process.stdout is not None
-        with self.process.stdout:
-            for line in self.process.stdout:
-                self.output.append(line)
-                del self.output[:-200]
+            STARTED, "OpenSearch", timeout)
 
     def remove(self) -> None:
         if self.process is not None:
