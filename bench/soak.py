@@ -1,6 +1,8 @@
 """Soak: the stand under churn, pipelining, bursts, slow and never-reading clients, while its
 PostgreSQL is paused (SIGSTOP), stopped and restarted, and its Kafka broker is stopped and
-restarted, on a schedule. Then it checks what the hardening promises:
+restarted, on a schedule; with the training lab in the mix (per-request faults, delayed replies
+left behind by closing clients, server-wide fault rules switched on and off, inspectors
+watching everything, the task tree read in a loop). Then it checks what the hardening promises:
 
 - every order change the stand acknowledged is in PostgreSQL (and, with Kafka, in the order
   topic: missing ones are failures, duplicates are counted), and no change it answered as
@@ -10,7 +12,8 @@ restarted, on a schedule. Then it checks what the hardening promises:
   is kept small (500) so that the outage sends events to the disk spool
   (QAKIT_KAFKA_SPOOL_DIR, 256 MiB here); every dropped event must be one the full spool
   refused (docs/hardening.md has what the 30-minute runs showed);
-- the server's RSS and open file descriptors are flat (end against the first quarter).
+- the server's RSS and open file descriptors are flat (end against the first quarter);
+- the server logged no ERROR line (its stdout is kept and read at the end).
 
     python bench/soak.py --duration 1800            # 30 minutes
     python bench/soak.py --duration 60              # the CI smoke (tests/test_soak.py)
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -146,6 +150,71 @@ class Soak:
                     await ws.get_message()
                 self.counts["pipelined"] += 300
 
+    # --- the training lab ---------------------------------------------------------------------
+
+    async def faulty(self, stop: trio.Event, seed: int) -> None:
+        """Echoes with a random per-request fault (issue 22: the lab must not be a way to
+        exhaust the stand); every tenth connection leaves with 200 delayed replies pending."""
+        rng = random.Random(seed)
+        while not stop.is_set():
+            async with open_websocket_url(f"{self.ws}/ws?channel=lab") as ws:
+                await ws.get_message()  # hello
+                for n in range(20):
+                    fault: dict[str, Any] = rng.choice([
+                        {"delay_ms": rng.randint(1, 300)}, {"drop": ["data"]},
+                        {"duplicate": ["event"]}, {"reorder": True}, {"fragment": 3}])
+                    await ws.send_message(json.dumps({"action": "echo", "request_id": n,
+                                                      "payload": {"n": n}, "fault": fault}))
+                    expected = 3 - ("drop" in fault) + ("duplicate" in fault)
+                    for _ in range(expected):
+                        await ws.get_message()
+                    self.counts["faulty_requests"] += 1
+                if rng.random() < 0.1:  # leave with delayed replies pending
+                    for n in range(200):
+                        await ws.send_message(json.dumps({
+                            "action": "echo", "request_id": f"late-{n}",
+                            "payload": {"pad": "p" * 1000}, "fault": {"delay_ms": 60_000}}))
+                    self.counts["left_with_delayed"] += 1
+
+    async def fault_rules(self, stop: trio.Event) -> None:
+        """A teacher switching server-wide fault rules on and off, and an echo client under
+        them (each request answered in full: the rules only delay)."""
+        rules = {"seed": 7, "rules": [{"match": {"action": "echo", "channel": "rules"},
+                                       "fault": {"delay_ms": 20}, "probability": 0.5}]}
+        async with (httpx.AsyncClient(base_url=self.http, timeout=30) as http,
+                    open_websocket_url(f"{self.ws}/ws?channel=rules") as ws):
+            await ws.get_message()
+            n = 0
+            while not stop.is_set():
+                answer = await (http.put("/lab/faults", json=rules) if n % 2 == 0
+                                else http.delete("/lab/faults"))
+                self.counts[f"fault_rules_{answer.status_code}"] += 1
+                for _ in range(20):
+                    n += 1
+                    await ws.send_message(json.dumps({"action": "echo", "request_id": n}))
+                    for _ in range(3):
+                        await ws.get_message()
+
+    async def inspector(self, stop: trio.Event, name: str) -> None:
+        """An inspector watching everything, reading all the time (it must never be closed
+        while the stand is up)."""
+        async with open_websocket_url(f"{self.ws}/ws/_inspect") as ws:
+            await ws.send_message(json.dumps({"watch": {}}))
+            try:
+                while True:
+                    await ws.get_message()
+                    self.counts[f"{name}_messages"] += 1
+            except ConnectionClosed as closed:
+                if not stop.is_set():
+                    self.reader_closes.append((name, str(closed.reason)))
+
+    async def task_tree(self, stop: trio.Event) -> None:
+        async with httpx.AsyncClient(base_url=self.http, timeout=30) as http:
+            while not stop.is_set():
+                answer = await http.get("/debug/tasks", params={"limit": "200"})
+                self.counts[f"task_tree_{answer.status_code}"] += 1
+                await trio.sleep(0.5)
+
     # --- the schedule and the sampler ------------------------------------------------------
 
     async def chaos(self, stop: trio.Event, cluster: pg.Cluster,
@@ -224,7 +293,7 @@ def order_topic_pairs(bootstrap: str, topic: str) -> Counter[tuple[int, str]]:
 
 
 def start_server(cluster: pg.Cluster, broker: kafka_broker.Broker | None, port: int,
-                 spool: str) -> subprocess.Popen[bytes]:
+                 spool: str, log: Any) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": cluster.url(), "QAKIT_DB_TIMEOUT": "2",
            "QAKIT_SLOW_CONSUMER_TIMEOUT": "3", "QAKIT_PING_INTERVAL": "0",
            "QAKIT_LOG_LEVEL": "WARNING"}
@@ -233,8 +302,7 @@ def start_server(cluster: pg.Cluster, broker: kafka_broker.Broker | None, port: 
                 "QAKIT_KAFKA_BUFFER": "500", "QAKIT_KAFKA_SPOOL_DIR": spool,
                 "QAKIT_KAFKA_SPOOL_BYTES": str(256 * 1024 * 1024)}
     return subprocess.Popen([sys.executable, "-m", "qakit_trio", "--bind", f"127.0.0.1:{port}"],
-                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 
 async def soak(duration: float, cluster: pg.Cluster, broker: kafka_broker.Broker | None,
@@ -262,6 +330,12 @@ async def soak(duration: float, cluster: pg.Cluster, broker: kafka_broker.Broker
             clients.start_soon(run.churn, stop)
             clients.start_soon(run.pipeliner, stop)
             clients.start_soon(run.never_reader, stop, port)
+            for seed in range(2):
+                clients.start_soon(run.faulty, stop, seed)
+            clients.start_soon(run.fault_rules, stop)
+            for name in ("inspector1", "inspector2", "inspector3"):
+                clients.start_soon(run.inspector, stop, name)
+            clients.start_soon(run.task_tree, stop)
             clients.start_soon(run.chaos, stop, cluster, broker, duration)
             await trio.sleep(duration)
             stop.set()
@@ -335,12 +409,19 @@ def main() -> None:
     try:
         if broker is not None:
             broker.start()
-        server = start_server(cluster, broker, port, spool.name)
-        try:
-            figures = trio.run(soak, args.duration, cluster, broker, port, server.pid)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=20)
+        log_path = Path(spool.name) / "server.log"
+        with log_path.open("wb") as log:
+            server = start_server(cluster, broker, port, spool.name, log)
+            try:
+                figures = trio.run(soak, args.duration, cluster, broker, port, server.pid)
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=20)
+        errors = [line for line in log_path.read_text(errors="replace").splitlines()
+                  if '"log.level":"error"' in line or "Traceback" in line]
+        figures["error_lines"] = len(errors)
+        if errors:
+            figures["failures"].append(f"{len(errors)} ERROR lines, the first: {errors[0]}")
     finally:
         if broker is not None:
             broker.remove()

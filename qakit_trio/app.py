@@ -25,6 +25,7 @@ from qakit_trio.web.cors import register_cors
 from qakit_trio.web.http_errors import HttpError
 from qakit_trio.web.lab import register_lab
 from qakit_trio.web.metrics import Scrapes, register_metrics
+from qakit_trio.web.origins import register_origins
 from qakit_trio.web.pages import register_pages
 from qakit_trio.web.rest import register_rest
 from qakit_trio.web.rest_orders import register_orders
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = 
     app = QakitApp(__name__)
     app.settings = settings
     app.services = Services(settings)
+    register_origins(app, app.services)  # Host and Origin checks: first (web/origins.py)
     register_cors(app, settings.cors_allow_origins)
     actions = {**base_actions(), **order_actions(), **(extra_actions or {})}
     app.services.requests.actions = frozenset(actions)  # metric labels: known actions only

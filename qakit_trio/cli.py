@@ -28,7 +28,9 @@ def _bind(value: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="qakit-trio", description="QA Kit WebSocket training stand (settings: see README)")
+        prog="qakit-trio",
+        description="QA Kit WebSocket training stand (settings: docs/settings.md, also served "
+                    "as /guides/settings.md)")
     parser.add_argument("--bind", action="append", type=_bind, metavar="HOST:PORT",
                         help="address to listen on; repeat for several (default: "
                              "QAKIT_BIND, or 127.0.0.1:8002 and 127.0.0.1:8000)")

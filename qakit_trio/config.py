@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from qakit_trio.errors import ConfigError
 from qakit_trio.lab import bugs
 from qakit_trio.wire import protocol
+from qakit_trio.wire.origins import parse_hosts
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +47,14 @@ class Settings:
     binds_given: bool = False  # QAKIT_BIND or --bind: a busy port is then an error
     profile: str = "qakit"  # QAKIT_PROFILE: "qa_kit" behaves like the original stand
     cors_allow_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS  # "*" allows any
-    ws_allowed_origins: tuple[str, ...] | None = None  # None: any Origin may open a WebSocket
+    ws_allowed_origins: tuple[str, ...] | None = None  # more origins that may open a WebSocket
+    allowed_hosts: tuple[str, ...] | None = None  # None: the default list (wire/origins.py)
     reset_orders_on_start: bool = False  # RESET_ORDERS_ON_START=true: ids start at 1 again
     log_payload_max: int = 2048  # bytes of a frame's text in its log line; 0: no payloads
     bugs: tuple[str, ...] = ()  # QAKIT_BUGS: the lab's defects on at start (lab/bugs.py)
     deterministic: int | None = None  # QAKIT_DETERMINISTIC=SEED: repeatable ids and times
     lab_pages: bool = True  # QAKIT_LAB_PAGES=0: no inspector, task tree, /debug/* (pages.py)
+    max_inspectors: int = 8  # /ws/_inspect open at once; the next is closed 1013 (inspector.py)
     max_message_size: int = 1024 * 1024
     outbox_size: int = 256
     outbox_bytes: int = 1024 * 1024  # like Centrifugo's client queue (outbox.py)
@@ -80,18 +83,20 @@ class Settings:
         return OutboxLimits(self.outbox_size, self.outbox_bytes)
 
 
-# environment variable -> Settings field (the README's settings table lists the same names)
+# environment variable -> Settings field (docs/settings.md's table lists the same names)
 KNOWN_VARIABLES: dict[str, str] = {
     "WS_DEFAULT_CHANNEL": "default_channel",
     "QAKIT_BIND": "binds",
     "QAKIT_PROFILE": "profile",
     "CORS_ALLOW_ORIGINS": "cors_allow_origins",
     "QAKIT_WS_ALLOWED_ORIGINS": "ws_allowed_origins",
+    "QAKIT_ALLOWED_HOSTS": "allowed_hosts",
     "RESET_ORDERS_ON_START": "reset_orders_on_start",
     "QAKIT_LOG_PAYLOAD_MAX": "log_payload_max",
     "QAKIT_BUGS": "bugs",
     "QAKIT_DETERMINISTIC": "deterministic",
     "QAKIT_LAB_PAGES": "lab_pages",
+    "QAKIT_MAX_INSPECTORS": "max_inspectors",
     "QAKIT_MAX_MESSAGE_SIZE": "max_message_size",
     "QAKIT_OUTBOX_SIZE": "outbox_size",
     "QAKIT_OUTBOX_BYTES": "outbox_bytes",
@@ -270,11 +275,13 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "profile": _profile,
     "cors_allow_origins": _origins,
     "ws_allowed_origins": _origins,
+    "allowed_hosts": parse_hosts,
     "reset_orders_on_start": _true_false,
     "log_payload_max": _whole(0),
     "bugs": bugs.parse_names,
     "deterministic": _seed,
     "lab_pages": _flag,
+    "max_inspectors": _whole(1),
     "max_message_size": _whole(1),
     "outbox_size": _whole(4),
     "outbox_bytes": _whole(1024),

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 
 class ErrorCode(StrEnum):
-    """Stable error codes of error frames (the README has the same table)."""
+    """Stable error codes of error frames (docs/protocol.md has the same table)."""
 
     INVALID_JSON = "invalid_json"
     INVALID_MESSAGE = "invalid_message"
@@ -42,6 +42,7 @@ class ErrorCode(StrEnum):
     DB_UNAVAILABLE = "db_unavailable"
     DB_ERROR = "db_error"
     INTERNAL_ERROR = "internal_error"
+    TOO_MANY_DELAYED = "too_many_delayed"  # a trainee's delayed replies: ws/delayed.py
 
 
 class QakitError(Exception):

@@ -4,8 +4,11 @@
     └── server nursery
         ├── signal watch   first SIGTERM/SIGINT: start the graceful shutdown;
         │                  second one, or the backstop deadline: stop now
-        └── hypercorn.trio.serve(app, config, shutdown_trigger=first_signal.wait)
-            (hypercorn's own nurseries: lifespan -> our service nursery; one task per client)
+        └── serve nursery
+            ├── accept errors   trio's failed accepts at the descriptor limit, counted: one
+            │                   WARNING per episode (transport/accept_errors.py)
+            └── hypercorn.trio.serve(app, config, shutdown_trigger=first_signal.wait)
+                (hypercorn's own nurseries: lifespan -> our service nursery; one task per client)
 
 On the first signal hypercorn stops accepting and sets its "terminated" event; the app closes
 every WebSocket with 1001 (services.py), each within QAKIT_CLOSE_TIMEOUT (connection.py drops
@@ -30,7 +33,6 @@ import signal
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
 
 import hypercorn.trio
 import trio
@@ -40,6 +42,7 @@ from qakit_trio import logs
 from qakit_trio.app import QakitApp, create_app
 from qakit_trio.config import SHUTDOWN_MARGIN, Settings
 from qakit_trio.transport import hyper_ext, tcp_server
+from qakit_trio.transport.accept_errors import AcceptErrors
 from qakit_trio.transport.access_log import AccessLogger
 
 log = logging.getLogger(__name__)
@@ -168,10 +171,16 @@ async def serve(
         await shutdown_trigger()
         services.stopping.set()  # plain ASGI never tells the app; the launcher does (1001)
 
+    async def serve_then_stop(task_status: trio.TaskStatus[list[str]]) -> None:
+        await hypercorn.trio.serve(app, hypercorn_config(settings, binds),
+                                   shutdown_trigger=trigger, task_status=task_status)
+        nursery.cancel_scope.cancel()  # hypercorn is done: the accept-error count too
+
     async with trio.open_nursery() as nursery:  # hypercorn's serve, as our child
-        urls = await nursery.start(partial(hypercorn.trio.serve, app,
-                                           hypercorn_config(settings, binds),
-                                           shutdown_trigger=trigger))
+        # trio's accept loop at the descriptor limit: one WARNING per episode, not ten ERRORs
+        # a second (accept_errors.py)
+        await nursery.start(AcceptErrors().run)
+        urls = await nursery.start(serve_then_stop, name="hypercorn.trio.serve")  # task tree
         log_urls(urls)
         services.urls = list(urls)
         task_status.started(urls)

@@ -59,7 +59,8 @@ class StandClient:
             "type": "websocket", "asgi": {"version": "3.0"}, "http_version": "1.1",
             "scheme": "ws", "path": target.path, "raw_path": target.path.encode(),
             "query_string": target.query.encode(), "root_path": "",
-            "headers": [(b"host", b"stand")], "client": ("127.0.0.1", 1), "server": ("stand", 80),
+            "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),  # a Host the stand answers (QAKIT_ALLOWED_HOSTS)
             "subprotocols": [], "extensions": {"websocket.http.response": {}}}
         self._app = app
         # Bounded like a socket's buffers: whoever runs ahead waits for the other side.

@@ -131,3 +131,16 @@ def test_the_original_stands_settings() -> None:
     assert (Settings().profile, Settings().reset_orders_on_start, Settings().log_payload_max,
             Settings().ws_allowed_origins) == ("qakit", False, 2048, None)
     assert load_settings({"RESET_ORDERS_ON_START": "false"}).reset_orders_on_start is False
+
+
+def test_allowed_hosts() -> None:
+    """QAKIT_ALLOWED_HOSTS: unset, the default list (wire/origins.py); names and addresses
+    without ports, read strictly; `*` turns the check off."""
+    assert Settings().allowed_hosts is None
+    assert load_settings({"QAKIT_ALLOWED_HOSTS": "Stand.Example., ::1, 10.0.0.5"}
+                         ).allowed_hosts == ("stand.example", "[::1]", "10.0.0.5")
+    assert load_settings({"QAKIT_ALLOWED_HOSTS": "*"}).allowed_hosts == ("*",)
+    for bad, why in (("localhost:8002", "without its port"), ("http://stand", "not a host name"),
+                     ("", "at least one"), ("stand example", "not a host name")):
+        with pytest.raises(ConfigError, match=f"QAKIT_ALLOWED_HOSTS: .*{why}"):
+            load_settings({"QAKIT_ALLOWED_HOSTS": bad})

@@ -292,7 +292,7 @@ def stalled_http_client(port: int) -> socket.socket:
     """Asks for a large response and never reads it."""
     client = socket.create_connection(("127.0.0.1", port))
     client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    client.sendall(b"GET /orders HTTP/1.1\r\nHost: t\r\n\r\n")
+    client.sendall(b"GET /orders HTTP/1.1\r\nHost: localhost\r\n\r\n")
     return client
 
 

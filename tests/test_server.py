@@ -43,8 +43,9 @@ async def make_stuck_client(port: int) -> socket.socket:
     """A client that sends echo requests and never reads, until the server stops reading too."""
     raw = socket.create_connection(("127.0.0.1", port))
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.sendall(b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    raw.sendall(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\n\r\n")
     raw.setblocking(False)
     frame = wsraw.encode_frame(wsraw.TEXT, json.dumps(
         {"action": "echo", "payload": {"pad": "x" * 30_000}}).encode())

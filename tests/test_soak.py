@@ -1,8 +1,9 @@
 """The soak's smoke run in CI (bench/soak.py; run it for 30 minutes by hand): a minute of
 churn, pipelining, bursts, slow and never-reading clients while PostgreSQL is paused, stopped
-and restarted and Kafka is stopped and restarted. Its own checks decide: every acknowledged
-order change is in PostgreSQL and in the order topic, no reader was evicted, RSS and file
-descriptors are flat."""
+and restarted and Kafka is stopped and restarted, with the training lab in the mix (faults,
+delayed replies left behind, fault rules, inspectors, the task tree). Its own checks decide:
+every acknowledged order change is in PostgreSQL and in the order topic, no reader or inspector
+was evicted, RSS and file descriptors are flat, and the stand logged no ERROR line."""
 
 from __future__ import annotations
 
@@ -31,3 +32,10 @@ async def test_a_minute_of_soak_with_postgres_and_kafka_outages() -> None:
     assert figures["postgres_paused"] >= 1
     assert figures["postgres_stopped"] == figures["kafka_stopped"] == 1
     assert figures["never_readers"] >= 1
+    assert figures["faulty_requests"] > 0
+    assert figures["inspector1_messages"] > 0
+    assert sum(n for key, n in figures.items() if key.startswith("fault_rules_2")) > 0
+    assert [key for key in figures if key.startswith("fault_rules_")
+            and not key.startswith("fault_rules_2")] == []
+    assert figures["task_tree_200"] > 0
+    assert figures["error_lines"] == 0

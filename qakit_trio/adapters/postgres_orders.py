@@ -90,13 +90,13 @@ class PostgresOrderStore:
 
         return await self._db.call(work)
 
-    async def list(self, *, newest_first: bool = False, limit: int | None = None
-                   ) -> list[Order]:
+    async def list(self, *, newest_first: bool = False, limit: int | None = None,
+                   offset: int = 0) -> list[Order]:
         order_by = "id DESC" if newest_first else "id"
 
-        def work(cursor: Cursor) -> list[Order]:
-            cursor.execute(f"SELECT {COLUMNS} FROM orders ORDER BY {order_by} LIMIT %s",
-                           (limit,))
+        def work(cursor: Cursor) -> list[Order]:  # LIMIT NULL: no limit
+            cursor.execute(f"SELECT {COLUMNS} FROM orders ORDER BY {order_by} "
+                           f"LIMIT %s OFFSET %s", (limit, offset))
             return [_order(row) for row in cursor.fetchall()]
 
         return await self._db.call(work)

@@ -13,6 +13,7 @@ its own `StoreUnavailable` (the database cannot be reached now, or did not answe
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import islice
 from typing import Any, Protocol
 
 import trio
@@ -34,8 +35,11 @@ class OrderStore(Protocol):
 
     async def get(self, order_id: int) -> Order | None: ...
 
-    async def list(self, *, newest_first: bool = False, limit: int | None = None
-                   ) -> list[Order]: ...
+    async def list(self, *, newest_first: bool = False, limit: int | None = None,
+                   offset: int = 0) -> list[Order]:
+        """A page of orders by id (newest first if asked): `offset` skipped, at most `limit`
+        (None: all the rest). A store pages itself: a large table is never read whole."""
+        ...
 
     async def change_status(self, order_id: int, status: Status) -> OrderEvent: ...
 
@@ -70,11 +74,14 @@ class MemoryOrderStore:
         await trio.lowlevel.checkpoint()
         return self._orders.get(order_id)
 
-    async def list(self, *, newest_first: bool = False, limit: int | None = None
-                   ) -> list[Order]:
+    async def list(self, *, newest_first: bool = False, limit: int | None = None,
+                   offset: int = 0) -> list[Order]:
         await trio.lowlevel.checkpoint()
-        orders = sorted(self._orders.values(), key=lambda o: o.id, reverse=newest_first)
-        return orders if limit is None else orders[:limit]
+        # The dict is in id order: ids grow and each is inserted once (a change replaces the
+        # value in place). A page costs offset + limit steps, not a sort of the whole table.
+        values = self._orders.values()
+        ordered = reversed(values) if newest_first else iter(values)
+        return list(islice(ordered, offset, None if limit is None else offset + limit))
 
     async def change_status(self, order_id: int, status: Status) -> OrderEvent:
         await trio.lowlevel.checkpoint()  # the last await: what follows is atomic

@@ -99,7 +99,7 @@ class Order:
                 "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
 
     def summary(self) -> dict[str, Any]:
-        """The legacy protocol's shape of an order (README: legacy protocol)."""
+        """The legacy protocol's shape of an order (docs/protocol.md: the legacy protocol)."""
         return {"id": self.id, "customer": self.customer, "status": self.status}
 
 

@@ -90,15 +90,20 @@ async def broadcast(ctx: ActionContext) -> None:
     await ctx.event("ws.broadcast", {"channel": channel, "delivered": delivered})
     # Flow control: this client's next request waits until the subscribers this broadcast
     # left congested have drained (or left): the publisher is slowed, never the readers.
-    await ctx.services.hub.wait_drained(congested)
+    await ctx.conn.wait_drained(congested)
 
 
 async def publish_to_channel(conn: Connection, services: Services, frame: protocol.Message,
                              request_id: object) -> tuple[int, list[Member]]:
     """One client's `frame` to every member of its channel, the client too; logged once
     and sent to Kafka. Returns how many got it and the members it left congested (for the
-    caller's `hub.wait_drained`, once its own replies are out). Both profiles' broadcast."""
+    caller's `conn.wait_drained`, once its own replies are out). Both profiles' broadcast."""
     channel, hub = conn.channel, services.hub
+    # `ts`: when it is published (wire/stamps.py). The sender's copy is queued in the same
+    # step, so room for it first (a wait lets other frames in), then the stamp if it is stale.
+    await conn.room()
+    if not protocol.is_newest(frame["ts"]):
+        frame["ts"] = protocol.frame_ts()
     item = Frame.of(protocol.encode(frame))  # framed once for everyone
     congested: list[Member] = []
     # Queued rather than written at once when this client has more requests waiting (a burst

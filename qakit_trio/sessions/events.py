@@ -85,7 +85,11 @@ class OrderEvents:
         """Show one order event everywhere; never waits. `requester`: the /ws connection that
         made the change and has had `frame` as its reply; if it is in the orders channel too,
         it does not get the frame a second time. `legacy_skip`: a /ws/orders connection that
-        gets no legacy frame (only the lab's legacy_requester_misses_event asks for one)."""
+        gets no legacy frame (only the lab's legacy_requester_misses_event asks for one).
+        `ts`: the one its requester's reply got, queued in this same step; if another frame
+        has been stamped since (no reply went out, or it waited), when it is published."""
+        if not protocol.is_newest(frame["ts"]):
+            frame = {**frame, "ts": protocol.frame_ts()}
         # channel: the requester's on /ws, else the orders channel (REST, /ws/orders)
         self._sink.record(frame, {"channel": self._orders_channel, **fields,
                                   "order_id": event.order.id})

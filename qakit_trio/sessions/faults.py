@@ -3,13 +3,17 @@
 dropped, duplicated, reordered, fragmented, delayed, then maybe a close.
 
 A delayed delivery is a task in the connection's nursery (Connection.start_soon), so it never
-blocks the connection's other requests or the server, and it ends with the connection
-(a close, the shutdown):
+blocks the connection's other requests or the server, and it ends with the connection, at once
+(a close, the shutdown: ws/delayed.py):
 
     connection nursery
     ├── reader  ... the request with "fault": {"delay_ms": ...} -> ack now
     ├── writer
     └── delayed reply (one per such request): sleep delay_ms -> its frames -> maybe close
+
+A connection holds at most 256 delayed replies and QAKIT_OUTBOX_BYTES of their frames
+(ws/delayed.py); past that, the request gets a `too_many_delayed` error frame at once, and
+nothing is held for it (not its frames, not its close).
 """
 
 from __future__ import annotations
@@ -63,18 +67,47 @@ async def send_acks(conn: Connection, fault: Fault, ack: protocol.Message) -> No
             await conn.reply(ack, fragments=fault.fragment)
 
 
+def held(frames: Collected) -> tuple[Collected, int]:
+    """What a delayed reply keeps until it is sent, and its size in bytes (the frames' UTF-8
+    text, as on the wire). Of each frame, only what its `frame out` log line reads and its
+    `ts`: the text is the whole frame already, so the parsed payload is not held twice."""
+    kept = [({key: frame[key] for key in LOGGED if key in frame}, text) for frame, text in frames]
+    return kept, sum(len(text.encode()) for _, text in kept)
+
+
+LOGGED = ("type", "request_id", "error", "ts")  # what Connection.reply reads of a frame, + ts
+
+
+def stamped(frame: protocol.Message, text: str) -> tuple[protocol.Message, str]:
+    """The frame as it is queued now. Its `ts` is the time it is queued, like any frame's
+    (wire/stamps.py): a frame sent late, or after one built later, is re-stamped (its text
+    made again); one sent as it was built keeps its text (a duplicate, byte for byte)."""
+    if "ts" not in frame or protocol.is_newest(frame["ts"]):
+        return frame, text
+    ts = protocol.frame_ts()
+    return {**frame, "ts": ts}, protocol.encode({**json.loads(text), "ts": ts})
+
+
 async def deliver(conn: Connection, fault: Fault, frames: Collected) -> None:
-    """Send the action's frames as `fault` says: now, or from a task of the connection."""
+    """Send the action's frames as `fault` says: now, or from a task of the connection (or,
+    past the connection's limits on delayed replies, a `too_many_delayed` error instead)."""
+    outgoing = planned(fault, frames)
 
     async def send() -> None:
         if fault.delay_ms:
             await trio.sleep(fault.delay_ms / 1000)
-        for frame, text in planned(fault, frames):
-            await conn.reply(frame, text, fragments=fault.fragment)
+        for frame, text in outgoing:
+            await conn.room()  # first: a wait lets other frames in (Connection.reply)
+            await conn.reply(*stamped(frame, text), fragments=fault.fragment)
         if fault.close is not None:
             conn.close_soon(fault.close, "fault requested by the client")
 
-    if fault.delay_ms:
-        conn.start_soon(send)  # the reader goes on with the next request
-    else:
+    if not fault.delay_ms:
         await send()
+        return
+    outgoing, size = held(outgoing)
+    try:
+        conn.start_soon(send, size)  # the reader goes on with the next request
+    except protocol.ProtocolError as refused:  # too_many_delayed: nothing held for it
+        request_id = frames[0][0].get("request_id") if frames else None
+        await conn.reply(protocol.error(request_id, refused))

@@ -128,7 +128,7 @@ class QaKitSession:
         frame = qa_kit.channel_message(self._conn.channel, text)
         _delivered, congested = await publish_to_channel(self._conn, self._services, frame,
                                                          str(request_id))
-        await self._services.hub.wait_drained(congested)  # flow control, as actions.broadcast
+        await self._conn.wait_drained(congested)  # flow control, as actions.broadcast
 
     async def _get_order(self, request_id: Any, obj: dict[str, Any]) -> None:
         raw = self._payload(obj, must_be_object=True).get("id")

@@ -46,18 +46,28 @@ class PlainTransport:
       `hypercorn qakit_trio.asgi:app` they get hypercorn's own close;
     - one `websocket.send` per frame (no shared framing, no batching): slower fan-out;
     - the client's close code is whatever the server reports (hypercorn: 1006 when it does
-      not tell, upstream hypercorn#127).
+      not tell, upstream hypercorn#127);
+    - a client that vanishes while the server's write to it is stuck and its queue to the app
+      is full cannot be told apart from a slow one: hypercorn awaits the disconnect into that
+      queue, so its descriptor comes back once the progress watch gives up on the write
+      (QAKIT_SLOW_CONSUMER_TIMEOUT), not at once; and a client that closes an idle HTTP
+      connection keeps its socket until hypercorn's keep-alive timeout (5 s).
     The protocol contract (frames, errors, close codes the app sends) is the same.
     """
 
-    __slots__ = ("_close", "_receive", "_send", "server_terminated")
+    __slots__ = ("_close", "_closed", "_receive", "_send", "server_terminated")
 
     can_ping = False
+    one_task_safe = False
 
     def __init__(self, receive: ASGIReceiveCallable, send: ASGISendCallable, close: Close
                  ) -> None:
         self._receive, self._send = receive, send
         self._close = close  # quart's websocket.close: quart then knows we closed
+        # Our close frame is on its way: frames after it are dropped, as on the fast path
+        # (hypercorn raised for a send after the close: an inspector's table, due just after
+        # the shutdown's 1001, was an "Error in ASGI Framework").
+        self._closed = False
         self.server_terminated: ServerTerminated | None = None
 
     def write_nowait(self, data: bytes) -> int:
@@ -79,13 +89,20 @@ class PlainTransport:
 
     async def send_batch(self, batch: list[OutboxItem]) -> None:
         for item in batch:  # one message per frame; pings (no text) cannot be sent
+            if self._closed:
+                await trio.lowlevel.checkpoint()
+                return
             if item.text is not None:
                 await self._send({"type": "websocket.send", "bytes": None, "text": item.text})
 
     async def send_binary(self, data: bytes) -> None:
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            return
         await self._send({"type": "websocket.send", "bytes": data, "text": None})
 
     async def close(self, code: int, reason: str) -> None:
+        self._closed = True
         await self._close(reply_code(code), reason)
 
     async def abort(self) -> None:
@@ -95,10 +112,11 @@ class PlainTransport:
 class HypercornTransport:
     """Over our hypercorn extension (hyper_ext.py, `scope["extensions"]["qakit.websocket"]`)."""
 
-    __slots__ = ("_close", "_receive", "_receive_nowait", "_send", "_taken", "queued",
-                 "server_terminated", "stop_pongs", "write_nowait")
+    __slots__ = ("_after_end", "_close", "_receive", "_receive_nowait", "_send", "_taken",
+                 "queued", "server_terminated", "stop_pongs", "write_nowait")
 
     can_ping = True
+    one_task_safe = True
 
     def __init__(self, receive: ASGIReceiveCallable, send: ASGISendCallable, close: Close,
                  extension: dict[str, Any]) -> None:
@@ -111,6 +129,8 @@ class HypercornTransport:
         self.write_nowait: Callable[[bytes], int] = extension["write_nowait"]
         # the client's pings unanswered from now on (the training lab's ?pongs=off)
         self.stop_pongs: Callable[[], None] = extension["stop_pongs"]
+        # once the connection is gone and the queue taken: the rest, the disconnect last
+        self._after_end: Callable[[], Any] = extension["after_end"]
 
     async def receive(self) -> str | bytes | Pong:
         """The next message from the client. Raises `Disconnected` once it is gone.
@@ -118,12 +138,17 @@ class HypercornTransport:
         When a message is already waiting it is returned without a checkpoint, so a reader
         handles a burst of requests in one turn (the queue holds at most hypercorn's
         max_app_queue_size, 10) and their replies and broadcasts go out in shared writes.
+        Once the connection is gone the queue ends (hyper_ext never waits to say so: a client
+        that vanished mid-flood is let go at once, app_inbox.py), then comes the disconnect.
         """
         while True:
             try:
-                message = cast(dict[str, Any], self._receive_nowait())
-            except trio.WouldBlock:
-                message = cast(dict[str, Any], await self._receive())
+                try:
+                    message = cast(dict[str, Any], self._receive_nowait())
+                except trio.WouldBlock:
+                    message = cast(dict[str, Any], await self._receive())
+            except trio.EndOfChannel:
+                message = cast(dict[str, Any], self._after_end())
             kind = message["type"]
             if kind == "websocket.receive":
                 text = message.get("text")

@@ -47,6 +47,11 @@ class Transport(Protocol):
     # Whether `send_batch` writes PING items as WebSocket pings (and pongs come back as PONG):
     # keepalive pings, and drops for silence, only members whose transport can ping.
     can_ping: bool
+    # Whether one task may both read and write: the server tells the app its client is gone
+    # without waiting for the app to read (our extension: app_inbox.py). Plain ASGI servers
+    # await that into the app's queue, full when a client floods: a task stuck writing to
+    # the vanished client then waits on itself (/ws/echo writes from a second task there).
+    one_task_safe: bool
 
     def write_nowait(self, data: bytes) -> int:
         """Write what the socket takes right now, without waiting; how many bytes that was."""

@@ -28,8 +28,9 @@ send every client 1001 however the server was started (our CLI or `hypercorn` it
 `stop_pongs()`: the client's pings go unanswered from now on (the training lab's `pongs=off`,
 for practising dead-peer detection from the client's side).
 
-Once the app has returned or aborted, hypercorn's reader never waits on the app's receive queue
-again (`_put`), so a connection can always be torn down. permessage-deflate is declined: a
+The queue to the app is ours (app_inbox.py): bounded in bytes, never waited on once the app has
+returned or aborted, and a connection's end is never awaited into it, so a connection can always
+be torn down, whatever its app was doing. permessage-deflate is declined: a
 compressed frame depends on its connection, so broadcasts could no longer be framed once (and
 zlib would cost ~300 KiB per client).
 
@@ -71,6 +72,7 @@ from wsproto.connection import ConnectionState
 from wsproto.events import CloseConnection, Message, Ping, Pong
 from wsproto.frame_protocol import CloseReason
 
+from qakit_trio.transport.app_inbox import AppInbox
 from qakit_trio.transport.tcp_server import QakitTCPServer, current_tcp_server
 
 T = TypeVar("T")
@@ -90,17 +92,10 @@ class QakitWSStream(WSStream):
         super().__init__(*args, **kwargs)
         self._inner_app = self.app
         self.app = self._app_with_extension  # adds our extension to the scope, then runs the app
-        self._app_queue: trio.MemorySendChannel[Any] | None = None  # hypercorn's, to the app
-        self._put_scope: trio.CancelScope | None = None
-        # Bytes of messages in the app queue, bounded (INBOX_BYTES) on top of hypercorn's count
-        # (max_app_queue_size): 10 messages of 1 MiB each would otherwise wait per client.
-        self._inbox_bytes = 0
-        self._inbox_limit: int = getattr(self.config, "qakit_inbox_bytes", INBOX_BYTES)
-        self._inbox_room: trio.Event | None = None
+        self._inbox: AppInbox | None = None  # hypercorn's queue to the app, once it runs
         self._app_replied: trio.Event | None = None  # made when a client close waits for it
         self._replied = False  # the app sent a close, an abort, or returned
         self._app_gone = False  # the app aborted or returned: it reads nothing any more
-        self._disconnect_delivered = False
         self._tcp = current_tcp_server.get()  # None when hypercorn's own TCP server runs us
 
     async def _app_with_extension(self, scope: Scope, receive: ASGIReceiveCallable,
@@ -115,6 +110,7 @@ class QakitWSStream(WSStream):
             "write_nowait": self._write_nowait,
             "taken": self._taken,
             "stop_pongs": self._stop_pongs,
+            "after_end": self._after_end,
         }
         await self._inner_app(scope, receive, send, sync_spawn, call_soon)
 
@@ -124,32 +120,18 @@ class QakitWSStream(WSStream):
         self._answer_pings = False
 
     async def _put(self, message: Any) -> None:
-        """hypercorn's app_put, minus a trip through the scheduler when the queue has room,
-        bounded in bytes too (the app reports what it took: `_taken`), and never blocking once
-        the app has gone. While it waits, hypercorn reads nothing more from the socket: the
-        client's own TCP window then holds its requests, not our memory."""
-        if self._app_gone or self._app_queue is None:
-            return
-        size = _message_size(message)
-        while self._inbox_bytes and self._inbox_bytes + size > self._inbox_limit:
-            self._inbox_room = trio.Event()
-            with trio.CancelScope() as self._put_scope:  # cancelled when the app goes away
-                await self._inbox_room.wait()
-            if self._app_gone:
-                return
-        self._inbox_bytes += size
-        try:
-            self._app_queue.send_nowait(message)
-        except trio.WouldBlock:
-            with trio.CancelScope() as self._put_scope:  # cancelled when the app goes away
-                await self._app_queue.send(message)
+        """hypercorn's app_put, through our inbox (app_inbox.py)."""
+        if self._inbox is not None:
+            await self._inbox.put(message)
 
     def _taken(self, size: int) -> None:
         """The app took a message of `size` from the queue."""
-        self._inbox_bytes -= size
-        if self._inbox_room is not None:
-            self._inbox_room.set()
-            self._inbox_room = None
+        if self._inbox is not None:
+            self._inbox.taken(size)
+
+    def _after_end(self) -> Any:
+        assert self._inbox is not None  # the app's queue ended: it was made
+        return self._inbox.after_end()
 
     def _mark_replied(self) -> None:
         self._replied = True
@@ -159,16 +141,21 @@ class QakitWSStream(WSStream):
     def _mark_app_gone(self) -> None:
         self._app_gone = True
         self._mark_replied()
-        if self._put_scope is not None:
-            self._put_scope.cancel()
+        if self._inbox is not None:
+            self._inbox.app_gone()
 
     async def handle(self, event: Event) -> None:
-        if isinstance(event, StreamClosed) and (self._disconnect_delivered or self._app_gone):
-            self.closed = True  # the app already knows, or no longer listens
+        if isinstance(event, StreamClosed):
+            # the connection is gone: hypercorn would await that into the app's queue
+            if not self.closed and self._inbox is not None:
+                self._inbox.end(1000 if self.state in (ASGIWebsocketState.HTTPCLOSED,
+                                                       ASGIWebsocketState.CLOSED) else 1006)
+            self.closed = True
             return
         await super().handle(event)
-        if isinstance(event, Request) and self.app_put is not None and self._app_queue is None:
-            self._app_queue = _channel_of(self.app_put, trio.MemorySendChannel)
+        if isinstance(event, Request) and self.app_put is not None and self._inbox is None:
+            self._inbox = AppInbox(_channel_of(self.app_put, trio.MemorySendChannel),
+                                   getattr(self.config, "qakit_inbox_bytes", INBOX_BYTES))
             self.app_put = self._put
 
     async def app_send(self, message: ASGISendEvent | None) -> None:
@@ -209,8 +196,7 @@ class QakitWSStream(WSStream):
 
     def _queued(self) -> int:
         """How many messages wait in hypercorn's queue to the app."""
-        return 0 if self._app_queue is None else int(
-            self._app_queue.statistics().current_buffer_used)
+        return 0 if self._inbox is None else self._inbox.queued()
 
     def _write_nowait(self, data: bytes) -> int:
         """The `write` message without an await: framed bytes straight to the socket when it
@@ -230,7 +216,6 @@ class QakitWSStream(WSStream):
         self.handshake.key = self.handshake.upgrade = self.handshake.version = None
 
     async def _deliver_disconnect(self, code: int, reason: str | None) -> None:
-        self._disconnect_delivered = True
         await self._put({"type": "websocket.disconnect", "code": code, "reason": reason or ""})
 
     async def _handle_events(self) -> None:
@@ -283,12 +268,6 @@ def _handshake_problem(handshake: Any) -> str:
         return "the Upgrade header must be websocket"
     version = (handshake.version or b"").decode("latin-1") or "(none)"
     return f"Sec-WebSocket-Version {version} is not supported: this server speaks 13"
-
-
-def _message_size(message: Any) -> int:
-    """What a message to the app weighs in the inbox: its text or bytes (0 for the rest)."""
-    data = message.get("text") or message.get("bytes") if isinstance(message, dict) else None
-    return len(data) if data else 0
 
 
 def _channel_of(method: Any, kind: type[T]) -> T:

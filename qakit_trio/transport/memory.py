@@ -30,6 +30,7 @@ ClientMessage = str | bytes | Pong | Disconnected
 
 class MemoryTransport:
     can_ping = True
+    one_task_safe = True  # the client's close is a message like any other
 
     def __init__(self, server_terminated: ServerTerminated | None = None) -> None:
         self.server_terminated = server_terminated

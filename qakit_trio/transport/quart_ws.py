@@ -6,10 +6,20 @@ instead (app.py sets it as the app's `asgi_websocket_class`), which skips that p
 connection's reader task reads ASGI messages itself through a `Transport`. Routing, query
 parsing and the pre-upgrade HTTP 400 are still quart's. This is the only module that reaches
 into quart's and quart-trio's internals (pinned in pyproject.toml).
+
+Two things every door gets here, on both transport paths: a handshake whose Sec-WebSocket-Key is
+not 16 bytes in base64 is refused with 400 before routing (RFC 6455 4.2.1; hypercorn checks only
+that the header is there), and a second close is a no-op instead of quart's RuntimeError
+("Cannot close websocket multiple times", an ERROR with a traceback for every echo and
+inspector client open at a shutdown: the 1001 went out, then the client's answer was answered).
 """
 
 from __future__ import annotations
 
+import binascii
+import codecs
+import json
+from base64 import b64decode
 from collections.abc import Awaitable, Callable
 from functools import partial
 from importlib.metadata import version
@@ -27,6 +37,12 @@ from qakit_trio.transport.asgi import open_transport
 from qakit_trio.transport.base import Transport
 
 QUART_VERSIONS = {"quart": "0.22.0", "quart-trio": "0.12.0"}  # pinned in pyproject.toml
+
+# werkzeug's routing encodes the Host with the idna codec on every request, and Python loads that
+# codec (encodings.idna, a file) on first use: at the descriptor limit the first request's import
+# failed ("Error in ASGI Framework", again on every request until a descriptor was free). Loaded
+# with the app instead.
+codecs.lookup("idna")
 
 
 def check_versions() -> None:
@@ -63,14 +79,18 @@ class QakitASGIWebsocket(TrioASGIWebsocketConnection):
         self.scope = scope
         self._accepted = False
         self._closed = False
+        self._closing = False  # our close was called (quart's `_closed` is set after the send)
         self.receive_channel = _NO_PUMP  # type: ignore[assignment]
 
     async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        problem = key_problem(self.scope)
+        if problem is not None:
+            await _refuse(send, self.scope, problem)
+            return
         ws = cast(QakitWebsocket, self._create_websocket_from_scope(send))
         extensions = cast(dict[str, Any], self.scope.get("extensions") or {})
         # Closing goes through quart's close_connection so quart knows the socket is closed.
-        ws.transport = open_transport(receive, send, extensions,
-                                      partial(self.close_connection, send))
+        ws.transport = open_transport(receive, send, extensions, partial(self._close_once, send))
         # quart: routing, the route's checks, or the HTTP response that refuses the upgrade
         await ASGIWebsocketConnection.handle_websocket(self, ws, send)
         session = ws.session
@@ -81,6 +101,43 @@ class QakitASGIWebsocket(TrioASGIWebsocketConnection):
             # 4 KiB per client; see docs/send-path.md).
             await self.accept_connection(send, Headers(), None)
             await session()
+
+    async def _close_once(self, send: ASGISendCallable, code: int, reason: str) -> None:
+        """quart's close, the first time only: after the shutdown's 1001 (or a 1009) the
+        client's answering close has nothing left to say."""
+        if self._closing:
+            return
+        self._closing = True
+        await self.close_connection(send, code, reason)
+
+
+def key_problem(scope: WebsocketScope) -> str | None:
+    """Why the handshake's Sec-WebSocket-Key is not a key (16 bytes in base64), if it is not.
+    A missing one is hypercorn's to refuse (it does, on both paths)."""
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"sec-websocket-key":
+            try:
+                if len(b64decode(value.strip(), validate=True)) == 16:
+                    return None
+            except binascii.Error:
+                pass
+            shown = value[:40].decode("latin-1")
+            return (f"the Sec-WebSocket-Key header must be 16 random bytes in base64 (24 "
+                    f"characters, as \"dGhlIHNhbXBsZSBub25jZQ==\"), got {shown!r}")
+    return None
+
+
+async def _refuse(send: ASGISendCallable, scope: WebsocketScope, detail: str) -> None:
+    """A 400 before the upgrade, saying why (as hyper_ext's answer to a bad handshake); a plain
+    refusal where the server cannot send an HTTP answer to a WebSocket request."""
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": 1002, "reason": ""})
+        return
+    body = json.dumps({"error": "invalid_handshake", "detail": detail}).encode()
+    await send({"type": "websocket.http.response.start", "status": 400, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"), (b"sec-websocket-version", b"13")]})
+    await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
 
 
 def current_websocket() -> QakitWebsocket:

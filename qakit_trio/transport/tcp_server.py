@@ -7,7 +7,8 @@
   them all: the last step of a shutdown whose time is up.
 - It closes a connection it will not reuse even when the app's task is cancelled on the way
   (`_close_shielded`; docs/upstream.md).
-- Its read loop has no `fail_after(inf)` per read when no read timeout is set.
+- Its read loop has no `fail_after(inf)` per read when no read timeout is set, and a client
+  that closes an idle connection has its socket closed at once (not at the keep-alive timeout).
 
 Installed by `hyper_ext.install()`, with the WebSocket stream.
 """
@@ -94,19 +95,23 @@ class QakitTCPServer(TCPServer):
 
     async def _read_data(self) -> None:
         """hypercorn's read loop, without a `fail_after(inf)` cancel scope around every read
-        when no read timeout is configured (ours never configures one)."""
+        when no read timeout is configured (ours never configures one). Once the client has
+        gone (EOF or reset), hypercorn's idle task is stopped: a connection that was idle
+        (before its first request, or between two) otherwise kept its socket until the
+        keep-alive timeout (5 s) after the client had closed its end."""
         if self.config.read_timeout is not None:
             await super()._read_data()
-            return
-        while True:
-            try:
-                data = await self.stream.receive_some(MAX_RECV)
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
-                break
-            await self.protocol.handle(RawData(bytes(data)))
-            if not data:
-                break
-        await self.protocol.handle(Closed())
+        else:
+            while True:
+                try:
+                    data = await self.stream.receive_some(MAX_RECV)
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    break
+                await self.protocol.handle(RawData(bytes(data)))
+                if not data:
+                    break
+            await self.protocol.handle(Closed())
+        await self.idle_task.stop()
 
 
 current_tcp_server: ContextVar[QakitTCPServer | None] = ContextVar("qakit_tcp_server",

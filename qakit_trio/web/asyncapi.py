@@ -29,6 +29,7 @@ CLOSE_CODES = {1000: "answer to the client's close (its own code is echoed)",
                1007: "a text message that is not UTF-8",
                1009: "a message larger than QAKIT_MAX_MESSAGE_SIZE",
                1011: "internal error, or keepalive timeout: no pong",
+               1013: "too many inspectors (/ws/_inspect only, past QAKIT_MAX_INSPECTORS)",
                4008: "slow consumer: outbox full, or no progress"}
 CHANNEL_QUERY = {"type": "object", "properties": {"channel": {
     "type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^\\s]+$", "default":

@@ -14,7 +14,8 @@ from typing import Any
 
 from qakit_trio.domain.orders import MAX_CUSTOMER_LENGTH, Status
 from qakit_trio.errors import ErrorCode
-from qakit_trio.wire.faults import KINDS, MAX_DELAY_MS
+from qakit_trio.wire.faults import CLOSE_CODES, CLOSE_RANGE, KINDS, MAX_DELAY_MS
+from qakit_trio.ws.delayed import MAX_PENDING as MAX_DELAYED
 
 Schema = dict[str, Any]
 
@@ -29,7 +30,14 @@ class Message:
 
 
 TS: Schema = {"type": "string", "format": "date-time",
-              "description": "UTC, ISO-8601, microseconds: 2026-11-22T10:00:00.123456+00:00"}
+              "description": "UTC, ISO-8601, microseconds: 2026-11-22T10:00:00.123456+00:00. "
+                             "When the stand queued this frame for this connection; a frame "
+                             "published to a channel (a broadcast, an order event) carries when "
+                             "it was published, the same for every client that gets it. So ts "
+                             "never decreases in the order frames arrive on one connection, "
+                             "with the lab's faults too: a delayed, duplicated or reordered "
+                             "frame carries when it was actually queued (a reordering shows in "
+                             "the frame types, not in ts)"}
 REQUEST_ID: Schema = {
     "description": "The client's own id, verbatim (a string or a number), or one the server "
                    "assigns: srv-<connection_id>-<n>, n counting the connection's requests",
@@ -55,12 +63,17 @@ FAULT: Schema = {
     "type": "object", "additionalProperties": False,
     "description": "The training lab: make this request's own replies go wrong on purpose",
     "properties": {
-        "delay_ms": {"type": "integer", "minimum": 0, "maximum": MAX_DELAY_MS},
+        "delay_ms": {"type": "integer", "minimum": 0, "maximum": MAX_DELAY_MS,
+                     "description": f"At most {MAX_DELAYED} delayed replies per connection, "
+                                    "holding at most QAKIT_OUTBOX_BYTES of frames; past that, "
+                                    "the error too_many_delayed instead of the late frames"},
         "drop": {"type": "array", "items": {"enum": list(KINDS)}},
         "duplicate": {"type": "array", "items": {"enum": list(KINDS)}},
         "reorder": {"type": "boolean"},
         "fragment": {"type": "integer", "minimum": 2, "maximum": 16},
-        "close": {"type": "integer", "minimum": 1000, "maximum": 4999}}}
+        "close": {"oneOf": [{"enum": sorted(CLOSE_CODES)},
+                            {"type": "integer", "minimum": CLOSE_RANGE[0],
+                             "maximum": CLOSE_RANGE[1]}]}}}
 
 
 def frame(kind: str, properties: Schema, *, optional: tuple[str, ...] = ()) -> Schema:

@@ -25,10 +25,27 @@ def _is_json(content_type: str | None) -> bool:
         subtype == "json" or subtype.endswith("+json"))
 
 
-async def json_object() -> dict[str, Any]:
+async def _read(max_bytes: int | None) -> bytes:
+    """The whole body; with `max_bytes`, HttpError 413 as soon as it is longer (by its
+    Content-Length before reading anything, else as its chunks arrive)."""
+    if max_bytes is None:
+        return cast(bytes, await request.get_data(as_text=False))
+    too_large = http_errors.HttpError(413, {"detail": f"the body is larger than {max_bytes} "
+                                            f"bytes, the limit of {request.method} {request.path}"})
+    if (request.content_length or 0) > max_bytes:
+        raise too_large
+    raw = bytearray()
+    async for chunk in request.body:
+        raw += chunk
+        if len(raw) > max_bytes:
+            raise too_large
+    return bytes(raw)
+
+
+async def json_object(max_bytes: int | None = None) -> dict[str, Any]:
     """The request's body, a JSON object; HttpError 422 when it is missing (or JSON null), not
-    sent as JSON, not UTF-8, not JSON, or not an object."""
-    raw = cast(bytes, await request.get_data(as_text=False))
+    sent as JSON, not UTF-8, not JSON, or not an object; 413 when longer than `max_bytes`."""
+    raw = await _read(max_bytes)
     if not raw:
         raise http_errors.invalid(http_errors.missing(["body"], None))
     if not _is_json(request.headers.get("Content-Type")):

@@ -8,7 +8,8 @@ Preflight (OPTIONS with Origin and Access-Control-Request-Method): 200 "OK" with
 headers for an allowed origin, 400 "Disallowed CORS origin" otherwise. Other requests from an
 allowed origin get Access-Control-Allow-Origin (the origin itself; `*` when every origin is
 allowed), Access-Control-Allow-Credentials and Vary: Origin. WebSocket upgrades are not
-covered by CORS (ws_endpoint.py has the optional Origin check).
+covered by CORS; web/origins.py checks their Origin, and refuses state-changing requests from
+origins not listed here (a form POST is never preflighted).
 """
 
 from __future__ import annotations

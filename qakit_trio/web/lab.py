@@ -7,6 +7,9 @@
 
 An unknown name is a 422 naming it (FastAPI's body, like every other 422 here); the change is
 logged as a WARNING: a stand with defects on should never be a surprise in its logs.
+`PUT /lab/faults` takes at most MAX_RULES rules in a body of at most MAX_BODY_BYTES (413 past
+it); an unknown key at any level is a 422 `extra_forbidden` item per key, as FastAPI answers a
+model that forbids extra fields.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from quart_trio import QuartTrio
 
 from qakit_trio.services import Services
+from qakit_trio.sessions.fault_rules import MAX_BODY_BYTES, Loc, RuleError, unknown_keys
 from qakit_trio.web import bodies, http_errors
 
 log = logging.getLogger(__name__)
@@ -54,12 +58,16 @@ def register_lab(app: QuartTrio, services: Services) -> None:
 
     @app.put("/lab/faults")
     async def set_faults() -> dict[str, Any]:
-        body = await bodies.json_object()
+        body = await bodies.json_object(max_bytes=MAX_BODY_BYTES)
+        if extra := unknown_keys(body):
+            raise http_errors.invalid(*(http_errors.problem(
+                "extra_forbidden", ["body", *loc], "Extra inputs are not permitted", value)
+                for loc, value in extra))
         try:
             rules.replace(body)
-        except ValueError as error:
-            raise http_errors.invalid(http_errors.refused_value(["body"], body, str(error))
-                                      ) from None
+        except RuleError as error:
+            raise http_errors.invalid(http_errors.refused_value(
+                ["body", *error.loc], _at(body, error.loc), str(error))) from None
         log.warning("lab fault rules changed", extra={"fields": {"fault_rules": rules.listing()}})
         return rules.listing()
 
@@ -68,3 +76,15 @@ def register_lab(app: QuartTrio, services: Services) -> None:
         rules.clear()
         log.warning("lab fault rules cleared")
         return rules.listing()
+
+
+def _at(body: Any, loc: Loc) -> Any:
+    """The value at `loc` in the body (FastAPI's "input" of a problem), or None."""
+    for step in loc:
+        if isinstance(body, dict) and isinstance(step, str):
+            body = body.get(step)
+        elif isinstance(body, list) and isinstance(step, int) and step < len(body):
+            body = body[step]
+        else:
+            return None
+    return body

@@ -12,6 +12,8 @@ from typing import Any
 
 from qakit_trio import __version__
 from qakit_trio.domain.orders import MAX_CUSTOMER_LENGTH, VERBS, Status
+from qakit_trio.web.rest_orders import LIST_LIMIT
+from qakit_trio.web.task_tree import MAX_LIMIT
 
 ERROR = {"type": "object", "properties": {"detail": {"type": "string"},
                                           "error": {"type": "string"}}}
@@ -46,12 +48,27 @@ FAILURES = {"422": _json(_ref("HTTPValidationError"), "Validation Error"),
             "503": _json(_ref("Error"), "The database is unavailable")}
 
 
+def _list_orders() -> dict[str, Any]:
+    page = [{"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT,
+                        "default": LIST_LIMIT}},
+            {"name": "offset", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 0, "default": 0},
+             "description": "how many orders (by id) to skip"}]
+    orders = _json({"type": "array", "items": _ref("Order")}, "Orders")
+    orders["headers"] = {"Link": {
+        "description": 'only when more orders follow: </orders?limit=…&offset=…>; rel="next"',
+        "schema": {"type": "string"}}}
+    return {"summary": f"Orders by id, a page at a time (all of them, up to {LIST_LIMIT})",
+            "parameters": page, "responses": {"200": orders, **FAILURES}}
+
+
 def _lab_pages() -> dict[str, Any]:
     limit = {"name": "limit", "in": "query", "required": False,
-             "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 20}}
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 20}}
     expand = {"name": "expand", "in": "query", "required": False,
-              "schema": {"type": "string"}, "description": "task kinds to list in full, "
-              "comma-separated (the others are grouped above `limit`)"}
+              "schema": {"type": "string"}, "description": f"task kinds to list in full (up "
+              f"to {MAX_LIMIT}), comma-separated (the others are grouped above `limit`)"}
     event_id = {"name": "event_id", "in": "path", "required": True,
                 "schema": {"type": "string"}}
     return {
@@ -95,9 +112,7 @@ def document(lab_pages: bool = True) -> dict[str, Any]:
                           "400": _json(_ref("Error"), "Invalid channel"),
                           "422": FAILURES["422"]}}},
         "/orders": {
-            "get": {"summary": "All orders, by id",
-                    "responses": {"200": _json({"type": "array", "items": _ref("Order")},
-                                               "Orders"), "503": FAILURES["503"]}},
+            "get": _list_orders(),
             "post": {"summary": "Create an order",
                      "requestBody": {"required": True, "content": {"application/json": {
                          "schema": {"type": "object", "required": ["customer"], "properties": {
@@ -145,7 +160,7 @@ def document(lab_pages: bool = True) -> dict[str, Any]:
     for verb in VERBS:
         paths[f"/orders/{{order_id}}/{verb}"] = change
     paths["/metrics"] = {"get": {
-        "summary": "Prometheus metrics (text format; the list: README, Observability)",
+        "summary": "Prometheus metrics (text format; the list: docs/observability.md)",
         "responses": {"200": {"description": "Metrics", "content": {"text/plain": {
             "schema": {"type": "string"}}}}}}}
     paths["/stand.json"] = {"get": {

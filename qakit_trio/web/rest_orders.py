@@ -1,7 +1,7 @@
 """The REST orders API, as the original QA Kit stand's (FastAPI) on the wire.
 
     POST /orders {"customer": ...}            -> {"id", "customer", "status"}
-    GET  /orders                              -> every order, by id
+    GET  /orders?limit=&offset=               -> a page of orders, by id (all, if <= 1000)
     GET  /orders/{order_id}                   -> the order, or 404 {"detail":"Order not found"}
     POST /orders/{order_id}/pay|ship|deliver|cancel
                                     -> the order, or 400 {"detail":"Cannot change status ..."}
@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from quart import Response
+from quart import Response, request
 from quart_trio import QuartTrio
 
 from qakit_trio.domain import orders
@@ -28,13 +28,19 @@ from qakit_trio.errors import ErrorCode, OrderError, StoreError
 from qakit_trio.services import Services
 from qakit_trio.web import bodies, http_errors
 from qakit_trio.web.http_errors import HttpError
+from qakit_trio.wire.query import ascii_whole
 
 log = logging.getLogger(__name__)
 
-JsonResponse = dict[str, Any] | list[Any] | Response
+JsonResponse = (dict[str, Any] | list[Any] | Response
+                | tuple[list[Any], int, dict[str, str]])  # with headers
 
 _ORDER_ID = re.compile(r"[+-]?[0-9]+")  # ASCII digits: no "1_0" or other scripts
 MAX_ORDER_ID = 2**63 - 1  # beyond any id a store can hold: not found, not a crash
+# GET /orders pages: the original returned every order; up to this many it still does. The
+# bound also bounds the work on the event loop: a page of 1000 is read, shaped and encoded in
+# about 1.5 ms (100,000 orders in one answer held the loop for about 300 ms).
+LIST_LIMIT = 1000
 
 
 def _order_id(raw: str) -> int:
@@ -44,6 +50,40 @@ def _order_id(raw: str) -> int:
     if not 0 < number <= MAX_ORDER_ID:
         raise HttpError(404, {"detail": "Order not found"})
     return number
+
+
+def _query_number(name: str, default: int, minimum: int, maximum: int | None,
+                  problems: list[dict[str, Any]]) -> int:
+    """A whole number from the query string, as FastAPI's Query(ge=, le=) checks it; a bad
+    one adds its 422 item to `problems` (FastAPI reports every bad parameter at once)."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    loc: list[str | int] = ["query", name]
+    number = ascii_whole(raw)
+    if number is None:
+        problems.append(http_errors.not_an_integer(loc, raw))
+    elif number < minimum:
+        problems.append(http_errors.problem(
+            "greater_than_equal", loc, f"Input should be greater than or equal to {minimum}",
+            raw, {"ge": minimum}))
+    elif maximum is not None and number > maximum:
+        problems.append(http_errors.problem(
+            "less_than_equal", loc, f"Input should be less than or equal to {maximum}", raw,
+            {"le": maximum}))
+    else:
+        return number
+    return default
+
+
+def _page() -> tuple[int, int]:
+    """GET /orders' `limit` (1..LIST_LIMIT, default LIST_LIMIT) and `offset` (default 0)."""
+    problems: list[dict[str, Any]] = []
+    limit = _query_number("limit", LIST_LIMIT, 1, LIST_LIMIT, problems)
+    offset = _query_number("offset", 0, 0, None, problems)
+    if problems:
+        raise http_errors.invalid(*problems)
+    return limit, offset
 
 
 def _customer(body: dict[str, Any]) -> str:
@@ -94,8 +134,15 @@ def register_orders(app: QuartTrio, services: Services) -> None:
 
     @app.get("/orders")
     async def list_orders() -> JsonResponse:
-        async with _translated():
-            return [order.summary() for order in await store.list()]
+        limit, offset = _page()
+        async with _translated():  # one more than the page: is there a next one?
+            found = await store.list(limit=limit + 1, offset=offset)
+        page = [order.summary() for order in found[:limit]]
+        if len(found) <= limit:
+            return page  # the last page: the original's answer, nothing added
+        # RFC 8288: where the next page is (relative, like every URL the stand builds)
+        return page, 200, {"Link": f'</orders?limit={limit}&offset={offset + limit}>; '
+                                   'rel="next"'}
 
     @app.get("/orders/<raw_id>")
     async def get_order(raw_id: str) -> JsonResponse:

@@ -9,11 +9,19 @@ one who looks.
 
 Large fan-outs are collapsed: a nursery with more than `limit` children of one kind lists
 `limit` of them and counts the rest (5000 connections become one group; `expand` names the
-kinds to list in full).
+kinds to list in full, up to MAX_LIMIT).
+
+What it costs the stand is bounded (it runs on the event loop every client shares): `TaskTree`
+answers at most ANSWERS_PER_SECOND times a second, keeps each answer CACHE_SECONDS for the same
+parameters and builds one at a time, and a build yields to the event loop every STEP tasks,
+pausing so that it takes at most SHARE of it. With
+2000 connections an unpaced build held the loop 78-140 ms at a time (p99 echo 618 ms with four
+readers in a loop); bench/lab_cost.py measures a bystander's echoes while the tree is read.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import FrameType
@@ -22,6 +30,12 @@ from typing import Any
 import trio
 
 DOC = "/guides/concurrency.md"  # each kind links to its row there: DOC#task-KIND
+MAX_LIMIT = 500  # tasks of one kind listed in one nursery, at most (`limit`, an expanded kind)
+CACHE_SECONDS = 1.0  # an answer is reused this long (the /tasks page reads it every few s)
+ANSWERS_PER_SECOND = 10  # however many ask: the others wait their turn (an answer with
+# 2000 connections and limit=500 is ~300 KiB: four readers in a loop sent 21 MB/s)
+STEP = 100  # tasks looked at between two yields to the event loop (about 1 ms)
+SHARE = 0.1  # of the event loop's time, at most, while a tree is built
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +72,7 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("qakit_trio.sessions.faults", "deliver.<locals>.send"):
         Kind("delayed-reply", lambda f: "delayed reply (a trainee's fault)"),
     ("qakit_trio.ws.echo", "serve_echo"): Kind("echo", lambda f: "/ws/echo connection"),
+    ("qakit_trio.ws.echo", "Echo._write_loop"): Kind("echo-writer", lambda f: "/ws/echo writer"),
     ("qakit_trio.web.inspector", "Inspector.run"):
         Kind("inspector", lambda f: f"inspector {_conn_id(f)} (/ws/_inspect): reader"),
     ("qakit_trio.web.inspector", "Inspector._send_loop"):
@@ -66,6 +81,8 @@ KINDS: dict[tuple[str, str], Kind] = {
         Kind("progress-watch", lambda f: f"progress watch ({f.get('what')})"),
     ("qakit_trio.ws.lone", "close_on_shutdown"):
         Kind("lone-shutdown-watch", lambda f: "shutdown watch of a lone connection"),
+    ("qakit_trio.transport.accept_errors", "AcceptErrors.run"):
+        Kind("accept-errors", lambda f: "accept errors (EMFILE episodes, logged once)"),
     ("qakit_trio.supervisor", "Supervisor.supervise"):
         Kind("service", lambda f: f"service: {f.get('name')}"),
     ("qakit_trio.services", "Services.run"):
@@ -119,13 +136,39 @@ def _module(frame: FrameType) -> str:
     return str(frame.f_globals.get("__name__", ""))
 
 
-def _count(task: trio.lowlevel.Task) -> int:
+class Pace:
+    """Yields to the event loop every `step` ticks, then sleeps so that the work between two
+    yields is at most `share` of the time (trio's clock: virtual in tests)."""
+
+    def __init__(self, step: int = STEP, share: float = SHARE) -> None:
+        self._step = self._left = step
+        self._rest = (1 - share) / share  # seconds of pause per second of work
+        self._since = trio.current_time()
+        self.pauses = 0
+
+    async def tick(self) -> None:
+        self._left -= 1
+        if self._left > 0:
+            return
+        self._left = self._step
+        await trio.sleep((trio.current_time() - self._since) * self._rest)
+        self.pauses += 1
+        self._since = trio.current_time()
+
+
+async def _count(task: trio.lowlevel.Task, pace: Pace) -> int:
     """Every task under `task`, itself included: a plain count, no labels (cheap)."""
-    return 1 + sum(_count(child) for nursery in task.child_nurseries
-                   for child in nursery.child_tasks)
+    count, pending = 0, [task]
+    while pending:
+        count += 1
+        pending.extend(child for nursery in pending.pop().child_nurseries
+                       for child in nursery.child_tasks)
+        await pace.tick()
+    return count
 
 
-def snapshot(*, limit: int = 20, expand: Iterable[str] = ()) -> dict[str, Any]:
+async def snapshot(*, limit: int = 20, expand: Iterable[str] = (),
+                   pace: Pace | None = None) -> dict[str, Any]:
     """The tree from the root task, as JSON-ready dicts:
     task    {"name", "kind", "label", "doc", "nurseries": [nursery, ...]}
     nursery {"tasks": [task | group, ...]}
@@ -133,36 +176,70 @@ def snapshot(*, limit: int = 20, expand: Iterable[str] = ()) -> dict[str, Any]:
     Totals: {"tasks": every task in the process, "by_kind": {kind: count}} (by_kind counts the
     tasks listed and every group's members, not what runs inside the members a group hides).
 
-    This runs on the event loop, time every connection waits, so a group's hidden members are
-    labelled and counted but not walked: with 2000 clients, the answer took 87 ms when every
-    one was walked, 30 ms now (130 ms with the group expanded)."""
+    A group's hidden members are labelled and counted but not walked; an expanded kind lists
+    at most MAX_LIMIT. The walk yields to the event loop as `pace` says (tasks may end
+    meanwhile: the tree is a snapshot of a moving thing, each nursery read at once)."""
+    pace = pace if pace is not None else Pace()
     expanded = set(expand)
     by_kind: dict[str, int] = {}
 
-    def walk(task: trio.lowlevel.Task, kind: str, label: str) -> dict[str, Any]:
+    async def walk(task: trio.lowlevel.Task, kind: str, label: str) -> dict[str, Any]:
         return {"name": task.name, "kind": kind, "label": label,
                 "doc": f"{DOC}#task-{kind}",
-                "nurseries": [nursery(n) for n in task.child_nurseries]}
+                "nurseries": [await nursery(n) for n in list(task.child_nurseries)]}
 
-    def nursery(n: trio.Nursery) -> dict[str, Any]:
+    async def nursery(n: trio.Nursery) -> dict[str, Any]:
         groups: dict[str, list[tuple[trio.lowlevel.Task, str]]] = {}
         for child in sorted(n.child_tasks, key=lambda t: t.name):  # a frozenset: fix an order
             kind, label = _kind(child)
             groups.setdefault(kind, []).append((child, label))
+            await pace.tick()
         shown: list[dict[str, Any]] = []
         for kind, members in groups.items():
             by_kind[kind] = by_kind.get(kind, 0) + len(members)
-            if len(members) > limit and kind not in expanded:
-                shown.append({"group": kind, "count": len(members), "shown": limit,
+            most = MAX_LIMIT if kind in expanded else limit
+            if len(members) > most:
+                shown.append({"group": kind, "count": len(members), "shown": most,
                               "doc": f"{DOC}#task-{kind}",
-                              "tasks": [walk(t, kind, label) for t, label in members[:limit]]})
+                              "tasks": [await walk(t, kind, label)
+                                        for t, label in members[:most]]})
             else:
-                shown.extend(walk(t, kind, label) for t, label in members)
+                shown.extend([await walk(t, kind, label) for t, label in members])
         return {"tasks": shown}
 
     root_task = trio.lowlevel.current_root_task()
     assert root_task is not None  # always, inside trio.run
     kind, label = _kind(root_task)
     by_kind[kind] = 1
-    root = walk(root_task, kind, label)
-    return {"root": root, "tasks": _count(root_task), "by_kind": dict(sorted(by_kind.items()))}
+    root = await walk(root_task, kind, label)
+    return {"root": root, "tasks": await _count(root_task, pace),
+            "by_kind": dict(sorted(by_kind.items()))}
+
+
+class TaskTree:
+    """GET /debug/tasks behind a short cache: one answer at a time and at most
+    ANSWERS_PER_SECOND (the others wait their turn: trio's Lock is fair), an answer (JSON text)
+    reused CACHE_SECONDS for the same `limit` and `expand`, each tree built paced (Pace):
+    however many ask, however often, the tree takes at most SHARE of the event loop to build
+    and ANSWERS_PER_SECOND answers to send."""
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[int, frozenset[str]], tuple[float, str]] = {}
+        self._turn = trio.Lock()
+        self._next_turn = -1.0  # trio time
+        self.builds = 0
+
+    async def read(self, limit: int, expand: Iterable[str]) -> str:
+        key = (min(limit, MAX_LIMIT), frozenset(expand))
+        async with self._turn:
+            await trio.sleep_until(self._next_turn)
+            now = trio.current_time()
+            self._next_turn = now + 1 / ANSWERS_PER_SECOND
+            self._answers = {k: answer for k, answer in self._answers.items()
+                             if now - answer[0] < CACHE_SECONDS}
+            if key not in self._answers:
+                tree = await snapshot(limit=key[0], expand=key[1])
+                self.builds += 1
+                self._answers[key] = (trio.current_time(),
+                                      json.dumps(tree, separators=(",", ":")))
+            return self._answers[key][1]

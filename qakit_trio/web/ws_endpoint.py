@@ -17,7 +17,9 @@ from qakit_trio.sessions.events import LEGACY_CHANNEL
 from qakit_trio.sessions.legacy import LegacySession
 from qakit_trio.sessions.qa_kit import QaKitSession
 from qakit_trio.transport.quart_ws import current_websocket
+from qakit_trio.web.origins import Door, websocket_door
 from qakit_trio.wire import protocol
+from qakit_trio.wire.query import ascii_whole
 from qakit_trio.ws.connection import Connection
 from qakit_trio.ws.echo import serve_echo
 
@@ -35,20 +37,10 @@ def http2_refused() -> tuple[dict[str, str], int] | None:
     return None
 
 
-def origin_refused(allowed: tuple[str, ...] | None) -> tuple[dict[str, str], int] | None:
-    """QAKIT_WS_ALLOWED_ORIGINS, when set: a browser page from another origin is refused with
-    403 before the upgrade (Postman, pytest and other non-browser clients send no Origin)."""
-    origin = websocket.headers.get("Origin")
-    if allowed is None or origin is None or "*" in allowed or origin.rstrip("/") in allowed:
-        return None
-    return {"error": "origin_not_allowed",
-            "detail": f"Origin {origin} may not open a WebSocket here (QAKIT_WS_ALLOWED_ORIGINS: "
-                      f"{', '.join(allowed)})"}, 403
-
-
-def refused(allowed: tuple[str, ...] | None) -> tuple[dict[str, str], int] | None:
-    """Why this upgrade is refused before it is accepted, if it is."""
-    return http2_refused() or origin_refused(allowed) or pongs_refused()
+def refused(door: Door) -> tuple[dict[str, str], int] | None:
+    """Why this upgrade is refused before it is accepted, if it is (a page's Origin that
+    the door does not let in: web/origins.py)."""
+    return http2_refused() or door.refused() or pongs_refused()
 
 
 def pongs_refused() -> tuple[dict[str, str], int] | None:
@@ -71,10 +63,11 @@ def pongs_refused() -> tuple[dict[str, str], int] | None:
 
 def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) -> None:
     settings = services.settings
+    ws_door = websocket_door(services)  # the stand's own pages, CORS's and QAKIT_WS_'s
 
     @app.websocket("/ws")
     async def ws_route() -> tuple[dict[str, str], int] | None:
-        if (answer := refused(settings.ws_allowed_origins)) is not None:
+        if (answer := refused(ws_door)) is not None:
             return answer
         channel, problem = protocol.channel_from_query(websocket.args.get("channel"),
                                               settings.default_channel)
@@ -90,7 +83,7 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
 
     @app.websocket("/ws/orders")
     async def legacy_route() -> tuple[dict[str, str], int] | None:
-        if (answer := refused(settings.ws_allowed_origins)) is not None:
+        if (answer := refused(ws_door)) is not None:
             return answer
         ws = current_websocket()
         services.watch_server(ws.transport.server_terminated or services.stopping)
@@ -100,13 +93,14 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
 
     @app.websocket("/ws/echo")
     async def echo_route() -> tuple[dict[str, str], int] | None:
-        if (answer := refused(settings.ws_allowed_origins)) is not None:
+        if (answer := refused(ws_door)) is not None:
             return answer
         raw_delay = websocket.args.get("delay_ms", "0")
-        if not raw_delay.isdigit() or int(raw_delay) > MAX_ECHO_DELAY_MS:
+        delay_ms = ascii_whole(raw_delay, maximum=MAX_ECHO_DELAY_MS)  # ASCII digits only
+        if delay_ms is None:
             return {"error": "invalid_delay", "detail": f"delay_ms must be a whole number of "
                     f"milliseconds from 0 to {MAX_ECHO_DELAY_MS}, got {raw_delay!r}"}, 400
         ws = current_websocket()
         ws.session = partial(serve_echo, ws.transport, settings, services.stopping,
-                             int(raw_delay) / 1000)
+                             delay_ms / 1000)
         return None

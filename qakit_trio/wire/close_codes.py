@@ -12,6 +12,7 @@ INVALID_DATA: Final = 1007  # a text message that is not UTF-8 (hyper_ext.py, fr
 MESSAGE_TOO_BIG: Final = 1009  # over QAKIT_MAX_MESSAGE_SIZE
 INTERNAL_ERROR: Final = 1011  # a handler failed (the connection's own bug, not the client's)
 KEEPALIVE_TIMEOUT: Final = 1011  # no pong within a whole ping interval
+TRY_AGAIN_LATER: Final = 1013  # too many inspectors open (web/inspector.py)
 SLOW_CONSUMER: Final = 4008  # evicted by the slow-consumer policy (ws/hub.py)
 
 # Codes that must never be put in a close frame: they only report what happened locally.

@@ -7,9 +7,12 @@ replies, to practise waiting and correlation. Pure: parsing and checking only (n
                "duplicate": ["event"],      # kinds sent twice
                "reorder": true,             # this request's frames after the ack, last first
                "fragment": 4,               # each reply frame as 4 WebSocket fragments
-               "close": 4000}}              # then the server closes with this code
+               "close": 4000}}              # then the server closes with this code:
+                                            # 1000, 1001, 1008, 1011 or 3000-4999
 
 A bad `fault` is a `validation_error` naming the field (`fault.delay_ms`, ...), after the ack.
+`delay_ms` is at most MAX_DELAY_MS (60 s); how many delayed replies a connection may hold:
+ws/delayed.py.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from qakit_trio.errors import ErrorCode, ProtocolError
 
 KINDS = ("ack", "data", "event")
 MAX_DELAY_MS = 60_000
-UNSENDABLE_CODES = {1004, 1005, 1006, 1015}  # RFC 6455: never sent in a close frame
+# Close codes a trainee may ask for: the RFC 6455 codes that fit a server closing on purpose,
+# and the registered and private ranges (3000-4999). Not the other 10xx codes (each reports a
+# failure that did not happen, or is never sent in a close frame) nor 1016-2999 (unassigned:
+# a client fails the connection with 1002 on them).
+CLOSE_CODES = frozenset({1000, 1001, 1008, 1011})
+CLOSE_RANGE = (3000, 4999)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +76,11 @@ def parse_fault(value: object) -> Fault:
     reorder = value.get("reorder", False)
     if not isinstance(reorder, bool):
         raise _invalid("reorder", "must be true or false")
-    close = _whole(value, "close", 1000, 4999)
-    if close in UNSENDABLE_CODES:
-        raise _invalid("close", f"{close} cannot be sent in a close frame (RFC 6455)")
+    close = value.get("close")
+    if close is not None and (isinstance(close, bool) or not isinstance(close, int) or (
+            close not in CLOSE_CODES and not CLOSE_RANGE[0] <= close <= CLOSE_RANGE[1])):
+        raise _invalid("close", "must be 1000, 1001, 1008, 1011 or a whole number from "
+                                f"{CLOSE_RANGE[0]} to {CLOSE_RANGE[1]}")
     return Fault(delay_ms=_whole(value, "delay_ms", 0, MAX_DELAY_MS) or 0,
                  drop=_kinds(value, "drop"), duplicate=_kinds(value, "duplicate"),
                  reorder=reorder, fragment=_whole(value, "fragment", 2, 16) or 1, close=close)

@@ -33,18 +33,22 @@ PARSE_MAX = 64 * 1024  # frames longer than this are not parsed for their ids
 
 
 def describe(direction: str, hub: str, channel: str, conn: str | None, text: str | bytes,
-             at: float, ts: str, delivered: int | None) -> dict[str, Any]:
-    """One tapped frame as the inspector shows it, with the ids a trainee follows."""
+             at: float, ts: str, delivered: int | None, size: int | None = None
+             ) -> dict[str, Any]:
+    """One tapped frame as the inspector shows it, with the ids a trainee follows. `size`:
+    the frame's size in bytes when `text` is only its start (a frame over PARSE_MAX)."""
     binary = isinstance(text, bytes)
     shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     row: dict[str, Any] = {
         "dir": direction, "hub": hub, "channel": channel, "conn": conn, "ts": ts,
         "t": round(at, 6),
-        "size": len(text if binary else shown.encode("utf-8", "surrogatepass")),
+        "size": size if size is not None else len(
+            text if binary else shown.encode("utf-8", "surrogatepass")),
         "text": shown[:TEXT_MAX],
-        "truncated": len(shown) > TEXT_MAX, "binary": binary, "type": None, "action": None,
-        "request_id": None, "event_id": None, "delivered": delivered}
-    if binary or len(text) > PARSE_MAX:
+        "truncated": size is not None or len(shown) > TEXT_MAX, "binary": binary,
+        "type": None, "action": None, "request_id": None, "event_id": None,
+        "delivered": delivered}
+    if binary or size is not None or len(text) > PARSE_MAX:
         return row
     try:
         value = decode_json(shown)  # the rule of every door: no recursion on "[[[[..."
@@ -97,6 +101,18 @@ def connections(rows: list[dict[str, Any]], total: int, ts: str, dropped: int
 
 def frames(rows: list[dict[str, Any]], dropped: int) -> dict[str, Any]:
     return {"type": "frames", "frames": rows, "dropped": dropped}
+
+
+def frames_text(rows: list[str], dropped: int) -> str:
+    """`encode(frames(...))` of rows already encoded (each frame is encoded once, for every
+    inspector that shows it)."""
+    return f'{{"type":"frames","frames":[{",".join(rows)}],"dropped":{dropped}}}'
+
+
+def connections_head(rows: list[dict[str, Any]], total: int, ts: str) -> str:
+    """`encode(connections(...))` up to its `dropped` value: the table is built and encoded
+    once for every inspector, and each adds its own count and the closing brace."""
+    return encode(connections(rows, total, ts, 0)).removesuffix("0}")
 
 
 def error(code: str, detail: str) -> dict[str, str]:

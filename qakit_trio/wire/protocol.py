@@ -23,6 +23,8 @@ from typing import Any, cast
 
 from qakit_trio.errors import ErrorCode, ProtocolError
 from qakit_trio.wire.stamps import (
+    frame_ts,
+    is_newest,
     iso_utc,
     new_connection_id,
     new_event_id,
@@ -33,8 +35,8 @@ from qakit_trio.wire.stamps import (
 
 __all__ = ["ErrorCode", "ProtocolError",  # defined in errors.py, part of the wire contract
            # the ids and times frames carry (stamps.py), used with the frames built here
-           "iso_utc", "new_connection_id", "new_event_id", "set_deterministic", "utc_ts",
-           "wall_now"]
+           "frame_ts", "is_newest", "iso_utc", "new_connection_id", "new_event_id",
+           "set_deterministic", "utc_ts", "wall_now"]
 
 Message = dict[str, Any]  # one JSON message (what a text frame carries); wire bytes: framing.Frame
 RequestId = str | int | float
@@ -270,44 +272,44 @@ def connected(channel: str, connection_id: str) -> Message:
         "message": f"connected to '{channel}'",
         "channel": channel,
         "connection_id": connection_id,
-        "ts": utc_ts(),
+        "ts": frame_ts(),
     }
 
 
 def ack(request_id: RequestId) -> Message:
-    return {"type": "ack", "request_id": request_id, "ts": utc_ts()}
+    return {"type": "ack", "request_id": request_id, "ts": frame_ts()}
 
 
 def echo(request_id: RequestId, data: dict[str, Any]) -> Message:
-    return {"type": "echo", "request_id": request_id, "data": data, "ts": utc_ts()}
+    return {"type": "echo", "request_id": request_id, "data": data, "ts": frame_ts()}
 
 
 def step(request_id: RequestId, number: int, message: str) -> Message:
     return {"type": "step", "step": number, "message": message, "request_id": request_id,
-            "ts": utc_ts()}
+            "ts": frame_ts()}
 
 
 def event(name: str, request_id: RequestId | None, extra: Any, event_id: str) -> Message:
-    return {"type": "event", "name": name, "request_id": request_id, "ts": utc_ts(),
+    return {"type": "event", "name": name, "request_id": request_id, "ts": frame_ts(),
             "extra": extra, "event_id": event_id}
 
 
 def channel_message(channel: str, message: str, request_id: RequestId, sender: str) -> Message:
     """What every member of a channel receives from the `broadcast` action."""
     return {"type": "message", "channel": channel, "message": message,
-            "request_id": request_id, "from": sender, "ts": utc_ts()}
+            "request_id": request_id, "from": sender, "ts": frame_ts()}
 
 
 def rest_broadcast(channel: str, message: str) -> Message:
     """What every member of a channel receives from `POST /broadcast`."""
-    return {"type": "broadcast", "channel": channel, "message": message, "ts": utc_ts()}
+    return {"type": "broadcast", "channel": channel, "message": message, "ts": frame_ts()}
 
 
 def data(kind: str, request_id: RequestId, value: Any) -> Message:
     """A data frame: {"type": kind, "request_id", "data", "ts"} (`order`, `orders`)."""
-    return {"type": kind, "request_id": request_id, "data": value, "ts": utc_ts()}
+    return {"type": kind, "request_id": request_id, "data": value, "ts": frame_ts()}
 
 
 def error(request_id: RequestId | None, failure: ProtocolError) -> Message:
     return {"type": "error", "request_id": request_id, "error": str(failure.code),
-            "message": failure.message, **failure.details, "ts": utc_ts()}
+            "message": failure.message, **failure.details, "ts": frame_ts()}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qakit_trio.wire.protocol import Message, utc_ts
+from qakit_trio.wire.protocol import Message, frame_ts
 
 NO_ID = "no-id"
 
@@ -32,37 +32,37 @@ def request_id_of(obj: dict[str, Any]) -> Any:
 
 
 def hello(channel: str) -> Message:
-    return {"type": "system", "message": f"connected to '{channel}'", "ts": utc_ts()}
+    return {"type": "system", "message": f"connected to '{channel}'", "ts": frame_ts()}
 
 
 def ack(request_id: Any) -> Message:
-    return {"type": "ack", "request_id": request_id, "ts": utc_ts()}
+    return {"type": "ack", "request_id": request_id, "ts": frame_ts()}
 
 
 def echo(request_id: Any, data: Any) -> Message:
-    return {"type": "echo", "request_id": request_id, "data": data, "ts": utc_ts()}
+    return {"type": "echo", "request_id": request_id, "data": data, "ts": frame_ts()}
 
 
 def step(request_id: Any, number: int, message: str) -> Message:
     return {"type": "step", "request_id": request_id, "step": number, "message": message,
-            "ts": utc_ts()}
+            "ts": frame_ts()}
 
 
 def event(name: str, request_id: Any, extra: Any) -> Message:
-    return {"type": "event", "name": name, "request_id": request_id, "ts": utc_ts(),
+    return {"type": "event", "name": name, "request_id": request_id, "ts": frame_ts(),
             "extra": extra}
 
 
 def channel_message(channel: str, message: Any) -> Message:
-    return {"type": "message", "channel": channel, "message": message, "ts": utc_ts()}
+    return {"type": "message", "channel": channel, "message": message, "ts": frame_ts()}
 
 
 def data(kind: str, request_id: Any, value: Any) -> Message:
-    return {"type": kind, "request_id": request_id, "data": value, "ts": utc_ts()}
+    return {"type": kind, "request_id": request_id, "data": value, "ts": frame_ts()}
 
 
 def error(request_id: Any, message: str) -> Message:
-    return {"type": "error", "request_id": request_id, "message": message, "ts": utc_ts()}
+    return {"type": "error", "request_id": request_id, "message": message, "ts": frame_ts()}
 
 
 def unknown_action(action: object) -> str:

@@ -6,11 +6,19 @@ mode (QAKIT_DETERMINISTIC=SEED, `set_deterministic`), ids drawn from the seed an
 starts at DETERMINISTIC_EPOCH and advances 1 ms per reading, so two stands with the same seed,
 driven by the same script, send byte-identical frames. Process-wide, like the clock it stands
 for: one stand per process.
+
+A frame's `ts` (`frame_ts`) is the time it was queued for its connection, or published to its
+channel: it never decreases in the order frames arrive on one connection. Frames are stamped as
+they are built, and nearly always queued in the same step; `frame_ts` never goes back (a clock
+set back holds still until it catches up) and remembers the newest `ts` it gave, so whoever
+queues a frame re-stamps it only when it is no longer the newest (`is_newest`): a frame built
+earlier than another one already stamped (Connection.reply, and the publishers of the hub).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import time
 import uuid
@@ -24,7 +32,8 @@ DETERMINISTIC_EPOCH = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 
 def set_deterministic(seed: int | None) -> None:
     """Seeded ids and a fixed-epoch clock (a seed), or random ids and the wall clock (None)."""
-    global _random, _wall
+    global _random, _wall, _newest_at, _newest
+    _newest_at, _newest = -math.inf, ""  # a new clock: frame_ts starts again from it
     if seed is None:
         _random, _wall = random.Random(), time.time
         return
@@ -70,5 +79,24 @@ iso_utc = _IsoClock().text
 
 
 def utc_ts() -> str:
-    """Wall-clock time for the `ts` field: UTC, ISO-8601 with microseconds and offset."""
+    """Wall-clock time (the inspector's): UTC, ISO-8601 with microseconds and offset."""
     return iso_utc(_wall())
+
+
+_newest_at = -math.inf  # the time of the newest `ts` frame_ts gave
+_newest = ""  # and its text
+
+
+def frame_ts() -> str:
+    """A frame's `ts` (utc_ts's form), now: never earlier than the one before it."""
+    global _newest_at, _newest
+    now = _wall()
+    if now > _newest_at:
+        _newest_at, _newest = now, iso_utc(now)
+    return _newest
+
+
+def is_newest(ts: object) -> bool:
+    """`ts` is the newest frame_ts has given: no frame stamped since can carry a later one, so
+    a frame carrying it may be queued or published as it is (the module docstring)."""
+    return ts == _newest

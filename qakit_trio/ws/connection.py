@@ -38,8 +38,9 @@ from qakit_trio.transport.base import Pong, Transport, close_within, reply_code
 from qakit_trio.wire import framing, protocol
 from qakit_trio.wire.close_codes import INTERNAL_ERROR, MESSAGE_TOO_BIG, SLOW_CONSUMER
 from qakit_trio.wire.framing import WAKE, Frame, OutboxItem
+from qakit_trio.ws.delayed import DelayedReplies
 from qakit_trio.ws.hub import Hub, Member
-from qakit_trio.ws.outbox import Inlet, Meter, open_outbox
+from qakit_trio.ws.outbox import Inlet, Meter, capacity, open_outbox
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,9 @@ class Session(Protocol):
 
 class Connection:
     # Slots: one of these lives as long as its client; 5000 idle clients is a benchmark.
-    __slots__ = ("_closing", "_hub", "_member", "_meter", "_nursery", "_outbox_receive",
-                 "_outbox_send", "_session", "_settings", "_transport", "channel", "fields",
-                 "id")
+    __slots__ = ("_closing", "_delayed", "_hub", "_member", "_meter", "_nursery",
+                 "_outbox_receive", "_outbox_send", "_session", "_settings", "_transport",
+                 "channel", "fields", "id")
 
     def __init__(self, transport: Transport, hub: Hub, channel: str, settings: Settings,
                  session: Callable[[Connection], Session]) -> None:
@@ -79,12 +80,13 @@ class Connection:
         self._transport = transport
         self._hub = hub
         self._settings = settings
-        self._outbox_send, self._outbox_receive = open_outbox(settings.outbox_size)
+        self._outbox_send, self._outbox_receive = open_outbox(capacity(settings.outbox_limits))
         self._meter = Meter(settings.outbox_limits)  # what waits in the outbox (outbox.py)
         self._session = session(self)
         self._member: Member | None = None
         self._nursery: trio.Nursery | None = None
         self._closing: CloseRequest | None = None
+        self._delayed: DelayedReplies | None = None  # made by the first delayed reply
 
     async def run(self) -> None:
         try:
@@ -106,6 +108,8 @@ class Connection:
                 try:
                     await self._read_loop()  # the reader is this task: one task fewer per client
                 finally:
+                    if self._delayed is not None:  # they end with the connection, now
+                        self._delayed.cancel_all()
                     if self._meter.writing:
                         # Leaving (cancelled, or the client is gone) while the writer is stuck
                         # in a write hypercorn shields: only dropping the link can end it.
@@ -196,51 +200,78 @@ class Connection:
     async def reply(self, frame: protocol.Message, text: str | None = None,
                     fragments: int = 1) -> None:
         """Queue one frame for this client (logged as `frame out`); see `queue`. `text`: the
-        frame already encoded (the legacy protocol's own JSON form), else protocol.encode.
+        frame already encoded (the legacy protocol's own JSON form, no `ts`), else
+        protocol.encode, once its `ts` is the time it is queued: re-stamped if another frame
+        was stamped since it was (wire/stamps.py), so `ts` never decreases on a connection.
         `fragments` > 1 (a trainee's fault): sent as that many WebSocket fragments on our
         hypercorn extension; plain ASGI cannot fragment and sends it whole."""
+        await self.room()  # first: a wait lets other frames in, and `ts` is when it is queued
         if text is None:
+            ts = frame.get("ts")
+            if ts is not None and not protocol.is_newest(ts):
+                frame["ts"] = protocol.frame_ts()
             text = protocol.encode(frame)
         self._log_out(frame, text)
-        if fragments > 1:
-            await self.queue(Frame(text, framing.fragmented_text(text, fragments)))
-            return
-        await self.queue(Frame.of(text))
+        self._queue_nowait(Frame.of(text) if fragments <= 1
+                           else Frame(text, framing.fragmented_text(text, fragments)))
 
-    def start_soon(self, task: Callable[[], Awaitable[None]]) -> None:
-        """Run `task` in this connection's nursery (a trainee's delayed reply): it ends with
-        the connection, whatever ends it (a close, the shutdown)."""
-        if self._nursery is not None and self._closing is None:
-            self._nursery.start_soon(task)
+    def start_soon(self, task: Callable[[], Awaitable[None]], size: int = 0) -> None:
+        """Run `task` in this connection's nursery (a trainee's delayed reply, holding `size`
+        bytes of frames): it is cancelled as soon as the reader finishes, whatever ends the
+        connection (a close, the shutdown). Limited per connection (ws/delayed.py): over a
+        limit, ProtocolError(too_many_delayed) and nothing is started. While closing, nothing
+        is started either: the client is leaving."""
+        if self._nursery is None or self._closing is not None:
+            return
+        if self._delayed is None:
+            self._delayed = DelayedReplies(self._settings.outbox_bytes)
+        self._delayed.start(self._nursery, task, size)
 
     def payload_fields(self, text: str | bytes) -> dict[str, object]:
         """The `payload` and `truncated` fields of a frame's log line (QAKIT_LOG_PAYLOAD_MAX)."""
         return log_fields.payload_fields(text, self._settings.log_payload_max)
 
     async def queue(self, item: Frame) -> None:
-        """Queue one of this client's own frames, waiting only while its outbox is congested.
+        """Queue one of this client's own frames, waiting only while its own room is full.
 
-        Backpressure, never eviction: a client that does not read its replies just makes its
-        own reader wait (above high water, until low water; outbox.py), so its requests wait
-        in hypercorn's bounded queue and then in the kernel. Not a plain `await send()`: that
-        yields to the scheduler even when there is room, and the writer would then write each
-        reply on its own. Queued without a yield, the ack, data and event of one request go
-        out in one socket write.
+        Backpressure, never eviction: a client that does not read its replies makes its own
+        reader wait once the own room is full (outbox.py says why it is large), so its requests
+        wait in hypercorn's bounded queue and then in the kernel. Not a plain `await send()`:
+        that yields to the scheduler even when there is room, and the writer would then write
+        each reply on its own. Queued without a yield, the ack, data and event of one request
+        go out in one socket write.
         """
-        meter = self._meter
-        while meter.congested() and self._closing is None:
-            await meter.wait_drained(self._is_closing)
+        await self.room()
         self._queue_nowait(item)
+
+    async def room(self) -> None:
+        """Wait until one more own frame can be queued at once (see `queue`). Whoever stamps a
+        frame to queue it right after (reply, a broadcast's sender) waits here first."""
+        if self._meter.own_room_full() and self._closing is None:
+            await self._meter.wait_until(self._own_room_or_closing)
+
+    def _own_room_or_closing(self) -> bool:
+        return not self._meter.own_room_full() or self._closing is not None
 
     def _queue_nowait(self, item: Frame) -> None:
         try:
             self._outbox_send.send_nowait(item)
         except trio.WouldBlock:
             return  # only while closing (the writer stopped taking): the client is leaving
-        self._meter.added(len(item.wire), own=True)
+        self._meter.added_own(len(item.wire))
 
-    def _is_closing(self) -> bool:
-        return self._closing is not None
+    async def wait_drained(self, members: list[Member]) -> None:
+        """Flow control after this client published (hub.wait_drained): while it waits, the
+        stand does not read this client, and that time never counts against it as no
+        progress (a client whose writing blocks its reading cannot read meanwhile)."""
+        if not members:
+            return
+        meter = self._meter
+        meter.paused += 1
+        try:
+            await self._hub.wait_drained(members)
+        finally:
+            meter.paused -= 1
 
     async def share(self, item: Frame) -> int:
         """This client's own copy of a frame it published to its channel (the hub skipped it):
@@ -274,7 +305,8 @@ class Connection:
                 except trio.EndOfChannel:
                     break
                 meter = self._meter  # everything it counts is in `first` or waiting now:
-                own, shared, frames = meter.own, meter.shared, meter.frames  # the batch's
+                own, own_frames = meter.own, meter.own_frames  # the batch's
+                shared, frames = meter.shared, meter.frames
                 batch = drain_nowait(self._outbox_receive, [first])
                 if self._closing is None:
                     meter.writing = True  # the slow-consumer watch looks at these two
@@ -282,9 +314,10 @@ class Connection:
                     meter.writing = False
                     meter.writes += 1
                     meter.own -= own
+                    meter.own_frames -= own_frames
                     meter.shared -= shared
                     meter.frames -= frames
-                    meter.wake_if_drained()
+                    meter.wrote()
                     batch = []
             closing = self._closing or CloseRequest(1000, "", flush=False)
             if closing.flush:

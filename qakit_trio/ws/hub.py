@@ -22,10 +22,13 @@ dropped (see connection.py).
 
 Flow control, so that a client that keeps reading is never evicted by a burst: `publish` can
 list the members it left congested (above half the limits); the publisher's reader then waits
-(`wait_drained`) until each drained to a quarter, or left. The hub itself never waits; the
-publisher's reader does, and so a fast publisher is slowed to the pace of its channel's
-slowest reader, never the other way round (a reader that stops for good is evicted by the
-watch, and the publisher goes on).
+(`Connection.wait_drained`) until each drained to a quarter, or left. Only the hub's room of
+each outbox counts (outbox.py): a publisher never waits on anybody's own replies, its own
+included, and the time a publisher waits is never counted against it as no progress (it is
+not being read then; a client whose writing blocks its reading cannot read either). The hub
+itself never waits; the publisher's reader does, and so a fast publisher is slowed to the pace
+of its channel's slowest reader, never the other way round (a reader that stops for good is
+evicted by the watch, and the publisher goes on).
 """
 
 from __future__ import annotations
@@ -172,14 +175,17 @@ class Hub:
     async def wait_drained(self, members: list[Member]) -> None:
         """Flow control: wait until every one of `members` has drained to low water or left.
         A member that holds the publisher up while its writer makes no progress for
-        `stall_grace` seconds is evicted (it is not reading; the readers must not wait)."""
+        `stall_grace` seconds is evicted (it is not reading; the readers must not wait).
+        A member that is itself paused by flow control (its reader waits for another channel's
+        subscribers) is not waited for, nor judged: two publishers never wait on each other."""
         for member in members:
             meter = member.inlet.meter
-            while meter.above_low_water() and self.is_member(member):
+            while meter.above_low_water() and self.is_member(member) and not meter.paused:
                 writes = meter.writes
                 with trio.move_on_after(self.stall_grace):
-                    await meter.wait_drained(partial(self.is_gone, member))
-                if meter.writing and meter.writes == writes and self.is_member(member):
+                    await meter.wait_until(partial(self._drained_or_gone, member))
+                if (meter.writing and meter.writes == writes and not meter.paused
+                        and self.is_member(member)):
                     log.warning("slow consumer evicted", extra={"fields": {
                         "conn": member.connection_id, "channel": member.channel,
                         "why": "no progress while a publisher waits",
@@ -189,8 +195,9 @@ class Hub:
     def is_member(self, member: Member) -> bool:
         return self._channels.get(member.channel, {}).get(member.connection_id) is member
 
-    def is_gone(self, member: Member) -> bool:
-        return not self.is_member(member)
+    def _drained_or_gone(self, member: Member) -> bool:
+        meter = member.inlet.meter
+        return not meter.above_low_water() or meter.paused > 0 or not self.is_member(member)
 
     def members(self) -> Iterator[Member]:
         """Every member of every channel (a snapshot: safe to evict while iterating)."""

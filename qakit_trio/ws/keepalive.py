@@ -16,9 +16,10 @@ default 20 s, the interval uvicorn gave the original stand). Interval 0 turns pi
 The slow-consumer watch (`run_slow_consumer_watch`, one task too) looks at every member every
 quarter of QAKIT_SLOW_CONSUMER_TIMEOUT: one whose writer has been stuck in one write (no
 progress: the client reads nothing) for the whole timeout, as seen by its rounds (so within
-1.25 timeouts), is evicted with 4008. The writer only flips a flag and counts its writes; the
-watch keeps the time. That is what
-frees a client that stopped reading, or vanished while the server was writing to it, pings or
+1.25 timeouts), is evicted with 4008. Time during which the stand itself does not read the
+client (flow control: `Meter.paused`) does not count: the clock starts again after it. The
+writer only flips a flag and counts its writes; the watch keeps the time. That is what frees a
+client that stopped reading, or vanished while the server was writing to it, pings or
 no pings. A client that reads, however slowly, finishes writes and is never evicted by it.
 
 The logic is plain functions of (hub, now, ...) so it is tested on trio's virtual clock
@@ -60,7 +61,7 @@ def evict_stalled(hub: Hub, now: float, timeout: float) -> int:
     evicted = 0
     for member in hub.members():
         meter = member.inlet.meter
-        if not meter.writing:
+        if not meter.writing or meter.paused:  # not stuck, or the stand is not reading it
             meter.stall_mark = None
             continue
         mark = meter.stall_mark

@@ -11,18 +11,29 @@ Who holds which end (each end has exactly one owner, who closes it):
 - the hub owns an `Inlet`: a clone of the send end (broadcasts and pings), which it closes
   when the client leaves the channel or is evicted.
 
-Bounded by frames *and* bytes. A `Meter` counts what waits in one outbox, in two parts: the
-client's `own` replies (queued by its reader) and what the hub `shared` with it (broadcasts,
-order events, pings). Frames are counted too. The limits (`OutboxLimits`, from
+Bounded by frames *and* bytes, in two rooms. A `Meter` counts what waits in one outbox: what
+the hub `shared` with it (broadcasts, order events, pings: bytes and `frames`) and the client's
+`own` replies (queued by its reader: bytes and `own_frames`). The limits (`OutboxLimits`, from
 QAKIT_OUTBOX_SIZE and QAKIT_OUTBOX_BYTES) are used three ways:
-- hard limit: the hub evicts a member whose *shared* bytes would pass `max_bytes`, or whose
-  outbox is full in frames (hub.py: the slow-consumer policy). A client's own replies never
-  count against it here: they cannot make a client a slow consumer of itself;
-- high water (half the limits): the client's reader waits before queuing another reply, and a
-  publisher's reader waits after a broadcast, until the congested outbox drains to
-- low water (a quarter of the limits), or its client leaves.
+- hard limit of the hub's room: the hub evicts a member whose shared bytes would pass
+  `max_bytes`, or whose shared frames would pass `max_frames` (hub.py: the slow-consumer
+  policy). A client's own replies never count here: they cannot make it a slow consumer of
+  itself;
+- high water (half the hub's limits): a publisher's reader waits after a broadcast until each
+  subscriber it congested drains to
+- low water (a quarter), or leaves (flow control, hub.py). Only the hub's room counts, so a
+  publisher never waits on anybody's own replies, its own included.
+- the own room is far larger (8x the bytes and 32x the frames: 8 MiB and 8,192 frames by
+  default), and the reader waits only when it is full. Why so large: a
+  client whose writing blocks its reading (`websockets.sync.client` holds one lock for both)
+  stops reading as soon as the stand stops reading it; had the stand waited for such a
+  client's replies to drain, neither side would move again. Measured: a sync publisher of
+  3,000 broadcasts of 2 KB, reading all along in its second thread, had up to 3.2 MB and 4,080
+  of its own replies waiting (tests/ws/test_flow_control.py). A client that sends and reads
+  nothing holds at most the own room before its reader waits, and is then evicted by the
+  slow-consumer watch (keepalive.py) like any client that stopped reading.
 So a client that keeps reading is slowed down, never evicted; one that stops reading holds at
-most about `max_bytes` (plus one request's replies) until the slow-consumer watch drops it.
+most both rooms until the slow-consumer watch drops it.
 
 The counting is O(1) per frame: the writer always takes *everything* waiting (drain_nowait), so
 whatever the meter counted when the writer took its batch is exactly that batch, and is
@@ -39,6 +50,16 @@ import trio
 from qakit_trio.config import OutboxLimits
 from qakit_trio.wire.framing import Control, OutboxItem
 
+# How much larger the room of a client's own replies is than the hub's (the module docstring).
+OWN_ROOM_FRAMES: Final = 32
+OWN_ROOM_BYTES: Final = 8
+
+
+def capacity(limits: OutboxLimits) -> int:
+    """The outbox channel's bound: the hub's frames plus the client's own (8,448 by default)."""
+    return limits.max_frames * (1 + OWN_ROOM_FRAMES)
+
+
 # What Inlet.offer did with a frame.
 WRITTEN: Final = 0  # written to the socket at once (the fast lane)
 QUEUED: Final = 1  # queued for the connection's writer
@@ -51,57 +72,60 @@ class Meter:
     The writer updates it once per batch with plain attribute writes (Connection._write_loop):
     on the fan-out path there is one batch per subscriber per burst."""
 
-    __slots__ = ("_drained", "frames", "high_bytes", "high_frames", "limits", "low_bytes",
-                 "low_frames", "out", "own", "shared", "stall_mark", "writes", "writing")
+    __slots__ = ("_progress", "frames", "high_bytes", "high_frames", "limits", "low_bytes",
+                 "low_frames", "out", "own", "own_frames", "own_max_bytes", "own_max_frames",
+                 "paused", "shared", "stall_mark", "writes", "writing")
 
     def __init__(self, limits: OutboxLimits) -> None:
         self.limits = limits
-        # High water is half the limits, low water a quarter; plain numbers, because congestion
-        # is checked once per queued frame on the fan-out path.
+        # High water is half the hub's limits, low water a quarter; plain numbers, because
+        # congestion is checked once per queued frame on the fan-out path.
         self.high_bytes, self.high_frames = limits.max_bytes // 2, limits.max_frames // 2
         self.low_bytes, self.low_frames = limits.max_bytes // 4, limits.max_frames // 4
+        self.own_max_bytes = OWN_ROOM_BYTES * limits.max_bytes
+        self.own_max_frames = OWN_ROOM_FRAMES * limits.max_frames
         self.own = 0  # bytes of the client's own replies, queued
+        self.own_frames = 0
         self.shared = 0  # bytes the hub queued (broadcasts, events, pings)
-        self.frames = 0
+        self.frames = 0  # frames the hub queued
         self.out = 0  # frames handed to this client so far, written or queued (the inspector)
         self.writing = False  # the writer is in a write (it may be stuck in it)
         self.writes = 0  # batches written so far: progress
+        # > 0 while the stand does not read this client because its reader waits for others
+        # (flow control): such time is never counted as the client making no progress
+        self.paused = 0
         # (writes, trio time) when the slow-consumer watch first saw no progress (keepalive.py)
         self.stall_mark: tuple[int, float] | None = None
-        self._drained: trio.Event | None = None  # made by the first waiter, set at low water
+        self._progress: trio.Event | None = None  # made by the first waiter, set per batch
 
-    def added(self, size: int, *, own: bool) -> None:
-        if own:
-            self.own += size
-        else:
-            self.shared += size
-        self.frames += 1
+    def added_own(self, size: int) -> None:
+        self.own += size
+        self.own_frames += 1
         self.out += 1
 
-    def congested(self) -> bool:
-        return (self.frames >= self.high_frames
-                or self.own + self.shared >= self.high_bytes)
+    def own_room_full(self) -> bool:
+        return self.own >= self.own_max_bytes or self.own_frames >= self.own_max_frames
 
     def above_low_water(self) -> bool:
-        return self.frames > self.low_frames or self.own + self.shared > self.low_bytes
+        return self.frames > self.low_frames or self.shared > self.low_bytes
 
-    def wake_if_drained(self) -> None:
-        """After a batch is written: wake a waiter once this outbox is at low water."""
-        if self._drained is not None and not self.above_low_water():
+    def wrote(self) -> None:
+        """After a batch is written: wake whoever waits for this outbox to move on."""
+        if self._progress is not None:
             self.wake()
 
     def wake(self) -> None:
-        """Wake whoever waits for this outbox to drain (it drained, or the client left)."""
-        if self._drained is not None:
-            self._drained.set()
-            self._drained = None
+        """Wake whoever waits on this outbox (a batch was written, or the client left)."""
+        if self._progress is not None:
+            self._progress.set()
+            self._progress = None
 
-    async def wait_drained(self, gone: Callable[[], bool]) -> None:
-        """Wait until this outbox is at low water, or `gone()` (its client left)."""
-        while self.above_low_water() and not gone():
-            if self._drained is None:
-                self._drained = trio.Event()
-            await self._drained.wait()
+    async def wait_until(self, done: Callable[[], bool]) -> None:
+        """Wait until `done()`, checked after each batch written and when the client leaves."""
+        while not done():
+            if self._progress is None:
+                self._progress = trio.Event()
+            await self._progress.wait()
 
 
 class Inlet:
@@ -115,7 +139,7 @@ class Inlet:
     way the client gets frames in the order they were offered.
     """
 
-    __slots__ = ("_max_bytes", "_send", "_write_nowait", "meter")
+    __slots__ = ("_max_bytes", "_max_frames", "_send", "_write_nowait", "meter")
 
     def __init__(self, send: OutboxSend, write_nowait: Callable[[bytes], int],
                  meter: Meter | None = None) -> None:
@@ -125,6 +149,7 @@ class Inlet:
         self.meter = meter or Meter(OutboxLimits(int(send.statistics().max_buffer_size),
                                                  1 << 62))
         self._max_bytes = self.meter.limits.max_bytes
+        self._max_frames = self.meter.limits.max_frames
 
     def offer(self, item: OutboxItem, coalesce: bool = False) -> int:
         """Deliver or queue `item` (always queue it with `coalesce`: more frames follow at once,
@@ -146,15 +171,15 @@ class Inlet:
         shared = meter.shared
         if shared:
             shared += len(item.wire)
-            if shared > self._max_bytes:
-                raise trio.WouldBlock  # over the byte limit (a first frame always fits)
+            if shared > self._max_bytes or meter.frames >= self._max_frames:
+                raise trio.WouldBlock  # the hub's room is full (a first frame always fits)
         else:
             shared = len(item.wire)
         self._send.send_nowait(item)
         meter.shared = shared
         frames = meter.frames = meter.frames + 1
         meter.out += 1
-        if frames >= meter.high_frames or shared + meter.own >= meter.high_bytes:
+        if frames >= meter.high_frames or shared >= meter.high_bytes:
             return CONGESTED
         return QUEUED
 
@@ -166,13 +191,13 @@ OutboxReceive = trio.MemoryReceiveChannel[OutboxItem]
 
 
 def open_outbox(size: int) -> tuple[OutboxSend, OutboxReceive]:
-    """A bounded outbox of `size` frames (QAKIT_OUTBOX_SIZE, default 256).
-
-    Why bounded, and why 256: frames only wait here while the kernel's socket buffer (hundreds
-    of KiB on Linux) is already full, that is while the client is not reading. 256 frames is
-    several seconds of a busy training channel, so a client that merely hiccups never hits it,
-    and one that stopped reading costs at most 256 references to shared frames before the
-    hub's slow-consumer policy (see hub.py) disconnects it. Memory stays bounded whatever a
-    client does.
+    """A bounded outbox of `size` frames: for a connection, the hub's room plus the client's
+    own (`capacity()`, 8,448 by default). Frames only wait here while the kernel's
+    socket buffer (hundreds of KiB on Linux) is already full, that is while the client is not
+    reading. 256 frames of the hub's (QAKIT_OUTBOX_SIZE) is several seconds of a busy training
+    channel, so a client that merely hiccups never hits it, and one that stopped reading costs
+    at most that many references to shared frames before the slow-consumer policy (hub.py)
+    disconnects it. The own room is larger for the reason the module docstring gives. Memory
+    stays bounded whatever a client does: both rooms are bounded in bytes as well (the Meter).
     """
     return trio.open_memory_channel[OutboxItem](size)

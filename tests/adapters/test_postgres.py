@@ -7,11 +7,9 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 
 import httpx
 import psycopg
-import pytest
 import trio
 from trio_websocket import open_websocket_url
 
@@ -83,17 +81,6 @@ async def test_a_query_that_runs_out_of_time_is_cancelled_on_the_server(
                 blocker.rollback()
             assert (await request(ws, {"action": "get_order", "payload": {"id": 1}}))[1][
                 "data"]["status"] == "created"
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[pg.Cluster]:
-    """A PostgreSQL server for one test, which may stop and start it."""
-    cluster = pg.Cluster().init()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.remove()
 
 
 async def test_outage_then_recovery_without_restart(own_cluster: pg.Cluster) -> None:

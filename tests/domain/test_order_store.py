@@ -47,6 +47,24 @@ async def test_create_get_list(store_settings: dict[str, Any]) -> None:
             assert first.order.created_at is not None
 
 
+async def test_a_store_lists_a_page_by_id(store_settings: dict[str, Any]) -> None:
+    """limit and offset, both orders, past the end; a change keeps an order in its place."""
+    with trio.fail_after(TIMEOUT):
+        async with running_store(store_settings) as store:
+            for customer in "abcdef":
+                await store.create(customer)
+            await store.change_status(2, Status.PAID)  # changed: still second by id
+            assert [o.id for o in await store.list(limit=3, offset=1)] == [2, 3, 4]
+            assert [o.id for o in await store.list(offset=4)] == [5, 6]
+            assert [o.id for o in await store.list(limit=2, offset=5)] == [6]
+            assert await store.list(limit=2, offset=6) == []
+            assert [o.id for o in await store.list(newest_first=True, limit=2, offset=1)] == [
+                5, 4]
+            assert [o.id for o in await store.list(newest_first=True, offset=4)] == [2, 1]
+            assert [(o.id, o.status) for o in await store.list(limit=1, offset=1)] == [
+                (2, "paid")]
+
+
 async def test_the_happy_paths_and_their_events(store_settings: dict[str, Any]) -> None:
     with trio.fail_after(TIMEOUT):
         async with running_store(store_settings) as store:

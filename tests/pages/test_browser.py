@@ -9,10 +9,14 @@ Waiting is WebDriverWait on what the page shows, bounded, never a sleep.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import Request, urlopen
 
 import pytest
 from selenium import webdriver
@@ -229,3 +233,90 @@ def test_the_guides_devtools_console_snippet_works_in_the_browser(
     logged = chrome.execute_script("return window.logged")
     assert [frame["type"] for frame in logged[:4]] == ["system", "ack", "echo", "event"]
     assert {frame["request_id"] for frame in logged[1:4]} == {"r1"}
+
+
+SOCKETS = ["inspect", "ws", "orders"]  # what the foreign page tries to open
+FOREIGN_PAGE = """<!doctype html><meta charset="utf-8"><title>another site</title>
+<form id="pay" method="post" action="{stand}/orders/{order}/pay" target="sink">
+  <input name="confirm" value="1"></form>
+<script>
+window.results = {{}};
+function attempt(name, url, first) {{
+  const seen = window.results[name] = [];
+  const ws = new WebSocket(url);
+  ws.onopen = () => {{ seen.push("open"); if (first) ws.send(first); }};
+  ws.onmessage = (event) => seen.push("message " + event.data.slice(0, 80));
+  ws.onclose = (event) => seen.push("close " + event.code);
+}}
+attempt("inspect", "{ws}/ws/_inspect", JSON.stringify({{watch: {{}}}}));
+attempt("ws", "{ws}/ws?channel=lecture");
+attempt("orders", "{ws}/ws/orders", JSON.stringify({{action: "ping"}}));
+const sink = document.createElement("iframe");
+sink.name = "sink";
+document.body.append(sink);  // its about:blank has loaded: the next load is the answer
+sink.onload = () => {{ window.results.form = "answered"; }};
+document.getElementById("pay").submit();
+</script>"""
+
+
+@contextmanager
+def foreign_site(page: str) -> Iterator[str]:
+    """A second local origin (another port of 127.0.0.1: another origin to the browser)
+    serving one page; its URL."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = page.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def call(stand: StandProcess, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """A REST call as Postman makes it: no Origin."""
+    data = None if body is None else json.dumps(body).encode()
+    request = Request(stand.url + path, data=data, method=method,
+                      headers={"Content-Type": "application/json"})
+    with urlopen(request, timeout=WAIT) as answer:
+        body = json.loads(answer.read())
+    assert isinstance(body, dict)
+    return body
+
+
+def test_a_page_from_another_origin_can_neither_read_nor_change_the_stand(
+        chrome: webdriver.Chrome, stand: StandProcess) -> None:
+    order = call(stand, "POST", "/orders", {"customer": "Yulia"})
+    page = FOREIGN_PAGE.format(stand=stand.url, ws=stand.ws, order=order["id"])
+    with foreign_site(page) as url, connect(f"{stand.ws}/ws?channel=lecture") as client:
+        json.loads(client.recv(timeout=WAIT))  # the hello: a client without Origin is served
+        chrome.get(url)
+        until(chrome, lambda: chrome.execute_script(
+            "const r = window.results; return r.form === 'answered' && "
+            f"{json.dumps(SOCKETS)}.every((name) => r[name].some("
+            "(seen) => seen.startsWith('close') || seen.startsWith('message')))"),
+            "the foreign page's three sockets ended or read something, and its form answered")
+        client.send(json.dumps({"action": "echo", "payload": {"password": "hunter2"}}))
+        json.loads(client.recv(timeout=WAIT))
+        results = chrome.execute_script("return window.results")
+    seen = {name: [event[:60] for event in results[name][:3]] for name in SOCKETS}
+    status = call(stand, "GET", f"/orders/{order['id']}")["status"]
+    # refused before the upgrade: never opened, nothing read; the form changed nothing
+    assert (seen, status) == ({name: ["close 1006"] for name in SOCKETS}, "created")
+    console_errors(chrome)  # empty the log: the refusals are this page's errors, not the stand's
+    open_page(chrome, stand, "/inspector")  # the stand's own pages keep working
+    assert call(stand, "POST", f"/orders/{order['id']}/pay")["status"] == "paid"  # no Origin

@@ -4,18 +4,32 @@ virtual clock, and fragments on a real socket (only our hypercorn extension can 
 from __future__ import annotations
 
 import json
+import logging
+import signal
 from typing import Any
 
 import httpx
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
+from trio_websocket import open_websocket_url
 
+from qakit_trio.errors import ProtocolError
 from qakit_trio.testing import StandClient, StandClosed, open_stand
 from qakit_trio.wire.faults import parse_fault
+from qakit_trio.ws.connection import Connection
 
 from ..support import wsraw
-from ..support.helpers import running_server
+from ..support.helpers import (
+    connected,
+    read_until_closed,
+    receive_json,
+    running_server,
+    send_json,
+    server_process,
+)
+from ..test_server import CLI, QUIET
 
 
 async def ask(ws: StandClient, fault: Any, count: int, action: str = "echo",
@@ -65,6 +79,9 @@ async def test_drop_duplicate_reorder_and_close(autojump_clock: trio.testing.Moc
     ({"drop": ["echo"]}, "fault.drop"), ({"duplicate": "event"}, "fault.duplicate"),
     ({"reorder": 1}, "fault.reorder"), ({"fragment": 1}, "fault.fragment"),
     ({"close": 1005}, "fault.close"), ({"close": 999}, "fault.close"),
+    ({"close": 1016}, "fault.close"), ({"close": 2999}, "fault.close"),
+    ({"close": 1002}, "fault.close"), ({"close": 5000}, "fault.close"),
+    ({"close": True}, "fault.close"),
     ({"explode": True}, "fault.explode"),
 ])
 async def test_a_bad_fault_is_a_validation_error_naming_the_field(fault: Any, field: str) -> None:
@@ -91,6 +108,22 @@ def test_parse_fault_defaults() -> None:
     fault = parse_fault({"drop": ["data"], "fragment": 3})
     assert (fault.delay_ms, fault.drop, fault.duplicate, fault.reorder, fault.fragment,
             fault.close) == (0, frozenset({"data"}), frozenset(), False, 3, None)
+
+
+def test_the_close_codes_a_fault_may_ask_for() -> None:
+    """1000, 1001, 1008, 1011 and 3000-4999 only: not the unassigned 1016-2999 (a client fails
+    the connection with 1002 on them), nor the 10xx codes that report another failure."""
+    allowed = [code for code in range(1000, 5001) if _close_accepted(code)]
+    assert allowed == [1000, 1001, 1008, 1011, *range(3000, 5000)]
+
+
+def _close_accepted(code: int) -> bool:
+    try:
+        return parse_fault({"close": code}).close == code
+    except ProtocolError as failure:
+        details = failure.details
+    assert details == {"field": "fault.close"}
+    return False
 
 
 @pytest.mark.fast_path_only("fragments are written by our hypercorn extension; plain ASGI "
@@ -198,3 +231,185 @@ async def test_pongs_off_leaves_the_clients_pings_unanswered(path: str, server_p
                 opcode, payload = await raw.read_frame()
                 # unanswered: the next frame is already the reply to the text that followed
                 assert (opcode == wsraw.PONG) is answered, (query, opcode, payload)
+
+
+# --- a trainee's delayed replies are bounded, and end with their connection -----------------
+
+DELAYED = {"delay_ms": 60000}
+
+
+def tasks_running(qualname: str) -> list[dict[str, Any]]:
+    """The frame locals of every task of this trio run that has our function `qualname` on
+    its await stack (trio.lowlevel's task tree, from the root)."""
+    found: list[dict[str, Any]] = []
+
+    def walk(task: trio.lowlevel.Task) -> None:
+        for frame, _ in task.iter_await_frames():
+            if frame.f_code.co_qualname == qualname:
+                found.append(frame.f_locals)
+                break
+        for nursery in task.child_nurseries:
+            for child in nursery.child_tasks:
+                walk(child)
+
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    walk(root)
+    return found
+
+
+def the_connection() -> Connection:
+    [local] = tasks_running("Connection.run")
+    conn = local["self"]
+    assert isinstance(conn, Connection)
+    return conn
+
+
+def delayed_replies() -> int:
+    return len(tasks_running("deliver.<locals>.send"))
+
+
+async def test_a_connection_holds_at_most_256_delayed_replies(
+        autojump_clock: trio.testing.MockClock) -> None:
+    async with open_stand() as stand, stand.connect() as ws:
+        await ws.receive_json()
+        start = trio.current_time()
+        for n in range(256 + 10):
+            frames = await ask(ws, DELAYED, 1, request_id=f"d{n}")
+            if n >= 256:  # the ack, then at once the error: nothing is held for it
+                frames.append(await ws.receive_json())
+                error = frames[1]
+                assert (error["type"], error["error"], error["request_id"]) == (
+                    "error", "too_many_delayed", f"d{n}")
+                assert "256 delayed replies" in error["message"]
+            assert frames[0] == {**frames[0], "type": "ack", "request_id": f"d{n}"}
+        assert trio.current_time() == start  # every answer came at once
+        assert delayed_replies() == 256
+        pending = the_connection()._delayed
+        assert pending is not None
+        assert pending.pending == 256
+        assert types(await ask(ws, {}, 3, request_id="now")) == ["ack", "echo", "event"]
+        late = [await ws.receive_json() for _ in range(2 * 256)]  # 60 s later: all of them
+        assert trio.current_time() - start == pytest.approx(60)
+        assert {f["request_id"] for f in late} == {f"d{n}" for n in range(256)}
+        assert (pending.pending, pending.bytes, delayed_replies()) == (0, 0, 0)
+        assert types(await ask(ws, DELAYED, 1, request_id="again")) == ["ack"]  # room again
+        assert delayed_replies() == 1
+
+
+async def test_1000_delayed_echoes_of_100_kb_hold_at_most_the_byte_cap(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """The issue's attack (1,000 echoes of 100 KB, delay 60 s) on one connection: at most
+    QAKIT_OUTBOX_BYTES of frames held, counted by the connection; the rest refused at once."""
+    payload = {"text": "x" * 100_000}
+    reply = 2 * 100_000  # each held reply is its echo and its event, about 100 KB each
+    async with open_stand() as stand, stand.connect() as ws:
+        await ws.receive_json()
+        cap = stand.app.settings.outbox_bytes
+        start, held, refused = trio.current_time(), 0, []
+        for n in range(1000):
+            await ws.send_json({"action": "echo", "request_id": f"b{n}", "payload": payload,
+                                "fault": DELAYED})
+            # a plain request after it: its frames come after everything answering b{n}
+            frames = await ask(ws, {}, 1, request_id=f"p{n}")
+            while frames[-1]["request_id"] != f"p{n}" or frames[-1]["type"] != "event":
+                frames.append(await ws.receive_json())
+            about_b = [f for f in frames if f["request_id"] == f"b{n}"]
+            assert about_b[0]["type"] == "ack"
+            if len(about_b) == 2:
+                assert about_b[1]["error"] == "too_many_delayed"
+                refused.append(about_b[1])
+            else:
+                held += 1
+            assert held <= cap // reply + 1, f"{held} delayed echoes of 100 KB held"
+        assert trio.current_time() == start
+        pending = the_connection()._delayed
+        assert pending is not None
+        assert 0 < pending.bytes <= cap
+        assert pending.pending == delayed_replies() == held == 1000 - len(refused)
+        assert str(cap) in refused[0]["message"]
+        assert "QAKIT_OUTBOX_BYTES" in refused[0]["message"]
+
+
+async def frames_until_closed(ws: StandClient) -> tuple[list[dict[str, Any]], int | None]:
+    frames = []
+    while True:
+        try:
+            frames.append(await ws.receive_json())
+        except StandClosed as closed:
+            return frames, closed.code
+
+
+async def test_a_delayed_close_ends_the_other_delayed_replies_without_an_error(
+        autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture) -> None:
+    """A delayed reply that closes the connection, with more delayed replies due just after
+    it: the connection closes with the fault's code, the later ones end with it, and nothing
+    is logged as an error (before: ClosedResourceError, "connection failed")."""
+    caplog.set_level(logging.INFO)
+    async with open_stand() as stand:
+        async with stand.connect() as ws:
+            await ws.receive_json()
+            await ws.send_json({"action": "echo", "request_id": "a",
+                                "fault": {"delay_ms": 1000, "close": 4000}})
+            for n in range(1, 6):
+                await ws.send_json({"action": "echo", "request_id": f"b{n}",
+                                    "fault": {"delay_ms": 1000 + n}})
+            frames, code = await frames_until_closed(ws)
+            assert code == 4000
+            assert [f["type"] for f in frames if f["request_id"] == "a"] == [
+                "ack", "echo", "event"]
+            assert not [f for f in frames if f["type"] == "error"]
+        assert trio.current_time() == pytest.approx(1)
+        assert (await stand.request("GET", "/stats"))[1]["total_connections"] == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_1000_delayed_replies_end_at_once_when_their_client_leaves(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Over a real socket: after 1,000 delayed requests and a close, the connection's task and
+    every delayed-reply task are gone within a moment (not in 60 s), and nothing is logged as
+    an error (no "connection failed", ClosedResourceError, "Error in ASGI Framework")."""
+    caplog.set_level(logging.INFO)
+    with trio.fail_after(60):
+        async with running_server() as server:
+            async with connected(server) as (ws, _):
+                for n in range(1000):
+                    await send_json(ws, {"action": "echo", "request_id": f"d{n}",
+                                         "fault": DELAYED})
+                await send_json(ws, {"action": "echo", "request_id": "last"})
+                frames = [await receive_json(ws)]
+                while frames[-1] != {**frames[-1], "type": "event", "request_id": "last"}:
+                    frames.append(await receive_json(ws))
+                acks = [f for f in frames if f["type"] == "ack" and f["request_id"] != "last"]
+                refused = [f for f in frames if f["type"] == "error"]
+                assert len(acks) == 1000
+                held = delayed_replies()
+                assert held == 1000 - len(refused) > 0
+                assert len(tasks_running("Connection.run")) == 1
+            with trio.fail_after(5):  # a moment; the delay is 60 s
+                while tasks_running("Connection.run") or delayed_replies():
+                    await trio.testing.wait_all_tasks_blocked(0.01)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_sigterm_does_not_wait_for_delayed_replies() -> None:
+    """A stand with delayed replies pending shuts down at once on SIGTERM: the client gets
+    1001, the process exits well within the delay (and the shutdown timeout), no ERROR line."""
+    env = {**QUIET, "QAKIT_SHUTDOWN_TIMEOUT": "30"}
+    with trio.fail_after(90):
+        async with server_process([*CLI, "--bind", "127.0.0.1:0"], env) as server:
+            async with open_websocket_url(f"{server.ws}/ws") as ws:
+                await receive_json(ws)
+                for n in range(200):
+                    await send_json(ws, {"action": "echo", "request_id": f"d{n}",
+                                         "fault": DELAYED})
+                    assert (await receive_json(ws))["type"] == "ack"
+                server.process.send_signal(signal.SIGTERM)
+                assert (await read_until_closed(ws)).code == 1001
+            with trio.fail_after(10):  # the delay is 60 s, the shutdown timeout 30 s
+                assert await server.process.wait() == 0
+    logged = [json.loads(line) for line in server.lines if line.startswith("{")]
+    assert logged, server.lines
+    assert [line for line in logged if line["log.level"] in ("error", "critical")] == []
+    assert not [line for line in server.lines if "Traceback" in line or "Error in" in line]

@@ -43,7 +43,7 @@ class RawWebSocket:
     async def handshake(self, path: str) -> bytes:
         """Upgrade; return the HTTP response head (raises if it is not 101)."""
         key = base64.b64encode(os.urandom(16)).decode()
-        request = (f"GET {path} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\n"
+        request = (f"GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                    "Sec-WebSocket-Version: 13\r\n\r\n")
         await self.stream.send_all(request.encode())

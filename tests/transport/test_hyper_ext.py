@@ -36,7 +36,7 @@ from ..support import wsraw
 from ..support.helpers import running_server
 
 TIMEOUT = 5
-HANDSHAKE = [(b"host", b"test"), (b"upgrade", b"websocket"), (b"connection", b"Upgrade"),
+HANDSHAKE = [(b"host", b"localhost"), (b"upgrade", b"websocket"), (b"connection", b"Upgrade"),
              (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
              (b"sec-websocket-version", b"13")]
 
@@ -237,7 +237,7 @@ async def test_a_wrong_websocket_version_is_400_with_the_version_header_and_a_re
     with trio.fail_after(TIMEOUT * 2):
         async with running_server() as server:
             stream = await trio.open_tcp_stream("127.0.0.1", server.port)
-            await stream.send_all(b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+            await stream.send_all(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
                                   b"Connection: Upgrade\r\nSec-WebSocket-Key: "
                                   b"dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n")
             answer = b""
@@ -271,7 +271,7 @@ async def test_websockets_over_http2_are_refused_with_a_reason() -> None:
                     if isinstance(event, h2.events.RemoteSettingsChanged) and not sent:
                         connection.send_headers(stream_id, [
                             (":method", "CONNECT"), (":protocol", "websocket"),
-                            (":scheme", "http"), (":path", "/ws"), (":authority", "test"),
+                            (":scheme", "http"), (":path", "/ws"), (":authority", "localhost"),
                             ("sec-websocket-version", "13")])
                         sent = True
                     elif isinstance(event, h2.events.ResponseReceived):
@@ -285,10 +285,10 @@ async def test_websockets_over_http2_are_refused_with_a_reason() -> None:
 
 
 @pytest.mark.parametrize("request_bytes", [
-    b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     b"GET /health HTTP/1.0\r\n\r\n",
     # answered (404) before its body was read: the connection cannot be reused
-    b"POST /nowhere HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n{\"partial",
+    b"POST /nowhere HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{\"partial",
 ], ids=["connection-close", "http-1.0", "unread-body"])
 async def test_the_server_closes_a_connection_it_will_not_reuse(request_bytes: bytes) -> None:
     """Every one of 40 connections is closed by the server right after its response (before

@@ -3,6 +3,7 @@ trail (/debug/events/ID), against a real server; the trail's Kafka record from a
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -13,7 +14,14 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 
 from qakit_trio.adapters.kafka import KafkaPublisher
 
-from ..support.helpers import connected, receive_json, request, running_server, send_json
+from ..support.helpers import (
+    connected,
+    read_until_closed,
+    receive_json,
+    request,
+    running_server,
+    send_json,
+)
 
 TIMEOUT = 30
 
@@ -114,6 +122,26 @@ async def test_the_inspector_is_not_a_client_of_the_stand() -> None:
                 "connections"] == 0
 
 
+async def test_at_most_eight_inspectors_the_next_is_closed_with_1013() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with running_server() as server, contextlib.AsyncExitStack() as stack:
+            taps = server.app.services.taps
+            open_ones = [await stack.enter_async_context(open_websocket_url(
+                f"{server.ws}/ws/_inspect")) for _ in range(8)]
+            for inspector in open_ones:
+                await next_of(inspector, "watching")
+            async with open_websocket_url(f"{server.ws}/ws/_inspect") as ninth:
+                closed = await read_until_closed(ninth)
+            assert (closed.code, closed.reason, closed.messages) == (
+                1013, "too many inspectors (max 8)", [])
+            assert len(taps) == 8
+            await open_ones[0].aclose()
+            while len(taps) == 8:  # the server sees it go
+                await trio.testing.wait_all_tasks_blocked(0.01)
+            async with open_websocket_url(f"{server.ws}/ws/_inspect") as next_one:
+                assert await receive_json(next_one) == {"type": "watching", "watch": {}}
+
+
 def connection_nodes(tree: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every connection task in the tree, by connection id (from its label)."""
     found: dict[str, dict[str, Any]] = {}
@@ -153,8 +181,12 @@ async def test_the_task_tree_shows_each_connection_nursery_and_drops_a_closed_on
                     await trio.testing.wait_all_tasks_blocked(0.01)
                     nodes = connection_nodes((await http.get("/debug/tasks")).json())
                 assert list(nodes) == [first["connection_id"]]
-            bad = await http.get("/debug/tasks?limit=0")
-            assert (bad.status_code, bad.json()["error"]) == (400, "invalid_limit")
+            for limit in ("0", "501", "10000", "\u00b2", "\u0661\u0660", "\uff15", "1e3", "-1"):
+                bad = await http.get("/debug/tasks", params={"limit": limit})
+                assert (bad.status_code, bad.json()) == (400, {
+                    "error": "invalid_limit",
+                    "detail": "limit must be a whole number from 1 to 500"}), limit
+            assert (await http.get("/debug/tasks?limit=500")).status_code == 200
             bad = await http.get("/debug/tasks?expand=connection,nope")
             assert (bad.status_code, bad.json()["error"]) == (400, "invalid_expand")
             assert "'nope'" in bad.json()["detail"]

@@ -86,3 +86,17 @@ def test_bad_watch_messages_get_an_error_naming_the_problem(text: str | bytes,
     assert problem["type"] == "error"
     assert problem["error"] == code
     assert problem["detail"]
+
+
+def test_messages_built_from_parts_encoded_once_are_the_messages() -> None:
+    """An inspector's frames and tables are put together from text encoded once for every
+    inspector: the result must be exactly what encoding the whole message gives."""
+    rows = [inspect.describe("in", "/ws", "x", "c1", '{"action":"echo","s":"\\ud800 é"}', 1.5,
+                             "ts", None),
+            inspect.describe("publish", "/ws", "x", None, b"\x00\xff", 2.0, "ts", 3)]
+    assert inspect.frames_text([inspect.encode(row) for row in rows], 7) == inspect.encode(
+        inspect.frames(rows, 7))
+    assert inspect.frames_text([], 0) == inspect.encode(inspect.frames([], 0))
+    table = [{"id": "c1", "hub": "/ws", "channel": "x"}]
+    head = inspect.connections_head(table, 12, "ts")
+    assert head + "41}" == inspect.encode(inspect.connections(table, 12, "ts", 41))

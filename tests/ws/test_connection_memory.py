@@ -15,7 +15,7 @@ import trio
 import trio.testing
 
 from qakit_trio.config import Settings
-from qakit_trio.transport.memory import MemoryTransport
+from qakit_trio.transport.memory import CLIENT_QUEUE, MemoryTransport
 from qakit_trio.wire import protocol
 from qakit_trio.ws.connection import Connection
 from qakit_trio.ws.hub import Hub
@@ -181,4 +181,41 @@ async def test_a_client_that_stops_reading_is_evicted_by_the_watch(
         assert hub.total() == 1
         reader.client_send("still here")
         assert json.loads(await reader.next_frame())["text"] == "still here"
+        nursery.cancel_scope.cancel()
+
+
+async def test_own_replies_have_a_bounded_room_of_their_own(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """Issue 22, item 9: a client's own replies never make its reader wait at the hub's high
+    water (a client whose writing blocks its reading would never move again); they have a room
+    of their own, 32x the frames and 8x the bytes, and only a full room stops the reader. A
+    client that sends and never reads holds at most that room, then the watch evicts it."""
+    settings = replace(SETTINGS, outbox_size=4, outbox_bytes=4096)
+    hub = Hub()
+    async with open_stand() as nursery:
+        await nursery.start(run_slow_consumer_watch, [hub], settings.slow_consumer_timeout)
+        connection, client = await open_client(nursery, hub, settings=settings)
+        client.stall()  # it reads nothing from now on
+        sent = 0
+        while True:  # send until the stand stops taking messages from it
+            try:
+                client.client_send(f"m{sent}")
+            except trio.WouldBlock:
+                await trio.testing.wait_all_tasks_blocked()
+                if client.queued() == CLIENT_QUEUE:
+                    break
+                continue
+            sent += 1
+        meter = next(hub.members()).inlet.meter
+        # far past the hub's high water (2 frames), and no further than the own room
+        assert meter.own_frames == meter.own_max_frames == 128
+        assert meter.own < meter.own_max_bytes == 32768
+        # 128 replies queued (the first in the stuck write), one request held by the waiting
+        # reader, the rest unread in the transport
+        assert sent == 128 + 1 + CLIENT_QUEUE
+        started = trio.current_time()
+        await client.wait_until(lambda: client.aborted)
+        assert trio.current_time() - started <= 1.25 * settings.slow_consumer_timeout + 2.0
+        assert hub.total() == 0
+        del connection
         nursery.cancel_scope.cancel()

@@ -25,7 +25,11 @@ class FakeConnection:
     closes: list[tuple[int, str]] = field(default_factory=list)
 
     def queued(self) -> list[OutboxItem]:
-        return drain_nowait(self.receive, [])
+        """Take everything waiting, and count it written, as the connection's writer does."""
+        items = drain_nowait(self.receive, [])
+        meter = self.member.inlet.meter
+        meter.shared = meter.frames = 0
+        return items
 
 
 def F(text: str) -> Frame:  # reads like a literal in the assertions
@@ -163,3 +167,27 @@ def test_every_subscriber_gets_a_gapless_ordered_run_of_what_it_was_offered(
             assert received[n] == sorted(set(received[n]))
 
     trio.run(scenario)
+
+
+async def test_a_publisher_waits_for_a_congested_subscriber_but_not_a_paused_one(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """Flow control (issue 22, item 9): a congested member that is itself paused (its own
+    reader waits for others) is neither waited for nor evicted: publishers never wait on each
+    other. A congested member that is not paused and makes no progress is evicted after the
+    stall grace."""
+    hub = Hub(stall_grace=1.0)
+    paused = join(hub, "room", "paused", size=4)
+    stuck = join(hub, "room", "stuck", size=4)
+    congested: list[Member] = []
+    for text in ("1", "2"):
+        hub.publish("room", F(text), congested=congested)
+    assert {m.connection_id for m in congested} == {"paused", "stuck"}
+    paused.member.inlet.meter.paused = 1
+    for fake in (paused, stuck):
+        fake.member.inlet.meter.writing = True  # both writers stuck in a write
+    start = trio.current_time()
+    await hub.wait_drained(congested)
+    assert trio.current_time() - start == pytest.approx(1.0)  # the stall grace, for `stuck`
+    assert stuck.closes == [(SLOW_CONSUMER, "slow consumer: no progress")]
+    assert paused.closes == []
+    assert hub.is_member(paused.member)

@@ -90,6 +90,24 @@ async def test_evict_stalled_counts_from_the_last_progress_it_saw() -> None:
     assert not hub.is_member(member)
 
 
+async def test_time_the_stand_does_not_read_a_client_is_not_counted_as_no_progress() -> None:
+    """Issue 22, item 9: while its reader waits in flow control (`Meter.paused`), a client
+    whose writing blocks its reading cannot read; the watch's clock starts again after."""
+    hub = Hub()
+    send, _receive = open_outbox(4)
+    member = hub.join("room", "a", Inlet(send, no_fast_lane), lambda code, reason: None)
+    meter = member.inlet.meter
+    meter.writing = True
+    assert evict_stalled(hub, now=100.0, timeout=10.0) == 0  # first seen writing
+    meter.paused = 1  # its reader now waits for a congested subscriber
+    assert evict_stalled(hub, now=109.0, timeout=10.0) == 0
+    assert evict_stalled(hub, now=150.0, timeout=10.0) == 0  # however long
+    meter.paused = 0
+    assert evict_stalled(hub, now=151.0, timeout=10.0) == 0  # the clock starts again now
+    assert evict_stalled(hub, now=160.9, timeout=10.0) == 0
+    assert evict_stalled(hub, now=161.0, timeout=10.0) == 1
+
+
 async def test_silent_peer_dropped_after_two_intervals_answering_one_kept(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -107,6 +125,8 @@ async def test_silent_peer_dropped_after_two_intervals_answering_one_kept(
         # what connection.py does when a pong arrives: the client has been heard from
         async for item in answering_receive:
             assert item is PING
+            meter = answering.inlet.meter  # written, as the connection's writer counts it
+            meter.shared = meter.frames = 0
             await trio.sleep(0.1)  # the pong's round trip
             answering.last_heard = trio.current_time()
 

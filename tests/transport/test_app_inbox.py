@@ -1,0 +1,127 @@
+"""A connection's end reaches the app without waiting for it (app_inbox.py), driven through
+QakitWSStream with events, no sockets: the app's queue is full, the app is busy (writing to a
+client that stopped reading), and the client vanishes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import trio
+from hypercorn.config import Config
+from hypercorn.protocol.events import Data, Event, Request, StreamClosed
+from hypercorn.trio.task_group import TaskGroup
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
+from hypercorn.utils import wrap_app
+
+from qakit_trio.errors import Disconnected
+from qakit_trio.transport import hyper_ext
+from qakit_trio.transport.asgi import open_transport
+
+from ..support import wsraw
+from .test_hyper_ext import HANDSHAKE
+
+TIMEOUT = 5
+QUEUE = Config().max_app_queue_size  # hypercorn's queue to the app: 10 messages
+
+
+class BusyApp:
+    """Accepts, then reads nothing until `reading` is set; then reads through our transport
+    (HypercornTransport) until the client is gone."""
+
+    def __init__(self) -> None:
+        self.accepted = trio.Event()
+        self.reading = trio.Event()
+        self.received: list[str | bytes] = []
+        self.gone: int | None = None  # the close code the app was told
+        self.done = trio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "websocket.accept"})
+        self.accepted.set()
+        transport = open_transport(receive, send, scope["extensions"], self._close)
+        await self.reading.wait()
+        try:
+            while True:
+                message = await transport.receive()
+                assert isinstance(message, str | bytes)
+                self.received.append(message)
+        except Disconnected as gone:
+            self.gone = gone.close_code
+        finally:
+            self.done.set()
+
+    async def _close(self, code: int, reason: str) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+async def ignore(event: Event) -> None:  # hypercorn's protocol layer: nothing to write to
+    await trio.lowlevel.checkpoint()
+
+
+@asynccontextmanager
+async def busy_stream() -> AsyncIterator[tuple[hyper_ext.QakitWSStream, BusyApp]]:
+    app = BusyApp()
+    async with TaskGroup() as task_group:
+        stream = hyper_ext.QakitWSStream(
+            wrap_app(app, 0, "asgi"), Config(), WorkerContext(None), task_group, False,
+            ("127.0.0.1", 1), ("127.0.0.1", 2), ignore, 1)
+        await stream.handle(Request(stream_id=1, headers=HANDSHAKE, http_version="1.1",
+                                    method="GET", raw_path=b"/ws/echo",
+                                    state=ConnectionState({})))
+        await app.accepted.wait()
+        yield stream, app
+        task_group._nursery.cancel_scope.cancel()  # type: ignore[union-attr]
+
+
+def text(message: str) -> Data:
+    return Data(stream_id=1, data=wsraw.encode_frame(wsraw.TEXT, message.encode()))
+
+
+async def test_a_client_gone_with_the_apps_queue_full_is_reported_at_once() -> None:
+    """hypercorn awaited the disconnect into the full queue (from the app's own task, when
+    its write failed): the app waited for itself, and the connection stayed for good. Now
+    the stream's close returns at once; the app takes what was queued, then the disconnect."""
+    with trio.fail_after(TIMEOUT):
+        async with busy_stream() as (stream, app):
+            sent = [f"m{number}" for number in range(QUEUE - 1)]  # + websocket.connect: full
+            for message in sent:
+                await stream.handle(text(message))
+            with trio.fail_after(1):
+                await stream.handle(StreamClosed(stream_id=1))  # the client is gone
+            app.reading.set()
+            await app.done.wait()
+    assert (app.received, app.gone) == (sent, 1006)
+
+
+async def test_a_message_waiting_for_room_comes_before_the_disconnect() -> None:
+    """hypercorn's reader waits to put the next message (the queue is full) when the client
+    vanishes: that message is not lost, and the disconnect still comes last."""
+    with trio.fail_after(TIMEOUT):
+        async with busy_stream() as (stream, app):
+            sent = [f"m{number}" for number in range(QUEUE)]
+            async with trio.open_nursery() as nursery:
+                for message in sent[:-1]:
+                    await stream.handle(text(message))
+                nursery.start_soon(stream.handle, text(sent[-1]))  # waits: no room
+                await trio.testing.wait_all_tasks_blocked()
+                with trio.fail_after(1):
+                    await stream.handle(StreamClosed(stream_id=1))
+            app.reading.set()
+            await app.done.wait()
+            await stream.handle(text("after the end"))  # nothing waits for the app any more
+    assert (app.received, app.gone) == (sent, 1006)
+
+
+async def test_an_abort_ends_a_receive_the_app_still_has_pending() -> None:
+    """After an abort (the progress watch dropped a stuck link), a task of the app still
+    reading is told the connection is gone, instead of waiting for good."""
+    with trio.fail_after(TIMEOUT):
+        async with busy_stream() as (stream, app):
+            app.reading.set()
+            await trio.testing.wait_all_tasks_blocked()  # the app waits for a message
+            await stream.app_send(cast(Any, {"type": hyper_ext.ABORT}))
+            await app.done.wait()
+    assert (app.received, app.gone) == ([], 1006)
