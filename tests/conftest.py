@@ -13,7 +13,7 @@ from trio_websocket import WebSocketConnection
 
 from qakit_trio.testing import StandClient
 
-from .support import contract, helpers, kafka_broker, opensearch_node, pg
+from .support import contract, helpers, kafka_broker, opensearch_node, pg, progress
 
 # End-to-end modules that run on both paths: our hypercorn extension and plain ASGI
 # (QAKIT_FAST_PATH=0). The protocol contract is the same on both (transport/base.py).
@@ -22,7 +22,9 @@ from .support import contract, helpers, kafka_broker, opensearch_node, pg
 BOTH_PATHS = {"test_ws_endpoint", "test_legacy", "test_cors", "test_echo", "test_rest",
               "test_rest_orders", "test_consistency", "test_connection", "test_order_actions",
               "test_kafka_events", "test_fuzz", "test_hardening", "test_keepalive",
-              "test_transport", "test_server", "test_qa_kit", "test_faults", "test_inspector"}
+              "test_transport", "test_server", "test_qa_kit", "test_faults", "test_inspector",
+              "test_origins", "test_descriptors", "test_quiet_logs", "test_handshake",
+              "test_flow_control", "test_ts_order"}
 
 
 # Modules whose contract is the same in both profiles (QAKIT_PROFILE: qakit, qa_kit) run in
@@ -88,6 +90,17 @@ def database_url(postgres_server: str) -> Iterator[str]:
         yield url
     finally:
         pg.drop_database(postgres_server, url)
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[pg.Cluster]:
+    """A PostgreSQL server of one test's own, which it may stop, start or freeze."""
+    cluster = pg.Cluster().init()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -162,7 +175,13 @@ def frame_contract(request: pytest.FixtureRequest,
     return
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    progress.attach(config)  # slow steps say what they do, under capture too
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if progress.STEPS:
+        terminalreporter.write_line(progress.summary())
     if contract.SEEN:
         terminalreporter.write_line(
             f"AsyncAPI contract: {sum(contract.SEEN.values())} frames received by the tests "

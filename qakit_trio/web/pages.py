@@ -7,6 +7,8 @@ external font: the stand works with no internet).
     /asyncapi            the WebSocket protocols, from /asyncapi.json (also .yaml; asyncapi.py)
     /guides/NAME         the README and the docs a trainee reads, rendered
     /stand.json          what the pages need to know: URLs, profile, which pages are on
+    /assets/i18n.js      every page's texts in Russian and English (web/languages.py: which
+                         language a page opens in, Accept-Language; the RU/EN switch)
   lab pages (QAKIT_LAB_PAGES=1, the default; 0 turns them off: 404):
     /inspector           live connections and traffic   (over /ws/_inspect, web/inspector.py)
     /tasks               the live trio task tree        (over /debug/tasks, web/task_tree.py)
@@ -19,7 +21,6 @@ API any client has (the playground sends what a trainee types; the inspector onl
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from functools import cache, partial
 from importlib import resources
@@ -27,7 +28,6 @@ from typing import Any
 
 import swagger_ui_bundle  # type: ignore[import-untyped]
 import yaml
-from markdown_it import MarkdownIt
 from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import NotFound
@@ -36,37 +36,29 @@ from qakit_trio import __version__
 from qakit_trio.services import Services
 from qakit_trio.sessions import trail
 from qakit_trio.transport.quart_ws import current_websocket
-from qakit_trio.web import asyncapi, task_tree
+from qakit_trio.web import asyncapi, languages, task_tree
+from qakit_trio.web.guides import GUIDES as GUIDES  # re-exported: the tests read pages.GUIDES
+from qakit_trio.web.guides import render_guide
 from qakit_trio.web.inspector import Inspector
+from qakit_trio.web.origins import inspector_door
 from qakit_trio.web.ws_endpoint import refused
+from qakit_trio.wire.query import ascii_whole
 
 PAGES = resources.files("qakit_trio") / "pages"
 TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
          ".js": "text/javascript; charset=utf-8", ".png": "image/png",
-         ".svg": "image/svg+xml"}
+         ".svg": "image/svg+xml", ".json": "application/json"}
 # Swagger UI: the two files /docs needs, and its icon (not the source maps: 5 MiB nobody needs)
 SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
-# The guides a trainee may read here (the lab's answer key is for teachers: not served)
-GUIDES = {"guide/README.md": "Trainee guides / Руководства для слушателей",
-          **{f"guide/{lang}/{name}.md": f"{title} ({lang})" for lang in ("ru", "en")
-             for name, title in (("start", "Start"), ("websocket", "WebSocket"),
-                                 ("rest-and-orders", "REST and orders"),
-                                 ("kafka-and-logs", "Kafka and logs"),
-                                 ("exercises", "Exercises"), ("glossary", "Glossary"))},
-          "README.md": "The stand: protocols, orders, REST, settings",
-          "testing.md": "Testing the stand with pytest-trio",
-          "concurrency.md": "How it runs: the task tree, channels, shutdown",
-          "hardening.md": "What the stand does with strange input"}
-_DOC_LINK = re.compile(r'href="(?:\.\./)?docs/((?:guide/)?[A-Za-z/\-]*\.md)')
-_POSTMAN_LINK = re.compile(r'href="(?:\.\./)*postman/"')
 POSTMAN = ("qakit-trio.postman_collection.json", "qakit-trio.postman_environment.json")
-MAX_TREE_LIMIT = 10_000
+MAX_TREE_LIMIT = task_tree.MAX_LIMIT  # GET /debug/tasks?limit=, at most
 # path -> (the page's file in pages/static/, a lab page: off with QAKIT_LAB_PAGES=0)
 HTML_PAGES = {"/": ("portal.html", False), "/playground": ("playground.html", False),
               "/docs": ("docs.html", False), "/asyncapi": ("asyncapi.html", False),
               "/inspector": ("inspector.html", True), "/tasks": ("tasks.html", True)}
 # the routes that answer HTML or files, not JSON (the OpenAPI document lists the others)
-HTML_ROUTES = (*HTML_PAGES, "/assets/<name>", "/swagger-ui/<name>", "/guides/<path:name>",
+HTML_ROUTES = (*HTML_PAGES, "/assets/<name>", "/assets/i18n.js", "/swagger-ui/<name>",
+               "/guides/<path:name>",
                "/postman/", "/postman/<name>", "/asyncapi.json", "/asyncapi.yaml")
 
 
@@ -89,27 +81,14 @@ def _swagger_dir() -> str:
 
 @cache
 def guide(name: str) -> str:
-    """A guide as an HTML page: markdown rendered, headings with GitHub's anchors, links to
-    the other guides kept inside the stand."""
+    """A guide as an HTML page: markdown rendered, headings with GitHub's anchors, every link
+    working inside the stand (guides.py)."""
     text = (PAGES / "guides" / name).read_text("utf-8")
-    md = MarkdownIt("commonmark").enable("table")
-    body = _POSTMAN_LINK.sub('href="/postman/"', _DOC_LINK.sub(
-        r'href="/guides/\1', _anchored(md.render(text))))
-    title = GUIDES[name]
     lang = "ru" if name.startswith("guide/ru/") else "en"
+    body = render_guide(name, text, lang)
+    title = GUIDES[name]
     return (asset("guide.html").decode().replace("{{lang}}", lang)
             .replace("{{title}}", title).replace("{{body}}", body))
-
-
-def _anchored(html: str) -> str:
-    """<h2>Some Title</h2> -> <h2 id="some-title">: the anchors GitHub gives headings."""
-
-    def add_id(match: re.Match[str]) -> str:
-        plain = re.sub(r"<[^>]+>", "", match[2]).strip().lower()
-        slug = re.sub(r"[^\w\- ]", "", plain).replace(" ", "-")
-        return f'<h{match[1]} id="{slug}">{match[2]}</h{match[1]}>'
-
-    return re.sub(r"<h([1-6])>(.*?)</h\1>", add_id, html)
 
 
 def _file(data: bytes, name: str) -> Response:
@@ -120,7 +99,23 @@ def _file(data: bytes, name: str) -> Response:
 
 
 async def _page(name: str) -> Response:
-    return _file(asset(name), name)
+    return _in_language(_file(page_text(name, _accepted()), name))
+
+
+@cache
+def page_text(name: str, lang: str) -> bytes:
+    """A page with the language the browser prefers in <html lang> and <meta name="qakit-lang">
+    (stand.js takes it when the trainee has chosen none: web/languages.py)."""
+    return asset(name).replace(b"{{lang}}", lang.encode())
+
+
+def _accepted() -> str:
+    return languages.choose(request.headers.get("Accept-Language"))
+
+
+def _in_language(response: Response) -> Response:
+    response.headers["Vary"] = "Accept-Language"  # a cache must not give one browser's to all
+    return response
 
 
 def _known(name: str, names: Collection[str]) -> str:
@@ -138,6 +133,10 @@ def register_pages(app: QuartTrio, services: Services) -> None:
     for path, (name, lab) in HTML_PAGES.items():
         if settings.lab_pages or not lab:
             app.add_url_rule(path, f"page {name}", partial(_page, name))
+
+    @app.get("/assets/i18n.js")  # both catalogues, as one script (web/languages.py)
+    async def i18n_script() -> Response:
+        return _file(languages.script(), "i18n.js")
 
     @app.get("/assets/<name>")
     async def assets(name: str) -> Response:
@@ -161,7 +160,8 @@ def register_pages(app: QuartTrio, services: Services) -> None:
 
     @app.get("/guides/<path:name>")
     async def guides(name: str) -> Response:
-        return Response(guide(_known(name, GUIDES)), content_type=TYPES[".html"])
+        page = guide(_known(name, GUIDES)).replace("{{ui_lang}}", _accepted(), 1)  # the header's
+        return _in_language(Response(page, content_type=TYPES[".html"]))
 
     @app.get("/asyncapi.json")
     async def asyncapi_json() -> dict[str, Any]:
@@ -185,17 +185,19 @@ def register_pages(app: QuartTrio, services: Services) -> None:
     if not settings.lab_pages:
         return
 
+    tree = task_tree.TaskTree()  # cached and paced: reading it never stalls the stand
+
     @app.get("/debug/tasks")
-    async def debug_tasks() -> dict[str, Any] | tuple[dict[str, str], int]:
-        raw_limit = request.args.get("limit", "20")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_TREE_LIMIT:
+    async def debug_tasks() -> Response | tuple[dict[str, str], int]:
+        limit = ascii_whole(request.args.get("limit", "20"), minimum=1, maximum=MAX_TREE_LIMIT)
+        if limit is None:
             return {"error": "invalid_limit",
                     "detail": f"limit must be a whole number from 1 to {MAX_TREE_LIMIT}"}, 400
         expand = {kind for kind in request.args.get("expand", "").split(",") if kind}
         if unknown := sorted(expand - task_tree.ALL_KINDS):
             return {"error": "invalid_expand", "detail": f"unknown task kind {unknown[0]!r}; "
                     f"kinds: {', '.join(sorted(task_tree.ALL_KINDS))}"}, 400
-        return task_tree.snapshot(limit=int(raw_limit), expand=expand)
+        return Response(await tree.read(limit, expand), content_type="application/json")
 
     events = services.events.trail
     assert events is not None  # kept whenever the lab pages are on (services.py)
@@ -207,7 +209,7 @@ def register_pages(app: QuartTrio, services: Services) -> None:
 
     @app.websocket("/ws/_inspect")
     async def inspect_route() -> tuple[dict[str, str], int] | None:
-        if (answer := refused(settings.ws_allowed_origins)) is not None:
+        if (answer := refused(inspector_door(services))) is not None:  # own pages only
             return answer
         ws = current_websocket()
         inspector = Inspector(ws.transport, settings, services.taps,

@@ -36,15 +36,19 @@ def find_chromium() -> tuple[str, str]:
 
 
 @contextmanager
-def open_chromium() -> Iterator[webdriver.Chrome]:
+def open_chromium(languages: str = "en-US,en") -> Iterator[webdriver.Chrome]:
+    """A headless Chromium whose user prefers `languages` (its Accept-Language header and
+    navigator.languages, as a browser set to those languages sends them)."""
     browser, driver = find_chromium()
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                      "--window-size=1400,1000", "--no-first-run", "--disable-extensions",
                      "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--metrics-recording-only", "--lang=en-US"):
+                     "--disable-sync", "--metrics-recording-only",
+                     f"--lang={languages.split(',')[0]}"):
         options.add_argument(argument)
+    options.add_experimental_option("prefs", {"intl.accept_languages": languages})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     chrome = webdriver.Chrome(options=options, service=Service(driver))
     try:

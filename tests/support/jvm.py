@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from . import progress
 from .pg import apt_install
 
 
@@ -25,15 +26,19 @@ def ensure_java_and_maven(what: str) -> None:
                            "openjdk-17-jdk-headless maven")
 
 
-def jars(name: str, pom: str, marker: str) -> Path:
+def jars(name: str, pom: str, marker: str, about: str = "") -> Path:
     """The directory of `pom`'s runtime jars; downloaded the first time only (when `marker`,
-    a jar's file name, is not there yet)."""
+    a jar's file name, is not there yet). `about`: what they are and weigh, for the line the
+    download announces ("Kafka 3.9.1's 57 jars, 46 MB")."""
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     libs = cache / "qakit-trio" / name / "libs"
     if (libs / marker).exists():
         return libs
     ensure_java_and_maven(name)
-    with tempfile.TemporaryDirectory(prefix=f"qakit-{name}-pom-") as work:
+    # measured: 68 MB from Maven Central into an empty ~/.m2 for either set (jars and plugins)
+    with (progress.announce(f"downloading {about or name} with Maven (up to 70 MB, once; Maven "
+                            "keeps its own copy in ~/.m2)", libs),
+          tempfile.TemporaryDirectory(prefix=f"qakit-{name}-pom-") as work):
         (Path(work) / "pom.xml").write_text(pom)
         partial = libs.with_name("libs.partial")
         shutil.rmtree(partial, ignore_errors=True)

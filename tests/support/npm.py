@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
-NODE_DIR = Path.home() / ".cache" / "qakit-trio" / "node"
+from . import progress
+
+NODE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qakit-trio" / "node"
 PACKAGES = {"@asyncapi/specs": "6.11.1", "newman": "6.2.2"}  # pinned, like the Python ones
 
 
@@ -22,9 +25,12 @@ def node_modules() -> Path:
         if npm is None:
             raise RuntimeError("these tests need Node.js and npm (apt-get install nodejs npm)")
         NODE_DIR.mkdir(parents=True, exist_ok=True)
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix",
-                        str(NODE_DIR), *(f"{name}@{PACKAGES[name]}" for name in missing)],
-                       check=True, timeout=600)
+        wanted = [f"{name}@{PACKAGES[name]}" for name in missing]
+        # measured: 27 MB from the npm registry, 73 MB once installed (both packages)
+        with progress.announce(f"installing the npm packages {' '.join(wanted)} (≈ 27 MB to "
+                               "download, 73 MB installed; once)", NODE_DIR):
+            subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix",
+                            str(NODE_DIR), *wanted], check=True, timeout=600)
     return modules
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import psycopg
 
+from . import progress
+
 IS_ROOT = os.geteuid() == 0
 
 
@@ -37,9 +39,22 @@ def apt_install(*packages: str) -> bool:
     if prefix is None or not shutil.which("apt-get"):
         return False
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    names = " ".join(packages)
+    progress.note(f"apt-get update, to install Debian's {names}…")
     subprocess.run([*prefix, "apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run([*prefix, "apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
+    with progress.announce(f"installing Debian's {names} with apt-get ({_download(packages)})",
+                           "the system (apt-get)"):
+        subprocess.run([*prefix, "apt-get", "install", "-y", "-qq", *packages], check=True,
+                       env=env)
     return True
+
+
+def _download(packages: tuple[str, ...]) -> str:
+    """What apt-get will fetch for `packages` on this machine: "12 packages, 78 MB"."""
+    listed = subprocess.run(["apt-get", "install", "--print-uris", "-qq", *packages],
+                            capture_output=True, text=True, check=False).stdout.splitlines()
+    sizes = [int(line.split()[2]) for line in listed if line.startswith("'")]
+    return f"{len(sizes)} packages, {sum(sizes) / 1e6:.0f} MB to download"
 
 
 def installed(binary: str, package: str) -> str:
@@ -101,6 +116,8 @@ class Cluster:
     def start(self) -> None:
         options = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
                    "-c fsync=off -c synchronous_commit=off -c max_connections=200")
+        # not announced: it takes well under a second (tests/support/progress.py is for steps
+        # that make a run look stuck)
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w",
                   "start")
 

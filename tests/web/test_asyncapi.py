@@ -1,6 +1,6 @@
 """The AsyncAPI document: valid AsyncAPI 3.0 (the spec's own JSON Schema, from npm's
 @asyncapi/specs), served as JSON and YAML, every client example accepted by a live server, and
-the README's protocol tables in step with it. (Every frame the suite receives is checked
+the protocol tables of docs/protocol.md in step with it. (Every frame the suite receives is checked
 against it by conftest.py: support/contract.py.)"""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..support import npm
 from ..support.helpers import connected, receive_json, running_server, send_json
 
 TIMEOUT = 30
-README = Path(__file__).resolve().parents[2] / "README.md"
+PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
 
 def test_the_document_is_valid_asyncapi_3() -> None:
@@ -91,14 +91,14 @@ async def test_every_client_example_is_accepted_by_the_server() -> None:
                 assert json.loads(await echo.get_message()) == example
 
 
-def readme_section(title: str) -> str:
-    text = README.read_text()
+def protocol_section(title: str) -> str:
+    text = PROTOCOL.read_text()
     start = text.index(title)
     return text[start:text.index("\n## ", start + 1)]
 
 
-def test_the_readme_protocol_tables_match_the_document() -> None:
-    protocol = readme_section("## Protocol: `ws://HOST:PORT/ws?channel=NAME`")
+def test_the_protocol_tables_match_the_document() -> None:
+    protocol = protocol_section("## Protocol: `ws://HOST:PORT/ws?channel=NAME`")
     actions = set(re.findall(r"^\| `([a-z_]+)`", protocol, re.MULTILINE)) - {str(c) for c in
                                                                           ErrorCode}
     documented: set[Any] = {m.payload["properties"]["action"]["const"]
@@ -108,8 +108,7 @@ def test_the_readme_protocol_tables_match_the_document() -> None:
         str(c) for c in ErrorCode}
     error = asyncapi.messages_of(asyncapi.document(), "/ws")["Error"]
     assert codes == set(error["payload"]["properties"]["error"]["enum"])
-    orders = readme_section("## Orders")
-    legacy = orders[orders.index("**Legacy protocol on"):]
+    legacy = protocol_section("## The legacy protocol on `/ws/orders`")
     legacy_actions = set(re.findall(r'^\| `\{"action": "([a-z_]+)"', legacy, re.MULTILINE))
     assert legacy_actions == {m.payload["properties"]["action"]["const"]
                               for m in LEGACY_REQUESTS}

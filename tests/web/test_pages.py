@@ -95,11 +95,16 @@ async def test_guides_are_rendered_with_anchors_and_keep_their_links_inside_the_
             assert (await http.get("/assets/../app.py")).status_code == 404
             assert (await http.get("/guides/../app.py")).status_code == 404
             russian = (await http.get("/guides/guide/ru/websocket.md")).text
-            assert '<html lang="ru">' in russian
+            assert '<html lang="ru"' in russian
             assert 'href="/guides/guide/README.md"' in readme
             assert 'href="/postman/"' in readme
             exercises = (await http.get("/guides/guide/ru/exercises.md")).text
-            assert 'href="../../testing.md"' in exercises  # resolves to /guides/testing.md
+            assert 'href="/guides/testing.md"' in exercises  # ../../testing.md on GitHub
+            # the README's links: the Russian guide first, then English, then the docs
+            links = re.findall(r'<li>.*?href="([^"]+)"', readme)
+            assert links[:2] == ["/guides/guide/ru/start.md", "/guides/guide/en/start.md"]
+            assert {f"/guides/{name}" for name in pages.GUIDES} - {"/guides/README.md"} <= set(
+                re.findall(r'href="([^"#]+)', readme))
 
 
 async def test_the_postman_files_can_be_downloaded_from_the_stand() -> None:

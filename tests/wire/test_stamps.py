@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+import pytest
+
 from qakit_trio.wire import stamps
 
 
@@ -28,3 +30,19 @@ def test_id_shapes() -> None:
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
                         stamps.new_event_id())
     assert stamps.iso_utc(0.5) == "1970-01-01T00:00:00.500000+00:00"
+
+
+def test_frame_ts_never_goes_back_and_knows_the_newest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame's `ts` (issue 23): never earlier than the one before it, even if the clock is
+    set back, and `is_newest` tells whether a frame stamped earlier must be stamped again."""
+    stamps.set_deterministic(None)  # (a new clock: the newest is forgotten)
+    readings = iter([100.0, 99.5, 100.25])
+    monkeypatch.setattr(stamps, "_wall", lambda: next(readings))
+    first = stamps.frame_ts()
+    assert first == "1970-01-01T00:01:40.000000+00:00"
+    assert stamps.is_newest(first)
+    assert stamps.frame_ts() == first  # the clock went back: `ts` holds still
+    later = stamps.frame_ts()
+    assert later == "1970-01-01T00:01:40.250000+00:00"
+    assert stamps.is_newest(later)
+    assert not stamps.is_newest(first)

@@ -19,11 +19,11 @@
     const ws = new WebSocket(`${Stand.wsBase()}/ws/_inspect`);
     socket = ws;
     ws.addEventListener("open", () => {
-      $("inspect-state").textContent = "live";
+      Stand.tr($("inspect-state"), "state.live");
       $("inspect-state").className = "state open";
     });
     ws.addEventListener("close", (event) => {
-      $("inspect-state").textContent = `closed (${event.code})`;
+      Stand.tr($("inspect-state"), "insp.closed", {code: event.code});
       $("inspect-state").className = "state closed";
       setTimeout(connect, 2000);  // the stand restarted, or is stopping: try again
     });
@@ -32,29 +32,32 @@
       if (message.type === "connections") table(message);
       else if (message.type === "frames") traffic(message);
       else if (message.type === "watching") watching(message.watch);
-      else if (message.type === "error") $("watching").textContent = message.detail;
+      else if (message.type === "error") Stand.raw($("watching"), message.detail);
       if (message.dropped !== undefined) $("dropped").textContent = message.dropped;
     });
   }
 
   function watching(what) {
-    const text = what.conn ? `watching connection ${what.conn}`
-      : what.channel ? `watching ${what.hub} channel ${what.channel}` : "watching everything";
-    $("watching").textContent = text;
+    if (what.conn) Stand.tr($("watching"), "insp.watchingConn", {conn: what.conn});
+    else if (what.channel) {
+      Stand.tr($("watching"), "insp.watchingChannel", {hub: what.hub, channel: what.channel});
+    } else Stand.tr($("watching"), "insp.watchingAll");
   }
 
   function table(message) {
-    $("conn-total").textContent = message.total > message.connections.length
-      ? `(${message.connections.length} of ${message.total})` : `(${message.total})`;
+    if (message.total > message.connections.length) {
+      Stand.tr($("conn-total"), "insp.some", {shown: message.connections.length,
+                                              total: message.total});
+    } else Stand.raw($("conn-total"), `(${message.total})`);
     const body = document.querySelector("#connections tbody");
     body.replaceChildren(...message.connections.map((c) => el("tr", {"data-conn": c.id},
       el("td", {class: "mono", text: c.id}), el("td", {text: c.hub}),
       el("td", {text: c.channel}), el("td", {text: c.protocol}),
-      el("td", {text: `${c.connected_s} s`}), el("td", {text: c.frames_in}),
+      el("td", {i18n: "insp.seconds", args: {s: c.connected_s}}), el("td", {text: c.frames_in}),
       el("td", {text: c.frames_out}),
-      el("td", {text: `${c.queued_frames} / ${c.queued_bytes} B`}),
-      el("td", {text: `${c.last_heard_s} s ago`}),
-      el("td", {}, el("button", {text: "watch", onclick: () => watch({conn: c.id})})))));
+      el("td", {i18n: "insp.queued", args: {frames: c.queued_frames, n: c.queued_bytes}}),
+      el("td", {i18n: "insp.ago", args: {s: c.last_heard_s}}),
+      el("td", {}, el("button", {i18n: "insp.watch", onclick: () => watch({conn: c.id})})))));
   }
 
   function traffic(message) {
@@ -66,9 +69,11 @@
   }
 
   function row(frame) {
-    const arrow = {in: "↓", out: "↑", publish: "⇉"}[frame.dir];
+    const side = {in: "client", out: "stand", publish: "publish"}[frame.dir];  // who sent it
     const who = frame.dir === "publish"
-      ? `${frame.hub} #${frame.channel} → ${frame.delivered} other(s)` : frame.conn;
+      ? el("span", {class: "mono", i18n: "insp.published",
+                    args: {hub: frame.hub, channel: frame.channel, n: frame.delivered}})
+      : el("span", {class: "mono", text: frame.conn, title: frame.conn});
     const id = frame.request_id === null ? null : String(frame.request_id);
     const tail = el("span", {text: frame.type ?? frame.action ?? ""});
     if (frame.event_id) {
@@ -78,15 +83,17 @@
     }
     const node = el("div", {class: "frame", tabindex: "0", "data-dir": frame.dir,
                             "data-request-id": id ?? "", "data-event-id": frame.event_id ?? "",
-                            "data-conn": frame.conn ?? ""},
-      el("span", {class: `dir ${frame.dir}`, text: arrow}),
+                            "data-conn": frame.conn ?? "", "data-side": side},
+      el("span", {class: `dir ${side}`, text: Stand.ARROWS[side],
+                  i18nAttr: {"aria-label": `legend.${side}`}}),
       el("span", {text: frame.ts.slice(11, 23)}),
-      el("span", {class: "mono", text: who, title: who}),
-      el("span", {text: `${frame.size} B`}),
+      who,
+      el("span", {i18n: "common.bytes", args: {n: frame.size}}),
       el("span", {}, id === null ? "" : el("span", {class: "chip", text: id,
                                                      style: `background:${Stand.color(id)}`})),
       tail,
-      el("span", {class: "text", text: frame.text}));
+      el("span", {class: "text", text: frame.text}),
+      frame.type === "error" ? Stand.explain(errorCode(frame.text)) : null);
     if (id !== null) node.style.borderLeftColor = Stand.color(id);
     node.addEventListener("click", (event) => {
       if (event.target.classList.contains("event-link")) return;
@@ -97,19 +104,25 @@
     return node;
   }
 
+  function errorCode(text) {  // an error frame's `error` (/ws, /ws/orders), for its explanation
+    try { return JSON.parse(text).error; } catch { return null; }
+  }
+
   async function showEvent(eventId) {
     const trail = await Stand.getJSON(`/debug/events/${encodeURIComponent(eventId)}`);
     $("event-panel").classList.remove("hidden");
     $("event-id").textContent = eventId;
-    $("event-log").textContent = trail.log_lines.length ? trail.log_lines.join("\n")
-      : "No log line carries this event_id (is a lab bug on?)";
+    if (trail.log_lines.length) Stand.raw($("event-log"), trail.log_lines.join("\n"));
+    else Stand.tr($("event-log"), "insp.noLogLine");
     const kafka = trail.kafka;
-    $("event-kafka").textContent = kafka.state === "disabled"
-      ? "Kafka is off on this stand (KAFKA_BOOTSTRAP_SERVERS is not set)."
-      : kafka.records.length
-        ? kafka.records.map((r) => `${r.topic} partition ${r.partition} offset ${r.offset} ` +
-                                   `key ${r.key}\n${Stand.pretty(r.value)}`).join("\n\n")
-        : `No acknowledged Kafka record carries this event_id yet (Kafka: ${kafka.state}).`;
+    if (kafka.state === "disabled") Stand.tr($("event-kafka"), "insp.kafkaOff");
+    else if (!kafka.records.length) {
+      Stand.tr($("event-kafka"), "insp.noRecord", {state: kafka.state});
+    } else {
+      Stand.raw($("event-kafka"), kafka.records.map((r) =>
+        `${r.topic} partition ${r.partition} offset ${r.offset} key ${r.key}\n` +
+        Stand.pretty(r.value)).join("\n\n"));
+    }
   }
 
   function applyFilter(node) {

@@ -34,8 +34,8 @@
   function fillTemplates() {
     const select = $("template");
     select.replaceChildren();
-    (TEMPLATES[$("path").value] || []).forEach(([name], index) =>
-      select.append(el("option", {value: index, text: name})));
+    (TEMPLATES[$("path").value] || []).forEach(([key], index) =>
+      select.append(el("option", {value: index, i18n: key})));
   }
   function insertTemplate() {
     const template = (TEMPLATES[$("path").value] || [])[Number($("template").value)];
@@ -52,11 +52,13 @@
   });
 
   // ---- connect / disconnect ------------------------------------------------------------
+  // info: a URL (as it is), or [key, args] of the catalogue
   function setState(state, info = "") {
-    $("ws-state").textContent = state;
+    Stand.tr($("ws-state"), `state.${state}`);
     $("ws-state").className = `state ${state}`;
-    $("close-info").textContent = info;
-    $("connect").textContent = state === "closed" ? "Connect" : "Disconnect";
+    if (typeof info === "string") Stand.raw($("close-info"), info);
+    else Stand.tr($("close-info"), ...info);
+    Stand.tr($("connect"), state === "closed" ? "pg.connect" : "pg.disconnect");
     $("send").disabled = state !== "open";
   }
   function connect() {
@@ -65,7 +67,7 @@
       try {
         socket.close(code, $("close-reason").value);
       } catch (error) {  // a code the browser may not send (1001-2999 but 1000)
-        $("close-info").textContent = String(error.message || error);
+        Stand.raw($("close-info"), String(error.message || error));
       }
       return;
     }
@@ -76,12 +78,12 @@
     ws.addEventListener("open", () => setState("open", target));
     ws.addEventListener("message", (event) => {
       if (typeof event.data === "string") log("in", event.data);
-      else log("in", `<binary frame, ${event.data.size ?? event.data.byteLength} bytes>`);
+      else log("in", `<binary frame, ${event.data.size ?? event.data.byteLength} bytes>`);  // data
     });
     ws.addEventListener("close", (event) => {
       socket = null;
-      const reason = event.reason ? ` reason "${event.reason}"` : "";
-      setState("closed", `code ${event.code}${reason}${event.wasClean ? "" : " (not clean)"}`);
+      const key = `pg.closed${event.reason ? "Reason" : ""}${event.wasClean ? "" : "Unclean"}`;
+      setState("closed", [key, {code: event.code, reason: event.reason}]);
       log("close", JSON.stringify({close_code: event.code, reason: event.reason,
                                    clean: event.wasClean}));
     });
@@ -138,20 +140,21 @@
       request = {t0, box: null};
       requests.set(id, request);
     }
-    if (request && direction !== "out") since = `+${Math.round(now - request.t0)} ms`;
-    const arrow = {in: "↓", out: "↑", close: "×"}[direction];
+    if (request && direction !== "out") since = Math.round(now - request.t0);
+    const side = {in: "stand", out: "client", close: "close"}[direction];  // who sent it
     const row = el("div", {class: "frame", tabindex: "0", "data-dir": direction,
-                           "data-request-id": id ?? "", "data-type": type,
-                           title: "click: pretty JSON"},
-      el("span", {class: `dir ${direction}`, text: arrow,
-                  "aria-label": direction === "in" ? "received" : direction}),
+                           "data-side": side, "data-request-id": id ?? "", "data-type": type,
+                           i18nAttr: {title: "pg.clickPretty"}},
+      el("span", {class: `dir ${side}`, text: Stand.ARROWS[side],
+                  i18nAttr: {"aria-label": `legend.${side}`}}),
       el("span", {text: Stand.clock()}),
-      el("span", {class: "since", text: since}),
-      el("span", {text: `${Stand.bytes(text)} B`}),
+      el("span", {class: "since", i18n: since === "" ? null : "pg.since", args: {ms: since}}),
+      el("span", {i18n: "common.bytes", args: {n: Stand.bytes(text)}}),
       el("span", {}, id === null ? "" : el("span", {class: "chip", text: id,
                                                      style: `background:${Stand.color(id)}`})),
       el("span", {text: String(type)}),
-      el("span", {class: "text", text}));
+      el("span", {class: "text", text}),
+      direction === "in" ? explanation(text) : null);
     row.style.borderLeftColor = id === null ? "transparent" : Stand.color(id);
     const toggle = () => {
       const open = row.querySelector("pre");
@@ -165,6 +168,16 @@
     $("log").scrollTop = $("log").scrollHeight;
   }
 
+  // an error frame's code (/ws and /ws/orders: its `error`) explained in the page's language
+  function explanation(text) {
+    try {
+      const frame = JSON.parse(text);
+      return frame && frame.type === "error" ? Stand.explain(frame.error) : null;
+    } catch {
+      return null;
+    }
+  }
+
   function place(row, request, id) {
     if (!$("grouped").checked || !request) {
       $("log").append(row);
@@ -173,7 +186,7 @@
     if (!request.box || !request.box.isConnected) {
       request.box = el("div", {class: "group", "data-request-id": id,
                                style: `border-left-color:${Stand.color(id)}`},
-        el("div", {class: "ghead", text: `request ${id}`}));
+        el("div", {class: "ghead", i18n: "pg.group", args: {id}}));
       $("log").append(request.box);
     }
     request.box.append(row);
@@ -193,12 +206,14 @@
   });
   $("copy").addEventListener("click", async () => {
     const done = await Stand.copy(frames.map((f) => JSON.stringify(f)).join("\n"));
-    $("copied").textContent = done ? `copied ${frames.length} frames` : "copy failed";
+    if (done) Stand.tr($("copied"), "pg.copied", {n: frames.length});
+    else Stand.tr($("copied"), "pg.copyFailed");
   });
 
   // ---- REST ----------------------------------------------------------------------------
   for (const [name] of REST_TEMPLATES) $("rest-template").append(el("option", {text: name}));
-  $("rest-template").prepend(el("option", {text: "templates…", selected: true, disabled: true}));
+  $("rest-template").prepend(el("option", {i18n: "pg.restTemplates", selected: true,
+                                           disabled: true}));
   $("rest-template").addEventListener("change", () => {
     const [, method, path, body] = REST_TEMPLATES.find(([n]) => n === $("rest-template").value);
     $("method").value = method;
@@ -217,16 +232,27 @@
     try {
       const response = await fetch($("rest-path").value, init);
       const text = await response.text();
-      $("rest-status").textContent = `${response.status} ${response.statusText}`.trim();
-      $("rest-time").textContent = `${Math.round(performance.now() - started)} ms`;
+      Stand.raw($("rest-status"), `${response.status} ${response.statusText}`.trim());
+      Stand.tr($("rest-time"), "pg.ms", {ms: Math.round(performance.now() - started)});
+      explainRest(response.status, text);
       $("rest-headers").textContent =
         [...response.headers.entries()].map(([k, v]) => `${k}: ${v}`).join("\n");
       $("rest-result").textContent = Stand.pretty(text);
     } catch (error) {
-      $("rest-status").textContent = "no response";
+      Stand.tr($("rest-status"), "pg.noResponse");
       $("rest-result").textContent = String(error);
+      $("rest-explain").replaceChildren();
     }
   });
+
+  // a REST error explained: by the body's `error` code if it has one, else by the status
+  function explainRest(status, text) {
+    let code = null;
+    try { code = JSON.parse(text).error; } catch { /* not JSON: the status alone */ }
+    const found = Stand.explain(code) ?? (status >= 400 && Stand.has(`http.${status}`)
+      ? el("div", {class: "explain", i18n: `http.${status}`}) : null);
+    $("rest-explain").replaceChildren(...(found ? [found] : []));
+  }
 
   showUrl();
   setState("closed");

@@ -14,38 +14,68 @@
   for (const base of bases) {
     const ws = Stand.wsBase(base);
     rows.push(
-      ["WebSocket, envelope protocol", `${ws}/ws?channel=${channel}`],
-      ["WebSocket, orders channel", `${ws}/ws?channel=${stand.orders_channel || "orders"}`],
-      ["WebSocket, legacy orders protocol", `${ws}/ws/orders`],
-      ["WebSocket, echo", `${ws}/ws/echo`],
-      ["REST docs (Swagger UI)", `${base}/docs`],
-      ["OpenAPI document", `${base}/openapi.json`],
-      ["AsyncAPI document (WebSocket)", `${base}/asyncapi.json`],
-      ["Health", `${base}/health`],
-      ["Connections by channel", `${base}/stats`],
-      ["Orders (REST)", `${base}/orders`],
-      ["Postman collection (REST, with tests)", `${base}/postman/qakit-trio.postman_collection.json`],
-      ["Postman environment", `${base}/postman/qakit-trio.postman_environment.json`]);
+      ["portal.url.ws", `${ws}/ws?channel=${channel}`],
+      ["portal.url.ordersChannel", `${ws}/ws?channel=${stand.orders_channel || "orders"}`],
+      ["portal.url.legacy", `${ws}/ws/orders`],
+      ["portal.url.echo", `${ws}/ws/echo`],
+      ["portal.url.docs", `${base}/docs`],
+      ["portal.url.openapi", `${base}/openapi.json`],
+      ["portal.url.asyncapi", `${base}/asyncapi.json`],
+      ["portal.url.health", `${base}/health`],
+      ["portal.url.stats", `${base}/stats`],
+      ["portal.url.orders", `${base}/orders`],
+      ["portal.url.postmanCollection", `${base}/postman/qakit-trio.postman_collection.json`],
+      ["portal.url.postmanEnvironment", `${base}/postman/qakit-trio.postman_environment.json`]);
   }
   const body = document.querySelector("#urls tbody");
   for (const [what, url] of rows) {
     const link = url.startsWith("http") ? el("a", {href: url, text: url}) : el("code", {text: url});
-    body.append(el("tr", {}, el("td", {text: what}), el("td", {}, link)));
+    body.append(el("tr", {}, el("td", {i18n: what}), el("td", {"data-raw": true}, link)));
   }
-  document.getElementById("profile").textContent =
-    `Profile: ${stand.profile}` + (stand.profile === "qa_kit"
-      ? " (behaves like the original QA Kit stand)" : " (this service's documented contract)") +
-    `. wss:// works the same way behind a TLS proxy.`;
-  const guides = document.getElementById("guides");
-  for (const guide of stand.guides || []) {
-    guides.append(el("li", {}, el("a", {href: `/guides/${guide.name}`, text: guide.title}),
-                     el("span", {class: "muted", text: ` (${guide.name})`})));
+  Stand.tr(document.getElementById("profile"), stand.profile === "qa_kit"
+    ? "portal.profile.qaKit" : "portal.profile.default", {profile: stand.profile});
+  // the trainee guides of the page's language, by their titles in it; then the stand's
+  // documents (English: their titles as /stand.json gives them)
+  function listGuides() {
+    const guides = document.getElementById("guides");
+    const docs = document.getElementById("docs");
+    guides.replaceChildren();
+    docs.replaceChildren();
+    for (const guide of stand.guides || []) {
+      const href = `/guides/${guide.name}`;
+      const mine = /^guide\/(\w+)\/([\w-]+)\.md$/.exec(guide.name);
+      if (guide.name === "guide/README.md") {
+        guides.prepend(el("li", {}, el("a", {href, i18n: "portal.guideIndex"})));
+      } else if (mine && mine[1] === Stand.lang) {
+        const key = `guide.${mine[2]}`;
+        guides.append(el("li", {}, Stand.has(key) ? el("a", {href, i18n: key})
+          : el("a", {href, "data-raw": true, text: guide.title})));
+      } else if (!mine) {
+        docs.append(el("li", {"data-raw": true}, el("a", {href, text: guide.title}),
+                       el("span", {class: "muted", text: ` (${guide.name})`})));
+      }
+    }
   }
+  listGuides();
+  window.addEventListener("stand:language", listGuides);
 
+  // a state from /health, in words, with the value /health gives in its title
   function show(id, state) {
     const node = document.getElementById(id);
-    node.textContent = state;
+    if (Stand.has(`state.${state}`)) Stand.tr(node, `state.${state}`);
+    else Stand.raw(node, state);
+    node.title = `/health: ${state}`;
     node.className = `state ${state}`;
+  }
+
+  function details(...parts) {  // [key, args] from the catalogue, or a string as it came
+    const node = document.getElementById("status-detail");
+    node.replaceChildren();
+    parts.forEach((part, index) => {
+      if (index) node.append(" · ");
+      node.append(typeof part === "string" ? el("span", {"data-raw": true, text: part})
+        : el("span", {i18n: part[0], args: part[1]}));
+    });
   }
 
   async function refresh() {
@@ -55,21 +85,21 @@
       if (health.database) {
         show("db-state", stand.database ? health.database.state : "disabled");
         show("kafka-state", health.kafka.state);
-        document.getElementById("connections").textContent =
-          `${health.connections} WebSocket connection(s)`;
-        const details = [];
-        if (health.database.error) details.push(`PostgreSQL: ${health.database.error}`);
-        if (health.kafka.error) details.push(`Kafka: ${health.kafka.error}`);
-        if (!stand.database) details.push("orders are kept in memory (DATABASE_URL is not set)");
-        if (!stand.kafka) details.push("no Kafka (KAFKA_BOOTSTRAP_SERVERS is not set)");
-        document.getElementById("status-detail").textContent = details.join(" · ");
+        Stand.tr(document.getElementById("connections"), "portal.connections",
+                 {n: health.connections});
+        const found = [];
+        if (health.database.error) found.push(`PostgreSQL: ${health.database.error}`);
+        if (health.kafka.error) found.push(`Kafka: ${health.kafka.error}`);
+        if (!stand.database) found.push(["portal.noDatabase"]);
+        if (!stand.kafka) found.push(["portal.noKafka"]);
+        details(...found);
       } else {  // the qa_kit profile's /health has the original's two fields only
         show("db-state", stand.database ? "configured" : "disabled");
         show("kafka-state", stand.kafka ? "configured" : "disabled");
       }
     } catch (error) {
       show("service-state", "down");
-      document.getElementById("status-detail").textContent = String(error);
+      details(String(error));
     }
   }
   await refresh();

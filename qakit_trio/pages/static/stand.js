@@ -1,15 +1,35 @@
 // qakit-trio pages: shared helpers. Plain JavaScript, no framework, nothing from elsewhere.
 // Every text that came from the network is put into the page with textContent, never as HTML:
 // trainees send strange frames on purpose, and the inspector shows everybody's.
+//
+// Languages. The pages speak Russian and English. Every text lives in the catalogues
+// (i18n.ru.json, i18n.en.json; /assets/i18n.js carries both as the I18N object); a page only
+// carries keys:
+//   data-i18n="key"                   the element's text (data-i18n-args: JSON of its {names})
+//   data-i18n-html="key"              its content with the catalogue's own markup (never data)
+//   data-i18n-attr="title:key;..."    attributes
+//   data-raw                          data or code shown as it is (frames, URLs, names)
+// and makes dynamic text with Stand.el(tag, {i18n: key, args}) or Stand.tr(node, key, args),
+// which keep the key on the element: a switch of language redraws every text in place.
+// Which language: ?lang=ru|en in the URL, else the one chosen before (localStorage), else the
+// stand's pick from the browser's Accept-Language (<meta name="qakit-lang">), else English.
 "use strict";
 
 const Stand = {
+  LANGUAGES: ["ru", "en"],
+  lang: "en",
+  // one arrow per sender, on every page (the legend says which is which; stand.css colours)
+  ARROWS: {client: "→", stand: "←", publish: "⇇", close: "×"},
+
   el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attrs)) {
       if (value === null || value === undefined || value === false) continue;
       if (key === "class") node.className = value;
       else if (key === "text") node.textContent = value;
+      else if (key === "i18n") Stand.tr(node, value, attrs.args);
+      else if (key === "args") continue;  // with i18n
+      else if (key === "i18nAttr") Stand.trAttr(node, value);
       else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
       else node.setAttribute(key, value === true ? "" : value);
     }
@@ -18,6 +38,128 @@ const Stand = {
       node.append(typeof child === "string" ? document.createTextNode(child) : child);
     }
     return node;
+  },
+
+  // the text of `key` in the page's language, {name} filled from args; with a number args.n,
+  // the plural form key.one / .few / .many / .other that the language's rules pick
+  t(key, args = {}) {
+    const table = I18N[Stand.lang] || {};
+    let text = table[key];
+    if (text === undefined && typeof args.n === "number") {
+      const form = new Intl.PluralRules(Stand.lang).select(args.n);
+      text = table[`${key}.${form}`] ?? table[`${key}.other`];
+    }
+    if (text === undefined) {
+      console.warn(`no text for ${key} in ${Stand.lang}`);
+      return key;
+    }
+    return text.replace(/\{(\w+)\}/g, (all, name) => (name in args ? String(args[name]) : all));
+  },
+
+  has(key) { return (I18N[Stand.lang] || {})[key] !== undefined; },
+
+  // the element's text from the catalogue, kept as a key (redrawn when the language changes)
+  tr(node, key, args) {
+    node.removeAttribute("data-raw");
+    node.setAttribute("data-i18n", key);
+    if (args) node.setAttribute("data-i18n-args", JSON.stringify(args));
+    else node.removeAttribute("data-i18n-args");
+    node.textContent = Stand.t(key, args);
+    return node;
+  },
+
+  trAttr(node, attrs) {
+    node.setAttribute("data-i18n-attr",
+                      Object.entries(attrs).map(([name, key]) => `${name}:${key}`).join(";"));
+    for (const [name, key] of Object.entries(attrs)) node.setAttribute(name, Stand.t(key));
+    return node;
+  },
+
+  // data shown as it is (a URL, a server's message): no key, whatever the element had before
+  raw(node, text) {
+    node.setAttribute("data-raw", "");
+    node.removeAttribute("data-i18n");
+    node.removeAttribute("data-i18n-args");
+    node.textContent = text;
+    return node;
+  },
+
+  translate(root = document) {
+    for (const node of root.querySelectorAll("[data-i18n]")) {
+      const args = node.getAttribute("data-i18n-args");
+      node.textContent = Stand.t(node.getAttribute("data-i18n"), args ? JSON.parse(args) : {});
+    }
+    for (const node of root.querySelectorAll("[data-i18n-html]")) {
+      node.innerHTML = Stand.t(node.getAttribute("data-i18n-html"));  // the catalogue's markup
+    }
+    for (const node of root.querySelectorAll("[data-i18n-attr]")) {
+      for (const pair of node.getAttribute("data-i18n-attr").split(";")) {
+        const [name, key] = pair.split(":");
+        node.setAttribute(name, Stand.t(key));
+      }
+    }
+  },
+
+  pickLanguage() {
+    const valid = (lang) => Stand.LANGUAGES.includes(lang);
+    const asked = new URLSearchParams(location.search).get("lang");
+    if (valid(asked)) {
+      Stand.remember(asked);  // a link with ?lang= sets the language of the pages that follow
+      return asked;
+    }
+    let kept = null;
+    try { kept = localStorage.getItem("qakit.lang"); } catch { /* storage off: not kept */ }
+    if (valid(kept)) return kept;
+    const meta = document.querySelector('meta[name="qakit-lang"]');
+    if (meta && valid(meta.content)) return meta.content;  // the stand read Accept-Language
+    for (const tag of navigator.languages || []) {
+      const lang = tag.slice(0, 2).toLowerCase();
+      if (valid(lang)) return lang;
+    }
+    return "en";
+  },
+
+  remember(lang) {
+    try { localStorage.setItem("qakit.lang", lang); } catch { /* storage off: not kept */ }
+  },
+
+  setLanguage(lang) {
+    Stand.lang = lang;
+    if (!document.documentElement.hasAttribute("data-content-lang")) {
+      document.documentElement.lang = lang;  // a guide keeps its own (its text's) language
+    }
+    for (const node of document.querySelectorAll("[data-stand-lang]")) node.lang = lang;
+    for (const button of document.querySelectorAll(".lang-switch button")) {
+      button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
+    }
+    Stand.translate();
+    window.dispatchEvent(new CustomEvent("stand:language", {detail: lang}));
+  },
+
+  // the RU/EN switch: remembered, and written into a ?lang= the URL already has
+  switchTo(lang) {
+    Stand.remember(lang);
+    const url = new URL(location.href);
+    if (url.searchParams.has("lang")) {
+      url.searchParams.set("lang", lang);
+      history.replaceState(history.state, "", url);
+    }
+    Stand.setLanguage(lang);
+  },
+
+  // the legend of the frame logs: the same arrows and colours on every page
+  legend(node) {
+    for (const side of node.dataset.legend.split(" ")) {
+      node.append(Stand.el("span", {class: "item"},
+        Stand.el("span", {class: `dir ${side}`, text: Stand.ARROWS[side]}), " ",
+        Stand.el("span", {i18n: `legend.${side}`})));
+    }
+  },
+
+  // a short explanation of an error a page shows, by its code (the frame's `error`), if known
+  explain(code) {
+    return typeof code === "string" && Stand.has(`error.${code}`)
+      ? Stand.el("div", {class: "explain", i18n: `error.${code}`}) : null;
   },
 
   async getJSON(path) {
@@ -65,23 +207,38 @@ const Stand = {
     }
   },
 
-  // the header of every page; lab pages only when the stand has them on
+  // the header of every page: the pages (lab pages only when the stand has them on), RU/EN
   async header(current) {
-    const links = [["/", "Portal"], ["/playground", "Playground"], ["/inspector", "Inspector"],
-                   ["/tasks", "Task tree"], ["/docs", "REST docs"], ["/asyncapi", "WS protocols"],
-                   ["/guides/guide/README.md", "Guides"]];
+    const links = [["/", "nav.portal"], ["/playground", "nav.playground"],
+                   ["/inspector", "nav.inspector"], ["/tasks", "nav.tasks"],
+                   ["/docs", "nav.docs"], ["/asyncapi", "nav.asyncapi"],
+                   ["/guides/guide/README.md", "nav.guides"]];
     let stand = {lab_pages: true, version: ""};
     try { stand = await Stand.getJSON("/stand.json"); } catch { /* the page still works */ }
-    const nav = Stand.el("nav", {"aria-label": "Pages of the stand"});
-    for (const [href, title] of links) {
+    const nav = Stand.el("nav", {i18nAttr: {"aria-label": "nav.label"}});
+    for (const [href, key] of links) {
       if (!stand.lab_pages && (href === "/inspector" || href === "/tasks")) continue;
       nav.append(Stand.el("a", {href, "aria-current": href === current ? "page" : null,
-                                text: title}), " ");
+                                i18n: key}), " ");
     }
-    const top = Stand.el("header", {class: "top"},
-      Stand.el("b", {text: "QA Kit · qakit-trio"}), nav,
-      Stand.el("span", {class: "muted", text: stand.version ? `v${stand.version}` : ""}));
+    const switcher = Stand.el("span", {class: "lang-switch", role: "group", "data-raw": true,
+                                       i18nAttr: {"aria-label": "lang.label"}});
+    for (const lang of Stand.LANGUAGES) {
+      switcher.append(Stand.el("button", {type: "button", "data-lang": lang, lang,
+                                          "aria-pressed": String(lang === Stand.lang),
+                                          title: I18N[lang]["lang.name"],
+                                          text: lang.toUpperCase(),
+                                          onclick: () => Stand.switchTo(lang)}));
+    }
+    const top = Stand.el("header", {class: "top", "data-stand-lang": true, lang: Stand.lang},
+      Stand.el("b", {"data-raw": true, text: "QA Kit · qakit-trio"}), nav, switcher,
+      Stand.el("span", {class: "version", "data-raw": true,
+                        text: stand.version ? `v${stand.version}` : ""}));
     document.body.prepend(top);
     return stand;
   },
 };
+
+// before any page script runs: the language, every static text, the legends
+Stand.setLanguage(Stand.pickLanguage());
+for (const node of document.querySelectorAll("[data-legend]")) Stand.legend(node);

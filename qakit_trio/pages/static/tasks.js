@@ -11,14 +11,14 @@
   function taskNode(task) {
     const node = el("li", {class: `task ${task.kind}`, "data-kind": task.kind},
       el("a", {class: "kind", href: task.doc, text: task.kind,
-               title: "what this kind of task is: the concurrency guide"}),
+               i18nAttr: {title: "tasks.kindTitle"}}),
       el("span", {class: "label", text: task.label}),
       el("span", {class: "name", text: task.name}));
     for (const nursery of task.nurseries) {
       const list = el("ul");
       for (const child of nursery.tasks) list.append(child.group ? groupNode(child) : taskNode(child));
-      node.append(el("div", {class: "nursery", text: `nursery (${nursery.tasks.length
-        } ${nursery.tasks.length === 1 ? "entry" : "entries"})`}), list);
+      node.append(el("div", {class: "nursery", i18n: "tasks.nursery",
+                             args: {n: nursery.tasks.length}}), list);
     }
     return node;
   }
@@ -28,9 +28,10 @@
     for (const child of group.tasks) list.append(taskNode(child));
     return el("li", {class: "groupnode", "data-kind": group.group},
       el("a", {class: "kind", href: group.doc, text: group.group}),
-      el("b", {text: ` ${group.count} tasks`}),
-      el("span", {class: "muted", text: ` (the first ${group.shown} below) `}),
-      el("button", {text: "show all", onclick: () => { expanded.add(group.group); load(); }}),
+      " ", el("b", {i18n: "tasks.count", args: {n: group.count}}),
+      " ", el("span", {class: "muted", i18n: "tasks.firstShown", args: {n: group.shown}}), " ",
+      el("button", {i18n: "tasks.showAll",
+                    onclick: () => { expanded.add(group.group); load(); }}),
       list);
   }
 
@@ -39,7 +40,7 @@
     try {
       const tree = await Stand.getJSON(`/debug/tasks${query}`);
       $("tree").replaceChildren(el("ul", {}, taskNode(tree.root)));
-      $("summary").textContent = `${tree.tasks} tasks, ${Stand.clock()}`;
+      Stand.tr($("summary"), "tasks.summary", {n: tree.tasks, time: Stand.clock()});
       // each kind with its count; a click scrolls to its first task
       $("kinds").replaceChildren(...Object.entries(tree.by_kind).map(([kind, count]) =>
         el("button", {"data-kind-count": kind, text: `${kind}: ${count}`, onclick: () => {
@@ -47,7 +48,7 @@
           if (first) first.scrollIntoView({block: "center"});
         }})));
     } catch (error) {
-      $("summary").textContent = `could not load the tree: ${error}`;
+      Stand.tr($("summary"), "tasks.failed", {error: String(error)});
     }
   }
   $("refresh").addEventListener("click", load);
