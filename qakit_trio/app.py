@@ -7,12 +7,13 @@ environment (that is `qakit_trio.asgi`'s and the CLI's job).
 from __future__ import annotations
 
 import logging
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from quart import Response
 from quart.json.provider import DefaultJSONProvider
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed
+from werkzeug.routing import MapAdapter
 
 from qakit_trio.config import Settings
 from qakit_trio.services import Services
@@ -32,7 +33,11 @@ from qakit_trio.web.rest_orders import register_orders
 from qakit_trio.web.ws_endpoint import register_ws
 from qakit_trio.wire import protocol
 
+if TYPE_CHECKING:
+    from quart.wrappers import BaseRequestWebsocket
+
 log = logging.getLogger(__name__)
+UNPARSABLE_HOST = "unparsable.invalid"  # reserved name (RFC 2606): never a stand's own
 
 
 class FastApiJson(DefaultJSONProvider):
@@ -55,6 +60,15 @@ class QakitApp(QuartTrio):
     services: Services
     settings: Settings
     scrapes: Scrapes  # /metrics (web/metrics.py)
+
+    def create_url_adapter(self, request: BaseRequestWebsocket | None) -> MapAdapter | None:
+        """Routing for a request whose Host werkzeug cannot even parse (a label over 63
+        characters: BadHost, a 500 with a traceback in quart) is bound to a placeholder name,
+        so the Host check (web/origins.py) answers it with a 400 like any Host not allowed."""
+        try:
+            return super().create_url_adapter(request)
+        except BadHost:
+            return self.url_map.bind(UNPARSABLE_HOST)
 
 
 def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = None) -> QakitApp:

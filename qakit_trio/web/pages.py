@@ -21,6 +21,7 @@ API any client has (the playground sends what a trainee types; the inspector onl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from functools import cache, partial
 from importlib import resources
@@ -197,7 +198,13 @@ def register_pages(app: QuartTrio, services: Services) -> None:
         if unknown := sorted(expand - task_tree.ALL_KINDS):
             return {"error": "invalid_expand", "detail": f"unknown task kind {unknown[0]!r}; "
                     f"kinds: {', '.join(sorted(task_tree.ALL_KINDS))}"}, 400
-        return Response(await tree.read(limit, expand), content_type="application/json")
+        answer = await tree.read(limit, expand)
+        if answer is None:  # task_tree.MAX_WAITING readers wait already
+            return Response(json.dumps({
+                "error": "busy", "detail": "the task tree is being read by many clients at "
+                "once: try again in a second"}), 503, {"Retry-After": "1"},
+                content_type="application/json")
+        return Response(answer, content_type="application/json")
 
     events = services.events.trail
     assert events is not None  # kept whenever the lab pages are on (services.py)

@@ -28,7 +28,6 @@ from qakit_trio.errors import ErrorCode, OrderError, StoreError
 from qakit_trio.services import Services
 from qakit_trio.web import bodies, http_errors
 from qakit_trio.web.http_errors import HttpError
-from qakit_trio.wire.query import ascii_whole
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,9 @@ def _query_number(name: str, default: int, minimum: int, maximum: int | None,
     if raw is None:
         return default
     loc: list[str | int] = ["query", name]
-    number = ascii_whole(raw)
+    # a signed whole number in ASCII digits (as for order ids): -1 and 10**20 are numbers out
+    # of range, answered as such, not "unable to parse"
+    number = int(raw) if _ORDER_ID.fullmatch(raw) and len(raw) <= 40 else None
     if number is None:
         problems.append(http_errors.not_an_integer(loc, raw))
     elif number < minimum:

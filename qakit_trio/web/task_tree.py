@@ -34,6 +34,9 @@ MAX_LIMIT = 500  # tasks of one kind listed in one nursery, at most (`limit`, an
 CACHE_SECONDS = 1.0  # an answer is reused this long (the /tasks page reads it every few s)
 ANSWERS_PER_SECOND = 10  # however many ask: the others wait their turn (an answer with
 # 2000 connections and limit=500 is ~300 KiB: four readers in a loop sent 21 MB/s)
+# readers waiting for their turn, at most: past this a reader is answered 503 at once (a loop
+# or thirty open /tasks tabs must not pile up connections behind the lock)
+MAX_WAITING = 2 * ANSWERS_PER_SECOND
 STEP = 100  # tasks looked at between two yields to the event loop (about 1 ms)
 SHARE = 0.1  # of the event loop's time, at most, while a tree is built
 
@@ -229,8 +232,11 @@ class TaskTree:
         self._next_turn = -1.0  # trio time
         self.builds = 0
 
-    async def read(self, limit: int, expand: Iterable[str]) -> str:
+    async def read(self, limit: int, expand: Iterable[str]) -> str | None:
+        """The tree as JSON text, or None when MAX_WAITING readers already wait (busy)."""
         key = (min(limit, MAX_LIMIT), frozenset(expand))
+        if self._turn.statistics().tasks_waiting >= MAX_WAITING:
+            return None
         async with self._turn:
             await trio.sleep_until(self._next_turn)
             now = trio.current_time()

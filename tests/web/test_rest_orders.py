@@ -187,7 +187,11 @@ BAD_PAGES = [
     ("limit=%C2%B2", _detail(_not_whole("limit", "\u00b2"))),  # ²
     ("limit=%D9%A1%D9%A0", _detail(_not_whole("limit", "\u0661\u0660"))),  # Arabic-Indic 10
     ("offset=%EF%BC%95", _detail(_not_whole("offset", "\uff15"))),  # fullwidth 5
-    ("offset=-1", _detail(_not_whole("offset", "-1"))),
+    ("offset=-1", _detail('{"type":"greater_than_equal","loc":["query","offset"],"msg":"Input '
+                          'should be greater than or equal to 0","input":"-1","ctx":{"ge":0}}')),
+    ("limit=99999999999999999999", _detail(
+        '{"type":"less_than_equal","loc":["query","limit"],"msg":"Input should be less than '
+        'or equal to 1000","input":"99999999999999999999","ctx":{"le":1000}}')),
     ("limit=1.5&offset=x", _detail(_not_whole("limit", "1.5"), _not_whole("offset", "x"))),
 ]
 

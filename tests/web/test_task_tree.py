@@ -209,3 +209,25 @@ async def test_answers_are_cached_a_second_by_their_parameters_and_built_one_at_
     await trio.sleep(task_tree.CACHE_SECONDS)
     await read(20)
     assert tree.builds == 4
+
+
+async def test_readers_past_the_waiting_bound_are_told_busy_at_once(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """However many ask at once, at most MAX_WAITING wait for their turn (each holding a
+    connection); the next one gets None (the route's 503 busy) without waiting."""
+    tree = task_tree.TaskTree()
+    answers: list[str | None] = []
+
+    async def read() -> None:
+        answers.append(await tree.read(20, ()))
+
+    async with trio.open_nursery() as nursery, tree._turn:  # someone is being answered
+        for _ in range(task_tree.MAX_WAITING):
+            nursery.start_soon(read)
+        await trio.testing.wait_all_tasks_blocked()
+        start = trio.current_time()
+        assert await tree.read(20, ()) is None
+        assert trio.current_time() == start
+    assert len(answers) == task_tree.MAX_WAITING
+    assert all(json.loads(answer)["root"] for answer in answers if answer is not None)
+    assert None not in answers

@@ -35,7 +35,10 @@
       list);
   }
 
+  let loading = false;  // one read at a time: a slow answer is not asked for again meanwhile
   async function load() {
+    if (loading) return;
+    loading = true;
     const query = expanded.size ? `?expand=${[...expanded].join(",")}` : "";
     try {
       const tree = await Stand.getJSON(`/debug/tasks${query}`);
@@ -49,6 +52,8 @@
         }})));
     } catch (error) {
       Stand.tr($("summary"), "tasks.failed", {error: String(error)});
+    } finally {
+      loading = false;
     }
   }
   $("refresh").addEventListener("click", load);
