@@ -16,12 +16,12 @@ import collections
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from ports import free_port, wait_listening  # bench/ports.py (scripts: bench/ is on the path)
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qakit-trio"
@@ -37,12 +37,6 @@ def ensure_wstest() -> Path:
     return WSTEST
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def run(workdir: Path) -> dict[str, dict[str, str]]:
     wstest = ensure_wstest()
     port = free_port()
@@ -51,15 +45,7 @@ def run(workdir: Path) -> dict[str, dict[str, str]]:
     server = subprocess.Popen([sys.executable, "-m", "qakit_trio", "--bind", f"127.0.0.1:{port}"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.05)
+        wait_listening(port, server, "the server")
         spec = {"outdir": str(workdir / "reports"), "cases": ["*"],
                 "exclude-cases": ["12.*", "13.*"], "exclude-agent-cases": {},
                 "servers": [{"agent": "qakit-trio", "url": f"ws://127.0.0.1:{port}/ws/echo"}]}

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,16 +30,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ports import free_port, wait_listening  # bench/ports.py (scripts: bench/ is on the path)
+
 ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = [sys.executable, str(ROOT / "bench" / "loadgen.py")]
 SELF = [sys.executable, str(Path(__file__).resolve())]
 DROPPED = re.compile(r'"dropped":(\d+)}$')
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
@@ -54,15 +49,7 @@ def stand(tree: Path, logdir: Path, name: str, env: dict[str, str]
                                     f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT,
                                    env=env, cwd=tree)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"the stand from {tree} did not start") from None
-                    time.sleep(0.05)
+            wait_listening(port, process, f"the stand from {tree}")
             yield port, process.pid
         finally:
             process.send_signal(signal.SIGTERM)

@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+from ports import free_port, wait_listening  # bench/ports.py (scripts: bench/ is on the path)
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = [sys.executable, str(ROOT / "bench" / "loadgen.py")]
@@ -49,12 +50,6 @@ class Variant:
     cwd: Path = ROOT
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -74,15 +69,7 @@ class RunningServer:
         self.log = open(logdir / f"{variant.name}-{self.port}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
                                         env={**os.environ, **variant.env}, cwd=variant.cwd)
-        deadline = time.monotonic() + 30
-        while True:  # ready when it accepts TCP connections
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{variant.name} did not start") from None
-                time.sleep(0.05)
+        wait_listening(self.port, self.process, variant.name)  # ready: accepts connections
         time.sleep(0.3)  # let start-up allocations settle before any RSS baseline
 
     def stop(self) -> None:

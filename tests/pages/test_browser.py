@@ -9,8 +9,7 @@ Waiting is WebDriverWait on what the page shows, bounded, never a sleep.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,20 +21,22 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 from websockets.sync.client import connect
 
 from ..support.browser import (
     ARTIFACTS,
+    WAIT,
     StandProcess,
     console_errors,
     network,
     open_chromium,
+    shown,
     stand_process,
+    until,
 )
+from ..support.http_thread import serving_in_thread
 
-WAIT = 20  # seconds, for anything a page should show
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide"
 PAGES = {  # path -> what shows that the page has done its work
     "/": "#urls tbody tr",
@@ -59,13 +60,6 @@ def stand() -> Iterator[StandProcess]:
     with stand_process() as running:
         yield running
 
-
-def until(chrome: webdriver.Chrome, check: Callable[[], Any], what: str) -> Any:
-    return WebDriverWait(chrome, WAIT).until(lambda _: check(), message=what)
-
-
-def shown(chrome: webdriver.Chrome, css: str) -> list[WebElement]:
-    return chrome.find_elements(By.CSS_SELECTOR, css)
 
 
 def open_page(chrome: webdriver.Chrome, stand: StandProcess, path: str) -> None:
@@ -276,15 +270,8 @@ def foreign_site(page: str) -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_in_thread(ThreadingHTTPServer(("127.0.0.1", 0), Page)) as url:
+        yield url + "/"
 
 
 def call(stand: StandProcess, method: str, path: str, body: Any = None) -> dict[str, Any]:

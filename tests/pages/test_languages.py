@@ -16,19 +16,27 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 from websockets.sync.client import connect
 
-from ..support.browser import ARTIFACTS, StandProcess, console_errors, open_chromium, stand_process
+from ..support.browser import (
+    ARTIFACTS,
+    WAIT,
+    StandProcess,
+    console_errors,
+    open_chromium,
+    shown,
+    stand_process,
+    until,
+)
 
-WAIT = 20  # seconds, for anything a page should show
 STATIC = Path(__file__).resolve().parents[2] / "qakit_trio" / "pages" / "static"
 CATALOGUES: dict[str, dict[str, str]] = {
     lang: json.loads((STATIC / f"i18n.{lang}.json").read_text("utf-8")) for lang in ("ru", "en")}
@@ -86,13 +94,6 @@ def chrome() -> Iterator[webdriver.Chrome]:
     with open_chromium(ENGLISH_BROWSER) as browser:
         yield browser
 
-
-def until(chrome: webdriver.Chrome, check: Callable[[], Any], what: str) -> Any:
-    return WebDriverWait(chrome, WAIT).until(lambda _: check(), message=what)
-
-
-def shown(chrome: webdriver.Chrome, css: str) -> list[Any]:
-    return chrome.find_elements(By.CSS_SELECTOR, css)
 
 
 def open_page(chrome: webdriver.Chrome, url: str, ready: str) -> None:

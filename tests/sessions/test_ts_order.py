@@ -156,6 +156,22 @@ async def rest_publisher(http: httpx.AsyncClient, stop: trio.Event, started: tri
         started.set()
 
 
+@asynccontextmanager
+async def client_beside_rest_publishing(**settings: Any) -> AsyncIterator[Client]:
+    """A stand, its client "o" in CHANNEL, and REST publishing into that channel all along (from
+    its first publication until the block ends); o's frames are checked on the way out."""
+    async with (running_server(**settings) as server,
+                httpx.AsyncClient(base_url=server.http) as http,
+                trio.open_nursery() as readers, client(server, "o", readers) as o):
+        stop, started = trio.Event(), trio.Event()
+        async with trio.open_nursery() as publishers:
+            publishers.start_soon(rest_publisher, http, stop, started)
+            await started.wait()
+            yield o
+            stop.set()
+        assert_ts_never_decreases(o.frames, "o")
+
+
 async def ws_publisher(b: Client, profile: str, stop: trio.Event, started: trio.Event) -> None:
     """Another /ws client of the channel: broadcasts and (its profile has them) orders."""
     while not stop.is_set():
@@ -284,45 +300,29 @@ FAULTS: list[tuple[str, Any, dict[str, Any], int]] = [  # action, payload, fault
 
 async def test_ts_never_decreases_with_the_labs_faults() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server,
-                    httpx.AsyncClient(base_url=server.http) as http,
-                    trio.open_nursery() as readers, client(server, "o", readers) as o):
-            stop, started = trio.Event(), trio.Event()
-            async with trio.open_nursery() as publishers:
-                publishers.start_soon(rest_publisher, http, stop, started)
-                await started.wait()
-                for action, payload, fault, count in FAULTS:
-                    await o.ask(action, payload, counted(count), fault=fault)
-                # a delayed reply arrives after the replies to the requests sent after it
-                async with trio.open_nursery() as late:
-                    late.start_soon(partial(o.ask, "create_order", {"customer": "Dora"},
-                                            counted(3), fault={"delay_ms": 1000}))
-                    await o.until(lambda: len(o.by_id.get("o-8", [])) == 1)  # its ack
-                    await o.ask("echo")
-                    await o.ask("triplet_demo")
-                    assert len(o.by_id["o-8"]) == 1  # still waiting: the others overtook it
-                stop.set()
-            assert_ts_never_decreases(o.frames, "o")
+        async with client_beside_rest_publishing() as o:
+            for action, payload, fault, count in FAULTS:
+                await o.ask(action, payload, counted(count), fault=fault)
+            # a delayed reply arrives after the replies to the requests sent after it
+            async with trio.open_nursery() as late:
+                late.start_soon(partial(o.ask, "create_order", {"customer": "Dora"},
+                                        counted(3), fault={"delay_ms": 1000}))
+                await o.until(lambda: len(o.by_id.get("o-8", [])) == 1)  # its ack
+                await o.ask("echo")
+                await o.ask("triplet_demo")
+                assert len(o.by_id["o-8"]) == 1  # still waiting: the others overtook it
 
 
 async def test_ts_never_decreases_with_the_labs_defects() -> None:
     """ack_after_data sends the ack built first after the data; duplicate_event the event
     twice."""
     with trio.fail_after(TIMEOUT):
-        async with (running_server(bugs=("ack_after_data", "duplicate_event")) as server,
-                    httpx.AsyncClient(base_url=server.http) as http,
-                    trio.open_nursery() as readers, client(server, "o", readers) as o):
-            stop, started = trio.Event(), trio.Event()
-            async with trio.open_nursery() as publishers:
-                publishers.start_soon(rest_publisher, http, stop, started)
-                await started.wait()
-                echo = await o.ask("echo", None, counted(4))
-                assert [f["type"] for f in echo] == ["echo", "ack", "event", "event"]
-                await o.ask("triplet_demo", None, counted(5))
-                created = await o.ask("create_order", {"customer": "Ada"}, counted(4))
-                await o.ask("change_status", {"id": created[0]["data"]["id"],
-                                              "status": "paid"}, counted(4))
-                await o.ask("broadcast", {"message": "both"}, counted(4))
-                await o.ask("fly", None, counted(2))
-                stop.set()
-            assert_ts_never_decreases(o.frames, "o")
+        async with client_beside_rest_publishing(bugs=("ack_after_data", "duplicate_event")) as o:
+            echo = await o.ask("echo", None, counted(4))
+            assert [f["type"] for f in echo] == ["echo", "ack", "event", "event"]
+            await o.ask("triplet_demo", None, counted(5))
+            created = await o.ask("create_order", {"customer": "Ada"}, counted(4))
+            await o.ask("change_status", {"id": created[0]["data"]["id"],
+                                          "status": "paid"}, counted(4))
+            await o.ask("broadcast", {"message": "both"}, counted(4))
+            await o.ask("fly", None, counted(2))

@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,9 @@ from typing import Any
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
 
 from .pg import installed
 
@@ -65,6 +68,18 @@ class Network:
     urls: list[str] = field(default_factory=list)
     bytes: int = 0  # bytes received for every request (encodedDataLength: headers included)
     failed: list[str] = field(default_factory=list)
+
+
+WAIT = 20  # seconds, for anything a page should show
+
+
+def until(chrome: webdriver.Chrome, check: Callable[[], Any], what: str) -> Any:
+    """Wait (at most WAIT) until `check()` is truthy; return it. `what` names it on failure."""
+    return WebDriverWait(chrome, WAIT).until(lambda _: check(), message=what)
+
+
+def shown(chrome: webdriver.Chrome, css: str) -> list[WebElement]:
+    return chrome.find_elements(By.CSS_SELECTOR, css)
 
 
 def browser_log(chrome: webdriver.Chrome, kind: str) -> list[dict[str, Any]]:

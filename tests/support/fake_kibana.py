@@ -11,12 +11,13 @@ script sent.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from .http_thread import serving_in_thread
 
 # the data_view object's properties in the documented request body (all optional but title)
 DATA_VIEW_FIELDS = {"allowNoIndex", "fieldAttrs", "fieldFormats", "fields", "id", "name",
@@ -141,11 +142,5 @@ def serving(kibana: Kibana) -> Iterator[str]:
     """Serve `kibana` on a free port of 127.0.0.1 (in a thread); yield its URL."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.kibana = kibana
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving_in_thread(server) as url:
+        yield url
