@@ -31,8 +31,9 @@ async def ticker(lateness: list[float]) -> None:
         lateness.append(trio.current_time() - before - 0.001)
 
 
-async def measure(name: str, send_one: Send, send_many: Callable[[list[bytes]], Awaitable[None]],
-                  records: int) -> dict[str, Any]:
+async def measure(
+    name: str, send_one: Send, send_many: Callable[[list[bytes]], Awaitable[None]], records: int
+) -> dict[str, Any]:
     payload = [f'{{"n":{n},"pad":"{"x" * 80}"}}'.encode() for n in range(records)]
     lateness: list[float] = []
     async with trio.open_nursery() as nursery:
@@ -46,9 +47,12 @@ async def measure(name: str, send_one: Send, send_many: Callable[[list[bytes]], 
         await send_many(payload)
         elapsed = time.perf_counter() - started
         nursery.cancel_scope.cancel()
-    return {"client": name, "one_by_one_p50_ms": statistics.median(latencies) * 1000,
-            "pipelined_per_s": records / elapsed,
-            "loop_worst_lateness_ms": max(lateness) * 1000}
+    return {
+        "client": name,
+        "one_by_one_p50_ms": statistics.median(latencies) * 1000,
+        "pipelined_per_s": records / elapsed,
+        "loop_worst_lateness_ms": max(lateness) * 1000,
+    }
 
 
 async def aiokafka_probe(bootstrap: str, records: int) -> dict[str, Any]:
@@ -56,10 +60,12 @@ async def aiokafka_probe(bootstrap: str, records: int) -> dict[str, Any]:
     import trio_asyncio
 
     async with trio_asyncio.open_loop():
-        producer = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                             enable_idempotence=True)
+        producer = aiokafka.AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+        )
         await trio_asyncio.aio_as_trio(producer.start)()
         try:
+
             async def send_one(value: bytes) -> None:
                 await trio_asyncio.aio_as_trio(producer.send_and_wait)("probe", value)
 
@@ -74,16 +80,18 @@ async def aiokafka_probe(bootstrap: str, records: int) -> dict[str, Any]:
             result = await measure("aiokafka via trio-asyncio", send_one, send_many, records)
         finally:
             await trio_asyncio.aio_as_trio(producer.stop)()
-        dead = aiokafka.AIOKafkaProducer(bootstrap_servers="127.0.0.1:1", acks="all",
-                                         enable_idempotence=True)
+        dead = aiokafka.AIOKafkaProducer(
+            bootstrap_servers="127.0.0.1:1", acks="all", enable_idempotence=True
+        )
         started = time.perf_counter()
         try:
             with trio.move_on_after(5):
                 await trio_asyncio.aio_as_trio(dead.start)()
             result["dead_broker"] = "no error within 5 s, cancelled cleanly"
         except Exception as error:
-            result["dead_broker"] = f"{type(error).__name__} after " \
-                                    f"{time.perf_counter() - started:.2f} s"
+            result["dead_broker"] = (
+                f"{type(error).__name__} after {time.perf_counter() - started:.2f} s"
+            )
         finally:
             await trio_asyncio.aio_as_trio(dead.stop)()
     return result
@@ -92,8 +100,9 @@ async def aiokafka_probe(bootstrap: str, records: int) -> dict[str, Any]:
 async def confluent_probe(bootstrap: str, records: int) -> dict[str, Any]:
     import confluent_kafka
 
-    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "acks": "all",
-                                         "enable.idempotence": True, "linger.ms": 1})
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 1}
+    )
     token = trio.lowlevel.current_trio_token()
     stop = False
     # Delivery callbacks run in the polling thread; they only collect, and each poll's
@@ -137,13 +146,16 @@ async def confluent_probe(bootstrap: str, records: int) -> dict[str, Any]:
             result = await measure("confluent-kafka in threads", send_one, send_many, records)
         finally:
             stop = True
-    dead = confluent_kafka.Producer({"bootstrap.servers": "127.0.0.1:1", "acks": "all",
-                                     "enable.idempotence": True})
+    dead = confluent_kafka.Producer(
+        {"bootstrap.servers": "127.0.0.1:1", "acks": "all", "enable.idempotence": True}
+    )
     started = time.perf_counter()
     dead.produce("probe", b"x")
     remaining = await trio.to_thread.run_sync(dead.flush, 5.0)
-    result["dead_broker"] = (f"produce() accepted the record; flush(5) returned after "
-                             f"{time.perf_counter() - started:.2f} s with {remaining} undelivered")
+    result["dead_broker"] = (
+        f"produce() accepted the record; flush(5) returned after "
+        f"{time.perf_counter() - started:.2f} s with {remaining} undelivered"
+    )
     return result
 
 
@@ -154,8 +166,12 @@ async def main() -> None:
     args = parser.parse_args()
     for probe in (aiokafka_probe, confluent_probe):
         result = await probe(args.bootstrap, args.records)
-        print(" | ".join(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}"
-                         for k, v in result.items()), flush=True)
+        print(
+            " | ".join(
+                f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}" for k, v in result.items()
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -39,15 +39,18 @@ DROPPED = re.compile(r'"dropped":(\d+)}$')
 
 
 @contextmanager
-def stand(tree: Path, logdir: Path, name: str, env: dict[str, str]
-          ) -> Iterator[tuple[int, int]]:
+def stand(tree: Path, logdir: Path, name: str, env: dict[str, str]) -> Iterator[tuple[int, int]]:
     """The stand from `tree` (its package first on the path), on a free port: (port, pid)."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(tree), **env}
     with open(logdir / f"{name}.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "qakit_trio", "--bind",
-                                    f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT,
-                                   env=env, cwd=tree)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qakit_trio", "--bind", f"127.0.0.1:{port}"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tree,
+        )
         try:
             wait_listening(port, process, f"the stand from {tree}")
             yield port, process.pid
@@ -85,41 +88,67 @@ def cpu_s(pid: int) -> float:
 
 
 def echo_load(port: int, clients: int, duration: float) -> dict[str, Any]:
-    done = subprocess.run([*LOADGEN, "w2", "--url", f"ws://127.0.0.1:{port}", "--clients",
-                           str(clients), "--duration", str(duration)],
-                          capture_output=True, text=True, check=True, timeout=600)
+    done = subprocess.run(
+        [
+            *LOADGEN,
+            "w2",
+            "--url",
+            f"ws://127.0.0.1:{port}",
+            "--clients",
+            str(clients),
+            "--duration",
+            str(duration),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
-def run_case(tree: Path, logdir: Path, name: str, args: argparse.Namespace,
-             inspectors: int = 0, watch: str = "all", tree_loop: bool = False
-             ) -> dict[str, Any]:
-    env = {} if args.max_inspectors is None else {
-        "QAKIT_MAX_INSPECTORS": str(args.max_inspectors)}
+def run_case(
+    tree: Path,
+    logdir: Path,
+    name: str,
+    args: argparse.Namespace,
+    inspectors: int = 0,
+    watch: str = "all",
+    tree_loop: bool = False,
+) -> dict[str, Any]:
+    env = {} if args.max_inspectors is None else {"QAKIT_MAX_INSPECTORS": str(args.max_inspectors)}
     with stand(tree, logdir, name, env) as (port, pid):
         url = f"127.0.0.1:{port}"
         with contextlib.ExitStack() as stack:
             side: dict[str, Any] = {}
             if tree_loop:
-                side["idle"] = stack.enter_context(helper([*LOADGEN, "w4", "--url", f"ws://{url}",
-                                                   "--clients", str(args.idle)]))
-                side["tree"] = stack.enter_context(helper([*SELF, "_tree", url, str(args.readers),
-                                                   args.tree_query]))
+                side["idle"] = stack.enter_context(
+                    helper([*LOADGEN, "w4", "--url", f"ws://{url}", "--clients", str(args.idle)])
+                )
+                side["tree"] = stack.enter_context(
+                    helper([*SELF, "_tree", url, str(args.readers), args.tree_query])
+                )
             if inspectors:
-                side["inspectors"] = stack.enter_context(helper([*SELF, "_inspectors", url,
-                                                         str(inspectors), watch]))
+                side["inspectors"] = stack.enter_context(
+                    helper([*SELF, "_inspectors", url, str(inspectors), watch])
+                )
             cpu_before = cpu_s(pid)
             result = echo_load(port, args.clients, args.duration)
             cpu = cpu_s(pid) - cpu_before
-        return {"case": name, "requests_per_s": round(result["requests_per_s"]),
-                "p50_ms": round(result["p50_ms"], 2), "p99_ms": round(result["p99_ms"], 2),
-                # the stand's CPU per echo request, all it did in the time included
-                "server_cpu_us_per_request": round(cpu / max(1, result["requests"]) * 1e6),
-                **{key: value for key, value in side.items() if key != "idle"}}
+        return {
+            "case": name,
+            "requests_per_s": round(result["requests_per_s"]),
+            "p50_ms": round(result["p50_ms"], 2),
+            "p99_ms": round(result["p99_ms"], 2),
+            # the stand's CPU per echo request, all it did in the time included
+            "server_cpu_us_per_request": round(cpu / max(1, result["requests"]) * 1e6),
+            **{key: value for key, value in side.items() if key != "idle"},
+        }
 
 
 # ---- helper processes ---------------------------------------------------------------------
+
 
 async def inspectors(url: str, count: int, watch: str) -> None:
     """`count` inspectors reading all they are sent; `watch` "all" or "other" (a channel
@@ -134,8 +163,11 @@ async def inspectors(url: str, count: int, watch: str) -> None:
     watching = [0]
 
     async def one() -> None:
-        async with connect(f"ws://{url}/ws/_inspect", origin=f"http://{url}",  # type: ignore[arg-type]
-                           max_size=None) as ws:
+        async with connect(
+            f"ws://{url}/ws/_inspect",
+            origin=f"http://{url}",  # type: ignore[arg-type]
+            max_size=None,
+        ) as ws:
             try:
                 await ws.recv()  # watching {}
                 await ws.send(message)
@@ -152,8 +184,10 @@ async def inspectors(url: str, count: int, watch: str) -> None:
                         if watching[0] + len(closed) == count:
                             ready.set()
             except ConnectionClosed as error:
-                closed.append(f"{error.rcvd.code if error.rcvd else None} "
-                              f"{error.rcvd.reason if error.rcvd else ''}")
+                closed.append(
+                    f"{error.rcvd.code if error.rcvd else None} "
+                    f"{error.rcvd.reason if error.rcvd else ''}"
+                )
                 if watching[0] + len(closed) == count:
                     ready.set()
 
@@ -165,8 +199,9 @@ async def inspectors(url: str, count: int, watch: str) -> None:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     reasons = {reason: closed.count(reason) for reason in sorted(set(closed))}
-    print(json.dumps({"frames": frames[0], "dropped_max": dropped[0], "closed": reasons}),
-          flush=True)
+    print(
+        json.dumps({"frames": frames[0], "dropped_max": dropped[0], "closed": reasons}), flush=True
+    )
 
 
 async def tree_loop(url: str, readers: int, query: str) -> None:
@@ -192,9 +227,16 @@ async def tree_loop(url: str, readers: int, query: str) -> None:
         stop.set()
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
-    print(json.dumps({"reads_per_s": round(len(sizes) / elapsed, 1),
-                      "statuses": statuses, "kib": round(max(sizes, default=0) / 1024)}),
-          flush=True)
+    print(
+        json.dumps(
+            {
+                "reads_per_s": round(len(sizes) / elapsed, 1),
+                "statuses": statuses,
+                "kib": round(max(sizes, default=0) / 1024),
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -212,11 +254,18 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--idle", type=int, default=2000, help="idle clients for the tree loop")
     parser.add_argument("--readers", type=int, default=4, help="clients reading the tree")
-    parser.add_argument("--tree-query", default="limit=500&expand=connection,writer",
-                        help="issue 22 read limit=10000 (now refused: at most 500)")
+    parser.add_argument(
+        "--tree-query",
+        default="limit=500&expand=connection,writer",
+        help="issue 22 read limit=10000 (now refused: at most 500)",
+    )
     parser.add_argument("--cases", default="none,all10,all50,other10,other50,tree")
-    parser.add_argument("--max-inspectors", type=int, help="QAKIT_MAX_INSPECTORS (unset: "
-                        "the stand's default; a checkout without the setting refuses it)")
+    parser.add_argument(
+        "--max-inspectors",
+        type=int,
+        help="QAKIT_MAX_INSPECTORS (unset: "
+        "the stand's default; a checkout without the setting refuses it)",
+    )
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--logdir", type=Path, default=Path("/tmp"))
     args = parser.parse_args()
@@ -229,8 +278,14 @@ def main() -> None:
             row = run_case(args.tree, args.logdir, case, args, tree_loop=True)
         elif case.startswith(("all", "other")):
             watch = "all" if case.startswith("all") else "other"
-            row = run_case(args.tree, args.logdir, case, args,
-                           inspectors=int(case.removeprefix(watch)), watch=watch)
+            row = run_case(
+                args.tree,
+                args.logdir,
+                case,
+                args,
+                inspectors=int(case.removeprefix(watch)),
+                watch=watch,
+            )
         else:
             row = run_case(args.tree, args.logdir, case, args)
         rows.append(row)

@@ -95,7 +95,7 @@ def message_stamp(text: str) -> tuple[int, int] | None:
     if not text.startswith('{"type":"message"'):
         return None
     start = text.index(MESSAGE_KEY) + len(MESSAGE_KEY)
-    sent, seq, _ = text[start:start + 40].split("|", 2)
+    sent, seq, _ = text[start : start + 40].split("|", 2)
     return int(sent), int(seq)
 
 
@@ -138,15 +138,26 @@ async def open_stalled(url: str) -> asyncio.StreamWriter:
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
     reader, writer = await asyncio.open_connection(sock=sock)
-    writer.write((f"GET /ws?channel=bench HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    writer.write(
+        (
+            f"GET /ws?channel=bench HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     await reader.readuntil(b"\r\n\r\n")
     return writer  # and never read again
 
 
-async def fan_out(url: str, clients: int, messages: int, size: int, window: int,
-                  interval: float | None, stalled: int = 0) -> dict[str, Any]:
+async def fan_out(
+    url: str,
+    clients: int,
+    messages: int,
+    size: int,
+    window: int,
+    interval: float | None,
+    stalled: int = 0,
+) -> dict[str, Any]:
     """W1 (interval None: as fast as possible) and W3 (one broadcast every `interval` s).
     `stalled` more subscribers never read: the slow-consumer policy must evict them while
     the others keep receiving everything."""
@@ -184,8 +195,13 @@ async def fan_out(url: str, clients: int, messages: int, size: int, window: int,
     cpu_start, start = cpu_seconds(), time.perf_counter()
     for seq in range(messages):
         await in_flight.acquire()
-        publisher.send({"action": "broadcast", "request_id": seq,
-                        "payload": {"message": stamped_message(seq, size)}})
+        publisher.send(
+            {
+                "action": "broadcast",
+                "request_id": seq,
+                "payload": {"message": stamped_message(seq, size)},
+            }
+        )
         if interval is not None:
             await asyncio.sleep(interval)
     with contextlib.suppress(TimeoutError):
@@ -194,20 +210,28 @@ async def fan_out(url: str, clients: int, messages: int, size: int, window: int,
         writer.close()
     elapsed = (last_delivery[0] or time.perf_counter()) - start
     latencies = [lat for s in subscribers for lat in s.latencies]
-    per_message = [[s.latencies[i] for s in subscribers if len(s.latencies) > i]
-                   for i in range(messages)]
+    per_message = [
+        [s.latencies[i] for s in subscribers if len(s.latencies) > i] for i in range(messages)
+    ]
     delivered = sum(s.received for s in subscribers)
     return {
-        "clients": clients, "messages": messages, "delivered": delivered,
-        "expected": clients * messages, "lost": clients * messages - delivered,
+        "clients": clients,
+        "messages": messages,
+        "delivered": delivered,
+        "expected": clients * messages,
+        "lost": clients * messages - delivered,
         "out_of_order": sum(s.out_of_order for s in subscribers),
-        "frames_per_s": delivered / elapsed if elapsed > 0 else 0.0, "seconds": elapsed,
-        "p50_ms": percentile(latencies, 0.50), "p99_ms": percentile(latencies, 0.99),
-        "connect_total_s": connect_total, "connect_p50_ms": percentile(connect_times, .5) * 1e3,
-        "connect_p99_ms": percentile(connect_times, .99) * 1e3,
+        "frames_per_s": delivered / elapsed if elapsed > 0 else 0.0,
+        "seconds": elapsed,
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
+        "connect_total_s": connect_total,
+        "connect_p50_ms": percentile(connect_times, 0.5) * 1e3,
+        "connect_p99_ms": percentile(connect_times, 0.99) * 1e3,
         "client_cpu_s": cpu_seconds() - cpu_start,
         "evicted": sum(1 for c in subscribers_clients if c.closed_code == 4008),
-        "stalled": stalled, "stalled_evicted": clients + stalled - last_delivered[0],
+        "stalled": stalled,
+        "stalled_evicted": clients + stalled - last_delivered[0],
         "p99_ms_by_message": [round(percentile(m, 0.99), 1) for m in per_message[:50]],
     }
 
@@ -239,9 +263,15 @@ async def request_reply(url: str, clients: int, duration: float) -> dict[str, An
         drive(client)
     await asyncio.sleep(duration + 0.5)  # requests completing after stop_at are not counted
     completed = len(latencies)
-    return {"clients": clients, "seconds": duration, "requests": completed,
-            "requests_per_s": completed / duration, "p50_ms": percentile(latencies, .5),
-            "p99_ms": percentile(latencies, .99), "client_cpu_s": cpu_seconds() - cpu_start}
+    return {
+        "clients": clients,
+        "seconds": duration,
+        "requests": completed,
+        "requests_per_s": completed / duration,
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
+        "client_cpu_s": cpu_seconds() - cpu_start,
+    }
 
 
 async def idle(url: str, clients: int, deflate: bool) -> dict[str, Any]:
@@ -253,16 +283,24 @@ async def idle(url: str, clients: int, deflate: bool) -> dict[str, Any]:
     offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
     for _ in range(clients):
         reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write((f"GET /ws?channel=w4 HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                      f"Sec-WebSocket-Version: 13\r\n{offer if deflate else ''}\r\n").encode())
+        writer.write(
+            (
+                f"GET /ws?channel=w4 HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                f"Sec-WebSocket-Version: 13\r\n{offer if deflate else ''}\r\n"
+            ).encode()
+        )
         head = await reader.readuntil(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head
         accepted_deflate += b"permessage-deflate" in head.lower()
         await reader.read(1)  # the first byte of the hello frame: the server sent it
         writers.append(writer)
-    print(json.dumps({"connected": clients, "deflate_offered": deflate,
-                      "deflate_accepted": accepted_deflate}), flush=True)
+    print(
+        json.dumps(
+            {"connected": clients, "deflate_offered": deflate, "deflate_accepted": accepted_deflate}
+        ),
+        flush=True,
+    )
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     for writer in writers:
         writer.close()
@@ -285,8 +323,9 @@ def main() -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.workload == "w1":
-        coro = fan_out(args.url, args.clients, args.messages, args.size, args.window, None,
-                       args.stalled)
+        coro = fan_out(
+            args.url, args.clients, args.messages, args.size, args.window, None, args.stalled
+        )
     elif args.workload == "w3":
         coro = fan_out(args.url, args.clients, args.messages, args.size, 1, args.interval)
     elif args.workload == "w2":

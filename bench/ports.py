@@ -15,8 +15,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_listening(port: int, process: subprocess.Popen[bytes], what: str,
-                   seconds: float = 30) -> None:
+def wait_listening(
+    port: int, process: subprocess.Popen[bytes], what: str, seconds: float = 30
+) -> None:
     """Return once `process` accepts connections on 127.0.0.1:`port`; RuntimeError naming
     `what` if it exits first or `seconds` pass."""
     deadline = time.monotonic() + seconds

@@ -54,8 +54,17 @@ async def handler(ws: ServerConnection) -> None:
     outbox: asyncio.Queue[str] = asyncio.Queue(OUTBOX_SIZE)
     members = channels.setdefault(channel, {})
     members[outbox] = ws
-    outbox.put_nowait(dump({"type": "system", "message": f"connected to '{channel}'",
-                            "channel": channel, "connection_id": conn, "ts": ts()}))
+    outbox.put_nowait(
+        dump(
+            {
+                "type": "system",
+                "message": f"connected to '{channel}'",
+                "channel": channel,
+                "connection_id": conn,
+                "ts": ts(),
+            }
+        )
+    )
     task = asyncio.create_task(writer(ws, outbox))
     try:
         async for text in ws:
@@ -64,14 +73,22 @@ async def handler(ws: ServerConnection) -> None:
             payload = request.get("payload") or {}
             await outbox.put(dump({"type": "ack", "request_id": rid, "ts": ts()}))
             if request.get("action") == "echo":
-                await outbox.put(dump({"type": "echo", "request_id": rid, "data": payload,
-                                       "ts": ts()}))
+                await outbox.put(
+                    dump({"type": "echo", "request_id": rid, "data": payload, "ts": ts()})
+                )
                 extra: Any = payload
                 name = "ws.echo"
             else:
-                frame = dump({"type": "message", "channel": channel,
-                              "message": payload["message"], "request_id": rid, "from": conn,
-                              "ts": ts()})
+                frame = dump(
+                    {
+                        "type": "message",
+                        "channel": channel,
+                        "message": payload["message"],
+                        "request_id": rid,
+                        "from": conn,
+                        "ts": ts(),
+                    }
+                )
                 delivered = 0
                 for member, member_ws in list(members.items()):
                     try:
@@ -81,8 +98,18 @@ async def handler(ws: ServerConnection) -> None:
                         del members[member]
                         evict(member_ws)
                 extra, name = {"channel": channel, "delivered": delivered}, "ws.broadcast"
-            await outbox.put(dump({"type": "event", "name": name, "request_id": rid, "ts": ts(),
-                                   "extra": extra, "event_id": str(uuid.uuid4())}))
+            await outbox.put(
+                dump(
+                    {
+                        "type": "event",
+                        "name": name,
+                        "request_id": rid,
+                        "ts": ts(),
+                        "extra": extra,
+                        "event_id": str(uuid.uuid4()),
+                    }
+                )
+            )
     except ConnectionClosed:
         pass  # the client left without a closing handshake
     finally:

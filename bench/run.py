@@ -36,10 +36,18 @@ LOADGEN = [sys.executable, str(ROOT / "bench" / "loadgen.py")]
 # Figures the issue reports for the original QA Kit service (FastAPI on uvicorn) and for the
 # `websockets` reference on this machine kind; not re-measured here (the original's code is
 # not in this repository), shown as ratios to that run's reference for comparison.
-ORIGINAL = {"w1.frames_per_s": (52_000, 110_000), "w2.requests_per_s": (4_050, 15_900),
-            "w3.p99_ms": (150, 305), "w4.kib_per_conn": ((29 + 37) / 2, (16 + 21) / 2)}
-GOALS = {"w1.frames_per_s": (">=", 80_000), "w2.requests_per_s": (">=", 8_000),
-         "w3.p99_ms": ("<=", 50), "w4.kib_per_conn": ("<=", 25)}
+ORIGINAL = {
+    "w1.frames_per_s": (52_000, 110_000),
+    "w2.requests_per_s": (4_050, 15_900),
+    "w3.p99_ms": (150, 305),
+    "w4.kib_per_conn": ((29 + 37) / 2, (16 + 21) / 2),
+}
+GOALS = {
+    "w1.frames_per_s": (">=", 80_000),
+    "w2.requests_per_s": (">=", 8_000),
+    "w3.p99_ms": ("<=", 50),
+    "w4.kib_per_conn": ("<=", 25),
+}
 
 
 @dataclass
@@ -67,8 +75,13 @@ class RunningServer:
         self.port = free_port()
         command = [part.replace("{port}", str(self.port)) for part in variant.command]
         self.log = open(logdir / f"{variant.name}-{self.port}.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, **variant.env}, cwd=variant.cwd)
+        self.process = subprocess.Popen(
+            command,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **variant.env},
+            cwd=variant.cwd,
+        )
         wait_listening(self.port, self.process, variant.name)  # ready: accepts connections
         time.sleep(0.3)  # let start-up allocations settle before any RSS baseline
 
@@ -87,8 +100,13 @@ def run_loadgen(server: RunningServer, workload: str, options: list[str]) -> dic
     cpu_before = cpu_s(server.process.pid)
     if workload.startswith("w4"):
         return measure_idle(server, workload, options)
-    done = subprocess.run([*LOADGEN, workload.split("-")[0], "--url", url, *options],
-                          capture_output=True, text=True, check=True, timeout=600)
+    done = subprocess.run(
+        [*LOADGEN, workload.split("-")[0], "--url", url, *options],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result.pop("p99_ms_by_message", None)
     result["server_cpu_s"] = cpu_s(server.process.pid) - cpu_before
@@ -99,9 +117,12 @@ def measure_idle(server: RunningServer, workload: str, options: list[str]) -> di
     """W4: server RSS growth per idle connection, read while the loadgen holds them open."""
     deflate = ["--deflate"] if workload == "w4-deflate" else []
     before = rss_kib(server.process.pid)
-    loadgen = subprocess.Popen([*LOADGEN, "w4", "--url", f"ws://127.0.0.1:{server.port}",
-                                *options, *deflate], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
+    loadgen = subprocess.Popen(
+        [*LOADGEN, "w4", "--url", f"ws://127.0.0.1:{server.port}", *options, *deflate],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert loadgen.stdin is not None
     assert loadgen.stdout is not None
     connected = json.loads(loadgen.stdout.readline())
@@ -110,27 +131,49 @@ def measure_idle(server: RunningServer, workload: str, options: list[str]) -> di
     loadgen.stdin.write("done\n")
     loadgen.stdin.flush()
     loadgen.wait(timeout=60)
-    return {**connected, "rss_before_kib": before, "rss_after_kib": after,
-            "kib_per_conn": (after - before) / connected["connected"]}
+    return {
+        **connected,
+        "rss_before_kib": before,
+        "rss_after_kib": after,
+        "kib_per_conn": (after - before) / connected["connected"],
+    }
 
 
 WORKLOADS: dict[str, tuple[str, list[str], list[str]]] = {
     # name: (metric for the summary, full options, smoke options)
-    "w1": ("frames_per_s", ["--clients", "1000", "--messages", "200"],
-           ["--clients", "5", "--messages", "5"]),
-    "w1-slow": ("frames_per_s", ["--clients", "1000", "--messages", "600", "--size", "2000",
-                                 "--stalled", "1"],
-                ["--clients", "5", "--messages", "600", "--size", "2000", "--stalled", "1"]),
-    "w2": ("requests_per_s", ["--clients", "50", "--duration", "10"],
-           ["--clients", "3", "--duration", "0.5"]),
-    "w3": ("p99_ms", ["--clients", "5000", "--messages", "20", "--interval", "1"],
-           ["--clients", "10", "--messages", "2", "--interval", "0.1"]),
+    "w1": (
+        "frames_per_s",
+        ["--clients", "1000", "--messages", "200"],
+        ["--clients", "5", "--messages", "5"],
+    ),
+    "w1-slow": (
+        "frames_per_s",
+        ["--clients", "1000", "--messages", "600", "--size", "2000", "--stalled", "1"],
+        ["--clients", "5", "--messages", "600", "--size", "2000", "--stalled", "1"],
+    ),
+    "w2": (
+        "requests_per_s",
+        ["--clients", "50", "--duration", "10"],
+        ["--clients", "3", "--duration", "0.5"],
+    ),
+    "w3": (
+        "p99_ms",
+        ["--clients", "5000", "--messages", "20", "--interval", "1"],
+        ["--clients", "10", "--messages", "2", "--interval", "0.1"],
+    ),
     "w4": ("kib_per_conn", ["--clients", "5000"], ["--clients", "5"]),
     "w4-deflate": ("kib_per_conn", ["--clients", "5000"], ["--clients", "5"]),
 }
 SHOWN = {
-    "w1": ["frames_per_s", "p50_ms", "p99_ms", "lost", "out_of_order", "client_cpu_s",
-           "server_cpu_s"],
+    "w1": [
+        "frames_per_s",
+        "p50_ms",
+        "p99_ms",
+        "lost",
+        "out_of_order",
+        "client_cpu_s",
+        "server_cpu_s",
+    ],
     "w1-slow": ["frames_per_s", "p50_ms", "p99_ms", "lost", "out_of_order", "stalled_evicted"],
     "w2": ["requests_per_s", "p50_ms", "p99_ms", "client_cpu_s", "server_cpu_s"],
     "w3": ["p50_ms", "p99_ms", "lost", "connect_total_s", "connect_p99_ms", "server_cpu_s"],
@@ -147,20 +190,42 @@ def fmt(value: float) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def render(results: dict[str, dict[str, list[dict[str, Any]]]], variants: list[Variant],
-           args: argparse.Namespace, elapsed: float) -> str:
+def render(
+    results: dict[str, dict[str, list[dict[str, Any]]]],
+    variants: list[Variant],
+    args: argparse.Namespace,
+    elapsed: float,
+) -> str:
     names = [v.name for v in variants]
     others = [n for n in names if n != "reference"]
-    versions = ", ".join(f"{p} {version(p)}" for p in (
-        "trio", "hypercorn", "quart-trio", "quart", "wsproto", "websockets", "picows", "uvloop"))
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
+    versions = ", ".join(
+        f"{p} {version(p)}"
+        for p in (
+            "trio",
+            "hypercorn",
+            "quart-trio",
+            "quart",
+            "wsproto",
+            "websockets",
+            "picows",
+            "uvloop",
+        )
+    )
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     lines = [
-        "# Benchmarks", "",
+        "# Benchmarks",
+        "",
         f"Generated by `python bench/run.py{' --smoke' if args.smoke else ''}` on "
         f"{datetime.date.today().isoformat()} in {elapsed:.0f} s: {args.rounds} round(s), "
-        "servers alternating, medians shown.", "",
+        "servers alternating, medians shown.",
+        "",
         f"- machine: {cpu}, {os.cpu_count()} cores, Linux {platform.release()}, "
         f"Python {platform.python_version()}",
         f"- versions: {versions}",
@@ -169,35 +234,54 @@ def render(results: dict[str, dict[str, list[dict[str, Any]]]], variants: list[V
         "- client: `bench/loadgen.py` (picows on uvloop, its own process); `client_cpu_s` is "
         "its CPU time over the measured phase, `server_cpu_s` the server's",
         "- ratio: variant / reference (throughput: higher is better; latency and memory: "
-        "lower is better)", "",
+        "lower is better)",
+        "",
     ]
     for workload, per_variant in results.items():
-        lines += [f"## {workload}", "", "| metric | " + " | ".join(
-            [*names, *[f"{n} / reference" for n in others]]) + " |",
-            "|---" * (1 + len(names) + len(others)) + "|"]
+        lines += [
+            f"## {workload}",
+            "",
+            "| metric | " + " | ".join([*names, *[f"{n} / reference" for n in others]]) + " |",
+            "|---" * (1 + len(names) + len(others)) + "|",
+        ]
         for metric in SHOWN[workload]:
-            medians = {n: statistics.median(r[metric] for r in per_variant[n])
-                       for n in names if per_variant.get(n)}
-            ratios = [fmt(medians[n] / medians["reference"]) if medians.get("reference")
-                      else "n/a" for n in others]
-            lines.append(f"| {metric} | " + " | ".join(fmt(medians[n]) for n in names) + " | "
-                         + " | ".join(ratios) + " |")
+            medians = {
+                n: statistics.median(r[metric] for r in per_variant[n])
+                for n in names
+                if per_variant.get(n)
+            }
+            ratios = [
+                fmt(medians[n] / medians["reference"]) if medians.get("reference") else "n/a"
+                for n in others
+            ]
+            lines.append(
+                f"| {metric} | "
+                + " | ".join(fmt(medians[n]) for n in names)
+                + " | "
+                + " | ".join(ratios)
+                + " |"
+            )
         lines.append("")
     lines += summary(results, others)
     return "\n".join(lines) + "\n"
 
 
 def summary(results: dict[str, dict[str, list[dict[str, Any]]]], others: list[str]) -> list[str]:
-    lines = ["## Against the targets", "",
-             "The original QA Kit service was not re-measured here; its figures and its "
-             "reference's were measured on the same machine kind by the performance work "
-             "before this table.", "",
-             "| figure | original / its reference | goal | "
-             + " | ".join(f"{n} | {n} / reference" for n in others) + " |",
-             "|---" * (3 + 2 * len(others)) + "|"]
+    lines = [
+        "## Against the targets",
+        "",
+        "The original QA Kit service was not re-measured here; its figures and its "
+        "reference's were measured on the same machine kind by the performance work "
+        "before this table.",
+        "",
+        "| figure | original / its reference | goal | "
+        + " | ".join(f"{n} | {n} / reference" for n in others)
+        + " |",
+        "|---" * (3 + 2 * len(others)) + "|",
+    ]
     for key, (original, original_reference) in ORIGINAL.items():
         workload, metric = key.split(".")
-        for run in ([workload, "w4-deflate"] if workload == "w4" else [workload]):
+        for run in [workload, "w4-deflate"] if workload == "w4" else [workload]:
             per_variant = results.get(run)
             if not per_variant or not per_variant.get("reference"):
                 continue
@@ -207,8 +291,10 @@ def summary(results: dict[str, dict[str, list[dict[str, Any]]]], others: list[st
             for name in others:
                 value = statistics.median(r[metric] for r in per_variant[name])
                 cells += [fmt(value), fmt(value / reference)]
-            lines.append(f"| {run} {metric} | {fmt(original / original_reference)} | "
-                         f"{op} {fmt(goal)} | " + " | ".join(cells) + " |")
+            lines.append(
+                f"| {run} {metric} | {fmt(original / original_reference)} | "
+                f"{op} {fmt(goal)} | " + " | ".join(cells) + " |"
+            )
     return [*lines, ""]
 
 
@@ -217,22 +303,36 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a few clients, a few messages")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
-    parser.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
-                        help="another qakit-trio checkout to measure too")
-    parser.add_argument("--env-variant", action="append", default=[],
-                        metavar="NAME=VAR=VALUE[,VAR=VALUE]",
-                        help="this checkout again, with extra environment (e.g. Kafka on)")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="another qakit-trio checkout to measure too",
+    )
+    parser.add_argument(
+        "--env-variant",
+        action="append",
+        default=[],
+        metavar="NAME=VAR=VALUE[,VAR=VALUE]",
+        help="this checkout again, with extra environment (e.g. Kafka on)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.smoke else 3)
     qakit = [sys.executable, "-m", "qakit_trio", "--bind", "127.0.0.1:{port}"]
-    variants = [Variant("qakit-trio", qakit),
-                Variant("reference", [sys.executable, str(ROOT / "bench" / "reference_server.py"),
-                                      "--port", "{port}"])]
+    variants = [
+        Variant("qakit-trio", qakit),
+        Variant(
+            "reference",
+            [sys.executable, str(ROOT / "bench" / "reference_server.py"), "--port", "{port}"],
+        ),
+    ]
     for spec in args.variant:
         name, path = spec.split("=", 1)
-        variants.append(Variant(name, qakit, {"PYTHONPATH": str(Path(path).resolve())},
-                                Path(path).resolve()))
+        variants.append(
+            Variant(name, qakit, {"PYTHONPATH": str(Path(path).resolve())}, Path(path).resolve())
+        )
     for spec in args.env_variant:
         name, assignments = spec.split("=", 1)
         env = dict(part.split("=", 1) for part in assignments.split(","))
@@ -245,8 +345,10 @@ def main() -> None:
             options = smoke if args.smoke else full
             per_variant: dict[str, list[dict[str, Any]]] = results.setdefault(workload, {})
             for round_number in range(args.rounds):
-                order = variants[round_number % len(variants):] + variants[
-                    :round_number % len(variants)]
+                order = (
+                    variants[round_number % len(variants) :]
+                    + variants[: round_number % len(variants)]
+                )
                 for variant in order:
                     server = RunningServer(variant, Path(logdir))
                     try:
@@ -254,8 +356,10 @@ def main() -> None:
                     finally:
                         server.stop()
                     per_variant.setdefault(variant.name, []).append(result)
-                    print(json.dumps({"variant": variant.name, "round": round_number, **result}),
-                          flush=True)
+                    print(
+                        json.dumps({"variant": variant.name, "round": round_number, **result}),
+                        flush=True,
+                    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(results, variants, args, time.monotonic() - started))
     print(f"wrote {args.out}")

@@ -123,8 +123,15 @@ class Soak:
             await ws.get_message()
             while not stop.is_set():
                 for n in range(50):
-                    await ws.send_message(json.dumps({"action": "broadcast", "request_id": n,
-                                                      "payload": {"message": "b" * 2000}}))
+                    await ws.send_message(
+                        json.dumps(
+                            {
+                                "action": "broadcast",
+                                "request_id": n,
+                                "payload": {"message": "b" * 2000},
+                            }
+                        )
+                    )
                 events = 0
                 while events < 50:
                     frame = json.loads(await ws.get_message())
@@ -160,34 +167,63 @@ class Soak:
             async with open_websocket_url(f"{self.ws}/ws?channel=lab") as ws:
                 await ws.get_message()  # hello
                 for n in range(20):
-                    fault: dict[str, Any] = rng.choice([
-                        {"delay_ms": rng.randint(1, 300)}, {"drop": ["data"]},
-                        {"duplicate": ["event"]}, {"reorder": True}, {"fragment": 3}])
-                    await ws.send_message(json.dumps({"action": "echo", "request_id": n,
-                                                      "payload": {"n": n}, "fault": fault}))
+                    fault: dict[str, Any] = rng.choice(
+                        [
+                            {"delay_ms": rng.randint(1, 300)},
+                            {"drop": ["data"]},
+                            {"duplicate": ["event"]},
+                            {"reorder": True},
+                            {"fragment": 3},
+                        ]
+                    )
+                    await ws.send_message(
+                        json.dumps(
+                            {"action": "echo", "request_id": n, "payload": {"n": n}, "fault": fault}
+                        )
+                    )
                     expected = 3 - ("drop" in fault) + ("duplicate" in fault)
                     for _ in range(expected):
                         await ws.get_message()
                     self.counts["faulty_requests"] += 1
                 if rng.random() < 0.1:  # leave with delayed replies pending
                     for n in range(200):
-                        await ws.send_message(json.dumps({
-                            "action": "echo", "request_id": f"late-{n}",
-                            "payload": {"pad": "p" * 1000}, "fault": {"delay_ms": 60_000}}))
+                        await ws.send_message(
+                            json.dumps(
+                                {
+                                    "action": "echo",
+                                    "request_id": f"late-{n}",
+                                    "payload": {"pad": "p" * 1000},
+                                    "fault": {"delay_ms": 60_000},
+                                }
+                            )
+                        )
                     self.counts["left_with_delayed"] += 1
 
     async def fault_rules(self, stop: trio.Event) -> None:
         """A teacher switching server-wide fault rules on and off, and an echo client under
         them (each request answered in full: the rules only delay)."""
-        rules = {"seed": 7, "rules": [{"match": {"action": "echo", "channel": "rules"},
-                                       "fault": {"delay_ms": 20}, "probability": 0.5}]}
-        async with (httpx.AsyncClient(base_url=self.http, timeout=30) as http,
-                    open_websocket_url(f"{self.ws}/ws?channel=rules") as ws):
+        rules = {
+            "seed": 7,
+            "rules": [
+                {
+                    "match": {"action": "echo", "channel": "rules"},
+                    "fault": {"delay_ms": 20},
+                    "probability": 0.5,
+                }
+            ],
+        }
+        async with (
+            httpx.AsyncClient(base_url=self.http, timeout=30) as http,
+            open_websocket_url(f"{self.ws}/ws?channel=rules") as ws,
+        ):
             await ws.get_message()
             n = 0
             while not stop.is_set():
-                answer = await (http.put("/lab/faults", json=rules) if n % 2 == 0
-                                else http.delete("/lab/faults"))
+                answer = await (
+                    http.put("/lab/faults", json=rules)
+                    if n % 2 == 0
+                    else http.delete("/lab/faults")
+                )
                 self.counts[f"fault_rules_{answer.status_code}"] += 1
                 for _ in range(20):
                     n += 1
@@ -217,8 +253,13 @@ class Soak:
 
     # --- the schedule and the sampler ------------------------------------------------------
 
-    async def chaos(self, stop: trio.Event, cluster: pg.Cluster,
-                    broker: kafka_broker.Broker | None, duration: float) -> None:
+    async def chaos(
+        self,
+        stop: trio.Event,
+        cluster: pg.Cluster,
+        broker: kafka_broker.Broker | None,
+        duration: float,
+    ) -> None:
         start = trio.current_time()
         await trio.sleep(duration * 0.1)
         restarted_pg = restarted_kafka = False
@@ -250,15 +291,17 @@ class Soak:
 
     async def sample(self, pid: int) -> None:
         while True:
-            self.samples.append((time.monotonic(), rss_kib(pid), len(os.listdir(
-                f"/proc/{pid}/fd"))))
+            self.samples.append(
+                (time.monotonic(), rss_kib(pid), len(os.listdir(f"/proc/{pid}/fd")))
+            )
             await trio.sleep(1)
 
 
 def postgres_pids(cluster: pg.Cluster) -> list[int]:
     postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
-    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True,
-                              text=True).stdout.split()
+    children = subprocess.run(
+        ["pgrep", "-P", str(postmaster)], capture_output=True, text=True
+    ).stdout.split()
     return [postmaster, *map(int, children)]
 
 
@@ -273,8 +316,13 @@ def order_topic_pairs(bootstrap: str, topic: str) -> Counter[tuple[int, str]]:
     """(order id, status) of every record in the order topic, with how often it is there."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"soak-{time.time()}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"soak-{time.time()}",
+            "enable.auto.commit": False,
+        }
+    )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
@@ -292,21 +340,37 @@ def order_topic_pairs(bootstrap: str, topic: str) -> Counter[tuple[int, str]]:
         consumer.close()
 
 
-def start_server(cluster: pg.Cluster, broker: kafka_broker.Broker | None, port: int,
-                 spool: str, log: Any) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": cluster.url(), "QAKIT_DB_TIMEOUT": "2",
-           "QAKIT_SLOW_CONSUMER_TIMEOUT": "3", "QAKIT_PING_INTERVAL": "0",
-           "QAKIT_LOG_LEVEL": "WARNING"}
+def start_server(
+    cluster: pg.Cluster, broker: kafka_broker.Broker | None, port: int, spool: str, log: Any
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": cluster.url(),
+        "QAKIT_DB_TIMEOUT": "2",
+        "QAKIT_SLOW_CONSUMER_TIMEOUT": "3",
+        "QAKIT_PING_INTERVAL": "0",
+        "QAKIT_LOG_LEVEL": "WARNING",
+    }
     if broker is not None:
-        env |= {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "QAKIT_KAFKA_TIMEOUT": "2",
-                "QAKIT_KAFKA_BUFFER": "500", "QAKIT_KAFKA_SPOOL_DIR": spool,
-                "QAKIT_KAFKA_SPOOL_BYTES": str(256 * 1024 * 1024)}
-    return subprocess.Popen([sys.executable, "-m", "qakit_trio", "--bind", f"127.0.0.1:{port}"],
-                            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        env |= {
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "QAKIT_KAFKA_TIMEOUT": "2",
+            "QAKIT_KAFKA_BUFFER": "500",
+            "QAKIT_KAFKA_SPOOL_DIR": spool,
+            "QAKIT_KAFKA_SPOOL_BYTES": str(256 * 1024 * 1024),
+        }
+    return subprocess.Popen(
+        [sys.executable, "-m", "qakit_trio", "--bind", f"127.0.0.1:{port}"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
-async def soak(duration: float, cluster: pg.Cluster, broker: kafka_broker.Broker | None,
-               port: int, pid: int) -> dict[str, Any]:
+async def soak(
+    duration: float, cluster: pg.Cluster, broker: kafka_broker.Broker | None, port: int, pid: int
+) -> dict[str, Any]:
     http = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=http) as client:
         with trio.fail_after(30):
@@ -348,24 +412,34 @@ async def soak(duration: float, cluster: pg.Cluster, broker: kafka_broker.Broker
     return await trio.to_thread.run_sync(check, run, cluster, broker)
 
 
-def check(run: Soak, cluster: pg.Cluster, broker: kafka_broker.Broker | None
-          ) -> dict[str, Any]:
+def check(run: Soak, cluster: pg.Cluster, broker: kafka_broker.Broker | None) -> dict[str, Any]:
     with psycopg.connect(cluster.url()) as db:
         stored: dict[int, str] = dict(db.execute("SELECT id, status FROM orders").fetchall())
-    missing = [i for i, status in run.acked.items()
-               if stored.get(i) != status and stored.get(i, "") not in run.unknown.get(i, set())]
-    saved_though_refused = [i for i, statuses in run.refused.items()
-                            if stored.get(i, "") in statuses]
-    figures: dict[str, Any] = {**run.counts, "orders": len(run.acked),
-                               "missing_in_postgres": len(missing),
-                               "saved_though_refused": len(saved_though_refused),
-                               "outcome_unknown_or_in_flight": sum(map(len, run.unknown.values())),
-                               "reader_evictions": run.reader_closes}
+    missing = [
+        i
+        for i, status in run.acked.items()
+        if stored.get(i) != status and stored.get(i, "") not in run.unknown.get(i, set())
+    ]
+    saved_though_refused = [
+        i for i, statuses in run.refused.items() if stored.get(i, "") in statuses
+    ]
+    figures: dict[str, Any] = {
+        **run.counts,
+        "orders": len(run.acked),
+        "missing_in_postgres": len(missing),
+        "saved_though_refused": len(saved_though_refused),
+        "outcome_unknown_or_in_flight": sum(map(len, run.unknown.values())),
+        "reader_evictions": run.reader_closes,
+    }
     if broker is not None:
         pairs = order_topic_pairs(broker.bootstrap, "order_events")
-        wanted = {(i, s) for i, last in run.acked.items()
-                  for s in ["created", "paid", "shipped", "delivered"][
-                      :["created", "paid", "shipped", "delivered"].index(last) + 1]}
+        wanted = {
+            (i, s)
+            for i, last in run.acked.items()
+            for s in ["created", "paid", "shipped", "delivered"][
+                : ["created", "paid", "shipped", "delivered"].index(last) + 1
+            ]
+        }
         figures["missing_in_kafka"] = len(wanted - set(pairs))
         figures["kafka_duplicates"] = sum(n - 1 for n in pairs.values() if n > 1)
         figures["kafka_dropped"] = run.kafka_health.get("dropped")
@@ -384,8 +458,10 @@ def check(run: Soak, cluster: pg.Cluster, broker: kafka_broker.Broker | None
         failures.append(f"{figures['missing_in_kafka']} acknowledged changes not in Kafka")
     spool = figures.get("kafka_spool_at_end") or {}
     if figures.get("kafka_dropped", 0) != spool.get("refused", 0):  # only a full spool drops
-        failures.append(f"{figures['kafka_dropped']} events dropped on the way to Kafka, "
-                        f"{spool.get('refused')} of them refused by a full spool")
+        failures.append(
+            f"{figures['kafka_dropped']} events dropped on the way to Kafka, "
+            f"{spool.get('refused')} of them refused by a full spool"
+        )
     if run.reader_closes:
         failures.append(f"readers were evicted: {run.reader_closes}")
     if figures["rss_mib_end"] > figures["rss_mib_first_quarter"] + 48:
@@ -417,8 +493,11 @@ def main() -> None:
             finally:
                 server.send_signal(signal.SIGTERM)
                 server.wait(timeout=20)
-        errors = [line for line in log_path.read_text(errors="replace").splitlines()
-                  if '"log.level":"error"' in line or "Traceback" in line]
+        errors = [
+            line
+            for line in log_path.read_text(errors="replace").splitlines()
+            if '"log.level":"error"' in line or "Traceback" in line
+        ]
         figures["error_lines"] = len(errors)
         if errors:
             figures["failures"].append(f"{len(errors)} ERROR lines, the first: {errors[0]}")

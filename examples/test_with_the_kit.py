@@ -33,7 +33,8 @@ async def test_an_order_made_over_rest_is_read_over_the_websocket(qakit_stand: S
 
 
 async def test_a_stale_stats_bug_found_in_virtual_time(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """The lab's stale_stats bug: /stats lags up to 5 s. On the virtual clock the wait that
     shows it costs no wall time."""
     async with open_stand({"QAKIT_BUGS": "stale_stats"}) as stand:
@@ -47,8 +48,7 @@ async def test_a_stale_stats_bug_found_in_virtual_time(
             assert trio.current_time() - started == 5
 
 
-async def test_invalid_json_gets_an_error_and_a_bad_channel_is_refused(
-        qakit_stand: Stand) -> None:
+async def test_invalid_json_gets_an_error_and_a_bad_channel_is_refused(qakit_stand: Stand) -> None:
     async with qakit_stand.connect("/ws") as ws:
         await ws.receive_json()
         await ws.send_text("{oops")
@@ -60,13 +60,13 @@ async def test_invalid_json_gets_an_error_and_a_bad_channel_is_refused(
 
 
 async def test_a_reply_sixty_seconds_late_takes_no_wall_time(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """The `fault` field: the echo's data and event come 60 s after the ack (virtual time)."""
     async with open_stand() as stand, stand.connect("/ws") as ws:
         await ws.receive_json()  # hello
         started = trio.current_time()
-        await ws.send_json({"action": "echo", "request_id": "slow",
-                            "fault": {"delay_ms": 60000}})
+        await ws.send_json({"action": "echo", "request_id": "slow", "fault": {"delay_ms": 60000}})
         frames = [await ws.receive_json() for _ in range(3)]
         assert [f["type"] for f in frames] == ["ack", "echo", "event"]
         assert trio.current_time() - started >= 60

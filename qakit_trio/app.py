@@ -78,8 +78,11 @@ def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = 
     # seed (wire/protocol.py), process-wide, as the clock it stands for
     protocol.set_deterministic(settings.deterministic)
     if settings.deterministic is not None:
-        log.warning("deterministic mode: ids and times come from the seed and a fixed clock; "
-                    "this is for tests", extra={"fields": {"seed": settings.deterministic}})
+        log.warning(
+            "deterministic mode: ids and times come from the seed and a fixed clock; "
+            "this is for tests",
+            extra={"fields": {"seed": settings.deterministic}},
+        )
     app = QakitApp(__name__)
     app.settings = settings
     app.services = Services(settings)

@@ -1,7 +1,7 @@
 """`qakit-trio` (also `python -m qakit_trio`): serve the stand on hypercorn.
 
-    qakit-trio                                   # 127.0.0.1:8002 and 127.0.0.1:8000
-    qakit-trio --bind 0.0.0.0:8002 --bind 0.0.0.0:8000
+qakit-trio                                   # 127.0.0.1:8002 and 127.0.0.1:8000
+qakit-trio --bind 0.0.0.0:8002 --bind 0.0.0.0:8000
 """
 
 from __future__ import annotations
@@ -30,10 +30,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="qakit-trio",
         description="QA Kit WebSocket training stand (settings: docs/settings.md, also served "
-                    "as /guides/settings.md)")
-    parser.add_argument("--bind", action="append", type=_bind, metavar="HOST:PORT",
-                        help="address to listen on; repeat for several (default: "
-                             "QAKIT_BIND, or 127.0.0.1:8002 and 127.0.0.1:8000)")
+        "as /guides/settings.md)",
+    )
+    parser.add_argument(
+        "--bind",
+        action="append",
+        type=_bind,
+        metavar="HOST:PORT",
+        help="address to listen on; repeat for several (default: "
+        "QAKIT_BIND, or 127.0.0.1:8002 and 127.0.0.1:8000)",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings(os.environ)
@@ -42,8 +48,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     setup_logging(settings.log_level)
     try:
-        binds = usable_binds(args.bind or settings.binds,
-                             given=bool(args.bind) or settings.binds_given)
+        binds = usable_binds(
+            args.bind or settings.binds, given=bool(args.bind) or settings.binds_given
+        )
     except BindError as error:
         print(f"qakit-trio: {error}", file=sys.stderr)
         sys.exit(1)

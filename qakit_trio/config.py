@@ -35,8 +35,12 @@ class OutboxLimits:
 # legacy one, next to the REST orders API). Every route is served on both.
 DEFAULT_BINDS = ("127.0.0.1:8002", "127.0.0.1:8000")
 # The original stand's CORS_ALLOW_ORIGINS default: its portal (8090) and playground (8091).
-DEFAULT_CORS_ORIGINS = ("http://localhost:8090", "http://localhost:8091",
-                        "http://127.0.0.1:8090", "http://127.0.0.1:8091")
+DEFAULT_CORS_ORIGINS = (
+    "http://localhost:8090",
+    "http://localhost:8091",
+    "http://127.0.0.1:8090",
+    "http://127.0.0.1:8091",
+)
 PROFILES = ("qakit", "qa_kit")  # our documented contract; the original stand's behaviour
 
 
@@ -204,8 +208,10 @@ def _seconds(*, allow_zero: bool) -> Callable[[str], float]:
         except ValueError:
             raise ValueError(f"{value!r} is not a number of seconds") from None
         if not number < float("inf") or number < 0 or (number == 0 and not allow_zero):
-            raise ValueError(f"{value!r} must be a {'non-negative' if allow_zero else 'positive'} "
-                             "finite number of seconds")
+            raise ValueError(
+                f"{value!r} must be a {'non-negative' if allow_zero else 'positive'} "
+                "finite number of seconds"
+            )
         return number
 
     return parse
@@ -308,8 +314,9 @@ _PARSERS: dict[str, Callable[[str], object]] = {
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build `Settings` from `environ`; raise `ConfigError` naming the first bad variable."""
-    unknown = sorted(name for name in environ if name.startswith("QAKIT_")
-                     and name not in KNOWN_VARIABLES)
+    unknown = sorted(
+        name for name in environ if name.startswith("QAKIT_") and name not in KNOWN_VARIABLES
+    )
     if unknown:
         known = ", ".join(name for name in KNOWN_VARIABLES if name.startswith("QAKIT_"))
         raise ConfigError(f"unknown setting {unknown[0]} (known QAKIT_ settings: {known})")
@@ -334,7 +341,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             raise ConfigError(
                 f"QAKIT_KAFKA_FLUSH_TIMEOUT ({settings.kafka_flush_timeout}) plus 1 s to close "
                 f"the producer must be shorter than QAKIT_SHUTDOWN_TIMEOUT "
-                f"({settings.shutdown_timeout}): the flush has to fit inside the shutdown")
+                f"({settings.shutdown_timeout}): the flush has to fit inside the shutdown"
+            )
         budget = settings.shutdown_timeout + SHUTDOWN_MARGIN
         if settings.close_timeout + settings.kafka_flush_timeout + 1.0 >= budget:
             raise ConfigError(
@@ -343,5 +351,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
                 f"the producer must be shorter than QAKIT_SHUTDOWN_TIMEOUT + {SHUTDOWN_MARGIN} s "
                 f"({budget}): the shutdown runs them one after the other (clients closed, then "
                 f"Kafka flushed), and the process is stopped at QAKIT_SHUTDOWN_TIMEOUT + "
-                f"{SHUTDOWN_MARGIN} s")
+                f"{SHUTDOWN_MARGIN} s"
+            )
     return settings

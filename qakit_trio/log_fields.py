@@ -114,8 +114,15 @@ FIELDS: Final[dict[str, tuple[str, type]]] = {
 NAMES: Final = frozenset(name for name, _ in FIELDS.values())
 
 # The keys every line starts with (logs.py writes them): no field may take their names.
-HEAD: Final = ("@timestamp", "log.level", "message", "log.logger", "ecs.version",
-               "service.name", "service.version")
+HEAD: Final = (
+    "@timestamp",
+    "log.level",
+    "message",
+    "log.logger",
+    "ecs.version",
+    "service.name",
+    "service.version",
+)
 
 Encode = Callable[[object], str]
 
@@ -161,8 +168,12 @@ def place(key: str, value: object, encode: Encode) -> tuple[str, object]:
         return name, json_text(value, encode)
     if kind is int and isinstance(value, int) and not isinstance(value, bool):
         return name, int(value)  # an IntEnum (a close code): the number
-    if kind is float and isinstance(value, int | float) and not isinstance(value, bool) and (
-            math.isfinite(value)):
+    if (
+        kind is float
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and (math.isfinite(value))
+    ):
         return name, float(value)  # (NaN and infinity are not JSON: as text, below)
     if kind is bool and isinstance(value, bool):
         return name, value

@@ -53,8 +53,11 @@ PIPE_BUF = select.PIPE_BUF  # a write this small to a pipe that select() says is
 FLUSH_WAIT = 2.0  # flush() (at exit, in tests) waits this long at most for the stream
 ACCESS_LOGGER = "hypercorn.access"  # its lines differ every time: their heads are not kept
 # our field name -> ('"its ECS name":', the one type the fast path writes directly)
-_PREFIXES = {key: (f"{json.dumps(name)}:", kind) for key, (name, kind) in FIELDS.items()
-             if kind in (str, int, bool)}
+_PREFIXES = {
+    key: (f"{json.dumps(name)}:", kind)
+    for key, (name, kind) in FIELDS.items()
+    if kind in (str, int, bool)
+}
 _quote = encode_basestring  # a str as a JSON string (C); non-ASCII kept, as ensure_ascii=False
 MAX_FIELDS_CHARS = 8 * 1024  # fields longer than this, encoded, are rebuilt with values cut
 
@@ -68,19 +71,30 @@ class JsonFormatter(logging.Formatter):
         self._encoder = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))
         self._encode = self._encoder.encode
         self._heads: dict[tuple[str, str, str], str] = {}  # the JSON after @timestamp
-        self._service = self._encode({"ecs.version": ECS_VERSION, "service.name": SERVICE_NAME,
-                                      "service.version": __version__})[1:-1]
+        self._service = self._encode(
+            {
+                "ecs.version": ECS_VERSION,
+                "service.name": SERVICE_NAME,
+                "service.version": __version__,
+            }
+        )[1:-1]
 
-    def render(self, created: float, level: str, logger: str, msg: str,
-               fields: dict[str, object] | None) -> str:
+    def render(
+        self, created: float, level: str, logger: str, msg: str, fields: dict[str, object] | None
+    ) -> str:
         """The line as JSON; the part after `@timestamp` is encoded once per (level, logger,
         msg): a few hundred distinct lines, each written thousands of times. Never raises on
         the content of `fields` (see module docstring)."""
         key = (level, logger, msg)
         head = self._heads.get(key)
         if head is None:
-            head = self._encode({"log.level": level.lower(), "message": msg,
-                                 "log.logger": logger})[1:-1] + "," + self._service
+            head = (
+                self._encode({"log.level": level.lower(), "message": msg, "log.logger": logger})[
+                    1:-1
+                ]
+                + ","
+                + self._service
+            )
             if len(self._heads) < 1024 and logger != ACCESS_LOGGER:  # access lines all differ
                 self._heads[key] = head
         tail = self._fields(fields) if fields else ""
@@ -127,10 +141,15 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if record.exc_info and record.exc_info[0] is not None:
             kind, error, _ = record.exc_info
-            fields = {**(fields or {}), "error_type": kind.__name__, "error": str(error),
-                      "error_stack_trace": self.formatException(record.exc_info)}
-        return self.render(record.created, record.levelname, record.name, record.getMessage(),
-                           fields)
+            fields = {
+                **(fields or {}),
+                "error_type": kind.__name__,
+                "error": str(error),
+                "error_stack_trace": self.formatException(record.exc_info),
+            }
+        return self.render(
+            record.created, record.levelname, record.name, record.getMessage(), fields
+        )
 
 
 class LineWriter:
@@ -264,8 +283,11 @@ class JsonLinesHandler(logging.Handler):
     def health(self) -> dict[str, int]:
         """Bytes written, lines dropped, bytes waiting for the stream."""
         writer = self.writer
-        return {"written_bytes": writer.written, "dropped": writer.dropped,
-                "waiting_bytes": writer.waiting()}
+        return {
+            "written_bytes": writer.written,
+            "dropped": writer.dropped,
+            "waiting_bytes": writer.waiting(),
+        }
 
 
 _direct: JsonLinesHandler | None = None  # set by setup_logging(): the root's only handler

@@ -10,8 +10,23 @@ from bisect import bisect_left
 
 # Histogram buckets, seconds: a reply from memory takes well under a millisecond, one from
 # PostgreSQL a few, a trainee's delay_ms fault up to a minute.
-BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-           10.0, 60.0)
+BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    60.0,
+)
 NO_ACTION = "none"  # a message that was not a request (not JSON, not an object)
 OK, ERROR = "ok", "error"  # the outcomes of the legacy and qa_kit doors (their errors are
 # sentences, some quoting the client: never a label)
@@ -32,8 +47,11 @@ class RequestMetrics:
     def observe(self, action: object, outcome: str, seconds: float) -> None:
         """One request answered. `action`: what the client sent (any JSON value); a name this
         door does not know is counted as "unknown": a client's text never becomes a label."""
-        name = action if isinstance(action, str) and (
-            action in self.actions or action == NO_ACTION) else "unknown"
+        name = (
+            action
+            if isinstance(action, str) and (action in self.actions or action == NO_ACTION)
+            else "unknown"
+        )
         key = (name, outcome)
         self.counts[key] = self.counts.get(key, 0) + 1
         buckets = self.buckets.get(name)

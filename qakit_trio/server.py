@@ -111,25 +111,38 @@ def usable_binds(binds: Sequence[str], *, given: bool) -> list[str]:
     default pair (8002 and 8000, both guides' URLs), a busy one is skipped with a WARNING."""
     busy = [bind for bind in binds if _in_use(bind)]
     if given and busy:
-        raise BindError(f"{', '.join(busy)}: address already in use; stop what listens there "
-                        "or choose another --bind / QAKIT_BIND")
+        raise BindError(
+            f"{', '.join(busy)}: address already in use; stop what listens there "
+            "or choose another --bind / QAKIT_BIND"
+        )
     free = [bind for bind in binds if bind not in busy]
     if not free:
-        raise BindError(f"{', '.join(busy)}: address already in use (is another stand "
-                        "running?); stop it, or choose addresses with --bind / QAKIT_BIND")
+        raise BindError(
+            f"{', '.join(busy)}: address already in use (is another stand "
+            "running?); stop it, or choose addresses with --bind / QAKIT_BIND"
+        )
     for bind in busy:
-        log.warning(f"{bind} is already in use: serving on {', '.join(free)} only; every route "
-                    "is served there too (stop what listens on the port, or choose addresses "
-                    "with --bind / QAKIT_BIND)", extra={"fields": {"bind": bind}})
+        log.warning(
+            f"{bind} is already in use: serving on {', '.join(free)} only; every route "
+            "is served there too (stop what listens on the port, or choose addresses "
+            "with --bind / QAKIT_BIND)",
+            extra={"fields": {"bind": bind}},
+        )
     return free
 
 
 def log_urls(urls: Sequence[str]) -> None:
     """Every URL a trainee needs, on one start-up line."""
     ws = [url.replace("http", "ws", 1) for url in urls]
-    logs.info(log, "ready", portal=[f"{url}/" for url in urls], ws=[f"{url}/ws" for url in ws],
-              ws_orders=[f"{url}/ws/orders" for url in ws],
-              docs=[f"{url}/docs" for url in urls], health=[f"{url}/health" for url in urls])
+    logs.info(
+        log,
+        "ready",
+        portal=[f"{url}/" for url in urls],
+        ws=[f"{url}/ws" for url in ws],
+        ws_orders=[f"{url}/ws/orders" for url in ws],
+        docs=[f"{url}/docs" for url in urls],
+        health=[f"{url}/health" for url in urls],
+    )
 
 
 def hypercorn_config(settings: Settings, binds: Sequence[str]) -> Config:
@@ -172,8 +185,12 @@ async def serve(
         services.stopping.set()  # plain ASGI never tells the app; the launcher does (1001)
 
     async def serve_then_stop(task_status: trio.TaskStatus[list[str]]) -> None:
-        await hypercorn.trio.serve(app, hypercorn_config(settings, binds),
-                                   shutdown_trigger=trigger, task_status=task_status)
+        await hypercorn.trio.serve(
+            app,
+            hypercorn_config(settings, binds),
+            shutdown_trigger=trigger,
+            task_status=task_status,
+        )
         nursery.cancel_scope.cancel()  # hypercorn is done: the accept-error count too
 
     async with trio.open_nursery() as nursery:  # hypercorn's serve, as our child
@@ -199,8 +216,10 @@ async def run_server(settings: Settings, binds: Sequence[str]) -> None:
                     await trio.sleep(settings.shutdown_timeout)
                     dropped = tcp_server.abort_connections()
                     if dropped:
-                        log.warning("shutdown time is up: dropping the connections left",
-                                    extra={"fields": {"connections": dropped}})
+                        log.warning(
+                            "shutdown time is up: dropping the connections left",
+                            extra={"fields": {"connections": dropped}},
+                        )
 
                 async def watch_signals() -> None:
                     async for signum in signals:

@@ -55,23 +55,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-def make_store(settings: Settings, kafka: Publisher, bugs: Bugs | None = None
-               ) -> tuple[OrderStore, OrderRelay | None]:
+
+def make_store(
+    settings: Settings, kafka: Publisher, bugs: Bugs | None = None
+) -> tuple[OrderStore, OrderRelay | None]:
     """The order store; with PostgreSQL and Kafka both on, also the relay of its event outbox."""
     if settings.reset_orders_on_start:
-        log.warning("RESET_ORDERS_ON_START: every order is deleted at start; ids start at 1",
-                    extra={"fields": {"store": "memory" if settings.database_url is None
-                                      else "postgres"}})
+        log.warning(
+            "RESET_ORDERS_ON_START: every order is deleted at start; ids start at 1",
+            extra={"fields": {"store": "memory" if settings.database_url is None else "postgres"}},
+        )
     if settings.database_url is None:
         return MemoryOrderStore(bugs), None  # (empty at every start anyway)
     # psycopg is only loaded when it is used
     from qakit_trio.adapters.order_relay import OrderRelay
     from qakit_trio.adapters.postgres_orders import PostgresOrderStore
 
-    store = PostgresOrderStore(settings.database_url, pool_size=settings.db_pool_size,
-                               timeout=settings.db_timeout,
-                               event_outbox=isinstance(kafka, KafkaPublisher),
-                               reset=settings.reset_orders_on_start, bugs=bugs)
+    store = PostgresOrderStore(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        timeout=settings.db_timeout,
+        event_outbox=isinstance(kafka, KafkaPublisher),
+        reset=settings.reset_orders_on_start,
+        bugs=bugs,
+    )
     if not isinstance(kafka, KafkaPublisher):
         return store, None
     return store, OrderRelay(store, kafka, settings.kafka_order_topic)
@@ -80,11 +87,18 @@ def make_store(settings: Settings, kafka: Publisher, bugs: Bugs | None = None
 def make_publisher(settings: Settings) -> Publisher:
     if settings.kafka_bootstrap is None:
         return NoKafka()
-    spool = (None if settings.kafka_spool_dir is None
-             else DiskSpool(Path(settings.kafka_spool_dir), settings.kafka_spool_bytes))
-    return KafkaPublisher(settings.kafka_bootstrap, buffer_size=settings.kafka_buffer,
-                          timeout=settings.kafka_timeout,
-                          flush_timeout=settings.kafka_flush_timeout, spool=spool)
+    spool = (
+        None
+        if settings.kafka_spool_dir is None
+        else DiskSpool(Path(settings.kafka_spool_dir), settings.kafka_spool_bytes)
+    )
+    return KafkaPublisher(
+        settings.kafka_bootstrap,
+        buffer_size=settings.kafka_buffer,
+        timeout=settings.kafka_timeout,
+        flush_timeout=settings.kafka_flush_timeout,
+        spool=spool,
+    )
 
 
 class Services:
@@ -101,16 +115,27 @@ class Services:
         self.requests = RequestMetrics("envelope")
         self.legacy_requests = RequestMetrics("legacy", legacy.ACTIONS)
         if settings.bugs:
-            log.warning("lab bugs are on: this stand has defects on purpose",
-                        extra={"fields": {"bugs": list(settings.bugs)}})
+            log.warning(
+                "lab bugs are on: this stand has defects on purpose",
+                extra={"fields": {"bugs": list(settings.bugs)}},
+            )
         self.kafka = make_publisher(settings)
-        self.events = EventSink(self.kafka, settings.kafka_ws_topic, self.bugs,
-                                EventTrail() if settings.lab_pages else None)
+        self.events = EventSink(
+            self.kafka,
+            settings.kafka_ws_topic,
+            self.bugs,
+            EventTrail() if settings.lab_pages else None,
+        )
         self.store, self.relay = make_store(settings, self.kafka, self.bugs)
         self.order_events = OrderEvents(
-            self.events, self.hub, self.legacy_hub, settings.orders_channel,
-            publisher=self.kafka, order_topic=settings.kafka_order_topic,
-            event_outbox_wake=None if self.relay is None else self.relay.wake)
+            self.events,
+            self.hub,
+            self.legacy_hub,
+            settings.orders_channel,
+            publisher=self.kafka,
+            order_topic=settings.kafka_order_topic,
+            event_outbox_wake=None if self.relay is None else self.relay.wake,
+        )
         self.supervisor = Supervisor()
         # Set by our launcher (server.serve) when the shutdown starts: what tells clients 1001 on
         # the plain path, where hypercorn's own "terminated" event does not reach the app.
@@ -122,26 +147,40 @@ class Services:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         supervise = self.supervisor.supervise  # every task: restarted if it crashes
         settings = self.settings
-        if (settings.kafka_bootstrap is not None and settings.database_url is None
-                and settings.kafka_spool_dir is None):
-            log.warning("kafka without a spool: during a long outage, events beyond "
-                        "QAKIT_KAFKA_BUFFER are dropped (set QAKIT_KAFKA_SPOOL_DIR to keep them)",
-                        extra={"fields": {"buffer": settings.kafka_buffer}})
+        if (
+            settings.kafka_bootstrap is not None
+            and settings.database_url is None
+            and settings.kafka_spool_dir is None
+        ):
+            log.warning(
+                "kafka without a spool: during a long outage, events beyond "
+                "QAKIT_KAFKA_BUFFER are dropped (set QAKIT_KAFKA_SPOOL_DIR to keep them)",
+                extra={"fields": {"buffer": settings.kafka_buffer}},
+            )
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(supervise, "log flusher", run_log_flusher)
-            await nursery.start(supervise, "keepalive",
-                                partial(run_keepalive, [self.hub, self.legacy_hub],
-                                        self.settings.ping_interval))
-            await nursery.start(supervise, "slow-consumer watch",
-                                partial(run_slow_consumer_watch, [self.hub, self.legacy_hub],
-                                        self.settings.slow_consumer_timeout))
+            await nursery.start(
+                supervise,
+                "keepalive",
+                partial(run_keepalive, [self.hub, self.legacy_hub], self.settings.ping_interval),
+            )
+            await nursery.start(
+                supervise,
+                "slow-consumer watch",
+                partial(
+                    run_slow_consumer_watch,
+                    [self.hub, self.legacy_hub],
+                    self.settings.slow_consumer_timeout,
+                ),
+            )
             await nursery.start(supervise, "order store", self.store.run)
             await nursery.start(supervise, "kafka publisher", self.kafka.run)
             if self.relay is not None:
                 await nursery.start(supervise, "event outbox relay", self.relay.run)
-            logs.info(log, "services started", store=self.store.kind,
-                      kafka=self.settings.kafka_bootstrap)
+            logs.info(
+                log, "services started", store=self.store.kind, kafka=self.settings.kafka_bootstrap
+            )
             task_status.started()
             await trio.sleep_forever()  # the nursery stays open for watches started later
 
@@ -156,10 +195,18 @@ class Services:
         database, kafka = self.store.health(), self.kafka.health()
         if self.relay is not None:
             kafka["event_outbox"] = self.relay.health()
-        down = (database["state"] != "up" or kafka["state"] not in ("up", "disabled")
-                or not self.supervisor.healthy())
-        return {"status": "degraded" if down else "ok", "database": database, "kafka": kafka,
-                "tasks": self.supervisor.health(), "logs": logs.health()}
+        down = (
+            database["state"] != "up"
+            or kafka["state"] not in ("up", "disabled")
+            or not self.supervisor.healthy()
+        )
+        return {
+            "status": "degraded" if down else "ok",
+            "database": database,
+            "kafka": kafka,
+            "tasks": self.supervisor.health(),
+            "logs": logs.health(),
+        }
 
     def connections(self) -> int:
         return self.hub.total() + self.legacy_hub.total()
@@ -171,15 +218,22 @@ class Services:
         self._watched.add(id(terminated))
         watches = len(self._watched)
         name = "shutdown watch" if watches == 1 else f"shutdown watch {watches}"
-        self._nursery.start_soon(self.supervisor.supervise, name,
-                                 partial(self._close_all_when, terminated))
+        self._nursery.start_soon(
+            self.supervisor.supervise, name, partial(self._close_all_when, terminated)
+        )
 
-    async def _close_all_when(self, terminated: ServerTerminated, *,
-                              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                              ) -> None:
+    async def _close_all_when(
+        self,
+        terminated: ServerTerminated,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
         task_status.started()
         await terminated.wait()
-        logs.info(log, "server shutting down: closing every connection with 1001",
-                  connections=self.connections())
+        logs.info(
+            log,
+            "server shutting down: closing every connection with 1001",
+            connections=self.connections(),
+        )
         self.hub.close_all()
         self.legacy_hub.close_all()

@@ -56,8 +56,12 @@ class TaskState:
             await self._changed.wait()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "restarts": self.restarts, "error": self.error,
-                "since": self.since.isoformat()}
+        return {
+            "state": self.state,
+            "restarts": self.restarts,
+            "error": self.error,
+            "since": self.since.isoformat(),
+        }
 
 
 class Supervisor:
@@ -70,8 +74,13 @@ class Supervisor:
     def health(self) -> dict[str, Any]:
         return {name: task.as_dict() for name, task in self.tasks.items()}
 
-    async def supervise(self, name: str, run: ServiceRun, *,
-                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def supervise(
+        self,
+        name: str,
+        run: ServiceRun,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
         """Run `run` for ever: restart it after a crash (see module docstring)."""
         state = self.tasks[name] = TaskState()
         status = _Started(task_status, state)
@@ -93,8 +102,11 @@ class Supervisor:
             state.set("restarting")
             if trio.current_time() - began >= RESTART_MAX:
                 pause = RESTART_FIRST  # it ran well for a while: not a crash loop
-            log.error("service task crashed; restarting it", exc_info=crash, extra={
-                "fields": {"service": name, "restarts": state.restarts, "pause_s": pause}})
+            log.error(
+                "service task crashed; restarting it",
+                exc_info=crash,
+                extra={"fields": {"service": name, "restarts": state.restarts, "pause_s": pause}},
+            )
             await trio.sleep(pause)
             pause = min(pause * 2, RESTART_MAX)
 

@@ -56,30 +56,39 @@ class StandClient:
     def __init__(self, app: QakitApp, path: str) -> None:
         target = urlsplit(path)
         self._scope = {
-            "type": "websocket", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "scheme": "ws", "path": target.path, "raw_path": target.path.encode(),
-            "query_string": target.query.encode(), "root_path": "",
-            "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 1),
+            "type": "websocket",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "scheme": "ws",
+            "path": target.path,
+            "raw_path": target.path.encode(),
+            "query_string": target.query.encode(),
+            "root_path": "",
+            "headers": [(b"host", b"localhost")],
+            "client": ("127.0.0.1", 1),
             "server": ("127.0.0.1", 80),  # a Host the stand answers (QAKIT_ALLOWED_HOSTS)
-            "subprotocols": [], "extensions": {"websocket.http.response": {}}}
+            "subprotocols": [],
+            "extensions": {"websocket.http.response": {}},
+        }
         self._app = app
         # Bounded like a socket's buffers: whoever runs ahead waits for the other side.
         # Owners: the client's side (this object) sends to the app and closes that end in
         # `leave`; `run`, the app's task, closes the app's send end when the app returns, so
         # `receive` then sees the end. The receive ends go with this object.
         self._to_app_send, self._to_app_receive = trio.open_memory_channel[dict[str, Any]](16)
-        self._from_app_send, self._from_app_receive = trio.open_memory_channel[
-            dict[str, Any]](64)
+        self._from_app_send, self._from_app_receive = trio.open_memory_channel[dict[str, Any]](64)
         self._closed: StandClosed | None = None
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                  ) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The app's side of this connection, until the app returns."""
         self._to_app_send.send_nowait({"type": "websocket.connect"})
         task_status.started()
         with self._from_app_send:  # this task owns the app's send end: closed when it returns
-            await self._app(self._scope, self._to_app_receive.receive,  # type: ignore[arg-type]
-                            self._from_app_send.send)  # type: ignore[arg-type]
+            await self._app(
+                self._scope,  # type: ignore[arg-type]
+                self._to_app_receive.receive,  # type: ignore[arg-type]
+                self._from_app_send.send,  # type: ignore[arg-type]
+            )
 
     async def send_json(self, obj: Any) -> None:
         await self.send_text(json.dumps(obj))
@@ -122,8 +131,9 @@ class StandClient:
 
     def leave(self) -> None:
         """The client is gone (the block ended): the app is told, without waiting."""
-        with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError,
-                                 trio.ClosedResourceError):
+        with contextlib.suppress(
+            trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
+        ):
             self._to_app_send.send_nowait({"type": "websocket.disconnect", "code": 1006})
         self._to_app_send.close()
 
@@ -168,7 +178,6 @@ class Stand:
         except ValueError:
             body = text
         return response.status_code, body
-
 
 
 @asynccontextmanager

@@ -19,20 +19,46 @@ from .support import contract, helpers, kafka_broker, opensearch_node, pg, progr
 # (QAKIT_FAST_PATH=0). The protocol contract is the same on both (transport/base.py).
 # A test of what only the fast path can do (marked `fast_path_only`, with the reason) runs on
 # it alone; what the plain path cannot do is listed in transport/asgi.py (PlainTransport).
-BOTH_PATHS = {"test_ws_endpoint", "test_legacy", "test_cors", "test_echo", "test_rest",
-              "test_rest_orders", "test_consistency", "test_connection", "test_order_actions",
-              "test_kafka_events", "test_fuzz", "test_hardening", "test_keepalive",
-              "test_transport", "test_server", "test_qa_kit", "test_faults", "test_inspector",
-              "test_origins", "test_descriptors", "test_quiet_logs", "test_handshake",
-              "test_flow_control", "test_ts_order"}
+BOTH_PATHS = {
+    "test_ws_endpoint",
+    "test_legacy",
+    "test_cors",
+    "test_echo",
+    "test_rest",
+    "test_rest_orders",
+    "test_consistency",
+    "test_connection",
+    "test_order_actions",
+    "test_kafka_events",
+    "test_fuzz",
+    "test_hardening",
+    "test_keepalive",
+    "test_transport",
+    "test_server",
+    "test_qa_kit",
+    "test_faults",
+    "test_inspector",
+    "test_origins",
+    "test_descriptors",
+    "test_quiet_logs",
+    "test_handshake",
+    "test_flow_control",
+    "test_ts_order",
+}
 
 
 # Modules whose contract is the same in both profiles (QAKIT_PROFILE: qakit, qa_kit) run in
 # both: REST, CORS, the echo endpoint, the legacy protocol, the pages, and the fuzz run of
 # every door (bad input never takes the stand down, in either). /ws, which differs, has its own
 # golden transcripts per profile (sessions/test_qa_kit.py and the rest of the suite).
-BOTH_PROFILES = {"test_legacy", "test_rest_orders", "test_cors", "test_echo", "test_fuzz",
-                 "test_pages"}
+BOTH_PROFILES = {
+    "test_legacy",
+    "test_rest_orders",
+    "test_cors",
+    "test_echo",
+    "test_fuzz",
+    "test_pages",
+}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -41,8 +67,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("stand_profile", ["qakit", "qa_kit"], indirect=True)
     if module in BOTH_PATHS:
         only_fast = metafunc.definition.get_closest_marker("fast_path_only") is not None
-        metafunc.parametrize("server_path", ["fast"] if only_fast else ["fast", "plain"],
-                             indirect=True)
+        metafunc.parametrize(
+            "server_path", ["fast"] if only_fast else ["fast", "plain"], indirect=True
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -145,13 +172,16 @@ def opensearch_url() -> Iterator[str]:
 def kafka_settings(kafka_bootstrap: str) -> dict[str, Any]:
     """Settings overrides that publish to Kafka, on topics of this test's own."""
     suffix = uuid.uuid4().hex[:10]
-    return {"kafka_bootstrap": kafka_bootstrap, "kafka_ws_topic": f"ws_events_{suffix}",
-            "kafka_order_topic": f"order_events_{suffix}", "kafka_timeout": 3.0}
+    return {
+        "kafka_bootstrap": kafka_bootstrap,
+        "kafka_ws_topic": f"ws_events_{suffix}",
+        "kafka_order_topic": f"order_events_{suffix}",
+        "kafka_timeout": 3.0,
+    }
 
 
 @pytest.fixture(autouse=True)
-def frame_contract(request: pytest.FixtureRequest,
-                   monkeypatch: pytest.MonkeyPatch) -> None:
+def frame_contract(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every frame a test receives (with trio-websocket, or the in-memory kit's StandClient) is
     checked against the AsyncAPI document (support/contract.py), unless the test breaks the
     contract on purpose."""
@@ -186,4 +216,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(
             f"AsyncAPI contract: {sum(contract.SEEN.values())} frames received by the tests "
             f"matched {len(contract.SEEN)} of the document's messages: "
-            + ", ".join(f"{name} {count}" for name, count in sorted(contract.SEEN.items())))
+            + ", ".join(f"{name} {count}" for name, count in sorted(contract.SEEN.items()))
+        )

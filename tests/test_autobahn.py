@@ -14,18 +14,29 @@ from .support import progress
 
 ROOT = Path(__file__).resolve().parent.parent
 # bench/autobahn.py's WSTEST: where it installs wstest on first use
-WSTEST = (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qakit-trio" /
-          "wstest-env" / "wstest")
+WSTEST = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    / "qakit-trio"
+    / "wstest-env"
+    / "wstest"
+)
 
 
 async def test_autobahn_fuzzingclient_finds_no_failure() -> None:
     if not WSTEST.exists():  # measured: Debian 11's package lists and debs, PyPI's wheels
-        progress.announce("installing Autobahn|Testsuite's wstest on Python 2.7 from Debian 11 "
-                          "(≈ 43 MB to download, 149 MB installed, ≈ 16 s; once)", WSTEST.parent)
+        progress.announce(
+            "installing Autobahn|Testsuite's wstest on Python 2.7 from Debian 11 "
+            "(≈ 43 MB to download, 149 MB installed, ≈ 16 s; once)",
+            WSTEST.parent,
+        )
     progress.announce("running the Autobahn|Testsuite fuzzing client against /ws/echo (≈ 15 s)")
     with trio.fail_after(1200):  # a first run downloads and installs wstest
-        result = await trio.run_process([sys.executable, str(ROOT / "bench" / "autobahn.py")],
-                                        capture_stdout=True, capture_stderr=True, check=False)
+        result = await trio.run_process(
+            [sys.executable, str(ROOT / "bench" / "autobahn.py")],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
     summary = result.stdout.decode()
     assert result.returncode == 0, summary + result.stderr.decode()[-3000:]
     assert "failed: none" in summary

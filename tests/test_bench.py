@@ -15,8 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 async def test_benchmark_harness_smoke(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
     with trio.fail_after(300):
-        await trio.run_process([sys.executable, str(ROOT / "bench" / "run.py"), "--smoke",
-                                "--out", str(out)], capture_stdout=True)
+        await trio.run_process(
+            [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(out)],
+            capture_stdout=True,
+        )
     table = out.read_text()
     for workload in ("w1", "w1-slow", "w2", "w3", "w4", "w4-deflate"):
         assert f"## {workload}\n" in table

@@ -20,7 +20,10 @@ async def stand_in_netns(occupy: list[int], args: list[str], **more: Any) -> dic
     with trio.fail_after(TIMEOUT):
         done = await trio.run_process(
             ["unshare", "-rn", sys.executable, "-m", "tests.support.netns_stand", request],
-            capture_stdout=True, capture_stderr=True, check=False)
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
     assert done.returncode == 0, done.stderr.decode()
     report: dict[str, Any] = json.loads(done.stdout)
     return report
@@ -36,12 +39,16 @@ async def test_no_arguments_serve_both_guides_urls() -> None:
     assert all(line.startswith(SWITCHING) for line in report["upgrade"].values()), report
     ready = next(line for line in logged(report) if line["message"] == "ready")
     assert ready["qakit.urls.ws"] == ["ws://127.0.0.1:8002/ws", "ws://127.0.0.1:8000/ws"]
-    assert ready["qakit.urls.ws_orders"] == ["ws://127.0.0.1:8002/ws/orders",
-                                             "ws://127.0.0.1:8000/ws/orders"]
+    assert ready["qakit.urls.ws_orders"] == [
+        "ws://127.0.0.1:8002/ws/orders",
+        "ws://127.0.0.1:8000/ws/orders",
+    ]
     assert ready["qakit.urls.docs"] == ["http://127.0.0.1:8002/docs", "http://127.0.0.1:8000/docs"]
     assert ready["qakit.urls.portal"] == ["http://127.0.0.1:8002/", "http://127.0.0.1:8000/"]
-    assert ready["qakit.urls.health"] == ["http://127.0.0.1:8002/health",
-                                          "http://127.0.0.1:8000/health"]
+    assert ready["qakit.urls.health"] == [
+        "http://127.0.0.1:8002/health",
+        "http://127.0.0.1:8000/health",
+    ]
     assert report["returncode"] == 0
 
 
@@ -59,11 +66,16 @@ async def test_a_busy_default_port_is_skipped_with_a_warning() -> None:
 async def test_both_default_ports_busy_or_a_busy_given_port_is_an_error_naming_it() -> None:
     both = await stand_in_netns([8000, 8002], [])
     assert both["returncode"] == 1
-    assert any("127.0.0.1:8002, 127.0.0.1:8000: address already in use" in line
-               for line in both["lines"]), both["lines"]
+    assert any(
+        "127.0.0.1:8002, 127.0.0.1:8000: address already in use" in line for line in both["lines"]
+    ), both["lines"]
     given = await stand_in_netns([8002], ["--bind", "127.0.0.1:8002"])
     assert given["returncode"] == 1
-    assert any(line.startswith("qakit-trio: 127.0.0.1:8002: address already in use")
-               for line in given["lines"]), given["lines"]
-    assert given["health"] == {"8000": "error: <urlopen error [Errno 111] Connection refused>",
-                               "8002": given["health"]["8002"]}  # 8002: our own holder socket
+    assert any(
+        line.startswith("qakit-trio: 127.0.0.1:8002: address already in use")
+        for line in given["lines"]
+    ), given["lines"]
+    assert given["health"] == {
+        "8000": "error: <urlopen error [Errno 111] Connection refused>",
+        "8002": given["health"]["8002"],
+    }  # 8002: our own holder socket

@@ -37,9 +37,14 @@ SETUP = ROOT / "compose" / "kibana"
 
 
 def compose(*args: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run([installed("docker-compose", "docker-compose"), "-f", str(COMPOSE),
-                           *args], capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, **(env or {})})
+    done = subprocess.run(
+        [installed("docker-compose", "docker-compose"), "-f", str(COMPOSE), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -55,10 +60,14 @@ def test_the_compose_file_validates_and_describes_the_whole_stand() -> None:
     stand = services["qakit-trio"]
     assert stand["container_name"] == "qa_websocket"
     assert stand["build"]["dockerfile"] == "Containerfile"
-    assert {(p["target"], int(p["published"])) for p in stand["ports"]} == {(8002, 8002),
-                                                                            (8000, 8000)}
-    assert stand["depends_on"] == {"postgres": {"condition": "service_healthy"},
-                                   "kafka": {"condition": "service_healthy"}}
+    assert {(p["target"], int(p["published"])) for p in stand["ports"]} == {
+        (8002, 8002),
+        (8000, 8000),
+    }
+    assert stand["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "kafka": {"condition": "service_healthy"},
+    }
     for name in ("qakit-trio", "postgres", "kafka", "elasticsearch"):
         assert services[name]["healthcheck"]["test"], name
     assert services["kibana"]["depends_on"]["elasticsearch"]["condition"] == "service_healthy"
@@ -69,8 +78,11 @@ def test_the_compose_file_validates_and_describes_the_whole_stand() -> None:
 
 def test_every_mounted_file_exists() -> None:
     # docker-compose 1.29 prints a volume as "SOURCE:TARGET:MODE", the source made absolute
-    sources = [str(volume).split(":", 1)[0] for service in config()["services"].values()
-               for volume in service.get("volumes", [])]
+    sources = [
+        str(volume).split(":", 1)[0]
+        for service in config()["services"].values()
+        for volume in service.get("volumes", [])
+    ]
     mounts = [source for source in sources if source.startswith(str(ROOT))]
     assert len(mounts) == 5  # filebeat.yml, prometheus.yml, grafana's two, compose/kibana
     for source in mounts:
@@ -79,8 +91,13 @@ def test_every_mounted_file_exists() -> None:
 
 def test_prometheus_configuration_is_valid_and_scrapes_the_stand() -> None:
     path = ROOT / "compose" / "prometheus.yml"
-    done = subprocess.run([installed("promtool", "prometheus"), "check", "config", str(path)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [installed("promtool", "prometheus"), "check", "config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     [job] = yaml.safe_load(path.read_text())["scrape_configs"]
     assert job["metrics_path"] == "/metrics"
@@ -101,18 +118,29 @@ def exported_metrics() -> set[str]:
 
 
 def test_the_grafana_dashboard_asks_only_for_what_the_stand_exports() -> None:
-    dashboard = json.loads((ROOT / "compose" / "grafana" / "dashboards" /
-                            "qakit-trio.json").read_text())
-    expressions = [target["expr"] for panel in dashboard["panels"]
-                   for target in panel["targets"]]
+    dashboard = json.loads(
+        (ROOT / "compose" / "grafana" / "dashboards" / "qakit-trio.json").read_text()
+    )
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
     assert len(expressions) >= 8
-    used = {re.sub(r"_(bucket|total|count|sum)$", "", name) for expr in expressions
-            for name in re.findall(r"\b(qakit_[a-z_]+)", expr)}
+    used = {
+        re.sub(r"_(bucket|total|count|sum)$", "", name)
+        for expr in expressions
+        for name in re.findall(r"\b(qakit_[a-z_]+)", expr)
+    }
     assert used <= exported_metrics(), used - exported_metrics()
-    assert {"qakit_connections", "qakit_requests", "qakit_request_duration_seconds",
-            "qakit_slow_consumer_evictions", "qakit_kafka_records"} <= used
-    datasource = yaml.safe_load((ROOT / "compose" / "grafana" / "provisioning" /
-                                 "datasources" / "prometheus.yml").read_text())
+    assert {
+        "qakit_connections",
+        "qakit_requests",
+        "qakit_request_duration_seconds",
+        "qakit_slow_consumer_evictions",
+        "qakit_kafka_records",
+    } <= used
+    datasource = yaml.safe_load(
+        (
+            ROOT / "compose" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+        ).read_text()
+    )
     uids = {panel["datasource"]["uid"] for panel in dashboard["panels"]}
     assert uids == {datasource["datasources"][0]["uid"]}
 
@@ -127,8 +155,12 @@ def test_filebeat_decodes_the_stands_json_lines() -> None:
     [container, ndjson] = source["parsers"]
     assert container["container"]["stream"] == "stdout"
     # the stand's ECS line at the top level, dotted keys expanded, its @timestamp kept
-    assert ndjson["ndjson"] == {"target": "", "overwrite_keys": True, "add_error_key": True,
-                                "expand_keys": True}
+    assert ndjson["ndjson"] == {
+        "target": "",
+        "overwrite_keys": True,
+        "add_error_key": True,
+        "expand_keys": True,
+    }
     assert filebeat["output.elasticsearch"]["hosts"] == ["http://elasticsearch:9200"]
 
 
@@ -176,9 +208,12 @@ def test_the_data_view_is_kibanas_documented_request_over_filebeats_indices() ->
 
 async def run_setup(url: str, tries: int = 20) -> subprocess.CompletedProcess[bytes]:
     return await trio.run_process(
-        ["sh", str(SETUP / "setup-data-view.sh")], capture_stdout=True, capture_stderr=True,
-        check=False, env={**os.environ, "KIBANA_URL": url, "KIBANA_TRIES": str(tries),
-                          "KIBANA_PAUSE": "0"})
+        ["sh", str(SETUP / "setup-data-view.sh")],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        env={**os.environ, "KIBANA_URL": url, "KIBANA_TRIES": str(tries), "KIBANA_PAUSE": "0"},
+    )
 
 
 async def test_kibana_setup_waits_makes_the_data_view_once_and_the_default() -> None:
@@ -195,7 +230,10 @@ async def test_kibana_setup_waits_makes_the_data_view_once_and_the_default() -> 
         second = await run_setup(url)
     assert second.returncode == 0, second.stderr.decode()
     assert [write.path for write in kibana.writes] == [
-        "/api/data_views/data_view", "/api/data_views/default", "/api/data_views/default"]
+        "/api/data_views/data_view",
+        "/api/data_views/default",
+        "/api/data_views/default",
+    ]
     assert kibana.writes[0].body == body
     assert kibana.writes[1].body == {"data_view_id": "qa-websocket", "force": True}
     assert kibana.views == {"qa-websocket": body["data_view"]}  # not made twice
@@ -216,8 +254,10 @@ def test_filebeat_mounts_dockers_logs_by_default_and_podmans_when_told() -> None
     docker = config()["services"]["filebeat"]["volumes"]
     assert "/var/lib/docker/containers:/container-logs:ro" in docker
     assert "/var/run/docker.sock:/var/run/docker.sock:ro" in docker
-    podman = {"CONTAINER_LOG_DIR": "/var/lib/containers/storage/overlay-containers",
-              "CONTAINER_SOCKET": "/run/podman/podman.sock"}
+    podman = {
+        "CONTAINER_LOG_DIR": "/var/lib/containers/storage/overlay-containers",
+        "CONTAINER_SOCKET": "/run/podman/podman.sock",
+    }
     volumes = config(podman)["services"]["filebeat"]["volumes"]
     assert "/var/lib/containers/storage/overlay-containers:/container-logs:ro" in volumes
     assert "/run/podman/podman.sock:/var/run/docker.sock:ro" in volumes
@@ -225,9 +265,22 @@ def test_filebeat_mounts_dockers_logs_by_default_and_podmans_when_told() -> None
 
 def podman(root: Path, run: str, *args: str) -> str:
     """podman with a storage of its own (vfs: no overlayfs needed), not the machine's."""
-    done = subprocess.run([installed("podman", "podman"), "--root", str(root), "--runroot", run,
-                           "--storage-driver", "vfs", *args],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [
+            installed("podman", "podman"),
+            "--root",
+            str(root),
+            "--runroot",
+            run,
+            "--storage-driver",
+            "vfs",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -243,8 +296,9 @@ def test_filebeat_reads_the_stands_log_under_docker_and_under_podman(tmp_path: P
         podman(*engine, "import", str(tmp_path / "empty.tar"), "localhost/empty")
         container = podman(*engine, "create", "--log-driver", driver, "localhost/empty", "/none")
         log = podman(*engine, "inspect", "--format", "{{.HostConfig.LogConfig.Path}}", container)
-        root, kind = podman(*engine, "info", "--format",
-                            "{{.Store.GraphRoot}} {{.Store.GraphDriverName}}").split()
+        root, kind = podman(
+            *engine, "info", "--format", "{{.Store.GraphRoot}} {{.Store.GraphDriverName}}"
+        ).split()
         podman(*engine, "rm", container)
     log_dir = f"{root}/{kind}-containers"  # docs/full-stand.md's CONTAINER_LOG_DIR
     assert log.startswith(log_dir + "/"), (log, log_dir)
@@ -254,10 +308,18 @@ def test_filebeat_reads_the_stands_log_under_docker_and_under_podman(tmp_path: P
     assert source["parsers"][0]["container"]["format"] == "auto"  # Docker's JSON, podman's CRI
     mounted = tmp_path / "container-logs"  # what Filebeat sees at /container-logs
     docker_log = mounted / container / f"{container}-json.log"  # Docker's place for json-file
-    podman_log = mounted / log[len(log_dir) + 1:]
+    podman_log = mounted / log[len(log_dir) + 1 :]
     for path in (docker_log, podman_log):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("")
-    found = [sorted(glob.glob(pattern.replace("/container-logs", str(mounted)).replace(
-        "${data.docker.container.id}", container))) for pattern in source["paths"]]
+    found = [
+        sorted(
+            glob.glob(
+                pattern.replace("/container-logs", str(mounted)).replace(
+                    "${data.docker.container.id}", container
+                )
+            )
+        )
+        for pattern in source["paths"]
+    ]
     assert found == [[str(docker_log)], [str(podman_log)]]

@@ -16,30 +16,49 @@ def test_defaults_without_environment() -> None:
     assert Settings().max_message_size == 1024 * 1024
 
 
-@pytest.mark.parametrize(("given", "used"), [
-    ("postgresql+psycopg2://qa:qa@postgres:5432/qa_kit", "postgresql://qa:qa@postgres:5432/qa_kit"),
-    ("postgres://qa@localhost/qa", "postgresql://qa@localhost/qa"),
-    ("postgresql://qa@localhost:5433/qa?sslmode=disable",
-     "postgresql://qa@localhost:5433/qa?sslmode=disable"),
-])
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        (
+            "postgresql+psycopg2://qa:qa@postgres:5432/qa_kit",
+            "postgresql://qa:qa@postgres:5432/qa_kit",
+        ),
+        ("postgres://qa@localhost/qa", "postgresql://qa@localhost/qa"),
+        (
+            "postgresql://qa@localhost:5433/qa?sslmode=disable",
+            "postgresql://qa@localhost:5433/qa?sslmode=disable",
+        ),
+    ],
+)
 def test_database_url_forms(given: str, used: str) -> None:
     assert load_settings({"DATABASE_URL": given}).database_url == used
 
 
 def test_kafka_settings() -> None:
-    settings = load_settings({"KAFKA_BOOTSTRAP_SERVERS": "kafka:9092, localhost:29092",
-                              "KAFKA_WS_TOPIC": "qa.ws_events", "QAKIT_KAFKA_BUFFER": "5"})
-    assert (settings.kafka_bootstrap, settings.kafka_ws_topic, settings.kafka_order_topic,
-            settings.kafka_buffer) == ("kafka:9092,localhost:29092", "qa.ws_events",
-                                       "order_events", 5)
+    settings = load_settings(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092, localhost:29092",
+            "KAFKA_WS_TOPIC": "qa.ws_events",
+            "QAKIT_KAFKA_BUFFER": "5",
+        }
+    )
+    assert (
+        settings.kafka_bootstrap,
+        settings.kafka_ws_topic,
+        settings.kafka_order_topic,
+        settings.kafka_buffer,
+    ) == ("kafka:9092,localhost:29092", "qa.ws_events", "order_events", 5)
     assert load_settings({"KAFKA_BOOTSTRAP_SERVERS": ""}).kafka_bootstrap is None
 
 
 def test_kafka_spool_settings(tmp_path: Path) -> None:
-    settings = load_settings({"QAKIT_KAFKA_SPOOL_DIR": f"{tmp_path}/not/yet",
-                              "QAKIT_KAFKA_SPOOL_BYTES": "1048576"})
-    assert (settings.kafka_spool_dir, settings.kafka_spool_bytes) == (f"{tmp_path}/not/yet",
-                                                                      1048576)
+    settings = load_settings(
+        {"QAKIT_KAFKA_SPOOL_DIR": f"{tmp_path}/not/yet", "QAKIT_KAFKA_SPOOL_BYTES": "1048576"}
+    )
+    assert (settings.kafka_spool_dir, settings.kafka_spool_bytes) == (
+        f"{tmp_path}/not/yet",
+        1048576,
+    )
     assert load_settings({"QAKIT_KAFKA_SPOOL_DIR": ""}).kafka_spool_dir is None
     with pytest.raises(ConfigError, match="QAKIT_KAFKA_SPOOL_BYTES"):
         load_settings({"QAKIT_KAFKA_SPOOL_BYTES": "100"})
@@ -50,8 +69,13 @@ def test_kafka_spool_settings(tmp_path: Path) -> None:
 
 def test_the_kafka_flush_must_fit_in_the_shutdown() -> None:
     with pytest.raises(ConfigError, match="QAKIT_KAFKA_FLUSH_TIMEOUT"):
-        load_settings({"QAKIT_KAFKA_FLUSH_TIMEOUT": "4.5", "QAKIT_SHUTDOWN_TIMEOUT": "5",
-                       "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092"})
+        load_settings(
+            {
+                "QAKIT_KAFKA_FLUSH_TIMEOUT": "4.5",
+                "QAKIT_SHUTDOWN_TIMEOUT": "5",
+                "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
+            }
+        )
     assert load_settings({"QAKIT_KAFKA_FLUSH_TIMEOUT": "0"}).kafka_flush_timeout == 0
 
 
@@ -60,16 +84,30 @@ def test_empty_database_url_means_memory() -> None:
 
 
 def test_values_are_parsed() -> None:
-    settings = load_settings({
-        "WS_DEFAULT_CHANNEL": "lobby", "QAKIT_BIND": "0.0.0.0:8002, [::1]:8000",
-        "QAKIT_MAX_MESSAGE_SIZE": "2048", "QAKIT_OUTBOX_SIZE": "16",
-        "QAKIT_PING_INTERVAL": "0.5", "QAKIT_CLOSE_TIMEOUT": "1", "QAKIT_SHUTDOWN_TIMEOUT": "3",
-        "QAKIT_LOG_LEVEL": "debug", "PATH": "/bin"})
+    settings = load_settings(
+        {
+            "WS_DEFAULT_CHANNEL": "lobby",
+            "QAKIT_BIND": "0.0.0.0:8002, [::1]:8000",
+            "QAKIT_MAX_MESSAGE_SIZE": "2048",
+            "QAKIT_OUTBOX_SIZE": "16",
+            "QAKIT_PING_INTERVAL": "0.5",
+            "QAKIT_CLOSE_TIMEOUT": "1",
+            "QAKIT_SHUTDOWN_TIMEOUT": "3",
+            "QAKIT_LOG_LEVEL": "debug",
+            "PATH": "/bin",
+        }
+    )
     assert settings == Settings(
-        default_channel="lobby", binds=("0.0.0.0:8002", "[::1]:8000"), binds_given=True,
+        default_channel="lobby",
+        binds=("0.0.0.0:8002", "[::1]:8000"),
+        binds_given=True,
         max_message_size=2048,
-        outbox_size=16, ping_interval=0.5, close_timeout=1.0, shutdown_timeout=3.0,
-        log_level="DEBUG")
+        outbox_size=16,
+        ping_interval=0.5,
+        close_timeout=1.0,
+        shutdown_timeout=3.0,
+        log_level="DEBUG",
+    )
 
 
 @pytest.mark.parametrize(
@@ -118,18 +156,34 @@ def test_fast_path_is_a_strict_flag() -> None:
 
 
 def test_the_original_stands_settings() -> None:
-    settings = load_settings({
-        "QAKIT_PROFILE": "qa_kit", "RESET_ORDERS_ON_START": "True",
-        "CORS_ALLOW_ORIGINS": "http://localhost:3000, https://example.org/",
-        "QAKIT_WS_ALLOWED_ORIGINS": "*", "QAKIT_LOG_PAYLOAD_MAX": "0"})
-    assert (settings.profile, settings.reset_orders_on_start, settings.cors_allow_origins,
-            settings.ws_allowed_origins, settings.log_payload_max) == (
-        "qa_kit", True, ("http://localhost:3000", "https://example.org"), ("*",), 0)
+    settings = load_settings(
+        {
+            "QAKIT_PROFILE": "qa_kit",
+            "RESET_ORDERS_ON_START": "True",
+            "CORS_ALLOW_ORIGINS": "http://localhost:3000, https://example.org/",
+            "QAKIT_WS_ALLOWED_ORIGINS": "*",
+            "QAKIT_LOG_PAYLOAD_MAX": "0",
+        }
+    )
+    assert (
+        settings.profile,
+        settings.reset_orders_on_start,
+        settings.cors_allow_origins,
+        settings.ws_allowed_origins,
+        settings.log_payload_max,
+    ) == ("qa_kit", True, ("http://localhost:3000", "https://example.org"), ("*",), 0)
     assert Settings().cors_allow_origins == (
-        "http://localhost:8090", "http://localhost:8091", "http://127.0.0.1:8090",
-        "http://127.0.0.1:8091")
-    assert (Settings().profile, Settings().reset_orders_on_start, Settings().log_payload_max,
-            Settings().ws_allowed_origins) == ("qakit", False, 2048, None)
+        "http://localhost:8090",
+        "http://localhost:8091",
+        "http://127.0.0.1:8090",
+        "http://127.0.0.1:8091",
+    )
+    assert (
+        Settings().profile,
+        Settings().reset_orders_on_start,
+        Settings().log_payload_max,
+        Settings().ws_allowed_origins,
+    ) == ("qakit", False, 2048, None)
     assert load_settings({"RESET_ORDERS_ON_START": "false"}).reset_orders_on_start is False
 
 
@@ -137,10 +191,15 @@ def test_allowed_hosts() -> None:
     """QAKIT_ALLOWED_HOSTS: unset, the default list (wire/origins.py); names and addresses
     without ports, read strictly; `*` turns the check off."""
     assert Settings().allowed_hosts is None
-    assert load_settings({"QAKIT_ALLOWED_HOSTS": "Stand.Example., ::1, 10.0.0.5"}
-                         ).allowed_hosts == ("stand.example", "[::1]", "10.0.0.5")
+    assert load_settings(
+        {"QAKIT_ALLOWED_HOSTS": "Stand.Example., ::1, 10.0.0.5"}
+    ).allowed_hosts == ("stand.example", "[::1]", "10.0.0.5")
     assert load_settings({"QAKIT_ALLOWED_HOSTS": "*"}).allowed_hosts == ("*",)
-    for bad, why in (("localhost:8002", "without its port"), ("http://stand", "not a host name"),
-                     ("", "at least one"), ("stand example", "not a host name")):
+    for bad, why in (
+        ("localhost:8002", "without its port"),
+        ("http://stand", "not a host name"),
+        ("", "at least one"),
+        ("stand example", "not a host name"),
+    ):
         with pytest.raises(ConfigError, match=f"QAKIT_ALLOWED_HOSTS: .*{why}"):
             load_settings({"QAKIT_ALLOWED_HOSTS": bad})

@@ -25,8 +25,9 @@ PAD = "x" * 100_000
 # What each door gets, over and over: something it answers at length (the inspector takes
 # watch messages of at most 4 KiB, and tells what it watches after each).
 FRAMES = {
-    "/ws": wsraw.encode_frame(wsraw.TEXT, json.dumps(
-        {"action": "echo", "payload": {"m": PAD}}).encode()),
+    "/ws": wsraw.encode_frame(
+        wsraw.TEXT, json.dumps({"action": "echo", "payload": {"m": PAD}}).encode()
+    ),
     "/ws/orders": wsraw.encode_frame(wsraw.TEXT, json.dumps({"action": PAD}).encode()),
     "/ws/echo": wsraw.encode_frame(wsraw.BINARY, PAD.encode()),
     "/ws/_inspect": wsraw.encode_frame(wsraw.TEXT, b'{"watch": {}}'),
@@ -46,8 +47,10 @@ async def flood_and_vanish(port: int, door: str, *, reset: bool) -> None:
         with trio.fail_after(ANSWER_WITHIN):
             raw = await wsraw.open_raw(port, door, receive_buffer=4096)
     except trio.TooSlowError:
-        raise AssertionError(f"the stand did not answer a handshake on {door} within "
-                             f"{ANSWER_WITHIN} s: it is out of file descriptors") from None
+        raise AssertionError(
+            f"the stand did not answer a handshake on {door} within "
+            f"{ANSWER_WITHIN} s: it is out of file descriptors"
+        ) from None
     with trio.move_on_after(FLOOD_FOR):
         while True:
             with trio.move_on_after(BLOCKED_AFTER) as blocked:
@@ -64,8 +67,7 @@ async def flood_and_vanish(port: int, door: str, *, reset: bool) -> None:
 
 def tcp_closed(count: int) -> Callable[[list[str]], bool]:
     """`count` TCP connections closed, their sockets too (QakitTCPServer's DEBUG line)."""
-    return lambda lines: sum('"message":"tcp connection closed"' in line
-                             for line in lines) >= count
+    return lambda lines: sum('"message":"tcp connection closed"' in line for line in lines) >= count
 
 
 CLIENTS = 1000
@@ -76,7 +78,8 @@ LIMIT = 128  # the stand's RLIMIT_NOFILE (prlimit --nofile)
 @pytest.mark.fast_path_only(
     "plain ASGI cannot learn that a peer vanished while the app's queue is full: there a "
     "flooder's descriptor comes back after QAKIT_SLOW_CONSUMER_TIMEOUT, too late for a "
-    "thousand of them under this limit (PlainTransport; the echo test below runs on both)")
+    "thousand of them under this limit (PlainTransport; the echo test below runs on both)"
+)
 async def test_a_thousand_clients_that_flood_and_vanish_leave_the_stand_serving() -> None:
     """The issue's 'done when': under `prlimit --nofile=128`, 1,000 flood-and-vanish clients
     over every door (half reset, half FIN), 24 at a time, leave the stand answering /health
@@ -96,8 +99,9 @@ async def test_a_thousand_clients_that_flood_and_vanish_leave_the_stand_serving(
 
             async def clients(first: int) -> None:
                 for number in range(first, CLIENTS, AT_ONCE):
-                    await flood_and_vanish(port, DOORS[number % len(DOORS)],
-                                           reset=number // len(DOORS) % 2 == 0)
+                    await flood_and_vanish(
+                        port, DOORS[number % len(DOORS)], reset=number // len(DOORS) % 2 == 0
+                    )
 
             async with trio.open_nursery() as nursery:
                 for first in range(AT_ONCE):
@@ -129,12 +133,14 @@ async def test_echo_clients_that_flood_and_vanish_are_let_go(server_path: str) -
             before = descriptors(pid)
             async with trio.open_nursery() as nursery:
                 for number in range(8):
-                    nursery.start_soon(partial(flood_and_vanish, port, "/ws/echo",
-                                               reset=number % 2 == 0))
+                    nursery.start_soon(
+                        partial(flood_and_vanish, port, "/ws/echo", reset=number % 2 == 0)
+                    )
             with trio.fail_after(2 if server_path == "fast" else 2 * 2 + 5):
                 await server.wait_for_lines(echoes_closed)
-            async with httpx.AsyncClient(base_url=server.urls[0],
-                                         headers={"Connection": "close"}) as http:
+            async with httpx.AsyncClient(
+                base_url=server.urls[0], headers={"Connection": "close"}
+            ) as http:
                 assert (await http.get("/health")).status_code == 200
             after = descriptors(pid)
     assert after <= before + 1, (before, after)  # + 1: /health's, if not closed yet
@@ -142,7 +148,8 @@ async def test_echo_clients_that_flood_and_vanish_are_let_go(server_path: str) -
 
 @pytest.mark.fast_path_only(
     "hypercorn's own TCP server keeps an idle connection's socket until its keep-alive "
-    "timeout (PlainTransport)")
+    "timeout (PlainTransport)"
+)
 async def test_idle_connections_the_client_closes_give_their_sockets_back_at_once() -> None:
     """Connections closed by the client before a request (or between two) kept their socket
     until hypercorn's keep-alive timeout, 5 s: a stand near its limit waited that long."""

@@ -51,6 +51,7 @@ async def test_the_same_seed_sends_byte_identical_frames() -> None:
 def test_the_seed_is_a_whole_number() -> None:
     from qakit_trio.config import load_settings
     from qakit_trio.errors import ConfigError
+
     assert load_settings({"QAKIT_DETERMINISTIC": "7"}).deterministic == 7
     with pytest.raises(ConfigError, match="QAKIT_DETERMINISTIC: 'x' is not a whole number"):
         load_settings({"QAKIT_DETERMINISTIC": "x"})

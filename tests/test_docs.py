@@ -33,8 +33,7 @@ def test_the_page_has_references() -> None:
     assert len(references()) >= 30
 
 
-@pytest.mark.parametrize(("path", "line", "code"), references(),
-                         ids=lambda value: str(value)[:40])
+@pytest.mark.parametrize(("path", "line", "code"), references(), ids=lambda value: str(value)[:40])
 def test_each_reference_points_at_the_code_it_quotes(path: str, line: int, code: str) -> None:
     lines = (ROOT / path).read_text().splitlines()
     assert line <= len(lines), f"{path} has {len(lines)} lines"
@@ -46,8 +45,7 @@ PATH = re.compile(r"\b((?:qakit_trio|tests|bench|docs|\.ci)/[\w./-]*\w)")
 
 def named_paths() -> list[tuple[str, str]]:
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-    return sorted({(page.name, path) for page in pages
-                   for path in PATH.findall(page.read_text())})
+    return sorted({(page.name, path) for page in pages for path in PATH.findall(page.read_text())})
 
 
 def test_the_pages_name_paths() -> None:
@@ -96,15 +94,19 @@ def tokens(text: str) -> list[Token]:
 
 def links(text: str) -> list[str]:
     """Every link and image address of a markdown text (not what code spans show)."""
-    return [str(token.attrs.get("href") or token.attrs.get("src")) for token in tokens(text)
-            if token.type in ("link_open", "image")]
+    return [
+        str(token.attrs.get("href") or token.attrs.get("src"))
+        for token in tokens(text)
+        if token.type in ("link_open", "image")
+    ]
 
 
 def slug(heading: Token) -> str:
     """GitHub's anchor of a heading: its text (code spans' included) in lower case, punctuation
     dropped (letters of any script, digits, `_`, `-` and spaces kept), each space a `-`."""
-    text = "".join(child.content for child in heading.children or ()
-                   if child.type in ("text", "code_inline"))
+    text = "".join(
+        child.content for child in heading.children or () if child.type in ("text", "code_inline")
+    )
     return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
 
 
@@ -132,8 +134,11 @@ def broken_links(page: Path, text: str) -> list[str]:
         target = (page.parent / parts.path).resolve() if parts.path else page
         if not target.exists() or ROOT not in (target, *target.parents):
             broken.append(f"{page.relative_to(ROOT)}: {href}: no such file")
-        elif parts.fragment and target.suffix == ".md" and parts.fragment not in anchors(
-                target.read_text()):
+        elif (
+            parts.fragment
+            and target.suffix == ".md"
+            and parts.fragment not in anchors(target.read_text())
+        ):
             broken.append(f"{page.relative_to(ROOT)}: {href}: no such heading")
     return broken
 
@@ -143,16 +148,26 @@ def test_every_relative_link_leads_to_a_file_and_heading() -> None:
     assert broken == [], "\n".join(broken)
     assert len([href for page in MARKDOWN for href in links(page.read_text())]) >= 100
     # the check can fail: a missing file, a missing heading; a link shown as code is no link
-    assert broken_links(README, "[a](docs/nope.md) [b](docs/settings.md#nope) `[c](x.md)`"
-                        " [d](#run-it)") == ["README.md: docs/nope.md: no such file",
-                                             "README.md: docs/settings.md#nope: no such heading"]
+    assert broken_links(
+        README, "[a](docs/nope.md) [b](docs/settings.md#nope) `[c](x.md)` [d](#run-it)"
+    ) == [
+        "README.md: docs/nope.md: no such file",
+        "README.md: docs/settings.md#nope: no such heading",
+    ]
 
 
 def test_anchors_are_github_s() -> None:
-    assert anchors("## Profiles: `qakit` and `qa_kit`\n## Metrics: `GET /metrics`\n"
-                   "## Заказы и REST\n## A & B\n## A & B\n<a id=\"task-root\"></a>") == {
-        "profiles-qakit-and-qa_kit", "metrics-get-metrics", "заказы-и-rest", "a--b", "a--b-1",
-        "task-root"}
+    assert anchors(
+        "## Profiles: `qakit` and `qa_kit`\n## Metrics: `GET /metrics`\n"
+        '## Заказы и REST\n## A & B\n## A & B\n<a id="task-root"></a>'
+    ) == {
+        "profiles-qakit-and-qa_kit",
+        "metrics-get-metrics",
+        "заказы-и-rest",
+        "a--b",
+        "a--b-1",
+        "task-root",
+    }
 
 
 def test_every_page_of_docs_is_served_but_the_answer_key() -> None:
@@ -167,10 +182,14 @@ def test_every_page_of_docs_is_served_but_the_answer_key() -> None:
         assert (shipped / name).resolve() == (ROOT / path).resolve(), name
     # and the wheel takes every one (pyproject.toml's package-data)
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "package-data"]["qakit_trio"]
+        "package-data"
+    ]["qakit_trio"]
     for name in GUIDES:
-        assert any(fnmatch.fnmatch(f"pages/guides/{name}", glob) and glob.count("/") ==
-                   f"pages/guides/{name}".count("/") for glob in globs), name
+        assert any(
+            fnmatch.fnmatch(f"pages/guides/{name}", glob)
+            and glob.count("/") == f"pages/guides/{name}".count("/")
+            for glob in globs
+        ), name
 
 
 def test_the_settings_page_lists_every_variable_the_stand_reads() -> None:
@@ -182,7 +201,7 @@ def test_the_settings_page_lists_every_variable_the_stand_reads() -> None:
 
 def test_ci_runs_exactly_the_readme_s_test_command() -> None:
     text = README.read_text()
-    section = text[text.index("## Run the tests"):]
+    section = text[text.index("## Run the tests") :]
     command = re.search(r"```bash\n(.*?)\n```", section, re.DOTALL)
     assert command is not None
     script = (ROOT / ".ci" / "run").read_text().splitlines()

@@ -16,10 +16,33 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 from .support.helpers import connected, request, running_server
 
 MESSAGES = 450
-ACTIONS = ["echo", "triplet_demo", "broadcast", "get_order", "list_orders", "create_order",
-           "change_status", "ping", "nope", None, 7, ["echo"], {"a": 1}]
-NASTY_TEXT = ["\ud800", "\udfff", "\x00", "\u202e", "😀", "é" * 300, "' OR 1=1 --",
-              "<script>", "%s%n", "\r\n\r\n"]
+ACTIONS = [
+    "echo",
+    "triplet_demo",
+    "broadcast",
+    "get_order",
+    "list_orders",
+    "create_order",
+    "change_status",
+    "ping",
+    "nope",
+    None,
+    7,
+    ["echo"],
+    {"a": 1},
+]
+NASTY_TEXT = [
+    "\ud800",
+    "\udfff",
+    "\x00",
+    "\u202e",
+    "😀",
+    "é" * 300,
+    "' OR 1=1 --",
+    "<script>",
+    "%s%n",
+    "\r\n\r\n",
+]
 
 
 def nasty_value(rng: random.Random, depth: int = 0) -> Any:
@@ -34,8 +57,12 @@ def nasty_value(rng: random.Random, depth: int = 0) -> Any:
         return rng.choice(["paid", "shipped", "created", "Yulia", "", " "])
     if kind == 6:
         return [nasty_value(rng, depth + 1) for _ in range(rng.randrange(4))]
-    return {rng.choice(["id", "customer", "status", "message", "limit", "text", "x"]):
-            nasty_value(rng, depth + 1) for _ in range(rng.randrange(4))}
+    return {
+        rng.choice(["id", "customer", "status", "message", "limit", "text", "x"]): nasty_value(
+            rng, depth + 1
+        )
+        for _ in range(rng.randrange(4))
+    }
 
 
 def nasty_message(rng: random.Random) -> str | bytes:
@@ -43,12 +70,16 @@ def nasty_message(rng: random.Random) -> str | bytes:
     if kind == 0:
         return bytes(rng.randrange(256) for _ in range(rng.randrange(64)))
     if kind == 1:
-        return "".join(rng.choice('{}[]":,\\u0123456789abdfnrtNaI ') for _ in range(
-            rng.randrange(80)))
+        return "".join(
+            rng.choice('{}[]":,\\u0123456789abdfnrtNaI ') for _ in range(rng.randrange(80))
+        )
     if kind == 2:
         return "[" * rng.randrange(50, 3000)
-    frame: dict[str, Any] = {"action": rng.choice(ACTIONS), "payload": nasty_value(rng),
-                             "request_id": nasty_value(rng)}
+    frame: dict[str, Any] = {
+        "action": rng.choice(ACTIONS),
+        "payload": nasty_value(rng),
+        "request_id": nasty_value(rng),
+    }
     for key in ("customer", "order_id", "status"):  # the legacy protocol's fields
         if rng.random() < 0.3:
             frame[key] = nasty_value(rng)
@@ -89,22 +120,27 @@ async def fuzz_door(url: str, rng: random.Random, count: int) -> int:
 async def test_nasty_input_on_every_door_never_takes_the_stand_down(seed: int) -> None:
     rng = random.Random(seed)
     with trio.fail_after(120):
-        async with (running_server(max_message_size=64 * 1024) as server,
-                    httpx.AsyncClient(base_url=server.http) as http,
-                    connected(server, "calm") as (bystander, _)):
+        async with (
+            running_server(max_message_size=64 * 1024) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+            connected(server, "calm") as (bystander, _),
+        ):
             async with trio.open_nursery() as nursery:
                 for path in ("/ws?channel=orders", "/ws/orders", "/ws", "/ws/_inspect"):
-                    nursery.start_soon(fuzz_door, f"{server.ws}{path}",
-                                       random.Random(rng.random()), MESSAGES // 3)
+                    nursery.start_soon(
+                        fuzz_door, f"{server.ws}{path}", random.Random(rng.random()), MESSAGES // 3
+                    )
                 for n in range(40):  # the bystander is served all along
                     frames = await request(bystander, {"action": "echo", "request_id": f"b{n}"})
                     assert [(f["type"], f["request_id"]) for f in frames] == [
-                        ("ack", f"b{n}"), ("echo", f"b{n}"), ("event", f"b{n}")]
+                        ("ack", f"b{n}"),
+                        ("echo", f"b{n}"),
+                        ("event", f"b{n}"),
+                    ]
                     body = nasty_value(rng)
                     answer = await http.post("/orders", content=json.dumps(body))
                     assert answer.status_code in (200, 422), (seed, body, answer.text)
-                    assert (await http.get(f"/orders/{rng.randrange(5)}")).status_code in (
-                        200, 404)
+                    assert (await http.get(f"/orders/{rng.randrange(5)}")).status_code in (200, 404)
             assert (await http.get("/health")).json()["status"] == "ok"
             health = server.app.services.health()  # /health's report (qa_kit shows only status)
             assert health["status"] == "ok", (seed, health)

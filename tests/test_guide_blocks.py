@@ -44,8 +44,7 @@ RUN = [("bash", "run"), ("json", "ws"), ("json", "reply"), ("ini",), ("python", 
 
 
 def runnable(language: str) -> list[Block]:
-    return [block for block in all_blocks(language)
-            if any(block.marked(*kind) for kind in RUN)]
+    return [block for block in all_blocks(language) if any(block.marked(*kind) for kind in RUN)]
 
 
 def test_both_languages_have_every_section_and_the_same_runnable_blocks() -> None:
@@ -56,14 +55,19 @@ def test_both_languages_have_every_section_and_the_same_runnable_blocks() -> Non
     assert len(ru) >= 17
     # files and frames are the same text in both languages (commands and requests may differ)
     assert [b.text for b in ru if b.kind in ("ini", "python") or b.marked("json", "reply")] == [
-        b.text for b in en if b.kind in ("ini", "python") or b.marked("json", "reply")]
+        b.text for b in en if b.kind in ("ini", "python") or b.marked("json", "reply")
+    ]
 
 
 def kafka_start_line(language: str) -> str:
     """The address the guide starts the stand with: `KAFKA_BOOTSTRAP_SERVERS=X qakit-trio`."""
-    found: set[str] = {match for block in blocks(GUIDE / language / "kafka-and-logs.md")
-                       for match in re.findall(r"^KAFKA_BOOTSTRAP_SERVERS=(\S+) qakit-trio$",
-                                               block.text, re.MULTILINE)}
+    found: set[str] = {
+        match
+        for block in blocks(GUIDE / language / "kafka-and-logs.md")
+        for match in re.findall(
+            r"^KAFKA_BOOTSTRAP_SERVERS=(\S+) qakit-trio$", block.text, re.MULTILINE
+        )
+    }
     assert len(found) == 1, found
     return found.pop()
 
@@ -82,11 +86,14 @@ def port_is_free(port: int) -> bool:
 def broker_on_the_guides_port() -> Iterator[None]:
     """A test broker where the guides' Kafka lines point: compose's host port, 29092."""
     if not port_is_free(KAFKA_HOST_PORT):
-        pytest.fail(f"port {KAFKA_HOST_PORT} is taken: the guides' Kafka lines "
-                    f"(KAFKA_BOOTSTRAP_SERVERS=localhost:{KAFKA_HOST_PORT}, kcat -b "
-                    f"localhost:{KAFKA_HOST_PORT}) run against a test broker on that port. Stop "
-                    "what listens there (a compose stand's Kafka: `docker compose stop kafka`) "
-                    "and run again.", pytrace=False)
+        pytest.fail(
+            f"port {KAFKA_HOST_PORT} is taken: the guides' Kafka lines "
+            f"(KAFKA_BOOTSTRAP_SERVERS=localhost:{KAFKA_HOST_PORT}, kcat -b "
+            f"localhost:{KAFKA_HOST_PORT}) run against a test broker on that port. Stop "
+            "what listens there (a compose stand's Kafka: `docker compose stop kafka`) "
+            "and run again.",
+            pytrace=False,
+        )
     broker = kafka_broker.Broker(port=KAFKA_HOST_PORT)
     try:
         broker.start()
@@ -97,6 +104,7 @@ def broker_on_the_guides_port() -> Iterator[None]:
 
 async def answers(ws: WebSocketConnection, path: str) -> list[str]:
     """The raw frames answering one message (read until the protocol's last one)."""
+
     async def frame() -> tuple[str, dict[str, Any]]:
         text = await ws.get_message()
         assert isinstance(text, str)
@@ -132,24 +140,34 @@ async def run_ws(block: Block, server: Server) -> list[str]:
 
 
 async def run_bash(block: Block, text: str, env: dict[str, str]) -> None:
-    done = await trio.run_process(["bash", "-e", "-c", text], capture_stdout=True,
-                                  capture_stderr=True, check=False, env=env)
-    assert done.returncode == 0, (block.where, done.stdout.decode()[-2000:],
-                                  done.stderr.decode()[-2000:])
+    done = await trio.run_process(
+        ["bash", "-e", "-c", text], capture_stdout=True, capture_stderr=True, check=False, env=env
+    )
+    assert done.returncode == 0, (
+        block.where,
+        done.stdout.decode()[-2000:],
+        done.stderr.decode()[-2000:],
+    )
 
 
 async def run_pytest(block: Block, text: str, folder: Path, env: dict[str, str]) -> None:
     test = folder / block.flags[1]
     test.write_text(text)
-    done = await trio.run_process([sys.executable, "-m", "pytest", "-q", "-p",
-                                   "no:cacheprovider", test.name], cwd=folder,
-                                  capture_stdout=True, capture_stderr=True, check=False, env=env)
+    done = await trio.run_process(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test.name],
+        cwd=folder,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        env=env,
+    )
     assert done.returncode == 0, (block.where, done.stdout.decode()[-3000:])
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_every_runnable_block_of_the_guide_works(
-        language: str, broker_on_the_guides_port: None, tmp_path: Path) -> None:
+    language: str, broker_on_the_guides_port: None, tmp_path: Path
+) -> None:
     env = {**os.environ, "PATH": f"{Path(kafka_broker.kcat()).parent}:{os.environ['PATH']}"}
     received: list[str] = []
     bootstrap = kafka_start_line(language)  # the guide's own: localhost:29092
@@ -170,8 +188,10 @@ async def test_every_runnable_block_of_the_guide_works(
                         delivered = False
                         with trio.move_on_after(60):
                             delivered = await kafka.deliver(())
-                        assert delivered, (f"{block.where}: nothing delivered to Kafka at the "
-                                           f"guide's {bootstrap}", kafka.health())
+                        assert delivered, (
+                            f"{block.where}: nothing delivered to Kafka at the guide's {bootstrap}",
+                            kafka.health(),
+                        )
                     await run_bash(block, text, env)
                 else:
                     await run_pytest(block, text, tmp_path, env)
@@ -202,8 +222,12 @@ def recipe_cluster() -> Iterator[pg.Cluster]:
 
 
 def database_urls() -> set[str]:
-    return {url for language in LANGUAGES for path in (GUIDE / language).glob("*.md")
-            for url in re.findall(r"postgresql://[^\s`'\"]+", path.read_text())}
+    return {
+        url
+        for language in LANGUAGES
+        for path in (GUIDE / language).glob("*.md")
+        for url in re.findall(r"postgresql://[^\s`'\"]+", path.read_text())
+    }
 
 
 def customers(url: str) -> list[str]:
@@ -213,36 +237,50 @@ def customers(url: str) -> list[str]:
 
 
 async def test_the_debian_postgresql_recipe_makes_the_guides_database(
-        recipe_cluster: pg.Cluster) -> None:
+    recipe_cluster: pg.Cluster,
+) -> None:
     """The recipe runs as printed but for two things: `sudo -u postgres` is `runuser -u
     postgres --` (we are root; sudo may be missing), and its psql/createdb reach the test's
     cluster through PGHOST/PGPORT instead of Debian's default socket and port 5432 (only the
     port changes). `sudo apt install postgresql` is not run: the package is installed (the
     cluster's binaries come from it). Then the stand runs with the guides' DATABASE_URL, its
     port adapted the same way, and stores an order as `qa`, who logs in with its password."""
-    recipe = {language: [b for b in blocks(GUIDE / language / "start.md")
-                         if b.marked("bash", "debian-postgres")] for language in LANGUAGES}
+    recipe = {
+        language: [
+            b for b in blocks(GUIDE / language / "start.md") if b.marked("bash", "debian-postgres")
+        ]
+        for language in LANGUAGES
+    }
     assert len(recipe["ru"]) == 1
     assert [b.text for b in recipe["ru"]] == [b.text for b in recipe["en"]]
     first, *lines = recipe["ru"][0].text.splitlines()
     assert first == "sudo apt install postgresql"
-    installed = await trio.run_process(["dpkg-query", "-W", "-f", "${Status}", "postgresql"],
-                                       capture_stdout=True, check=False)
+    installed = await trio.run_process(
+        ["dpkg-query", "-W", "-f", "${Status}", "postgresql"], capture_stdout=True, check=False
+    )
     assert installed.stdout.decode() == "install ok installed"
     assert all(line.startswith("sudo -u postgres ") for line in lines), lines
-    script = "\n".join(line.replace("sudo -u postgres ", "runuser -u postgres -- ", 1)
-                       for line in lines)
-    env = {**os.environ, "PGHOST": str(recipe_cluster.base),
-           "PGPORT": str(recipe_cluster.port)}
+    script = "\n".join(
+        line.replace("sudo -u postgres ", "runuser -u postgres -- ", 1) for line in lines
+    )
+    env = {**os.environ, "PGHOST": str(recipe_cluster.base), "PGPORT": str(recipe_cluster.port)}
     with trio.fail_after(120):
-        done = await trio.run_process(["bash", "-e", "-c", script], cwd="/", env=env,
-                                      capture_stdout=True, capture_stderr=True, check=False)
+        done = await trio.run_process(
+            ["bash", "-e", "-c", script],
+            cwd="/",
+            env=env,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr.decode()
         urls = database_urls()
         assert urls == {"postgresql://qa:qa@localhost:5432/qa_kit"}, urls
         url = urls.pop().replace(":5432/", f":{recipe_cluster.port}/")
-        async with (running_server(database_url=url) as server,
-                    httpx.AsyncClient(base_url=server.http) as http):
+        async with (
+            running_server(database_url=url) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
             created = await http.post("/orders", json={"customer": "Юлия"})
             assert created.status_code == 200, created.text
             health = (await http.get("/health")).json()

@@ -45,8 +45,11 @@ def script(blocks: list[Block], http_netloc: str) -> str:
 def trainee_env() -> dict[str, str]:
     """A trainee's shell: no virtual environment, none of pytest's or the stand's variables;
     STAND_REPO is this checkout, as the guide asks."""
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("PYTEST_", "QAKIT_", "PYTHON", "VIRTUAL_ENV"))}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PYTEST_", "QAKIT_", "PYTHON", "VIRTUAL_ENV"))
+    }
     return {**env, "STAND_REPO": str(ROOT)}
 
 
@@ -57,13 +60,15 @@ def test_exercise_five_is_the_same_code_in_both_languages() -> None:
 
 
 def test_the_install_line_pins_pyprojects_dev_tools_and_docs_testing_has_it() -> None:
-    install = [line for line in exercise_five("en")[0].text.splitlines()
-               if line.startswith("pip install")]
+    install = [
+        line for line in exercise_five("en")[0].text.splitlines() if line.startswith("pip install")
+    ]
     assert len(install) == 1, install
     assert '-e "$STAND_REPO"' in install[0]  # the checkout: the package is not on PyPI
     pins = dict(re.findall(r"([\w-]+)==([\w.]+)", install[0]))
-    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]["dev"]
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
+        "dev"
+    ]
     wanted = dict(pin.split("==") for pin in dev if pin.split("==")[0] in PINNED)
     assert pins == wanted
     testing = (ROOT / "docs" / "testing.md").read_text()
@@ -74,15 +79,17 @@ def test_the_install_line_pins_pyprojects_dev_tools_and_docs_testing_has_it() ->
 
 def error_quoted(language: str) -> str:
     """The error exercise 5 says a missing `trio_mode = true` gives."""
-    found = re.findall(r"`(requested an async fixture [^`]+)`",
-                       (GUIDE / language / "exercises.md").read_text())
+    found = re.findall(
+        r"`(requested an async fixture [^`]+)`", (GUIDE / language / "exercises.md").read_text()
+    )
     assert len(found) == 1, found
     return str(found[0])
 
 
 async def run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
-    done = await trio.run_process(command, cwd=cwd, env=env, capture_stdout=True,
-                                  stderr=subprocess.STDOUT, check=False)
+    done = await trio.run_process(
+        command, cwd=cwd, env=env, capture_stdout=True, stderr=subprocess.STDOUT, check=False
+    )
     return done.returncode, done.stdout.decode()
 
 
@@ -95,17 +102,26 @@ async def test_exercise_five_passes_as_written_in_a_fresh_venv(tmp_path: Path) -
             # the same code in both languages (the test above): one venv serves both
             text = script(scripts["ru"], netloc)
             assert text == script(scripts["en"], netloc)
-            with progress.announce("exercise 5 as printed: a fresh venv, pip install of the "
-                                   "checkout, pytest, pytest-trio and websockets (≈ 15 s with "
-                                   "pip's cache, ≈ 1 min without)", tmp_path):
+            with progress.announce(
+                "exercise 5 as printed: a fresh venv, pip install of the "
+                "checkout, pytest, pytest-trio and websockets (≈ 15 s with "
+                "pip's cache, ≈ 1 min without)",
+                tmp_path,
+            ):
                 code, output = await run(["bash", "-e", "-c", text], tmp_path, env)
             assert code == 0, output[-4000:]
             assert re.search(r"\b2 passed\b", output), output[-2000:]
             folder = tmp_path / FOLDER
             venv_pytest = str(folder / ".venv" / "bin" / "pytest")
-            code, where = await run([str(folder / ".venv" / "bin" / "python"), "-c",
-                                     "import qakit_trio; print(qakit_trio.__file__)"],
-                                    tmp_path, env)
+            code, where = await run(
+                [
+                    str(folder / ".venv" / "bin" / "python"),
+                    "-c",
+                    "import qakit_trio; print(qakit_trio.__file__)",
+                ],
+                tmp_path,
+                env,
+            )
             assert (code, where.strip()) == (0, str(ROOT / "qakit_trio" / "__init__.py"))
 
             no_trio_mode = tmp_path / "no-trio-mode"

@@ -9,16 +9,25 @@ import pytest
 
 from .test_binds import stand_in_netns
 
-CHECKS = {"legacy_guide_walkthrough", "legacy_errors", "rest_orders_api", "ws_guide_actions",
-          "ws_broadcasts_and_rest"}
+CHECKS = {
+    "legacy_guide_walkthrough",
+    "legacy_errors",
+    "rest_orders_api",
+    "ws_guide_actions",
+    "ws_broadcasts_and_rest",
+}
 
 
-@pytest.mark.parametrize(("profile", "client"), [
-    ("qakit", ["-m", "tests.support.guide_trainee"]),
-    ("qa_kit", ["-m", "tests.support.guide_trainee", "--original-order"]),
-])
+@pytest.mark.parametrize(
+    ("profile", "client"),
+    [
+        ("qakit", ["-m", "tests.support.guide_trainee"]),
+        ("qa_kit", ["-m", "tests.support.guide_trainee", "--original-order"]),
+    ],
+)
 async def test_a_trainees_suite_from_the_guides_passes_against_a_plain_launch(
-        profile: str, client: list[str]) -> None:
+    profile: str, client: list[str]
+) -> None:
     report = await stand_in_netns([], [], env={"QAKIT_PROFILE": profile}, client=client)
     assert report["client"]["failed"] == {}
     assert set(report["client"]["passed"]) == CHECKS

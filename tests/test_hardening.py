@@ -58,12 +58,18 @@ def our_json_logs() -> Iterator[io.BytesIO]:
 
 async def test_a_lone_surrogate_frame_is_refused_and_every_service_task_keeps_running() -> None:
     with trio.fail_after(TIMEOUT), our_json_logs() as out:
-        async with (running_server() as server, httpx.AsyncClient(base_url=server.http) as http,
-                    connected(server) as (ws, _)):
+        async with (
+            running_server() as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+            connected(server) as (ws, _),
+        ):
             await ws.send_message(LONE_SURROGATE)
             error = await receive_json(ws)
             assert (error["type"], error["error"], error["request_id"]) == (
-                "error", "invalid_json", None)
+                "error",
+                "invalid_json",
+                None,
+            )
             assert "surrogate" in error["message"]
             # what the flusher does each round, with the frame's line waiting: nothing raises
             logs.hand_off_logs()
@@ -71,36 +77,55 @@ async def test_a_lone_surrogate_frame_is_refused_and_every_service_task_keeps_ru
             assert health["status"] == "ok"
             restarts = {name: task["restarts"] for name, task in health["tasks"].items()}
             assert set(restarts.values()) == {0}
-            assert set(restarts) >= {"log flusher", "keepalive", "slow-consumer watch",
-                                     "order store", "kafka publisher"}  # (+ shutdown watch)
+            assert set(restarts) >= {
+                "log flusher",
+                "keepalive",
+                "slow-consumer watch",
+                "order store",
+                "kafka publisher",
+            }  # (+ shutdown watch)
             assert (await http.post("/orders", json={"customer": "after"})).status_code == 200
             assert [f["type"] for f in await request(ws, {"action": "echo"})] == [
-                "ack", "echo", "event"]
+                "ack",
+                "echo",
+                "event",
+            ]
         logs.flush_logs()
         lines = out.getvalue().decode("utf-8").splitlines()  # strict: every byte valid UTF-8
     assert any(json.loads(line)["message"] == "frame in" for line in lines)
 
 
-@pytest.mark.parametrize("text", [
-    '{"action":"echo","payload":{"t":"\\udc00"},"request_id":"r"}',
-    '{"action":"echo","request_id":"\\ud800"}',
-    '{"\\ud800":1}',
-    '{"action":"echo","payload":' + '[' * 100 + ']' * 100 + '}',
-    '{"action":"echo","payload":' + '[' * 975 + ']' * 975 + '}',
-    '{"action":"echo","payload":{"n":NaN}}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"action":"echo","payload":{"t":"\\udc00"},"request_id":"r"}',
+        '{"action":"echo","request_id":"\\ud800"}',
+        '{"\\ud800":1}',
+        '{"action":"echo","payload":' + "[" * 100 + "]" * 100 + "}",
+        '{"action":"echo","payload":' + "[" * 975 + "]" * 975 + "}",
+        '{"action":"echo","payload":{"n":NaN}}',
+    ],
+)
 async def test_unencodable_or_too_deep_input_is_invalid_json_on_ws(text: str) -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, connected(server) as (ws, _):
             await ws.send_message(text)
             assert (await receive_json(ws))["error"] == "invalid_json"
             assert [f["type"] for f in await request(ws, {"action": "echo"})] == [
-                "ack", "echo", "event"]  # the connection stays open and serves
+                "ack",
+                "echo",
+                "event",
+            ]  # the connection stays open and serves
 
 
-@pytest.mark.parametrize("text", [
-    '{"action":"create_order","customer":"\\ud800"}', '{"action":NaN}',
-    '{"action":' + '[' * 5000 + ']' * 5000 + '}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"action":"create_order","customer":"\\ud800"}',
+        '{"action":NaN}',
+        '{"action":' + "[" * 5000 + "]" * 5000 + "}",
+    ],
+)
 async def test_the_legacy_door_applies_the_same_rule(text: str) -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, open_websocket_url(f"{server.ws}/ws/orders") as ws:
@@ -111,12 +136,19 @@ async def test_the_legacy_door_applies_the_same_rule(text: str) -> None:
 
 
 async def test_the_rest_door_applies_it_too_and_ids_are_ascii_digits(
-        store_settings: dict[str, Any]) -> None:
+    store_settings: dict[str, Any],
+) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**store_settings) as server,
-                    httpx.AsyncClient(base_url=server.http) as http):
-            for body in ('{"customer":"\\ud800"}', '{"customer":' + '[' * 100_000 + ']' * 100_000
-                         + '}', b'{"customer":"\xff"}', '{"customer":"a\\u0000b"}'):
+        async with (
+            running_server(**store_settings) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
+            for body in (
+                '{"customer":"\\ud800"}',
+                '{"customer":' + "[" * 100_000 + "]" * 100_000 + "}",
+                b'{"customer":"\xff"}',
+                '{"customer":"a\\u0000b"}',
+            ):
                 answer = await http.post("/orders", content=body)
                 assert answer.status_code == 422, (body[:40], answer.text)
                 assert answer.json()["detail"][0]["type"] in ("json_invalid", "value_error")
@@ -146,17 +178,23 @@ def crash_once(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> tri
 
 
 async def test_a_crashed_service_task_is_restarted_and_health_says_so(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from qakit_trio.ws import keepalive
+
     monkeypatch.setattr(supervisor, "RESTART_FIRST", 0.05)
     with trio.fail_after(TIMEOUT):
-        async with (running_server(ping_interval=0.05, slow_consumer_timeout=0.2) as server,
-                    httpx.AsyncClient(base_url=server.http) as http,
-                    connected(server) as (ws, _)):
+        async with (
+            running_server(ping_interval=0.05, slow_consumer_timeout=0.2) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+            connected(server) as (ws, _),
+        ):
             tasks = server.app.services.supervisor.tasks
-            for task, owner, name in [("log flusher", logs, "hand_off_logs"),
-                                      ("keepalive", keepalive, "ping_round"),
-                                      ("slow-consumer watch", keepalive, "evict_stalled")]:
+            for task, owner, name in [
+                ("log flusher", logs, "hand_off_logs"),
+                ("keepalive", keepalive, "ping_round"),
+                ("slow-consumer watch", keepalive, "evict_stalled"),
+            ]:
                 await crash_once(monkeypatch, owner, name).wait()
                 assert tasks[task].restarts == 1
                 assert "fails on purpose" in str(tasks[task].error)
@@ -164,7 +202,10 @@ async def test_a_crashed_service_task_is_restarted_and_health_says_so(
                 assert tasks[task].restarts == 1
             # the service as a whole never stopped serving
             assert [f["type"] for f in await request(ws, {"action": "echo"})] == [
-                "ack", "echo", "event"]
+                "ack",
+                "echo",
+                "event",
+            ]
             health = (await http.get("/health")).json()
             assert health["status"] == "ok"
             assert all(t["state"] in ("running", "finished") for t in health["tasks"].values())
@@ -173,7 +214,7 @@ async def test_a_crashed_service_task_is_restarted_and_health_says_so(
 async def test_a_task_down_makes_health_degraded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(supervisor, "RESTART_FIRST", 60.0)
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server, httpx.AsyncClient(base_url=server.http) as http):
+        async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
             await crash_once(monkeypatch, logs, "hand_off_logs").wait()
             await trio.lowlevel.checkpoint()  # the supervisor records the crash in its except block
             health = (await http.get("/health")).json()
@@ -191,14 +232,18 @@ def rss_mib() -> float:
 async def test_a_never_reader_under_40_mb_of_broadcasts_costs_little_and_is_dropped() -> None:
     message = "m" * 100_000
     with trio.fail_after(60):
-        async with (running_server(slow_consumer_timeout=1, close_timeout=1) as server,
-                    connected(server, "room") as (publisher, _),
-                    connected(server, "room") as (reader, _)):
+        async with (
+            running_server(slow_consumer_timeout=1, close_timeout=1) as server,
+            connected(server, "room") as (publisher, _),
+            connected(server, "room") as (reader, _),
+        ):
             never = await wsraw.open_raw(server.port, "/ws?channel=room", receive_buffer=4096)
             before, peak = rss_mib(), 0.0
             for n in range(400):
-                frames = await request(publisher, {"action": "broadcast", "request_id": n,
-                                                   "payload": {"message": message}})
+                frames = await request(
+                    publisher,
+                    {"action": "broadcast", "request_id": n, "payload": {"message": message}},
+                )
                 assert frames[1]["request_id"] == n
                 got = await receive_json(reader)  # the reader keeps reading: gets every one
                 assert (got["request_id"], len(got["message"])) == (n, len(message))
@@ -213,12 +258,18 @@ async def test_a_burst_from_a_reading_publisher_evicts_nobody() -> None:
     """3000 pipelined broadcasts of 2 KB; publisher and subscriber both read all along."""
     count, message = 3000, "b" * 2000
     with trio.fail_after(60):
-        async with (running_server() as server, connected(server, "room") as (publisher, _),
-                    connected(server, "room") as (subscriber, _)):
+        async with (
+            running_server() as server,
+            connected(server, "room") as (publisher, _),
+            connected(server, "room") as (subscriber, _),
+        ):
+
             async def publish() -> None:
                 for n in range(count):
-                    await send_json(publisher, {"action": "broadcast", "request_id": n,
-                                                "payload": {"message": message}})
+                    await send_json(
+                        publisher,
+                        {"action": "broadcast", "request_id": n, "payload": {"message": message}},
+                    )
 
             got_publisher: list[int] = []
             got_subscriber: list[int] = []
@@ -245,10 +296,15 @@ async def test_a_client_that_pipelines_and_reads_later_loses_nothing() -> None:
             raw = await wsraw.open_raw(server.port, "/ws", receive_buffer=4096)
             assert (await raw.read_frame())[0] == wsraw.TEXT  # hello
             async with trio.open_nursery() as nursery:
+
                 async def flood() -> None:
                     for n in range(count):
-                        await raw.send_text(json.dumps({"action": "echo", "request_id": n,
-                                                        "payload": {"pad": "p" * 200}}))
+                        await raw.send_text(
+                            json.dumps(
+                                {"action": "echo", "request_id": n, "payload": {"pad": "p" * 200}}
+                            )
+                        )
+
                 nursery.start_soon(flood)
                 await trio.sleep(2)  # the client does not read for a while, on purpose
                 events: list[int] = []
@@ -262,17 +318,22 @@ async def test_a_client_that_pipelines_and_reads_later_loses_nothing() -> None:
 
 
 @pytest.mark.fast_path_only(
-    "stock hypercorn disconnects the never-reader itself before our policy acts")
+    "stock hypercorn disconnects the never-reader itself before our policy acts"
+)
 async def test_an_eviction_is_one_warning_without_a_traceback(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO)
     with trio.fail_after(TIMEOUT):
-        async with (running_server(slow_consumer_timeout=0.5, close_timeout=0.5) as server,
-                    connected(server, "room") as (publisher, _)):
+        async with (
+            running_server(slow_consumer_timeout=0.5, close_timeout=0.5) as server,
+            connected(server, "room") as (publisher, _),
+        ):
             never = await wsraw.open_raw(server.port, "/ws?channel=room", receive_buffer=4096)
             while server.app.services.hub.stats()["room"] == 2:
-                await request(publisher, {"action": "broadcast",
-                                          "payload": {"message": "x" * 60_000}})
+                await request(
+                    publisher, {"action": "broadcast", "payload": {"message": "x" * 60_000}}
+                )
             del never
     evictions = [r for r in caplog.records if r.getMessage() == "slow consumer evicted"]
     assert [r.levelname for r in evictions] == ["WARNING"]
@@ -282,8 +343,14 @@ async def test_an_eviction_is_one_warning_without_a_traceback(
 
 def test_the_shutdown_budget_is_checked_as_one_sum() -> None:
     with pytest.raises(ConfigError, match="one after the other"):
-        load_settings({"KAFKA_BOOTSTRAP_SERVERS": "localhost:9092", "QAKIT_CLOSE_TIMEOUT": "4",
-                       "QAKIT_KAFKA_FLUSH_TIMEOUT": "3.5", "QAKIT_SHUTDOWN_TIMEOUT": "5"})
+        load_settings(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",
+                "QAKIT_CLOSE_TIMEOUT": "4",
+                "QAKIT_KAFKA_FLUSH_TIMEOUT": "3.5",
+                "QAKIT_SHUTDOWN_TIMEOUT": "5",
+            }
+        )
     # the defaults fit: 2 + 3 + 1 < 5 + 2
     assert load_settings({"KAFKA_BOOTSTRAP_SERVERS": "localhost:9092"}).shutdown_timeout == 5
 
@@ -297,17 +364,23 @@ def stalled_http_client(port: int) -> socket.socket:
 
 
 @pytest.mark.fast_path_only(
-    "dropping stalled connections needs the fast path's abort (PlainTransport has none)")
+    "dropping stalled connections needs the fast path's abort (PlainTransport has none)"
+)
 async def test_sigterm_exits_in_time_despite_stalled_echo_and_http_clients() -> None:
-    env = {**QUIET, "QAKIT_CLOSE_TIMEOUT": "1", "QAKIT_SHUTDOWN_TIMEOUT": "2",
-           "QAKIT_SLOW_CONSUMER_TIMEOUT": "60"}
+    env = {
+        **QUIET,
+        "QAKIT_CLOSE_TIMEOUT": "1",
+        "QAKIT_SHUTDOWN_TIMEOUT": "2",
+        "QAKIT_SLOW_CONSUMER_TIMEOUT": "60",
+    }
     with trio.fail_after(60):
         async with server_process([*CLI, "--bind", "127.0.0.1:0"], env) as server:
             port = int(server.urls[0].rsplit(":", 1)[1])
             async with httpx.AsyncClient(base_url=server.urls[0]) as http:
                 for _ in range(300):  # a GET /orders of several MiB
-                    assert (await http.post("/orders", json={"customer": "c" * 200})
-                            ).status_code == 200
+                    assert (
+                        await http.post("/orders", json={"customer": "c" * 200})
+                    ).status_code == 200
             http_client = stalled_http_client(port)
             echo = await wsraw.open_raw(port, "/ws/echo", receive_buffer=4096)
             while True:  # until the server stops taking our echoes: its writes are stuck
@@ -323,7 +396,8 @@ async def test_sigterm_exits_in_time_despite_stalled_echo_and_http_clients() -> 
 
 
 @pytest.mark.fast_path_only(
-    "dropping every connection at once needs the fast path's connection registry")
+    "dropping every connection at once needs the fast path's connection registry"
+)
 async def test_a_second_signal_exits_at_once() -> None:
     env = {**QUIET, "QAKIT_CLOSE_TIMEOUT": "20", "QAKIT_SHUTDOWN_TIMEOUT": "30"}
     with trio.fail_after(60):
@@ -349,8 +423,7 @@ def process_rss_and_fds(pid: int) -> tuple[float, int]:
     raise AssertionError("no VmRSS")
 
 
-@pytest.mark.fast_path_only(
-    "it waits for the fast path's own TCP-close log lines (QakitTCPServer)")
+@pytest.mark.fast_path_only("it waits for the fast path's own TCP-close log lines (QakitTCPServer)")
 @pytest.mark.parametrize("path", ["/ws", "/ws/echo"])
 async def test_flooders_that_vanish_leave_nothing_behind(path: str) -> None:
     """Four clients send 0.9 MB requests for 2 s without reading, then vanish (a reset), with
@@ -368,12 +441,14 @@ async def test_flooders_that_vanish_leave_nothing_behind(path: str) -> None:
         await raw.stream.aclose()  # a reset: the client is simply gone
 
     def closed(count: int) -> Any:  # TCP connections closed (their sockets too)
-        return lambda lines: sum('"message":"tcp connection closed"' in line for line in lines
-                                 ) >= count
+        return lambda lines: (
+            sum('"message":"tcp connection closed"' in line for line in lines) >= count
+        )
 
     with trio.fail_after(60):
-        async with server_process([*CLI, "--bind", "127.0.0.1:0"],
-                                  {**QUIET, "QAKIT_LOG_LEVEL": "DEBUG"}) as server:
+        async with server_process(
+            [*CLI, "--bind", "127.0.0.1:0"], {**QUIET, "QAKIT_LOG_LEVEL": "DEBUG"}
+        ) as server:
             port, pid = int(server.urls[0].rsplit(":", 1)[1]), server.process.pid
             async with open_websocket_url(f"{server.ws}{path}") as warm:  # warm up
                 await warm.send_message(big)

@@ -14,8 +14,9 @@ from .support import progress
 from .support.pg import installed
 
 ROOT = Path(__file__).resolve().parents[1]
-WORK = (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qakit-trio" /
-        "image")  # the base rootfs, kept between runs
+WORK = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qakit-trio" / "image"
+)  # the base rootfs, kept between runs
 
 
 async def test_the_image_builds_runs_as_non_root_and_is_healthy() -> None:
@@ -23,16 +24,24 @@ async def test_the_image_builds_runs_as_non_root_and_is_healthy() -> None:
         installed(tool, tool)
     # measured (docs/running-the-tests.md): debootstrap 41 s, import 6 s, buildah 15-28 s, run
     if (WORK / "rootfs" / "usr" / "bin" / "python3").exists():
-        step = progress.announce("building the image with buildah and running it (≈ 30 s; its "
-                                 f"Debian base is cached in {progress.home(WORK)})")
+        step = progress.announce(
+            "building the image with buildah and running it (≈ 30 s; its "
+            f"Debian base is cached in {progress.home(WORK)})"
+        )
     else:
         step = progress.announce(
             "building the image's Debian 12 base with debootstrap, then the image with buildah, "
-            "and running it (118 Debian packages, 46 MB to download; ≈ 1.5 min)", WORK)
+            "and running it (118 Debian packages, 46 MB to download; ≈ 1.5 min)",
+            WORK,
+        )
     with step, trio.fail_after(900):
-        done = await trio.run_process(["bash", str(ROOT / ".ci" / "build-image")],
-                                      capture_stdout=True, capture_stderr=True, check=False,
-                                      env={**os.environ, "WORK": str(WORK)})
+        done = await trio.run_process(
+            ["bash", str(ROOT / ".ci" / "build-image")],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            env={**os.environ, "WORK": str(WORK)},
+        )
     output = done.stdout.decode()
     assert done.returncode == 0, (output[-3000:], done.stderr.decode()[-3000:])
     assert "user=10001" in output

@@ -34,12 +34,31 @@ FORBIDDEN: dict[str, set[str]] = {
     "sessions": {"web", "app", "server"},
     "web": {"adapters", "app", "server"},
 }
-THIRD_PARTY_PURE = {"trio", "trio_asyncio", "quart", "quart_trio", "hypercorn", "wsproto", "h11",
-                    "h2", "psycopg", "psycopg_pool", "aiokafka", "werkzeug"}
+THIRD_PARTY_PURE = {
+    "trio",
+    "trio_asyncio",
+    "quart",
+    "quart_trio",
+    "hypercorn",
+    "wsproto",
+    "h11",
+    "h2",
+    "psycopg",
+    "psycopg_pool",
+    "aiokafka",
+    "werkzeug",
+}
 # hypercorn and the wire libraries beneath it, and quart's internals: the transport layer only
 # (and the launcher, which starts hypercorn through its public API)
-INTERNALS = ("hypercorn", "wsproto", "h11", "h2", "quart.asgi", "quart_trio.asgi",
-             "quart_trio.wrappers")
+INTERNALS = (
+    "hypercorn",
+    "wsproto",
+    "h11",
+    "h2",
+    "quart.asgi",
+    "quart_trio.asgi",
+    "quart_trio.wrappers",
+)
 INTERNALS_ALLOWED = {"transport", "server"}
 
 
@@ -96,8 +115,11 @@ def test_the_rules_catch_a_violation(tmp_path: Path) -> None:
     adapter, is reported."""
     bad = tmp_path / "bad.py"
     bad.write_text("import trio\nfrom qakit_trio.adapters.kafka import KafkaPublisher\n")
-    assert imports_of(bad) == ["trio", "qakit_trio.adapters.kafka",
-                               "qakit_trio.adapters.kafka.KafkaPublisher"]
+    assert imports_of(bad) == [
+        "trio",
+        "qakit_trio.adapters.kafka",
+        "qakit_trio.adapters.kafka.KafkaPublisher",
+    ]
     assert forbidden_import("wire", "trio")
     assert forbidden_import("wire", "qakit_trio.ws.hub")
     assert not forbidden_import("wire", "qakit_trio.errors")

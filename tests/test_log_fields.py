@@ -29,18 +29,37 @@ from .support.helpers import read_until_closed, receive_json, server_process
 CLI = [sys.executable, "-m", "qakit_trio"]
 ECS = json.loads((Path(__file__).parent / "support" / "ecs_8_17.json").read_text())["fields"]
 # ECS field types -> the one JSON type a value of that field has on our lines
-ECS_JSON_TYPES = {"keyword": "string", "wildcard": "string", "match_only_text": "string",
-                  "text": "string", "date": "string", "long": "integer", "float": "float",
-                  "boolean": "boolean"}
-DECLARED_TYPES: dict[type, str] = {str: "string", int: "integer", float: "float",
-                                   bool: "boolean", JSON: "string", Texts: "array<string>"}
+ECS_JSON_TYPES = {
+    "keyword": "string",
+    "wildcard": "string",
+    "match_only_text": "string",
+    "text": "string",
+    "date": "string",
+    "long": "integer",
+    "float": "float",
+    "boolean": "boolean",
+}
+DECLARED_TYPES: dict[type, str] = {
+    str: "string",
+    int: "integer",
+    float: "float",
+    bool: "boolean",
+    JSON: "string",
+    Texts: "array<string>",
+}
 
 
 def json_type(value: object) -> str:
     if isinstance(value, list):
         return f"array<{'|'.join(sorted({json_type(item) for item in value})) or 'empty'}>"
-    return {str: "string", bool: "boolean", int: "integer", float: "float",
-            dict: "object", type(None): "null"}[type(value)]
+    return {
+        str: "string",
+        bool: "boolean",
+        int: "integer",
+        float: "float",
+        dict: "object",
+        type(None): "null",
+    }[type(value)]
 
 
 def test_names_never_nest_and_never_take_the_heads_keys() -> None:
@@ -70,14 +89,23 @@ def logged_field_names() -> dict[str, str]:
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
-            if isinstance(func, ast.Attribute) and func.attr == "info" and isinstance(
-                    func.value, ast.Name) and func.value.id == "logs":
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr == "info"
+                and isinstance(func.value, ast.Name)
+                and func.value.id == "logs"
+            ):
                 names: list[object] = [kw.arg for kw in node.keywords if kw.arg is not None]
             else:
-                names = [key.value for kw in node.keywords if kw.arg == "extra"
-                         and isinstance(kw.value, ast.Dict)
-                         for value in kw.value.values if isinstance(value, ast.Dict)
-                         for key in value.keys if isinstance(key, ast.Constant)]
+                names = [
+                    key.value
+                    for kw in node.keywords
+                    if kw.arg == "extra" and isinstance(kw.value, ast.Dict)
+                    for value in kw.value.values
+                    if isinstance(value, ast.Dict)
+                    for key in value.keys
+                    if isinstance(key, ast.Constant)
+                ]
             for name in names:
                 found.setdefault(str(name), f"{path.name}:{node.lineno}")
     return found
@@ -92,7 +120,8 @@ def test_every_field_the_source_logs_is_declared() -> None:
 ODD_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=8)
+    max_leaves=8,
+)
 
 
 @given(key=st.sampled_from(sorted(FIELDS)) | st.text(), value=ODD_VALUES)
@@ -132,15 +161,16 @@ async def ws_session(base: str) -> None:
     ws = base.replace("http://", "ws://")
     async with open_websocket_url(f"{ws}/ws?channel=lesson") as conn:
         await conn.get_message()  # hello
-        for frame in ({"action": "echo", "payload": {"id": 1}, "request_id": "r1"},
-                      {"action": "echo", "payload": {"id": "x"}, "request_id": 5},
-                      {"action": "triplet_demo", "request_id": ["list"]},
-                      {"action": "broadcast", "payload": {"message": "hi"}},
-                      {"action": {"an": "object"}, "request_id": "r2"},
-                      {"action": "create_order", "payload": {"customer": "Ann"},
-                       "request_id": "o1"},
-                      {"action": "echo", "request_id": "f1", "fault": {"duplicate": ["ack"]}},
-                      {"action": "nope", "request_id": True}):
+        for frame in (
+            {"action": "echo", "payload": {"id": 1}, "request_id": "r1"},
+            {"action": "echo", "payload": {"id": "x"}, "request_id": 5},
+            {"action": "triplet_demo", "request_id": ["list"]},
+            {"action": "broadcast", "payload": {"message": "hi"}},
+            {"action": {"an": "object"}, "request_id": "r2"},
+            {"action": "create_order", "payload": {"customer": "Ann"}, "request_id": "o1"},
+            {"action": "echo", "request_id": "f1", "fault": {"duplicate": ["ack"]}},
+            {"action": "nope", "request_id": True},
+        ):
             await conn.send_message(json.dumps(frame))
         await conn.send_message("{not json")
         await conn.send_message(b"\x00\x01")
@@ -169,14 +199,23 @@ async def rest_session(base: str) -> None:
     async with httpx.AsyncClient(base_url=base) as http:
         order = (await http.post("/orders", json={"customer": "Cy"})).json()
         for method, path, body in (
-                ("GET", "/health", None), ("GET", "/orders?limit=5", None),
-                ("GET", f"/orders/{order['id']}", None), ("GET", "/orders/abc", None),
-                ("POST", f"/orders/{order['id']}/pay", None), ("POST", "/orders", {"x": 1}),
-                ("POST", "/broadcast", {"channel": "lesson", "message": {"n": 1}}),
-                ("PUT", "/lab/faults", {"seed": 3, "rules": [
-                    {"match": {"action": "echo"}, "fault": {"drop": ["ack"]}}]}),
-                ("DELETE", "/lab/faults", None), ("PUT", "/lab/bugs", {"enabled": []}),
-                ("GET", "/metrics", None), ("GET", "/nowhere", None)):
+            ("GET", "/health", None),
+            ("GET", "/orders?limit=5", None),
+            ("GET", f"/orders/{order['id']}", None),
+            ("GET", "/orders/abc", None),
+            ("POST", f"/orders/{order['id']}/pay", None),
+            ("POST", "/orders", {"x": 1}),
+            ("POST", "/broadcast", {"channel": "lesson", "message": {"n": 1}}),
+            (
+                "PUT",
+                "/lab/faults",
+                {"seed": 3, "rules": [{"match": {"action": "echo"}, "fault": {"drop": ["ack"]}}]},
+            ),
+            ("DELETE", "/lab/faults", None),
+            ("PUT", "/lab/bugs", {"enabled": []}),
+            ("GET", "/metrics", None),
+            ("GET", "/nowhere", None),
+        ):
             try:
                 await http.request(method, path, json=body, headers={"User-Agent": "trainee/1"})
             except httpx.HTTPError as error:
@@ -184,12 +223,21 @@ async def rest_session(base: str) -> None:
                 raise
 
 
-OPENSEARCH_TYPES = {"keyword": {"type": "keyword", "ignore_above": 1024},
-                    "wildcard": {"type": "wildcard"},
-                    "match_only_text": {"type": "match_only_text"},
-                    "date": {"type": "date"}, "long": {"type": "long"}}
-QAKIT_TYPES = {str: "keyword", int: "long", float: "double", bool: "boolean", JSON: "keyword",
-               Texts: "keyword"}
+OPENSEARCH_TYPES = {
+    "keyword": {"type": "keyword", "ignore_above": 1024},
+    "wildcard": {"type": "wildcard"},
+    "match_only_text": {"type": "match_only_text"},
+    "date": {"type": "date"},
+    "long": {"type": "long"},
+}
+QAKIT_TYPES = {
+    str: "keyword",
+    int: "long",
+    float: "double",
+    bool: "boolean",
+    JSON: "keyword",
+    Texts: "keyword",
+}
 
 
 def ecs_mapping() -> dict[str, Any]:
@@ -198,8 +246,11 @@ def ecs_mapping() -> dict[str, Any]:
     root: dict[str, Any] = {"dynamic": "strict", "properties": {}}
     types = {name: OPENSEARCH_TYPES[ECS[name]] for name in HEAD}
     for name, kind in FIELDS.values():
-        types[name] = ({"type": QAKIT_TYPES[kind]} if name.startswith("qakit.")
-                       else OPENSEARCH_TYPES[ECS[name]])
+        types[name] = (
+            {"type": QAKIT_TYPES[kind]}
+            if name.startswith("qakit.")
+            else OPENSEARCH_TYPES[ECS[name]]
+        )
     for name, mapping in types.items():
         *parents, leaf = name.split(".")
         node = root
@@ -215,8 +266,13 @@ async def ingest(search: httpx.AsyncClient, lines: list[str]) -> str:
     created = await search.put(f"/{index}", json={"mappings": ecs_mapping()})
     assert created.status_code == 200, created.text
     body = "".join(f'{{"index":{{}}}}\n{line}\n' for line in lines)
-    bulk = (await search.post(f"/{index}/_bulk?refresh=wait_for", content=body.encode(),
-                              headers={"Content-Type": "application/x-ndjson"})).json()
+    bulk = (
+        await search.post(
+            f"/{index}/_bulk?refresh=wait_for",
+            content=body.encode(),
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+    ).json()
     refused = [item["index"]["error"] for item in bulk["items"] if "error" in item["index"]]
     assert (bulk["errors"], refused) == (False, [])
     return index
@@ -236,7 +292,10 @@ def assert_one_type_per_field(lines: list[dict[str, Any]]) -> None:
     for line in lines:
         assert list(line)[:3] == ["@timestamp", "log.level", "message"], line
         assert (line["ecs.version"], line["service.name"], line["service.version"]) == (
-            "8.17.0", "qa-websocket", __version__)
+            "8.17.0",
+            "qa-websocket",
+            __version__,
+        )
         for name, value in line.items():
             types[name].add(json_type(value))
     clashes = {name: seen for name, seen in types.items() if len(seen) > 1}
@@ -251,25 +310,35 @@ def assert_one_type_per_field(lines: list[dict[str, Any]]) -> None:
 
 
 def test_the_session_check_finds_a_field_with_two_types() -> None:
-    head = {"@timestamp": "2026-12-01T00:00:00+00:00", "log.level": "info", "message": "m",
-            "ecs.version": "8.17.0", "service.name": "qa-websocket",
-            "service.version": __version__}
+    head = {
+        "@timestamp": "2026-12-01T00:00:00+00:00",
+        "log.level": "info",
+        "message": "m",
+        "ecs.version": "8.17.0",
+        "service.name": "qa-websocket",
+        "service.version": __version__,
+    }
     assert_one_type_per_field([{**head, "qakit.request_id": "5"}])
     with pytest.raises(AssertionError, match=r"qakit\.request_id"):
-        assert_one_type_per_field([{**head, "qakit.request_id": "5"},
-                                   {**head, "qakit.request_id": 5}])  # the old logs did this
+        assert_one_type_per_field(
+            [{**head, "qakit.request_id": "5"}, {**head, "qakit.request_id": 5}]
+        )  # the old logs did this
 
 
 async def test_a_whole_sessions_lines_are_ecs_with_one_type_per_field(
-        database_url: str, kafka_settings: dict[str, Any], opensearch_url: str) -> None:
+    database_url: str, kafka_settings: dict[str, Any], opensearch_url: str
+) -> None:
     """The lines of a session with every door, errors, REST and a shutdown: one type per
     field, ECS's types for ECS's names, and a real OpenSearch indexes every line under a strict
     ECS mapping."""
-    env = {"DATABASE_URL": database_url,
-           "KAFKA_BOOTSTRAP_SERVERS": kafka_settings["kafka_bootstrap"],
-           "KAFKA_WS_TOPIC": kafka_settings["kafka_ws_topic"],
-           "KAFKA_ORDER_TOPIC": kafka_settings["kafka_order_topic"],
-           "QAKIT_LAB_PAGES": "1", "QAKIT_MAX_MESSAGE_SIZE": "1000000"}
+    env = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_settings["kafka_bootstrap"],
+        "KAFKA_WS_TOPIC": kafka_settings["kafka_ws_topic"],
+        "KAFKA_ORDER_TOPIC": kafka_settings["kafka_order_topic"],
+        "QAKIT_LAB_PAGES": "1",
+        "QAKIT_MAX_MESSAGE_SIZE": "1000000",
+    }
     with trio.fail_after(60):
         async with server_process([*CLI, "--bind", "127.0.0.1:0"], env) as server:
             base = server.urls[0]
@@ -281,8 +350,9 @@ async def test_a_whole_sessions_lines_are_ecs_with_one_type_per_field(
                 server.process.send_signal(signal.SIGTERM)  # shut down with a client on
                 assert (await read_until_closed(staying)).code == 1001
             assert await server.process.wait() == 0
-            await server.wait_for_lines(lambda lines: any(
-                "kafka publisher stopped" in line for line in lines))
+            await server.wait_for_lines(
+                lambda lines: any("kafka publisher stopped" in line for line in lines)
+            )
     raw = [line for line in server.lines if line.strip()]
     lines = [json.loads(line) for line in raw]  # every line is JSON
     assert_one_type_per_field(lines)
@@ -298,29 +368,41 @@ async def test_a_whole_sessions_lines_are_ecs_with_one_type_per_field(
     assert all(isinstance(line["event.id"], str) and line["event.action"] for line in events)
     access = [line for line in lines if line["log.logger"] == "hypercorn.access"]
     health = next(line for line in access if line["url.path"] == "/health")
-    assert (health["http.request.method"], health["http.response.status_code"],
-            health["user_agent.original"], health["client.address"]) == (
-                "GET", 200, "trainee/1", "127.0.0.1")
+    assert (
+        health["http.request.method"],
+        health["http.response.status_code"],
+        health["user_agent.original"],
+        health["client.address"],
+    ) == ("GET", 200, "trainee/1", "127.0.0.1")
     assert health["event.duration"] > 0
-    assert next(line for line in access if line["url.path"] == "/orders" and
-                "url.query" in line)["url.query"] == "limit=5"
+    assert (
+        next(line for line in access if line["url.path"] == "/orders" and "url.query" in line)[
+            "url.query"
+        ]
+        == "limit=5"
+    )
     assert {"shutting down", "closed", "kafka publisher stopped"} <= set(by_message)
     with trio.fail_after(120):
         async with httpx.AsyncClient(base_url=opensearch_url, timeout=60) as search:
             index = await ingest(search, raw)
             assert await count(search, index, {"match_all": {}}) == len(raw)
-            assert await count(search, index, {"exists": {"field": "event.action"}}) == len(
-                events)
+            assert await count(search, index, {"exists": {"field": "event.action"}}) == len(events)
             assert await count(search, index, {"term": {"event.id": events[0]["event.id"]}}) >= 1
             assert await count(search, index, {"term": {"qakit.request_id": "5"}}) >= 2
-            assert await count(search, index, {
-                "range": {"http.response.status_code": {"gte": 400}}}) == sum(
-                    line.get("http.response.status_code", 0) >= 400 for line in access)
-            assert await count(search, index, {
-                "wildcard": {"url.path": {"value": "/orders*"}}}) >= 3
+            assert await count(
+                search, index, {"range": {"http.response.status_code": {"gte": 400}}}
+            ) == sum(line.get("http.response.status_code", 0) >= 400 for line in access)
+            assert (
+                await count(search, index, {"wildcard": {"url.path": {"value": "/orders*"}}}) >= 3
+            )
             # and the check bites: the old line format, a field of the wrong type
-            for bad in ('{"ts":"2026-01-01T00:00:00+00:00","msg":"frame in","conn":"c"}',
-                        '{"@timestamp":"2026-01-01T00:00:00Z","qakit.frame.size":"big"}'):
-                refused = await search.post(f"/{index}/_doc", content=bad.encode(),
-                                            headers={"Content-Type": "application/json"})
+            for bad in (
+                '{"ts":"2026-01-01T00:00:00+00:00","msg":"frame in","conn":"c"}',
+                '{"@timestamp":"2026-01-01T00:00:00Z","qakit.frame.size":"big"}',
+            ):
+                refused = await search.post(
+                    f"/{index}/_doc",
+                    content=bad.encode(),
+                    headers={"Content-Type": "application/json"},
+                )
                 assert refused.status_code == 400, refused.text

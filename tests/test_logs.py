@@ -30,8 +30,9 @@ from .support.helpers import connected, receive_json, request, running_server
 
 
 def fields_of(caplog: pytest.LogCaptureFixture, msg: str) -> list[dict[str, Any]]:
-    return [dict(r.fields) for r in caplog.records
-            if r.getMessage() == msg and hasattr(r, "fields")]
+    return [
+        dict(r.fields) for r in caplog.records if r.getMessage() == msg and hasattr(r, "fields")
+    ]
 
 
 def test_formatter_writes_one_json_object_per_line() -> None:
@@ -40,12 +41,20 @@ def test_formatter_writes_one_json_object_per_line() -> None:
     line = JsonFormatter().format(record)
     assert "\n" not in line
     parsed = json.loads(line)
-    assert parsed.items() >= {
-        "log.level": "info", "log.logger": "qakit_trio.x", "message": "frame in",
-        "ecs.version": "8.17.0", "service.name": "qa-websocket", "service.version": __version__,
-        "qakit.connection_id": "c1", "qakit.channel": "общий",
-        "qakit.request_id": "5",  # always a string: the client's number 5 as its JSON text
-    }.items()
+    assert (
+        parsed.items()
+        >= {
+            "log.level": "info",
+            "log.logger": "qakit_trio.x",
+            "message": "frame in",
+            "ecs.version": "8.17.0",
+            "service.name": "qa-websocket",
+            "service.version": __version__,
+            "qakit.connection_id": "c1",
+            "qakit.channel": "общий",
+            "qakit.request_id": "5",  # always a string: the client's number 5 as its JSON text
+        }.items()
+    )
     assert list(parsed)[:3] == ["@timestamp", "log.level", "message"]  # the ECS logging spec
     assert parsed["@timestamp"].endswith("+00:00")
 
@@ -68,10 +77,20 @@ def test_info_fast_path_writes_what_logging_would() -> None:
     fast, slow = (json.loads(line) for line in out.getvalue().splitlines())
     for line in (fast, slow):
         assert datetime.fromisoformat(line.pop("@timestamp")).utcoffset() == timedelta(0)
-    assert fast == slow == {"log.level": "info", "log.logger": "qakit_trio.test_fast_path",
-                            "message": "frame in", "ecs.version": "8.17.0",
-                            "service.name": "qa-websocket", "service.version": __version__,
-                            "qakit.connection_id": "c1", "qakit.request_id": "7"}
+    assert (
+        fast
+        == slow
+        == {
+            "log.level": "info",
+            "log.logger": "qakit_trio.test_fast_path",
+            "message": "frame in",
+            "ecs.version": "8.17.0",
+            "service.name": "qa-websocket",
+            "service.version": __version__,
+            "qakit.connection_id": "c1",
+            "qakit.request_id": "7",
+        }
+    )
 
 
 def test_lines_are_written_in_batches_and_warnings_at_once() -> None:
@@ -87,14 +106,20 @@ def test_lines_are_written_in_batches_and_warnings_at_once() -> None:
         assert out.getvalue() == ""  # buffered
         logger.warning("trouble")  # a warning writes everything out, in order
         assert [json.loads(line)["message"] for line in out.getvalue().splitlines()] == [
-            "first", "second", "trouble"]
+            "first",
+            "second",
+            "trouble",
+        ]
         for _ in range(FLUSH_BYTES // 50):  # a full buffer writes itself out
             logger.info("x" * 50)
         assert len(out.getvalue().splitlines()) > 3
         handler.flush()
         assert len(out.getvalue().splitlines()) == 3 + FLUSH_BYTES // 50
-        assert handler.health() == {"written_bytes": len(out.getvalue()), "dropped": 0,
-                                    "waiting_bytes": 0}
+        assert handler.health() == {
+            "written_bytes": len(out.getvalue()),
+            "dropped": 0,
+            "waiting_bytes": 0,
+        }
     finally:
         logger.removeHandler(handler)
 
@@ -127,13 +152,16 @@ def test_a_stuck_stdout_pipe_never_blocks_logging_and_drops_are_counted() -> Non
     stream = open(write_end, "w", encoding="utf-8", closefd=True)  # noqa: SIM115
     try:
         handler = JsonLinesHandler(stream)
-        line_size = len(handler.json.render(0.0, "WARNING", "t", "line", {"size": 0,
-                                                                         "pad": "p" * 4000}))
+        line_size = len(
+            handler.json.render(0.0, "WARNING", "t", "line", {"size": 0, "pad": "p" * 4000})
+        )
         lines = 2 * MAX_PENDING // line_size  # far more than the pipe and the buffer hold
         started = time.monotonic()
         for n in range(lines):
-            handler.append(handler.json.render(0.0, "WARNING", "t", "line",
-                                               {"size": n, "pad": "p" * 4000}), urgent=True)
+            handler.append(
+                handler.json.render(0.0, "WARNING", "t", "line", {"size": n, "pad": "p" * 4000}),
+                urgent=True,
+            )
         assert time.monotonic() - started < 5  # nothing waited for the pipe
         health = handler.health()
         assert health["dropped"] > 0
@@ -188,15 +216,20 @@ def not_json(constant: str) -> None:
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=30)
+    max_leaves=30,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(fields=st.dictionaries(st.sampled_from(sorted(FIELDS)) | st.text(),
-                              JSON_VALUES | st.binary(), max_size=6),
-       msg=st.text())
-def test_any_fields_make_one_valid_json_line_in_valid_utf8(fields: dict[str, Any],
-                                                           msg: str) -> None:
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(sorted(FIELDS)) | st.text(), JSON_VALUES | st.binary(), max_size=6
+    ),
+    msg=st.text(),
+)
+def test_any_fields_make_one_valid_json_line_in_valid_utf8(
+    fields: dict[str, Any], msg: str
+) -> None:
     stream, raw = strict_utf8_stream()
     handler = JsonLinesHandler(stream)
     handler.append(handler.json.render(0.0, "INFO", "t", msg, fields))
@@ -208,8 +241,10 @@ def test_any_fields_make_one_valid_json_line_in_valid_utf8(fields: dict[str, Any
     assert (parsed["log.level"], parsed["log.logger"], parsed["message"]) == ("info", "t", msg)
     assert set(parsed) >= {"@timestamp", "log.level", "log.logger", "message"}
     declared = {name for name, _ in FIELDS.values()}
-    assert all(key in HEAD or key.startswith("qakit.") or key.removesuffix("_text") in declared
-               for key in parsed)
+    assert all(
+        key in HEAD or key.startswith("qakit.") or key.removesuffix("_text") in declared
+        for key in parsed
+    )
 
 
 def test_a_field_cannot_hide_the_lines_own_keys() -> None:
@@ -217,8 +252,11 @@ def test_a_field_cannot_hide_the_lines_own_keys() -> None:
     Now every field that is not declared goes under `qakit.`."""
     stream, raw = strict_utf8_stream()
     handler = JsonLinesHandler(stream)
-    handler.append(handler.json.render(0.0, "INFO", "t", "m", {
-        "log.level": "x", "message": "y", "@timestamp": 1}))
+    handler.append(
+        handler.json.render(
+            0.0, "INFO", "t", "m", {"log.level": "x", "message": "y", "@timestamp": 1}
+        )
+    )
     handler.flush()
     parsed = json.loads(raw.getvalue().decode())
     assert (parsed["log.level"], parsed["message"]) == ("info", "m")
@@ -240,10 +278,14 @@ async def test_one_line_per_frame_each_with_connection_channel_and_request_id(
     outs = [f for f in fields_of(caplog, "frame out") if f["request_id"] == "L1"]
     assert [(f["conn"], f["channel"], f["action"]) for f in ins] == [(conn, "room", "echo")]
     assert [(f["conn"], f["channel"], f["type"]) for f in outs] == [
-        (conn, "room", "ack"), (conn, "room", "echo"), (conn, "room", "event")]
+        (conn, "room", "ack"),
+        (conn, "room", "echo"),
+        (conn, "room", "event"),
+    ]
     events = fields_of(caplog, "event")
     assert [(e["event_id"], e["event_action"], e["request_id"], e["conn"]) for e in events] == [
-        (frames[-1]["event_id"], "ws.echo", "L1", conn)]
+        (frames[-1]["event_id"], "ws.echo", "L1", conn)
+    ]
 
 
 async def test_a_broadcast_is_logged_once_with_its_delivered_count(
@@ -251,16 +293,22 @@ async def test_a_broadcast_is_logged_once_with_its_delivered_count(
 ) -> None:
     caplog.set_level(logging.INFO)
     with trio.fail_after(10):
-        async with (running_server() as server, connected(server, "room") as (a, _),
-                    connected(server, "room") as (b, _), connected(server, "room") as (c, _)):
+        async with (
+            running_server() as server,
+            connected(server, "room") as (a, _),
+            connected(server, "room") as (b, _),
+            connected(server, "room") as (c, _),
+        ):
             caplog.clear()
-            await request(a, {"action": "broadcast", "payload": {"message": "m"},
-                              "request_id": "B1"})
+            await request(
+                a, {"action": "broadcast", "payload": {"message": "m"}, "request_id": "B1"}
+            )
             for ws in (b, c):
                 assert (await receive_json(ws))["request_id"] == "B1"
     broadcasts = fields_of(caplog, "broadcast")
     assert [(f["request_id"], f["delivered"], f["channel"]) for f in broadcasts] == [
-        ("B1", 3, "room")]
+        ("B1", 3, "room")
+    ]
     # the message frames to the three members are not "frame out" lines of their own
     assert [f["type"] for f in fields_of(caplog, "frame out")] == ["ack", "event"]
 
@@ -271,17 +319,23 @@ async def test_payloads_are_in_the_frame_and_broadcast_lines_as_strings(
     """The guide's section on logs: a trainee finds their message text in the log."""
     caplog.set_level(logging.INFO)
     with trio.fail_after(10):
-        async with (running_server() as server, httpx.AsyncClient() as http,
-                    connected(server, "room") as (ws, _)):
+        async with (
+            running_server() as server,
+            httpx.AsyncClient() as http,
+            connected(server, "room") as (ws, _),
+        ):
             caplog.clear()
-            await request(ws, {"action": "echo", "payload": {"text": "привет"},
-                               "request_id": "P1"})
-            await http.post(f"{server.http}/broadcast", params={"message": "hi all",
-                                                                "channel": "room"})
+            await request(ws, {"action": "echo", "payload": {"text": "привет"}, "request_id": "P1"})
+            await http.post(
+                f"{server.http}/broadcast", params={"message": "hi all", "channel": "room"}
+            )
             assert (await receive_json(ws))["message"] == "hi all"
     frame_in = next(f for f in fields_of(caplog, "frame in") if f["request_id"] == "P1")
-    assert json.loads(frame_in["payload"]) == {"action": "echo", "payload": {"text": "привет"},
-                                               "request_id": "P1"}
+    assert json.loads(frame_in["payload"]) == {
+        "action": "echo",
+        "payload": {"text": "привет"},
+        "request_id": "P1",
+    }
     assert frame_in["truncated"] is False
     outs = {f["type"]: f for f in fields_of(caplog, "frame out") if f["request_id"] == "P1"}
     assert json.loads(outs["echo"]["payload"])["data"] == {"text": "привет"}
@@ -296,8 +350,10 @@ def test_payloads_are_cut_at_the_limit_in_bytes_and_can_be_turned_off() -> None:
     # Cyrillic letters are 2 bytes: 5 bytes hold two of them, never half of one
     assert log_fields.payload_fields("ЮлияЮлия", 5) == {"payload": "Юл", "truncated": True}
     assert log_fields.payload_fields("Юлия", 8) == {"payload": "Юлия", "truncated": False}
-    assert log_fields.payload_fields(b"\xff\x01", 100) == {"payload": "\ufffd\x01",
-                                                         "truncated": False}
+    assert log_fields.payload_fields(b"\xff\x01", 100) == {
+        "payload": "\ufffd\x01",
+        "truncated": False,
+    }
     assert log_fields.payload_fields("abc", 0) == {}
 
 
@@ -306,10 +362,11 @@ async def test_payload_max_applies_to_the_lines_of_a_running_stand(
 ) -> None:
     caplog.set_level(logging.INFO)
     with trio.fail_after(10):
-        async with (running_server(log_payload_max=16) as server,
-                    connected(server, "room") as (ws, _)):
-            await request(ws, {"action": "echo", "payload": {"pad": "x" * 100},
-                               "request_id": "T1"})
+        async with (
+            running_server(log_payload_max=16) as server,
+            connected(server, "room") as (ws, _),
+        ):
+            await request(ws, {"action": "echo", "payload": {"pad": "x" * 100}, "request_id": "T1"})
         async with running_server(log_payload_max=0) as server, connected(server) as (ws, _):
             await request(ws, {"action": "echo", "request_id": "T2"})
     cut = next(f for f in fields_of(caplog, "frame in") if f["request_id"] == "T1")

@@ -21,14 +21,21 @@ def test_the_collection_and_environment_are_what_trainees_import() -> None:
     assert collection["info"]["schema"].endswith("/collection/v2.1.0/collection.json")
     requests = [item for folder in collection["item"] for item in folder["item"]]
     assert len(requests) >= 15
-    tests = [line for item in requests for event in item["event"]
-             if event["listen"] == "test" for line in event["script"]["exec"]
-             if line.startswith("pm.test(")]
+    tests = [
+        line
+        for item in requests
+        for event in item["event"]
+        if event["listen"] == "test"
+        for line in event["script"]["exec"]
+        if line.startswith("pm.test(")
+    ]
     assert len(tests) >= 30
     assert any("jsonSchema" in line for line in tests)  # body shapes, as trainees are taught
     environment = {v["key"]: v["value"] for v in json.loads(ENVIRONMENT.read_text())["values"]}
-    assert environment == {"baseUrl": "http://localhost:8002",
-                           "legacyBaseUrl": "http://localhost:8000"}
+    assert environment == {
+        "baseUrl": "http://localhost:8002",
+        "legacyBaseUrl": "http://localhost:8000",
+    }
 
 
 async def test_newman_runs_the_collection_green_against_a_live_stand(tmp_path: Path) -> None:
@@ -37,11 +44,27 @@ async def test_newman_runs_the_collection_green_against_a_live_stand(tmp_path: P
     with trio.fail_after(120):
         async with running_server() as server:
             done = await trio.run_process(
-                [str(newman), "run", str(COLLECTION), "-e", str(ENVIRONMENT),
-                 "--env-var", f"baseUrl={server.http}", "--env-var",
-                 f"legacyBaseUrl={server.http}", "--reporters", "cli,json",
-                 "--reporter-json-export", str(report), "--color", "off"],
-                capture_stdout=True, capture_stderr=True, check=False)
+                [
+                    str(newman),
+                    "run",
+                    str(COLLECTION),
+                    "-e",
+                    str(ENVIRONMENT),
+                    "--env-var",
+                    f"baseUrl={server.http}",
+                    "--env-var",
+                    f"legacyBaseUrl={server.http}",
+                    "--reporters",
+                    "cli,json",
+                    "--reporter-json-export",
+                    str(report),
+                    "--color",
+                    "off",
+                ],
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
     output = done.stdout.decode() + done.stderr.decode()
     assert done.returncode == 0, output[-3000:]
     stats = json.loads(report.read_text())["run"]["stats"]

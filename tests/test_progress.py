@@ -38,8 +38,13 @@ def test_slow_steps(tmp_path):
 def run_pytest(folder: Path) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)],
-        capture_output=True, text=True, timeout=120, cwd=folder, check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=folder,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -50,15 +55,21 @@ def test_a_slow_step_shows_under_capture_and_in_the_summary(tmp_path: Path) -> N
     lines = run_pytest(tmp_path).splitlines()
     assert "the test's own output, which pytest captures" not in "\n".join(lines)  # captured
     announced = [line for line in lines if line.endswith("…")]
-    assert announced == ["qakit-trio tests: downloading the demo jars (3 files, 1 MB)…",
-                         "qakit-trio tests: starting a demo broker (≈ 1 s; port 1)…",
-                         "qakit-trio tests: starting a demo broker (≈ 1 s; port 2)…"]
+    assert announced == [
+        "qakit-trio tests: downloading the demo jars (3 files, 1 MB)…",
+        "qakit-trio tests: starting a demo broker (≈ 1 s; port 1)…",
+        "qakit-trio tests: starting a demo broker (≈ 1 s; port 2)…",
+    ]
     demo = tmp_path / "demo"
-    assert any(line.startswith("qakit-trio tests: … done in 0 s: ") and line.endswith(
-        "/test_slow_steps0/demo") for line in lines), lines
+    assert any(
+        line.startswith("qakit-trio tests: … done in 0 s: ")
+        and line.endswith("/test_slow_steps0/demo")
+        for line in lines
+    ), lines
     [summary] = [line for line in lines if "installed or downloaded:" in line]
-    assert summary.startswith("qakit-trio tests: installed or downloaded: "
-                              "downloading the demo jars (0 s) → ")
+    assert summary.startswith(
+        "qakit-trio tests: installed or downloaded: downloading the demo jars (0 s) → "
+    )
     assert summary.endswith("; slow steps: starting a demo broker (2 times)")
     assert lines.index(summary) > lines.index(announced[-1])  # at the end, with pytest's own
     assert not demo.exists()  # the test only said so
@@ -66,9 +77,17 @@ def test_a_slow_step_shows_under_capture_and_in_the_summary(tmp_path: Path) -> N
 
 def test_outside_pytest_it_says_so_on_stderr() -> None:
     done = subprocess.run(
-        [sys.executable, "-c", "from tests.support import progress; "
-         "progress.announce('starting a broker (≈ 4 s)')"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, check=True)
+        [
+            sys.executable,
+            "-c",
+            "from tests.support import progress; progress.announce('starting a broker (≈ 4 s)')",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=True,
+    )
     assert done.stderr == "qakit-trio tests: starting a broker (≈ 4 s)…\n"
     assert done.stdout == ""
 
@@ -77,17 +96,23 @@ def test_the_summary_names_what_was_installed_where_and_counts_the_rest() -> Non
     saved = progress.STEPS[:]
     try:
         progress.STEPS[:] = [
-            progress.Step("installing Debian's kcat with apt-get (6 packages, 1 MB to download)",
-                          "the system (apt-get)", 3.2),
+            progress.Step(
+                "installing Debian's kcat with apt-get (6 packages, 1 MB to download)",
+                "the system (apt-get)",
+                3.2,
+            ),
             progress.Step("starting a PostgreSQL server (< 1 s; port 5)"),
-            progress.Step("starting a PostgreSQL server (< 1 s; port 6)")]
+            progress.Step("starting a PostgreSQL server (< 1 s; port 6)"),
+        ]
         assert progress.summary() == (
             "qakit-trio tests: installed or downloaded: installing Debian's kcat with apt-get "
-            "(3 s) → the system (apt-get); slow steps: starting a PostgreSQL server (2 times)")
+            "(3 s) → the system (apt-get); slow steps: starting a PostgreSQL server (2 times)"
+        )
         progress.STEPS[:] = [progress.Step("starting an OpenSearch 2.19.6 node (≈ 3 s)")]
         assert progress.summary() == (
             "qakit-trio tests: nothing installed or downloaded (every cache was warm); "
-            "slow steps: starting an OpenSearch 2.19.6 node")
+            "slow steps: starting an OpenSearch 2.19.6 node"
+        )
     finally:
         progress.STEPS[:] = saved
     assert progress.home(Path.home() / ".cache" / "qakit-trio") == "~/.cache/qakit-trio"
@@ -100,21 +125,34 @@ SCRIPTS = ("build-image", "autobahn.py", "install_wstest.sh")
 
 
 def announces(tree: ast.AST) -> bool:
-    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-               and node.func.attr == "announce" for node in ast.walk(tree))
+    return any(
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "announce"
+        for node in ast.walk(tree)
+    )
 
 
 def test_every_module_that_installs_or_builds_announces_it() -> None:
     found = {}
     for path in sorted((ROOT / "tests").rglob("*.py")):
         tree = ast.parse(path.read_text())
-        literals = {node.value for node in ast.walk(tree)
-                    if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+        literals = {
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        }
         runs = sorted(literals & INSTALLERS) + sorted(
-            script for script in SCRIPTS if any(text.endswith(script) for text in literals))
+            script for script in SCRIPTS if any(text.endswith(script) for text in literals)
+        )
         if runs and path.name != "test_progress.py":
             found[str(path.relative_to(ROOT))] = (runs, announces(tree))
-    assert {"tests/support/pg.py", "tests/support/jvm.py", "tests/support/npm.py",
-            "tests/support/opensearch_node.py", "tests/test_image.py",
-            "tests/test_autobahn.py"} <= set(found)
+    assert {
+        "tests/support/pg.py",
+        "tests/support/jvm.py",
+        "tests/support/npm.py",
+        "tests/support/opensearch_node.py",
+        "tests/test_image.py",
+        "tests/test_autobahn.py",
+    } <= set(found)
     assert [name for name, (_, said) in found.items() if not said] == []

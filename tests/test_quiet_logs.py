@@ -20,8 +20,11 @@ from .test_server import CLI, QUIET
 
 
 def errors(server: ServerProcess) -> list[str]:
-    return [line for line in server.lines
-            if '"log.level":"error"' in line or "Error in ASGI Framework" in line]
+    return [
+        line
+        for line in server.lines
+        if '"log.level":"error"' in line or "Error in ASGI Framework" in line
+    ]
 
 
 async def test_a_shutdown_with_echo_and_inspector_clients_open_logs_no_error() -> None:
@@ -44,8 +47,9 @@ async def test_a_shutdown_with_echo_and_inspector_clients_open_logs_no_error() -
             async with trio.open_nursery() as nursery:
                 for _ in range(3):
                     nursery.start_soon(client, f"{server.ws}/ws/echo", "hi", ready_send)
-                    nursery.start_soon(client, f"{server.ws}/ws/_inspect", '{"watch": {}}',
-                                       ready_send)
+                    nursery.start_soon(
+                        client, f"{server.ws}/ws/_inspect", '{"watch": {}}', ready_send
+                    )
                 for _ in range(6):
                     await ready_receive.receive()
                 server.process.send_signal(signal.SIGTERM)
@@ -86,8 +90,9 @@ async def test_a_request_at_the_descriptor_limit_is_answered() -> None:
     werkzeug's routing loaded the idna codec, a file, on first use."""
     with trio.fail_after(30):
         async with server_process(LIMITED, QUIET) as server, at_its_limit(server) as first:
-            await first.send_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n"
-                                 b"Connection: close\r\n\r\n")
+            await first.send_all(
+                b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            )
             answer = b""
             while b"\r\n" not in answer:  # the status line (plain hypercorn may not close)
                 chunk = await first.receive_some(65536)
@@ -106,14 +111,14 @@ async def test_an_episode_at_the_descriptor_limit_is_one_warning_with_a_count() 
             async with at_its_limit(server):
                 pass
             with trio.move_on_after(5):  # reported 1 s (QUIET_AFTER) after the last failure
-                await server.wait_for_lines(lambda lines: any(
-                    "accepting connections failed" in line for line in lines))
+                await server.wait_for_lines(
+                    lambda lines: any("accepting connections failed" in line for line in lines)
+                )
             server.process.send_signal(signal.SIGTERM)
             assert await server.process.wait() == 0
     assert errors(server) == []
     assert not [line for line in server.lines if "accept returned" in line]
-    warnings = [json.loads(line) for line in server.lines
-                if "accepting connections failed" in line]
+    warnings = [json.loads(line) for line in server.lines if "accepting connections failed" in line]
     assert len(warnings) == 1, warnings
     assert (warnings[0]["log.level"], warnings[0]["qakit.why"]) == ("warning", "EMFILE")
     failed = re.search(r"failed (\d+) times", warnings[0]["message"])

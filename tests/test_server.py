@@ -31,8 +31,11 @@ QUIET = {"QAKIT_PING_INTERVAL": "0"}
 
 async def test_graceful_shutdown_sends_1001_to_every_client() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server, connected(server, "a") as (first, _),
-                    connected(server, "b") as (second, _)):
+        async with (
+            running_server() as server,
+            connected(server, "a") as (first, _),
+            connected(server, "b") as (second, _),
+        ):
             server.stop.set()
             for ws in (first, second):
                 closed = await read_until_closed(ws)
@@ -43,17 +46,20 @@ async def make_stuck_client(port: int) -> socket.socket:
     """A client that sends echo requests and never reads, until the server stops reading too."""
     raw = socket.create_connection(("127.0.0.1", port))
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.sendall(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                b"Sec-WebSocket-Version: 13\r\n\r\n")
+    raw.sendall(
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
     raw.setblocking(False)
-    frame = wsraw.encode_frame(wsraw.TEXT, json.dumps(
-        {"action": "echo", "payload": {"pad": "x" * 30_000}}).encode())
+    frame = wsraw.encode_frame(
+        wsraw.TEXT, json.dumps({"action": "echo", "payload": {"pad": "x" * 30_000}}).encode()
+    )
     pending = b""
     while True:  # until the kernel refuses more: the server has stopped reading us
         pending = pending or frame
         try:
-            pending = pending[raw.send(pending):]
+            pending = pending[raw.send(pending) :]
         except BlockingIOError:
             return raw
         await trio.lowlevel.checkpoint()
@@ -61,8 +67,12 @@ async def make_stuck_client(port: int) -> socket.socket:
 
 @pytest.mark.fast_path_only("dropping a stuck client needs the fast path's abort")
 async def test_cli_sigterm_closes_1001_and_exits_despite_a_stuck_client() -> None:
-    env = {**QUIET, "QAKIT_OUTBOX_SIZE": "8", "QAKIT_CLOSE_TIMEOUT": "1",
-           "QAKIT_SHUTDOWN_TIMEOUT": "3"}
+    env = {
+        **QUIET,
+        "QAKIT_OUTBOX_SIZE": "8",
+        "QAKIT_CLOSE_TIMEOUT": "1",
+        "QAKIT_SHUTDOWN_TIMEOUT": "3",
+    }
     with trio.fail_after(TIMEOUT):
         async with server_process([*CLI, "--bind", "127.0.0.1:0"], env) as server:
             async with open_websocket_url(f"{server.ws}/ws") as good:
@@ -90,7 +100,8 @@ async def test_cli_serves_several_binds() -> None:
 
 
 @pytest.mark.fast_path_only(
-    "the hypercorn launch form: hypercorn's shutdown reaches the app only through our extension")
+    "the hypercorn launch form: hypercorn's shutdown reaches the app only through our extension"
+)
 async def test_hypercorn_cli_serves_the_same_app_configured_from_env() -> None:
     env = {**QUIET, "WS_DEFAULT_CHANNEL": "from-env", "QAKIT_MAX_MESSAGE_SIZE": "1000"}
     args = [*HYPERCORN, "--bind", "127.0.0.1:0", "qakit_trio.asgi:app"]
@@ -119,8 +130,12 @@ async def test_hypercorn_cli_serves_the_same_app_configured_from_env() -> None:
 async def test_bad_setting_stops_startup_naming_the_variable(command: list[str]) -> None:
     with trio.fail_after(TIMEOUT):
         result = await trio.run_process(
-            [*command, "--bind", "127.0.0.1:0"], capture_stdout=True, capture_stderr=True,
-            check=False, env={**os.environ, "QAKIT_OUTBOX_SIZE": "lots"})
+            [*command, "--bind", "127.0.0.1:0"],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            env={**os.environ, "QAKIT_OUTBOX_SIZE": "lots"},
+        )
     output = (result.stdout + result.stderr).decode()
     assert "configuration error: QAKIT_OUTBOX_SIZE: 'lots' is not a whole number" in output
     assert "Running on" not in output
@@ -131,17 +146,27 @@ async def test_bad_setting_stops_startup_naming_the_variable(command: list[str])
 async def test_a_stand_that_exits_before_serving_fails_the_test_at_once() -> None:
     """The suite's own harness (support/helpers.server_process): a stand that dies at start-up
     is reported with its exit code and last lines, not waited for until the test's timeout."""
-    with trio.fail_after(TIMEOUT), pytest.RaisesGroup(pytest.RaisesExc(
-            AssertionError, match=r"ended before serving \(exit 2\):\n.*QAKIT_OUTBOX_SIZE: "
-                                  r"'lots' is not a whole number"), flatten_subgroups=True):
+    with (
+        trio.fail_after(TIMEOUT),
+        pytest.RaisesGroup(
+            pytest.RaisesExc(
+                AssertionError,
+                match=r"ended before serving \(exit 2\):\n.*QAKIT_OUTBOX_SIZE: "
+                r"'lots' is not a whole number",
+            ),
+            flatten_subgroups=True,
+        ),
+    ):
         async with server_process([*CLI, "--bind", "127.0.0.1:0"], {"QAKIT_OUTBOX_SIZE": "lots"}):
             pass
 
 
-@pytest.mark.parametrize("command", [CLI, [*HYPERCORN, "qakit_trio.asgi:app"]],
-                         ids=["cli", "hypercorn"])
+@pytest.mark.parametrize(
+    "command", [CLI, [*HYPERCORN, "qakit_trio.asgi:app"]], ids=["cli", "hypercorn"]
+)
 async def test_both_launchers_serve_both_protocols_on_each_path_and_stop(
-        command: list[str], server_path: str) -> None:
+    command: list[str], server_path: str
+) -> None:
     """On each path (server_process passes QAKIT_FAST_PATH; with 0 no hypercorn class is
     replaced): the same protocol on /ws and /ws/orders, and a clean exit on SIGTERM."""
     args = [*command, "--bind", "127.0.0.1:0"]
@@ -152,12 +177,14 @@ async def test_both_launchers_serve_both_protocols_on_each_path_and_stop(
                 assert health["fast_path"] is (server_path == "fast")
             async with open_websocket_url(f"{server.ws}/ws?channel=plain") as ws:
                 assert (await receive_json(ws))["channel"] == "plain"
-                frames = await request(ws, {"action": "broadcast", "request_id": "b",
-                                            "payload": {"message": "hi"}})
+                frames = await request(
+                    ws, {"action": "broadcast", "request_id": "b", "payload": {"message": "hi"}}
+                )
                 assert [f["type"] for f in frames] == ["ack", "message", "event"]
             async with open_websocket_url(f"{server.ws}/ws/orders") as legacy:
-                await legacy.send_message(json.dumps({"action": "create_order",
-                                                      "customer": "Анна"}))
+                await legacy.send_message(
+                    json.dumps({"action": "create_order", "customer": "Анна"})
+                )
                 assert (await receive_json(legacy))["type"] == "result"
             server.process.send_signal(signal.SIGTERM)
             assert await server.process.wait() == 0

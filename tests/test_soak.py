@@ -21,8 +21,12 @@ SOAK = Path(__file__).resolve().parent.parent / "bench" / "soak.py"
 async def test_a_minute_of_soak_with_postgres_and_kafka_outages() -> None:
     kafka_broker.jars()  # fetched (and cached) before the clock of the run starts
     with trio.fail_after(300):
-        done = await trio.run_process([sys.executable, str(SOAK), "--duration", "60"],
-                                      capture_stdout=True, capture_stderr=True, check=False)
+        done = await trio.run_process(
+            [sys.executable, str(SOAK), "--duration", "60"],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
     figures = json.loads(done.stdout)
     assert done.returncode == 0, (figures, done.stderr.decode()[-3000:])
     assert figures["failures"] == []
@@ -35,7 +39,10 @@ async def test_a_minute_of_soak_with_postgres_and_kafka_outages() -> None:
     assert figures["faulty_requests"] > 0
     assert figures["inspector1_messages"] > 0
     assert sum(n for key, n in figures.items() if key.startswith("fault_rules_2")) > 0
-    assert [key for key in figures if key.startswith("fault_rules_")
-            and not key.startswith("fault_rules_2")] == []
+    assert [
+        key
+        for key in figures
+        if key.startswith("fault_rules_") and not key.startswith("fault_rules_2")
+    ] == []
     assert figures["task_tree_200"] > 0
     assert figures["error_lines"] == 0

@@ -17,8 +17,7 @@ class Flaky:
         self.starts: list[float] = []
         self.serving = trio.Event()  # past its crashes
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                  ) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.starts.append(trio.current_time())
         task_status.started()
         if len(self.starts) <= self.crashes:
@@ -28,7 +27,8 @@ class Flaky:
 
 
 async def test_restarts_with_a_doubling_pause_then_runs(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     supervisor, flaky = Supervisor(), Flaky(crashes=4)
     async with trio.open_nursery() as nursery:
         await nursery.start(supervisor.supervise, "flaky", flaky.run)
@@ -36,12 +36,16 @@ async def test_restarts_with_a_doubling_pause_then_runs(
         assert not supervisor.healthy()
         await flaky.serving.wait()
         pauses = [b - a for a, b in zip(flaky.starts, flaky.starts[1:], strict=False)]
-        assert pauses == pytest.approx([RESTART_FIRST, RESTART_FIRST * 2, RESTART_FIRST * 4,
-                                        RESTART_FIRST * 8])
+        assert pauses == pytest.approx(
+            [RESTART_FIRST, RESTART_FIRST * 2, RESTART_FIRST * 4, RESTART_FIRST * 8]
+        )
         assert supervisor.healthy()
         health = supervisor.health()["flaky"]
         assert (health["state"], health["restarts"], health["error"]) == (
-            "running", 4, "RuntimeError: crash 4")
+            "running",
+            4,
+            "RuntimeError: crash 4",
+        )
         nursery.cancel_scope.cancel()
 
 
@@ -50,8 +54,9 @@ async def test_the_pause_is_capped(autojump_clock: trio.testing.MockClock) -> No
     async with trio.open_nursery() as nursery:
         await nursery.start(supervisor.supervise, "flaky", flaky.run)
         await flaky.serving.wait()
-        assert max(b - a for a, b in zip(flaky.starts, flaky.starts[1:], strict=False)
-                   ) == pytest.approx(RESTART_MAX)
+        assert max(
+            b - a for a, b in zip(flaky.starts, flaky.starts[1:], strict=False)
+        ) == pytest.approx(RESTART_MAX)
         nursery.cancel_scope.cancel()
 
 
@@ -60,14 +65,16 @@ async def test_a_crash_before_ready_fails_the_start() -> None:
         raise OSError("cannot even start")
 
     supervisor = Supervisor()
-    with pytest.RaisesGroup(pytest.RaisesExc(OSError, match="cannot even start"),
-                            flatten_subgroups=True):
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(OSError, match="cannot even start"), flatten_subgroups=True
+    ):
         async with trio.open_nursery() as nursery:
             await nursery.start(supervisor.supervise, "broken", broken)
 
 
 async def test_a_task_that_finishes_is_not_restarted_and_cancel_is_not_caught(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async def once(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
 

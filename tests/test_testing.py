@@ -20,7 +20,8 @@ async def test_settings_are_checked_like_the_environment() -> None:
 
 
 async def test_frames_both_ways_and_closes_from_both_sides(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with open_stand({"QAKIT_MAX_MESSAGE_SIZE": "64"}) as stand:
         async with stand.connect("/ws?channel=room") as ws:
             await ws.receive_json()

@@ -34,8 +34,7 @@ class AdapterState:
             self._changed.set()
             self._changed = trio.Event()
             if state == "down":
-                self._log.warning(f"{self._name} unavailable", extra={"fields": {
-                    "error": error}})
+                self._log.warning(f"{self._name} unavailable", extra={"fields": {"error": error}})
             else:
                 logs.info(self._log, f"{self._name} {state}")
         self.error = error

@@ -77,9 +77,14 @@ class _Producer:
     async def _started(self) -> Any:
         if self._producer is None:
             producer = aiokafka.AIOKafkaProducer(
-                bootstrap_servers=self._bootstrap, client_id="qakit-trio", acks="all",
-                enable_idempotence=True, linger_ms=2, max_batch_size=BATCH_BYTES,
-                request_timeout_ms=int(self._timeout * 1000))
+                bootstrap_servers=self._bootstrap,
+                client_id="qakit-trio",
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=2,
+                max_batch_size=BATCH_BYTES,
+                request_timeout_ms=int(self._timeout * 1000),
+            )
             try:
                 await producer.start()
             except BaseException:
@@ -124,8 +129,15 @@ def _translated(error: Exception) -> KafkaUnavailable:
 class KafkaPublisher:
     enabled = True
 
-    def __init__(self, bootstrap: str, *, buffer_size: int, timeout: float,
-                 flush_timeout: float, spool: DiskSpool | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        buffer_size: int,
+        timeout: float,
+        flush_timeout: float,
+        spool: DiskSpool | None = None,
+    ) -> None:
         self._bootstrap, self._timeout, self._flush_timeout = bootstrap, timeout, flush_timeout
         self._spool = spool  # where records go when the inbox is full (None: dropped)
         self._spool_opened = False
@@ -163,17 +175,32 @@ class KafkaPublisher:
         self.dropped += 1
         self.outcomes[(record.topic, "dropped")] += 1
         if self.dropped == 1 or self.dropped % 1000 == 0:
-            log.warning("kafka buffer full: event dropped", extra={"fields": {
-                "dropped": self.dropped, "buffer": self._buffer_size,
-                "spool": None if spool is None else spool.pending_bytes,
-                "event_id": record.event_id, "topic": record.topic}})
+            log.warning(
+                "kafka buffer full: event dropped",
+                extra={
+                    "fields": {
+                        "dropped": self.dropped,
+                        "buffer": self._buffer_size,
+                        "spool": None if spool is None else spool.pending_bytes,
+                        "event_id": record.event_id,
+                        "topic": record.topic,
+                    }
+                },
+            )
 
     def _spooled(self, spool: DiskSpool, record: Record) -> bool:
         try:
             return spool.append(record)
         except OSError as error:  # the disk is full, or the directory went away
-            log.warning("kafka spool write failed", extra={"fields": {
-                "error": f"{type(error).__name__}: {error}", "event_id": record.event_id}})
+            log.warning(
+                "kafka spool write failed",
+                extra={
+                    "fields": {
+                        "error": f"{type(error).__name__}: {error}",
+                        "event_id": record.event_id,
+                    }
+                },
+            )
             return False
 
     async def deliver(self, records: Sequence[Record]) -> bool:
@@ -188,16 +215,20 @@ class KafkaPublisher:
 
     def health(self) -> dict[str, Any]:
         waiting = self._inbox.statistics().current_buffer_used + self._in_flight
-        health = {**self.state.as_dict(), "bootstrap": self._bootstrap,
-                  "delivered": self.delivered, "waiting": waiting, "dropped": self.dropped}
+        health = {
+            **self.state.as_dict(),
+            "bootstrap": self._bootstrap,
+            "delivered": self.delivered,
+            "waiting": waiting,
+            "dropped": self.dropped,
+        }
         if self._spool is not None:
             health["spool"] = self._spool.health()
         return health
 
     # --- the adapter task -----------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                  ) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if self._spool is not None and not self._spool_opened:  # once: it holds a lock
             await trio.to_thread.run_sync(self._spool.open)  # SpoolError: start-up fails
             self._spool_opened = True
@@ -210,8 +241,11 @@ class KafkaPublisher:
                     if self.state.current != "up":  # starting, or down: probe until it answers
                         await self._check(producer)
                         continue
-                    if (self._spool is not None and self._spool.pending_records
-                            and not self._inbox.statistics().current_buffer_used):
+                    if (
+                        self._spool is not None
+                        and self._spool.pending_records
+                        and not self._inbox.statistics().current_buffer_used
+                    ):
                         await self._send_spooled(producer, self._spool)  # the inbox first
                         continue
                     with trio.move_on_after(WATCH_INTERVAL):
@@ -276,8 +310,7 @@ class KafkaPublisher:
                 delivery.done.set()
         self._up()
 
-    async def _send_until_acknowledged(self, producer: _Producer,
-                                       batch: list[Delivery]) -> None:
+    async def _send_until_acknowledged(self, producer: _Producer, batch: list[Delivery]) -> None:
         while True:
             try:
                 await self._attempt(producer, batch)
@@ -323,8 +356,14 @@ class KafkaPublisher:
         with trio.move_on_after(STOP_TIMEOUT):
             await trio_asyncio.aio_as_trio(producer.stop)()
         self.state.set("stopped")
-        logs.info(log, "kafka publisher stopped", delivered=self.delivered, left=left,
-                  spooled=spooled, dropped=self.dropped)
+        logs.info(
+            log,
+            "kafka publisher stopped",
+            delivered=self.delivered,
+            left=left,
+            spooled=spooled,
+            dropped=self.dropped,
+        )
 
 
 class NoKafka:
@@ -340,8 +379,7 @@ class NoKafka:
     def health(self) -> dict[str, Any]:
         return {"state": "disabled"}
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                  ) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
 
 

@@ -41,8 +41,9 @@ def _encode(value: dict[str, Any]) -> bytes:
     return encode(value).encode()
 
 
-def ws_record(topic: str, frame: dict[str, Any], *, channel: str,
-              connection_id: str | None) -> Record:
+def ws_record(
+    topic: str, frame: dict[str, Any], *, channel: str, connection_id: str | None
+) -> Record:
     """An event frame or a broadcast message, as published to the WS topic."""
     value = {"source": SOURCE, **frame, "channel": channel, "connection_id": connection_id}
     return Record(topic, channel.encode(), _encode(value), frame.get("event_id"))
@@ -50,9 +51,14 @@ def ws_record(topic: str, frame: dict[str, Any], *, channel: str,
 
 def order_value(event: OrderEvent, ts: datetime | None = None) -> dict[str, Any]:
     """The order topic's record value for `event` (also what the event outbox row stores)."""
-    return {"type": str(event.type), "order_id": event.order.id,
-            "customer": event.order.customer, "status": event.order.status,
-            "event_id": event.event_id, "ts": (ts or datetime.now(UTC)).isoformat()}
+    return {
+        "type": str(event.type),
+        "order_id": event.order.id,
+        "customer": event.order.customer,
+        "status": event.order.status,
+        "event_id": event.event_id,
+        "ts": (ts or datetime.now(UTC)).isoformat(),
+    }
 
 
 def order_record(topic: str, value: dict[str, Any]) -> Record:

@@ -47,9 +47,17 @@ class Batch:
 
 
 def _line(record: Record) -> bytes:
-    return protocol.encode({"topic": record.topic, "key": record.key.decode(),
-                            "value": record.value.decode(), "event_id": record.event_id}
-                           ).encode() + b"\n"
+    return (
+        protocol.encode(
+            {
+                "topic": record.topic,
+                "key": record.key.decode(),
+                "value": record.value.decode(),
+                "event_id": record.event_id,
+            }
+        ).encode()
+        + b"\n"
+    )
 
 
 def _record(line: bytes) -> Record:
@@ -82,8 +90,9 @@ class DiskSpool:
             raise SpoolError(f"{self.directory} is used by another qakit-trio process") from None
         except OSError as error:
             raise SpoolError(f"{self.directory}: {error.strerror}") from None
-        self._segments = sorted(int(p.stem) for p in self.directory.glob("*.jsonl")
-                                if p.stem.isdigit())
+        self._segments = sorted(
+            int(p.stem) for p in self.directory.glob("*.jsonl") if p.stem.isdigit()
+        )
         self._next = (self._segments[-1] + 1) if self._segments else 1
         position = self.directory / "position"
         text = position.read_text().split() if position.exists() else []
@@ -92,7 +101,7 @@ class DiskSpool:
         for number in self._segments:
             data = self._path(number).read_bytes()
             if number == self._segments[0]:
-                data = data[self._position:]
+                data = data[self._position :]
             self.pending_bytes += len(data)
             self.pending_records += data.count(b"\n")
 
@@ -159,7 +168,7 @@ class DiskSpool:
         """Files, after `forget`: delete a finished segment, write down the position."""
         if finished:
             self._path(batch.segment).unlink()
-        position = (f"{batch.segment + 1} 0" if finished else f"{batch.segment} {batch.end}")
+        position = f"{batch.segment + 1} 0" if finished else f"{batch.segment} {batch.end}"
         temporary = self.directory / "position.tmp"
         temporary.write_text(position + "\n")
         temporary.replace(self.directory / "position")
@@ -194,6 +203,12 @@ class DiskSpool:
         return True
 
     def health(self) -> dict[str, int | str]:
-        return {"directory": str(self.directory), "pending_bytes": self.pending_bytes,
-                "pending_records": self.pending_records, "max_bytes": self.max_bytes,
-                "appended": self.appended, "refused": self.refused, "skipped": self.skipped}
+        return {
+            "directory": str(self.directory),
+            "pending_bytes": self.pending_bytes,
+            "pending_records": self.pending_records,
+            "max_bytes": self.max_bytes,
+            "appended": self.appended,
+            "refused": self.refused,
+            "skipped": self.skipped,
+        }

@@ -40,8 +40,7 @@ PRUNE_BATCH = 1000
 
 
 class OrderRelay:
-    def __init__(self, store: PostgresOrderStore, publisher: KafkaPublisher, topic: str
-                 ) -> None:
+    def __init__(self, store: PostgresOrderStore, publisher: KafkaPublisher, topic: str) -> None:
         self._store = store
         self._publisher = publisher
         self._topic = topic
@@ -61,16 +60,16 @@ class OrderRelay:
     def health(self) -> dict[str, Any]:
         return {"relayed": self.relayed, "in_flight": self.in_flight, "pruned": self.pruned}
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                  ) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
             try:
                 moved = await self._relay_once()
             except (StoreUnavailable, StoreFailed) as error:
                 if isinstance(error, StoreFailed):  # an outage is logged by the adapter itself
-                    log.warning("event outbox relay: query failed", extra={"fields": {
-                        "error": str(error)}})
+                    log.warning(
+                        "event outbox relay: query failed", extra={"fields": {"error": str(error)}}
+                    )
                 moved = 0
                 await trio.sleep(RETRY_PAUSE)
             if moved < BATCH:  # caught up: prune now and then, and wait for news

@@ -83,8 +83,7 @@ class Database:
 
     # --- the adapter task ----------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                  ) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled. Ready at once: while the database is down, requests get
         StoreUnavailable and the watch keeps trying to reach it."""
         # A fresh set of slots for each run (a restart after a crash starts clean).
@@ -129,12 +128,16 @@ class Database:
                     result = await self._in_thread(connection, work, phase)
         except trio.TooSlowError:
             self.state.set("down", f"no answer within {self._timeout} s")
-            raise StoreUnavailable(f"the database did not answer within {self._timeout} s"
-                                   + _UNKNOWN_OUTCOME * (phase[0] == "commit")) from None
+            raise StoreUnavailable(
+                f"the database did not answer within {self._timeout} s"
+                + _UNKNOWN_OUTCOME * (phase[0] == "commit")
+            ) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as error:
             self.state.set("down", str(error).strip())
-            raise StoreUnavailable(f"the database is unavailable: {str(error).strip()}"
-                                   + _UNKNOWN_OUTCOME * (phase[0] == "commit")) from None
+            raise StoreUnavailable(
+                f"the database is unavailable: {str(error).strip()}"
+                + _UNKNOWN_OUTCOME * (phase[0] == "commit")
+            ) from None
         except psycopg.Error as error:
             raise StoreFailed(f"the database refused the query: {str(error).strip()}") from None
         except Exception:
@@ -154,17 +157,24 @@ class Database:
         connection, last_used = (None, 0.0) if slot is None else slot
         try:
             if connection is not None and (
-                    connection.closed or connection.broken
-                    or (trio.current_time() - last_used > IDLE_CHECK_AFTER
-                        and not await self._answers(connection))):
+                connection.closed
+                or connection.broken
+                or (
+                    trio.current_time() - last_used > IDLE_CHECK_AFTER
+                    and not await self._answers(connection)
+                )
+            ):
                 connection.close()  # it does not work: closing does not touch the network
                 connection = None
             if connection is None:
                 connection = await self._open()
             yield connection
         except BaseException:
-            if (connection is not None and connection.broken
-                    and id(connection) not in self._abandoned):
+            if (
+                connection is not None
+                and connection.broken
+                and id(connection) not in self._abandoned
+            ):
                 connection.close()
                 connection = None
             raise
@@ -196,8 +206,9 @@ class Database:
             return connection
 
         try:
-            return await trio.to_thread.run_sync(connect, limiter=self._threads,
-                                                 abandon_on_cancel=True)
+            return await trio.to_thread.run_sync(
+                connect, limiter=self._threads, abandon_on_cancel=True
+            )
         except trio.Cancelled:
             with lock:
                 abandoned = True
@@ -211,10 +222,16 @@ class Database:
         # first and cancels the query (_in_thread).
         timeout_ms = int(self._timeout * 2000)
         connection = psycopg.connect(
-            self._url, autocommit=True,  # transactions are explicit: connection.transaction()
-            connect_timeout=max(2, int(self._timeout)), application_name="qakit-trio",
+            self._url,
+            autocommit=True,  # transactions are explicit: connection.transaction()
+            connect_timeout=max(2, int(self._timeout)),
+            application_name="qakit-trio",
             options=f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}",
-            keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2)
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=2,
+        )
         if not self._schema_ready:
             try:
                 with connection.transaction():
@@ -232,14 +249,14 @@ class Database:
     async def _answers(self, connection: Connection) -> bool:
         """Does this idle connection still work? (Bounded like every query: _in_thread.)"""
         try:
-            await self._in_thread(connection, lambda cursor: cursor.execute("SELECT 1"),
-                                  ["query"])
+            await self._in_thread(connection, lambda cursor: cursor.execute("SELECT 1"), ["query"])
         except psycopg.Error:
             return False
         return True
 
-    async def _in_thread(self, connection: Connection, work: Callable[[Cursor], T],
-                         phase: list[str]) -> T:
+    async def _in_thread(
+        self, connection: Connection, work: Callable[[Cursor], T], phase: list[str]
+    ) -> T:
         """`work` in a worker thread, inside a transaction. `phase[0]` says how far it got:
         "query", then "commit" once COMMIT is on its way (a failure after that point has an
         unknown outcome).
@@ -276,9 +293,14 @@ class Database:
 
         async def worker() -> None:
             with worker_scope:
-                result.append(await trio.to_thread.run_sync(
-                    outcome.capture, in_transaction, limiter=self._threads,
-                    abandon_on_cancel=True))
+                result.append(
+                    await trio.to_thread.run_sync(
+                        outcome.capture,
+                        in_transaction,
+                        limiter=self._threads,
+                        abandon_on_cancel=True,
+                    )
+                )
                 done.set()
 
         async with trio.open_nursery() as nursery:

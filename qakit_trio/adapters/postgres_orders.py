@@ -47,26 +47,35 @@ RowIds = list[int]
 
 
 def _order(row: tuple[Any, ...]) -> Order:
-    return Order(id=row[0], customer=row[1], status=row[2], created_at=row[3],
-                 updated_at=row[4])
+    return Order(id=row[0], customer=row[1], status=row[2], created_at=row[3], updated_at=row[4])
 
 
 class PostgresOrderStore:
     kind = "postgres"
 
-    def __init__(self, url: str, *, pool_size: int, timeout: float, event_outbox: bool = False,
-                 reset: bool = False, bugs: Bugs | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int,
+        timeout: float,
+        event_outbox: bool = False,
+        reset: bool = False,
+        bugs: Bugs | None = None,
+    ) -> None:
         self.event_outbox = event_outbox  # every order event to order_outbox too (Kafka on)
         self._bugs = bugs or Bugs()  # the lab's any_transition_allowed and lost_update
         # reset (RESET_ORDERS_ON_START): the orders table is dropped and made again, once, on
         # the first connection, as the original stand did, so ids start at 1 as in the guides.
         # The event outbox is kept: its events happened, and Kafka is still owed them.
-        self._db = Database(url, pool_size=pool_size, timeout=timeout,
-                            schema=[*([RESET] if reset else []), SCHEMA,
-                                    *(OUTBOX_SCHEMA if event_outbox else [])])
+        self._db = Database(
+            url,
+            pool_size=pool_size,
+            timeout=timeout,
+            schema=[*([RESET] if reset else []), SCHEMA, *(OUTBOX_SCHEMA if event_outbox else [])],
+        )
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                  ) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         await self._db.run(task_status=task_status)
 
     def health(self) -> dict[str, Any]:
@@ -74,11 +83,14 @@ class PostgresOrderStore:
 
     async def create(self, customer: str) -> OrderEvent:
         def work(cursor: Cursor) -> OrderEvent:
-            cursor.execute(f"INSERT INTO orders (customer, status, created_at, updated_at) "
-                           f"VALUES (%s, %s, now(), now()) RETURNING {COLUMNS}",
-                           (customer, Status.CREATED.value))
-            return self._with_event_row(cursor, OrderEvent(new_event_id(), EventType.CREATED,
-                                                     _order(_one(cursor))))
+            cursor.execute(
+                f"INSERT INTO orders (customer, status, created_at, updated_at) "
+                f"VALUES (%s, %s, now(), now()) RETURNING {COLUMNS}",
+                (customer, Status.CREATED.value),
+            )
+            return self._with_event_row(
+                cursor, OrderEvent(new_event_id(), EventType.CREATED, _order(_one(cursor)))
+            )
 
         return await self._db.call(work)
 
@@ -90,13 +102,16 @@ class PostgresOrderStore:
 
         return await self._db.call(work)
 
-    async def list(self, *, newest_first: bool = False, limit: int | None = None,
-                   offset: int = 0) -> list[Order]:
+    async def list(
+        self, *, newest_first: bool = False, limit: int | None = None, offset: int = 0
+    ) -> list[Order]:
         order_by = "id DESC" if newest_first else "id"
 
         def work(cursor: Cursor) -> list[Order]:  # LIMIT NULL: no limit
-            cursor.execute(f"SELECT {COLUMNS} FROM orders ORDER BY {order_by} "
-                           f"LIMIT %s OFFSET %s", (limit, offset))
+            cursor.execute(
+                f"SELECT {COLUMNS} FROM orders ORDER BY {order_by} LIMIT %s OFFSET %s",
+                (limit, offset),
+            )
             return [_order(row) for row in cursor.fetchall()]
 
         return await self._db.call(work)
@@ -118,20 +133,27 @@ class PostgresOrderStore:
                 check_transition(previous.status, status)
             if bugs.lost_update:  # a slow write after an unlocked read: the race is open
                 cursor.execute("SELECT pg_sleep(%s)", (LOST_UPDATE_WINDOW,))
-            cursor.execute(f"UPDATE orders SET status = %s, updated_at = now() WHERE id = %s "
-                           f"RETURNING {COLUMNS}", (status.value, order_id))
-            return self._with_event_row(cursor, OrderEvent(
-                new_event_id(), EventType.STATUS_CHANGED, _order(_one(cursor)), previous.status))
+            cursor.execute(
+                f"UPDATE orders SET status = %s, updated_at = now() WHERE id = %s "
+                f"RETURNING {COLUMNS}",
+                (status.value, order_id),
+            )
+            return self._with_event_row(
+                cursor,
+                OrderEvent(
+                    new_event_id(), EventType.STATUS_CHANGED, _order(_one(cursor)), previous.status
+                ),
+            )
 
         return await self._db.call(work)
 
-    def _with_event_row(self, cursor: Cursor, event: OrderEvent
-                  ) -> OrderEvent:
+    def _with_event_row(self, cursor: Cursor, event: OrderEvent) -> OrderEvent:
         """In the change's transaction: its event outbox row, if the event outbox is on."""
         if self.event_outbox:
-            cursor.execute("INSERT INTO order_outbox (event_id, order_id, value) "
-                           "VALUES (%s, %s, %s)", (event.event_id, event.order.id,
-                                                   encode(order_value(event))))
+            cursor.execute(
+                "INSERT INTO order_outbox (event_id, order_id, value) VALUES (%s, %s, %s)",
+                (event.event_id, event.order.id, encode(order_value(event))),
+            )
         return event
 
     # --- the event outbox, for order_relay.py ----------------------------------------------------
@@ -141,8 +163,10 @@ class PostgresOrderStore:
         order (a change waits for the previous one's row lock, so its row comes later)."""
 
         def work(cursor: Cursor) -> OutboxRows:
-            cursor.execute("SELECT id, value FROM order_outbox WHERE sent_at IS NULL "
-                           "ORDER BY id LIMIT %s", (limit,))
+            cursor.execute(
+                "SELECT id, value FROM order_outbox WHERE sent_at IS NULL ORDER BY id LIMIT %s",
+                (limit,),
+            )
             return [(row[0], row[1]) for row in cursor.fetchall()]
 
         return await self._db.call(work)
@@ -150,21 +174,22 @@ class PostgresOrderStore:
     async def prune_sent(self, older_than_s: float, limit: int) -> int:
         """Delete up to `limit` event outbox rows sent more than `older_than_s` seconds ago
         (they are in Kafka); return how many. The event outbox is a queue, not an archive."""
+
         def work(cursor: Cursor) -> int:
-            cursor.execute("DELETE FROM order_outbox WHERE id IN (SELECT id FROM order_outbox "
-                           "WHERE sent_at < now() - make_interval(secs => %s) LIMIT %s)",
-                           (older_than_s, limit))
+            cursor.execute(
+                "DELETE FROM order_outbox WHERE id IN (SELECT id FROM order_outbox "
+                "WHERE sent_at < now() - make_interval(secs => %s) LIMIT %s)",
+                (older_than_s, limit),
+            )
             return cursor.rowcount
 
         return await self._db.call(work)
 
     async def mark_sent(self, row_ids: RowIds) -> None:
         def work(cursor: Cursor) -> None:
-            cursor.execute("UPDATE order_outbox SET sent_at = now() WHERE id = ANY(%s)",
-                           (row_ids,))
+            cursor.execute("UPDATE order_outbox SET sent_at = now() WHERE id = ANY(%s)", (row_ids,))
 
         await self._db.call(work)
-
 
 
 def _one(cursor: Cursor) -> tuple[Any, ...]:
@@ -172,4 +197,3 @@ def _one(cursor: Cursor) -> tuple[Any, ...]:
     if row is None:
         raise StoreFailed("the database returned no row")
     return row
-

@@ -35,8 +35,9 @@ class OrderStore(Protocol):
 
     async def get(self, order_id: int) -> Order | None: ...
 
-    async def list(self, *, newest_first: bool = False, limit: int | None = None,
-                   offset: int = 0) -> list[Order]:
+    async def list(
+        self, *, newest_first: bool = False, limit: int | None = None, offset: int = 0
+    ) -> list[Order]:
         """A page of orders by id (newest first if asked): `offset` skipped, at most `limit`
         (None: all the rest). A store pages itself: a large table is never read whole."""
         ...
@@ -55,8 +56,7 @@ class MemoryOrderStore:
         self._next_id = 1
         self._bugs = bugs or Bugs()  # the lab's any_transition_allowed and lost_update
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                  ) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()  # nothing to connect to; nothing to watch
 
     def health(self) -> dict[str, Any]:
@@ -74,8 +74,9 @@ class MemoryOrderStore:
         await trio.lowlevel.checkpoint()
         return self._orders.get(order_id)
 
-    async def list(self, *, newest_first: bool = False, limit: int | None = None,
-                   offset: int = 0) -> list[Order]:
+    async def list(
+        self, *, newest_first: bool = False, limit: int | None = None, offset: int = 0
+    ) -> list[Order]:
         await trio.lowlevel.checkpoint()
         # The dict is in id order: ids grow and each is inserted once (a change replaces the
         # value in place). A page costs offset + limit steps, not a sort of the whole table.

@@ -42,8 +42,12 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 _STATUS_VALUES = frozenset(status.value for status in Status)
 
 # The REST verbs of the original stand: POST /orders/{id}/<verb>
-VERBS: dict[str, Status] = {"pay": Status.PAID, "ship": Status.SHIPPED,
-                            "deliver": Status.DELIVERED, "cancel": Status.CANCELLED}
+VERBS: dict[str, Status] = {
+    "pay": Status.PAID,
+    "ship": Status.SHIPPED,
+    "deliver": Status.DELIVERED,
+    "cancel": Status.CANCELLED,
+}
 
 
 def check_transition(old: str, new: Status) -> None:
@@ -77,8 +81,9 @@ def validate_customer(value: object) -> str:
         raise ValueError(f"customer is longer than {MAX_CUSTOMER_LENGTH} characters")
     bad = _NOT_IN_A_NAME.search(value)
     if bad is not None:
-        raise ValueError(f"customer must not contain control characters (found "
-                         f"U+{ord(bad.group()):04X})")
+        raise ValueError(
+            f"customer must not contain control characters (found U+{ord(bad.group()):04X})"
+        )
     return value
 
 
@@ -95,8 +100,13 @@ class Order:
     updated_at: datetime | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "customer": self.customer, "status": self.status,
-                "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
+        return {
+            "id": self.id,
+            "customer": self.customer,
+            "status": self.status,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+        }
 
     def summary(self) -> dict[str, Any]:
         """The legacy protocol's shape of an order (docs/protocol.md: the legacy protocol)."""
@@ -124,8 +134,11 @@ class OrderEvent:
 
     def extra(self) -> dict[str, Any]:
         """The `extra` of the /ws event frame."""
-        extra: dict[str, Any] = {"order_id": self.order.id, "customer": self.order.customer,
-                                 "status": self.order.status}
+        extra: dict[str, Any] = {
+            "order_id": self.order.id,
+            "customer": self.order.customer,
+            "status": self.order.status,
+        }
         if self.previous_status is not None:
             extra["previous_status"] = self.previous_status
         return extra

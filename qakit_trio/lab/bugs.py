@@ -26,25 +26,41 @@ class Bug:
 
 CATALOGUE: tuple[Bug, ...] = (
     Bug("ack_after_data", "ws", "the ack arrives after the first data frame"),
-    Bug("event_wrong_request_id", "ws",
-        "the event frame carries the previous request's request_id"),
+    Bug(
+        "event_wrong_request_id", "ws", "the event frame carries the previous request's request_id"
+    ),
     Bug("broadcast_leaks_channels", "ws", "a broadcast also reaches every other channel"),
     Bug("list_orders_off_by_one", "ws", "list_orders with limit N returns N-1 orders"),
     Bug("duplicate_event", "ws", "every event frame is sent twice"),
-    Bug("close_on_invalid_json", "ws",
-        "invalid JSON closes the socket (1000) instead of an error frame (the original's)"),
-    Bug("no_id_request_id", "ws",
-        'a missing request_id becomes "no-id" (the original\'s) instead of a server id'),
+    Bug(
+        "close_on_invalid_json",
+        "ws",
+        "invalid JSON closes the socket (1000) instead of an error frame (the original's)",
+    ),
+    Bug(
+        "no_id_request_id",
+        "ws",
+        'a missing request_id becomes "no-id" (the original\'s) instead of a server id',
+    ),
     Bug("any_transition_allowed", "domain", "the state machine accepts any status change"),
-    Bug("lost_update", "domain",
-        "two concurrent change_status on one order both succeed; one write is lost"),
+    Bug(
+        "lost_update",
+        "domain",
+        "two concurrent change_status on one order both succeed; one write is lost",
+    ),
     Bug("stale_stats", "rest", "/stats answers what it counted up to 5 seconds ago"),
     Bug("missing_order_is_200", "rest", "GET /orders/{id} of a missing order is 200 null"),
-    Bug("legacy_requester_misses_event", "legacy",
-        "on /ws/orders the client that made a change gets no event for it"),
+    Bug(
+        "legacy_requester_misses_event",
+        "legacy",
+        "on /ws/orders the client that made a change gets no event for it",
+    ),
     Bug("kafka_record_without_event_id", "kafka", "WS topic records lack their event_id"),
-    Bug("event_log_without_event_id", "logs",
-        "the `event` log line lacks its event_id (Kibana cannot be matched to Kafka)"),
+    Bug(
+        "event_log_without_event_id",
+        "logs",
+        "the `event` log line lacks its event_id (Kibana cannot be matched to Kafka)",
+    ),
 )
 NAMES = tuple(bug.name for bug in CATALOGUE)
 STALE_STATS_SECONDS = 5.0
@@ -100,5 +116,12 @@ class Bugs:
         return [name for name in NAMES if getattr(self, name)]
 
     def listing(self) -> list[dict[str, Any]]:
-        return [{"name": bug.name, "enabled": getattr(self, bug.name), "surface": bug.surface,
-                 "summary": bug.summary} for bug in CATALOGUE]
+        return [
+            {
+                "name": bug.name,
+                "enabled": getattr(self, bug.name),
+                "surface": bug.surface,
+                "summary": bug.summary,
+            }
+            for bug in CATALOGUE
+        ]

@@ -85,16 +85,16 @@ async def broadcast(ctx: ActionContext) -> None:
     message = protocol.require_str(ctx.request.payload, "message")
     channel = ctx.conn.channel
     frame = protocol.channel_message(channel, message, ctx.request_id, ctx.conn.id)
-    delivered, congested = await publish_to_channel(ctx.conn, ctx.services, frame,
-                                                    ctx.request_id)
+    delivered, congested = await publish_to_channel(ctx.conn, ctx.services, frame, ctx.request_id)
     await ctx.event("ws.broadcast", {"channel": channel, "delivered": delivered})
     # Flow control: this client's next request waits until the subscribers this broadcast
     # left congested have drained (or left): the publisher is slowed, never the readers.
     await ctx.conn.wait_drained(congested)
 
 
-async def publish_to_channel(conn: Connection, services: Services, frame: protocol.Message,
-                             request_id: object) -> tuple[int, list[Member]]:
+async def publish_to_channel(
+    conn: Connection, services: Services, frame: protocol.Message, request_id: object
+) -> tuple[int, list[Member]]:
     """One client's `frame` to every member of its channel, the client too; logged once
     and sent to Kafka. Returns how many got it and the members it left congested (for the
     caller's `conn.wait_drained`, once its own replies are out). Both profiles' broadcast."""
@@ -109,15 +109,21 @@ async def publish_to_channel(conn: Connection, services: Services, frame: protoc
     # Queued rather than written at once when this client has more requests waiting (a burst
     # goes out to each subscriber in one write: docs/send-path.md). The sender gets its copy
     # as its own reply (`share`): its own burst never makes it a slow consumer of itself.
-    delivered = hub.publish(channel, item, coalesce=conn.burst(), skip=conn.id,
-                            congested=congested)
+    delivered = hub.publish(channel, item, coalesce=conn.burst(), skip=conn.id, congested=congested)
     if services.bugs.broadcast_leaks_channels:  # the lab's defect: every channel gets it
         for other in hub.stats():
             if other != channel:
                 hub.publish(other, item)
     delivered += await conn.share(item)
-    logs.info(log, "broadcast", **conn.fields, request_id=request_id, delivered=delivered,
-              source="ws", **conn.payload_fields(item.text))
+    logs.info(
+        log,
+        "broadcast",
+        **conn.fields,
+        request_id=request_id,
+        delivered=delivered,
+        source="ws",
+        **conn.payload_fields(item.text),
+    )
     services.events.message(frame, channel, conn.id)  # to Kafka, if it is on
     return delivered, congested
 

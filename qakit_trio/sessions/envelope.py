@@ -60,9 +60,15 @@ class EnvelopeSession:
         conn, bugs = self._conn, self._services.bugs
         if isinstance(message, bytes):
             self._log_in(None, message, kind="binary")
-            await conn.reply(protocol.error(None, protocol.ProtocolError(
-                ErrorCode.INVALID_MESSAGE,
-                "binary frames are not supported: send the JSON request as a text frame")))
+            await conn.reply(
+                protocol.error(
+                    None,
+                    protocol.ProtocolError(
+                        ErrorCode.INVALID_MESSAGE,
+                        "binary frames are not supported: send the JSON request as a text frame",
+                    ),
+                )
+            )
             return
         try:
             obj = protocol.decode_object(message)
@@ -97,8 +103,13 @@ class EnvelopeSession:
         self._previous_request_id = request_id
         await self._run(obj, request_id, ctx_bugs)
 
-    async def _run_with_fault(self, obj: dict[str, Any], request_id: protocol.RequestId,
-                              ack: protocol.Message, fault: Fault | None = None) -> None:
+    async def _run_with_fault(
+        self,
+        obj: dict[str, Any],
+        request_id: protocol.RequestId,
+        ack: protocol.Message,
+        fault: Fault | None = None,
+    ) -> None:
         """faults.py: the ack as the fault says, the action's replies collected, then sent
         the way the fault says (maybe later, from a task of the connection). `fault`: a
         rule's; else the request's own `fault` field."""
@@ -115,8 +126,13 @@ class EnvelopeSession:
         await self._run(obj, request_id, _NO_BUGS, collecting)  # type: ignore[arg-type]
         await faults.deliver(conn, fault, collecting.collected)
 
-    async def _run(self, obj: dict[str, Any], request_id: protocol.RequestId,
-                   ctx_bugs: dict[str, Any], conn: Connection | None = None) -> None:
+    async def _run(
+        self,
+        obj: dict[str, Any],
+        request_id: protocol.RequestId,
+        ctx_bugs: dict[str, Any],
+        conn: Connection | None = None,
+    ) -> None:
         conn = self._conn if conn is None else conn
         late_ack = ctx_bugs.get("late_ack")
         started, outcome = trio.current_time(), "ok"
@@ -125,8 +141,11 @@ class EnvelopeSession:
             action = self._actions.get(request.action)
             if action is None:
                 raise protocol.unknown_action(request.action)
-            await action(ActionContext(request, conn, self._services) if ctx_bugs is _NO_BUGS
-                         else ActionContext(request, conn, self._services, **ctx_bugs))
+            await action(
+                ActionContext(request, conn, self._services)
+                if ctx_bugs is _NO_BUGS
+                else ActionContext(request, conn, self._services, **ctx_bugs)
+            )
         except* REPLIED as group:
             failure = as_protocol_error(_first(group))
             assert failure is not None
@@ -136,14 +155,22 @@ class EnvelopeSession:
             await conn.reply(protocol.error(request_id, failure))
         except* Exception:
             outcome = str(ErrorCode.INTERNAL_ERROR)
-            log.exception("action failed", extra={"fields": {**conn.fields,
-                                                              "request_id": request_id}})
-            await conn.reply(protocol.error(request_id, protocol.ProtocolError(
-                ErrorCode.INTERNAL_ERROR, "the server failed to handle this request")))
+            log.exception(
+                "action failed", extra={"fields": {**conn.fields, "request_id": request_id}}
+            )
+            await conn.reply(
+                protocol.error(
+                    request_id,
+                    protocol.ProtocolError(
+                        ErrorCode.INTERNAL_ERROR, "the server failed to handle this request"
+                    ),
+                )
+            )
             conn.close_soon(INTERNAL_ERROR, "internal error")
         finally:  # counted also when cancelled (a close); the outcome is then what it was
-            self._services.requests.observe(obj.get("action"), outcome,
-                                            trio.current_time() - started)
+            self._services.requests.observe(
+                obj.get("action"), outcome, trio.current_time() - started
+            )
 
     def _assign_request_id(self) -> str:
         self._requests += 1
@@ -151,10 +178,18 @@ class EnvelopeSession:
             return "no-id"  # the lab's defect (the original stand's behaviour)
         return f"srv-{self._conn.id}-{self._requests}"
 
-    def _log_in(self, request_id: protocol.RequestId | None, message: str | bytes,
-                **fields: Any) -> None:
-        logs.info(log, "frame in", **self._conn.fields, request_id=request_id,
-                  size=len(message), **fields, **self._conn.payload_fields(message))
+    def _log_in(
+        self, request_id: protocol.RequestId | None, message: str | bytes, **fields: Any
+    ) -> None:
+        logs.info(
+            log,
+            "frame in",
+            **self._conn.fields,
+            request_id=request_id,
+            size=len(message),
+            **fields,
+            **self._conn.payload_fields(message),
+        )
 
 
 _NO_BUGS: dict[str, Any] = {}

@@ -36,8 +36,13 @@ LEGACY_CHANNEL = "orders"  # the one channel of the /ws/orders hub
 
 
 class EventSink:
-    def __init__(self, publisher: Publisher, ws_topic: str, bugs: Bugs | None = None,
-                 trail: EventTrail | None = None) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        ws_topic: str,
+        bugs: Bugs | None = None,
+        trail: EventTrail | None = None,
+    ) -> None:
         self._publisher = publisher
         self._ws_topic = ws_topic
         self._bugs = bugs or Bugs()  # the lab's two defects of this sink
@@ -47,8 +52,13 @@ class EventSink:
         """Log one event (an event frame) once, whoever receives it, and publish it.
         `fields` carry the connection (`conn`, `channel`) when there is one."""
         event_id = None if self._bugs.event_log_without_event_id else frame["event_id"]
-        fields = {**fields, "event_action": frame["name"], "event_id": event_id,
-                  "request_id": frame.get("request_id"), "extra": frame.get("extra")}
+        fields = {
+            **fields,
+            "event_action": frame["name"],
+            "event_id": event_id,
+            "request_id": frame.get("request_id"),
+            "extra": frame.get("extra"),
+        }
         line = logs.info(log, "event", **fields)
         if event_id is not None and self.trail is not None:  # for the inspector (trail.py)
             self.trail.saw(event_id, line, log.name, "event", fields)
@@ -59,14 +69,23 @@ class EventSink:
         if self._publisher.enabled:
             if self._bugs.kafka_record_without_event_id:
                 frame = {key: value for key, value in frame.items() if key != "event_id"}
-            self._publisher.publish_nowait(ws_record(self._ws_topic, frame, channel=channel,
-                                                     connection_id=connection_id))
+            self._publisher.publish_nowait(
+                ws_record(self._ws_topic, frame, channel=channel, connection_id=connection_id)
+            )
 
 
 class OrderEvents:
-    def __init__(self, sink: EventSink, hub: Hub, legacy_hub: Hub, orders_channel: str, *,
-                 publisher: Publisher, order_topic: str,
-                 event_outbox_wake: Callable[[], None] | None) -> None:
+    def __init__(
+        self,
+        sink: EventSink,
+        hub: Hub,
+        legacy_hub: Hub,
+        orders_channel: str,
+        *,
+        publisher: Publisher,
+        order_topic: str,
+        event_outbox_wake: Callable[[], None] | None,
+    ) -> None:
         self._sink = sink
         self._hub = hub
         self._legacy_hub = legacy_hub
@@ -80,8 +99,15 @@ class OrderEvents:
         """The /ws event frame of `event` (the same one its requester gets as its reply)."""
         return protocol.event(event.ws_name, request_id, event.extra(), event.event_id)
 
-    def publish(self, event: OrderEvent, frame: protocol.Message, fields: dict[str, Any], *,
-                requester: str | None = None, legacy_skip: str | None = None) -> None:
+    def publish(
+        self,
+        event: OrderEvent,
+        frame: protocol.Message,
+        fields: dict[str, Any],
+        *,
+        requester: str | None = None,
+        legacy_skip: str | None = None,
+    ) -> None:
         """Show one order event everywhere; never waits. `requester`: the /ws connection that
         made the change and has had `frame` as its reply; if it is in the orders channel too,
         it does not get the frame a second time. `legacy_skip`: a /ws/orders connection that
@@ -91,14 +117,21 @@ class OrderEvents:
         if not protocol.is_newest(frame["ts"]):
             frame = {**frame, "ts": protocol.frame_ts()}
         # channel: the requester's on /ws, else the orders channel (REST, /ws/orders)
-        self._sink.record(frame, {"channel": self._orders_channel, **fields,
-                                  "order_id": event.order.id})
-        self._hub.publish(self._orders_channel, Frame.of(protocol.encode(frame)),
-                          skip=requester)
+        self._sink.record(
+            frame, {"channel": self._orders_channel, **fields, "order_id": event.order.id}
+        )
+        self._hub.publish(self._orders_channel, Frame.of(protocol.encode(frame)), skip=requester)
         if self._event_outbox_wake is not None:
             self._event_outbox_wake()  # the event's row was written with the change itself
         elif self._publisher.enabled:
             self._publisher.publish_nowait(order_record(self._order_topic, order_value(event)))
         order = event.order  # the legacy frame: the original's fields, no event_id
-        self._legacy_hub.publish(LEGACY_CHANNEL, Frame.of(legacy.encode(legacy.order_event(
-            str(event.type), order.id, order.customer, order.status))), skip=legacy_skip)
+        self._legacy_hub.publish(
+            LEGACY_CHANNEL,
+            Frame.of(
+                legacy.encode(
+                    legacy.order_event(str(event.type), order.id, order.customer, order.status)
+                )
+            ),
+            skip=legacy_skip,
+        )

@@ -77,19 +77,26 @@ def _rule(n: int, given: object) -> Rule:
         raise RuleError(["rules", n], f"{where} must be an object")
     match = given.get("match", {})
     if not isinstance(match, dict) or set(match) - MATCH_KEYS:
-        raise RuleError(["rules", n, "match"],
-                        f"{where}.match may have action, channel and surface")
+        raise RuleError(
+            ["rules", n, "match"], f"{where}.match may have action, channel and surface"
+        )
     for key in ("action", "channel"):
         if match.get(key) is not None and not isinstance(match[key], str):
             raise RuleError(["rules", n, "match", key], f"{where}.match.{key} must be a string")
     if match.get("surface", "ws") not in SURFACES:
-        raise RuleError(["rules", n, "match", "surface"],
-                        f"{where}.match.surface must be one of {', '.join(SURFACES)}")
+        raise RuleError(
+            ["rules", n, "match", "surface"],
+            f"{where}.match.surface must be one of {', '.join(SURFACES)}",
+        )
     probability = given.get("probability", 1)
-    if isinstance(probability, bool) or not isinstance(probability, int | float) or not (
-            0 <= probability <= 1):
-        raise RuleError(["rules", n, "probability"],
-                        f"{where}.probability must be a number from 0 to 1")
+    if (
+        isinstance(probability, bool)
+        or not isinstance(probability, int | float)
+        or not (0 <= probability <= 1)
+    ):
+        raise RuleError(
+            ["rules", n, "probability"], f"{where}.probability must be a number from 0 to 1"
+        )
     try:
         fault = parse_fault(given.get("fault"))
     except protocol.ProtocolError as error:

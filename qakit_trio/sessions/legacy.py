@@ -58,8 +58,7 @@ def _translated(action: str) -> Iterator[None]:
         text = legacy.ORDER_NOT_FOUND if failure.code == ErrorCode.NOT_FOUND else str(failure)
         raise LegacyError(legacy.error(text, action=action)) from None
     except StoreError as failure:  # db_unavailable / db_error, with what happened
-        raise LegacyError(legacy.error(failure.code, action=action,
-                                       message=str(failure))) from None
+        raise LegacyError(legacy.error(failure.code, action=action, message=str(failure))) from None
 
 
 class LegacySession:
@@ -97,21 +96,29 @@ class LegacySession:
         await self._conn.reply(frame, legacy.encode(frame))
 
     def _log_in(self, message: str | bytes, action: object) -> None:
-        logs.info(log, "frame in", **self._conn.fields, request_id=None,
-                  action=action if isinstance(action, str) else None, size=len(message),
-                  **self._conn.payload_fields(message))
+        logs.info(
+            log,
+            "frame in",
+            **self._conn.fields,
+            request_id=None,
+            action=action if isinstance(action, str) else None,
+            size=len(message),
+            **self._conn.payload_fields(message),
+        )
 
     def _parse(self, message: str | bytes) -> dict[str, Any]:
         if isinstance(message, bytes):
-            raise LegacyError(legacy.error("invalid_json",
-                                           message="binary frames are not supported"))
+            raise LegacyError(
+                legacy.error("invalid_json", message="binary frames are not supported")
+            )
         try:
             request = protocol.decode_json(message)  # the rule of every door (protocol.py)
         except protocol.ProtocolError:
             raise LegacyError(legacy.error("invalid_json")) from None
         if not isinstance(request, dict):
-            raise LegacyError(legacy.error("invalid_json",
-                                           message="a command must be a JSON object"))
+            raise LegacyError(
+                legacy.error("invalid_json", message="a command must be a JSON object")
+            )
         return request
 
     async def _dispatch(self, action: object, request: dict[str, Any]) -> None:
@@ -160,8 +167,9 @@ class LegacySession:
 
     async def _refuse_status(self, action: str, order_id: int, raw_status: object) -> None:
         order = await self._get(action, order_id)  # "order not found" comes first
-        raise LegacyError(legacy.error(legacy.transition_refused(order.status, raw_status),
-                                       action=action))
+        raise LegacyError(
+            legacy.error(legacy.transition_refused(order.status, raw_status), action=action)
+        )
 
     async def _announce(self, action: str, event: OrderEvent) -> None:
         """The requester's result and the event to every client (it included): result first,
@@ -172,8 +180,12 @@ class LegacySession:
         skip = self._conn.id if self._services.bugs.legacy_requester_misses_event else None
 
         def publish() -> None:
-            events.publish(event, events.frame(event, None),
-                           {**self._conn.fields, "source": "ws/orders"}, legacy_skip=skip)
+            events.publish(
+                event,
+                events.frame(event, None),
+                {**self._conn.fields, "source": "ws/orders"},
+                legacy_skip=skip,
+            )
 
         if self._event_first:
             publish()

@@ -39,14 +39,16 @@ def _status(payload: dict[str, Any]) -> orders.Status:
 async def get_order(ctx: ActionContext) -> None:
     order_id = protocol.require_int(ctx.request.payload, "id")
     order = await ctx.services.store.get(order_id)
-    await ctx.reply(protocol.data("order", ctx.request_id,
-                                  None if order is None else order.to_json()))
+    await ctx.reply(
+        protocol.data("order", ctx.request_id, None if order is None else order.to_json())
+    )
     await ctx.event("order.viewed", {"id": order_id})
 
 
 async def list_orders(ctx: ActionContext) -> None:
-    limit = protocol.require_int(ctx.request.payload, "limit", default=LIST_DEFAULT, minimum=1,
-                                 maximum=LIST_MAX)
+    limit = protocol.require_int(
+        ctx.request.payload, "limit", default=LIST_DEFAULT, minimum=1, maximum=LIST_MAX
+    )
     off_by_one = 1 if ctx.services.bugs.list_orders_off_by_one else 0  # the lab's defect
     found = await ctx.services.store.list(newest_first=True, limit=limit - off_by_one)
     await ctx.reply(protocol.data("orders", ctx.request_id, [o.to_json() for o in found]))
@@ -72,10 +74,15 @@ async def _announce(ctx: ActionContext, event: OrderEvent) -> None:
         await ctx.reply(protocol.data("order", ctx.request_id, event.order.to_json()))
         await ctx.send_event(frame)
     finally:
-        ctx.services.order_events.publish(event, frame, {**ctx.conn.fields, "source": "ws"},
-                                          requester=ctx.conn.id)
+        ctx.services.order_events.publish(
+            event, frame, {**ctx.conn.fields, "source": "ws"}, requester=ctx.conn.id
+        )
 
 
 def order_actions() -> dict[str, Action]:
-    return {"get_order": get_order, "list_orders": list_orders, "create_order": create_order,
-            "change_status": change_status}
+    return {
+        "get_order": get_order,
+        "list_orders": list_orders,
+        "create_order": create_order,
+        "change_status": change_status,
+    }

@@ -42,9 +42,12 @@ class QaKitSession:
         self._conn = conn
         self._services = services
         self._actions: dict[str, Callable[[Any, dict[str, Any]], Awaitable[None]]] = {
-            "echo": self._echo, "triplet_demo": self._triplet_demo,
-            "broadcast": self._broadcast, "get_order": self._get_order,
-            "list_orders": self._list_orders}
+            "echo": self._echo,
+            "triplet_demo": self._triplet_demo,
+            "broadcast": self._broadcast,
+            "get_order": self._get_order,
+            "list_orders": self._list_orders,
+        }
 
     def hello(self) -> protocol.Message:
         return qa_kit.hello(self._conn.channel)
@@ -72,8 +75,9 @@ class QaKitSession:
         except* (Refused, StoreError) as group:
             await conn.reply(qa_kit.error(request_id, str(group.exceptions[0])))
         except* Exception:
-            log.exception("action failed", extra={"fields": {**conn.fields,
-                                                              "request_id": request_id}})
+            log.exception(
+                "action failed", extra={"fields": {**conn.fields, "request_id": request_id}}
+            )
             await conn.reply(qa_kit.error(request_id, "the server failed to handle this request"))
             conn.close_soon(INTERNAL_ERROR, "internal error")
         finally:  # counted also when cancelled (a close)
@@ -91,17 +95,23 @@ class QaKitSession:
         return obj
 
     def _log_in(self, request_id: Any, message: str | bytes, action: object) -> None:
-        logs.info(log, "frame in", **self._conn.fields,
-                  request_id=request_id if isinstance(request_id, str) else str(request_id),
-                  action=action if isinstance(action, str) else None, size=len(message),
-                  **self._conn.payload_fields(message))
+        logs.info(
+            log,
+            "frame in",
+            **self._conn.fields,
+            request_id=request_id if isinstance(request_id, str) else str(request_id),
+            action=action if isinstance(action, str) else None,
+            size=len(message),
+            **self._conn.payload_fields(message),
+        )
 
     async def _event(self, name: str, request_id: Any, extra: Any) -> None:
         """The event frame as the original sent it; its log line and Kafka record carry the
         event_id the frame does not."""
         frame = qa_kit.event(name, request_id, extra)
-        self._services.events.record({**frame, "event_id": protocol.new_event_id()},
-                                     self._conn.fields)
+        self._services.events.record(
+            {**frame, "event_id": protocol.new_event_id()}, self._conn.fields
+        )
         await self._conn.reply(frame)
 
     @staticmethod
@@ -126,8 +136,9 @@ class QaKitSession:
         original sent none)."""
         text = self._payload(obj, must_be_object=True).get("message", "")
         frame = qa_kit.channel_message(self._conn.channel, text)
-        _delivered, congested = await publish_to_channel(self._conn, self._services, frame,
-                                                         str(request_id))
+        _delivered, congested = await publish_to_channel(
+            self._conn, self._services, frame, str(request_id)
+        )
         await self._conn.wait_drained(congested)  # flow control, as actions.broadcast
 
     async def _get_order(self, request_id: Any, obj: dict[str, Any]) -> None:
@@ -136,13 +147,13 @@ class QaKitSession:
         if raw is not None and (order_id is None or isinstance(raw, float | bool)):
             raise Refused(f"payload.id must be an integer, got {raw!r}")
         order = None if order_id is None else await self._services.store.get(order_id)
-        found = None if order is None else {
-            **order.summary(), "created_at": str(order.created_at)}
+        found = None if order is None else {**order.summary(), "created_at": str(order.created_at)}
         await self._conn.reply(qa_kit.data("order", request_id, found))
         await self._event("order.viewed", request_id, {"id": raw})
 
     async def _list_orders(self, request_id: Any, obj: dict[str, Any]) -> None:
         found = await self._services.store.list(newest_first=True, limit=LIST_LIMIT)
-        await self._conn.reply(qa_kit.data("orders", request_id,
-                                           [order.summary() for order in found]))
+        await self._conn.reply(
+            qa_kit.data("orders", request_id, [order.summary() for order in found])
+        )
         await self._event("order.listed", request_id, {})

@@ -30,8 +30,9 @@ class EventTrail:
     def __init__(self, keep: int = KEEP) -> None:
         self._lines: deque[tuple[str, str]] = deque(maxlen=keep)  # (event_id, line)
 
-    def saw(self, event_id: str, line: str | None, logger: str, msg: str,
-            fields: dict[str, object]) -> None:
+    def saw(
+        self, event_id: str, line: str | None, logger: str, msg: str, fields: dict[str, object]
+    ) -> None:
         """Keep the line of one event (rendered here if the logger did not hand it over)."""
         if line is None:
             line = _formatter.render(time.time(), "INFO", logger, msg, fields)
@@ -41,11 +42,25 @@ class EventTrail:
         return [line for seen, line in self._lines if seen == event_id]
 
 
-def trail(event_id: str, events: EventTrail, kafka_state: str,
-          acknowledged: Iterable[tuple[Record, int, int]]) -> dict[str, Any]:
-    records = [{"topic": record.topic, "partition": partition, "offset": offset,
-                "key": record.key.decode("utf-8", "replace"),
-                "value": record.value.decode("utf-8", "replace")}
-               for record, partition, offset in acknowledged if record.event_id == event_id]
-    return {"event_id": event_id, "log_lines": events.lines(event_id),
-            "kafka": {"state": kafka_state, "records": records}}
+def trail(
+    event_id: str,
+    events: EventTrail,
+    kafka_state: str,
+    acknowledged: Iterable[tuple[Record, int, int]],
+) -> dict[str, Any]:
+    records = [
+        {
+            "topic": record.topic,
+            "partition": partition,
+            "offset": offset,
+            "key": record.key.decode("utf-8", "replace"),
+            "value": record.value.decode("utf-8", "replace"),
+        }
+        for record, partition, offset in acknowledged
+        if record.event_id == event_id
+    ]
+    return {
+        "event_id": event_id,
+        "log_lines": events.lines(event_id),
+        "kafka": {"state": kafka_state, "records": records},
+    }

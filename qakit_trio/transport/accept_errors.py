@@ -53,8 +53,7 @@ class AcceptErrors(logging.Filter):
             self._why.add(str(record.args[0]))
         return False
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                  ) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Count trio's accept errors until cancelled: a line when an episode begins, the
         WARNING with the count when it is over (and every REPORT_EVERY while it lasts)."""
         logger = logging.getLogger(TRIO_LOGGER)
@@ -63,8 +62,12 @@ class AcceptErrors(logging.Filter):
             task_status.started()
             while True:
                 await self._began.wait()
-                logs.info(log, "at the descriptor limit: accepting connections fails; new "
-                          "connections wait in the listen backlog", why=self._why_text())
+                logs.info(
+                    log,
+                    "at the descriptor limit: accepting connections fails; new "
+                    "connections wait in the listen backlog",
+                    why=self._why_text(),
+                )
                 while not await self._episode_over():
                     self._report(over=False)
                 self._report(over=True)
@@ -99,8 +102,13 @@ class AcceptErrors(logging.Filter):
         if not failed:  # a long episode, reported, then over before another failure
             return
         limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        state = ("new connections waited in the listen backlog meanwhile" if over
-                 else "still at it; new connections wait in the listen backlog")
-        log.warning(f"accepting connections failed {failed} times over {seconds} s ({why}: "
-                    f"at the descriptor limit, {limit} open files); {state}",
-                    extra={"fields": {"why": why, "pause_s": seconds}})
+        state = (
+            "new connections waited in the listen backlog meanwhile"
+            if over
+            else "still at it; new connections wait in the listen backlog"
+        )
+        log.warning(
+            f"accepting connections failed {failed} times over {seconds} s ({why}: "
+            f"at the descriptor limit, {limit} open files); {state}",
+            extra={"fields": {"why": why, "pause_s": seconds}},
+        )

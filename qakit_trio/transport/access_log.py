@@ -38,8 +38,9 @@ def user_agent(scope: WWWScope) -> str | None:
 class AccessLogger(Logger):
     """hypercorn's Logger, with `access` writing fields (see module docstring)."""
 
-    async def access(self, request: WWWScope, response: ResponseSummary | None,
-                     request_time: float) -> None:
+    async def access(
+        self, request: WWWScope, response: ResponseSummary | None, request_time: float
+    ) -> None:
         logger = self.access_logger
         if logger is None or not logger.isEnabledFor(logging.INFO):
             return
@@ -47,7 +48,15 @@ class AccessLogger(Logger):
         status = None if response is None else response["status"]
         query = request["query_string"].decode("latin-1")
         path = request["path"]
-        logs.info(logger, f"{method} {path} {'-' if status is None else status}",
-                  http_method=method, url_path=path, url_query=query or None, status=status,
-                  http_version=request.get("http_version"), client=client_address(request),
-                  user_agent=user_agent(request), duration_ns=round(request_time * 1e9))
+        logs.info(
+            logger,
+            f"{method} {path} {'-' if status is None else status}",
+            http_method=method,
+            url_path=path,
+            url_query=query or None,
+            status=status,
+            http_version=request.get("http_version"),
+            client=client_address(request),
+            user_agent=user_agent(request),
+            duration_ns=round(request_time * 1e9),
+        )

@@ -20,8 +20,12 @@ from qakit_trio.wire.framing import OutboxItem
 Close = Callable[[int, str], Awaitable[None]]
 
 
-def open_transport(receive: ASGIReceiveCallable, send: ASGISendCallable,
-                   scope_extensions: dict[str, Any], close: Close) -> Transport:
+def open_transport(
+    receive: ASGIReceiveCallable,
+    send: ASGISendCallable,
+    scope_extensions: dict[str, Any],
+    close: Close,
+) -> Transport:
     """The transport for one WebSocket: ours when the server announces our extension."""
     extension = scope_extensions.get(hyper_ext.EXTENSION)
     if extension is not None:
@@ -60,8 +64,7 @@ class PlainTransport:
     can_ping = False
     one_task_safe = False
 
-    def __init__(self, receive: ASGIReceiveCallable, send: ASGISendCallable, close: Close
-                 ) -> None:
+    def __init__(self, receive: ASGIReceiveCallable, send: ASGISendCallable, close: Close) -> None:
         self._receive, self._send = receive, send
         self._close = close  # quart's websocket.close: quart then knows we closed
         # Our close frame is on its way: frames after it are dropped, as on the fast path
@@ -112,14 +115,29 @@ class PlainTransport:
 class HypercornTransport:
     """Over our hypercorn extension (hyper_ext.py, `scope["extensions"]["qakit.websocket"]`)."""
 
-    __slots__ = ("_after_end", "_close", "_receive", "_receive_nowait", "_send", "_taken",
-                 "queued", "server_terminated", "stop_pongs", "write_nowait")
+    __slots__ = (
+        "_after_end",
+        "_close",
+        "_receive",
+        "_receive_nowait",
+        "_send",
+        "_taken",
+        "queued",
+        "server_terminated",
+        "stop_pongs",
+        "write_nowait",
+    )
 
     can_ping = True
     one_task_safe = True
 
-    def __init__(self, receive: ASGIReceiveCallable, send: ASGISendCallable, close: Close,
-                 extension: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        close: Close,
+        extension: dict[str, Any],
+    ) -> None:
         self._receive, self._send = receive, send
         self._close = close
         self._taken: Callable[[int], None] = extension["taken"]
@@ -171,8 +189,7 @@ class HypercornTransport:
     async def _write(self, data: bytes) -> None:
         written = self.write_nowait(data)  # usually all of it, without an await
         if written < len(data):
-            await self._send(cast(ASGISendEvent, {"type": hyper_ext.WRITE,
-                                                  "data": data[written:]}))
+            await self._send(cast(ASGISendEvent, {"type": hyper_ext.WRITE, "data": data[written:]}))
 
     async def close(self, code: int, reason: str) -> None:
         await self._close(reply_code(code), reason)

@@ -24,6 +24,7 @@ from qakit_trio.wire.framing import OutboxItem
 
 __all__ = ["PONG", "Pong", "ServerTerminated", "Transport", "close_within", "reply_code"]
 
+
 @final
 class Pong:
     """What `receive()` returns when the client answered a ping."""

@@ -87,6 +87,7 @@ HYPERCORN_VERSION = "0.18.0"
 CLOSE_REPLY_TIMEOUT = 5.0
 INBOX_BYTES = 1024 * 1024  # the default; our launchers set QAKIT_OUTBOX_BYTES (server.py)
 
+
 class QakitWSStream(WSStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -98,9 +99,14 @@ class QakitWSStream(WSStream):
         self._app_gone = False  # the app aborted or returned: it reads nothing any more
         self._tcp = current_tcp_server.get()  # None when hypercorn's own TCP server runs us
 
-    async def _app_with_extension(self, scope: Scope, receive: ASGIReceiveCallable,
-                                  send: ASGISendCallable, sync_spawn: Callable[..., Any],
-                                  call_soon: Callable[..., Any]) -> None:
+    async def _app_with_extension(
+        self,
+        scope: Scope,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        sync_spawn: Callable[..., Any],
+        call_soon: Callable[..., Any],
+    ) -> None:
         extensions = cast(dict[str, Any], scope["extensions"])  # type: ignore[typeddict-item]
         extensions[EXTENSION] = {
             "server_terminated": self.context.terminated,
@@ -148,14 +154,19 @@ class QakitWSStream(WSStream):
         if isinstance(event, StreamClosed):
             # the connection is gone: hypercorn would await that into the app's queue
             if not self.closed and self._inbox is not None:
-                self._inbox.end(1000 if self.state in (ASGIWebsocketState.HTTPCLOSED,
-                                                       ASGIWebsocketState.CLOSED) else 1006)
+                self._inbox.end(
+                    1000
+                    if self.state in (ASGIWebsocketState.HTTPCLOSED, ASGIWebsocketState.CLOSED)
+                    else 1006
+                )
             self.closed = True
             return
         await super().handle(event)
         if isinstance(event, Request) and self.app_put is not None and self._inbox is None:
-            self._inbox = AppInbox(_channel_of(self.app_put, trio.MemorySendChannel),
-                                   getattr(self.config, "qakit_inbox_bytes", INBOX_BYTES))
+            self._inbox = AppInbox(
+                _channel_of(self.app_put, trio.MemorySendChannel),
+                getattr(self.config, "qakit_inbox_bytes", INBOX_BYTES),
+            )
             self.app_put = self._put
 
     async def app_send(self, message: ASGISendEvent | None) -> None:
@@ -181,15 +192,26 @@ class QakitWSStream(WSStream):
         if status_code != 400:
             await super()._send_error_response(status_code)
             return
-        body = json.dumps({"error": "invalid_handshake",
-                           "detail": _handshake_problem(self.handshake)}).encode()
-        await self.send(Response(stream_id=self.stream_id, status_code=400, headers=[
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"), (b"sec-websocket-version", b"13")]))
+        body = json.dumps(
+            {"error": "invalid_handshake", "detail": _handshake_problem(self.handshake)}
+        ).encode()
+        await self.send(
+            Response(
+                stream_id=self.stream_id,
+                status_code=400,
+                headers=[
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                    (b"sec-websocket-version", b"13"),
+                ],
+            )
+        )
         await self.send(Body(stream_id=self.stream_id, data=body))
         await self.send(EndBody(stream_id=self.stream_id))
-        await self.config.log.access(self.scope, {"status": 400, "headers": []},
-                                     time.time() - self.start_time)
+        await self.config.log.access(
+            self.scope, {"status": 400, "headers": []}, time.time() - self.start_time
+        )
 
     def _can_send(self) -> bool:
         return not self.closed and self.state == ASGIWebsocketState.CONNECTED
@@ -202,8 +224,12 @@ class QakitWSStream(WSStream):
         """The `write` message without an await: framed bytes straight to the socket when it
         takes them now; returns how many it took (the app sends the rest with `write`).
         On the fan-out path: once per subscriber per broadcast, so kept to plain checks."""
-        if (self._tcp is None or self.closed or self.state is not ASGIWebsocketState.CONNECTED
-                or self.connection.state is not ConnectionState.OPEN):
+        if (
+            self._tcp is None
+            or self.closed
+            or self.state is not ASGIWebsocketState.CONNECTED
+            or self.connection.state is not ConnectionState.OPEN
+        ):
             return 0
         return self._tcp.write_nowait(data)
 
@@ -244,7 +270,8 @@ class QakitWSStream(WSStream):
                     # invalid UTF-8, ...). RFC 6455 7.1.7: fail the connection, with the close
                     # code that says why (1002, 1007), instead of dropping TCP silently.
                     await self._send_wsproto_event(
-                        CloseConnection(code=event.code, reason=event.reason))
+                        CloseConnection(code=event.code, reason=event.reason)
+                    )
                     await self._deliver_disconnect(event.code, event.reason)
                 elif self.connection.state == ConnectionState.REMOTE_CLOSING:
                     await self._deliver_disconnect(event.code, event.reason)
@@ -299,13 +326,15 @@ def install() -> None:
             f"but hypercorn {installed} is installed (pip install hypercorn=={HYPERCORN_VERSION})"
         )
     for module, name, original, ours in (
-            (hypercorn.protocol.h11, "WSStream", WSStream, QakitWSStream),
-            (hypercorn.trio.run, "TCPServer", TCPServer, QakitTCPServer)):
+        (hypercorn.protocol.h11, "WSStream", WSStream, QakitWSStream),
+        (hypercorn.trio.run, "TCPServer", TCPServer, QakitTCPServer),
+    ):
         found = getattr(module, name, None)
         if found is not original and found is not ours:
             raise ExtensionError(
                 f"{module.__name__}.{name} is {found!r}, not hypercorn's {original!r}: "
-                "something else replaced it, or hypercorn changed; refusing to extend it")
+                "something else replaced it, or hypercorn changed; refusing to extend it"
+            )
     hypercorn.protocol.h11.WSStream = QakitWSStream  # type: ignore[attr-defined]
     hypercorn.trio.run.TCPServer = QakitTCPServer  # type: ignore[attr-defined]
 
@@ -319,5 +348,7 @@ def uninstall() -> None:
 
 def installed() -> bool:
     """Whether hypercorn's trio worker uses our classes now."""
-    return (getattr(hypercorn.protocol.h11, "WSStream", None) is QakitWSStream
-            and getattr(hypercorn.trio.run, "TCPServer", None) is QakitTCPServer)
+    return (
+        getattr(hypercorn.protocol.h11, "WSStream", None) is QakitWSStream
+        and getattr(hypercorn.trio.run, "TCPServer", None) is QakitTCPServer
+    )

@@ -36,8 +36,7 @@ class MemoryTransport:
         self.server_terminated = server_terminated
         # Both ends are this transport's (the test sends, `receive` reads) and live as long as
         # it does; neither is closed: a client's close is a message (`client_close`).
-        self._client_send, self._from_client = trio.open_memory_channel[ClientMessage](
-            CLIENT_QUEUE)
+        self._client_send, self._from_client = trio.open_memory_channel[ClientMessage](CLIENT_QUEUE)
         self.frames: list[str | bytes] = []  # text and binary frames the server wrote, in order
         self.pings = 0
         self.close_frame: tuple[int, str] | None = None  # (code, reason) once the server closed

@@ -53,7 +53,8 @@ def check_versions() -> None:
         if installed != pinned:
             raise RuntimeError(
                 f"qakit_trio.transport.quart_ws extends {package} {pinned} internals, but "
-                f"{package} {installed} is installed (pip install {package}=={pinned})")
+                f"{package} {installed} is installed (pip install {package}=={pinned})"
+            )
 
 
 class QakitWebsocket(TrioWebsocket):
@@ -65,8 +66,10 @@ class _NoPump:
     """Stands in for the memory channel of quart-trio's message pump, which we do not run."""
 
     async def receive(self) -> NoReturn:
-        raise RuntimeError("qakit-trio reads WebSocket messages through its Transport; "
-                           "quart's websocket.receive() is not fed")
+        raise RuntimeError(
+            "qakit-trio reads WebSocket messages through its Transport; "
+            "quart's websocket.receive() is not fed"
+        )
 
 
 _NO_PUMP = _NoPump()
@@ -122,8 +125,10 @@ def key_problem(scope: WebsocketScope) -> str | None:
             except binascii.Error:
                 pass
             shown = value[:40].decode("latin-1")
-            return (f"the Sec-WebSocket-Key header must be 16 random bytes in base64 (24 "
-                    f"characters, as \"dGhlIHNhbXBsZSBub25jZQ==\"), got {shown!r}")
+            return (
+                f"the Sec-WebSocket-Key header must be 16 random bytes in base64 (24 "
+                f'characters, as "dGhlIHNhbXBsZSBub25jZQ=="), got {shown!r}'
+            )
     return None
 
 
@@ -134,9 +139,18 @@ async def _refuse(send: ASGISendCallable, scope: WebsocketScope, detail: str) ->
         await send({"type": "websocket.close", "code": 1002, "reason": ""})
         return
     body = json.dumps({"error": "invalid_handshake", "detail": detail}).encode()
-    await send({"type": "websocket.http.response.start", "status": 400, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"), (b"sec-websocket-version", b"13")]})
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                (b"sec-websocket-version", b"13"),
+            ],
+        }
+    )
     await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
 
 

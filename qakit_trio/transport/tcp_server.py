@@ -114,8 +114,7 @@ class QakitTCPServer(TCPServer):
         await self.idle_task.stop()
 
 
-current_tcp_server: ContextVar[QakitTCPServer | None] = ContextVar("qakit_tcp_server",
-                                                                    default=None)
+current_tcp_server: ContextVar[QakitTCPServer | None] = ContextVar("qakit_tcp_server", default=None)
 _live: weakref.WeakSet[QakitTCPServer] = weakref.WeakSet()  # every open connection
 
 

@@ -1,2 +1,1 @@
-"""quart-trio routes: REST, the OpenAPI document, and the WebSocket endpoints.
-"""
+"""quart-trio routes: REST, the OpenAPI document, and the WebSocket endpoints."""

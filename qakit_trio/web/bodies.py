@@ -22,7 +22,8 @@ def _is_json(content_type: str | None) -> bool:
     header["content-type"] = content_type
     subtype = header.get_content_subtype()
     return header.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json"))
+        subtype == "json" or subtype.endswith("+json")
+    )
 
 
 async def _read(max_bytes: int | None) -> bytes:
@@ -30,8 +31,13 @@ async def _read(max_bytes: int | None) -> bytes:
     Content-Length before reading anything, else as its chunks arrive)."""
     if max_bytes is None:
         return cast(bytes, await request.get_data(as_text=False))
-    too_large = http_errors.HttpError(413, {"detail": f"the body is larger than {max_bytes} "
-                                            f"bytes, the limit of {request.method} {request.path}"})
+    too_large = http_errors.HttpError(
+        413,
+        {
+            "detail": f"the body is larger than {max_bytes} "
+            f"bytes, the limit of {request.method} {request.path}"
+        },
+    )
     if (request.content_length or 0) > max_bytes:
         raise too_large
     raw = bytearray()
@@ -53,9 +59,15 @@ async def json_object(max_bytes: int | None = None) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise http_errors.invalid(http_errors.problem(
-            "json_invalid", ["body", error.start], "JSON decode error", {},
-            {"error": f"the body is not UTF-8 text: {error.reason}"})) from None
+        raise http_errors.invalid(
+            http_errors.problem(
+                "json_invalid",
+                ["body", error.start],
+                "JSON decode error",
+                {},
+                {"error": f"the body is not UTF-8 text: {error.reason}"},
+            )
+        ) from None
     try:
         body = protocol.decode_json(text)
     except protocol.ProtocolError as error:

@@ -29,18 +29,25 @@ def register_cors(app: QuartTrio, origins: tuple[str, ...]) -> None:
     async def preflight() -> Response | None:
         headers = request.headers
         origin = headers.get("Origin")
-        if (request.method != "OPTIONS" or origin is None
-                or "Access-Control-Request-Method" not in headers):
+        if (
+            request.method != "OPTIONS"
+            or origin is None
+            or "Access-Control-Request-Method" not in headers
+        ):
             return None
-        answer = {"Access-Control-Allow-Methods": ALL_METHODS,
-                  "Access-Control-Max-Age": MAX_AGE,
-                  "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
+        answer = {
+            "Access-Control-Allow-Methods": ALL_METHODS,
+            "Access-Control-Max-Age": MAX_AGE,
+            "Access-Control-Allow-Credentials": "true",
+            "Vary": "Origin",
+        }
         requested = headers.get("Access-Control-Request-Headers")
         if requested:
             answer["Access-Control-Allow-Headers"] = requested
         if not (allow_all or origin in allowed):
-            return Response("Disallowed CORS origin", 400, answer,
-                            content_type="text/plain; charset=utf-8")
+            return Response(
+                "Disallowed CORS origin", 400, answer, content_type="text/plain; charset=utf-8"
+            )
         answer["Access-Control-Allow-Origin"] = origin  # with credentials: never "*"
         return Response("OK", 200, answer, content_type="text/plain; charset=utf-8")
 

@@ -27,36 +27,47 @@ from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
 # served name -> title. Every docs/**/*.md is served but the lab's answer key (tests/test_docs.py)
-GUIDES = {"guide/README.md": "Trainee guides / Руководства для слушателей",
-          **{f"guide/{lang}/{name}.md": f"{title} ({lang})" for lang in ("ru", "en")
-             for name, title in (("start", "Start"), ("websocket", "WebSocket"),
-                                 ("rest-and-orders", "REST and orders"),
-                                 ("kafka-and-logs", "Kafka and logs"),
-                                 ("exercises", "Exercises"), ("glossary", "Glossary"))},
-          "README.md": "The stand: install, run, links",
-          "running-the-stand.md": "Running the stand: ports, pages, image",
-          "protocol.md": "The WebSocket protocols: /ws, /ws/orders, /ws/echo, profiles",
-          "orders-and-rest.md": "Orders and REST",
-          "lab.md": "The training lab: bugs and faults",
-          "settings.md": "Settings",
-          "observability.md": "Kafka, logs and metrics",
-          "full-stand.md": "The full stand: docker compose",
-          "runtime.md": "How it runs: the task tree, layout",
-          "differences.md": "Differences from the original QA Kit",
-          "test-suite.md": "What the test suite checks",
-          "running-the-tests.md": "Running the tests: how long, what they download",
-          "testing.md": "Testing the stand with pytest-trio",
-          "concurrency.md": "How it runs: the task tree, channels, shutdown",
-          "hardening.md": "What the stand does with strange input",
-          "send-path.md": "The send path",
-          "upstream.md": "Upstream: hypercorn and trio-websocket",
-          "kafka-client.md": "The Kafka client",
-          "benchmarks.md": "Benchmarks"}
+GUIDES = {
+    "guide/README.md": "Trainee guides / Руководства для слушателей",
+    **{
+        f"guide/{lang}/{name}.md": f"{title} ({lang})"
+        for lang in ("ru", "en")
+        for name, title in (
+            ("start", "Start"),
+            ("websocket", "WebSocket"),
+            ("rest-and-orders", "REST and orders"),
+            ("kafka-and-logs", "Kafka and logs"),
+            ("exercises", "Exercises"),
+            ("glossary", "Glossary"),
+        )
+    },
+    "README.md": "The stand: install, run, links",
+    "running-the-stand.md": "Running the stand: ports, pages, image",
+    "protocol.md": "The WebSocket protocols: /ws, /ws/orders, /ws/echo, profiles",
+    "orders-and-rest.md": "Orders and REST",
+    "lab.md": "The training lab: bugs and faults",
+    "settings.md": "Settings",
+    "observability.md": "Kafka, logs and metrics",
+    "full-stand.md": "The full stand: docker compose",
+    "runtime.md": "How it runs: the task tree, layout",
+    "differences.md": "Differences from the original QA Kit",
+    "test-suite.md": "What the test suite checks",
+    "running-the-tests.md": "Running the tests: how long, what they download",
+    "testing.md": "Testing the stand with pytest-trio",
+    "concurrency.md": "How it runs: the task tree, channels, shutdown",
+    "hardening.md": "What the stand does with strange input",
+    "send-path.md": "The send path",
+    "upstream.md": "Upstream: hypercorn and trio-websocket",
+    "kafka-client.md": "The Kafka client",
+    "benchmarks.md": "Benchmarks",
+}
 TEACHERS_ONLY = frozenset({"docs/lab-answer-key.md"})  # in the repository, never served
 STAND_HOSTS = frozenset({"127.0.0.1:8002", "127.0.0.1:8000", "localhost:8002", "localhost:8000"})
 _URL = re.compile(r"https?://[^\s<>`]*[^\s<>`.,:;!?'\")\]*_~]")
-_NOTES = {"en": ("in the repository", "for teachers, in the repository"),
-          "ru": ("в репозитории", "для преподавателей, в репозитории")}
+_NOTES = {
+    "en": ("in the repository", "for teachers, in the repository"),
+    "ru": ("в репозитории", "для преподавателей, в репозитории"),
+}
 
 
 def repo_path(name: str) -> str:
@@ -75,8 +86,9 @@ def slug(text: str) -> str:
 
 def heading_text(inline: Token) -> str:
     """The text of a heading as GitHub slugs it: code spans' text included, markup not."""
-    return "".join(child.content for child in inline.children or ()
-                   if child.type in ("text", "code_inline"))
+    return "".join(
+        child.content for child in inline.children or () if child.type in ("text", "code_inline")
+    )
 
 
 def resolve(page: str, href: str) -> str | None:
@@ -86,7 +98,7 @@ def resolve(page: str, href: str) -> str | None:
     parts = urlsplit(href)
     if parts.scheme or href.startswith("/"):
         if parts.scheme in ("http", "https") and parts.netloc in STAND_HOSTS:
-            return href[href.index(parts.netloc) + len(parts.netloc):] or "/"
+            return href[href.index(parts.netloc) + len(parts.netloc) :] or "/"
         return href
     if not parts.path:
         return href  # "#anchor" on the same page
@@ -119,9 +131,12 @@ def _linkify(tokens: list[Token]) -> list[Token]:
             continue
         start = 0
         for match in _URL.finditer(token.content):
-            out.append(_text(token.content[start:match.start()]))
-            out += [Token("link_open", "a", 1, attrs={"href": match[0]}), _text(match[0]),
-                    Token("link_close", "a", -1)]
+            out.append(_text(token.content[start : match.start()]))
+            out += [
+                Token("link_open", "a", 1, attrs={"href": match[0]}),
+                _text(match[0]),
+                Token("link_close", "a", -1),
+            ]
             start = match.end()
         out.append(_text(token.content[start:]))
     return [token for token in out if token.type != "text" or token.content]
@@ -148,11 +163,11 @@ def _relink(tokens: list[Token], page: str, lang: str) -> list[Token]:
                 out.append(Token("html_inline", "", 0, content=""))
         elif token.type == "link_close" and opened and (code := opened.pop()) is not None:
             path, where = code
-            inner = "".join(t.content for t in out[where + 1:])
+            inner = "".join(t.content for t in out[where + 1 :])
             note = _NOTES[lang][path in TEACHERS_ONLY]
             if inner.rstrip("/") != path.rstrip("/"):  # the text says what: add where
                 note = f"{note}: <code>{html.escape(path)}</code>"
-            elif not all(t.type == "code_inline" for t in out[where + 1:]):
+            elif not all(t.type == "code_inline" for t in out[where + 1 :]):
                 out[where].content = "<code>"  # the text is the path: show it as code
                 out.append(Token("html_inline", "", 0, content="</code>"))
             if inner.rstrip("/") != path.rstrip("/") or path in TEACHERS_ONLY:

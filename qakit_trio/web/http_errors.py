@@ -17,16 +17,18 @@ from typing import Any
 class HttpError(Exception):
     """An HTTP answer other than 200: a status, a JSON body and maybe headers."""
 
-    def __init__(self, status: int, body: dict[str, Any],
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(body.get("detail"))
         self.status = status
         self.body = body
         self.headers = headers or {}
 
 
-def problem(kind: str, loc: list[str | int], msg: str, value: Any,
-            ctx: dict[str, Any] | None = None) -> dict[str, Any]:
+def problem(
+    kind: str, loc: list[str | int], msg: str, value: Any, ctx: dict[str, Any] | None = None
+) -> dict[str, Any]:
     item: dict[str, Any] = {"type": kind, "loc": loc, "msg": msg, "input": value}
     if ctx is not None:
         item["ctx"] = ctx
@@ -47,13 +49,21 @@ def not_a_string(loc: list[str | int], value: Any) -> dict[str, Any]:
 
 
 def not_an_object(value: Any) -> dict[str, Any]:
-    return problem("model_attributes_type", ["body"],
-                   "Input should be a valid dictionary or object to extract fields from", value)
+    return problem(
+        "model_attributes_type",
+        ["body"],
+        "Input should be a valid dictionary or object to extract fields from",
+        value,
+    )
 
 
 def not_an_integer(loc: list[str | int], value: str) -> dict[str, Any]:
-    return problem("int_parsing", loc,
-                   "Input should be a valid integer, unable to parse string as an integer", value)
+    return problem(
+        "int_parsing",
+        loc,
+        "Input should be a valid integer, unable to parse string as an integer",
+        value,
+    )
 
 
 def not_json(text: str, why: str) -> dict[str, Any]:
@@ -62,8 +72,9 @@ def not_json(text: str, why: str) -> dict[str, Any]:
     try:
         json.loads(text)
     except json.JSONDecodeError as error:
-        return problem("json_invalid", ["body", error.pos], "JSON decode error", {},
-                       {"error": error.msg})
+        return problem(
+            "json_invalid", ["body", error.pos], "JSON decode error", {}, {"error": error.msg}
+        )
     except (ValueError, RecursionError):
         pass
     return problem("json_invalid", ["body", 0], "JSON decode error", {}, {"error": why})

@@ -58,8 +58,14 @@ MESSAGE_CHARS = 256 * 1024
 
 
 class Inspector:
-    def __init__(self, transport: Transport, settings: Settings, taps: Taps,
-                 hubs: list[Hub], stopping: ServerTerminated | None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        settings: Settings,
+        taps: Taps,
+        hubs: list[Hub],
+        stopping: ServerTerminated | None,
+    ) -> None:
         self.id = new_connection_id()  # on its log lines, as every connection's
         self._transport = transport
         self._settings = settings
@@ -73,17 +79,23 @@ class Inspector:
         most = self._settings.max_inspectors
         if len(self._taps) >= most:  # no checkpoint before open_tap: the count cannot change
             logs.info(log, "inspector refused: too many", conn=self.id, inspectors=most)
-            await close_within(self._transport, TRY_AGAIN_LATER,
-                               f"too many inspectors (max {most})", self._settings.close_timeout)
+            await close_within(
+                self._transport,
+                TRY_AGAIN_LATER,
+                f"too many inspectors (max {most})",
+                self._settings.close_timeout,
+            )
             return
         logs.info(log, "inspector connected", conn=self.id, inspectors=len(self._taps) + 1)
         with self._taps.open_tap() as (tap, tapped), tapped:  # we own the receive end
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(watch_progress, self._transport, self._settings,
-                                   self._progress, "inspector")
+                nursery.start_soon(
+                    watch_progress, self._transport, self._settings, self._progress, "inspector"
+                )
                 if self._terminated is not None:
-                    nursery.start_soon(close_on_shutdown, self._transport, self._settings,
-                                       self._terminated)
+                    nursery.start_soon(
+                        close_on_shutdown, self._transport, self._settings, self._terminated
+                    )
                 nursery.start_soon(self._send_loop, tap, tapped)
                 await self._read_loop(tap)
                 nursery.cancel_scope.cancel()
@@ -140,8 +152,9 @@ class Inspector:
                 rows = [frame.row_text() for frame in tap.current(batch)]
                 if not rows:
                     continue
-                await self._send_texts([inspect.frames_text(chunk, tap.dropped)
-                                        for chunk in _messages(rows)])
+                await self._send_texts(
+                    [inspect.frames_text(chunk, tap.dropped) for chunk in _messages(rows)]
+                )
 
     async def _send(self, message: dict[str, Any]) -> None:
         await self._send_texts([inspect.encode(message)])
@@ -199,11 +212,22 @@ def _tables_of(taps: Taps) -> _Tables:
 def row(hub: Hub, member: Member, now: float, profile: str) -> dict[str, Any]:
     """One line of the connection table."""
     meter = member.inlet.meter
-    protocol = ("legacy orders" if hub.name == "/ws/orders"
-                else "qa_kit envelope" if profile == "qa_kit" else "envelope")
-    return {"id": member.connection_id, "hub": hub.name, "channel": member.channel,
-            "protocol": protocol, "connected_s": round(now - member.joined),
-            "frames_in": member.frames_in,
-            "frames_out": meter.out, "queued_frames": meter.frames,
-            "queued_bytes": meter.own + meter.shared,
-            "last_heard_s": round(now - member.last_heard, 1)}
+    protocol = (
+        "legacy orders"
+        if hub.name == "/ws/orders"
+        else "qa_kit envelope"
+        if profile == "qa_kit"
+        else "envelope"
+    )
+    return {
+        "id": member.connection_id,
+        "hub": hub.name,
+        "channel": member.channel,
+        "protocol": protocol,
+        "connected_s": round(now - member.joined),
+        "frames_in": member.frames_in,
+        "frames_out": meter.out,
+        "queued_frames": meter.frames,
+        "queued_bytes": meter.own + meter.shared,
+        "last_heard_s": round(now - member.last_heard, 1),
+    }

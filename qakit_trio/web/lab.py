@@ -41,8 +41,9 @@ def register_lab(app: QuartTrio, services: Services) -> None:
             raise http_errors.invalid(http_errors.missing(loc, body))
         names = body["enabled"]
         if not isinstance(names, list):
-            raise http_errors.invalid(http_errors.problem(
-                "list_type", loc, "Input should be a valid list", names))
+            raise http_errors.invalid(
+                http_errors.problem("list_type", loc, "Input should be a valid list", names)
+            )
         try:
             bugs.set_enabled(names)
         except ValueError as error:
@@ -60,14 +61,20 @@ def register_lab(app: QuartTrio, services: Services) -> None:
     async def set_faults() -> dict[str, Any]:
         body = await bodies.json_object(max_bytes=MAX_BODY_BYTES)
         if extra := unknown_keys(body):
-            raise http_errors.invalid(*(http_errors.problem(
-                "extra_forbidden", ["body", *loc], "Extra inputs are not permitted", value)
-                for loc, value in extra))
+            raise http_errors.invalid(
+                *(
+                    http_errors.problem(
+                        "extra_forbidden", ["body", *loc], "Extra inputs are not permitted", value
+                    )
+                    for loc, value in extra
+                )
+            )
         try:
             rules.replace(body)
         except RuleError as error:
-            raise http_errors.invalid(http_errors.refused_value(
-                ["body", *error.loc], _at(body, error.loc), str(error))) from None
+            raise http_errors.invalid(
+                http_errors.refused_value(["body", *error.loc], _at(body, error.loc), str(error))
+            ) from None
         log.warning("lab fault rules changed", extra={"fields": {"fault_rules": rules.listing()}})
         return rules.listing()
 

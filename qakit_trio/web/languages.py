@@ -39,8 +39,10 @@ def script() -> bytes:
     """/assets/i18n.js: `const I18N = {"ru": {...}, "en": {...}};`."""
     both = {lang: catalogue(lang) for lang in LANGUAGES}
     text = json.dumps(both, ensure_ascii=False, indent=1, sort_keys=True)
-    return (f'"use strict";\n// i18n.ru.json and i18n.en.json, by web/languages.py\n'
-            f"const I18N = {text};\n").encode()
+    return (
+        f'"use strict";\n// i18n.ru.json and i18n.en.json, by web/languages.py\n'
+        f"const I18N = {text};\n"
+    ).encode()
 
 
 def choose(accept_language: str | None) -> str:

@@ -67,52 +67,69 @@ class StandCollector:
     def __init__(self, services: Services, scrapes: Scrapes) -> None:
         self._services = services
         self._scrapes = scrapes
-        self._hubs: list[tuple[str, Hub]] = [("envelope", services.hub),
-                                            ("legacy", services.legacy_hub)]
+        self._hubs: list[tuple[str, Hub]] = [
+            ("envelope", services.hub),
+            ("legacy", services.legacy_hub),
+        ]
 
     def collect(self) -> Iterator[Metric]:
         services = self._services
-        connections = GaugeMetricFamily("qakit_connections", "WebSocket connections",
-                                        labels=["protocol", "channel"])
-        received = CounterMetricFamily("qakit_frames_received", "Frames from clients",
-                                       labels=["protocol"])
-        sent = CounterMetricFamily("qakit_frames_sent", "Frames handed to clients",
-                                   labels=["protocol"])
-        evictions = CounterMetricFamily("qakit_slow_consumer_evictions",
-                                        "Clients closed with 4008", labels=["protocol"])
+        connections = GaugeMetricFamily(
+            "qakit_connections", "WebSocket connections", labels=["protocol", "channel"]
+        )
+        received = CounterMetricFamily(
+            "qakit_frames_received", "Frames from clients", labels=["protocol"]
+        )
+        sent = CounterMetricFamily(
+            "qakit_frames_sent", "Frames handed to clients", labels=["protocol"]
+        )
+        evictions = CounterMetricFamily(
+            "qakit_slow_consumer_evictions", "Clients closed with 4008", labels=["protocol"]
+        )
         for protocol, hub in self._hubs:
             counts = sorted(hub.stats().items(), key=lambda item: -item[1])
             for channel, count in counts[:TOP_CHANNELS]:
                 connections.add_metric([protocol, channel], count)
             if len(counts) > TOP_CHANNELS:
-                connections.add_metric([protocol, "other"],
-                                       sum(count for _, count in counts[TOP_CHANNELS:]))
+                connections.add_metric(
+                    [protocol, "other"], sum(count for _, count in counts[TOP_CHANNELS:])
+                )
             received.add_metric([protocol], hub.frames_received())
             sent.add_metric([protocol], hub.frames_sent())
             evictions.add_metric([protocol], hub.evictions)
         yield from (connections, received, sent, evictions)
         yield from self._requests()
-        kafka = CounterMetricFamily("qakit_kafka_records", "Records for Kafka, by outcome",
-                                    labels=["topic", "outcome"])
+        kafka = CounterMetricFamily(
+            "qakit_kafka_records", "Records for Kafka, by outcome", labels=["topic", "outcome"]
+        )
         for (topic, outcome), count in sorted(services.kafka.outcomes.items()):
             kafka.add_metric([topic, outcome], count)
         yield kafka
         database = services.store.health()
-        yield GaugeMetricFamily("qakit_database_up", "The order store answers",
-                                value=1 if database["state"] == "up" else 0)
-        states = GaugeMetricFamily("qakit_adapter_state", "Each adapter's current state",
-                                   labels=["adapter", "state"])
+        yield GaugeMetricFamily(
+            "qakit_database_up",
+            "The order store answers",
+            value=1 if database["state"] == "up" else 0,
+        )
+        states = GaugeMetricFamily(
+            "qakit_adapter_state", "Each adapter's current state", labels=["adapter", "state"]
+        )
         states.add_metric(["database", str(database["state"])], 1)
         states.add_metric(["kafka", str(services.kafka.health()["state"])], 1)
         yield states
-        yield CounterMetricFamily("qakit_metrics_scrapes", "Scrapes answered",
-                                  value=self._scrapes.count)
+        yield CounterMetricFamily(
+            "qakit_metrics_scrapes", "Scrapes answered", value=self._scrapes.count
+        )
 
     def _requests(self) -> Iterator[Metric]:
-        total = CounterMetricFamily("qakit_requests", "Requests, by door, action and outcome",
-                                    labels=["protocol", "action", "outcome"])
-        duration = HistogramMetricFamily("qakit_request_duration_seconds",
-                                         "Request handling time", labels=["protocol", "action"])
+        total = CounterMetricFamily(
+            "qakit_requests",
+            "Requests, by door, action and outcome",
+            labels=["protocol", "action", "outcome"],
+        )
+        duration = HistogramMetricFamily(
+            "qakit_request_duration_seconds", "Request handling time", labels=["protocol", "action"]
+        )
         for requests in (self._services.requests, self._services.legacy_requests):
             protocol = requests.protocol
             for (action, outcome), count in sorted(requests.counts.items()):

@@ -56,10 +56,14 @@ class Listening:
         if urls != self._urls:
             settings = self._services.settings
             netlocs = [urlsplit(url).netloc for url in urls]
-            self.hosts = HostRule.of(settings.allowed_hosts, [*settings.binds, *netlocs],
-                                     self._hostname)
-            self.ports = frozenset(parts[1] for parts in map(split_host, netlocs)
-                                   if parts is not None and parts[1] is not None)
+            self.hosts = HostRule.of(
+                settings.allowed_hosts, [*settings.binds, *netlocs], self._hostname
+            )
+            self.ports = frozenset(
+                parts[1]
+                for parts in map(split_host, netlocs)
+                if parts is not None and parts[1] is not None
+            )
             self._urls = urls
         return self
 
@@ -69,10 +73,12 @@ class Listening:
         arrived_on = server[0] if isinstance(server, tuple) and server else None
         if self.update().hosts.permits(host, arrived_on if isinstance(arrived_on, str) else None):
             return None
-        return {"error": "host_not_allowed",
-                "detail": f"Host {str(host)[:SHOWN_MAX]!r} is not served here (a guard against "
-                          "DNS rebinding): use localhost or 127.0.0.1, or add the name to "
-                          "QAKIT_ALLOWED_HOSTS (* turns the check off)"}, 400
+        return {
+            "error": "host_not_allowed",
+            "detail": f"Host {str(host)[:SHOWN_MAX]!r} is not served here (a guard against "
+            "DNS rebinding): use localhost or 127.0.0.1, or add the name to "
+            "QAKIT_ALLOWED_HOSTS (* turns the check off)",
+        }, 400
 
 
 class Door:
@@ -93,23 +99,33 @@ class Door:
             return None
         own = show(own_origin(scheme, host))
         if self._rule.allowed_by:
-            why = (f"only this stand's own pages ({own}) and the origins in "
-                   f"{self._rule.allowed_by} may (add it to QAKIT_WS_ALLOWED_ORIGINS, or * for "
-                   "any)")
+            why = (
+                f"only this stand's own pages ({own}) and the origins in "
+                f"{self._rule.allowed_by} may (add it to QAKIT_WS_ALLOWED_ORIGINS, or * for "
+                "any)"
+            )
         else:
             why = f"it shows every client's frames: only this stand's own pages ({own}) may"
-        return {"error": "origin_not_allowed",
-                "detail": f"Origin {origin[:SHOWN_MAX]} may not open {websocket.path} here: "
-                          f"{why}; clients that send no Origin (Postman, Python, curl) are let "
-                          "in"}, 403
+        return {
+            "error": "origin_not_allowed",
+            "detail": f"Origin {origin[:SHOWN_MAX]} may not open {websocket.path} here: "
+            f"{why}; clients that send no Origin (Postman, Python, curl) are let "
+            "in",
+        }, 403
 
 
 def websocket_door(services: Services) -> Door:
     """/ws, /ws/orders and /ws/echo: the stand's own pages, CORS_ALLOW_ORIGINS's and
     QAKIT_WS_ALLOWED_ORIGINS's."""
     settings = services.settings
-    return Door(services, OriginRule.of("CORS_ALLOW_ORIGINS or QAKIT_WS_ALLOWED_ORIGINS",
-                                        settings.cors_allow_origins, settings.ws_allowed_origins))
+    return Door(
+        services,
+        OriginRule.of(
+            "CORS_ALLOW_ORIGINS or QAKIT_WS_ALLOWED_ORIGINS",
+            settings.cors_allow_origins,
+            settings.ws_allowed_origins,
+        ),
+    )
 
 
 def inspector_door(services: Services) -> Door:
@@ -143,14 +159,15 @@ def register_origins(app: QuartTrio, services: Services) -> None:
         scheme = page_scheme(request.scheme, headers)
         if rest.permits(origin, scheme, host, listening.ports):
             return None
-        return {"detail": f"Origin {origin[:SHOWN_MAX]} may not send {request.method} here: "
-                          f"only this stand's own pages ({show(own_origin(scheme, host))}) and "
-                          "the origins in CORS_ALLOW_ORIGINS may change the stand from a "
-                          "browser (add it to CORS_ALLOW_ORIGINS, or * for any); clients that "
-                          "send no Origin (Postman, Python, curl) are let in"}, 403
+        return {
+            "detail": f"Origin {origin[:SHOWN_MAX]} may not send {request.method} here: "
+            f"only this stand's own pages ({show(own_origin(scheme, host))}) and "
+            "the origins in CORS_ALLOW_ORIGINS may change the stand from a "
+            "browser (add it to CORS_ALLOW_ORIGINS, or * for any); clients that "
+            "send no Origin (Postman, Python, curl) are let in"
+        }, 403
 
     @app.before_websocket
     async def check_websocket() -> Refusal | None:
         _relative(websocket.routing_exception)
-        return listening.host_refused(websocket.headers.get("Host"),
-                                      websocket.scope.get("server"))
+        return listening.host_refused(websocket.headers.get("Host"), websocket.scope.get("server"))

@@ -46,21 +46,39 @@ from qakit_trio.web.ws_endpoint import refused
 from qakit_trio.wire.query import ascii_whole
 
 PAGES = resources.files("qakit_trio") / "pages"
-TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
-         ".js": "text/javascript; charset=utf-8", ".png": "image/png",
-         ".svg": "image/svg+xml", ".json": "application/json"}
+TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+}
 # Swagger UI: the two files /docs needs, and its icon (not the source maps: 5 MiB nobody needs)
 SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
 POSTMAN = ("qakit-trio.postman_collection.json", "qakit-trio.postman_environment.json")
 MAX_TREE_LIMIT = task_tree.MAX_LIMIT  # GET /debug/tasks?limit=, at most
 # path -> (the page's file in pages/static/, a lab page: off with QAKIT_LAB_PAGES=0)
-HTML_PAGES = {"/": ("portal.html", False), "/playground": ("playground.html", False),
-              "/docs": ("docs.html", False), "/asyncapi": ("asyncapi.html", False),
-              "/inspector": ("inspector.html", True), "/tasks": ("tasks.html", True)}
+HTML_PAGES = {
+    "/": ("portal.html", False),
+    "/playground": ("playground.html", False),
+    "/docs": ("docs.html", False),
+    "/asyncapi": ("asyncapi.html", False),
+    "/inspector": ("inspector.html", True),
+    "/tasks": ("tasks.html", True),
+}
 # the routes that answer HTML or files, not JSON (the OpenAPI document lists the others)
-HTML_ROUTES = (*HTML_PAGES, "/assets/<name>", "/assets/i18n.js", "/swagger-ui/<name>",
-               "/guides/<path:name>",
-               "/postman/", "/postman/<name>", "/asyncapi.json", "/asyncapi.yaml")
+HTML_ROUTES = (
+    *HTML_PAGES,
+    "/assets/<name>",
+    "/assets/i18n.js",
+    "/swagger-ui/<name>",
+    "/guides/<path:name>",
+    "/postman/",
+    "/postman/<name>",
+    "/asyncapi.json",
+    "/asyncapi.yaml",
+)
 
 
 @cache
@@ -70,13 +88,17 @@ def asset(name: str) -> bytes:
 
 @cache
 def swagger_asset(name: str) -> bytes:
-    return (resources.files(swagger_ui_bundle) / "vendor").joinpath(
-        _swagger_dir(), name).read_bytes()
+    return (
+        (resources.files(swagger_ui_bundle) / "vendor").joinpath(_swagger_dir(), name).read_bytes()
+    )
 
 
 def _swagger_dir() -> str:
-    dirs = [p.name for p in (resources.files(swagger_ui_bundle) / "vendor").iterdir()
-            if p.name.startswith("swagger-ui-")]
+    dirs = [
+        p.name
+        for p in (resources.files(swagger_ui_bundle) / "vendor").iterdir()
+        if p.name.startswith("swagger-ui-")
+    ]
     return sorted(dirs)[-1]
 
 
@@ -88,12 +110,17 @@ def guide(name: str) -> str:
     lang = "ru" if name.startswith("guide/ru/") else "en"
     body = render_guide(name, text, lang)
     title = GUIDES[name]
-    return (asset("guide.html").decode().replace("{{lang}}", lang)
-            .replace("{{title}}", title).replace("{{body}}", body))
+    return (
+        asset("guide.html")
+        .decode()
+        .replace("{{lang}}", lang)
+        .replace("{{title}}", title)
+        .replace("{{body}}", body)
+    )
 
 
 def _file(data: bytes, name: str) -> Response:
-    suffix = name[name.rfind("."):]
+    suffix = name[name.rfind(".") :]
     response = Response(data, content_type=TYPES.get(suffix, "application/octet-stream"))
     response.headers["Cache-Control"] = "no-cache"  # a restarted stand may serve new pages
     return response
@@ -149,8 +176,10 @@ def register_pages(app: QuartTrio, services: Services) -> None:
 
     @app.get("/postman/")
     async def postman_files() -> dict[str, Any]:
-        return {"files": [f"/postman/{name}" for name in POSTMAN],
-                "how": "Postman: File → Import both files, pick the environment, Run collection"}
+        return {
+            "files": [f"/postman/{name}" for name in POSTMAN],
+            "how": "Postman: File → Import both files, pick the environment, Run collection",
+        }
 
     @app.get("/postman/<name>")
     async def postman_file(name: str) -> Response:
@@ -175,13 +204,18 @@ def register_pages(app: QuartTrio, services: Services) -> None:
 
     @app.get("/stand.json")
     async def stand() -> dict[str, Any]:
-        return {"service": "qakit-trio", "version": __version__, "profile": settings.profile,
-                "urls": services.urls, "lab_pages": settings.lab_pages,
-                "default_channel": settings.default_channel,
-                "orders_channel": settings.orders_channel,
-                "kafka": settings.kafka_bootstrap is not None,
-                "database": settings.database_url is not None,
-                "guides": [{"name": name, "title": title} for name, title in GUIDES.items()]}
+        return {
+            "service": "qakit-trio",
+            "version": __version__,
+            "profile": settings.profile,
+            "urls": services.urls,
+            "lab_pages": settings.lab_pages,
+            "default_channel": settings.default_channel,
+            "orders_channel": settings.orders_channel,
+            "kafka": settings.kafka_bootstrap is not None,
+            "database": settings.database_url is not None,
+            "guides": [{"name": name, "title": title} for name, title in GUIDES.items()],
+        }
 
     if not settings.lab_pages:
         return
@@ -192,18 +226,31 @@ def register_pages(app: QuartTrio, services: Services) -> None:
     async def debug_tasks() -> Response | tuple[dict[str, str], int]:
         limit = ascii_whole(request.args.get("limit", "20"), minimum=1, maximum=MAX_TREE_LIMIT)
         if limit is None:
-            return {"error": "invalid_limit",
-                    "detail": f"limit must be a whole number from 1 to {MAX_TREE_LIMIT}"}, 400
+            return {
+                "error": "invalid_limit",
+                "detail": f"limit must be a whole number from 1 to {MAX_TREE_LIMIT}",
+            }, 400
         expand = {kind for kind in request.args.get("expand", "").split(",") if kind}
         if unknown := sorted(expand - task_tree.ALL_KINDS):
-            return {"error": "invalid_expand", "detail": f"unknown task kind {unknown[0]!r}; "
-                    f"kinds: {', '.join(sorted(task_tree.ALL_KINDS))}"}, 400
+            return {
+                "error": "invalid_expand",
+                "detail": f"unknown task kind {unknown[0]!r}; "
+                f"kinds: {', '.join(sorted(task_tree.ALL_KINDS))}",
+            }, 400
         answer = await tree.read(limit, expand)
         if answer is None:  # task_tree.MAX_WAITING readers wait already
-            return Response(json.dumps({
-                "error": "busy", "detail": "the task tree is being read by many clients at "
-                "once: try again in a second"}), 503, {"Retry-After": "1"},
-                content_type="application/json")
+            return Response(
+                json.dumps(
+                    {
+                        "error": "busy",
+                        "detail": "the task tree is being read by many clients at "
+                        "once: try again in a second",
+                    }
+                ),
+                503,
+                {"Retry-After": "1"},
+                content_type="application/json",
+            )
         return Response(answer, content_type="application/json")
 
     events = services.events.trail
@@ -219,7 +266,12 @@ def register_pages(app: QuartTrio, services: Services) -> None:
         if (answer := refused(inspector_door(services))) is not None:  # own pages only
             return answer
         ws = current_websocket()
-        inspector = Inspector(ws.transport, settings, services.taps,
-                              [services.hub, services.legacy_hub], services.stopping)
+        inspector = Inspector(
+            ws.transport,
+            settings,
+            services.taps,
+            [services.hub, services.legacy_hub],
+            services.stopping,
+        )
         ws.session = inspector.run
         return None

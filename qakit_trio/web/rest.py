@@ -34,9 +34,13 @@ def register_rest(app: QuartTrio, services: Services) -> None:
         the original's two fields only."""
         if settings.profile == "qa_kit":
             return {"status": "ok", "service": "qa-websocket"}
-        return {**services.health(), "service": "qa-websocket", "version": __version__,
-                "connections": services.connections(),
-                "fast_path": hyper_ext.installed()}  # our hypercorn extension, or plain ASGI
+        return {
+            **services.health(),
+            "service": "qa-websocket",
+            "version": __version__,
+            "connections": services.connections(),
+            "fast_path": hyper_ext.installed(),
+        }  # our hypercorn extension, or plain ASGI
 
     stale: list[tuple[float, JsonResponse]] = []  # the lab's stale_stats: (when, answer)
 
@@ -52,8 +56,11 @@ def register_rest(app: QuartTrio, services: Services) -> None:
     def counts() -> JsonResponse:
         if settings.profile == "qa_kit":  # the original's shape: /ws clients only
             return {"channels": hub.stats(), "total_connections": hub.total()}
-        return {"channels": hub.stats(), "total_connections": services.connections(),
-                "legacy_orders_connections": services.legacy_hub.total()}
+        return {
+            "channels": hub.stats(),
+            "total_connections": services.connections(),
+            "legacy_orders_connections": services.legacy_hub.total(),
+        }
 
     @app.get("/openapi.json")
     async def openapi_json() -> JsonResponse:
@@ -64,16 +71,23 @@ def register_rest(app: QuartTrio, services: Services) -> None:
         message = request.args.get("message")
         if message is None:  # a query parameter, as in the original (FastAPI's 422 body)
             raise http_errors.invalid(http_errors.missing(["query", "message"], None))
-        channel, problem = protocol.channel_from_query(request.args.get("channel"),
-                                              settings.default_channel)
+        channel, problem = protocol.channel_from_query(
+            request.args.get("channel"), settings.default_channel
+        )
         if problem is not None:
             return protocol.invalid_channel(channel, problem), 400
         frame = protocol.rest_broadcast(channel, message)
         item = Frame.of(protocol.encode(frame))  # made once, shared
         congested: list[Member] = []
         delivered = hub.publish(channel, item, congested=congested)
-        logs.info(log, "broadcast", channel=channel, delivered=delivered, source="rest",
-                  **log_fields.payload_fields(item.text, settings.log_payload_max))
+        logs.info(
+            log,
+            "broadcast",
+            channel=channel,
+            delivered=delivered,
+            source="rest",
+            **log_fields.payload_fields(item.text, settings.log_payload_max),
+        )
         services.events.message(frame, channel, None)  # to Kafka, if it is on
         await hub.wait_drained(congested)  # flow control, as for the broadcast action (hub.py)
         return {"ok": True, "channel": channel, "connections": delivered}

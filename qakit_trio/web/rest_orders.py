@@ -31,8 +31,9 @@ from qakit_trio.web.http_errors import HttpError
 
 log = logging.getLogger(__name__)
 
-JsonResponse = (dict[str, Any] | list[Any] | Response
-                | tuple[list[Any], int, dict[str, str]])  # with headers
+JsonResponse = (
+    dict[str, Any] | list[Any] | Response | tuple[list[Any], int, dict[str, str]]
+)  # with headers
 
 _ORDER_ID = re.compile(r"[+-]?[0-9]+")  # ASCII digits: no "1_0" or other scripts
 MAX_ORDER_ID = 2**63 - 1  # beyond any id a store can hold: not found, not a crash
@@ -51,8 +52,9 @@ def _order_id(raw: str) -> int:
     return number
 
 
-def _query_number(name: str, default: int, minimum: int, maximum: int | None,
-                  problems: list[dict[str, Any]]) -> int:
+def _query_number(
+    name: str, default: int, minimum: int, maximum: int | None, problems: list[dict[str, Any]]
+) -> int:
     """A whole number from the query string, as FastAPI's Query(ge=, le=) checks it; a bad
     one adds its 422 item to `problems` (FastAPI reports every bad parameter at once)."""
     raw = request.args.get(name)
@@ -65,13 +67,25 @@ def _query_number(name: str, default: int, minimum: int, maximum: int | None,
     if number is None:
         problems.append(http_errors.not_an_integer(loc, raw))
     elif number < minimum:
-        problems.append(http_errors.problem(
-            "greater_than_equal", loc, f"Input should be greater than or equal to {minimum}",
-            raw, {"ge": minimum}))
+        problems.append(
+            http_errors.problem(
+                "greater_than_equal",
+                loc,
+                f"Input should be greater than or equal to {minimum}",
+                raw,
+                {"ge": minimum},
+            )
+        )
     elif maximum is not None and number > maximum:
-        problems.append(http_errors.problem(
-            "less_than_equal", loc, f"Input should be less than or equal to {maximum}", raw,
-            {"le": maximum}))
+        problems.append(
+            http_errors.problem(
+                "less_than_equal",
+                loc,
+                f"Input should be less than or equal to {maximum}",
+                raw,
+                {"le": maximum},
+            )
+        )
     else:
         return number
     return default
@@ -104,8 +118,11 @@ def _customer(body: dict[str, Any]) -> str:
 def _http_answer(failure: OrderError | StoreError) -> HttpError:
     if failure.code == ErrorCode.NOT_FOUND:
         return HttpError(404, {"detail": "Order not found"})
-    status = {ErrorCode.INVALID_TRANSITION: 400, ErrorCode.DB_UNAVAILABLE: 503,
-              ErrorCode.DB_ERROR: 500}[ErrorCode(failure.code)]
+    status = {
+        ErrorCode.INVALID_TRANSITION: 400,
+        ErrorCode.DB_UNAVAILABLE: 503,
+        ErrorCode.DB_ERROR: 500,
+    }[ErrorCode(failure.code)]
     body = {"detail": str(failure)}
     return HttpError(status, body if status == 400 else {"error": failure.code, **body})
 
@@ -142,8 +159,7 @@ def register_orders(app: QuartTrio, services: Services) -> None:
         if len(found) <= limit:
             return page  # the last page: the original's answer, nothing added
         # RFC 8288: where the next page is (relative, like every URL the stand builds)
-        return page, 200, {"Link": f'</orders?limit={limit}&offset={offset + limit}>; '
-                                   'rel="next"'}
+        return page, 200, {"Link": f'</orders?limit={limit}&offset={offset + limit}>; rel="next"'}
 
     @app.get("/orders/<raw_id>")
     async def get_order(raw_id: str) -> JsonResponse:

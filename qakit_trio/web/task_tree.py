@@ -53,11 +53,15 @@ def _self_attr(*names: str) -> Callable[[dict[str, Any]], Any]:
         for name in names:
             value = getattr(value, name, None)
         return value
+
     return get
 
 
-_conn_id, _conn_channel, _conn_hub = (_self_attr("id"), _self_attr("channel"),
-                                      _self_attr("_hub", "name"))
+_conn_id, _conn_channel, _conn_hub = (
+    _self_attr("id"),
+    _self_attr("channel"),
+    _self_attr("_hub", "name"),
+)
 
 
 def _connection(local: dict[str, Any]) -> str:
@@ -66,34 +70,47 @@ def _connection(local: dict[str, Any]) -> str:
 
 # (module, function qualname) -> Kind. The first of these on a task's await stack names it.
 KINDS: dict[tuple[str, str], Kind] = {
-    ("qakit_trio.ws.connection", "Connection.run"):
-        Kind("connection", lambda f: f"{_connection(f)}: reader"),
-    ("qakit_trio.ws.connection", "Connection._write_loop"):
-        Kind("writer", lambda f: f"writer of {_conn_id(f)}"),
-    ("qakit_trio.ws.connection", "Connection._close_watchdog"):
-        Kind("close-watchdog", lambda f: f"close watchdog of {_conn_id(f)}"),
-    ("qakit_trio.sessions.faults", "deliver.<locals>.send"):
-        Kind("delayed-reply", lambda f: "delayed reply (a trainee's fault)"),
+    ("qakit_trio.ws.connection", "Connection.run"): Kind(
+        "connection", lambda f: f"{_connection(f)}: reader"
+    ),
+    ("qakit_trio.ws.connection", "Connection._write_loop"): Kind(
+        "writer", lambda f: f"writer of {_conn_id(f)}"
+    ),
+    ("qakit_trio.ws.connection", "Connection._close_watchdog"): Kind(
+        "close-watchdog", lambda f: f"close watchdog of {_conn_id(f)}"
+    ),
+    ("qakit_trio.sessions.faults", "deliver.<locals>.send"): Kind(
+        "delayed-reply", lambda f: "delayed reply (a trainee's fault)"
+    ),
     ("qakit_trio.ws.echo", "serve_echo"): Kind("echo", lambda f: "/ws/echo connection"),
     ("qakit_trio.ws.echo", "Echo._write_loop"): Kind("echo-writer", lambda f: "/ws/echo writer"),
-    ("qakit_trio.web.inspector", "Inspector.run"):
-        Kind("inspector", lambda f: f"inspector {_conn_id(f)} (/ws/_inspect): reader"),
-    ("qakit_trio.web.inspector", "Inspector._send_loop"):
-        Kind("inspector-sender", lambda f: f"sender of inspector {_conn_id(f)}"),
-    ("qakit_trio.ws.lone", "watch_progress"):
-        Kind("progress-watch", lambda f: f"progress watch ({f.get('what')})"),
-    ("qakit_trio.ws.lone", "close_on_shutdown"):
-        Kind("lone-shutdown-watch", lambda f: "shutdown watch of a lone connection"),
-    ("qakit_trio.transport.accept_errors", "AcceptErrors.run"):
-        Kind("accept-errors", lambda f: "accept errors (EMFILE episodes, logged once)"),
-    ("qakit_trio.supervisor", "Supervisor.supervise"):
-        Kind("service", lambda f: f"service: {f.get('name')}"),
-    ("qakit_trio.services", "Services.run"):
-        Kind("service-nursery", lambda f: "service nursery (Services.run)"),
-    ("qakit_trio.server", "run_server.<locals>.watch_signals"):
-        Kind("signal-watch", lambda f: "signal watch"),
-    ("qakit_trio.server", "run_server.<locals>.abort_when_time_is_up"):
-        Kind("shutdown-timer", lambda f: "shutdown timer"),
+    ("qakit_trio.web.inspector", "Inspector.run"): Kind(
+        "inspector", lambda f: f"inspector {_conn_id(f)} (/ws/_inspect): reader"
+    ),
+    ("qakit_trio.web.inspector", "Inspector._send_loop"): Kind(
+        "inspector-sender", lambda f: f"sender of inspector {_conn_id(f)}"
+    ),
+    ("qakit_trio.ws.lone", "watch_progress"): Kind(
+        "progress-watch", lambda f: f"progress watch ({f.get('what')})"
+    ),
+    ("qakit_trio.ws.lone", "close_on_shutdown"): Kind(
+        "lone-shutdown-watch", lambda f: "shutdown watch of a lone connection"
+    ),
+    ("qakit_trio.transport.accept_errors", "AcceptErrors.run"): Kind(
+        "accept-errors", lambda f: "accept errors (EMFILE episodes, logged once)"
+    ),
+    ("qakit_trio.supervisor", "Supervisor.supervise"): Kind(
+        "service", lambda f: f"service: {f.get('name')}"
+    ),
+    ("qakit_trio.services", "Services.run"): Kind(
+        "service-nursery", lambda f: "service nursery (Services.run)"
+    ),
+    ("qakit_trio.server", "run_server.<locals>.watch_signals"): Kind(
+        "signal-watch", lambda f: "signal watch"
+    ),
+    ("qakit_trio.server", "run_server.<locals>.abort_when_time_is_up"): Kind(
+        "shutdown-timer", lambda f: "shutdown timer"
+    ),
 }
 
 
@@ -105,25 +122,36 @@ NAMED: dict[str, tuple[str, str]] = {
     "<TrioToken.run_sync_soon task>": ("trio-system", "trio: runs callbacks from threads"),
     "qakit_trio.server.run_server": ("server", "the server (qakit-trio's run_server)"),
     "hypercorn.trio.serve": ("hypercorn-serve", "hypercorn.trio.serve"),
-    "hypercorn.trio.lifespan.Lifespan.handle_lifespan":
-        ("lifespan", "lifespan: quart-trio's app.nursery"),
+    "hypercorn.trio.lifespan.Lifespan.handle_lifespan": (
+        "lifespan",
+        "lifespan: quart-trio's app.nursery",
+    ),
     "hypercorn.utils.raise_shutdown": ("shutdown-trigger", "hypercorn: waits for the shutdown"),
     "trio.serve_listeners": ("listeners", "trio.serve_listeners"),
-    "trio._highlevel_serve_listeners._serve_one_listener":
-        ("accept-loop", "accept loop of one listening socket"),
-    "trio._highlevel_serve_listeners._run_handler":
-        ("tcp-connection", "one TCP connection (hypercorn's TCPServer)"),
+    "trio._highlevel_serve_listeners._serve_one_listener": (
+        "accept-loop",
+        "accept loop of one listening socket",
+    ),
+    "trio._highlevel_serve_listeners._run_handler": (
+        "tcp-connection",
+        "one TCP connection (hypercorn's TCPServer)",
+    ),
     "hypercorn.trio.task_group._handle": ("app-task", "hypercorn: the app's task"),
-    "quart_trio.asgi.TrioASGIHTTPConnection.handle_messages":
-        ("http-request", "quart-trio: reads one HTTP request's body"),
-    "quart_trio.asgi.TrioASGIHTTPConnection.handle_request":
-        ("http-request", "quart-trio: handles one HTTP request"),
+    "quart_trio.asgi.TrioASGIHTTPConnection.handle_messages": (
+        "http-request",
+        "quart-trio: reads one HTTP request's body",
+    ),
+    "quart_trio.asgi.TrioASGIHTTPConnection.handle_request": (
+        "http-request",
+        "quart-trio: handles one HTTP request",
+    ),
 }
 
 
 # every kind a task can be shown as (the page's links; ?expand= is checked against it)
-ALL_KINDS = frozenset({kind.kind for kind in KINDS.values()}
-                      | {kind for kind, _ in NAMED.values()} | {"other"})
+ALL_KINDS = frozenset(
+    {kind.kind for kind in KINDS.values()} | {kind for kind, _ in NAMED.values()} | {"other"}
+)
 
 
 def _kind(task: trio.lowlevel.Task) -> tuple[str, str]:
@@ -164,14 +192,16 @@ async def _count(task: trio.lowlevel.Task, pace: Pace) -> int:
     count, pending = 0, [task]
     while pending:
         count += 1
-        pending.extend(child for nursery in pending.pop().child_nurseries
-                       for child in nursery.child_tasks)
+        pending.extend(
+            child for nursery in pending.pop().child_nurseries for child in nursery.child_tasks
+        )
         await pace.tick()
     return count
 
 
-async def snapshot(*, limit: int = 20, expand: Iterable[str] = (),
-                   pace: Pace | None = None) -> dict[str, Any]:
+async def snapshot(
+    *, limit: int = 20, expand: Iterable[str] = (), pace: Pace | None = None
+) -> dict[str, Any]:
     """The tree from the root task, as JSON-ready dicts:
     task    {"name", "kind", "label", "doc", "nurseries": [nursery, ...]}
     nursery {"tasks": [task | group, ...]}
@@ -187,9 +217,13 @@ async def snapshot(*, limit: int = 20, expand: Iterable[str] = (),
     by_kind: dict[str, int] = {}
 
     async def walk(task: trio.lowlevel.Task, kind: str, label: str) -> dict[str, Any]:
-        return {"name": task.name, "kind": kind, "label": label,
-                "doc": f"{DOC}#task-{kind}",
-                "nurseries": [await nursery(n) for n in list(task.child_nurseries)]}
+        return {
+            "name": task.name,
+            "kind": kind,
+            "label": label,
+            "doc": f"{DOC}#task-{kind}",
+            "nurseries": [await nursery(n) for n in list(task.child_nurseries)],
+        }
 
     async def nursery(n: trio.Nursery) -> dict[str, Any]:
         groups: dict[str, list[tuple[trio.lowlevel.Task, str]]] = {}
@@ -202,10 +236,15 @@ async def snapshot(*, limit: int = 20, expand: Iterable[str] = (),
             by_kind[kind] = by_kind.get(kind, 0) + len(members)
             most = MAX_LIMIT if kind in expanded else limit
             if len(members) > most:
-                shown.append({"group": kind, "count": len(members), "shown": most,
-                              "doc": f"{DOC}#task-{kind}",
-                              "tasks": [await walk(t, kind, label)
-                                        for t, label in members[:most]]})
+                shown.append(
+                    {
+                        "group": kind,
+                        "count": len(members),
+                        "shown": most,
+                        "doc": f"{DOC}#task-{kind}",
+                        "tasks": [await walk(t, kind, label) for t, label in members[:most]],
+                    }
+                )
             else:
                 shown.extend([await walk(t, kind, label) for t, label in members])
         return {"tasks": shown}
@@ -215,8 +254,11 @@ async def snapshot(*, limit: int = 20, expand: Iterable[str] = (),
     kind, label = _kind(root_task)
     by_kind[kind] = 1
     root = await walk(root_task, kind, label)
-    return {"root": root, "tasks": await _count(root_task, pace),
-            "by_kind": dict(sorted(by_kind.items()))}
+    return {
+        "root": root,
+        "tasks": await _count(root_task, pace),
+        "by_kind": dict(sorted(by_kind.items())),
+    }
 
 
 class TaskTree:
@@ -241,11 +283,11 @@ class TaskTree:
             await trio.sleep_until(self._next_turn)
             now = trio.current_time()
             self._next_turn = now + 1 / ANSWERS_PER_SECOND
-            self._answers = {k: answer for k, answer in self._answers.items()
-                             if now - answer[0] < CACHE_SECONDS}
+            self._answers = {
+                k: answer for k, answer in self._answers.items() if now - answer[0] < CACHE_SECONDS
+            }
             if key not in self._answers:
                 tree = await snapshot(limit=key[0], expand=key[1])
                 self.builds += 1
-                self._answers[key] = (trio.current_time(),
-                                      json.dumps(tree, separators=(",", ":")))
+                self._answers[key] = (trio.current_time(), json.dumps(tree, separators=(",", ":")))
             return self._answers[key][1]

@@ -31,9 +31,11 @@ def http2_refused() -> tuple[dict[str, str], int] | None:
     nor browsers' DevTools use them, and their streams get none of what this service adds
     (pings, close codes, aborts: hyper_ext.py extends the HTTP/1.1 stream only)."""
     if websocket.http_version.startswith("2"):
-        return {"error": "http2_websocket_not_supported",
-                "detail": "WebSockets over HTTP/2 are not served here: connect over HTTP/1.1 "
-                          "(ws://...), as Postman and browsers do"}, 400
+        return {
+            "error": "http2_websocket_not_supported",
+            "detail": "WebSockets over HTTP/2 are not served here: connect over HTTP/1.1 "
+            "(ws://...), as Postman and browsers do",
+        }, 400
     return None
 
 
@@ -54,9 +56,11 @@ def pongs_refused() -> tuple[dict[str, str], int] | None:
         return {"error": "invalid_pongs", "detail": f"pongs must be on or off, got {value!r}"}, 400
     stop = getattr(current_websocket().transport, "stop_pongs", None)
     if stop is None:
-        return {"error": "pongs_off_not_available",
-                "detail": "pongs=off needs the server's own WebSocket layer (QAKIT_FAST_PATH=1);"
-                          " this server answers pings itself"}, 400
+        return {
+            "error": "pongs_off_not_available",
+            "detail": "pongs=off needs the server's own WebSocket layer (QAKIT_FAST_PATH=1);"
+            " this server answers pings itself",
+        }, 400
     stop()
     return None
 
@@ -69,15 +73,19 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
     async def ws_route() -> tuple[dict[str, str], int] | None:
         if (answer := refused(ws_door)) is not None:
             return answer
-        channel, problem = protocol.channel_from_query(websocket.args.get("channel"),
-                                              settings.default_channel)
+        channel, problem = protocol.channel_from_query(
+            websocket.args.get("channel"), settings.default_channel
+        )
         if problem is not None:
             return protocol.invalid_channel(channel, problem), 400  # before accept
         ws = current_websocket()
         services.watch_server(ws.transport.server_terminated or services.stopping)
         # Accepted and run by QakitASGIWebsocket once this route has returned.
-        session = (partial(QaKitSession, services=services) if settings.profile == "qa_kit"
-                   else partial(EnvelopeSession, services=services, actions=actions))
+        session = (
+            partial(QaKitSession, services=services)
+            if settings.profile == "qa_kit"
+            else partial(EnvelopeSession, services=services, actions=actions)
+        )
         ws.session = Connection(ws.transport, services.hub, channel, settings, session).run
         return None
 
@@ -87,8 +95,13 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
             return answer
         ws = current_websocket()
         services.watch_server(ws.transport.server_terminated or services.stopping)
-        ws.session = Connection(ws.transport, services.legacy_hub, LEGACY_CHANNEL, settings,
-                                partial(LegacySession, services=services)).run
+        ws.session = Connection(
+            ws.transport,
+            services.legacy_hub,
+            LEGACY_CHANNEL,
+            settings,
+            partial(LegacySession, services=services),
+        ).run
         return None
 
     @app.websocket("/ws/echo")
@@ -98,9 +111,11 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
         raw_delay = websocket.args.get("delay_ms", "0")
         delay_ms = ascii_whole(raw_delay, maximum=MAX_ECHO_DELAY_MS)  # ASCII digits only
         if delay_ms is None:
-            return {"error": "invalid_delay", "detail": f"delay_ms must be a whole number of "
-                    f"milliseconds from 0 to {MAX_ECHO_DELAY_MS}, got {raw_delay!r}"}, 400
+            return {
+                "error": "invalid_delay",
+                "detail": f"delay_ms must be a whole number of "
+                f"milliseconds from 0 to {MAX_ECHO_DELAY_MS}, got {raw_delay!r}",
+            }, 400
         ws = current_websocket()
-        ws.session = partial(serve_echo, ws.transport, settings, services.stopping,
-                             delay_ms / 1000)
+        ws.session = partial(serve_echo, ws.transport, settings, services.stopping, delay_ms / 1000)
         return None

@@ -43,8 +43,9 @@ class Fault:
 
 
 def _invalid(field: str, message: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.VALIDATION_ERROR, f"fault.{field}: {message}",
-                         field=f"fault.{field}")
+    return ProtocolError(
+        ErrorCode.VALIDATION_ERROR, f"fault.{field}: {message}", field=f"fault.{field}"
+    )
 
 
 def _whole(spec: dict[str, Any], field: str, low: int, high: int) -> int | None:
@@ -66,24 +67,36 @@ def _kinds(spec: dict[str, Any], field: str) -> frozenset[str]:
 def parse_fault(value: object) -> Fault:
     """The request's `fault`, checked; ProtocolError (validation_error) naming what is wrong."""
     if not isinstance(value, dict):
-        raise ProtocolError(ErrorCode.VALIDATION_ERROR, "fault must be a JSON object",
-                            field="fault")
-    unknown = sorted(set(value) - {"delay_ms", "drop", "duplicate", "reorder", "fragment",
-                                   "close"})
+        raise ProtocolError(
+            ErrorCode.VALIDATION_ERROR, "fault must be a JSON object", field="fault"
+        )
+    unknown = sorted(set(value) - {"delay_ms", "drop", "duplicate", "reorder", "fragment", "close"})
     if unknown:
-        raise _invalid(unknown[0], "is not a fault (delay_ms, drop, duplicate, reorder, "
-                                   "fragment, close)")
+        raise _invalid(
+            unknown[0], "is not a fault (delay_ms, drop, duplicate, reorder, fragment, close)"
+        )
     reorder = value.get("reorder", False)
     if not isinstance(reorder, bool):
         raise _invalid("reorder", "must be true or false")
     close = value.get("close")
-    if close is not None and (isinstance(close, bool) or not isinstance(close, int) or (
-            close not in CLOSE_CODES and not CLOSE_RANGE[0] <= close <= CLOSE_RANGE[1])):
-        raise _invalid("close", "must be 1000, 1001, 1008, 1011 or a whole number from "
-                                f"{CLOSE_RANGE[0]} to {CLOSE_RANGE[1]}")
-    return Fault(delay_ms=_whole(value, "delay_ms", 0, MAX_DELAY_MS) or 0,
-                 drop=_kinds(value, "drop"), duplicate=_kinds(value, "duplicate"),
-                 reorder=reorder, fragment=_whole(value, "fragment", 2, 16) or 1, close=close)
+    if close is not None and (
+        isinstance(close, bool)
+        or not isinstance(close, int)
+        or (close not in CLOSE_CODES and not CLOSE_RANGE[0] <= close <= CLOSE_RANGE[1])
+    ):
+        raise _invalid(
+            "close",
+            "must be 1000, 1001, 1008, 1011 or a whole number from "
+            f"{CLOSE_RANGE[0]} to {CLOSE_RANGE[1]}",
+        )
+    return Fault(
+        delay_ms=_whole(value, "delay_ms", 0, MAX_DELAY_MS) or 0,
+        drop=_kinds(value, "drop"),
+        duplicate=_kinds(value, "duplicate"),
+        reorder=reorder,
+        fragment=_whole(value, "fragment", 2, 16) or 1,
+        close=close,
+    )
 
 
 def kind_of(frame: dict[str, Any]) -> str:

@@ -40,9 +40,11 @@ def fragmented_text(text: str, parts: int) -> bytes:
     whole message must be valid UTF-8."""
     data = text.encode()
     size = max(1, -(-len(data) // parts))
-    chunks = [data[start:start + size] for start in range(0, len(data), size)] or [b""]
-    return b"".join(frame(OP_TEXT if n == 0 else OP_CONTINUATION, chunk,
-                          fin=n == len(chunks) - 1) for n, chunk in enumerate(chunks))
+    chunks = [data[start : start + size] for start in range(0, len(data), size)] or [b""]
+    return b"".join(
+        frame(OP_TEXT if n == 0 else OP_CONTINUATION, chunk, fin=n == len(chunks) - 1)
+        for n, chunk in enumerate(chunks)
+    )
 
 
 def text_frame(text: str) -> bytes:

@@ -32,22 +32,40 @@ TEXT_MAX = 4096  # characters of a frame's text an inspector is sent (the size s
 PARSE_MAX = 64 * 1024  # frames longer than this are not parsed for their ids
 
 
-def describe(direction: str, hub: str, channel: str, conn: str | None, text: str | bytes,
-             at: float, ts: str, delivered: int | None, size: int | None = None
-             ) -> dict[str, Any]:
+def describe(
+    direction: str,
+    hub: str,
+    channel: str,
+    conn: str | None,
+    text: str | bytes,
+    at: float,
+    ts: str,
+    delivered: int | None,
+    size: int | None = None,
+) -> dict[str, Any]:
     """One tapped frame as the inspector shows it, with the ids a trainee follows. `size`:
     the frame's size in bytes when `text` is only its start (a frame over PARSE_MAX)."""
     binary = isinstance(text, bytes)
     shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     row: dict[str, Any] = {
-        "dir": direction, "hub": hub, "channel": channel, "conn": conn, "ts": ts,
+        "dir": direction,
+        "hub": hub,
+        "channel": channel,
+        "conn": conn,
+        "ts": ts,
         "t": round(at, 6),
-        "size": size if size is not None else len(
-            text if binary else shown.encode("utf-8", "surrogatepass")),
+        "size": size
+        if size is not None
+        else len(text if binary else shown.encode("utf-8", "surrogatepass")),
         "text": shown[:TEXT_MAX],
-        "truncated": size is not None or len(shown) > TEXT_MAX, "binary": binary,
-        "type": None, "action": None, "request_id": None, "event_id": None,
-        "delivered": delivered}
+        "truncated": size is not None or len(shown) > TEXT_MAX,
+        "binary": binary,
+        "type": None,
+        "action": None,
+        "request_id": None,
+        "event_id": None,
+        "delivered": delivered,
+    }
     if binary or size is not None or len(text) > PARSE_MAX:
         return row
     try:
@@ -65,16 +83,19 @@ def describe(direction: str, hub: str, channel: str, conn: str | None, text: str
 def parse_watch(text: str | bytes) -> tuple[dict[str, str] | None, dict[str, str] | None]:
     """(the filter, None) or (None, an error message)."""
     if isinstance(text, bytes):
-        return None, error("invalid_message", "send text: a JSON object such as {\"watch\": {}}")
+        return None, error("invalid_message", 'send text: a JSON object such as {"watch": {}}')
     try:
         message = decode_json(text)
     except ProtocolError:
-        return None, error("invalid_json", "send JSON such as {\"watch\": {}}")
+        return None, error("invalid_json", 'send JSON such as {"watch": {}}')
     watch = message.get("watch") if isinstance(message, dict) else None
     if not isinstance(watch, dict):
-        return None, error("invalid_message", "the only message is {\"watch\": {...}}: "
-                           "{} for everything, {\"hub\": \"/ws\", \"channel\": NAME} or "
-                           "{\"conn\": ID}")
+        return None, error(
+            "invalid_message",
+            'the only message is {"watch": {...}}: '
+            '{} for everything, {"hub": "/ws", "channel": NAME} or '
+            '{"conn": ID}',
+        )
     if any(not isinstance(v, str) or not v for v in watch.values()):
         return None, error("invalid_watch", "hub, channel and conn are non-empty strings")
     keys = set(watch)
@@ -85,18 +106,23 @@ def parse_watch(text: str | bytes) -> tuple[dict[str, str] | None, dict[str, str
         if hub not in HUBS:
             return None, error("invalid_watch", f"hub must be one of {', '.join(HUBS)}")
         return {"hub": hub, "channel": watch["channel"]}, None
-    return None, error("invalid_watch", f"unknown keys {sorted(keys)}: use hub and channel, "
-                       "or conn, or nothing")
+    return None, error(
+        "invalid_watch", f"unknown keys {sorted(keys)}: use hub and channel, or conn, or nothing"
+    )
 
 
 def watching(watch: dict[str, str]) -> dict[str, Any]:
     return {"type": "watching", "watch": watch}
 
 
-def connections(rows: list[dict[str, Any]], total: int, ts: str, dropped: int
-                ) -> dict[str, Any]:
-    return {"type": "connections", "ts": ts, "total": total, "connections": rows,
-            "dropped": dropped}
+def connections(rows: list[dict[str, Any]], total: int, ts: str, dropped: int) -> dict[str, Any]:
+    return {
+        "type": "connections",
+        "ts": ts,
+        "total": total,
+        "connections": rows,
+        "dropped": dropped,
+    }
 
 
 def frames(rows: list[dict[str, Any]], dropped: int) -> dict[str, Any]:

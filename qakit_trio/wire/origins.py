@@ -24,8 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-_NAME = re.compile(r"(?=.{1,253}\Z)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
-                   r"(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*")
+_NAME = re.compile(
+    r"(?=.{1,253}\Z)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+    r"(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*"
+)
 _PORT = re.compile(r"[0-9]{1,5}")
 _WITH_PORT = re.compile(r"(\[[^\]]*\]|[^:]+):[0-9]*")
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -60,8 +62,10 @@ def parse_hosts(value: str) -> tuple[str, ...]:
         return ("*",)
     for part in parts:
         if _WITH_PORT.fullmatch(part):
-            raise ValueError(f"{part!r}: give the host without its port (only the host part of "
-                             "a Host header is compared)")
+            raise ValueError(
+                f"{part!r}: give the host without its port (only the host part of "
+                "a Host header is compared)"
+            )
     return tuple(dict.fromkeys(canonical_host(part) for part in parts))
 
 
@@ -137,11 +141,15 @@ class OriginRule:
     def of(cls, allowed_by: str, *lists: Iterable[str] | None) -> OriginRule:
         given = [entry for entries in lists if entries is not None for entry in entries]
         parsed = (origin_of(entry) for entry in given if entry != "*")
-        return cls(frozenset(key for key in parsed if key is not None), "*" in given,
-                   allowed_by)
+        return cls(frozenset(key for key in parsed if key is not None), "*" in given, allowed_by)
 
-    def permits(self, origin: str | None, scheme: str, host_header: str | None,
-                own_ports: frozenset[int] = frozenset()) -> bool:
+    def permits(
+        self,
+        origin: str | None,
+        scheme: str,
+        host_header: str | None,
+        own_ports: frozenset[int] = frozenset(),
+    ) -> bool:
         """Whether a request sent with this scheme and Host may come from a page of `origin`.
         The stand's own pages: its scheme and host, on its port or on `own_ports` (the other
         ports the stand listens on: the same pages are served there)."""
@@ -151,8 +159,11 @@ class OriginRule:
         if key is None:
             return False
         own = own_origin(scheme, host_header)
-        return key in self.origins or key == own or (
-            own is not None and key[:2] == own[:2] and key[2] in own_ports)
+        return (
+            key in self.origins
+            or key == own
+            or (own is not None and key[:2] == own[:2] and key[2] in own_ports)
+        )
 
 
 @dataclass(frozen=True)
@@ -165,8 +176,7 @@ class HostRule:
     own_address: bool = False  # the default: the address the request came in on
 
     @classmethod
-    def of(cls, allowed: tuple[str, ...] | None, binds: Iterable[str],
-           hostname: str) -> HostRule:
+    def of(cls, allowed: tuple[str, ...] | None, binds: Iterable[str], hostname: str) -> HostRule:
         """QAKIT_ALLOWED_HOSTS if set, else the default for these binds (`HOST:PORT`) and
         this machine's host name."""
         if allowed is not None:
@@ -186,9 +196,15 @@ class HostRule:
         if parts is None:
             return False
         host = parts[0]
-        return (host in self.names or (self.any_ip and is_ip(host))
-                or (self.own_address and arrived_on is not None
-                    and host == _canonical_or_none(arrived_on)))
+        return (
+            host in self.names
+            or (self.any_ip and is_ip(host))
+            or (
+                self.own_address
+                and arrived_on is not None
+                and host == _canonical_or_none(arrived_on)
+            )
+        )
 
 
 def _canonical_or_none(value: str) -> str | None:

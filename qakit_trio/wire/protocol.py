@@ -33,10 +33,19 @@ from qakit_trio.wire.stamps import (
     wall_now,
 )
 
-__all__ = ["ErrorCode", "ProtocolError",  # defined in errors.py, part of the wire contract
-           # the ids and times frames carry (stamps.py), used with the frames built here
-           "frame_ts", "is_newest", "iso_utc", "new_connection_id", "new_event_id",
-           "set_deterministic", "utc_ts", "wall_now"]
+__all__ = [
+    "ErrorCode",
+    "ProtocolError",  # defined in errors.py, part of the wire contract
+    # the ids and times frames carry (stamps.py), used with the frames built here
+    "frame_ts",
+    "is_newest",
+    "iso_utc",
+    "new_connection_id",
+    "new_event_id",
+    "set_deterministic",
+    "utc_ts",
+    "wall_now",
+]
 
 Message = dict[str, Any]  # one JSON message (what a text frame carries); wire bytes: framing.Frame
 RequestId = str | int | float
@@ -49,8 +58,6 @@ class Request:
     action: str
     payload: dict[str, Any]
     request_id: RequestId
-
-
 
 
 # One encoder and one decoder for the whole process: json.dumps/json.loads with options build
@@ -114,8 +121,9 @@ def _check_text_and_depth(value: Any) -> None:
             _check_unicode(item)
         elif isinstance(item, dict | list):
             if depth > MAX_DEPTH:
-                raise ProtocolError(ErrorCode.INVALID_JSON,
-                                    f"JSON is nested deeper than {MAX_DEPTH} levels")
+                raise ProtocolError(
+                    ErrorCode.INVALID_JSON, f"JSON is nested deeper than {MAX_DEPTH} levels"
+                )
             if isinstance(item, dict):
                 for key, inner in item.items():
                     _check_unicode(key)
@@ -132,7 +140,8 @@ def _check_unicode(text: str) -> None:
         raise ProtocolError(
             ErrorCode.INVALID_JSON,
             f"not valid JSON text: \\u{ord(bad):04x} is half of a UTF-16 surrogate pair, "
-            "not a Unicode character") from None
+            "not a Unicode character",
+        ) from None
 
 
 def decode_object(text: str) -> dict[str, Any]:
@@ -160,8 +169,10 @@ def request_id_of(obj: dict[str, Any], assign: Callable[[], str]) -> RequestId:
 
 def parse_request(obj: dict[str, Any], request_id: RequestId) -> Request:
     """Check the envelope of an already acknowledged object (the action itself is not looked up)."""
-    if "request_id" in obj and obj["request_id"] is not None and not is_request_id(
-        obj["request_id"]
+    if (
+        "request_id" in obj
+        and obj["request_id"] is not None
+        and not is_request_id(obj["request_id"])
     ):
         raise ProtocolError(
             ErrorCode.INVALID_MESSAGE,
@@ -210,8 +221,14 @@ def validation_error(field: str, message: str) -> ProtocolError:
     return ProtocolError(ErrorCode.VALIDATION_ERROR, message, field=field)
 
 
-def require_int(payload: dict[str, Any], field: str, *, default: int | None = None,
-                minimum: int | None = None, maximum: int | None = None) -> int:
+def require_int(
+    payload: dict[str, Any],
+    field: str,
+    *,
+    default: int | None = None,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
     """An integer field: a JSON integer, not a string, a float or a boolean (never coerced)."""
     value = payload.get(field)
     if value is None and default is not None:
@@ -245,8 +262,11 @@ def channel_from_query(raw: str | None, default: str) -> tuple[str, str | None]:
 
 def invalid_channel(channel: str, problem: str) -> dict[str, str]:
     """The body of the 400 a bad channel gets (before any WebSocket is accepted)."""
-    return {"error": "invalid_channel", "detail": f"{problem}; rule: 1-64 printable characters, "
-            "no whitespace", "channel": channel}
+    return {
+        "error": "invalid_channel",
+        "detail": f"{problem}; rule: 1-64 printable characters, no whitespace",
+        "channel": channel,
+    }
 
 
 def _json_type(value: object) -> str:
@@ -285,19 +305,36 @@ def echo(request_id: RequestId, data: dict[str, Any]) -> Message:
 
 
 def step(request_id: RequestId, number: int, message: str) -> Message:
-    return {"type": "step", "step": number, "message": message, "request_id": request_id,
-            "ts": frame_ts()}
+    return {
+        "type": "step",
+        "step": number,
+        "message": message,
+        "request_id": request_id,
+        "ts": frame_ts(),
+    }
 
 
 def event(name: str, request_id: RequestId | None, extra: Any, event_id: str) -> Message:
-    return {"type": "event", "name": name, "request_id": request_id, "ts": frame_ts(),
-            "extra": extra, "event_id": event_id}
+    return {
+        "type": "event",
+        "name": name,
+        "request_id": request_id,
+        "ts": frame_ts(),
+        "extra": extra,
+        "event_id": event_id,
+    }
 
 
 def channel_message(channel: str, message: str, request_id: RequestId, sender: str) -> Message:
     """What every member of a channel receives from the `broadcast` action."""
-    return {"type": "message", "channel": channel, "message": message,
-            "request_id": request_id, "from": sender, "ts": frame_ts()}
+    return {
+        "type": "message",
+        "channel": channel,
+        "message": message,
+        "request_id": request_id,
+        "from": sender,
+        "ts": frame_ts(),
+    }
 
 
 def rest_broadcast(channel: str, message: str) -> Message:
@@ -311,5 +348,11 @@ def data(kind: str, request_id: RequestId, value: Any) -> Message:
 
 
 def error(request_id: RequestId | None, failure: ProtocolError) -> Message:
-    return {"type": "error", "request_id": request_id, "error": str(failure.code),
-            "message": failure.message, **failure.details, "ts": frame_ts()}
+    return {
+        "type": "error",
+        "request_id": request_id,
+        "error": str(failure.code),
+        "message": failure.message,
+        **failure.details,
+        "ts": frame_ts(),
+    }

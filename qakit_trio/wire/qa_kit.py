@@ -44,13 +44,23 @@ def echo(request_id: Any, data: Any) -> Message:
 
 
 def step(request_id: Any, number: int, message: str) -> Message:
-    return {"type": "step", "request_id": request_id, "step": number, "message": message,
-            "ts": frame_ts()}
+    return {
+        "type": "step",
+        "request_id": request_id,
+        "step": number,
+        "message": message,
+        "ts": frame_ts(),
+    }
 
 
 def event(name: str, request_id: Any, extra: Any) -> Message:
-    return {"type": "event", "name": name, "request_id": request_id, "ts": frame_ts(),
-            "extra": extra}
+    return {
+        "type": "event",
+        "name": name,
+        "request_id": request_id,
+        "ts": frame_ts(),
+        "extra": extra,
+    }
 
 
 def channel_message(channel: str, message: Any) -> Message:

@@ -14,8 +14,7 @@ import re
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
 
-def ascii_whole(raw: str | None, *, minimum: int = 0,
-                maximum: int | None = None) -> int | None:
+def ascii_whole(raw: str | None, *, minimum: int = 0, maximum: int | None = None) -> int | None:
     """`raw` as a whole number written in ASCII digits within [minimum, maximum], else None."""
     if raw is None or _DIGITS.fullmatch(raw) is None:
         return None

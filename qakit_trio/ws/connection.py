@@ -68,12 +68,31 @@ class Session(Protocol):
 
 class Connection:
     # Slots: one of these lives as long as its client; 5000 idle clients is a benchmark.
-    __slots__ = ("_closing", "_delayed", "_hub", "_member", "_meter", "_nursery",
-                 "_outbox_receive", "_outbox_send", "_session", "_settings", "_transport",
-                 "channel", "fields", "id")
+    __slots__ = (
+        "_closing",
+        "_delayed",
+        "_hub",
+        "_member",
+        "_meter",
+        "_nursery",
+        "_outbox_receive",
+        "_outbox_send",
+        "_session",
+        "_settings",
+        "_transport",
+        "channel",
+        "fields",
+        "id",
+    )
 
-    def __init__(self, transport: Transport, hub: Hub, channel: str, settings: Settings,
-                 session: Callable[[Connection], Session]) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        hub: Hub,
+        channel: str,
+        settings: Settings,
+        session: Callable[[Connection], Session],
+    ) -> None:
         self.id = protocol.new_connection_id()
         self.channel = channel
         self.fields = {"conn": self.id, "channel": channel}  # on every log line about it
@@ -92,10 +111,10 @@ class Connection:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                inlet = Inlet(self._outbox_send.clone(), self._transport.write_nowait,
-                              self._meter)
-                self._member = self._hub.join(self.channel, self.id, inlet, self.close_soon,
-                                              can_ping=self._transport.can_ping)
+                inlet = Inlet(self._outbox_send.clone(), self._transport.write_nowait, self._meter)
+                self._member = self._hub.join(
+                    self.channel, self.id, inlet, self.close_soon, can_ping=self._transport.can_ping
+                )
                 logs.info(log, "connected", **self.fields)
                 hello = self._session.hello()
                 if hello is not None:  # no checkpoint since join: it is the first frame out
@@ -119,8 +138,9 @@ class Connection:
         except* Exception:
             log.exception("connection failed", extra={"fields": self.fields})
             with trio.CancelScope(shield=True):
-                await close_within(self._transport, INTERNAL_ERROR, "internal error",
-                                   self._settings.close_timeout)
+                await close_within(
+                    self._transport, INTERNAL_ERROR, "internal error", self._settings.close_timeout
+                )
         finally:
             if self._member is not None:
                 self._hub.leave(self._member)
@@ -139,8 +159,9 @@ class Connection:
         # Wake the writer, through the reader's end of the outbox (the reader is still reading
         # whenever closing starts). A writer waiting for frames has an empty outbox, so this
         # fits; if it does not, the writer is busy and sees `_closing` before it waits again.
-        with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError,
-                                 trio.ClosedResourceError):
+        with contextlib.suppress(
+            trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
+        ):
             self._outbox_send.send_nowait(WAKE)
         self._meter.wake()  # the reader, if it waits for its outbox to drain: stop waiting
         self._nursery.start_soon(self._close_watchdog, request)
@@ -159,10 +180,16 @@ class Connection:
                     message = await self._transport.receive()
                 except Disconnected as gone:
                     if self._closing is None:
-                        logs.info(log, "client closed", **self.fields,
-                                  close_code=gone.close_code, close_reason=gone.reason)
+                        logs.info(
+                            log,
+                            "client closed",
+                            **self.fields,
+                            close_code=gone.close_code,
+                            close_reason=gone.reason,
+                        )
                     self._start_closing(
-                        CloseRequest(reply_code(gone.close_code), gone.reason, False))
+                        CloseRequest(reply_code(gone.close_code), gone.reason, False)
+                    )
                     if self._closing is not None:
                         self._closing.client_closed.set()
                     return
@@ -179,8 +206,14 @@ class Connection:
         if hub.taps.active:  # an inspector is open (tap.py)
             hub.taps.offer("in", hub.name, self.channel, self.id, message)
         if len(message) > self._settings.max_message_size:
-            logs.info(log, "frame in", **self.fields, request_id=None, size=len(message),
-                      **self.payload_fields(message[:self._settings.log_payload_max]))
+            logs.info(
+                log,
+                "frame in",
+                **self.fields,
+                request_id=None,
+                size=len(message),
+                **self.payload_fields(message[: self._settings.log_payload_max]),
+            )
             self.close_soon(MESSAGE_TOO_BIG, "message too big")
             return
         try:
@@ -197,8 +230,9 @@ class Connection:
         """More messages from this client are already waiting behind the current one."""
         return self._transport.queued() > 0
 
-    async def reply(self, frame: protocol.Message, text: str | None = None,
-                    fragments: int = 1) -> None:
+    async def reply(
+        self, frame: protocol.Message, text: str | None = None, fragments: int = 1
+    ) -> None:
         """Queue one frame for this client (logged as `frame out`); see `queue`. `text`: the
         frame already encoded (the legacy protocol's own JSON form, no `ts`), else
         protocol.encode, once its `ts` is the time it is queued: re-stamped if another frame
@@ -212,8 +246,11 @@ class Connection:
                 frame["ts"] = protocol.frame_ts()
             text = protocol.encode(frame)
         self._log_out(frame, text)
-        self._queue_nowait(Frame.of(text) if fragments <= 1
-                           else Frame(text, framing.fragmented_text(text, fragments)))
+        self._queue_nowait(
+            Frame.of(text)
+            if fragments <= 1
+            else Frame(text, framing.fragmented_text(text, fragments))
+        )
 
     def start_soon(self, task: Callable[[], Awaitable[None]], size: int = 0) -> None:
         """Run `task` in this connection's nursery (a trainee's delayed reply, holding `size`
@@ -287,9 +324,15 @@ class Connection:
 
     def _log_out(self, frame: protocol.Message, text: str) -> None:
         kind = frame["type"]
-        logs.info(log, "frame out", **self.fields, type=kind, request_id=frame.get("request_id"),
-                  error_code=frame.get("error") if kind == "error" else None,
-                  **log_fields.payload_fields(text, self._settings.log_payload_max))
+        logs.info(
+            log,
+            "frame out",
+            **self.fields,
+            type=kind,
+            request_id=frame.get("request_id"),
+            error_code=frame.get("error") if kind == "error" else None,
+            **log_fields.payload_fields(text, self._settings.log_payload_max),
+        )
         hub = self._hub
         if hub.taps.active:  # an inspector is open (tap.py)
             hub.taps.offer("out", hub.name, self.channel, self.id, text)
@@ -330,8 +373,10 @@ class Connection:
         with trio.move_on_after(self._settings.close_timeout):
             await request.client_closed.wait()
             return
-        log.warning("close handshake timed out: dropping the connection",
-                    extra={"fields": {**self.fields, **self._close_fields()}})
+        log.warning(
+            "close handshake timed out: dropping the connection",
+            extra={"fields": {**self.fields, **self._close_fields()}},
+        )
         await self._transport.abort()
         assert self._nursery is not None
         self._nursery.cancel_scope.cancel()

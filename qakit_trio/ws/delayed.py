@@ -41,28 +41,30 @@ class DelayedReplies:
     def pending(self) -> int:
         return len(self._scopes)
 
-    def start(self, nursery: trio.Nursery, task: Callable[[], Awaitable[None]],
-              size: int) -> None:
+    def start(self, nursery: trio.Nursery, task: Callable[[], Awaitable[None]], size: int) -> None:
         """Run `task` (holding `size` bytes of frames) in `nursery`, or raise
         ProtocolError(too_many_delayed) if that would pass a limit (module docstring)."""
         if len(self._scopes) >= MAX_PENDING:
             raise ProtocolError(
                 ErrorCode.TOO_MANY_DELAYED,
                 f"this connection already has {MAX_PENDING} delayed replies waiting, the most "
-                f"it may have at once: this request's replies are not sent")
+                f"it may have at once: this request's replies are not sent",
+            )
         if self._scopes and self.bytes + size > self.max_bytes:
             raise ProtocolError(
                 ErrorCode.TOO_MANY_DELAYED,
                 f"this connection's delayed replies would hold more than {self.max_bytes} "
                 f"bytes (QAKIT_OUTBOX_BYTES), the most they may hold at once: this request's "
-                f"replies are not sent")
+                f"replies are not sent",
+            )
         scope = trio.CancelScope()
         self._scopes.add(scope)
         self.bytes += size
         nursery.start_soon(self._run, scope, task, size)
 
-    async def _run(self, scope: trio.CancelScope, task: Callable[[], Awaitable[None]],
-                   size: int) -> None:
+    async def _run(
+        self, scope: trio.CancelScope, task: Callable[[], Awaitable[None]], size: int
+    ) -> None:
         try:
             with scope:
                 await task()

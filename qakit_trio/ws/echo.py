@@ -50,8 +50,12 @@ log = logging.getLogger(__name__)
 Queued = tuple[float, str | bytes]  # (when it arrived, the message)
 
 
-async def serve_echo(transport: Transport, settings: Settings,
-                     stopping: ServerTerminated | None = None, delay: float = 0) -> None:
+async def serve_echo(
+    transport: Transport,
+    settings: Settings,
+    stopping: ServerTerminated | None = None,
+    delay: float = 0,
+) -> None:
     """Echo until the client closes (or sends more than the message size limit); say 1001
     when the server shuts down (hypercorn's event on the fast path, else `stopping`).
     `delay` (`/ws/echo?delay_ms=`, the training lab): each message comes back this many
@@ -60,8 +64,13 @@ async def serve_echo(transport: Transport, settings: Settings,
 
 
 class Echo:
-    def __init__(self, transport: Transport, settings: Settings,
-                 stopping: ServerTerminated | None, delay: float) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        settings: Settings,
+        stopping: ServerTerminated | None,
+        delay: float,
+    ) -> None:
         self._transport = transport
         self._settings = settings
         self._terminated = transport.server_terminated or stopping
@@ -81,8 +90,9 @@ class Echo:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._watch)
             if self._terminated is not None:
-                nursery.start_soon(close_on_shutdown, self._transport, self._settings,
-                                   self._terminated)
+                nursery.start_soon(
+                    close_on_shutdown, self._transport, self._settings, self._terminated
+                )
             if self._inline:
                 queue_receive.close()  # no writer to own it
                 self._writer_done.set()

@@ -72,8 +72,9 @@ STALL_GRACE = 1.0
 
 
 class Hub:
-    def __init__(self, stall_grace: float = STALL_GRACE, *, name: str = "/ws",
-                 taps: Taps | None = None) -> None:
+    def __init__(
+        self, stall_grace: float = STALL_GRACE, *, name: str = "/ws", taps: Taps | None = None
+    ) -> None:
         self.stall_grace = stall_grace
         self.name = name  # the path its clients connect to
         # the inspectors' taps (tap.py), shared by both hubs
@@ -86,8 +87,15 @@ class Hub:
         self._departed_out = 0
         self.evictions = 0
 
-    def join(self, channel: str, connection_id: str, inlet: Inlet,
-             close_soon: CloseSoon, *, can_ping: bool = True) -> Member:
+    def join(
+        self,
+        channel: str,
+        connection_id: str,
+        inlet: Inlet,
+        close_soon: CloseSoon,
+        *,
+        can_ping: bool = True,
+    ) -> Member:
         """Add a connection to `channel`. The hub takes ownership of `inlet`."""
         now = trio.current_time()
         member = Member(connection_id, channel, inlet, close_soon, now, can_ping, now)
@@ -112,8 +120,9 @@ class Hub:
         self.leave(member)
         member.close_soon(code, reason)
 
-    def offer(self, member: Member, item: OutboxItem, *, coalesce: bool = False,
-              evict: bool = True) -> bool:
+    def offer(
+        self, member: Member, item: OutboxItem, *, coalesce: bool = False, evict: bool = True
+    ) -> bool:
         """Deliver `item` to one member without waiting; True if it got it. A member whose
         outbox is full is evicted (with `evict=False`, as for pings, just skipped)."""
         try:
@@ -127,8 +136,15 @@ class Hub:
             return False
         return True
 
-    def publish(self, channel: str, item: OutboxItem, *, coalesce: bool = False,
-                skip: str | None = None, congested: list[Member] | None = None) -> int:
+    def publish(
+        self,
+        channel: str,
+        item: OutboxItem,
+        *,
+        coalesce: bool = False,
+        skip: str | None = None,
+        congested: list[Member] | None = None,
+    ) -> int:
         """Fan `item` out to every member of `channel`; return how many got it.
 
         `coalesce`: the publisher has more to publish right away (a burst of requests), so
@@ -166,10 +182,18 @@ class Hub:
 
     def _evict_full(self, member: Member) -> None:
         meter = member.inlet.meter
-        log.warning("slow consumer evicted", extra={"fields": {
-            "conn": member.connection_id, "channel": member.channel,
-            "queued_bytes": meter.shared + meter.own, "queued_frames": meter.frames,
-            "why": "outbox full"}})
+        log.warning(
+            "slow consumer evicted",
+            extra={
+                "fields": {
+                    "conn": member.connection_id,
+                    "channel": member.channel,
+                    "queued_bytes": meter.shared + meter.own,
+                    "queued_frames": meter.frames,
+                    "why": "outbox full",
+                }
+            },
+        )
         self.evict(member, SLOW_CONSUMER, "slow consumer: outbox full")
 
     async def wait_drained(self, members: list[Member]) -> None:
@@ -184,12 +208,23 @@ class Hub:
                 writes = meter.writes
                 with trio.move_on_after(self.stall_grace):
                     await meter.wait_until(partial(self._drained_or_gone, member))
-                if (meter.writing and meter.writes == writes and not meter.paused
-                        and self.is_member(member)):
-                    log.warning("slow consumer evicted", extra={"fields": {
-                        "conn": member.connection_id, "channel": member.channel,
-                        "why": "no progress while a publisher waits",
-                        "stalled_s": self.stall_grace}})
+                if (
+                    meter.writing
+                    and meter.writes == writes
+                    and not meter.paused
+                    and self.is_member(member)
+                ):
+                    log.warning(
+                        "slow consumer evicted",
+                        extra={
+                            "fields": {
+                                "conn": member.connection_id,
+                                "channel": member.channel,
+                                "why": "no progress while a publisher waits",
+                                "stalled_s": self.stall_grace,
+                            }
+                        },
+                    )
                     self.evict(member, SLOW_CONSUMER, "slow consumer: no progress")
 
     def is_member(self, member: Member) -> bool:

@@ -40,7 +40,6 @@ from qakit_trio.ws.hub import Hub
 log = logging.getLogger(__name__)
 
 
-
 def ping_round(hub: Hub, previous_round: float | None) -> int:
     """One round: drop the silent, ping the rest. Returns how many pings were queued."""
     pinged = 0
@@ -69,16 +68,26 @@ def evict_stalled(hub: Hub, now: float, timeout: float) -> int:
             meter.stall_mark = (meter.writes, now)
             continue
         if now - mark[1] >= timeout:
-            log.warning("slow consumer evicted", extra={"fields": {
-                "conn": member.connection_id, "channel": member.channel, "why": "no progress",
-                "stalled_s": round(now - mark[1], 3)}})
+            log.warning(
+                "slow consumer evicted",
+                extra={
+                    "fields": {
+                        "conn": member.connection_id,
+                        "channel": member.channel,
+                        "why": "no progress",
+                        "stalled_s": round(now - mark[1], 3),
+                    }
+                },
+            )
             hub.evict(member, SLOW_CONSUMER, "slow consumer: no progress")
             evicted += 1
     return evicted
 
 
 async def run_slow_consumer_watch(
-    hubs: list[Hub], stalled_after: float, *,
+    hubs: list[Hub],
+    stalled_after: float,
+    *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve forever (a service-nursery task): evict members stuck for `stalled_after` s."""
@@ -91,7 +100,9 @@ async def run_slow_consumer_watch(
 
 
 async def run_keepalive(
-    hubs: list[Hub], interval: float, *,
+    hubs: list[Hub],
+    interval: float,
+    *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve forever (a service-nursery task). Ready at once: it only needs the hubs."""

@@ -33,16 +33,19 @@ class Progress:
         self.writing_since: float | None = None
 
 
-async def watch_progress(transport: Transport, settings: Settings, progress: Progress,
-                         what: str) -> None:
+async def watch_progress(
+    transport: Transport, settings: Settings, progress: Progress, what: str
+) -> None:
     stalled_after = settings.slow_consumer_timeout
     try:
         while True:
             await trio.sleep(stalled_after / 4)
             since = progress.writing_since
             if since is not None and trio.current_time() - since >= stalled_after:
-                log.warning(f"{what} client stopped reading: dropping the connection",
-                            extra={"fields": {"stalled_s": stalled_after}})
+                log.warning(
+                    f"{what} client stopped reading: dropping the connection",
+                    extra={"fields": {"stalled_s": stalled_after}},
+                )
                 return  # the abort below ends the stuck write (a close frame could not pass)
     finally:
         if progress.writing_since is not None:
@@ -51,8 +54,9 @@ async def watch_progress(transport: Transport, settings: Settings, progress: Pro
                 await transport.abort()
 
 
-async def close_on_shutdown(transport: Transport, settings: Settings,
-                            terminated: ServerTerminated) -> None:
+async def close_on_shutdown(
+    transport: Transport, settings: Settings, terminated: ServerTerminated
+) -> None:
     """At the server's shutdown: the close frame (1001); the link is dropped if the client has
     not answered within QAKIT_CLOSE_TIMEOUT (the connection's loop usually ends first)."""
     await terminated.wait()

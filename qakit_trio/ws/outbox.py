@@ -72,9 +72,25 @@ class Meter:
     The writer updates it once per batch with plain attribute writes (Connection._write_loop):
     on the fan-out path there is one batch per subscriber per burst."""
 
-    __slots__ = ("_progress", "frames", "high_bytes", "high_frames", "limits", "low_bytes",
-                 "low_frames", "out", "own", "own_frames", "own_max_bytes", "own_max_frames",
-                 "paused", "shared", "stall_mark", "writes", "writing")
+    __slots__ = (
+        "_progress",
+        "frames",
+        "high_bytes",
+        "high_frames",
+        "limits",
+        "low_bytes",
+        "low_frames",
+        "out",
+        "own",
+        "own_frames",
+        "own_max_bytes",
+        "own_max_frames",
+        "paused",
+        "shared",
+        "stall_mark",
+        "writes",
+        "writing",
+    )
 
     def __init__(self, limits: OutboxLimits) -> None:
         self.limits = limits
@@ -141,13 +157,13 @@ class Inlet:
 
     __slots__ = ("_max_bytes", "_max_frames", "_send", "_write_nowait", "meter")
 
-    def __init__(self, send: OutboxSend, write_nowait: Callable[[bytes], int],
-                 meter: Meter | None = None) -> None:
+    def __init__(
+        self, send: OutboxSend, write_nowait: Callable[[bytes], int], meter: Meter | None = None
+    ) -> None:
         self._send = send
         self._write_nowait = write_nowait  # transport.write_nowait: how much the socket took
         # (tests may leave the meter out: then only the channel's own bound applies)
-        self.meter = meter or Meter(OutboxLimits(int(send.statistics().max_buffer_size),
-                                                 1 << 62))
+        self.meter = meter or Meter(OutboxLimits(int(send.statistics().max_buffer_size), 1 << 62))
         self._max_bytes = self.meter.limits.max_bytes
         self._max_frames = self.meter.limits.max_frames
 
@@ -186,6 +202,8 @@ class Inlet:
     def close(self) -> None:
         self._send.close()
         self.meter.wake()  # a publisher waiting for this client to drain: it has left
+
+
 OutboxSend = trio.MemorySendChannel[OutboxItem]
 OutboxReceive = trio.MemoryReceiveChannel[OutboxItem]
 

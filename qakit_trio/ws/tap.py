@@ -63,9 +63,19 @@ class Tapped:
     def row_text(self) -> str:
         """The frame as the inspector shows it (wire/inspect.py), made once for every tap."""
         if self.row is None:
-            self.row = inspect.encode(inspect.describe(
-                self.direction, self.hub, self.channel, self.conn, self.text, self.at, self.ts,
-                self.delivered, self.size))
+            self.row = inspect.encode(
+                inspect.describe(
+                    self.direction,
+                    self.hub,
+                    self.channel,
+                    self.conn,
+                    self.text,
+                    self.at,
+                    self.ts,
+                    self.delivered,
+                    self.size,
+                )
+            )
         return self.row
 
 
@@ -116,8 +126,11 @@ class Tap:
         """Those of `frames` queued since the watch last changed (the others were chosen by
         the watch before)."""
         since = self.since
-        return frames if not frames or frames[0].seq >= since else [
-            frame for frame in frames if frame.seq >= since]
+        return (
+            frames
+            if not frames or frames[0].seq >= since
+            else [frame for frame in frames if frame.seq >= since]
+        )
 
     def offer(self, frame: Tapped) -> None:
         """Queue a frame this tap watches (Taps chose it), or count it as dropped."""
@@ -149,8 +162,9 @@ class Taps:
         self.active = False  # tested on the hot path before anything else is done
 
     @contextmanager
-    def open_tap(self, size: int = TAP_SIZE
-                 ) -> Iterator[tuple[Tap, trio.MemoryReceiveChannel[Tapped]]]:
+    def open_tap(
+        self, size: int = TAP_SIZE
+    ) -> Iterator[tuple[Tap, trio.MemoryReceiveChannel[Tapped]]]:
         """A tap for one inspector while the `with` lasts (watching everything until told
         otherwise). The caller owns (and closes) the receive end; this closes the send end
         when the tap is removed."""
@@ -183,8 +197,15 @@ class Taps:
         self._remove(tap, tap.watch)
         self._add(tap, watch)
 
-    def offer(self, direction: str, hub: str, channel: str, conn: str | None,
-              text: str | bytes, delivered: int | None = None) -> None:
+    def offer(
+        self,
+        direction: str,
+        hub: str,
+        channel: str,
+        conn: str | None,
+        text: str | bytes,
+        delivered: int | None = None,
+    ) -> None:
         """A frame passes: to the taps that watch it, found by three lookups (everything,
         its channel, its connection or, for a publish, its channel's watchers of a member)."""
         index = self._index
@@ -195,11 +216,24 @@ class Taps:
             return
         size = None
         if len(text) > inspect.PARSE_MAX:  # not parsed for its ids: keep only what is shown
-            size = len(text) if isinstance(text, bytes) or text.isascii() else len(
-                text.encode("utf-8", "surrogatepass"))
-            text = text[:inspect.TEXT_MAX * 4]  # enough for TEXT_MAX characters once decoded
-        frame = Tapped(direction, hub, channel, conn, text, trio.current_time(), utc_ts(),
-                       delivered, size, self.seq)
+            size = (
+                len(text)
+                if isinstance(text, bytes) or text.isascii()
+                else len(text.encode("utf-8", "surrogatepass"))
+            )
+            text = text[: inspect.TEXT_MAX * 4]  # enough for TEXT_MAX characters once decoded
+        frame = Tapped(
+            direction,
+            hub,
+            channel,
+            conn,
+            text,
+            trio.current_time(),
+            utc_ts(),
+            delivered,
+            size,
+            self.seq,
+        )
         self.seq += 1
         for taps in (everything, in_channel, own):
             if taps:

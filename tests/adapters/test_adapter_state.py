@@ -13,8 +13,7 @@ from qakit_trio.adapters.adapter_state import AdapterState
 log = logging.getLogger("test_adapter_state")
 
 
-async def test_a_change_is_logged_once_and_the_error_kept(caplog: pytest.LogCaptureFixture
-                                                         ) -> None:
+async def test_a_change_is_logged_once_and_the_error_kept(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=log.name)
     state = AdapterState("kafka", log)
     assert state.as_dict()["state"] == "starting"
@@ -22,7 +21,9 @@ async def test_a_change_is_logged_once_and_the_error_kept(caplog: pytest.LogCapt
     state.set("down", "still refused")  # the same state: no new line, the error updated
     state.set("up")
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("WARNING", "kafka unavailable"), ("INFO", "kafka up")]
+        ("WARNING", "kafka unavailable"),
+        ("INFO", "kafka up"),
+    ]
     assert (state.current, state.error) == ("up", None)
 
 

@@ -25,19 +25,28 @@ def records(topic: str, count: int) -> list[Record]:
 
 
 @asynccontextmanager
-async def running(bootstrap: str, *, buffer_size: int = 100, attempt_timeout: float = 3.0,
-                  flush_timeout: float = 3.0, spool: DiskSpool | None = None
-                  ) -> AsyncIterator[KafkaPublisher]:
-    publisher = KafkaPublisher(bootstrap, buffer_size=buffer_size, timeout=attempt_timeout,
-                               flush_timeout=flush_timeout, spool=spool)
+async def running(
+    bootstrap: str,
+    *,
+    buffer_size: int = 100,
+    attempt_timeout: float = 3.0,
+    flush_timeout: float = 3.0,
+    spool: DiskSpool | None = None,
+) -> AsyncIterator[KafkaPublisher]:
+    publisher = KafkaPublisher(
+        bootstrap,
+        buffer_size=buffer_size,
+        timeout=attempt_timeout,
+        flush_timeout=flush_timeout,
+        spool=spool,
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(publisher.run)
         yield publisher
         nursery.cancel_scope.cancel()
 
 
-async def test_records_handed_over_without_waiting_arrive_in_order(kafka_bootstrap: str
-                                                                  ) -> None:
+async def test_records_handed_over_without_waiting_arrive_in_order(kafka_bootstrap: str) -> None:
     topic = f"adapter_{uuid.uuid4().hex[:8]}"
     with trio.fail_after(TIMEOUT):
         async with running(kafka_bootstrap) as publisher:
@@ -66,8 +75,9 @@ async def test_deliver_returns_once_kafka_has_the_records(kafka_bootstrap: str) 
 async def test_no_broker_means_down_waiting_then_dropped_never_an_error() -> None:
     nowhere = f"127.0.0.1:{free_port()}"
     with trio.fail_after(TIMEOUT):
-        async with running(nowhere, buffer_size=3, attempt_timeout=0.5,
-                           flush_timeout=0) as publisher:
+        async with running(
+            nowhere, buffer_size=3, attempt_timeout=0.5, flush_timeout=0
+        ) as publisher:
             for record in records("t", 10):
                 publisher.publish_nowait(record)  # never raises, never waits
             health = publisher.health()
@@ -103,8 +113,9 @@ async def test_shutdown_does_not_wait_for_a_kafka_known_to_be_down() -> None:
         assert publisher.delivered == 0
 
 
-async def test_with_a_spool_an_outage_and_a_restart_lose_nothing(kafka_bootstrap: str,
-                                                                 tmp_path: Path) -> None:
+async def test_with_a_spool_an_outage_and_a_restart_lose_nothing(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     """No PostgreSQL: 200 records while Kafka is unreachable, with room for 3 in memory. The
     rest goes to the disk spool, what was in memory joins it at shutdown, and the next run
     sends it all once Kafka is there."""
@@ -112,8 +123,9 @@ async def test_with_a_spool_an_outage_and_a_restart_lose_nothing(kafka_bootstrap
     nowhere = f"127.0.0.1:{free_port()}"
     with trio.fail_after(TIMEOUT):
         spool = DiskSpool(tmp_path, max_bytes=1 << 20)
-        async with running(nowhere, buffer_size=3, attempt_timeout=0.5,
-                           flush_timeout=0, spool=spool) as publisher:
+        async with running(
+            nowhere, buffer_size=3, attempt_timeout=0.5, flush_timeout=0, spool=spool
+        ) as publisher:
             await publisher.state.wait_for("down")
             for record in records(topic, 200):
                 publisher.publish_nowait(record)  # never raises, never waits

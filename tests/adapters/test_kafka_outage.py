@@ -40,15 +40,23 @@ def own_broker() -> Iterator[kafka_broker.Broker]:
 
 
 async def test_outage_changes_orders_then_recovery_loses_nothing(
-    own_broker: kafka_broker.Broker, database_url: str, kafka_settings: dict[str, Any],
+    own_broker: kafka_broker.Broker,
+    database_url: str,
+    kafka_settings: dict[str, Any],
 ) -> None:
-    settings = {**kafka_settings, "kafka_bootstrap": own_broker.bootstrap,
-                "kafka_timeout": KAFKA_TIMEOUT, "database_url": database_url}
+    settings = {
+        **kafka_settings,
+        "kafka_bootstrap": own_broker.bootstrap,
+        "kafka_timeout": KAFKA_TIMEOUT,
+        "database_url": database_url,
+    }
     order_topic = settings["kafka_order_topic"]
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**settings) as server,
-                    httpx.AsyncClient(base_url=server.http) as http,
-                    connected(server) as (ws, _)):
+        async with (
+            running_server(**settings) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+            connected(server) as (ws, _),
+        ):
             kafka = server.app.services.kafka
             assert isinstance(kafka, KafkaPublisher)
             await kafka.state.wait_for("up")
@@ -82,21 +90,31 @@ async def test_outage_changes_orders_then_recovery_loses_nothing(
 
 
 async def test_events_in_the_outbox_survive_a_killed_service(
-    own_broker: kafka_broker.Broker, database_url: str, kafka_settings: dict[str, Any],
+    own_broker: kafka_broker.Broker,
+    database_url: str,
+    kafka_settings: dict[str, Any],
 ) -> None:
-    env = {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": own_broker.bootstrap,
-           "KAFKA_ORDER_TOPIC": kafka_settings["kafka_order_topic"],
-           "KAFKA_WS_TOPIC": kafka_settings["kafka_ws_topic"], "QAKIT_PING_INTERVAL": "0"}
+    env = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": own_broker.bootstrap,
+        "KAFKA_ORDER_TOPIC": kafka_settings["kafka_order_topic"],
+        "KAFKA_WS_TOPIC": kafka_settings["kafka_ws_topic"],
+        "QAKIT_PING_INTERVAL": "0",
+    }
     with trio.fail_after(TIMEOUT):
         await trio.to_thread.run_sync(own_broker.stop)
-        async with (server_process([sys.executable, "-m", "qakit_trio", "--bind",
-                                    "127.0.0.1:0"], env) as first,
-                    httpx.AsyncClient(base_url=first.urls[0]) as http,
-                    open_websocket_url(f"{first.ws}/ws/orders") as legacy):
+        async with (
+            server_process(
+                [sys.executable, "-m", "qakit_trio", "--bind", "127.0.0.1:0"], env
+            ) as first,
+            httpx.AsyncClient(base_url=first.urls[0]) as http,
+            open_websocket_url(f"{first.ws}/ws/orders") as legacy,
+        ):
             for customer in ("x", "y"):
                 assert (await http.post("/orders", json={"customer": customer})).status_code == 200
-            await legacy.send_message(json.dumps({"action": "change_status", "order_id": 1,
-                                                  "status": "paid"}))
+            await legacy.send_message(
+                json.dumps({"action": "change_status", "order_id": 1, "status": "paid"})
+            )
             while (result := await receive_json(legacy))["type"] != "result":
                 pass  # the two order_created broadcasts
             assert result["order"]["status"] == "paid"
@@ -105,11 +123,15 @@ async def test_events_in_the_outbox_survive_a_killed_service(
         assert len(event_ids) == 3
 
         await trio.to_thread.run_sync(own_broker.start)
-        settings = {**kafka_settings, "kafka_bootstrap": own_broker.bootstrap,
-                    "database_url": database_url}
+        settings = {
+            **kafka_settings,
+            "kafka_bootstrap": own_broker.bootstrap,
+            "database_url": database_url,
+        }
         async with running_server(**settings):  # a new process would do the same
-            read = await read_topic(own_broker.bootstrap, kafka_settings["kafka_order_topic"],
-                                    has_events(event_ids))
+            read = await read_topic(
+                own_broker.bootstrap, kafka_settings["kafka_order_topic"], has_events(event_ids)
+            )
     assert per_order(read) == {1: ["created", "paid"], 2: ["created"]}
 
 
@@ -127,9 +149,10 @@ async def order_event_ids(database_url: str) -> set[str]:
 async def test_the_service_starts_and_serves_when_kafka_is_not_there() -> None:
     nowhere = f"127.0.0.1:{free_port()}"
     with trio.fail_after(FAST + KAFKA_TIMEOUT):
-        async with (running_server(kafka_bootstrap=nowhere, kafka_timeout=KAFKA_TIMEOUT)
-                    as server,
-                    httpx.AsyncClient(base_url=server.http) as http):
+        async with (
+            running_server(kafka_bootstrap=nowhere, kafka_timeout=KAFKA_TIMEOUT) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
             with trio.fail_after(FAST):  # neither the start nor a reply waits for Kafka
                 async with connected(server) as (ws, _):
                     answer = await request(ws, {"action": "echo"})

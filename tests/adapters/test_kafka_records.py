@@ -22,8 +22,12 @@ def test_an_event_frame_keeps_its_fields_and_gains_source_channel_connection() -
     frame = protocol.event("ws.echo", "r-1", {"a": 1}, "e-1")
     record = ws_record("ws_events", frame, channel="lobby", connection_id="c-1")
     assert (record.topic, record.key, record.event_id) == ("ws_events", b"lobby", "e-1")
-    assert json.loads(record.value) == {**frame, "source": "qa-websocket", "channel": "lobby",
-                             "connection_id": "c-1"}
+    assert json.loads(record.value) == {
+        **frame,
+        "source": "qa-websocket",
+        "channel": "lobby",
+        "connection_id": "c-1",
+    }
 
 
 def test_a_rest_broadcast_has_no_connection() -> None:
@@ -38,8 +42,14 @@ def test_order_records_are_keyed_by_order_id() -> None:
     order = Order(7, "Yulia", Status.PAID, NOW, NOW)
     event = OrderEvent("e-7", EventType.STATUS_CHANGED, order, "created")
     value = order_value(event, NOW)
-    assert value == {"type": "order_status_changed", "order_id": 7, "customer": "Yulia",
-                     "status": "paid", "event_id": "e-7", "ts": NOW.isoformat()}
+    assert value == {
+        "type": "order_status_changed",
+        "order_id": 7,
+        "customer": "Yulia",
+        "status": "paid",
+        "event_id": "e-7",
+        "ts": NOW.isoformat(),
+    }
     record = order_record("order_events", value)
     assert (record.key, json.loads(record.value), record.event_id) == (b"7", value, "e-7")
 

@@ -14,8 +14,12 @@ from qakit_trio.errors import SpoolError
 
 
 def record(n: int) -> Record:
-    return Record("topic", b"key", f'{{"n":{n},"text":"\u043f\u0440\u0438\u0432\u0435\u0442"}}'
-                  .encode(), f"e-{n}")
+    return Record(
+        "topic",
+        b"key",
+        f'{{"n":{n},"text":"\u043f\u0440\u0438\u0432\u0435\u0442"}}'.encode(),
+        f"e-{n}",
+    )
 
 
 def drain(spool: DiskSpool, max_records: int = 500) -> list[Record]:

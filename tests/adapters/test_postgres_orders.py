@@ -31,8 +31,10 @@ TIMEOUT = 30
 
 
 async def create(database_url: str, customer: str, **settings: Any) -> int:
-    async with (running_server(database_url=database_url, **settings) as server,
-                httpx.AsyncClient(base_url=server.http) as http):
+    async with (
+        running_server(database_url=database_url, **settings) as server,
+        httpx.AsyncClient(base_url=server.http) as http,
+    ):
         response = await http.post("/orders", json={"customer": customer})
         assert response.status_code == 200, response.text
         order_id: int = response.json()["id"]
@@ -40,7 +42,8 @@ async def create(database_url: str, customer: str, **settings: Any) -> int:
 
 
 async def test_reset_orders_on_start_starts_ids_at_one_again(
-    database_url: str, caplog: pytest.LogCaptureFixture,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     with trio.fail_after(TIMEOUT):
         assert [await create(database_url, name) for name in ("a", "b")] == [1, 2]
@@ -49,24 +52,29 @@ async def test_reset_orders_on_start_starts_ids_at_one_again(
             assert await create(database_url, "fresh", reset_orders_on_start=True) == 1
         warning = next(r for r in caplog.records if "RESET_ORDERS_ON_START" in r.getMessage())
         assert warning.levelno == logging.WARNING
-        async with (running_server(database_url=database_url) as server,
-                    httpx.AsyncClient(base_url=server.http) as http):
+        async with (
+            running_server(database_url=database_url) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
             assert (await http.get("/orders")).json() == [
-                {"id": 1, "customer": "fresh", "status": "created"}]
+                {"id": 1, "customer": "fresh", "status": "created"}
+            ]
 
 
 def freeze(cluster: pg.Cluster, sig: signal.Signals) -> None:
     """SIGSTOP (a hung or partitioned server: TCP is accepted, nothing answers) or SIGCONT to
     the postmaster and every backend."""
     postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
-    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True,
-                              text=True).stdout.split()
+    children = subprocess.run(
+        ["pgrep", "-P", str(postmaster)], capture_output=True, text=True
+    ).stdout.split()
     for pid in [postmaster, *map(int, children)]:
         os.kill(pid, sig)
 
 
 async def test_a_frozen_database_answers_within_the_documented_bound(
-        own_cluster: pg.Cluster) -> None:
+    own_cluster: pg.Cluster,
+) -> None:
     """README: db_unavailable within QAKIT_DB_TIMEOUT + 0.5 s. It came after timeout + 1 s (6.0
     s for 5): the call waited for the frozen server to take its cancel request. REST and /ws,
     a query on a pooled connection and, in the second round, connecting anew."""
@@ -74,10 +82,13 @@ async def test_a_frozen_database_answers_within_the_documented_bound(
     bound = db_timeout + 0.5
     timings: list[tuple[str, float, int | str]] = []
     with trio.fail_after(60):
-        async with (running_server(database_url=own_cluster.url(), db_timeout=db_timeout,
-                                   db_pool_size=4) as server,
-                    httpx.AsyncClient(base_url=server.http, timeout=30) as http,
-                    connected(server) as (ws, _)):
+        async with (
+            running_server(
+                database_url=own_cluster.url(), db_timeout=db_timeout, db_pool_size=4
+            ) as server,
+            httpx.AsyncClient(base_url=server.http, timeout=30) as http,
+            connected(server) as (ws, _),
+        ):
             assert (await http.post("/orders", json={"customer": "before"})).status_code == 200
 
             async def timed(name: str, call: Any) -> None:
@@ -93,8 +104,9 @@ async def test_a_frozen_database_answers_within_the_documented_bound(
                 return (await http.get("/orders")).status_code
 
             async def ws_create() -> str:
-                frames = await request(ws, {"action": "create_order",
-                                            "payload": {"customer": "ws"}}, until="error")
+                frames = await request(
+                    ws, {"action": "create_order", "payload": {"customer": "ws"}}, until="error"
+                )
                 return str(frames[-1]["error"])
 
             freeze(own_cluster, signal.SIGSTOP)
@@ -107,7 +119,13 @@ async def test_a_frozen_database_answers_within_the_documented_bound(
             finally:
                 freeze(own_cluster, signal.SIGCONT)
             assert sorted(str(answer) for _, _, answer in timings) == [
-                "503", "503", "503", "503", "db_unavailable", "db_unavailable"], timings
+                "503",
+                "503",
+                "503",
+                "503",
+                "db_unavailable",
+                "db_unavailable",
+            ], timings
             slowest = max(took for _, took, _ in timings)
             assert slowest <= bound, timings
 
@@ -160,7 +178,8 @@ class FrozenConnection:
 
 
 async def test_a_frozen_query_is_answered_within_the_bound_on_the_virtual_clock(
-        mock_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    mock_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The deadline logic on the virtual clock (it jumps once trio has been idle for 0.2 s of
     real time, so a fake's thread that can answer does so first): a frozen server is answered
     StoreUnavailable at QAKIT_DB_TIMEOUT + STOP_WAIT, within the documented + 0.5 s (it was

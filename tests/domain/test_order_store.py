@@ -37,7 +37,10 @@ async def test_create_get_list(store_settings: dict[str, Any]) -> None:
             first = await store.create("Yulia")
             second = await store.create("Ivan")
             assert (first.type, first.order.id, first.order.status) == (
-                EventType.CREATED, 1, "created")  # ids start at 1 on an empty store
+                EventType.CREATED,
+                1,
+                "created",
+            )  # ids start at 1 on an empty store
             assert second.order.id == 2
             assert first.event_id != second.event_id
             assert await store.get(1) == first.order
@@ -58,11 +61,9 @@ async def test_a_store_lists_a_page_by_id(store_settings: dict[str, Any]) -> Non
             assert [o.id for o in await store.list(offset=4)] == [5, 6]
             assert [o.id for o in await store.list(limit=2, offset=5)] == [6]
             assert await store.list(limit=2, offset=6) == []
-            assert [o.id for o in await store.list(newest_first=True, limit=2, offset=1)] == [
-                5, 4]
+            assert [o.id for o in await store.list(newest_first=True, limit=2, offset=1)] == [5, 4]
             assert [o.id for o in await store.list(newest_first=True, offset=4)] == [2, 1]
-            assert [(o.id, o.status) for o in await store.list(limit=1, offset=1)] == [
-                (2, "paid")]
+            assert [(o.id, o.status) for o in await store.list(limit=1, offset=1)] == [(2, "paid")]
 
 
 async def test_the_happy_paths_and_their_events(store_settings: dict[str, Any]) -> None:
@@ -73,12 +74,15 @@ async def test_the_happy_paths_and_their_events(store_settings: dict[str, Any]) 
             for status in (Status.PAID, Status.SHIPPED, Status.DELIVERED):
                 event = await store.change_status(order.id, status)
                 seen.append((event.type, event.previous_status, event.order.status))
-            assert seen == [(EventType.STATUS_CHANGED, "created", "paid"),
-                            (EventType.STATUS_CHANGED, "paid", "shipped"),
-                            (EventType.STATUS_CHANGED, "shipped", "delivered")]
+            assert seen == [
+                (EventType.STATUS_CHANGED, "created", "paid"),
+                (EventType.STATUS_CHANGED, "paid", "shipped"),
+                (EventType.STATUS_CHANGED, "shipped", "delivered"),
+            ]
             cancelled = (await store.create("b")).order
             assert (await store.change_status(cancelled.id, Status.CANCELLED)).order.status == (
-                "cancelled")
+                "cancelled"
+            )
 
 
 async def test_refusals(store_settings: dict[str, Any]) -> None:
@@ -97,8 +101,9 @@ async def test_refusals(store_settings: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("attempts", [20, 40])
-async def test_concurrent_changes_exactly_one_wins(store_settings: dict[str, Any],
-                                                   attempts: int) -> None:
+async def test_concurrent_changes_exactly_one_wins(
+    store_settings: dict[str, Any], attempts: int
+) -> None:
     with trio.fail_after(TIMEOUT):
         async with running_store(store_settings) as store:
             order = (await store.create("contested")).order
@@ -126,9 +131,15 @@ async def test_concurrent_changes_exactly_one_wins(store_settings: dict[str, Any
 # other): two concurrent changes of one order, to `status` and to `other`. `which` picks one
 # of the orders this example created, or (past the end) an id nobody has.
 
-STORE_OPS = st.lists(st.tuples(st.sampled_from(["create", "change", "race"]),
-                               st.integers(0, 3), st.sampled_from(list(Status)),
-                               st.sampled_from(list(Status))), max_size=40)
+STORE_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["create", "change", "race"]),
+        st.integers(0, 3),
+        st.sampled_from(list(Status)),
+        st.sampled_from(list(Status)),
+    ),
+    max_size=40,
+)
 Op = tuple[str, int, Status, Status]
 
 
@@ -154,8 +165,13 @@ async def follows_the_model(store: OrderStore, ops: list[Op]) -> None:
             continue
         order_id = created[which] if which < len(created) else 10**12 + which
         if op == "change":
-            expected = ("not found" if order_id not in model else
-                        "changed" if status in TRANSITIONS[model[order_id]] else "refused")
+            expected = (
+                "not found"
+                if order_id not in model
+                else "changed"
+                if status in TRANSITIONS[model[order_id]]
+                else "refused"
+            )
             assert await change(order_id, status) == expected
             if expected == "changed":
                 model[order_id] = status
@@ -199,12 +215,13 @@ def test_the_memory_store_follows_the_state_machine(ops: list[Op]) -> None:
     trio.run(follows_the_model, MemoryOrderStore(), ops)
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])  # one database for all
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)  # one database for all
 @given(ops=STORE_OPS)
-def test_the_postgres_store_follows_the_state_machine(
-        database_url: str, ops: list[Op]) -> None:
+def test_the_postgres_store_follows_the_state_machine(database_url: str, ops: list[Op]) -> None:
     """The same model, against a real PostgreSQL (each example makes its own orders)."""
+
     async def scenario() -> None:
         with trio.fail_after(TIMEOUT):
             async with running_store({"database_url": database_url}) as store:

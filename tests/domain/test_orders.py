@@ -17,8 +17,13 @@ from qakit_trio.domain.orders import (
 )
 from qakit_trio.errors import InvalidTransition
 
-ALLOWED = {("created", "paid"), ("created", "cancelled"), ("paid", "shipped"),
-           ("paid", "cancelled"), ("shipped", "delivered")}
+ALLOWED = {
+    ("created", "paid"),
+    ("created", "cancelled"),
+    ("paid", "shipped"),
+    ("paid", "cancelled"),
+    ("shipped", "delivered"),
+}
 
 
 @pytest.mark.parametrize("old", list(Status))
@@ -33,8 +38,9 @@ def test_every_transition(old: Status, new: Status) -> None:
 
 
 def test_the_table_is_the_documented_machine() -> None:
-    assert {(old.value, new.value) for old, targets in TRANSITIONS.items()
-            for new in targets} == ALLOWED
+    assert {
+        (old.value, new.value) for old, targets in TRANSITIONS.items() for new in targets
+    } == ALLOWED
     assert TRANSITIONS[Status.DELIVERED] == TRANSITIONS[Status.CANCELLED] == frozenset()
 
 
@@ -53,9 +59,16 @@ def test_known_status_parses() -> None:
     assert parse_status("shipped") is Status.SHIPPED
 
 
-@pytest.mark.parametrize(("value", "problem"), [
-    (None, "must be a string"), (5, "must be a string"), ("", "must not be empty"),
-    ("   ", "must not be empty"), ("x" * (MAX_CUSTOMER_LENGTH + 1), "longer than 200")])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (None, "must be a string"),
+        (5, "must be a string"),
+        ("", "must not be empty"),
+        ("   ", "must not be empty"),
+        ("x" * (MAX_CUSTOMER_LENGTH + 1), "longer than 200"),
+    ],
+)
 def test_invalid_customers(value: object, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         validate_customer(value)
@@ -70,8 +83,12 @@ def test_event_shapes() -> None:
     order = Order(7, "Yulia", "paid", None, None)
     event = OrderEvent("e-1", EventType.STATUS_CHANGED, order, previous_status="created")
     assert event.ws_name == "order.status_changed"
-    assert event.extra() == {"order_id": 7, "customer": "Yulia", "status": "paid",
-                             "previous_status": "created"}
+    assert event.extra() == {
+        "order_id": 7,
+        "customer": "Yulia",
+        "status": "paid",
+        "previous_status": "created",
+    }
     created = OrderEvent("e-2", EventType.CREATED, order)
     assert created.ws_name == "order.created"
     assert "previous_status" not in created.extra()

@@ -39,8 +39,10 @@ def types(frames: list[dict[str, Any]]) -> list[str]:
 @ON_OFF
 async def test_ack_after_data(on: bool) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**bugs("ack_after_data", on)) as server,
-                    connected(server) as (ws, _)):
+        async with (
+            running_server(**bugs("ack_after_data", on)) as server,
+            connected(server) as (ws, _),
+        ):
             frames = await request(ws, {"action": "echo", "request_id": "r"})
             assert types(frames) == (["echo", "ack", "event"] if on else ["ack", "echo", "event"])
 
@@ -48,26 +50,34 @@ async def test_ack_after_data(on: bool) -> None:
 @ON_OFF
 async def test_event_wrong_request_id(on: bool) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**bugs("event_wrong_request_id", on)) as server,
-                    connected(server) as (ws, _)):
+        async with (
+            running_server(**bugs("event_wrong_request_id", on)) as server,
+            connected(server) as (ws, _),
+        ):
             first = await request(ws, {"action": "echo", "request_id": "one"})
             second = await request(ws, {"action": "echo", "request_id": "two"})
             assert first[-1]["request_id"] == "one"
             assert [f["request_id"] for f in second] == (
-                ["two", "two", "one"] if on else ["two", "two", "two"])
+                ["two", "two", "one"] if on else ["two", "two", "two"]
+            )
 
 
 @ON_OFF
 async def test_broadcast_leaks_channels(on: bool) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**bugs("broadcast_leaks_channels", on)) as server,
-                    connected(server, "room") as (alice, _),
-                    connected(server, "elsewhere") as (carol, _)):
+        async with (
+            running_server(**bugs("broadcast_leaks_channels", on)) as server,
+            connected(server, "room") as (alice, _),
+            connected(server, "elsewhere") as (carol, _),
+        ):
             await request(alice, {"action": "broadcast", "payload": {"message": "hi"}})
             first = (await request(carol, {"action": "echo", "request_id": "c"}))[0]
             if on:
                 assert (first["type"], first["channel"], first["message"]) == (
-                    "message", "room", "hi")
+                    "message",
+                    "room",
+                    "hi",
+                )
             else:
                 assert (first["type"], first["request_id"]) == ("ack", "c")
 
@@ -75,9 +85,11 @@ async def test_broadcast_leaks_channels(on: bool) -> None:
 @ON_OFF
 async def test_list_orders_off_by_one(on: bool) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**bugs("list_orders_off_by_one", on)) as server,
-                    httpx.AsyncClient(base_url=server.http) as http,
-                    connected(server) as (ws, _)):
+        async with (
+            running_server(**bugs("list_orders_off_by_one", on)) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+            connected(server) as (ws, _),
+        ):
             for n in range(4):
                 await http.post("/orders", json={"customer": f"c{n}"})
             frames = await request(ws, {"action": "list_orders", "payload": {"limit": 3}})
@@ -87,19 +99,24 @@ async def test_list_orders_off_by_one(on: bool) -> None:
 @ON_OFF
 async def test_duplicate_event(on: bool) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**bugs("duplicate_event", on)) as server,
-                    connected(server) as (ws, _)):
+        async with (
+            running_server(**bugs("duplicate_event", on)) as server,
+            connected(server) as (ws, _),
+        ):
             frames = await request(ws, {"action": "echo", "request_id": "d"})
             frames += await request(ws, {"action": "echo", "request_id": "next"}, until="ack")
-            assert types(frames) == (["ack", "echo", "event", "event", "ack"] if on
-                                     else ["ack", "echo", "event", "ack"])
+            assert types(frames) == (
+                ["ack", "echo", "event", "event", "ack"] if on else ["ack", "echo", "event", "ack"]
+            )
 
 
 @ON_OFF
 async def test_close_on_invalid_json(on: bool) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**bugs("close_on_invalid_json", on)) as server,
-                    connected(server) as (ws, _)):
+        async with (
+            running_server(**bugs("close_on_invalid_json", on)) as server,
+            connected(server) as (ws, _),
+        ):
             await ws.send_message("{wrong-json}")
             if on:
                 with pytest.raises(Exception) as closed:  # noqa: PT011  (ConnectionClosed)
@@ -112,8 +129,10 @@ async def test_close_on_invalid_json(on: bool) -> None:
 @ON_OFF
 async def test_no_id_request_id(on: bool) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**bugs("no_id_request_id", on)) as server,
-                    connected(server) as (ws, hello)):
+        async with (
+            running_server(**bugs("no_id_request_id", on)) as server,
+            connected(server) as (ws, hello),
+        ):
             frames = await request(ws, {"action": "echo"})
             expected = "no-id" if on else f"srv-{hello['connection_id']}-1"
             assert {f["request_id"] for f in frames} == {expected}
@@ -122,8 +141,10 @@ async def test_no_id_request_id(on: bool) -> None:
 @ON_OFF
 async def test_any_transition_allowed(on: bool, store_settings: dict[str, Any]) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**store_settings, **bugs("any_transition_allowed", on))
-                    as server, httpx.AsyncClient(base_url=server.http) as http):
+        async with (
+            running_server(**store_settings, **bugs("any_transition_allowed", on)) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
             await http.post("/orders", json={"customer": "a"})
             delivered = await http.post("/orders/1/deliver")  # created -> delivered: not allowed
             assert delivered.status_code == (200 if on else 400)
@@ -153,8 +174,10 @@ async def test_lost_update_in_memory(on: bool, autojump_clock: trio.testing.Mock
 @ON_OFF
 async def test_lost_update_on_postgresql(on: bool, database_url: str) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(database_url=database_url, **bugs("lost_update", on))
-                    as server, httpx.AsyncClient(base_url=server.http) as http):
+        async with (
+            running_server(database_url=database_url, **bugs("lost_update", on)) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
             await http.post("/orders", json={"customer": "a"})
             codes: list[int] = []
 
@@ -170,8 +193,10 @@ async def test_lost_update_on_postgresql(on: bool, database_url: str) -> None:
 @ON_OFF
 async def test_stale_stats(on: bool) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**bugs("stale_stats", on)) as server,
-                    httpx.AsyncClient(base_url=server.http) as http):
+        async with (
+            running_server(**bugs("stale_stats", on)) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
             assert (await http.get("/stats")).json()["total_connections"] == 0
             async with connected(server, "room"):
                 counted = (await http.get("/stats")).json()["total_connections"]
@@ -181,23 +206,29 @@ async def test_stale_stats(on: bool) -> None:
 @ON_OFF
 async def test_missing_order_is_200(on: bool) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**bugs("missing_order_is_200", on)) as server,
-                    httpx.AsyncClient(base_url=server.http) as http):
+        async with (
+            running_server(**bugs("missing_order_is_200", on)) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
             missing = await http.get("/orders/7")
             assert (missing.status_code, missing.text) == (
-                (200, "null") if on else (404, '{"detail":"Order not found"}'))
+                (200, "null") if on else (404, '{"detail":"Order not found"}')
+            )
 
 
 @ON_OFF
 async def test_legacy_requester_misses_event(on: bool) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**bugs("legacy_requester_misses_event", on)) as server,
-                    open_websocket_url(f"{server.ws}/ws/orders") as me):
+        async with (
+            running_server(**bugs("legacy_requester_misses_event", on)) as server,
+            open_websocket_url(f"{server.ws}/ws/orders") as me,
+        ):
             await me.send_message(json.dumps({"action": "create_order", "customer": "a"}))
             await me.send_message(json.dumps({"action": "ping"}))
             received = [json.loads(await me.get_message()) for _ in range(2 if on else 3)]
-            assert types(received) == (["result", "pong"] if on
-                                        else ["result", "order_created", "pong"])
+            assert types(received) == (
+                ["result", "pong"] if on else ["result", "order_created", "pong"]
+            )
 
 
 @ON_OFF
@@ -205,9 +236,10 @@ async def test_kafka_record_without_event_id(on: bool, kafka_settings: dict[str,
     """A real broker: the echo's record on the WS topic, read back with a real consumer."""
     bootstrap, topic = kafka_settings["kafka_bootstrap"], kafka_settings["kafka_ws_topic"]
     with trio.fail_after(60):
-        async with (running_server(**kafka_settings,
-                                   **bugs("kafka_record_without_event_id", on)) as server,
-                    connected(server) as (ws, _)):
+        async with (
+            running_server(**kafka_settings, **bugs("kafka_record_without_event_id", on)) as server,
+            connected(server) as (ws, _),
+        ):
             frames = await request(ws, {"action": "echo", "request_id": "k"})
             read = await read_topic(bootstrap, topic, has_count(1))
     assert read[0].value["request_id"] == "k"
@@ -218,8 +250,10 @@ async def test_kafka_record_without_event_id(on: bool, kafka_settings: dict[str,
 async def test_event_log_without_event_id(on: bool, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**bugs("event_log_without_event_id", on)) as server,
-                    connected(server) as (ws, _)):
+        async with (
+            running_server(**bugs("event_log_without_event_id", on)) as server,
+            connected(server) as (ws, _),
+        ):
             frames = await request(ws, {"action": "echo", "request_id": "l"})
     lines = [getattr(r, "fields", {}) for r in caplog.records if r.getMessage() == "event"]
     logged = [line for line in lines if line.get("request_id") == "l"]
@@ -232,8 +266,7 @@ async def test_bugs_are_switched_at_run_time_and_unknown_names_are_422() -> None
             listed = (await http.get("/lab/bugs")).json()["bugs"]
             assert not any(bug["enabled"] for bug in listed)
             changed = await http.put("/lab/bugs", json={"enabled": ["ack_after_data"]})
-            assert [b["name"] for b in changed.json()["bugs"] if b["enabled"]] == [
-                "ack_after_data"]
+            assert [b["name"] for b in changed.json()["bugs"] if b["enabled"]] == ["ack_after_data"]
             async with connected(server) as (ws, _):
                 await send_json(ws, {"action": "echo"})
                 assert (await receive_json(ws))["type"] == "echo"  # the ack comes late now
@@ -241,8 +274,11 @@ async def test_bugs_are_switched_at_run_time_and_unknown_names_are_422() -> None
             assert refused.status_code == 422
             assert "unknown bug 'nope'" in refused.json()["detail"][0]["msg"]
             assert server.app.services.bugs.enabled() == ["ack_after_data"]  # unchanged
-            for bad, kind in (('{"enabled": [', "json_invalid"), ("[1]", "model_attributes_type"),
-                              ('{"enabled": "\\ud800"}', "json_invalid")):  # every door's rule
+            for bad, kind in (
+                ('{"enabled": [', "json_invalid"),
+                ("[1]", "model_attributes_type"),
+                ('{"enabled": "\\ud800"}', "json_invalid"),
+            ):  # every door's rule
                 answer = await http.put("/lab/bugs", content=bad)
                 assert (answer.status_code, answer.json()["detail"][0]["type"]) == (422, kind)
             await http.put("/lab/bugs", json={"enabled": []})

@@ -8,17 +8,25 @@ from qakit_trio.config import load_settings
 from qakit_trio.errors import ConfigError
 from qakit_trio.lab.bugs import CATALOGUE, NAMES, Bugs, parse_names
 
-REQUIRED = {"ack_after_data", "event_wrong_request_id", "broadcast_leaks_channels",
-            "any_transition_allowed", "list_orders_off_by_one", "duplicate_event",
-            "close_on_invalid_json", "no_id_request_id", "stale_stats", "lost_update"}
+REQUIRED = {
+    "ack_after_data",
+    "event_wrong_request_id",
+    "broadcast_leaks_channels",
+    "any_transition_allowed",
+    "list_orders_off_by_one",
+    "duplicate_event",
+    "close_on_invalid_json",
+    "no_id_request_id",
+    "stale_stats",
+    "lost_update",
+}
 
 
 def test_the_catalogue_has_the_required_bugs_and_at_least_twelve_on_several_surfaces() -> None:
     assert set(NAMES) >= REQUIRED
     assert len(NAMES) >= 12
     assert len(set(NAMES)) == len(NAMES)
-    assert {bug.surface for bug in CATALOGUE} >= {"ws", "legacy", "rest", "domain", "kafka",
-                                                  "logs"}
+    assert {bug.surface for bug in CATALOGUE} >= {"ws", "legacy", "rest", "domain", "kafka", "logs"}
     assert all(hasattr(Bugs, name) for name in NAMES)  # one attribute each, the seam
 
 
@@ -32,10 +40,12 @@ def test_every_bug_is_off_by_default_and_set_enabled_replaces_the_set() -> None:
     assert bugs.enabled() == ["lost_update"]
     listing = {item["name"]: item for item in bugs.listing()}
     assert listing["lost_update"]["enabled"] is True
-    assert listing["stale_stats"] == {"name": "stale_stats", "enabled": False,
-                                      "surface": "rest",
-                                      "summary": "/stats answers what it counted up to 5 "
-                                                 "seconds ago"}
+    assert listing["stale_stats"] == {
+        "name": "stale_stats",
+        "enabled": False,
+        "surface": "rest",
+        "summary": "/stats answers what it counted up to 5 seconds ago",
+    }
 
 
 def test_an_unknown_name_is_refused_naming_it() -> None:

@@ -61,14 +61,14 @@ def stand() -> Iterator[StandProcess]:
         yield running
 
 
-
 def open_page(chrome: webdriver.Chrome, stand: StandProcess, path: str) -> None:
     chrome.get(stand.url + path)
     until(chrome, lambda: shown(chrome, PAGES[path]), f"{path} shows {PAGES[path]}")
 
 
 def test_every_page_loads_with_no_error_and_nothing_from_another_host(
-        chrome: webdriver.Chrome, stand: StandProcess) -> None:
+    chrome: webdriver.Chrome, stand: StandProcess
+) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     own = urlsplit(stand.url).netloc
     weights = []
@@ -76,8 +76,9 @@ def test_every_page_loads_with_no_error_and_nothing_from_another_host(
         network(chrome)  # empty the log: what follows is this page's
         open_page(chrome, stand, path)
         seen = network(chrome)
-        elsewhere = [url for url in seen.urls
-                     if not url.startswith("data:") and urlsplit(url).netloc != own]
+        elsewhere = [
+            url for url in seen.urls if not url.startswith("data:") and urlsplit(url).netloc != own
+        ]
         assert elsewhere == [], f"{path} asked another host: {elsewhere}"
         assert seen.failed == [], f"{path}: {seen.failed}"
         assert console_errors(chrome) == [], path
@@ -86,7 +87,8 @@ def test_every_page_loads_with_no_error_and_nothing_from_another_host(
         weights.append((path, len([u for u in seen.urls if u.startswith("http")]), seen.bytes))
     rows = [f"| `{path}` | {count} | {size / 1024:.1f} |" for path, count, size in weights]
     (ARTIFACTS / "page-weights.md").write_text(
-        "| page | requests | KiB on the wire |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+        "| page | requests | KiB on the wire |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
     assert all(size > 0 for _, _, size in weights)
 
 
@@ -96,7 +98,8 @@ def frames_of(chrome: webdriver.Chrome, request_id: str) -> list[str]:
 
 
 def test_the_playground_groups_a_request_and_speaks_the_legacy_protocol(
-        chrome: webdriver.Chrome, stand: StandProcess) -> None:
+    chrome: webdriver.Chrome, stand: StandProcess
+) -> None:
     open_page(chrome, stand, "/playground")
     channel = chrome.find_element(By.ID, "channel")
     channel.clear()
@@ -109,32 +112,39 @@ def test_the_playground_groups_a_request_and_speaks_the_legacy_protocol(
     chrome.find_element(By.ID, "message").send_keys(Keys.CONTROL, Keys.ENTER)  # the shortcut
     sent = json.loads(chrome.find_element(By.ID, "message").get_attribute("value") or "")
     request_id = sent["request_id"]
-    until(chrome, lambda: frames_of(chrome, request_id) == ["echo", "ack", "echo", "event"],
-          "the request, then ack, echo and event, in one group")
+    until(
+        chrome,
+        lambda: frames_of(chrome, request_id) == ["echo", "ack", "echo", "event"],
+        "the request, then ack, echo and event, in one group",
+    )
     group = shown(chrome, f'#log .group[data-request-id="{request_id}"] .frame')
     assert [row.get_attribute("data-dir") for row in group] == ["out", "in", "in", "in"]
-    assert all(row.find_element(By.CSS_SELECTOR, ".since").text.startswith("+")
-               for row in group[1:])  # the time since the request
+    assert all(
+        row.find_element(By.CSS_SELECTOR, ".since").text.startswith("+") for row in group[1:]
+    )  # the time since the request
     group[-1].click()  # the pretty JSON of the event
     assert '"event_id"' in group[-1].find_element(By.CSS_SELECTOR, "pre").text
 
     chrome.find_element(By.ID, "connect").click()  # disconnect, with code and reason
-    until(chrome, lambda: "code 1000" in chrome.find_element(By.ID, "close-info").text,
-          "closed with 1000")
+    until(
+        chrome,
+        lambda: "code 1000" in chrome.find_element(By.ID, "close-info").text,
+        "closed with 1000",
+    )
     Select(chrome.find_element(By.ID, "path")).select_by_value("/ws/orders")
     chrome.find_element(By.ID, "connect").click()
     until(chrome, lambda: shown(chrome, "#ws-state.open"), "connected to /ws/orders")
     Select(chrome.find_element(By.ID, "template")).select_by_visible_text("ping")
     chrome.find_element(By.ID, "insert").click()
     chrome.find_element(By.ID, "send").click()
-    until(chrome, lambda: shown(chrome, '#log .frame[data-dir="in"][data-type="pong"]'),
-          "pong")
+    until(chrome, lambda: shown(chrome, '#log .frame[data-dir="in"][data-type="pong"]'), "pong")
     chrome.find_element(By.ID, "connect").click()
     until(chrome, lambda: shown(chrome, "#ws-state.closed"), "closed")
 
 
 def test_the_playground_rest_panel_shows_status_headers_and_body(
-        chrome: webdriver.Chrome, stand: StandProcess) -> None:
+    chrome: webdriver.Chrome, stand: StandProcess
+) -> None:
     open_page(chrome, stand, "/playground")
     Select(chrome.find_element(By.ID, "method")).select_by_visible_text("POST")
     path = chrome.find_element(By.ID, "rest-path")
@@ -149,14 +159,22 @@ def test_the_playground_rest_panel_shows_status_headers_and_body(
 
 
 def test_the_inspector_shows_another_clients_broadcast_live_with_its_event_id(
-        chrome: webdriver.Chrome, stand: StandProcess) -> None:
+    chrome: webdriver.Chrome, stand: StandProcess
+) -> None:
     open_page(chrome, stand, "/inspector")
     with connect(f"{stand.ws}/ws?channel=lecture") as client:
         hello = json.loads(client.recv(timeout=WAIT))
         row = f'#connections tr[data-conn="{hello["connection_id"]}"]'
         until(chrome, lambda: shown(chrome, row), "the new connection in the table")
-        client.send(json.dumps({"action": "broadcast", "request_id": "from-pytest",
-                                "payload": {"message": "hello, class"}}))
+        client.send(
+            json.dumps(
+                {
+                    "action": "broadcast",
+                    "request_id": "from-pytest",
+                    "payload": {"message": "hello, class"},
+                }
+            )
+        )
         replies = [json.loads(client.recv(timeout=WAIT)) for _ in range(3)]
     event = replies[-1]
     assert event["type"] == "event"
@@ -164,8 +182,11 @@ def test_the_inspector_shows_another_clients_broadcast_live_with_its_event_id(
     until(chrome, lambda: shown(chrome, link), "the broadcast's event, with its event_id")
     assert shown(chrome, '#log .frame[data-dir="publish"][data-request-id="from-pytest"]')
     shown(chrome, link)[0].click()
-    until(chrome, lambda: event["event_id"] in chrome.find_element(By.ID, "event-log").text,
-          "the event's log line")
+    until(
+        chrome,
+        lambda: event["event_id"] in chrome.find_element(By.ID, "event-log").text,
+        "the event's log line",
+    )
     assert "Kafka is off" in chrome.find_element(By.ID, "event-kafka").text
     chrome.save_screenshot(str(ARTIFACTS / "page-inspector-live.png"))
 
@@ -174,7 +195,8 @@ def tree_connections(chrome: webdriver.Chrome) -> list[str]:
     """The labels of the connection tasks, read in one go (the page redraws every second)."""
     labels = chrome.execute_script(
         "return [...document.querySelectorAll('li.task.connection > .label')]"
-        ".map((node) => node.textContent)")
+        ".map((node) => node.textContent)"
+    )
     assert isinstance(labels, list)
     return [str(label) for label in labels]
 
@@ -186,26 +208,36 @@ def count(chrome: webdriver.Chrome, css: str) -> int:
 
 
 def test_the_task_tree_shows_two_connection_nurseries_then_one(
-        chrome: webdriver.Chrome, stand: StandProcess) -> None:
+    chrome: webdriver.Chrome, stand: StandProcess
+) -> None:
     open_page(chrome, stand, "/tasks")
     with connect(f"{stand.ws}/ws?channel=one") as first:
         first_id = json.loads(first.recv(timeout=WAIT))["connection_id"]
         with connect(f"{stand.ws}/ws?channel=two") as second:
             second_id = json.loads(second.recv(timeout=WAIT))["connection_id"]
-            until(chrome, lambda: len(tree_connections(chrome)) == 2
-                  and any(first_id in label for label in tree_connections(chrome))
-                  and any(second_id in label for label in tree_connections(chrome)),
-                  "two connection nurseries")
+            until(
+                chrome,
+                lambda: (
+                    len(tree_connections(chrome)) == 2
+                    and any(first_id in label for label in tree_connections(chrome))
+                    and any(second_id in label for label in tree_connections(chrome))
+                ),
+                "two connection nurseries",
+            )
             # each connection's nursery holds its writer
             assert count(chrome, "li.task.connection li.task.writer") == 2
             chrome.save_screenshot(str(ARTIFACTS / "page-tasks-two-connections.png"))
-        until(chrome, lambda: [first_id in label for label in tree_connections(chrome)] == [True],
-              "the closed connection gone, the other still there")
+        until(
+            chrome,
+            lambda: [first_id in label for label in tree_connections(chrome)] == [True],
+            "the closed connection gone, the other still there",
+        )
     assert count(chrome, 'li.task.service > a.kind[href="/guides/concurrency.md#task-service"]')
 
 
 def test_the_docs_page_renders_the_operations_offline(
-        chrome: webdriver.Chrome, stand: StandProcess) -> None:
+    chrome: webdriver.Chrome, stand: StandProcess
+) -> None:
     open_page(chrome, stand, "/docs")
     until(chrome, lambda: len(shown(chrome, ".opblock")) >= 10, "the operations")
     paths = {node.text for node in shown(chrome, ".opblock-summary-path")}
@@ -214,16 +246,21 @@ def test_the_docs_page_renders_the_operations_offline(
 
 @pytest.mark.parametrize("language", ["ru", "en"])
 def test_the_guides_devtools_console_snippet_works_in_the_browser(
-        chrome: webdriver.Chrome, stand: StandProcess, language: str) -> None:
+    chrome: webdriver.Chrome, stand: StandProcess, language: str
+) -> None:
     guide = (GUIDE / language / "websocket.md").read_text()
     snippet = guide.split("```javascript\n", 1)[1].split("```", 1)[0]
     snippet = snippet.replace("127.0.0.1:8002", urlsplit(stand.url).netloc)
     open_page(chrome, stand, "/")
     # what the snippet logs, kept where the test can read it (the console is for people)
-    chrome.execute_script("window.logged = []; console.log = (value) => window.logged.push(value);"
-                          + snippet)
-    until(chrome, lambda: len(chrome.execute_script("return window.logged")) >= 4,
-          "the greeting and the three replies in the console")
+    chrome.execute_script(
+        "window.logged = []; console.log = (value) => window.logged.push(value);" + snippet
+    )
+    until(
+        chrome,
+        lambda: len(chrome.execute_script("return window.logged")) >= 4,
+        "the greeting and the three replies in the console",
+    )
     logged = chrome.execute_script("return window.logged")
     assert [frame["type"] for frame in logged[:4]] == ["system", "ack", "echo", "event"]
     assert {frame["request_id"] for frame in logged[1:4]} == {"r1"}
@@ -277,8 +314,9 @@ def foreign_site(page: str) -> Iterator[str]:
 def call(stand: StandProcess, method: str, path: str, body: Any = None) -> dict[str, Any]:
     """A REST call as Postman makes it: no Origin."""
     data = None if body is None else json.dumps(body).encode()
-    request = Request(stand.url + path, data=data, method=method,
-                      headers={"Content-Type": "application/json"})
+    request = Request(
+        stand.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     with urlopen(request, timeout=WAIT) as answer:
         body = json.loads(answer.read())
     assert isinstance(body, dict)
@@ -286,17 +324,22 @@ def call(stand: StandProcess, method: str, path: str, body: Any = None) -> dict[
 
 
 def test_a_page_from_another_origin_can_neither_read_nor_change_the_stand(
-        chrome: webdriver.Chrome, stand: StandProcess) -> None:
+    chrome: webdriver.Chrome, stand: StandProcess
+) -> None:
     order = call(stand, "POST", "/orders", {"customer": "Yulia"})
     page = FOREIGN_PAGE.format(stand=stand.url, ws=stand.ws, order=order["id"])
     with foreign_site(page) as url, connect(f"{stand.ws}/ws?channel=lecture") as client:
         json.loads(client.recv(timeout=WAIT))  # the hello: a client without Origin is served
         chrome.get(url)
-        until(chrome, lambda: chrome.execute_script(
-            "const r = window.results; return r.form === 'answered' && "
-            f"{json.dumps(SOCKETS)}.every((name) => r[name].some("
-            "(seen) => seen.startsWith('close') || seen.startsWith('message')))"),
-            "the foreign page's three sockets ended or read something, and its form answered")
+        until(
+            chrome,
+            lambda: chrome.execute_script(
+                "const r = window.results; return r.form === 'answered' && "
+                f"{json.dumps(SOCKETS)}.every((name) => r[name].some("
+                "(seen) => seen.startsWith('close') || seen.startsWith('message')))"
+            ),
+            "the foreign page's three sockets ended or read something, and its form answered",
+        )
         client.send(json.dumps({"action": "echo", "payload": {"password": "hunter2"}}))
         json.loads(client.recv(timeout=WAIT))
         results = chrome.execute_script("return window.results")

@@ -39,7 +39,8 @@ from ..support.browser import (
 
 STATIC = Path(__file__).resolve().parents[2] / "qakit_trio" / "pages" / "static"
 CATALOGUES: dict[str, dict[str, str]] = {
-    lang: json.loads((STATIC / f"i18n.{lang}.json").read_text("utf-8")) for lang in ("ru", "en")}
+    lang: json.loads((STATIC / f"i18n.{lang}.json").read_text("utf-8")) for lang in ("ru", "en")
+}
 FORMS = ("one", "few", "many", "other")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 PAGES = {  # path -> what shows that the page has drawn what it draws
@@ -95,11 +96,13 @@ def chrome() -> Iterator[webdriver.Chrome]:
         yield browser
 
 
-
 def open_page(chrome: webdriver.Chrome, url: str, ready: str) -> None:
     chrome.get(url)
-    until(chrome, lambda: shown(chrome, ready) and shown(chrome, "header.top nav a"),
-          f"{url} shows {ready} and the header")
+    until(
+        chrome,
+        lambda: shown(chrome, ready) and shown(chrome, "header.top nav a"),
+        f"{url} shows {ready} and the header",
+    )
 
 
 def normal(text: str) -> str:
@@ -110,8 +113,11 @@ def expected(lang: str, key: str, args: dict[str, Any]) -> set[str]:
     """What t(key, args) may give: the text (or any plural form) with {names} filled, as the
     element's textContent shows it (markup gone)."""
     table = CATALOGUES[lang]
-    texts = [table[key]] if key in table else [
-        table[f"{key}.{form}"] for form in FORMS if f"{key}.{form}" in table]
+    texts = (
+        [table[key]]
+        if key in table
+        else [table[f"{key}.{form}"] for form in FORMS if f"{key}.{form}" in table]
+    )
     assert texts, f"no key {key} in {lang}"
 
     def fill(match: re.Match[str]) -> str:
@@ -120,8 +126,9 @@ def expected(lang: str, key: str, args: dict[str, Any]) -> set[str]:
         value = args[match[1]]
         return "null" if value is None else str(value)
 
-    return {normal(html.unescape(re.sub(r"<[^>]+>", "", PLACEHOLDER.sub(fill, text))))
-            for text in texts}
+    return {
+        normal(html.unescape(re.sub(r"<[^>]+>", "", PLACEHOLDER.sub(fill, text)))) for text in texts
+    }
 
 
 def english_fragments() -> list[str]:
@@ -134,9 +141,8 @@ def english_fragments() -> list[str]:
         if text == CATALOGUES["ru"][key]:
             continue
         for piece in PLACEHOLDER.split(re.sub(r"<[^>]+>", "", html.unescape(text)))[::2]:
-            piece = piece.strip(" .,:;()\"")
-            if len(piece) >= 5 and len(re.findall("[A-Za-z]", piece)) >= 3 \
-                    and piece not in russian:
+            piece = piece.strip(' .,:;()"')
+            if len(piece) >= 5 and len(re.findall("[A-Za-z]", piece)) >= 3 and piece not in russian:
                 found.add(piece)
     return sorted(found)
 
@@ -149,8 +155,9 @@ def check_page(chrome: webdriver.Chrome, lang: str, where: str) -> dict[str, Any
         assert page["html"] == lang, where
     assert len(page["keyed"]) >= 7, where  # the header's seven links at least
     for item in page["keyed"] + page["attrs"]:
-        assert normal(item["text"] or "") in expected(lang, item["key"], item.get("args", {})), \
+        assert normal(item["text"] or "") in expected(lang, item["key"], item.get("args", {})), (
             f"{where}: {item}"
+        )
     assert page["unkeyed"] == [], f"{where}: text outside the catalogues and outside data"
     keys = [key for key in CATALOGUES[lang] if key in page["shown"]]
     assert keys == [], f"{where}: a key shown as text"
@@ -163,7 +170,8 @@ def check_page(chrome: webdriver.Chrome, lang: str, where: str) -> dict[str, Any
 
 @pytest.mark.parametrize("lang", ["ru", "en"])
 def test_every_page_shows_its_languages_catalogue_and_nothing_untranslated(
-        chrome: webdriver.Chrome, stand: StandProcess, lang: str) -> None:
+    chrome: webdriver.Chrome, stand: StandProcess, lang: str
+) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     for path, ready in PAGES.items():
         open_page(chrome, f"{stand.url}{path}?lang={lang}", ready)
@@ -173,8 +181,12 @@ def test_every_page_shows_its_languages_catalogue_and_nothing_untranslated(
 
 
 def test_the_browsers_language_picks_the_pages_language(stand: StandProcess) -> None:
-    for browser, lang in ((RUSSIAN_BROWSER, "ru"), (ENGLISH_BROWSER, "en"),
-                          ("de-DE,de", "en"), ("uk-UA,uk,ru", "ru")):
+    for browser, lang in (
+        (RUSSIAN_BROWSER, "ru"),
+        (ENGLISH_BROWSER, "en"),
+        ("de-DE,de", "en"),
+        ("uk-UA,uk,ru", "ru"),
+    ):
         with open_chromium(browser) as chrome:  # a fresh profile: nothing remembered
             open_page(chrome, f"{stand.url}/", PAGES["/"])
             page = check_page(chrome, lang, f"/ for {browser}")
@@ -191,8 +203,7 @@ def heading(chrome: webdriver.Chrome) -> str:
     return str(chrome.find_element(By.TAG_NAME, "h1").text)
 
 
-def test_the_switch_changes_the_language_in_place_and_it_is_remembered(
-        stand: StandProcess) -> None:
+def test_the_switch_changes_the_language_in_place_and_it_is_remembered(stand: StandProcess) -> None:
     ru, en = CATALOGUES["ru"], CATALOGUES["en"]
     with open_chromium(ENGLISH_BROWSER) as chrome:
         open_page(chrome, f"{stand.url}/", PAGES["/"])
@@ -241,7 +252,8 @@ def send(chrome: webdriver.Chrome, text: str) -> None:
 
 
 def test_errors_are_explained_and_both_frame_logs_draw_senders_alike(
-        chrome: webdriver.Chrome, stand: StandProcess) -> None:
+    chrome: webdriver.Chrome, stand: StandProcess
+) -> None:
     ru, en = CATALOGUES["ru"], CATALOGUES["en"]
     open_page(chrome, f"{stand.url}/playground?lang=ru", PAGES["/playground"])
     chrome.find_element(By.ID, "connect").click()
@@ -249,8 +261,11 @@ def test_errors_are_explained_and_both_frame_logs_draw_senders_alike(
     Select(chrome.find_element(By.ID, "template")).select_by_index(0)
     chrome.find_element(By.ID, "insert").click()
     chrome.find_element(By.ID, "send").click()
-    until(chrome, lambda: len(shown(chrome, '#log .frame[data-dir="in"]')) >= 4,
-          "the hello, then ack, echo and event")
+    until(
+        chrome,
+        lambda: len(shown(chrome, '#log .frame[data-dir="in"]')) >= 4,
+        "the hello, then ack, echo and event",
+    )
     send(chrome, "{not json")
     send(chrome, json.dumps({"action": "fly", "request_id": "r9"}))
     wanted = [ru["error.invalid_json"], ru["error.unknown_action"]]
@@ -258,8 +273,11 @@ def test_errors_are_explained_and_both_frame_logs_draw_senders_alike(
     chrome.find_element(By.ID, "rest-path").clear()
     chrome.find_element(By.ID, "rest-path").send_keys("/orders/424242")
     chrome.find_element(By.ID, "rest-send").click()
-    until(chrome, lambda: chrome.find_element(By.ID, "rest-explain").text == ru["http.404"],
-          "the REST 404 explained")
+    until(
+        chrome,
+        lambda: chrome.find_element(By.ID, "rest-explain").text == ru["http.404"],
+        "the REST 404 explained",
+    )
     assert ["/orders/424242" in entry["message"] for entry in console_errors(chrome)] == [True]
     check_page(chrome, "ru", "/playground with frames")  # the dynamic texts too
     playground = side_colours(chrome)
@@ -268,9 +286,11 @@ def test_errors_are_explained_and_both_frame_logs_draw_senders_alike(
     assert [row.text for row in shown(chrome, '#log .frame[data-dir="out"] > .dir')] == ["→"] * 3
     assert {row.text for row in shown(chrome, '#log .frame[data-dir="in"] > .dir')} == {"←"}
     switch(chrome, "en")  # in place: the frames stay, their texts change
-    until(chrome, lambda: explanations(chrome) == [en["error.invalid_json"],
-                                                   en["error.unknown_action"]],
-          "the explanations in English")
+    until(
+        chrome,
+        lambda: explanations(chrome) == [en["error.invalid_json"], en["error.unknown_action"]],
+        "the explanations in English",
+    )
     check_page(chrome, "en", "/playground switched to en")
 
     open_page(chrome, f"{stand.url}/inspector?lang=ru", PAGES["/inspector"])
@@ -278,8 +298,11 @@ def test_errors_are_explained_and_both_frame_logs_draw_senders_alike(
         json.loads(client.recv(timeout=WAIT))
         client.send("{not json")
         json.loads(client.recv(timeout=WAIT))
-    until(chrome, lambda: explanations(chrome) == [ru["error.invalid_json"]],
-          "the client's bad frame and the stand's error, explained")
+    until(
+        chrome,
+        lambda: explanations(chrome) == [ru["error.invalid_json"]],
+        "the client's bad frame and the stand's error, explained",
+    )
     assert [row.text for row in shown(chrome, '#log .frame[data-dir="in"] > .dir')] == ["→"]
     check_page(chrome, "ru", "/inspector with frames")
     inspector = side_colours(chrome)
@@ -291,17 +314,25 @@ def test_errors_are_explained_and_both_frame_logs_draw_senders_alike(
 
 
 def test_the_asyncapi_page_shows_the_stands_profile_and_the_other_on_demand(
-        chrome: webdriver.Chrome, stand: StandProcess) -> None:
+    chrome: webdriver.Chrome, stand: StandProcess
+) -> None:
     echo = '.message[data-operation="receiveEchoRequest"] .answers code'
-    default, original = ["ack", "echo", "event", "error"], [
-        "ack (qa_kit)", "echo (qa_kit)", "event (qa_kit)", "error (qa_kit)"]
+    default, original = (
+        ["ack", "echo", "event", "error"],
+        ["ack (qa_kit)", "echo (qa_kit)", "event (qa_kit)", "error (qa_kit)"],
+    )
 
     def answers() -> list[str]:
         return [node.text for node in shown(chrome, echo) if node.is_displayed()]
 
     def original_schemas() -> int:
-        return len([node for node in shown(chrome, '.frame-schema[data-message^="QaKit"]')
-                    if node.is_displayed()])
+        return len(
+            [
+                node
+                for node in shown(chrome, '.frame-schema[data-message^="QaKit"]')
+                if node.is_displayed()
+            ]
+        )
 
     open_page(chrome, f"{stand.url}/asyncapi?lang=ru", PAGES["/asyncapi"])
     assert (answers(), original_schemas()) == (default, 0)  # this stand's profile: qakit
@@ -315,11 +346,13 @@ def test_the_asyncapi_page_shows_the_stands_profile_and_the_other_on_demand(
 
 
 def test_the_swagger_page_has_the_stands_header_and_switch(
-        chrome: webdriver.Chrome, stand: StandProcess) -> None:
+    chrome: webdriver.Chrome, stand: StandProcess
+) -> None:
     open_page(chrome, f"{stand.url}/docs?lang=ru", PAGES["/docs"])
     current = shown(chrome, 'header.top nav a[aria-current="page"]')
     assert [(link.get_attribute("href"), link.text) for link in current] == [
-        (f"{stand.url}/docs", CATALOGUES["ru"]["nav.docs"])]
+        (f"{stand.url}/docs", CATALOGUES["ru"]["nav.docs"])
+    ]
     switch(chrome, "en")
     assert current[0].text == CATALOGUES["en"]["nav.docs"]
     assert shown(chrome, ".opblock")  # Swagger UI itself untouched

@@ -32,8 +32,9 @@ from ..support.helpers import (
 from ..test_server import CLI, QUIET
 
 
-async def ask(ws: StandClient, fault: Any, count: int, action: str = "echo",
-              request_id: str = "f") -> list[dict[str, Any]]:
+async def ask(
+    ws: StandClient, fault: Any, count: int, action: str = "echo", request_id: str = "f"
+) -> list[dict[str, Any]]:
     await ws.send_json({"action": action, "request_id": request_id, "fault": fault})
     return [await ws.receive_json() for _ in range(count)]
 
@@ -53,8 +54,7 @@ async def test_a_delay_holds_this_request_only(autojump_clock: trio.testing.Mock
         assert {f["request_id"] for f in quick} == {"quick"}
         assert trio.current_time() == start  # no virtual time has passed yet
         slow = [await ws.receive_json() for _ in range(2)]
-        assert [(f["type"], f["request_id"]) for f in slow] == [("echo", "slow"),
-                                                                ("event", "slow")]
+        assert [(f["type"], f["request_id"]) for f in slow] == [("echo", "slow"), ("event", "slow")]
         assert trio.current_time() - start == pytest.approx(5)
 
 
@@ -63,9 +63,18 @@ async def test_drop_duplicate_reorder_and_close(autojump_clock: trio.testing.Moc
         await ws.receive_json()
         assert types(await ask(ws, {"drop": ["ack", "event"]}, 1)) == ["echo"]
         assert types(await ask(ws, {"duplicate": ["ack", "event"]}, 5)) == [
-            "ack", "ack", "echo", "event", "event"]
+            "ack",
+            "ack",
+            "echo",
+            "event",
+            "event",
+        ]
         assert types(await ask(ws, {"reorder": True}, 4, "triplet_demo")) == [
-            "ack", "event", "step", "step"]
+            "ack",
+            "event",
+            "step",
+            "step",
+        ]
         assert types(await ask(ws, {}, 3)) == ["ack", "echo", "event"]  # an empty fault: none
         assert types(await ask(ws, {"close": 4000}, 3)) == ["ack", "echo", "event"]
         with pytest.raises(StandClosed) as closed:
@@ -73,28 +82,42 @@ async def test_drop_duplicate_reorder_and_close(autojump_clock: trio.testing.Moc
         assert closed.value.code == 4000
 
 
-@pytest.mark.parametrize(("fault", "field"), [
-    ("slow", "fault"), ({"delay_ms": -1}, "fault.delay_ms"), ({"delay_ms": 60001},
-                                                               "fault.delay_ms"),
-    ({"drop": ["echo"]}, "fault.drop"), ({"duplicate": "event"}, "fault.duplicate"),
-    ({"reorder": 1}, "fault.reorder"), ({"fragment": 1}, "fault.fragment"),
-    ({"close": 1005}, "fault.close"), ({"close": 999}, "fault.close"),
-    ({"close": 1016}, "fault.close"), ({"close": 2999}, "fault.close"),
-    ({"close": 1002}, "fault.close"), ({"close": 5000}, "fault.close"),
-    ({"close": True}, "fault.close"),
-    ({"explode": True}, "fault.explode"),
-])
+@pytest.mark.parametrize(
+    ("fault", "field"),
+    [
+        ("slow", "fault"),
+        ({"delay_ms": -1}, "fault.delay_ms"),
+        ({"delay_ms": 60001}, "fault.delay_ms"),
+        ({"drop": ["echo"]}, "fault.drop"),
+        ({"duplicate": "event"}, "fault.duplicate"),
+        ({"reorder": 1}, "fault.reorder"),
+        ({"fragment": 1}, "fault.fragment"),
+        ({"close": 1005}, "fault.close"),
+        ({"close": 999}, "fault.close"),
+        ({"close": 1016}, "fault.close"),
+        ({"close": 2999}, "fault.close"),
+        ({"close": 1002}, "fault.close"),
+        ({"close": 5000}, "fault.close"),
+        ({"close": True}, "fault.close"),
+        ({"explode": True}, "fault.explode"),
+    ],
+)
 async def test_a_bad_fault_is_a_validation_error_naming_the_field(fault: Any, field: str) -> None:
     async with open_stand() as stand, stand.connect() as ws:
         await ws.receive_json()
         ack, error = await ask(ws, fault, 2)
         assert (ack["type"], error["type"], error["error"], error["field"]) == (
-            "ack", "error", "validation_error", field)
+            "ack",
+            "error",
+            "validation_error",
+            field,
+        )
         assert error["message"].startswith(field)
 
 
 async def test_a_delayed_reply_ends_with_its_connection(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with open_stand() as stand:
         async with stand.connect() as ws:
             await ws.receive_json()
@@ -106,8 +129,14 @@ async def test_a_delayed_reply_ends_with_its_connection(
 
 def test_parse_fault_defaults() -> None:
     fault = parse_fault({"drop": ["data"], "fragment": 3})
-    assert (fault.delay_ms, fault.drop, fault.duplicate, fault.reorder, fault.fragment,
-            fault.close) == (0, frozenset({"data"}), frozenset(), False, 3, None)
+    assert (
+        fault.delay_ms,
+        fault.drop,
+        fault.duplicate,
+        fault.reorder,
+        fault.fragment,
+        fault.close,
+    ) == (0, frozenset({"data"}), frozenset(), False, 3, None)
 
 
 def test_the_close_codes_a_fault_may_ask_for() -> None:
@@ -126,19 +155,30 @@ def _close_accepted(code: int) -> bool:
     return False
 
 
-@pytest.mark.fast_path_only("fragments are written by our hypercorn extension; plain ASGI "
-                            "has no way to fragment a message")
+@pytest.mark.fast_path_only(
+    "fragments are written by our hypercorn extension; plain ASGI has no way to fragment a message"
+)
 async def test_fragments_on_the_wire() -> None:
     with trio.fail_after(20):
         async with running_server() as server:
             raw = await wsraw.open_raw(server.port, "/ws")
             assert (await raw.read_frame())[0] == wsraw.TEXT  # hello
-            await raw.send_text(json.dumps({"action": "echo", "request_id": "fr",
-                                            "payload": {"text": "x" * 40},
-                                            "fault": {"fragment": 3, "drop": ["ack", "event"]}}))
+            await raw.send_text(
+                json.dumps(
+                    {
+                        "action": "echo",
+                        "request_id": "fr",
+                        "payload": {"text": "x" * 40},
+                        "fault": {"fragment": 3, "drop": ["ack", "event"]},
+                    }
+                )
+            )
             frames = [await raw.read_fragment() for _ in range(3)]
             assert [(opcode, fin) for opcode, fin, _ in frames] == [
-                (wsraw.TEXT, False), (wsraw.CONTINUATION, False), (wsraw.CONTINUATION, True)]
+                (wsraw.TEXT, False),
+                (wsraw.CONTINUATION, False),
+                (wsraw.CONTINUATION, True),
+            ]
             echo = json.loads(b"".join(payload for _, _, payload in frames))
             assert (echo["type"], echo["data"]) == ("echo", {"text": "x" * 40})
 
@@ -153,8 +193,16 @@ async def echo_types(ws: StandClient, request_id: str) -> list[str]:
 
 async def scenario(stand: Any, seed: int) -> list[list[str]]:
     """Ten echoes under a rule that drops the ack of about half of them, by the seed."""
-    status, _ = await stand.request("PUT", "/lab/faults", json={"seed": seed, "rules": [
-        {"match": {"action": "echo"}, "fault": {"drop": ["ack"]}, "probability": 0.5}]})
+    status, _ = await stand.request(
+        "PUT",
+        "/lab/faults",
+        json={
+            "seed": seed,
+            "rules": [
+                {"match": {"action": "echo"}, "fault": {"drop": ["ack"]}, "probability": 0.5}
+            ],
+        },
+    )
     assert status == 200
     async with stand.connect() as ws:
         await ws.receive_json()
@@ -176,20 +224,29 @@ async def test_server_wide_rules_are_seeded_so_a_scenario_repeats() -> None:
 
 async def test_a_rule_matches_by_channel_and_a_bad_rule_is_422_naming_it() -> None:
     async with open_stand() as stand:
-        await stand.request("PUT", "/lab/faults", json={"rules": [
-            {"match": {"channel": "slow"}, "fault": {"duplicate": ["event"]}}]})
+        await stand.request(
+            "PUT",
+            "/lab/faults",
+            json={"rules": [{"match": {"channel": "slow"}, "fault": {"duplicate": ["event"]}}]},
+        )
         async with stand.connect("/ws?channel=slow") as slow, stand.connect() as other:
             await slow.receive_json()
             await other.receive_json()
             assert await echo_types(other, "o") == ["ack", "echo", "event"]
             await slow.send_json({"action": "echo", "request_id": "s"})
             assert types([await slow.receive_json() for _ in range(4)]) == [
-                "ack", "echo", "event", "event"]
-        status, body = await stand.request("PUT", "/lab/faults", json={"rules": [
-            {"fault": {"delay_ms": -5}}]})
+                "ack",
+                "echo",
+                "event",
+                "event",
+            ]
+        status, body = await stand.request(
+            "PUT", "/lab/faults", json={"rules": [{"fault": {"delay_ms": -5}}]}
+        )
         assert status == 422
         assert body["detail"][0]["msg"].startswith(
-            "Value error, rules[0].fault.delay_ms: must be a whole number")
+            "Value error, rules[0].fault.delay_ms: must be a whole number"
+        )
 
 
 async def test_the_echo_endpoint_can_answer_late(autojump_clock: trio.testing.MockClock) -> None:
@@ -209,18 +266,24 @@ async def test_the_echo_endpoint_can_answer_late(autojump_clock: trio.testing.Mo
 
 
 @pytest.mark.parametrize("path", ["/ws", "/ws/echo"])
-async def test_pongs_off_leaves_the_clients_pings_unanswered(path: str, server_path: str
-                                                              ) -> None:
+async def test_pongs_off_leaves_the_clients_pings_unanswered(path: str, server_path: str) -> None:
     with trio.fail_after(20):
         async with running_server() as server:
             if server_path == "plain":  # the server's own layer answers pings: refused
                 async with httpx.AsyncClient() as http:
-                    response = await http.get(f"{server.http}{path}?pongs=off", headers={
-                        "Connection": "Upgrade", "Upgrade": "websocket",
-                        "Sec-WebSocket-Version": "13",
-                        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+                    response = await http.get(
+                        f"{server.http}{path}?pongs=off",
+                        headers={
+                            "Connection": "Upgrade",
+                            "Upgrade": "websocket",
+                            "Sec-WebSocket-Version": "13",
+                            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                        },
+                    )
                 assert (response.status_code, response.json()["error"]) == (
-                    400, "pongs_off_not_available")
+                    400,
+                    "pongs_off_not_available",
+                )
                 return
             for query, answered in (("", True), ("?pongs=off", False)):
                 raw = await wsraw.open_raw(server.port, f"{path}{query}")
@@ -270,7 +333,8 @@ def delayed_replies() -> int:
 
 
 async def test_a_connection_holds_at_most_256_delayed_replies(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with open_stand() as stand, stand.connect() as ws:
         await ws.receive_json()
         start = trio.current_time()
@@ -280,7 +344,10 @@ async def test_a_connection_holds_at_most_256_delayed_replies(
                 frames.append(await ws.receive_json())
                 error = frames[1]
                 assert (error["type"], error["error"], error["request_id"]) == (
-                    "error", "too_many_delayed", f"d{n}")
+                    "error",
+                    "too_many_delayed",
+                    f"d{n}",
+                )
                 assert "256 delayed replies" in error["message"]
             assert frames[0] == {**frames[0], "type": "ack", "request_id": f"d{n}"}
         assert trio.current_time() == start  # every answer came at once
@@ -298,7 +365,8 @@ async def test_a_connection_holds_at_most_256_delayed_replies(
 
 
 async def test_1000_delayed_echoes_of_100_kb_hold_at_most_the_byte_cap(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """The issue's attack (1,000 echoes of 100 KB, delay 60 s) on one connection: at most
     QAKIT_OUTBOX_BYTES of frames held, counted by the connection; the rest refused at once."""
     payload = {"text": "x" * 100_000}
@@ -308,8 +376,9 @@ async def test_1000_delayed_echoes_of_100_kb_hold_at_most_the_byte_cap(
         cap = stand.app.settings.outbox_bytes
         start, held, refused = trio.current_time(), 0, []
         for n in range(1000):
-            await ws.send_json({"action": "echo", "request_id": f"b{n}", "payload": payload,
-                                "fault": DELAYED})
+            await ws.send_json(
+                {"action": "echo", "request_id": f"b{n}", "payload": payload, "fault": DELAYED}
+            )
             # a plain request after it: its frames come after everything answering b{n}
             frames = await ask(ws, {}, 1, request_id=f"p{n}")
             while frames[-1]["request_id"] != f"p{n}" or frames[-1]["type"] != "event":
@@ -341,7 +410,8 @@ async def frames_until_closed(ws: StandClient) -> tuple[list[dict[str, Any]], in
 
 
 async def test_a_delayed_close_ends_the_other_delayed_replies_without_an_error(
-        autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture) -> None:
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
     """A delayed reply that closes the connection, with more delayed replies due just after
     it: the connection closes with the fault's code, the later ones end with it, and nothing
     is logged as an error (before: ClosedResourceError, "connection failed")."""
@@ -349,15 +419,16 @@ async def test_a_delayed_close_ends_the_other_delayed_replies_without_an_error(
     async with open_stand() as stand:
         async with stand.connect() as ws:
             await ws.receive_json()
-            await ws.send_json({"action": "echo", "request_id": "a",
-                                "fault": {"delay_ms": 1000, "close": 4000}})
+            await ws.send_json(
+                {"action": "echo", "request_id": "a", "fault": {"delay_ms": 1000, "close": 4000}}
+            )
             for n in range(1, 6):
-                await ws.send_json({"action": "echo", "request_id": f"b{n}",
-                                    "fault": {"delay_ms": 1000 + n}})
+                await ws.send_json(
+                    {"action": "echo", "request_id": f"b{n}", "fault": {"delay_ms": 1000 + n}}
+                )
             frames, code = await frames_until_closed(ws)
             assert code == 4000
-            assert [f["type"] for f in frames if f["request_id"] == "a"] == [
-                "ack", "echo", "event"]
+            assert [f["type"] for f in frames if f["request_id"] == "a"] == ["ack", "echo", "event"]
             assert not [f for f in frames if f["type"] == "error"]
         assert trio.current_time() == pytest.approx(1)
         assert (await stand.request("GET", "/stats"))[1]["total_connections"] == 0
@@ -365,7 +436,8 @@ async def test_a_delayed_close_ends_the_other_delayed_replies_without_an_error(
 
 
 async def test_1000_delayed_replies_end_at_once_when_their_client_leaves(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """Over a real socket: after 1,000 delayed requests and a close, the connection's task and
     every delayed-reply task are gone within a moment (not in 60 s), and nothing is logged as
     an error (no "connection failed", ClosedResourceError, "Error in ASGI Framework")."""
@@ -374,8 +446,7 @@ async def test_1000_delayed_replies_end_at_once_when_their_client_leaves(
         async with running_server() as server:
             async with connected(server) as (ws, _):
                 for n in range(1000):
-                    await send_json(ws, {"action": "echo", "request_id": f"d{n}",
-                                         "fault": DELAYED})
+                    await send_json(ws, {"action": "echo", "request_id": f"d{n}", "fault": DELAYED})
                 await send_json(ws, {"action": "echo", "request_id": "last"})
                 frames = [await receive_json(ws)]
                 while frames[-1] != {**frames[-1], "type": "event", "request_id": "last"}:
@@ -402,8 +473,7 @@ async def test_sigterm_does_not_wait_for_delayed_replies() -> None:
             async with open_websocket_url(f"{server.ws}/ws") as ws:
                 await receive_json(ws)
                 for n in range(200):
-                    await send_json(ws, {"action": "echo", "request_id": f"d{n}",
-                                         "fault": DELAYED})
+                    await send_json(ws, {"action": "echo", "request_id": f"d{n}", "fault": DELAYED})
                     assert (await receive_json(ws))["type"] == "ack"
                 server.process.send_signal(signal.SIGTERM)
                 assert (await read_until_closed(ws)).code == 1001

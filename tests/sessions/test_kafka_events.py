@@ -18,19 +18,29 @@ from ..support.kafka_broker import kcat
 from ..support.kafka_topics import Consumed, has_events, read_topic
 
 TIMEOUT = 60
-EVENT_NAMES = ["order.created", "order.listed", "order.status_changed", "order.viewed",
-               "ws.broadcast", "ws.echo", "ws.triplet_demo"]
+EVENT_NAMES = [
+    "order.created",
+    "order.listed",
+    "order.status_changed",
+    "order.viewed",
+    "ws.broadcast",
+    "ws.echo",
+    "ws.triplet_demo",
+]
 
 
 async def test_every_event_and_broadcast_is_in_the_ws_topic(
-    kafka_settings: dict[str, Any], caplog: pytest.LogCaptureFixture,
+    kafka_settings: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
     bootstrap, topic = kafka_settings["kafka_bootstrap"], kafka_settings["kafka_ws_topic"]
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**kafka_settings) as server,
-                    httpx.AsyncClient(base_url=server.http) as http,
-                    connected(server, "lobby") as (ws, hello)):
+        async with (
+            running_server(**kafka_settings) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+            connected(server, "lobby") as (ws, hello),
+        ):
             asked: list[dict[str, Any]] = [
                 {"action": "echo", "request_id": "r-echo", "payload": {"x": 1}},
                 {"action": "triplet_demo", "request_id": 2},
@@ -50,34 +60,46 @@ async def test_every_event_and_broadcast_is_in_the_ws_topic(
 
             def complete(records: list[Consumed]) -> bool:
                 types = {r.value["type"] for r in records}
-                return has_events({e["event_id"] for e in events})(records) and {
-                    "message", "broadcast"} <= types
+                return (
+                    has_events({e["event_id"] for e in events})(records)
+                    and {"message", "broadcast"} <= types
+                )
 
             read = await read_topic(bootstrap, topic, complete)  # while the service runs
 
-    connection = {"source": "qa-websocket", "channel": "lobby",
-                  "connection_id": hello["connection_id"]}
+    connection = {
+        "source": "qa-websocket",
+        "channel": "lobby",
+        "connection_id": hello["connection_id"],
+    }
     by_id = {r.value["event_id"]: r for r in read if r.value["type"] == "event"}
     for event in events:
         assert by_id[event["event_id"]].value == {**event, **connection}
         assert by_id[event["event_id"]].key == "lobby"
     kinds = {r.value["type"]: r.value for r in read if r.value["type"] != "event"}
-    assert kinds == {"message": {**message, **connection},
-                     "broadcast": {**rest_broadcast, **connection, "connection_id": None}}
+    assert kinds == {
+        "message": {**message, **connection},
+        "broadcast": {**rest_broadcast, **connection, "connection_id": None},
+    }
     # acks, data frames and the hello frame are not events: nothing else was published
     assert len(read) == len(events) + 2
 
-    logged = [r.fields for r in caplog.records  # type: ignore[attr-defined]
-              if r.getMessage() == "event"]
+    logged = [
+        r.fields  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.getMessage() == "event"
+    ]
     assert sorted(f["event_id"] for f in logged) == sorted(e["event_id"] for e in events)
 
     # and a client nobody here wrote sees the same records
     done = await trio.run_process(
         [kcat(), "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", "-J"],
-        capture_stdout=True)
+        capture_stdout=True,
+    )
     from_kcat = [json.loads(line) for line in done.stdout.decode().splitlines()]
     assert sorted(json.loads(r["payload"]).get("event_id") or "" for r in from_kcat) == sorted(
-        r.value.get("event_id") or "" for r in read)
+        r.value.get("event_id") or "" for r in read
+    )
     assert {r["key"] for r in from_kcat} == {"lobby"}
 
 
@@ -85,22 +107,34 @@ async def change_orders_through_every_door(server: Any) -> list[tuple[int, str]]
     """Orders 1-3 created and moved along through REST, /ws and /ws/orders, interleaved;
     returns (order id, status) in the order the changes were made."""
     made: list[tuple[int, str]] = []
-    async with (httpx.AsyncClient(base_url=server.http) as http, connected(server) as (ws, _),
-                open_websocket_url(f"{server.ws}/ws/orders") as legacy):
+    async with (
+        httpx.AsyncClient(base_url=server.http) as http,
+        connected(server) as (ws, _),
+        open_websocket_url(f"{server.ws}/ws/orders") as legacy,
+    ):
         for customer in ("a", "b", "c"):
-            made.append(((await http.post("/orders", json={"customer": customer})).json()["id"],
-                         "created"))
-        for order_id, status in [(1, "paid"), (2, "cancelled"), (1, "shipped"), (3, "paid"),
-                                 (1, "delivered"), (3, "shipped")]:
+            made.append(
+                ((await http.post("/orders", json={"customer": customer})).json()["id"], "created")
+            )
+        for order_id, status in [
+            (1, "paid"),
+            (2, "cancelled"),
+            (1, "shipped"),
+            (3, "paid"),
+            (1, "delivered"),
+            (3, "shipped"),
+        ]:
             if order_id == 1:
-                answer = await request(ws, {"action": "change_status",
-                                            "payload": {"id": order_id, "status": status}})
+                answer = await request(
+                    ws, {"action": "change_status", "payload": {"id": order_id, "status": status}}
+                )
                 assert answer[1]["data"]["status"] == status
             elif order_id == 2:
                 assert (await http.post(f"/orders/{order_id}/cancel")).status_code == 200
             else:
-                await legacy.send_message(json.dumps({"action": "change_status",
-                                                      "order_id": order_id, "status": status}))
+                await legacy.send_message(
+                    json.dumps({"action": "change_status", "order_id": order_id, "status": status})
+                )
                 while (result := await receive_json(legacy))["type"] != "result":
                     pass  # the broadcasts of earlier changes
                 assert result["order"]["status"] == status
@@ -120,7 +154,8 @@ def per_order(records: list[Consumed]) -> dict[int, list[str]]:
 
 
 async def test_order_events_are_in_the_order_topic_in_order_per_order(
-    kafka_settings: dict[str, Any], store_settings: dict[str, Any],
+    kafka_settings: dict[str, Any],
+    store_settings: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
@@ -128,8 +163,11 @@ async def test_order_events_are_in_the_order_topic_in_order_per_order(
     with trio.fail_after(TIMEOUT):
         async with running_server(**kafka_settings, **store_settings) as server:
             made = await change_orders_through_every_door(server)
-            logged = {r.fields["event_id"]: r.fields for r in caplog.records  # type: ignore[attr-defined]
-                      if r.getMessage() == "event"}
+            logged = {
+                r.fields["event_id"]: r.fields  # type: ignore[attr-defined]
+                for r in caplog.records
+                if r.getMessage() == "event"
+            }
             read = await read_topic(bootstrap, topic, has_events(set(logged)))
 
     expected: dict[int, list[str]] = defaultdict(list)

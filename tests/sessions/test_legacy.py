@@ -31,54 +31,103 @@ async def ask(ws: WebSocketConnection, message: Any) -> dict[str, Any]:
 # from its code (services/api-rest/app/main.py and routes_orders.py of github.com/yugoru/qa_kit):
 # json.dumps defaults, fields in the original's order, no event_id. Each step: what the client
 # sends, then every frame it receives (the requester's result before the broadcast event).
-CREATED = ('{"type": "order_created", "order_id": 1, "customer": '
-           '"\\u042e\\u043b\\u0438\\u044f", "status": "created"}')
+CREATED = (
+    '{"type": "order_created", "order_id": 1, "customer": '
+    '"\\u042e\\u043b\\u0438\\u044f", "status": "created"}'
+)
 GOLDEN: list[tuple[str, list[str]]] = [
     ('{"action": "ping"}', ['{"type": "pong"}']),
-    ('{"action":"create_order","customer":"Юлия"}', [
-        '{"type": "result", "action": "create_order", "order": {"id": 1, "customer": '
-        '"\\u042e\\u043b\\u0438\\u044f", "status": "created"}}', CREATED]),
-    ('{"action": "change_status", "order_id": "1", "status": "paid"}', [
-        '{"type": "result", "action": "change_status", "order": {"id": 1, "customer": '
-        '"\\u042e\\u043b\\u0438\\u044f", "status": "paid"}}',
-        '{"type": "order_status_changed", "order_id": 1, "customer": '
-        '"\\u042e\\u043b\\u0438\\u044f", "status": "paid"}']),
-    ('{"action": "change_status", "order_id": 1, "status": "flying"}', [
-        '{"type": "error", "action": "change_status", '
-        '"error": "Cannot change status from \'paid\' to \'flying\'"}']),
-    ('{"action": "change_status", "order_id": 1, "status": "paid"}', [
-        '{"type": "error", "action": "change_status", '
-        '"error": "Cannot change status from \'paid\' to \'paid\'"}']),
-    ('{"action": "change_status", "order_id": 1}', [
-        '{"type": "error", "action": "change_status", '
-        '"error": "order_id and status are required"}']),
-    ('{"action": "change_status", "order_id": "abc", "status": "paid"}', [
-        '{"type": "error", "action": "change_status", "error": "order_id must be integer"}']),
-    ('{"action": "change_status", "order_id": 99, "status": "paid"}', [
-        '{"type": "error", "action": "change_status", "error": "order not found"}']),
-    ('{"action": "change_status", "order_id": 99, "status": "flying"}', [
-        '{"type": "error", "action": "change_status", "error": "order not found"}']),
-    ('{"action": "get_order", "order_id": 1.7}', [
-        '{"type": "result", "action": "get_order", "order": {"id": 1, "customer": '
-        '"\\u042e\\u043b\\u0438\\u044f", "status": "paid"}}']),
-    ('{"action": "get_order"}', [
-        '{"type": "error", "action": "get_order", "error": "order_id is required"}']),
-    ('{"action": "get_order", "order_id": [1]}', [
-        '{"type": "error", "action": "get_order", "error": "order_id must be integer"}']),
-    ('{"action": "get_order", "order_id": 42}', [
-        '{"type": "error", "action": "get_order", "error": "order not found"}']),
-    ('{"action": "create_order", "customer": ""}', [
-        '{"type": "error", "action": "create_order", "error": "customer is required"}']),
-    ('{"action": "create_order"}', [
-        '{"type": "error", "action": "create_order", "error": "customer is required"}']),
-    ('{"action": "create_order", "customer": 123}', [
-        '{"type": "result", "action": "create_order", "order": {"id": 2, "customer": "123", '
-        '"status": "created"}}',
-        '{"type": "order_created", "order_id": 2, "customer": "123", "status": "created"}']),
-    ('{wrong-json}', ['{"type": "error", "error": "invalid_json"}']),
-    ('{"action": "foo_bar"}', [
-        '{"type": "error", "error": "unknown_action", "raw_action": "foo_bar"}']),
-    ('{}', ['{"type": "error", "error": "unknown_action", "raw_action": null}']),
+    (
+        '{"action":"create_order","customer":"Юлия"}',
+        [
+            '{"type": "result", "action": "create_order", "order": {"id": 1, "customer": '
+            '"\\u042e\\u043b\\u0438\\u044f", "status": "created"}}',
+            CREATED,
+        ],
+    ),
+    (
+        '{"action": "change_status", "order_id": "1", "status": "paid"}',
+        [
+            '{"type": "result", "action": "change_status", "order": {"id": 1, "customer": '
+            '"\\u042e\\u043b\\u0438\\u044f", "status": "paid"}}',
+            '{"type": "order_status_changed", "order_id": 1, "customer": '
+            '"\\u042e\\u043b\\u0438\\u044f", "status": "paid"}',
+        ],
+    ),
+    (
+        '{"action": "change_status", "order_id": 1, "status": "flying"}',
+        [
+            '{"type": "error", "action": "change_status", '
+            "\"error\": \"Cannot change status from 'paid' to 'flying'\"}"
+        ],
+    ),
+    (
+        '{"action": "change_status", "order_id": 1, "status": "paid"}',
+        [
+            '{"type": "error", "action": "change_status", '
+            "\"error\": \"Cannot change status from 'paid' to 'paid'\"}"
+        ],
+    ),
+    (
+        '{"action": "change_status", "order_id": 1}',
+        [
+            '{"type": "error", "action": "change_status", '
+            '"error": "order_id and status are required"}'
+        ],
+    ),
+    (
+        '{"action": "change_status", "order_id": "abc", "status": "paid"}',
+        ['{"type": "error", "action": "change_status", "error": "order_id must be integer"}'],
+    ),
+    (
+        '{"action": "change_status", "order_id": 99, "status": "paid"}',
+        ['{"type": "error", "action": "change_status", "error": "order not found"}'],
+    ),
+    (
+        '{"action": "change_status", "order_id": 99, "status": "flying"}',
+        ['{"type": "error", "action": "change_status", "error": "order not found"}'],
+    ),
+    (
+        '{"action": "get_order", "order_id": 1.7}',
+        [
+            '{"type": "result", "action": "get_order", "order": {"id": 1, "customer": '
+            '"\\u042e\\u043b\\u0438\\u044f", "status": "paid"}}'
+        ],
+    ),
+    (
+        '{"action": "get_order"}',
+        ['{"type": "error", "action": "get_order", "error": "order_id is required"}'],
+    ),
+    (
+        '{"action": "get_order", "order_id": [1]}',
+        ['{"type": "error", "action": "get_order", "error": "order_id must be integer"}'],
+    ),
+    (
+        '{"action": "get_order", "order_id": 42}',
+        ['{"type": "error", "action": "get_order", "error": "order not found"}'],
+    ),
+    (
+        '{"action": "create_order", "customer": ""}',
+        ['{"type": "error", "action": "create_order", "error": "customer is required"}'],
+    ),
+    (
+        '{"action": "create_order"}',
+        ['{"type": "error", "action": "create_order", "error": "customer is required"}'],
+    ),
+    (
+        '{"action": "create_order", "customer": 123}',
+        [
+            '{"type": "result", "action": "create_order", "order": {"id": 2, "customer": "123", '
+            '"status": "created"}}',
+            '{"type": "order_created", "order_id": 2, "customer": "123", "status": "created"}',
+        ],
+    ),
+    ("{wrong-json}", ['{"type": "error", "error": "invalid_json"}']),
+    (
+        '{"action": "foo_bar"}',
+        ['{"type": "error", "error": "unknown_action", "raw_action": "foo_bar"}'],
+    ),
+    ("{}", ['{"type": "error", "error": "unknown_action", "raw_action": null}']),
     ('{"action": 5}', ['{"type": "error", "error": "unknown_action", "raw_action": 5}']),
 ]
 
@@ -90,12 +139,15 @@ def in_profile(profile: str, received: list[str]) -> list[str]:
     return received
 
 
-async def test_the_original_stands_frames_byte_for_byte(store_settings: dict[str, Any],
-                                                       stand_profile: str) -> None:
+async def test_the_original_stands_frames_byte_for_byte(
+    store_settings: dict[str, Any], stand_profile: str
+) -> None:
     """Both profiles (conftest.BOTH_PROFILES); only the requester's frame order differs."""
     with trio.fail_after(TIMEOUT):
-        async with (running_server(**store_settings) as server,
-                    open_websocket_url(f"{server.ws}/ws/orders") as ws):
+        async with (
+            running_server(**store_settings) as server,
+            open_websocket_url(f"{server.ws}/ws/orders") as ws,
+        ):
             for sent, expected in GOLDEN:
                 await ws.send_message(sent)
                 received = [await ws.get_message() for _ in expected]
@@ -107,25 +159,36 @@ async def test_the_original_stands_frames_byte_for_byte(store_settings: dict[str
 async def test_where_the_original_dropped_the_connection_an_error_frame_comes() -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, open_websocket_url(f"{server.ws}/ws/orders") as ws:
-            cases: list[tuple[str | bytes, str]] = [("[1]", "a command must be a JSON object"),
-                                ('"ping"', "a command must be a JSON object"),
-                                (b"\x01\x02", "binary frames are not supported")]
+            cases: list[tuple[str | bytes, str]] = [
+                ("[1]", "a command must be a JSON object"),
+                ('"ping"', "a command must be a JSON object"),
+                (b"\x01\x02", "binary frames are not supported"),
+            ]
             for sent, error in cases:
                 await ws.send_message(sent)
                 assert json.loads(await ws.get_message()) == {
-                    "type": "error", "error": "invalid_json", "message": error}
+                    "type": "error",
+                    "error": "invalid_json",
+                    "message": error,
+                }
             for customer in ([1], {"a": 1}):
                 assert await ask(ws, {"action": "create_order", "customer": customer}) == {
-                    "type": "error", "action": "create_order",
-                    "error": "customer must be a string"}
+                    "type": "error",
+                    "action": "create_order",
+                    "error": "customer must be a string",
+                }
             assert await ask(ws, {"action": "ping"}) == {"type": "pong"}
 
 
 async def every_legacy_client_sees_it(server: Server) -> None:
-    async with (open_websocket_url(f"{server.ws}/ws/orders") as first,
-                open_websocket_url(f"{server.ws}/ws/orders") as second):
-        replies = [await ask(first, {"action": "create_order", "customer": "Olga"}),
-                   await receive_json(first)]  # result and event, in the profile's order
+    async with (
+        open_websocket_url(f"{server.ws}/ws/orders") as first,
+        open_websocket_url(f"{server.ws}/ws/orders") as second,
+    ):
+        replies = [
+            await ask(first, {"action": "create_order", "customer": "Olga"}),
+            await receive_json(first),
+        ]  # result and event, in the profile's order
         mine = next(frame for frame in replies if frame["type"] != "result")
         theirs = await receive_json(second)
         assert mine == theirs
@@ -139,6 +202,7 @@ async def test_every_legacy_client_gets_the_broadcast(store_settings: dict[str, 
 
 
 # --- property: any frame on /ws/orders gets documented replies, never an exception -----------
+
 
 class RecordingConnection:
     """What LegacySession uses of a Connection: `fields` for its log lines, and `reply`."""
@@ -155,12 +219,21 @@ class RecordingConnection:
         return log_fields.payload_fields(text, 2048)
 
 
-LEGACY_VALUES = (st.none() | st.booleans() | st.integers(-2, 3) | st.floats() | st.text(max_size=8)
-                 | st.sampled_from(["1", "paid", "cancelled", "created", "\ud800", "\x00"]))
+LEGACY_VALUES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-2, 3)
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from(["1", "paid", "cancelled", "created", "\ud800", "\x00"])
+)
 LEGACY_COMMANDS = st.fixed_dictionaries(
-    {"action": st.sampled_from(["ping", "create_order", "change_status", "get_order", "", "x"])
-     | LEGACY_VALUES},
-    optional={"customer": LEGACY_VALUES, "order_id": LEGACY_VALUES, "status": LEGACY_VALUES})
+    {
+        "action": st.sampled_from(["ping", "create_order", "change_status", "get_order", "", "x"])
+        | LEGACY_VALUES
+    },
+    optional={"customer": LEGACY_VALUES, "order_id": LEGACY_VALUES, "status": LEGACY_VALUES},
+)
 
 
 def legacy_text(command: dict[str, Any]) -> str:
@@ -169,10 +242,16 @@ def legacy_text(command: dict[str, Any]) -> str:
 
 
 @settings(max_examples=400, deadline=None)
-@given(messages=st.lists(LEGACY_COMMANDS.map(legacy_text) | st.text(max_size=20)
-                         | st.binary(max_size=8)
-                         | st.sampled_from(["NaN", "[1]", "{", '{"action":"ping"}x', "[" * 100]),
-                         min_size=1, max_size=8))
+@given(
+    messages=st.lists(
+        LEGACY_COMMANDS.map(legacy_text)
+        | st.text(max_size=20)
+        | st.binary(max_size=8)
+        | st.sampled_from(["NaN", "[1]", "{", '{"action":"ping"}x', "[" * 100]),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_any_frame_gets_one_documented_reply(messages: list[str | bytes]) -> None:
     async def scenario() -> None:
         services = Services(Settings())  # the in-memory store; nothing needs to run
@@ -186,7 +265,8 @@ def test_any_frame_gets_one_documented_reply(messages: list[str | bytes]) -> Non
                 assert isinstance(first["error"], str)
                 assert len(conn.frames) == 1
             else:  # a result may be followed by its order event (sent to everyone)
-                assert all(f["type"] in ("order_created", "order_status_changed")
-                           for f in conn.frames[1:])
+                assert all(
+                    f["type"] in ("order_created", "order_status_changed") for f in conn.frames[1:]
+                )
 
     trio.run(scenario)

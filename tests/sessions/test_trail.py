@@ -16,7 +16,10 @@ def test_the_line_given_is_kept_and_a_missing_one_is_rendered() -> None:
     [rendered] = events.lines("e2")
     line = json.loads(rendered)
     assert (line["message"], line["event.id"], line["log.logger"]) == (
-        "event", "e2", "qakit_trio.sessions.events")
+        "event",
+        "e2",
+        "qakit_trio.sessions.events",
+    )
 
 
 def test_only_the_last_events_are_kept() -> None:
@@ -29,12 +32,28 @@ def test_only_the_last_events_are_kept() -> None:
 def test_the_trail_joins_the_log_line_and_the_acknowledged_record() -> None:
     events = EventTrail()
     events.saw("e1", "the line", "x", "event", {})
-    acknowledged = [(Record("ws_events", b"lobby", b'{"event_id":"e1"}', "e1"), 0, 41),
-                    (Record("ws_events", b"lobby", b'{"event_id":"e2"}', "e2"), 0, 42)]
+    acknowledged = [
+        (Record("ws_events", b"lobby", b'{"event_id":"e1"}', "e1"), 0, 41),
+        (Record("ws_events", b"lobby", b'{"event_id":"e2"}', "e2"), 0, 42),
+    ]
     assert trail("e1", events, "up", acknowledged) == {
-        "event_id": "e1", "log_lines": ["the line"],
-        "kafka": {"state": "up", "records": [{"topic": "ws_events", "partition": 0,
-                                              "offset": 41, "key": "lobby",
-                                              "value": '{"event_id":"e1"}'}]}}
+        "event_id": "e1",
+        "log_lines": ["the line"],
+        "kafka": {
+            "state": "up",
+            "records": [
+                {
+                    "topic": "ws_events",
+                    "partition": 0,
+                    "offset": 41,
+                    "key": "lobby",
+                    "value": '{"event_id":"e1"}',
+                }
+            ],
+        },
+    }
     assert trail("nope", events, "disabled", ()) == {
-        "event_id": "nope", "log_lines": [], "kafka": {"state": "disabled", "records": []}}
+        "event_id": "nope",
+        "log_lines": [],
+        "kafka": {"state": "disabled", "records": []},
+    }

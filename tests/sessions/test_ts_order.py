@@ -39,7 +39,8 @@ def assert_ts_never_decreases(frames: Frames, who: str) -> None:
     stamped = [frame for frame in frames if "ts" in frame]
     for before, after in itertools.pairwise(stamped):
         assert datetime.fromisoformat(after["ts"]) >= datetime.fromisoformat(before["ts"]), (
-            f"{who}: {after} arrived after {before}")
+            f"{who}: {after} arrived after {before}"
+        )
 
 
 def ending_with(kind: str) -> Done:
@@ -76,15 +77,19 @@ class Client:
         while not done():
             await self._grew.wait()
 
-    async def ask(self, action: str, payload: Any = None, done: Done | None = None,
-                  **more: Any) -> Frames:
+    async def ask(
+        self, action: str, payload: Any = None, done: Done | None = None, **more: Any
+    ) -> Frames:
         """Send one request; return its frames (those carrying its request id) once `done`
         (by default: once the last is its event)."""
         done = done or ending_with("event")
         self._requests += 1
         request_id = f"{self.name}-{self._requests}"
-        await self.ws.send_message(json.dumps({"action": action, "request_id": request_id,
-                                               "payload": payload or {}, **more}))
+        await self.ws.send_message(
+            json.dumps(
+                {"action": action, "request_id": request_id, "payload": payload or {}, **more}
+            )
+        )
         await self.until(lambda: done(self.by_id.get(request_id, [])))
         return self.by_id[request_id]
 
@@ -92,8 +97,12 @@ class Client:
         """Send a message that is no request at all; return the error frame it gets."""
         before = len(self.frames)
         await self.ws.send_message(message)
-        await self.until(lambda: any(frame["type"] == "error" and frame.get("request_id") in (
-            None, "no-id") for frame in self.frames[before:]))
+        await self.until(
+            lambda: any(
+                frame["type"] == "error" and frame.get("request_id") in (None, "no-id")
+                for frame in self.frames[before:]
+            )
+        )
         return next(frame for frame in self.frames[before:] if frame["type"] == "error")
 
 
@@ -119,8 +128,9 @@ async def every_envelope_action(o: Client) -> None:
     await o.ask("list_orders", {"limit": 3})
     await o.ask("fly", done=ending_with("error"))  # unknown action
     await o.ask("create_order", {}, done=ending_with("error"))  # validation_error
-    await o.ask("change_status", {"id": order_id, "status": "created"},
-                done=ending_with("error"))  # invalid_transition
+    await o.ask(
+        "change_status", {"id": order_id, "status": "created"}, done=ending_with("error")
+    )  # invalid_transition
     await o.refused("{not json")
     await o.refused(b"\x00binary")
 
@@ -130,8 +140,9 @@ async def every_qa_kit_action(o: Client) -> None:
     await o.ask("triplet_demo")
     message = f"from {o.name}, {len(o.frames)}"
     await o.ask("broadcast", {"message": message}, done=ending_with("ack"))
-    await o.until(lambda: any(f["type"] == "message" and f["message"] == message
-                              for f in o.frames))  # the qa_kit message carries no request id
+    await o.until(
+        lambda: any(f["type"] == "message" and f["message"] == message for f in o.frames)
+    )  # the qa_kit message carries no request id
     await o.ask("get_order", {"id": 1})
     await o.ask("list_orders")
     await o.ask("fly", done=ending_with("error"))
@@ -160,9 +171,12 @@ async def rest_publisher(http: httpx.AsyncClient, stop: trio.Event, started: tri
 async def client_beside_rest_publishing(**settings: Any) -> AsyncIterator[Client]:
     """A stand, its client "o" in CHANNEL, and REST publishing into that channel all along (from
     its first publication until the block ends); o's frames are checked on the way out."""
-    async with (running_server(**settings) as server,
-                httpx.AsyncClient(base_url=server.http) as http,
-                trio.open_nursery() as readers, client(server, "o", readers) as o):
+    async with (
+        running_server(**settings) as server,
+        httpx.AsyncClient(base_url=server.http) as http,
+        trio.open_nursery() as readers,
+        client(server, "o", readers) as o,
+    ):
         stop, started = trio.Event(), trio.Event()
         async with trio.open_nursery() as publishers:
             publishers.start_soon(rest_publisher, http, stop, started)
@@ -190,8 +204,7 @@ async def legacy_publisher(server: Server, stop: trio.Event, started: trio.Event
     Legacy frames carry no `ts` (the original protocol's), so there is nothing to order."""
     async with open_websocket_url(f"{server.ws}/ws/orders") as legacy:
         while not stop.is_set():
-            await legacy.send_message(json.dumps({"action": "create_order",
-                                                  "customer": "legacy"}))
+            await legacy.send_message(json.dumps({"action": "create_order", "customer": "legacy"}))
             while (frame := json.loads(await legacy.get_message()))["type"] != "result":
                 assert "ts" not in frame  # another client's order event
             assert "ts" not in frame
@@ -207,8 +220,11 @@ def foreign(frames: Frames, own: str) -> set[str]:
             kinds.add("rest broadcast")
         elif frame["type"] == "message" and frame["message"] == "from b":
             kinds.add("ws broadcast")
-        elif frame["type"] == "event" and frame["name"] == "order.created" and (
-                frame.get("request_id") is None or not frame["request_id"].startswith(own)):
+        elif (
+            frame["type"] == "event"
+            and frame["name"] == "order.created"
+            and (frame.get("request_id") is None or not frame["request_id"].startswith(own))
+        ):
             kinds.add(f"{frame['extra']['customer']} order event")
     return kinds
 
@@ -216,8 +232,7 @@ def foreign(frames: Frames, own: str) -> set[str]:
 # --- a client whose own replies wait for room ------------------------------------------------
 
 
-async def held_up_replies(server: Server, b: Client, http: httpx.AsyncClient,
-                          profile: str) -> None:
+async def held_up_replies(server: Server, b: Client, http: httpx.AsyncClient, profile: str) -> None:
     """A client that reads slowly (a small receive buffer, not reading for a while) sends
     echoes until the stand's reader waits for room for its replies, holding one built; then
     others publish into its channel. Everything it then reads: `ts` never goes back."""
@@ -228,8 +243,11 @@ async def held_up_replies(server: Server, b: Client, http: httpx.AsyncClient,
 
         async def flood() -> None:
             for n in range(requests):
-                await raw.send_text(json.dumps({"action": "echo", "request_id": f"r{n}",
-                                                "payload": {"text": "x" * size}}))
+                await raw.send_text(
+                    json.dumps(
+                        {"action": "echo", "request_id": f"r{n}", "payload": {"text": "x" * size}}
+                    )
+                )
 
         nursery.start_soon(flood)
         await trio.testing.wait_all_tasks_blocked(0.05)  # its replies are stuck
@@ -238,14 +256,22 @@ async def held_up_replies(server: Server, b: Client, http: httpx.AsyncClient,
             await http.post("/broadcast", params={"message": "rest", "channel": CHANNEL})
             if profile == "qakit":
                 await b.ask("create_order", {"customer": "bee"})
-            await b.ask("broadcast", {"message": "from b"}, done=ending_with(
-                "event" if profile == "qakit" else "ack"))
+            await b.ask(
+                "broadcast",
+                {"message": "from b"},
+                done=ending_with("event" if profile == "qakit" else "ack"),
+            )
 
         nursery.start_soon(publish)
         await trio.testing.wait_all_tasks_blocked(0.05)  # published (or waiting for it)
         frames = [hello]
-        while sum(frame["type"] == "event" and frame["request_id"] == f"r{requests - 1}"
-                  for frame in frames) == 0:
+        while (
+            sum(
+                frame["type"] == "event" and frame["request_id"] == f"r{requests - 1}"
+                for frame in frames
+            )
+            == 0
+        ):
             frames.append(json.loads((await raw.read_frame())[1]))
     await raw.stream.aclose()
     kinds = [frame["type"] for frame in frames]
@@ -257,10 +283,13 @@ async def held_up_replies(server: Server, b: Client, http: httpx.AsyncClient,
 @pytest.mark.parametrize("profile", ["qakit", "qa_kit"])
 async def test_ts_never_decreases_for_every_action_while_others_publish(profile: str) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(profile=profile, outbox_bytes=16 * 1024) as server,
-                    httpx.AsyncClient(base_url=server.http) as http,
-                    trio.open_nursery() as readers,
-                    client(server, "o", readers) as o, client(server, "b", readers) as b):
+        async with (
+            running_server(profile=profile, outbox_bytes=16 * 1024) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+            trio.open_nursery() as readers,
+            client(server, "o", readers) as o,
+            client(server, "b", readers) as b,
+        ):
             stop = trio.Event()
             started = [trio.Event() for _ in range(3)]
             async with trio.open_nursery() as publishers:
@@ -270,9 +299,12 @@ async def test_ts_never_decreases_for_every_action_while_others_publish(profile:
                 for event in started:
                     await event.wait()
                 start = len(o.frames)
-                wanted = {"rest broadcast", "ws broadcast", "rest order event",
-                          "legacy order event"} | ({"bee order event"} if profile == "qakit"
-                                                   else set())
+                wanted = {
+                    "rest broadcast",
+                    "ws broadcast",
+                    "rest order event",
+                    "legacy order event",
+                } | ({"bee order event"} if profile == "qakit" else set())
                 rounds = 0
                 while rounds < 2 or not wanted <= foreign(o.frames[start:], "o"):
                     await ACTIONS[profile](o)
@@ -305,8 +337,15 @@ async def test_ts_never_decreases_with_the_labs_faults() -> None:
                 await o.ask(action, payload, counted(count), fault=fault)
             # a delayed reply arrives after the replies to the requests sent after it
             async with trio.open_nursery() as late:
-                late.start_soon(partial(o.ask, "create_order", {"customer": "Dora"},
-                                        counted(3), fault={"delay_ms": 1000}))
+                late.start_soon(
+                    partial(
+                        o.ask,
+                        "create_order",
+                        {"customer": "Dora"},
+                        counted(3),
+                        fault={"delay_ms": 1000},
+                    )
+                )
                 await o.until(lambda: len(o.by_id.get("o-8", [])) == 1)  # its ack
                 await o.ask("echo")
                 await o.ask("triplet_demo")
@@ -322,7 +361,8 @@ async def test_ts_never_decreases_with_the_labs_defects() -> None:
             assert [f["type"] for f in echo] == ["echo", "ack", "event", "event"]
             await o.ask("triplet_demo", None, counted(5))
             created = await o.ask("create_order", {"customer": "Ada"}, counted(4))
-            await o.ask("change_status", {"id": created[0]["data"]["id"],
-                                          "status": "paid"}, counted(4))
+            await o.ask(
+                "change_status", {"id": created[0]["data"]["id"], "status": "paid"}, counted(4)
+            )
             await o.ask("broadcast", {"message": "both"}, counted(4))
             await o.ask("fly", None, counted(2))

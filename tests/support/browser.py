@@ -45,11 +45,19 @@ def open_chromium(languages: str = "en-US,en") -> Iterator[webdriver.Chrome]:
     browser, driver = find_chromium()
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=1400,1000", "--no-first-run", "--disable-extensions",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--metrics-recording-only",
-                     f"--lang={languages.split(',')[0]}"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--metrics-recording-only",
+        f"--lang={languages.split(',')[0]}",
+    ):
         options.add_argument(argument)
     options.add_experimental_option("prefs", {"intl.accept_languages": languages})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
@@ -128,8 +136,10 @@ def stand_process(env: dict[str, str] | None = None) -> Iterator[StandProcess]:
     reaped) on exit."""
     process = subprocess.Popen(
         [sys.executable, "-m", "qakit_trio", "--bind", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "QAKIT_PING_INTERVAL": "0", **(env or {})})
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "QAKIT_PING_INTERVAL": "0", **(env or {})},
+    )
     assert process.stdout is not None
     lines: list[str] = []
     urls: queue.Queue[str] = queue.Queue()

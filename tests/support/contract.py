@@ -20,10 +20,12 @@ SEEN: Counter[str] = Counter()  # message name -> frames that matched it (the se
 
 def _server_messages(address: str) -> list[tuple[str, jsonschema.Draft7Validator]]:
     channel = next(key for key, c in DOCUMENT["channels"].items() if c["address"] == address)
-    names = [ref["$ref"].rsplit("/", 1)[1] for operation in DOCUMENT["operations"].values()
-             if operation["action"] == "send"
-             and operation["channel"]["$ref"] == f"#/channels/{channel}"
-             for ref in operation["messages"]]
+    names = [
+        ref["$ref"].rsplit("/", 1)[1]
+        for operation in DOCUMENT["operations"].values()
+        if operation["action"] == "send" and operation["channel"]["$ref"] == f"#/channels/{channel}"
+        for ref in operation["messages"]
+    ]
     messages = DOCUMENT["channels"][channel]["messages"]
     return [(name, jsonschema.Draft7Validator(messages[name]["payload"])) for name in names]
 
@@ -43,5 +45,6 @@ def check(path: str, message: str | bytes) -> None:
         if validator.is_valid(value):
             SEEN[name] += 1
             return
-    raise AssertionError(f"a frame on {address} matches no message of the AsyncAPI document: "
-                         f"{message[:500]}")
+    raise AssertionError(
+        f"a frame on {address} matches no message of the AsyncAPI document: {message[:500]}"
+    )

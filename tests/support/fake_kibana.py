@@ -20,9 +20,22 @@ from typing import Any
 from .http_thread import serving_in_thread
 
 # the data_view object's properties in the documented request body (all optional but title)
-DATA_VIEW_FIELDS = {"allowNoIndex", "fieldAttrs", "fieldFormats", "fields", "id", "name",
-                    "namespaces", "runtimeFieldMap", "sourceFilters", "timeFieldName", "title",
-                    "type", "typeMeta", "version"}
+DATA_VIEW_FIELDS = {
+    "allowNoIndex",
+    "fieldAttrs",
+    "fieldFormats",
+    "fields",
+    "id",
+    "name",
+    "namespaces",
+    "runtimeFieldMap",
+    "sourceFilters",
+    "timeFieldName",
+    "title",
+    "type",
+    "typeMeta",
+    "version",
+}
 VIEW_PATH = "/api/data_views/data_view"
 
 
@@ -85,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._answer(200, {"status": {"overall": {"level": "available"}}})
         elif self.path.startswith(VIEW_PATH + "/"):
-            view = kibana.views.get(self.path[len(VIEW_PATH) + 1:])
+            view = kibana.views.get(self.path[len(VIEW_PATH) + 1 :])
             if view is None:
                 self._error(404, "Saved object not found")
             else:
@@ -108,7 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._create(kibana, body)
         elif self.path == "/api/data_views/default":
             if set(body) - {"data_view_id", "force"} or not isinstance(
-                    body.get("data_view_id"), str | None):
+                body.get("data_view_id"), str | None
+            ):
                 self._error(400, "[request body.data_view_id]: expected value of type [string]")
                 return
             if kibana.default is None or body.get("force") is True:

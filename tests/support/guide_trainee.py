@@ -40,14 +40,16 @@ def ask(ws: ClientConnection, message: dict[str, Any], count: int = 1) -> list[d
 
 def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=5) as answer:
         return answer.status, json.loads(answer.read())
 
 
-def result_and_event(frames: list[dict[str, Any]], original_order: bool) -> tuple[dict[str, Any],
-                                                                                  dict[str, Any]]:
+def result_and_event(
+    frames: list[dict[str, Any]], original_order: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
     return (frames[1], frames[0]) if original_order else (frames[0], frames[1])
 
 
@@ -56,28 +58,46 @@ def legacy_guide_walkthrough(original_order: bool) -> None:
     with connect(LEGACY) as me, connect(LEGACY) as other:
         assert ask(me, {"action": "ping"}) == [{"type": "pong"}]
         result, event = result_and_event(
-            ask(me, {"action": "create_order", "customer": "Yulia"}, 2), original_order)
-        assert result == {"type": "result", "action": "create_order",
-                          "order": {"id": 1, "customer": "Yulia", "status": "created"}}
-        created = {"type": "order_created", "order_id": 1, "customer": "Yulia",
-                   "status": "created"}
+            ask(me, {"action": "create_order", "customer": "Yulia"}, 2), original_order
+        )
+        assert result == {
+            "type": "result",
+            "action": "create_order",
+            "order": {"id": 1, "customer": "Yulia", "status": "created"},
+        }
+        created = {"type": "order_created", "order_id": 1, "customer": "Yulia", "status": "created"}
         assert event == created
         assert json.loads(other.recv(timeout=5)) == created
         result, event = result_and_event(
-            ask(me, {"action": "change_status", "order_id": 1, "status": "paid"}, 2),
-            original_order)
-        assert result == {"type": "result", "action": "change_status",
-                          "order": {"id": 1, "customer": "Yulia", "status": "paid"}}
-        assert event == {"type": "order_status_changed", "order_id": 1, "customer": "Yulia",
-                         "status": "paid"}
+            ask(me, {"action": "change_status", "order_id": 1, "status": "paid"}, 2), original_order
+        )
+        assert result == {
+            "type": "result",
+            "action": "change_status",
+            "order": {"id": 1, "customer": "Yulia", "status": "paid"},
+        }
+        assert event == {
+            "type": "order_status_changed",
+            "order_id": 1,
+            "customer": "Yulia",
+            "status": "paid",
+        }
         assert ask(me, {"action": "get_order", "order_id": 1}) == [
-            {"type": "result", "action": "get_order",
-             "order": {"id": 1, "customer": "Yulia", "status": "paid"}}]
+            {
+                "type": "result",
+                "action": "get_order",
+                "order": {"id": 1, "customer": "Yulia", "status": "paid"},
+            }
+        ]
         for status in ("shipped", "delivered"):
             ask(me, {"action": "change_status", "order_id": 1, "status": status}, 2)
         assert ask(me, {"action": "change_status", "order_id": 1, "status": "paid"}) == [
-            {"type": "error", "action": "change_status",
-             "error": "Cannot change status from 'delivered' to 'paid'"}]
+            {
+                "type": "error",
+                "action": "change_status",
+                "error": "Cannot change status from 'delivered' to 'paid'",
+            }
+        ]
 
 
 @check
@@ -86,11 +106,14 @@ def legacy_errors(original_order: bool) -> None:
         me.send("{not json")
         assert json.loads(me.recv(timeout=5)) == {"type": "error", "error": "invalid_json"}
         assert ask(me, {"action": "dance"}) == [
-            {"type": "error", "error": "unknown_action", "raw_action": "dance"}]
+            {"type": "error", "error": "unknown_action", "raw_action": "dance"}
+        ]
         assert ask(me, {"action": "get_order", "order_id": 999}) == [
-            {"type": "error", "action": "get_order", "error": "order not found"}]
+            {"type": "error", "action": "get_order", "error": "order not found"}
+        ]
         assert ask(me, {"action": "create_order"}) == [
-            {"type": "error", "action": "create_order", "error": "customer is required"}]
+            {"type": "error", "action": "create_order", "error": "customer is required"}
+        ]
         assert ask(me, {"action": "ping"}) == [{"type": "pong"}]
 
 
@@ -119,19 +142,18 @@ def ws_guide_actions(original_order: bool) -> None:
     with connect(f"{WS}?channel=general") as ws:
         hello = json.loads(ws.recv(timeout=5))
         assert hello["type"] == "system"
-        echo = ask(ws, {"action": "echo", "payload": {"text": "hello"},
-                        "request_id": "r-echo-1"}, 3)
+        echo = ask(
+            ws, {"action": "echo", "payload": {"text": "hello"}, "request_id": "r-echo-1"}, 3
+        )
         assert types(echo) == ["ack", "echo", "event"]
         assert {f["request_id"] for f in echo} == {"r-echo-1"}
         assert echo[1]["data"] == {"text": "hello"}
         assert echo[2]["name"] == "ws.echo"
-        triplet = ask(ws, {"action": "triplet_demo", "payload": {},
-                           "request_id": "r-triplet-1"}, 4)
+        triplet = ask(ws, {"action": "triplet_demo", "payload": {}, "request_id": "r-triplet-1"}, 4)
         assert types(triplet) == ["ack", "step", "step", "event"]
         assert [f.get("step") for f in triplet[1:3]] == [1, 2]
         assert triplet[3]["name"] == "ws.triplet_demo"
-        order = ask(ws, {"action": "get_order", "payload": {"id": 1},
-                         "request_id": "r-order-1"}, 3)
+        order = ask(ws, {"action": "get_order", "payload": {"id": 1}, "request_id": "r-order-1"}, 3)
         assert types(order) == ["ack", "order", "event"]
         assert order[1]["data"]["customer"] == "Yulia"
         assert order[2]["name"] == "order.viewed"
@@ -151,8 +173,11 @@ def ws_guide_actions(original_order: bool) -> None:
 def ws_broadcasts_and_rest(original_order: bool) -> None:
     with connect(f"{WS}?channel=room") as a, connect(f"{WS}?channel=room") as b:
         a.recv(timeout=5), b.recv(timeout=5)  # hello frames
-        a.send(json.dumps({"action": "broadcast", "payload": {"message": "hi all"},
-                           "request_id": "r-bc-1"}))
+        a.send(
+            json.dumps(
+                {"action": "broadcast", "payload": {"message": "hi all"}, "request_id": "r-bc-1"}
+            )
+        )
         seen = json.loads(b.recv(timeout=5))
         assert (seen["type"], seen["message"]) == ("message", "hi all")
         status, answer = http("POST", f"{HTTP}/broadcast?message=hello&channel=room")

@@ -34,7 +34,7 @@ class Block:
     section: str  # the `## ` heading above it ("" before the first)
 
     def marked(self, kind: str, *flags: str) -> bool:
-        return self.kind == kind and self.flags[:len(flags)] == list(flags)
+        return self.kind == kind and self.flags[: len(flags)] == list(flags)
 
 
 def pages(language: str) -> list[Path]:
@@ -46,10 +46,17 @@ def blocks(path: Path) -> list[Block]:
     text = path.read_text()
     found = []
     for match in FENCE.finditer(text):
-        headings = re.findall(r"^## (.+)$", text[:match.start()], re.MULTILINE)
+        headings = re.findall(r"^## (.+)$", text[: match.start()], re.MULTILINE)
         line = text.count("\n", 0, match.start()) + 1
-        found.append(Block(f"{name(path)}:{line}", match[1], match[2].split(), match[3],
-                           headings[-1] if headings else ""))
+        found.append(
+            Block(
+                f"{name(path)}:{line}",
+                match[1],
+                match[2].split(),
+                match[3],
+                headings[-1] if headings else "",
+            )
+        )
     return found
 
 
@@ -64,8 +71,11 @@ def all_blocks(language: str) -> list[Block]:
 
 def exercise_five(language: str) -> list[Block]:
     """Exercise 5's blocks, in order: the install lines, pytest.ini, the tests, the run."""
-    return [block for block in blocks(GUIDE / language / "exercises.md")
-            if block.section.startswith("5.")]
+    return [
+        block
+        for block in blocks(GUIDE / language / "exercises.md")
+        if block.section.startswith("5.")
+    ]
 
 
 def put_in_place(text: str, http_netloc: str) -> str:

@@ -52,8 +52,9 @@ async def running_server(
     extra_actions: dict[str, Action] | None = None, **overrides: Any
 ) -> AsyncIterator[Server]:
     """Serve the app with hypercorn on a free port; shut it down gracefully on exit."""
-    settings = replace(TEST_SETTINGS, **{"fast_path": PATH["fast"],
-                                         "profile": PROFILE["name"], **overrides})
+    settings = replace(
+        TEST_SETTINGS, **{"fast_path": PATH["fast"], "profile": PROFILE["name"], **overrides}
+    )
     app = create_app(settings, extra_actions=extra_actions)
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
@@ -75,8 +76,9 @@ async def send_json(ws: WebSocketConnection, frame: object) -> None:
 
 
 @asynccontextmanager
-async def connected(server: Server, channel: str | None = None,
-                    **options: Any) -> AsyncIterator[tuple[WebSocketConnection, dict[str, Any]]]:
+async def connected(
+    server: Server, channel: str | None = None, **options: Any
+) -> AsyncIterator[tuple[WebSocketConnection, dict[str, Any]]]:
     """A client on /ws (optionally ?channel=...), with the hello frame already read."""
     query = "" if channel is None else f"?channel={channel}"
     async with open_websocket_url(f"{server.ws}/ws{query}", **options) as ws:
@@ -85,8 +87,9 @@ async def connected(server: Server, channel: str | None = None,
         yield ws, hello
 
 
-async def request(ws: WebSocketConnection, frame: dict[str, Any],
-                  until: str = "event") -> list[dict[str, Any]]:
+async def request(
+    ws: WebSocketConnection, frame: dict[str, Any], until: str = "event"
+) -> list[dict[str, Any]]:
     """Send one request and collect the frames answering it, up to the first of type `until`."""
     await send_json(ws, frame)
     frames = [await receive_json(ws)]
@@ -115,16 +118,24 @@ class ServerProcess:
 
 
 @asynccontextmanager
-async def server_process(args: list[str], env: dict[str, str],
-                         binds: int = 1) -> AsyncIterator[ServerProcess]:
+async def server_process(
+    args: list[str], env: dict[str, str], binds: int = 1
+) -> AsyncIterator[ServerProcess]:
     """Start `args`, wait until it logs `binds` "Running on http://..." lines, yield it.
 
     Whatever happens, the process is killed and reaped on exit.
     """
     process = await trio.lowlevel.open_process(
-        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1",
-             "QAKIT_FAST_PATH": "1" if PATH["fast"] else "0", **env})
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "QAKIT_FAST_PATH": "1" if PATH["fast"] else "0",
+            **env,
+        },
+    )
     assert process.stdout is not None
     lines: list[str] = []
     grew = [trio.Event()]
@@ -151,8 +162,10 @@ async def server_process(args: list[str], env: dict[str, str],
             try:
                 urls = [await url_receive.receive() for _ in range(binds)]
             except trio.EndOfChannel:
-                raise AssertionError(f"{args} ended before serving (exit {await process.wait()}):"
-                                     "\n" + "\n".join(lines[-30:])) from None
+                raise AssertionError(
+                    f"{args} ended before serving (exit {await process.wait()}):"
+                    "\n" + "\n".join(lines[-30:])
+                ) from None
             yield ServerProcess(process, urls, lines, grew)
             nursery.cancel_scope.cancel()
     finally:

@@ -49,8 +49,12 @@ log4j.logger.kafka.server.KafkaRaftServer=INFO, stdout
 
 def jars() -> Path:
     """The directory of the broker's jars, downloaded by Maven the first time only."""
-    return jvm.jars(f"kafka-{KAFKA_VERSION}", POM, f"kafka_2.13-{KAFKA_VERSION}.jar",
-                    f"Kafka {KAFKA_VERSION}'s jars (57 files, 46 MB)")
+    return jvm.jars(
+        f"kafka-{KAFKA_VERSION}",
+        POM,
+        f"kafka_2.13-{KAFKA_VERSION}.jar",
+        f"Kafka {KAFKA_VERSION}'s jars (57 files, 46 MB)",
+    )
 
 
 class Broker:
@@ -74,7 +78,7 @@ class Broker:
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
-                         f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"CONTROLLER://127.0.0.1:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -90,20 +94,38 @@ class Broker:
             "log.cleaner.dedupe.buffer.size": str(2 * 1024 * 1024),
         }
         (self.base / "server.properties").write_text(
-            "".join(f"{key}={value}\n" for key, value in settings.items()))
+            "".join(f"{key}={value}\n" for key, value in settings.items())
+        )
         (self.base / "log4j.properties").write_text(LOG4J)
 
     def _java(self, main: str, *args: str) -> list[str]:
-        return ["java", "-Xmx512m", "-XX:+UseSerialGC",
-                f"-Dlog4j.configuration=file:{self.base / 'log4j.properties'}",
-                f"-Dkafka.logs.dir={self.base}", "-cp", f"{self.libs}/*", main, *args]
+        return [
+            "java",
+            "-Xmx512m",
+            "-XX:+UseSerialGC",
+            f"-Dlog4j.configuration=file:{self.base / 'log4j.properties'}",
+            f"-Dkafka.logs.dir={self.base}",
+            "-cp",
+            f"{self.libs}/*",
+            main,
+            *args,
+        ]
 
     def _format(self) -> None:
         # "--cluster-id=ID", not "-t ID": a base64url id may start with "-"
         done = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}",
-                       "--config", str(self.base / "server.properties")),
-            capture_output=True, text=True, timeout=120, check=False)
+            self._java(
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={_cluster_id()}",
+                "--config",
+                str(self.base / "server.properties"),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"formatting the Kafka storage failed: {done.stdout}{done.stderr}")
 
@@ -112,8 +134,12 @@ class Broker:
         or outside the event loop). Kills it if it has not within `timeout`."""
         progress.announce(f"starting a Kafka {KAFKA_VERSION} broker (≈ 4 s; port {self.port})")
         self.process, self._drainer = jvm.start_and_wait(
-            self._java("kafka.Kafka", str(self.base / "server.properties")), STARTED,
-            "the Kafka broker", timeout, self.log_tail)
+            self._java("kafka.Kafka", str(self.base / "server.properties")),
+            STARTED,
+            "the Kafka broker",
+            timeout,
+            self.log_tail,
+        )
 
     def stop(self) -> None:
         """Kill the node at once, as an outage would (its data stays for the next start)."""

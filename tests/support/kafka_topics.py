@@ -29,16 +29,22 @@ async def read_topic(bootstrap: str, topic: str, until: Until) -> list[Consumed]
 
     async def consume() -> list[Consumed]:
         consumer = aiokafka.AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest")
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
         await consumer.start()
         try:
             records: list[Consumed] = []
             while not until(records):
                 batches = await consumer.getmany(timeout_ms=500)
                 for batch in batches.values():
-                    records.extend(Consumed(m.key.decode(), json.loads(m.value), m.partition,
-                                            m.offset) for m in batch)
+                    records.extend(
+                        Consumed(m.key.decode(), json.loads(m.value), m.partition, m.offset)
+                        for m in batch
+                    )
             return records
         finally:
             await consumer.stop()

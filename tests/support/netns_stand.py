@@ -26,9 +26,11 @@ from typing import Any
 
 PORTS = (8000, 8002)
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-UPGRADE = (b"GET /ws/orders HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-           b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-           b"Sec-WebSocket-Version: 13\r\n\r\n")
+UPGRADE = (
+    b"GET /ws/orders HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n"
+)
 
 
 def status_line(port: int) -> str:
@@ -63,9 +65,14 @@ def main(request: dict[str, Any]) -> dict[str, object]:
         holder.listen()
         held.append(holder)
     env = {**os.environ, **{str(k): str(v) for k, v in dict(request.get("env", {})).items()}}
-    stand = subprocess.Popen([sys.executable, "-m", "qakit_trio", *map(str, request["args"])],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                             preexec_fn=die_with_parent)
+    stand = subprocess.Popen(
+        [sys.executable, "-m", "qakit_trio", *map(str, request["args"])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        preexec_fn=die_with_parent,
+    )
     assert stand.stdout is not None
     lines = []
     for line in stand.stdout:  # until "ready" or the end of its output (it exited)
@@ -77,8 +84,13 @@ def main(request: dict[str, Any]) -> dict[str, object]:
         "upgrade": {port: status_line(port) for port in PORTS},
     }
     if request.get("client"):
-        client = subprocess.run([sys.executable, *map(str, request["client"])],
-                                capture_output=True, text=True, timeout=60, check=False)
+        client = subprocess.run(
+            [sys.executable, *map(str, request["client"])],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         lines = client.stdout.strip().splitlines()
         report["client"] = json.loads(lines[-1]) if lines else {"stderr": client.stderr}
     stand.terminate()

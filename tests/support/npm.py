@@ -17,9 +17,12 @@ PACKAGES = {"@asyncapi/specs": "6.11.1", "newman": "6.2.2"}  # pinned, like the 
 def node_modules() -> Path:
     """The cache's node_modules, with every package of PACKAGES installed."""
     modules = NODE_DIR / "node_modules"
-    missing = [name for name, version in PACKAGES.items()
-               if not (modules / name / "package.json").exists()
-               or f'"version": "{version}"' not in (modules / name / "package.json").read_text()]
+    missing = [
+        name
+        for name, version in PACKAGES.items()
+        if not (modules / name / "package.json").exists()
+        or f'"version": "{version}"' not in (modules / name / "package.json").read_text()
+    ]
     if missing:
         npm = shutil.which("npm")
         if npm is None:
@@ -27,10 +30,25 @@ def node_modules() -> Path:
         NODE_DIR.mkdir(parents=True, exist_ok=True)
         wanted = [f"{name}@{PACKAGES[name]}" for name in missing]
         # measured: 27 MB from the npm registry, 73 MB once installed (both packages)
-        with progress.announce(f"installing the npm packages {' '.join(wanted)} (≈ 27 MB to "
-                               "download, 73 MB installed; once)", NODE_DIR):
-            subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix",
-                            str(NODE_DIR), *wanted], check=True, timeout=600)
+        with progress.announce(
+            f"installing the npm packages {' '.join(wanted)} (≈ 27 MB to "
+            "download, 73 MB installed; once)",
+            NODE_DIR,
+        ):
+            subprocess.run(
+                [
+                    npm,
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "--silent",
+                    "--prefix",
+                    str(NODE_DIR),
+                    *wanted,
+                ],
+                check=True,
+                timeout=600,
+            )
     return modules
 
 

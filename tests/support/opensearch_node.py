@@ -40,14 +40,23 @@ SOURCE = Path(__file__).with_name("EmbeddedOpenSearch.java")
 
 
 def classpath() -> str:
-    libs = jvm.jars(f"opensearch-{VERSION}", POM, f"opensearch-{VERSION}.jar",
-                    f"OpenSearch {VERSION}'s jars (55 files, 45 MB)")
+    libs = jvm.jars(
+        f"opensearch-{VERSION}",
+        POM,
+        f"opensearch-{VERSION}.jar",
+        f"OpenSearch {VERSION}'s jars (55 files, 45 MB)",
+    )
     classes = libs.with_name("classes")
     if not (classes / "EmbeddedOpenSearch.class").exists() or (
-            (classes / "EmbeddedOpenSearch.class").stat().st_mtime < SOURCE.stat().st_mtime):
+        (classes / "EmbeddedOpenSearch.class").stat().st_mtime < SOURCE.stat().st_mtime
+    ):
         with progress.announce("compiling EmbeddedOpenSearch.java (≈ 2 s, once)", classes):
-            done = subprocess.run(["javac", "-cp", f"{libs}/*", "-d", str(classes),
-                                   str(SOURCE)], capture_output=True, text=True, timeout=300)
+            done = subprocess.run(
+                ["javac", "-cp", f"{libs}/*", "-d", str(classes), str(SOURCE)],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
         if done.returncode != 0:
             raise RuntimeError(f"javac EmbeddedOpenSearch.java failed:\n{done.stderr}")
     return f"{classes}:{libs}/*"
@@ -66,9 +75,22 @@ class Node:
     def start(self, timeout: float = 180.0) -> None:
         progress.announce(f"starting an OpenSearch {VERSION} node (≈ 3 s; port {self.port})")
         self.process, _ = jvm.start_and_wait(
-            ["java", "-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-cp", self.classpath,
-             "EmbeddedOpenSearch", str(self.home), str(self.port), str(free_port())],
-            STARTED, "OpenSearch", timeout)
+            [
+                "java",
+                "-Xms256m",
+                "-Xmx512m",
+                "-XX:+UseSerialGC",
+                "-cp",
+                self.classpath,
+                "EmbeddedOpenSearch",
+                str(self.home),
+                str(self.port),
+                str(free_port()),
+            ],
+            STARTED,
+            "OpenSearch",
+            timeout,
+        )
 
     def remove(self) -> None:
         if self.process is not None:

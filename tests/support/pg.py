@@ -27,8 +27,10 @@ def _as_root() -> list[str] | None:
     """The command prefix that runs a command as root: none needed, sudo, or impossible."""
     if IS_ROOT:
         return []
-    if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"],
-                                               capture_output=True).returncode == 0:
+    if (
+        shutil.which("sudo")
+        and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0
+    ):
         return ["sudo", "-n", "-E"]
     return None
 
@@ -42,17 +44,21 @@ def apt_install(*packages: str) -> bool:
     names = " ".join(packages)
     progress.note(f"apt-get update, to install Debian's {names}…")
     subprocess.run([*prefix, "apt-get", "update", "-qq"], check=True, env=env)
-    with progress.announce(f"installing Debian's {names} with apt-get ({_download(packages)})",
-                           "the system (apt-get)"):
-        subprocess.run([*prefix, "apt-get", "install", "-y", "-qq", *packages], check=True,
-                       env=env)
+    with progress.announce(
+        f"installing Debian's {names} with apt-get ({_download(packages)})", "the system (apt-get)"
+    ):
+        subprocess.run([*prefix, "apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
     return True
 
 
 def _download(packages: tuple[str, ...]) -> str:
     """What apt-get will fetch for `packages` on this machine: "12 packages, 78 MB"."""
-    listed = subprocess.run(["apt-get", "install", "--print-uris", "-qq", *packages],
-                            capture_output=True, text=True, check=False).stdout.splitlines()
+    listed = subprocess.run(
+        ["apt-get", "install", "--print-uris", "-qq", *packages],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
     sizes = [int(line.split()[2]) for line in listed if line.startswith("'")]
     return f"{len(sizes)} packages, {sum(sizes) / 1e6:.0f} MB to download"
 
@@ -63,8 +69,9 @@ def installed(binary: str, package: str) -> str:
     if found is None and apt_install(package):
         found = shutil.which(binary)
     if found is None:
-        raise RuntimeError(f"{binary} not found: apt-get install {package} (needs root or "
-                           "passwordless sudo)")
+        raise RuntimeError(
+            f"{binary} not found: apt-get install {package} (needs root or passwordless sudo)"
+        )
     return found
 
 
@@ -73,8 +80,10 @@ def bin_dir() -> Path:
     if not found and apt_install("postgresql"):
         found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not found:
-        raise RuntimeError("PostgreSQL server binaries not found: install Debian's `postgresql` "
-                           "package (apt-get install postgresql) or set TEST_DATABASE_URL")
+        raise RuntimeError(
+            "PostgreSQL server binaries not found: install Debian's `postgresql` "
+            "package (apt-get install postgresql) or set TEST_DATABASE_URL"
+        )
     return found[-1].parent
 
 
@@ -109,17 +118,28 @@ class Cluster:
     def init(self) -> Cluster:
         if IS_ROOT:
             shutil.chown(self.base, "postgres", "postgres")
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                  "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         return self
 
     def start(self) -> None:
-        options = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c max_connections=200")
+        options = (
+            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c max_connections=200"
+        )
         # not announced: it takes well under a second (tests/support/progress.py is for steps
         # that make a run look stuck)
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w",
-                  "start")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")

@@ -40,8 +40,12 @@ class Step:
         self._started = time.monotonic()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         self.seconds = time.monotonic() - self._started
         if kind is None and self.where is not None:
             _write(f"{PREFIX} … done in {self.seconds:.0f} s: {self.where}")
@@ -65,7 +69,7 @@ def attach(config: pytest.Config) -> None:
 def home(path: Path | str) -> str:
     """A path as a reader writes it: ~/.cache/... rather than /root/.cache/..."""
     text, user = str(path), str(Path.home())
-    return "~" + text[len(user):] if text == user or text.startswith(user + "/") else text
+    return "~" + text[len(user) :] if text == user or text.startswith(user + "/") else text
 
 
 def announce(what: str, where: Path | str | None = None) -> Step:
@@ -85,15 +89,19 @@ def note(line: str) -> None:
 
 def summary() -> str:
     """One line: what this run installed or downloaded and where, and what it started."""
-    installed = [f"{step.name}{_took(step)} → {step.where}" for step in STEPS
-                 if step.where is not None]
+    installed = [
+        f"{step.name}{_took(step)} → {step.where}" for step in STEPS if step.where is not None
+    ]
     counts: dict[str, int] = {}
     for step in STEPS:
         if step.where is None:
             counts[step.name] = counts.get(step.name, 0) + 1
     others = [name + (f" ({count} times)" if count > 1 else "") for name, count in counts.items()]
-    line = (f"{PREFIX} installed or downloaded: " + "; ".join(installed) if installed else
-            f"{PREFIX} nothing installed or downloaded (every cache was warm)")
+    line = (
+        f"{PREFIX} installed or downloaded: " + "; ".join(installed)
+        if installed
+        else f"{PREFIX} nothing installed or downloaded (every cache was warm)"
+    )
     return line + (f"; slow steps: {', '.join(others)}" if others else "")
 
 

@@ -43,9 +43,11 @@ class RawWebSocket:
     async def handshake(self, path: str) -> bytes:
         """Upgrade; return the HTTP response head (raises if it is not 101)."""
         key = base64.b64encode(os.urandom(16)).decode()
-        request = (f"GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                   "Sec-WebSocket-Version: 13\r\n\r\n")
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        )
         await self.stream.send_all(request.encode())
         while b"\r\n\r\n" not in self._buffer:
             await self._fill(len(self._buffer) + 1)
@@ -78,8 +80,8 @@ class RawWebSocket:
             await self._fill(10)
             length, offset = struct.unpack("!Q", self._buffer[2:10])[0], 10
         await self._fill(offset + length)
-        payload = bytes(self._buffer[offset:offset + length])
-        del self._buffer[:offset + length]
+        payload = bytes(self._buffer[offset : offset + length])
+        del self._buffer[: offset + length]
         return first & 0x0F, bool(first & 0x80), payload
 
     async def read_frames_until_eof(self) -> list[tuple[int, bytes]]:

@@ -22,8 +22,13 @@ async def fail_accepts(count: int) -> None:
         try:
             raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
         except OSError:
-            TRIO_ACCEPT.error("accept returned %s (%s); retrying in %s seconds", "EMFILE",
-                              os.strerror(errno.EMFILE), 0.1, exc_info=True)
+            TRIO_ACCEPT.error(
+                "accept returned %s (%s); retrying in %s seconds",
+                "EMFILE",
+                os.strerror(errno.EMFILE),
+                0.1,
+                exc_info=True,
+            )
         await trio.sleep(0.1)
 
 
@@ -32,7 +37,8 @@ def lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, str]]:
 
 
 async def test_each_episode_is_one_warning_with_its_count(
-        autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture) -> None:
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     async with trio.open_nursery() as nursery:
         await nursery.start(AcceptErrors().run)
@@ -51,7 +57,8 @@ async def test_each_episode_is_one_warning_with_its_count(
 
 
 async def test_a_long_episode_is_reported_while_it_lasts_and_at_shutdown(
-        autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture) -> None:
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     async with trio.open_nursery() as nursery:
         await nursery.start(AcceptErrors().run)
@@ -65,7 +72,8 @@ async def test_a_long_episode_is_reported_while_it_lasts_and_at_shutdown(
 
 
 async def test_other_lines_of_trios_accept_loop_pass_through(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(AcceptErrors().run)
         TRIO_ACCEPT.error("something else")

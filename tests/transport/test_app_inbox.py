@@ -66,11 +66,26 @@ async def busy_stream() -> AsyncIterator[tuple[hyper_ext.QakitWSStream, BusyApp]
     app = BusyApp()
     async with TaskGroup() as task_group:
         stream = hyper_ext.QakitWSStream(
-            wrap_app(app, 0, "asgi"), Config(), WorkerContext(None), task_group, False,
-            ("127.0.0.1", 1), ("127.0.0.1", 2), ignore, 1)
-        await stream.handle(Request(stream_id=1, headers=HANDSHAKE, http_version="1.1",
-                                    method="GET", raw_path=b"/ws/echo",
-                                    state=ConnectionState({})))
+            wrap_app(app, 0, "asgi"),
+            Config(),
+            WorkerContext(None),
+            task_group,
+            False,
+            ("127.0.0.1", 1),
+            ("127.0.0.1", 2),
+            ignore,
+            1,
+        )
+        await stream.handle(
+            Request(
+                stream_id=1,
+                headers=HANDSHAKE,
+                http_version="1.1",
+                method="GET",
+                raw_path=b"/ws/echo",
+                state=ConnectionState({}),
+            )
+        )
         await app.accepted.wait()
         yield stream, app
         task_group._nursery.cancel_scope.cancel()  # type: ignore[union-attr]

@@ -36,9 +36,13 @@ from ..support import wsraw
 from ..support.helpers import running_server
 
 TIMEOUT = 5
-HANDSHAKE = [(b"host", b"localhost"), (b"upgrade", b"websocket"), (b"connection", b"Upgrade"),
-             (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
-             (b"sec-websocket-version", b"13")]
+HANDSHAKE = [
+    (b"host", b"localhost"),
+    (b"upgrade", b"websocket"),
+    (b"connection", b"Upgrade"),
+    (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+    (b"sec-websocket-version", b"13"),
+]
 
 
 def server_frames(data: bytes) -> list[tuple[int, bytes]]:
@@ -47,8 +51,8 @@ def server_frames(data: bytes) -> list[tuple[int, bytes]]:
     while data:
         length = data[1] & 0x7F
         assert length < 126
-        frames.append((data[0] & 0x0F, data[2:2 + length]))
-        data = data[2 + length:]
+        frames.append((data[0] & 0x0F, data[2 : 2 + length]))
+        data = data[2 + length :]
     return frames
 
 
@@ -97,20 +101,36 @@ async def stream_with_app(
     recorder = Recorder(stays=stays)
     async with TaskGroup() as task_group:
         stream = hyper_ext.QakitWSStream(
-            wrap_app(recorder.app, 0, "asgi"), Config(), WorkerContext(None), task_group, False,
-            ("127.0.0.1", 1), ("127.0.0.1", 2), recorder.protocol_send, 1)
+            wrap_app(recorder.app, 0, "asgi"),
+            Config(),
+            WorkerContext(None),
+            task_group,
+            False,
+            ("127.0.0.1", 1),
+            ("127.0.0.1", 2),
+            recorder.protocol_send,
+            1,
+        )
         recorder.stream = stream
-        await stream.handle(Request(stream_id=1, headers=headers, http_version="1.1",
-                                    method="GET", raw_path=b"/ws",
-                                    state=ConnectionState({})))
+        await stream.handle(
+            Request(
+                stream_id=1,
+                headers=headers,
+                http_version="1.1",
+                method="GET",
+                raw_path=b"/ws",
+                state=ConnectionState({}),
+            )
+        )
         assert (await recorder.inbox.receive())["type"] == "websocket.connect"
         yield stream, recorder
         task_group._nursery.cancel_scope.cancel()  # type: ignore[union-attr]
 
 
 def client_close(code: int, reason: str) -> Data:
-    return Data(stream_id=1, data=wsraw.encode_frame(wsraw.CLOSE,
-                                                     struct.pack("!H", code) + reason.encode()))
+    return Data(
+        stream_id=1, data=wsraw.encode_frame(wsraw.CLOSE, struct.pack("!H", code) + reason.encode())
+    )
 
 
 async def test_scope_announces_the_extension_and_server_terminated() -> None:
@@ -160,8 +180,11 @@ async def test_write_sends_preframed_bytes_as_one_write() -> None:
             data = framing.text_frame("a") + framing.PING_FRAME + framing.text_frame("привет")
             await stream.app_send(cast(Any, {"type": hyper_ext.WRITE, "data": data}))
             assert writes == [data]
-            assert server_frames(writes[0]) == [(wsraw.TEXT, b"a"), (wsraw.PING, b"qakit"),
-                                                (wsraw.TEXT, "привет".encode())]
+            assert server_frames(writes[0]) == [
+                (wsraw.TEXT, b"a"),
+                (wsraw.PING, b"qakit"),
+                (wsraw.TEXT, "привет".encode()),
+            ]
 
 
 async def test_nothing_is_written_once_the_client_started_closing() -> None:
@@ -170,8 +193,9 @@ async def test_nothing_is_written_once_the_client_started_closing() -> None:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(stream.handle, client_close(1000, ""))
                 await recorder.inbox.receive()  # the disconnect: the client is closing
-                await stream.app_send(cast(Any, {"type": hyper_ext.WRITE,
-                                                 "data": framing.text_frame("late")}))
+                await stream.app_send(
+                    cast(Any, {"type": hyper_ext.WRITE, "data": framing.text_frame("late")})
+                )
                 await recorder.app_send({"type": "websocket.close", "code": 1000})
             assert [e[1] for e in recorder.log if e[0] == "wire"] == [wsraw.CLOSE]
 
@@ -184,15 +208,18 @@ async def test_pong_comes_back_to_the_app() -> None:
 
 
 async def test_permessage_deflate_is_declined() -> None:
-    offer = [*HANDSHAKE, (b"sec-websocket-extensions", b"permessage-deflate; "
-                                                       b"client_max_window_bits")]
+    offer = [
+        *HANDSHAKE,
+        (b"sec-websocket-extensions", b"permessage-deflate; client_max_window_bits"),
+    ]
     with trio.fail_after(TIMEOUT):
         async with stream_with_app(headers=offer) as (stream, recorder):
             response = recorder.responses[0]
             assert response.status_code == 101
             assert b"sec-websocket-extensions" not in dict(response.headers)
-            await stream.app_send(cast(Any, {"type": hyper_ext.WRITE,
-                                             "data": framing.text_frame("plain")}))
+            await stream.app_send(
+                cast(Any, {"type": hyper_ext.WRITE, "data": framing.text_frame("plain")})
+            )
             assert ("wire", wsraw.TEXT, b"plain") in recorder.log
 
 
@@ -216,12 +243,16 @@ def reserved_bit_set(payload: bytes) -> bytes:
     return bytes(frame)
 
 
-@pytest.mark.parametrize(("path", "frame", "code"), [
-    ("/ws", reserved_bit_set(b"{}"), 1002),  # a protocol violation
-    ("/ws/echo", wsraw.encode_frame(wsraw.TEXT, b'{"a":"\xff"}'), 1007),  # text not UTF-8
-])
+@pytest.mark.parametrize(
+    ("path", "frame", "code"),
+    [
+        ("/ws", reserved_bit_set(b"{}"), 1002),  # a protocol violation
+        ("/ws/echo", wsraw.encode_frame(wsraw.TEXT, b'{"a":"\xff"}'), 1007),  # text not UTF-8
+    ],
+)
 async def test_a_broken_frame_gets_a_close_frame_that_says_why(
-        path: str, frame: bytes, code: int) -> None:
+    path: str, frame: bytes, code: int
+) -> None:
     with trio.fail_after(TIMEOUT * 2):
         async with running_server() as server:
             raw = await wsraw.open_raw(server.port, path)
@@ -230,16 +261,19 @@ async def test_a_broken_frame_gets_a_close_frame_that_says_why(
             await raw.stream.send_all(frame)
             frames = await raw.read_frames_until_eof()
     assert [(opcode, wsraw.close_code(payload)) for opcode, payload in frames] == [
-        (wsraw.CLOSE, code)]
+        (wsraw.CLOSE, code)
+    ]
 
 
 async def test_a_wrong_websocket_version_is_400_with_the_version_header_and_a_reason() -> None:
     with trio.fail_after(TIMEOUT * 2):
         async with running_server() as server:
             stream = await trio.open_tcp_stream("127.0.0.1", server.port)
-            await stream.send_all(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-                                  b"Connection: Upgrade\r\nSec-WebSocket-Key: "
-                                  b"dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n")
+            await stream.send_all(
+                b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: "
+                b"dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"
+            )
             answer = b""
             while not answer.endswith(b"}"):  # the JSON body ends the response
                 chunk = await stream.receive_some(65536)
@@ -269,10 +303,17 @@ async def test_websockets_over_http2_are_refused_with_a_reason() -> None:
                 assert data, "the server closed the connection"
                 for event in connection.receive_data(data):
                     if isinstance(event, h2.events.RemoteSettingsChanged) and not sent:
-                        connection.send_headers(stream_id, [
-                            (":method", "CONNECT"), (":protocol", "websocket"),
-                            (":scheme", "http"), (":path", "/ws"), (":authority", "localhost"),
-                            ("sec-websocket-version", "13")])
+                        connection.send_headers(
+                            stream_id,
+                            [
+                                (":method", "CONNECT"),
+                                (":protocol", "websocket"),
+                                (":scheme", "http"),
+                                (":path", "/ws"),
+                                (":authority", "localhost"),
+                                ("sec-websocket-version", "13"),
+                            ],
+                        )
                         sent = True
                     elif isinstance(event, h2.events.ResponseReceived):
                         status = dict(event.headers)[b":status"]
@@ -284,12 +325,16 @@ async def test_websockets_over_http2_are_refused_with_a_reason() -> None:
     assert json.loads(body)["error"] == "http2_websocket_not_supported"
 
 
-@pytest.mark.parametrize("request_bytes", [
-    b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-    b"GET /health HTTP/1.0\r\n\r\n",
-    # answered (404) before its body was read: the connection cannot be reused
-    b"POST /nowhere HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{\"partial",
-], ids=["connection-close", "http-1.0", "unread-body"])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"GET /health HTTP/1.0\r\n\r\n",
+        # answered (404) before its body was read: the connection cannot be reused
+        b'POST /nowhere HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{"partial',
+    ],
+    ids=["connection-close", "http-1.0", "unread-body"],
+)
 async def test_the_server_closes_a_connection_it_will_not_reuse(request_bytes: bytes) -> None:
     """Every one of 40 connections is closed by the server right after its response (before
     the fix about half stayed open until the client left: quart-trio cancelled hypercorn's
@@ -315,6 +360,7 @@ async def test_the_server_closes_a_connection_it_will_not_reuse(request_bytes: b
 
 # --- installing the extension: launchers only, and only over hypercorn's own classes ----------
 
+
 def test_importing_every_module_and_building_the_app_replaces_nothing() -> None:
     """In a fresh interpreter: every module imported (launchers aside) and the app built, and
     hypercorn still has its own classes; `server.serve` (a launcher) is what installs them."""
@@ -333,14 +379,17 @@ def test_importing_every_module_and_building_the_app_replaces_nothing() -> None:
         "from qakit_trio.transport import hyper_ext\n"
         "hyper_ext.install()\n"
         "assert hyper_ext.installed()\n"
-        "print('ok')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.stdout.strip() == "ok", done.stderr
 
 
 def test_install_refuses_to_extend_what_is_not_hypercorns_own(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     class SomeoneElses:
         pass
 

@@ -31,8 +31,9 @@ def test_the_document_is_valid_asyncapi_3() -> None:
     schema = json.loads(npm.asyncapi_schema("3.0.0").read_text())
     validator = jsonschema.Draft7Validator(schema)
     document = json.loads(json.dumps(asyncapi.document()))  # as served: JSON types only
-    errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(
-        document)]
+    errors = [
+        f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(document)
+    ]
     assert errors == []
     broken = {**document, "operations": {"x": {"action": "publish"}}}  # AsyncAPI 2's verb
     assert not validator.is_valid(broken)  # the check can fail
@@ -76,8 +77,10 @@ async def test_every_client_example_is_accepted_by_the_server() -> None:
                         frames.append(await receive_json(ws))
                     assert [f["type"] for f in frames if f["type"] == "error"] == [], frames
                     assert {f["request_id"] for f in frames} == {example["request_id"]}
-        async with (running_server() as server,  # a new store: the examples' order is id 1
-                    open_websocket_url(f"{server.ws}/ws/orders") as legacy):
+        async with (
+            running_server() as server,  # a new store: the examples' order is id 1
+            open_websocket_url(f"{server.ws}/ws/orders") as legacy,
+        ):
             for message in LEGACY_REQUESTS:
                 for example in message.examples:
                     await send_json(legacy, example)
@@ -94,24 +97,24 @@ async def test_every_client_example_is_accepted_by_the_server() -> None:
 def protocol_section(title: str) -> str:
     text = PROTOCOL.read_text()
     start = text.index(title)
-    return text[start:text.index("\n## ", start + 1)]
+    return text[start : text.index("\n## ", start + 1)]
 
 
 def test_the_protocol_tables_match_the_document() -> None:
     protocol = protocol_section("## Protocol: `ws://HOST:PORT/ws?channel=NAME`")
-    actions = set(re.findall(r"^\| `([a-z_]+)`", protocol, re.MULTILINE)) - {str(c) for c in
-                                                                          ErrorCode}
-    documented: set[Any] = {m.payload["properties"]["action"]["const"]
-                            for m in ENVELOPE_REQUESTS}
+    actions = set(re.findall(r"^\| `([a-z_]+)`", protocol, re.MULTILINE)) - {
+        str(c) for c in ErrorCode
+    }
+    documented: set[Any] = {m.payload["properties"]["action"]["const"] for m in ENVELOPE_REQUESTS}
     assert actions == documented
     codes = set(re.findall(r"^\| `([a-z_]+)` \| ", protocol, re.MULTILINE)) & {
-        str(c) for c in ErrorCode}
+        str(c) for c in ErrorCode
+    }
     error = asyncapi.messages_of(asyncapi.document(), "/ws")["Error"]
     assert codes == set(error["payload"]["properties"]["error"]["enum"])
     legacy = protocol_section("## The legacy protocol on `/ws/orders`")
     legacy_actions = set(re.findall(r'^\| `\{"action": "([a-z_]+)"', legacy, re.MULTILINE))
-    assert legacy_actions == {m.payload["properties"]["action"]["const"]
-                              for m in LEGACY_REQUESTS}
-    close_table = protocol[protocol.index("**Close codes**"):protocol.index("**Pings.**")]
+    assert legacy_actions == {m.payload["properties"]["action"]["const"] for m in LEGACY_REQUESTS}
+    close_table = protocol[protocol.index("**Close codes**") : protocol.index("**Pings.**")]
     closes = {int(code) for code in re.findall(r"\b(1\d{3}|4\d{3})\b", close_table)}
     assert closes == set(asyncapi.CLOSE_CODES)

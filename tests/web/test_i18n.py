@@ -23,8 +23,9 @@ from ..support.helpers import running_server
 
 TIMEOUT = 20
 STATIC = Path(__file__).resolve().parents[2] / "qakit_trio" / "pages" / "static"
-CATALOGUES = {lang: json.loads((STATIC / f"i18n.{lang}.json").read_text("utf-8"))
-              for lang in ("ru", "en")}
+CATALOGUES = {
+    lang: json.loads((STATIC / f"i18n.{lang}.json").read_text("utf-8")) for lang in ("ru", "en")
+}
 GUIDES = STATIC.parent / "guides" / "guide" / "ru"  # the trainee guides, by their file names
 PAGES_HTML = sorted(STATIC.glob("*.html"))
 PAGES_JS = sorted(STATIC.glob("*.js"))
@@ -53,8 +54,11 @@ def used_keys() -> set[str]:
         for attrs in HTML_ATTR_KEYS.findall(text):
             keys |= {pair.split(":", 1)[1] for pair in attrs.split(";")}
     for script in PAGES_JS:
-        keys |= {literal for literal in JS_LITERAL.findall(script.read_text("utf-8"))
-                 if literal.split(".", 1)[0] in namespaces()}
+        keys |= {
+            literal
+            for literal in JS_LITERAL.findall(script.read_text("utf-8"))
+            if literal.split(".", 1)[0] in namespaces()
+        }
     return keys
 
 
@@ -66,13 +70,16 @@ def family_keys() -> dict[str, set[str]]:
     sides = set(re.findall(r"(\w+): \"", arrows[1]))
     playground = (STATIC / "playground.js").read_text("utf-8")
     ws_states = set(re.findall(r'setState\("(\w+)"', playground))
-    return {"legend.": {f"legend.{side}" for side in sides},  # the arrows' legend
-            "error.": {f"error.{code}" for code in ErrorCode},  # every error frame's code
-            "state.": {f"state.{state}" for state in ws_states},  # the playground's socket
-            "pg.closed": {f"pg.closed{reason}{clean}" for reason in ("", "Reason")
-                          for clean in ("", "Unclean")},
-            "guide.": {f"guide.{path.stem}" for path in GUIDES.glob("*.md")},  # the portal's
-            "http.": set()}  # a REST status, if the catalogue explains it (else nothing)
+    return {
+        "legend.": {f"legend.{side}" for side in sides},  # the arrows' legend
+        "error.": {f"error.{code}" for code in ErrorCode},  # every error frame's code
+        "state.": {f"state.{state}" for state in ws_states},  # the playground's socket
+        "pg.closed": {
+            f"pg.closed{reason}{clean}" for reason in ("", "Reason") for clean in ("", "Unclean")
+        },
+        "guide.": {f"guide.{path.stem}" for path in GUIDES.glob("*.md")},  # the portal's
+        "http.": set(),
+    }  # a REST status, if the catalogue explains it (else nothing)
 
 
 def base(key: str) -> str:
@@ -85,8 +92,9 @@ def test_both_catalogues_have_every_key_with_a_text() -> None:
     ru, en = CATALOGUES["ru"], CATALOGUES["en"]
     assert list(ru) == list(en)  # one order too: the two files read side by side
     for lang, table in CATALOGUES.items():
-        empty = [key for key, text in table.items()
-                 if not isinstance(text, str) or not text.strip()]
+        empty = [
+            key for key, text in table.items() if not isinstance(text, str) or not text.strip()
+        ]
         assert empty == [], lang
     for key in ru:
         assert set(PLACEHOLDER.findall(ru[key])) == set(PLACEHOLDER.findall(en[key])), key
@@ -103,11 +111,15 @@ def test_every_key_a_page_uses_is_in_the_catalogues_and_every_key_is_used() -> N
     families = family_keys()
     for prefix, needed in families.items():
         assert sorted(needed - catalogue) == [], prefix
-    built = {prefix for script in PAGES_JS for prefix in JS_FAMILY.findall(
-        script.read_text("utf-8"))}
+    built = {
+        prefix for script in PAGES_JS for prefix in JS_FAMILY.findall(script.read_text("utf-8"))
+    }
     assert built == set(families)  # a new family of built keys is checked above too
-    unused = [key for key in catalogue if base(key) not in used and key not in used
-              and not key.startswith(tuple(families))]
+    unused = [
+        key
+        for key in catalogue
+        if base(key) not in used and key not in used and not key.startswith(tuple(families))
+    ]
     assert unused == []
 
 
@@ -121,8 +133,9 @@ def test_every_error_code_is_explained_in_both_languages() -> None:
 
 
 def test_markup_only_where_a_page_takes_it_and_the_same_in_both_languages() -> None:
-    markup = {key for page in PAGES_HTML
-              for key in HTML_MARKUP_KEYS.findall(page.read_text("utf-8"))}
+    markup = {
+        key for page in PAGES_HTML for key in HTML_MARKUP_KEYS.findall(page.read_text("utf-8"))
+    }
     ru, en = CATALOGUES["ru"], CATALOGUES["en"]
     for key in ru:
         tags = [sorted(re.findall(r"<(/?\w+)", table[key])) for table in (ru, en)]
@@ -148,8 +161,9 @@ class Unkeyed(HTMLParser):
             return
         names = {name for name, _ in attrs}
         keyed = bool(names & {"data-i18n", "data-i18n-html", "data-raw"})
-        self.stack.append(keyed or tag in ("script", "style", "noscript")
-                          or bool(self.stack and self.stack[-1]))
+        self.stack.append(
+            keyed or tag in ("script", "style", "noscript") or bool(self.stack and self.stack[-1])
+        )
 
     def handle_endtag(self, tag: str) -> None:
         if tag not in self.VOID:
@@ -167,15 +181,26 @@ def test_no_page_text_outside_the_catalogues(page: Path) -> None:
     assert (parser.found, parser.stack) == ([], [])
 
 
-@pytest.mark.parametrize(("header", "lang"), [
-    (None, "en"), ("", "en"), ("ru", "ru"), ("RU", "ru"),
-    ("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7", "ru"),  # a Russian browser
-    ("en-US,en;q=0.9,ru;q=0.8", "en"), ("de-DE,de;q=0.9", "en"),  # English; neither
-    ("uk,ru;q=0.8,en;q=0.7", "ru"),  # Russian preferred over English
-    ("uk,ru;q=0.8,en;q=0.9", "en"),  # q counts, not the position
-    ("en;q=0,ru;q=0.1", "ru"),  # q=0: not this one
-    ("ru;q=abc,en", "en"), ("ru;q=1.5,en;q=0.5", "en"), ("ru;q=0.\u0665,en;q=0.1", "en"),
-    ("*", "en"), ("fr, ru-Latn-RU;q=0.5", "ru")])
+@pytest.mark.parametrize(
+    ("header", "lang"),
+    [
+        (None, "en"),
+        ("", "en"),
+        ("ru", "ru"),
+        ("RU", "ru"),
+        ("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7", "ru"),  # a Russian browser
+        ("en-US,en;q=0.9,ru;q=0.8", "en"),
+        ("de-DE,de;q=0.9", "en"),  # English; neither
+        ("uk,ru;q=0.8,en;q=0.7", "ru"),  # Russian preferred over English
+        ("uk,ru;q=0.8,en;q=0.9", "en"),  # q counts, not the position
+        ("en;q=0,ru;q=0.1", "ru"),  # q=0: not this one
+        ("ru;q=abc,en", "en"),
+        ("ru;q=1.5,en;q=0.5", "en"),
+        ("ru;q=0.\u0665,en;q=0.1", "en"),
+        ("*", "en"),
+        ("fr, ru-Latn-RU;q=0.5", "ru"),
+    ],
+)
 def test_the_language_comes_from_accept_language(header: str | None, lang: str) -> None:
     assert languages.choose(header) == lang
 
@@ -183,11 +208,13 @@ def test_the_language_comes_from_accept_language(header: str | None, lang: str) 
 async def test_pages_come_in_the_browsers_language_with_both_catalogues() -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
-            for header, lang in (("ru-RU,ru;q=0.9,en;q=0.8", "ru"), ("en-GB,en", "en"),
-                                 (None, "en")):
+            for header, lang in (
+                ("ru-RU,ru;q=0.9,en;q=0.8", "ru"),
+                ("en-GB,en", "en"),
+                (None, "en"),
+            ):
                 asked = {"Accept-Language": header} if header else {}
-                for path in ("/", "/playground", "/inspector", "/tasks", "/docs",
-                             "/asyncapi"):
+                for path in ("/", "/playground", "/inspector", "/tasks", "/docs", "/asyncapi"):
                     page = await http.get(path, headers=asked)
                     assert page.headers["vary"] == "Accept-Language"
                     assert page.text.startswith(f'<!doctype html>\n<html lang="{lang}">'), path

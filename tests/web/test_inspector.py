@@ -43,27 +43,33 @@ async def frames_until(inspector: WebSocketConnection, done: Any) -> list[dict[s
 
 async def test_the_inspector_sees_a_channel_live_with_request_and_event_ids() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server,
-                    open_websocket_url(f"{server.ws}/ws/_inspect") as inspector):
+        async with (
+            running_server() as server,
+            open_websocket_url(f"{server.ws}/ws/_inspect") as inspector,
+        ):
             assert await receive_json(inspector) == {"type": "watching", "watch": {}}
-            async with connected(server, "room") as (ws, hello), connected(server, "other") as (
-                    other, _):
+            async with (
+                connected(server, "room") as (ws, hello),
+                connected(server, "other") as (other, _),
+            ):
                 table = await next_of(inspector, "connections")
                 while table["total"] < 2:
                     table = await next_of(inspector, "connections")
                 row = next(r for r in table["connections"] if r["id"] == hello["connection_id"])
-                assert (row["hub"], row["channel"], row["protocol"]) == ("/ws", "room",
-                                                                         "envelope")
+                assert (row["hub"], row["channel"], row["protocol"]) == ("/ws", "room", "envelope")
                 assert row["frames_out"] == 1
                 assert row["frames_in"] == 0
                 assert row["connected_s"] >= 0
 
                 await send_json(inspector, {"watch": {"hub": "/ws", "channel": "room"}})
                 assert (await next_of(inspector, "watching"))["watch"] == {
-                    "hub": "/ws", "channel": "room"}
+                    "hub": "/ws",
+                    "channel": "room",
+                }
                 await request(other, {"action": "echo", "request_id": "elsewhere"})
-                answer = await request(ws, {"action": "broadcast", "request_id": "b1",
-                                            "payload": {"message": "hi"}})
+                answer = await request(
+                    ws, {"action": "broadcast", "request_id": "b1", "payload": {"message": "hi"}}
+                )
                 event = answer[-1]
 
                 def complete(seen: list[dict[str, Any]]) -> bool:
@@ -72,8 +78,12 @@ async def test_the_inspector_sees_a_channel_live_with_request_and_event_ids() ->
                 seen = await frames_until(inspector, complete)
                 assert all(f["channel"] == "room" for f in seen)  # "other" is not watched
                 assert [(f["dir"], f["type"] or f["action"]) for f in seen] == [
-                    ("in", "broadcast"), ("out", "ack"), ("publish", "message"),
-                    ("out", "message"), ("out", "event")]
+                    ("in", "broadcast"),
+                    ("out", "ack"),
+                    ("publish", "message"),
+                    ("out", "message"),
+                    ("out", "event"),
+                ]
                 assert {f["request_id"] for f in seen} == {"b1"}
                 publish = seen[2]  # to the channel's other members: none; the sender's copy
                 assert (publish["conn"], publish["delivered"]) == (None, 0)  # is its own
@@ -85,23 +95,29 @@ async def test_the_inspector_sees_a_channel_live_with_request_and_event_ids() ->
                 [line] = trail["log_lines"]
                 logged = json.loads(line)
                 assert (logged["message"], logged["event.id"], logged["qakit.connection_id"]) == (
-                    "event", event["event_id"], hello["connection_id"])
+                    "event",
+                    event["event_id"],
+                    hello["connection_id"],
+                )
                 assert trail["kafka"] == {"state": "disabled", "records": []}
 
 
 async def test_watching_one_connection_and_bad_watch_messages() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server,
-                    open_websocket_url(f"{server.ws}/ws/_inspect") as inspector):
+        async with (
+            running_server() as server,
+            open_websocket_url(f"{server.ws}/ws/_inspect") as inspector,
+        ):
             await next_of(inspector, "watching")
-            async with connected(server, "room") as (ws, hello), connected(server, "room") as (
-                    neighbour, _):
+            async with (
+                connected(server, "room") as (ws, hello),
+                connected(server, "room") as (neighbour, _),
+            ):
                 await send_json(inspector, {"watch": {"conn": hello["connection_id"]}})
                 await next_of(inspector, "watching")
                 await request(neighbour, {"action": "echo", "request_id": "not-mine"})
                 await request(ws, {"action": "echo", "request_id": "mine"})
-                seen = await frames_until(inspector, lambda s: any(
-                    f["type"] == "event" for f in s))
+                seen = await frames_until(inspector, lambda s: any(f["type"] == "event" for f in s))
                 assert {f["request_id"] for f in seen} == {"mine"}
                 await inspector.send_message("not json")
                 assert (await next_of(inspector, "error"))["error"] == "invalid_json"
@@ -112,28 +128,36 @@ async def test_watching_one_connection_and_bad_watch_messages() -> None:
 
 async def test_the_inspector_is_not_a_client_of_the_stand() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server,
-                    open_websocket_url(f"{server.ws}/ws/_inspect") as inspector,
-                    httpx.AsyncClient(base_url=server.http) as http):
+        async with (
+            running_server() as server,
+            open_websocket_url(f"{server.ws}/ws/_inspect") as inspector,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
             await next_of(inspector, "watching")
             stats = (await http.get("/stats")).json()
             assert stats["total_connections"] == 0
             assert (await http.post("/broadcast?message=hi&channel=general")).json()[
-                "connections"] == 0
+                "connections"
+            ] == 0
 
 
 async def test_at_most_eight_inspectors_the_next_is_closed_with_1013() -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, contextlib.AsyncExitStack() as stack:
             taps = server.app.services.taps
-            open_ones = [await stack.enter_async_context(open_websocket_url(
-                f"{server.ws}/ws/_inspect")) for _ in range(8)]
+            open_ones = [
+                await stack.enter_async_context(open_websocket_url(f"{server.ws}/ws/_inspect"))
+                for _ in range(8)
+            ]
             for inspector in open_ones:
                 await next_of(inspector, "watching")
             async with open_websocket_url(f"{server.ws}/ws/_inspect") as ninth:
                 closed = await read_until_closed(ninth)
             assert (closed.code, closed.reason, closed.messages) == (
-                1013, "too many inspectors (max 8)", [])
+                1013,
+                "too many inspectors (max 8)",
+                [],
+            )
             assert len(taps) == 8
             await open_ones[0].aclose()
             while len(taps) == 8:  # the server sees it go
@@ -161,8 +185,7 @@ def connection_nodes(tree: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 async def test_the_task_tree_shows_each_connection_nursery_and_drops_a_closed_one() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server,
-                    httpx.AsyncClient(base_url=server.http) as http):
+        async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
             async with connected(server, "a") as (_, first):
                 async with open_websocket_url(f"{server.ws}/ws/orders") as legacy:
                     await send_json(legacy, {"action": "ping"})
@@ -183,9 +206,13 @@ async def test_the_task_tree_shows_each_connection_nursery_and_drops_a_closed_on
                 assert list(nodes) == [first["connection_id"]]
             for limit in ("0", "501", "10000", "\u00b2", "\u0661\u0660", "\uff15", "1e3", "-1"):
                 bad = await http.get("/debug/tasks", params={"limit": limit})
-                assert (bad.status_code, bad.json()) == (400, {
-                    "error": "invalid_limit",
-                    "detail": "limit must be a whole number from 1 to 500"}), limit
+                assert (bad.status_code, bad.json()) == (
+                    400,
+                    {
+                        "error": "invalid_limit",
+                        "detail": "limit must be a whole number from 1 to 500",
+                    },
+                ), limit
             assert (await http.get("/debug/tasks?limit=500")).status_code == 200
             bad = await http.get("/debug/tasks?expand=connection,nope")
             assert (bad.status_code, bad.json()["error"]) == (400, "invalid_expand")
@@ -194,9 +221,11 @@ async def test_the_task_tree_shows_each_connection_nursery_and_drops_a_closed_on
 
 async def test_an_events_kafka_record_is_in_its_trail(kafka_settings: dict[str, Any]) -> None:
     with trio.fail_after(60):
-        async with (running_server(**kafka_settings) as server,
-                    connected(server, "lobby") as (ws, _),
-                    httpx.AsyncClient(base_url=server.http) as http):
+        async with (
+            running_server(**kafka_settings) as server,
+            connected(server, "lobby") as (ws, _),
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
             event = (await request(ws, {"action": "echo", "request_id": "k1"}))[-1]
             # a barrier: records are acknowledged in order, so once this empty delivery is
             # done, the event's record has been acknowledged (and kept) before it
@@ -206,8 +235,7 @@ async def test_an_events_kafka_record_is_in_its_trail(kafka_settings: dict[str, 
             trail = (await http.get(f"/debug/events/{event['event_id']}")).json()
             [record] = trail["kafka"]["records"]
             assert trail["kafka"]["state"] == "up"
-            assert (record["topic"], record["key"]) == (kafka_settings["kafka_ws_topic"],
-                                                        "lobby")
+            assert (record["topic"], record["key"]) == (kafka_settings["kafka_ws_topic"], "lobby")
             assert json.loads(record["value"])["event_id"] == event["event_id"]
             assert record["offset"] >= 0
             assert record["partition"] >= 0

@@ -44,7 +44,7 @@ def followed(base: str, page: str, href: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or f"{parts.scheme}://{parts.netloc}" != base:
         return None  # another site, ws://, mailto:, data:
-    return url[len(base):]
+    return url[len(base) :]
 
 
 class Crawler:
@@ -86,16 +86,14 @@ class Crawler:
 
 
 async def crawl_stand() -> Crawler:
-    async with running_server() as server, httpx.AsyncClient(
-            base_url=server.http) as http:
+    async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
         crawler = Crawler(server.http, http)
         start = [("/", page) for page in pages.HTML_PAGES]
         start += [("/", f"/guides/{name}") for name in pages.GUIDES]
         stand = (await http.get("/stand.json")).json()
         start += [("/", f"/guides/{guide['name']}") for guide in stand["guides"]]
         tree = (await http.get("/debug/tasks", params={"limit": 1})).json()
-        start += [("/tasks", doc) for doc in re.findall(r'"doc": ?"([^"]+)"',
-                                                        json.dumps(tree))]
+        start += [("/tasks", doc) for doc in re.findall(r'"doc": ?"([^"]+)"', json.dumps(tree))]
         await crawler.crawl(start)
     return crawler
 
@@ -113,14 +111,19 @@ async def test_no_link_on_any_served_page_answers_404() -> None:
 
 async def test_the_crawler_reports_a_broken_link_and_a_missing_anchor() -> None:
     with trio.fail_after(TIMEOUT):
-        async with running_server() as server, httpx.AsyncClient(
-                base_url=server.http) as http:
+        async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
             crawler = Crawler(server.http, http, follow=False)
-            await crawler.crawl([("/", "/guides/lab-answer-key.md"),
-                                 ("/", "/guides/concurrency.md#no-such-heading"),
-                                 ("/", "/guides/concurrency.md#task-root"),
-                                 ("/", "ws://elsewhere/ws"), ("/", "https://example.org/")])
+            await crawler.crawl(
+                [
+                    ("/", "/guides/lab-answer-key.md"),
+                    ("/", "/guides/concurrency.md#no-such-heading"),
+                    ("/", "/guides/concurrency.md#task-root"),
+                    ("/", "ws://elsewhere/ws"),
+                    ("/", "https://example.org/"),
+                ]
+            )
     assert crawler.broken == [
         "/ links to /guides/lab-answer-key.md: 404",
         "/ links to /guides/concurrency.md#no-such-heading: no id 'no-such-heading' on "
-        "/guides/concurrency.md"]
+        "/guides/concurrency.md",
+    ]

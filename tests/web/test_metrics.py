@@ -40,12 +40,16 @@ async def session(server: Server) -> None:
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
-def value(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
-          **labels: str) -> float:
+def value(
+    found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
     return found[(name, frozenset(labels.items()))]
 
 
@@ -60,19 +64,22 @@ async def test_a_sessions_counters_in_the_text_format() -> None:
     assert value(found, "qakit_connections", protocol="envelope", channel="metrics") == 1
     envelope = {"protocol": "envelope"}
     assert value(found, "qakit_requests_total", **envelope, action="echo", outcome="ok") == 3
-    assert value(found, "qakit_requests_total", **envelope, action="unknown",
-                 outcome="unknown_action") == 1
-    assert value(found, "qakit_requests_total", **envelope, action="none",
-                 outcome="invalid_json") == 1
+    assert (
+        value(found, "qakit_requests_total", **envelope, action="unknown", outcome="unknown_action")
+        == 1
+    )
+    assert (
+        value(found, "qakit_requests_total", **envelope, action="none", outcome="invalid_json") == 1
+    )
     assert value(found, "qakit_request_duration_seconds_count", **envelope, action="echo") == 3
-    assert value(found, "qakit_request_duration_seconds_bucket", **envelope, action="echo",
-                 le="+Inf") == 3
+    assert (
+        value(found, "qakit_request_duration_seconds_bucket", **envelope, action="echo", le="+Inf")
+        == 3
+    )
     legacy = {"protocol": "legacy"}
     assert value(found, "qakit_requests_total", **legacy, action="ping", outcome="ok") == 1
-    assert value(found, "qakit_requests_total", **legacy, action="get_order",
-                 outcome="error") == 1
-    assert value(found, "qakit_requests_total", **legacy, action="unknown",
-                 outcome="error") == 1
+    assert value(found, "qakit_requests_total", **legacy, action="get_order", outcome="error") == 1
+    assert value(found, "qakit_requests_total", **legacy, action="unknown", outcome="error") == 1
     assert value(found, "qakit_frames_received_total", protocol="envelope") == 5
     assert value(found, "qakit_frames_received_total", protocol="legacy") == 3
     # hellos, 3 x (ack, echo, event), ack and error of "fly", the invalid_json error
@@ -87,8 +94,10 @@ async def test_a_sessions_counters_in_the_text_format() -> None:
 async def test_the_qa_kit_profiles_requests_are_counted_too() -> None:
     """Its errors are sentences (some quote the client): counted as outcome "error"."""
     with trio.fail_after(TIMEOUT):
-        async with running_server(profile="qa_kit") as server, httpx.AsyncClient(
-                base_url=server.http) as http:
+        async with (
+            running_server(profile="qa_kit") as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
             async with connected(server, "metrics") as (ws, _):
                 await request(ws, {"action": "echo", "request_id": "e"})
                 await request(ws, {"action": "fly", "request_id": "x"}, until="error")
@@ -97,8 +106,7 @@ async def test_the_qa_kit_profiles_requests_are_counted_too() -> None:
             found = samples((await http.get("/metrics")).text)
     envelope = {"protocol": "envelope"}
     assert value(found, "qakit_requests_total", **envelope, action="echo", outcome="ok") == 1
-    assert value(found, "qakit_requests_total", **envelope, action="unknown",
-                 outcome="error") == 1
+    assert value(found, "qakit_requests_total", **envelope, action="unknown", outcome="error") == 1
     assert value(found, "qakit_requests_total", **envelope, action="none", outcome="error") == 1
 
 
@@ -114,10 +122,14 @@ def test_many_channels_are_summed_into_other() -> None:
         for n in range(TOP_CHANNELS + 5):
             send, receive = open_outbox(4)
             ends.append(receive)
-            services.hub.join(f"c{n}", f"id{n}", Inlet(send, lambda data: 0),
-                              lambda code, reason: None)
-        [connections] = [m for m in StandCollector(services, Scrapes()).collect()
-                         if m.name == "qakit_connections"]
+            services.hub.join(
+                f"c{n}", f"id{n}", Inlet(send, lambda data: 0), lambda code, reason: None
+            )
+        [connections] = [
+            m
+            for m in StandCollector(services, Scrapes()).collect()
+            if m.name == "qakit_connections"
+        ]
         assert len(connections.samples) == TOP_CHANNELS + 1
         assert {s.labels["channel"]: s.value for s in connections.samples}["other"] == 5
         for end in ends:
@@ -131,14 +143,22 @@ async def prometheus(target: str, folder: Path) -> AsyncIterator[str]:
     """Debian's Prometheus scraping `target` every second; yields its base URL."""
     binary = installed("prometheus", "prometheus")
     config = folder / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n"
-                      f"  - job_name: qakit\n    static_configs:\n"
-                      f"      - targets: ['{target}']\n")
+    config.write_text(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n"
+        f"  - job_name: qakit\n    static_configs:\n"
+        f"      - targets: ['{target}']\n"
+    )
     address = f"127.0.0.1:{free_port()}"
     process = await trio.lowlevel.open_process(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
-         f"--web.listen-address={address}"], stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address={address}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield f"http://{address}"
     finally:
@@ -159,8 +179,9 @@ async def test_a_real_prometheus_scrapes_the_same_values(tmp_path: Path) -> None
                 await scrapes.wait_beyond(scrapes.count + 1)
 
                 async def query(expression: str) -> list[dict[str, Any]]:
-                    answer = (await http.get(f"{base}/api/v1/query",
-                                             params={"query": expression})).json()
+                    answer = (
+                        await http.get(f"{base}/api/v1/query", params={"query": expression})
+                    ).json()
                     assert answer["status"] == "success", answer
                     result: list[dict[str, Any]] = answer["data"]["result"]
                     return result

@@ -64,8 +64,10 @@ async def raw(server: Server, request: str) -> tuple[int, dict[str, str], bytes]
             data += chunk
         head, _, body = data.partition(b"\r\n\r\n")
         lines = head.decode().split("\r\n")
-        headers = {name.lower(): value.strip() for name, _, value in
-                   (line.partition(":") for line in lines[1:])}
+        headers = {
+            name.lower(): value.strip()
+            for name, _, value in (line.partition(":") for line in lines[1:])
+        }
         while len(body) < int(headers.get("content-length", "0")):
             chunk = await stream.receive_some(65536)
             assert chunk
@@ -74,14 +76,17 @@ async def raw(server: Server, request: str) -> tuple[int, dict[str, str], bytes]
 
 
 def upgrade_request(path: str, host: str) -> str:
-    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n")
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    )
 
 
 @pytest.mark.parametrize("path", DOORS)
 async def test_a_foreign_page_cannot_open_a_door_the_stands_own_pages_and_clients_can(
-        path: str) -> None:
+    path: str,
+) -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server:
             another_local_origin = f"http://127.0.0.1:{server.port + 1}"
@@ -104,8 +109,7 @@ async def test_a_foreign_page_cannot_open_a_door_the_stands_own_pages_and_client
 
 async def test_the_inspector_takes_the_stands_own_pages_only_whatever_the_settings() -> None:
     with trio.fail_after(TIMEOUT):
-        async with running_server(ws_allowed_origins=("*",),
-                                  cors_allow_origins=("*",)) as server:
+        async with running_server(ws_allowed_origins=("*",), cors_allow_origins=("*",)) as server:
             await upgrade(server, "/ws", EVIL)  # `*` lets any page open the other doors
             for origin in (EVIL, DROP_IN):
                 body = await refusal(server, "/ws/_inspect", origin)
@@ -124,8 +128,7 @@ async def test_qakit_ws_allowed_origins_lets_more_pages_open_the_websockets() ->
 
 async def test_a_foreign_origin_changes_nothing_over_rest_the_stands_own_pages_do() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server,
-                    httpx.AsyncClient(base_url=server.http) as http):
+        async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
             order = (await http.post("/orders", json={"customer": "Yulia"})).json()
             bugs = (await http.get("/lab/bugs")).json()
             faults = (await http.get("/lab/faults")).json()
@@ -133,13 +136,19 @@ async def test_a_foreign_origin_changes_nothing_over_rest_the_stands_own_pages_d
             for origin in (EVIL, f"http://127.0.0.1:{server.port + 1}"):
                 calls: list[tuple[str, str, dict[str, Any]]] = [
                     ("POST", "/orders", {"json": {"customer": "Mallory"}}),
-                    *(("POST", f"/orders/{order['id']}/{verb}",
-                       {"content": "confirm=1", "headers": form})
-                      for verb in ("pay", "ship", "deliver", "cancel")),
+                    *(
+                        (
+                            "POST",
+                            f"/orders/{order['id']}/{verb}",
+                            {"content": "confirm=1", "headers": form},
+                        )
+                        for verb in ("pay", "ship", "deliver", "cancel")
+                    ),
                     ("POST", "/broadcast?message=hacked", {"content": "", "headers": form}),
                     ("PUT", "/lab/bugs", {"json": {"enabled": ["stale_stats"]}}),
                     ("PUT", "/lab/faults", {"json": {"rules": []}}),
-                    ("DELETE", "/lab/faults", {})]
+                    ("DELETE", "/lab/faults", {}),
+                ]
                 for method, path, options in calls:
                     headers = {**options.pop("headers", {}), "Origin": origin}
                     answer = await http.request(method, path, headers=headers, **options)
@@ -161,42 +170,63 @@ async def test_a_foreign_origin_changes_nothing_over_rest_the_stands_own_pages_d
             assert shipped.headers["access-control-allow-origin"] == DROP_IN
             delivered = await http.post(f"/orders/{order['id']}/deliver")  # no Origin
             assert (delivered.status_code, delivered.json()["status"]) == (200, "delivered")
-            preflight = await http.options("/orders", headers={
-                "Origin": EVIL, "Access-Control-Request-Method": "POST"})
+            preflight = await http.options(
+                "/orders", headers={"Origin": EVIL, "Access-Control-Request-Method": "POST"}
+            )
             assert (preflight.status_code, preflight.text) == (400, "Disallowed CORS origin")
 
 
 async def test_a_foreign_origins_broadcast_reaches_nobody() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server,
-                    httpx.AsyncClient(base_url=server.http) as http,
-                    open_websocket_url(f"{server.ws}/ws?channel=room") as listener):
+        async with (
+            running_server() as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+            open_websocket_url(f"{server.ws}/ws?channel=room") as listener,
+        ):
             await receive_json(listener)  # hello
-            refused = await http.post("/broadcast?channel=room&message=hacked",
-                                      headers={"Origin": EVIL})
+            refused = await http.post(
+                "/broadcast?channel=room&message=hacked", headers={"Origin": EVIL}
+            )
             assert refused.status_code == 403
-            sent = await http.post("/broadcast?channel=room&message=fine",
-                                   headers={"Origin": own(server)})
+            sent = await http.post(
+                "/broadcast?channel=room&message=fine", headers={"Origin": own(server)}
+            )
             assert sent.status_code == 200
             frame = await receive_json(listener)
             assert frame["message"] == "fine"  # the first broadcast the channel saw
 
 
-ROUTES = ["GET /health", "GET /", "GET /docs", "GET /nowhere", "GET /postman",
-          "POST /orders", "POST /broadcast?message=x", "OPTIONS /orders", "GET /orders//1"]
+ROUTES = [
+    "GET /health",
+    "GET /",
+    "GET /docs",
+    "GET /nowhere",
+    "GET /postman",
+    "POST /orders",
+    "POST /broadcast?message=x",
+    "OPTIONS /orders",
+    "GET /orders//1",
+]
 
 
 async def test_a_foreign_host_gets_400_everywhere_the_stands_own_are_served() -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server:
             # the last: a label werkzeug cannot parse (was a 500 with a traceback)
-            for host in ("attacker.example", f"attacker.example:{server.port}",
-                         "127.0.0.1.nip.io", "localhost:x", "a" * 64 + ".example"):
+            for host in (
+                "attacker.example",
+                f"attacker.example:{server.port}",
+                "127.0.0.1.nip.io",
+                "localhost:x",
+                "a" * 64 + ".example",
+            ):
                 for route in ROUTES:
                     status, _, body = await raw(
-                        server, f"{route} HTTP/1.1\r\nHost: {host}\r\nOrigin: {EVIL}\r\n"
-                                "Access-Control-Request-Method: POST\r\n"
-                                "Content-Length: 0\r\n\r\n")
+                        server,
+                        f"{route} HTTP/1.1\r\nHost: {host}\r\nOrigin: {EVIL}\r\n"
+                        "Access-Control-Request-Method: POST\r\n"
+                        "Content-Length: 0\r\n\r\n",
+                    )
                     answer = json.loads(body)
                     assert (status, answer["error"]) == (400, "host_not_allowed"), (host, route)
                     assert "QAKIT_ALLOWED_HOSTS" in answer["detail"]
@@ -207,8 +237,10 @@ async def test_a_foreign_host_gets_400_everywhere_the_stands_own_are_served() ->
             # localhost, its address, its host name: served
             for host in ("localhost", "127.0.0.1", "[::1]", socket.gethostname(), "LOCALHOST."):
                 with_port = f"{host}:{server.port}"
-                status, _, _ = await raw(server, f"GET /health HTTP/1.1\r\nHost: {with_port}"
-                                                 "\r\nConnection: close\r\n\r\n")
+                status, _, _ = await raw(
+                    server,
+                    f"GET /health HTTP/1.1\r\nHost: {with_port}\r\nConnection: close\r\n\r\n",
+                )
                 assert status == 200, host
                 for path in DOORS:
                     status, _, _ = await raw(server, upgrade_request(path, with_port))
@@ -218,11 +250,16 @@ async def test_a_foreign_host_gets_400_everywhere_the_stands_own_are_served() ->
 async def test_redirects_never_name_the_host() -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server:
-            for target, where in (("/postman", "/postman/"), ("/orders//1", "/orders/1"),
-                                  ("/guides//README.md?x=1", "/guides/README.md?x=1")):
+            for target, where in (
+                ("/postman", "/postman/"),
+                ("/orders//1", "/orders/1"),
+                ("/guides//README.md?x=1", "/guides/README.md?x=1"),
+            ):
                 status, headers, _ = await raw(
-                    server, f"GET {target} HTTP/1.1\r\nHost: localhost:{server.port}\r\n"
-                            "Connection: close\r\n\r\n")
+                    server,
+                    f"GET {target} HTTP/1.1\r\nHost: localhost:{server.port}\r\n"
+                    "Connection: close\r\n\r\n",
+                )
                 assert (status, headers["location"]) == (308, where)
 
 
@@ -245,8 +282,7 @@ async def two_ports() -> AsyncIterator[tuple[Server, Server]]:
     app = create_app(settings)
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
-        urls = await nursery.start(serve, settings, ["127.0.0.1:0", "127.0.0.1:0"], stop.wait,
-                                   app)
+        urls = await nursery.start(serve, settings, ["127.0.0.1:0", "127.0.0.1:0"], stop.wait, app)
         yield Server(urls[0], app, stop), Server(urls[1], app, stop)
         stop.set()
 
@@ -256,23 +292,29 @@ async def test_the_stands_pages_on_its_other_port_are_its_own() -> None:
         async with two_ports() as (first, second), httpx.AsyncClient() as http:
             for path in DOORS:  # the playground on one port, a URL of the other
                 await upgrade(first, path, own(second))
-            created = await http.post(f"{first.http}/orders", json={"customer": "Yulia"},
-                                      headers={"Origin": own(second)})
+            created = await http.post(
+                f"{first.http}/orders", json={"customer": "Yulia"}, headers={"Origin": own(second)}
+            )
             assert created.status_code == 200
             await refusal(first, "/ws", f"http://localhost:{second.port}")  # another host
 
 
 async def test_behind_a_tls_proxy_the_forwarded_scheme_makes_the_pages_own() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server,
-                    httpx.AsyncClient(base_url=server.http) as http):
+        async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
             page = f"https://127.0.0.1:{server.port}"  # what the browser saw: https
-            refused = await http.post("/orders", json={"customer": "Yulia"},
-                                      headers={"Origin": page})
+            refused = await http.post(
+                "/orders", json={"customer": "Yulia"}, headers={"Origin": page}
+            )
             assert refused.status_code == 403
-            created = await http.post("/orders", json={"customer": "Yulia"},
-                                      headers={"Origin": page, "X-Forwarded-Proto": "https"})
+            created = await http.post(
+                "/orders",
+                json={"customer": "Yulia"},
+                headers={"Origin": page, "X-Forwarded-Proto": "https"},
+            )
             assert created.status_code == 200
-            async with open_websocket_url(f"{server.ws}/ws/_inspect", extra_headers=[
-                    (b"Origin", page.encode()), (b"X-Forwarded-Proto", b"https")]):
+            async with open_websocket_url(
+                f"{server.ws}/ws/_inspect",
+                extra_headers=[(b"Origin", page.encode()), (b"X-Forwarded-Proto", b"https")],
+            ):
                 pass

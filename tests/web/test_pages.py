@@ -19,9 +19,21 @@ from ..support.helpers import running_server
 
 TIMEOUT = 20
 POSTMAN = Path(__file__).resolve().parents[2] / "postman"
-PAGES = ["/", "/playground", "/inspector", "/tasks", "/docs", "/asyncapi", "/guides/README.md",
-         "/guides/concurrency.md", "/guides/testing.md", "/guides/hardening.md",
-         "/guides/guide/README.md", "/guides/guide/ru/start.md", "/guides/guide/en/exercises.md"]
+PAGES = [
+    "/",
+    "/playground",
+    "/inspector",
+    "/tasks",
+    "/docs",
+    "/asyncapi",
+    "/guides/README.md",
+    "/guides/concurrency.md",
+    "/guides/testing.md",
+    "/guides/hardening.md",
+    "/guides/guide/README.md",
+    "/guides/guide/ru/start.md",
+    "/guides/guide/en/exercises.md",
+]
 LAB_ONLY = ["/inspector", "/tasks", "/debug/tasks", "/debug/events/some-id"]
 
 
@@ -59,8 +71,17 @@ async def test_every_page_and_everything_it_loads_comes_from_the_stand() -> None
                     asset = await http.get(url)
                     assert asset.status_code == 200, url
             # and no asset of ours reaches out either (the browser test watches the network)
-            for name in ("stand.js", "portal.js", "playground.js", "inspector.js", "tasks.js",
-                         "templates.js", "docs.js", "asyncapi.js", "stand.css"):
+            for name in (
+                "stand.js",
+                "portal.js",
+                "playground.js",
+                "inspector.js",
+                "tasks.js",
+                "templates.js",
+                "docs.js",
+                "asyncapi.js",
+                "stand.css",
+            ):
                 text = (await http.get(f"/assets/{name}")).text
                 far = re.search(r"""(fetch|src|href|url)\(?\s*["'`]?(https?:)?//""", text)
                 assert far is None, name
@@ -104,7 +125,8 @@ async def test_guides_are_rendered_with_anchors_and_keep_their_links_inside_the_
             links = re.findall(r'<li>.*?href="([^"]+)"', readme)
             assert links[:2] == ["/guides/guide/ru/start.md", "/guides/guide/en/start.md"]
             assert {f"/guides/{name}" for name in pages.GUIDES} - {"/guides/README.md"} <= set(
-                re.findall(r'href="([^"#]+)', readme))
+                re.findall(r'href="([^"#]+)', readme)
+            )
 
 
 async def test_the_postman_files_can_be_downloaded_from_the_stand() -> None:
@@ -132,8 +154,10 @@ async def test_stand_json_says_where_the_stand_listens(stand_profile: str) -> No
 
 async def test_lab_pages_off_answer_404_everywhere() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(lab_pages=False) as server,
-                    httpx.AsyncClient(base_url=server.http) as http):
+        async with (
+            running_server(lab_pages=False) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
             for path in LAB_ONLY:
                 answer = await http.get(path)
                 assert (answer.status_code, answer.json()) == (404, {"detail": "Not Found"})

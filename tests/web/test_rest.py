@@ -21,25 +21,35 @@ async def test_health() -> None:
 
 async def test_post_broadcast_reaches_the_named_channel_only() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server, httpx.AsyncClient() as http,
-                    connected(server, "room") as (a, _), connected(server, "room") as (b, _),
-                    connected(server, "other") as (c, _)):
-            response = await http.post(f"{server.http}/broadcast",
-                                       params={"message": "привет", "channel": "room"})
+        async with (
+            running_server() as server,
+            httpx.AsyncClient() as http,
+            connected(server, "room") as (a, _),
+            connected(server, "room") as (b, _),
+            connected(server, "other") as (c, _),
+        ):
+            response = await http.post(
+                f"{server.http}/broadcast", params={"message": "привет", "channel": "room"}
+            )
             assert response.status_code == 200
             assert response.json() == {"ok": True, "channel": "room", "connections": 2}
             for ws in (a, b):
                 frame = await receive_json(ws)
-                assert frame.items() >= {"type": "broadcast", "channel": "room",
-                                         "message": "привет"}.items()
+                assert (
+                    frame.items()
+                    >= {"type": "broadcast", "channel": "room", "message": "привет"}.items()
+                )
                 assert frame.keys() == {"type", "channel", "message", "ts"}
             assert (await request(c, {"action": "echo"}))[0]["type"] == "ack"
 
 
 async def test_post_broadcast_defaults_to_the_default_channel() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server, httpx.AsyncClient() as http,
-                    connected(server) as (ws, _)):
+        async with (
+            running_server() as server,
+            httpx.AsyncClient() as http,
+            connected(server) as (ws, _),
+        ):
             response = await http.post(f"{server.http}/broadcast?message=hello")
             assert response.json() == {"ok": True, "channel": "general", "connections": 1}
             assert (await receive_json(ws))["message"] == "hello"
@@ -47,19 +57,34 @@ async def test_post_broadcast_defaults_to_the_default_channel() -> None:
             assert response.json() == {"ok": True, "channel": "empty", "connections": 0}
 
 
-@pytest.mark.parametrize(("method", "path", "status", "body", "allow"), [
-    ("POST", "/broadcast", 422, '{"detail":[{"type":"missing","loc":["query","message"],'
-                                '"msg":"Field required","input":null}]}', None),
-    ("POST", "/broadcast?channel=room", 422, '{"detail":[{"type":"missing","loc":["query",'
-                                             '"message"],"msg":"Field required","input":null}]}',
-     None),
-    ("GET", "/no-such-page", 404, '{"detail":"Not Found"}', None),
-    ("GET", "/broadcast", 405, '{"detail":"Method Not Allowed"}', "POST"),
-    ("DELETE", "/stats", 405, '{"detail":"Method Not Allowed"}', "GET"),
-    ("DELETE", "/orders", 405, '{"detail":"Method Not Allowed"}', "GET, POST"),
-])
-async def test_rest_errors_are_fastapis(method: str, path: str, status: int, body: str,
-                                        allow: str | None) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "status", "body", "allow"),
+    [
+        (
+            "POST",
+            "/broadcast",
+            422,
+            '{"detail":[{"type":"missing","loc":["query","message"],'
+            '"msg":"Field required","input":null}]}',
+            None,
+        ),
+        (
+            "POST",
+            "/broadcast?channel=room",
+            422,
+            '{"detail":[{"type":"missing","loc":["query",'
+            '"message"],"msg":"Field required","input":null}]}',
+            None,
+        ),
+        ("GET", "/no-such-page", 404, '{"detail":"Not Found"}', None),
+        ("GET", "/broadcast", 405, '{"detail":"Method Not Allowed"}', "POST"),
+        ("DELETE", "/stats", 405, '{"detail":"Method Not Allowed"}', "GET"),
+        ("DELETE", "/orders", 405, '{"detail":"Method Not Allowed"}', "GET, POST"),
+    ],
+)
+async def test_rest_errors_are_fastapis(
+    method: str, path: str, status: int, body: str, allow: str | None
+) -> None:
     """Byte for byte what the original stand's FastAPI answered (its Allow header named only
     the first route's method; this one names every method of the path: README)."""
     with trio.fail_after(TIMEOUT):

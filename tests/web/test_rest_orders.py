@@ -20,8 +20,10 @@ TIMEOUT = 20
 
 async def test_orders_api(store_settings: dict[str, Any]) -> None:
     with trio.fail_after(TIMEOUT):
-        async with running_server(**store_settings) as server, httpx.AsyncClient(
-                base_url=server.http) as http:
+        async with (
+            running_server(**store_settings) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
             assert (await http.get("/orders")).json() == []
             created = await http.post("/orders", json={"customer": "Yulia"})
             assert created.status_code == 200
@@ -40,7 +42,9 @@ async def test_orders_api(store_settings: dict[str, Any]) -> None:
                 assert (changed.status_code, changed.json()["status"]) == (200, status)
             refused = await http.post("/orders/1/cancel")
             assert (refused.status_code, refused.json()) == (
-                400, {"detail": "Cannot change status from 'delivered' to 'cancelled'"})
+                400,
+                {"detail": "Cannot change status from 'delivered' to 'cancelled'"},
+            )
             cancelled = await http.post("/orders/2/cancel")
             assert cancelled.json()["status"] == "cancelled"
             assert (await http.post("/orders/99/pay")).json() == {"detail": "Order not found"}
@@ -52,39 +56,85 @@ MISSING_BODY = '{"detail":[{"type":"missing","loc":["body"],"msg":"Field require
 BAD_INPUT = [
     ("POST", "/orders", None, None, MISSING_BODY),
     ("POST", "/orders", "null", None, MISSING_BODY),
-    ("POST", "/orders", "[1]", None,
-     '{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid '
-     'dictionary or object to extract fields from","input":[1]}]}'),
-    ("POST", "/orders", '{"customer": "Юлия"}', "text/plain",
-     '{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid '
-     'dictionary or object to extract fields from","input":"{\\"customer\\": \\"Юлия\\"}"}]}'),
-    ("POST", "/orders", "{}", None,
-     '{"detail":[{"type":"missing","loc":["body","customer"],"msg":"Field required",'
-     '"input":{}}]}'),
-    ("POST", "/orders", '{"name": "Юлия"}', None,
-     '{"detail":[{"type":"missing","loc":["body","customer"],"msg":"Field required",'
-     '"input":{"name":"Юлия"}}]}'),
-    ("POST", "/orders", '{"customer": 5}', None,
-     '{"detail":[{"type":"string_type","loc":["body","customer"],"msg":"Input should be a '
-     'valid string","input":5}]}'),
-    ("POST", "/orders", '{"customer": "Yulia",}', None,
-     '{"detail":[{"type":"json_invalid","loc":["body",21],"msg":"JSON decode error",'
-     '"input":{},"ctx":{"error":"Expecting property name enclosed in double quotes"}}]}'),
-    ("POST", "/orders", '{"customer": ""}', None,
-     '{"detail":[{"type":"value_error","loc":["body","customer"],"msg":"Value error, customer '
-     'must not be empty","input":"","ctx":{"error":{}}}]}'),
-    ("GET", "/orders/abc", None, None,
-     '{"detail":[{"type":"int_parsing","loc":["path","order_id"],"msg":"Input should be a valid '
-     'integer, unable to parse string as an integer","input":"abc"}]}'),
-    ("POST", "/orders/1.5/pay", None, None,
-     '{"detail":[{"type":"int_parsing","loc":["path","order_id"],"msg":"Input should be a valid '
-     'integer, unable to parse string as an integer","input":"1.5"}]}'),
+    (
+        "POST",
+        "/orders",
+        "[1]",
+        None,
+        '{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid '
+        'dictionary or object to extract fields from","input":[1]}]}',
+    ),
+    (
+        "POST",
+        "/orders",
+        '{"customer": "Юлия"}',
+        "text/plain",
+        '{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid '
+        'dictionary or object to extract fields from","input":"{\\"customer\\": \\"Юлия\\"}"}]}',
+    ),
+    (
+        "POST",
+        "/orders",
+        "{}",
+        None,
+        '{"detail":[{"type":"missing","loc":["body","customer"],"msg":"Field required",'
+        '"input":{}}]}',
+    ),
+    (
+        "POST",
+        "/orders",
+        '{"name": "Юлия"}',
+        None,
+        '{"detail":[{"type":"missing","loc":["body","customer"],"msg":"Field required",'
+        '"input":{"name":"Юлия"}}]}',
+    ),
+    (
+        "POST",
+        "/orders",
+        '{"customer": 5}',
+        None,
+        '{"detail":[{"type":"string_type","loc":["body","customer"],"msg":"Input should be a '
+        'valid string","input":5}]}',
+    ),
+    (
+        "POST",
+        "/orders",
+        '{"customer": "Yulia",}',
+        None,
+        '{"detail":[{"type":"json_invalid","loc":["body",21],"msg":"JSON decode error",'
+        '"input":{},"ctx":{"error":"Expecting property name enclosed in double quotes"}}]}',
+    ),
+    (
+        "POST",
+        "/orders",
+        '{"customer": ""}',
+        None,
+        '{"detail":[{"type":"value_error","loc":["body","customer"],"msg":"Value error, customer '
+        'must not be empty","input":"","ctx":{"error":{}}}]}',
+    ),
+    (
+        "GET",
+        "/orders/abc",
+        None,
+        None,
+        '{"detail":[{"type":"int_parsing","loc":["path","order_id"],"msg":"Input should be a valid '
+        'integer, unable to parse string as an integer","input":"abc"}]}',
+    ),
+    (
+        "POST",
+        "/orders/1.5/pay",
+        None,
+        None,
+        '{"detail":[{"type":"int_parsing","loc":["path","order_id"],"msg":"Input should be a valid '
+        'integer, unable to parse string as an integer","input":"1.5"}]}',
+    ),
 ]
 
 
 @pytest.mark.parametrize(("method", "path", "content", "content_type", "body"), BAD_INPUT)
-async def test_bad_input_is_fastapis_422(method: str, path: str, content: str | None,
-                                         content_type: str | None, body: str) -> None:
+async def test_bad_input_is_fastapis_422(
+    method: str, path: str, content: str | None, content_type: str | None, body: str
+) -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
             headers = {} if content_type is None else {"Content-Type": content_type}
@@ -101,7 +151,9 @@ async def test_unknown_verb_and_missing_orders_are_404() -> None:
             for path in ("/orders/2", "/orders/0", "/orders/-1", "/orders/99999999999999999999"):
                 response = await http.get(path)
                 assert (response.status_code, response.text) == (
-                    404, '{"detail":"Order not found"}'), path
+                    404,
+                    '{"detail":"Order not found"}',
+                ), path
 
 
 async def test_orders_are_the_originals_shape_in_field_order_and_utf8() -> None:
@@ -127,8 +179,10 @@ async def fill(server: Server, store_settings: dict[str, Any], count: int) -> No
 
     def insert() -> None:
         with psycopg.connect(url, autocommit=True) as db:
-            db.execute("INSERT INTO orders (customer) SELECT 'c' || n "
-                       "FROM generate_series(1, %s) AS n", (count - 1,))
+            db.execute(
+                "INSERT INTO orders (customer) SELECT 'c' || n FROM generate_series(1, %s) AS n",
+                (count - 1,),
+            )
 
     await trio.to_thread.run_sync(insert)
 
@@ -137,8 +191,10 @@ async def test_a_long_list_comes_a_page_at_a_time(store_settings: dict[str, Any]
     """Up to 1000 orders, GET /orders is the original's answer (every order, no header);
     beyond, the first 1000 and a Link to the next page; limit/offset page through all."""
     with trio.fail_after(TIMEOUT * 2):
-        async with running_server(**store_settings) as server, httpx.AsyncClient(
-                base_url=server.http) as http:
+        async with (
+            running_server(**store_settings) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
             await fill(server, store_settings, 1000)
             every = await http.get("/orders")
             assert [o["id"] for o in every.json()] == list(range(1, 1001))
@@ -154,7 +210,7 @@ async def test_a_long_list_comes_a_page_at_a_time(store_settings: dict[str, Any]
                 link = page.headers["link"]
                 assert link.startswith("</orders?")
                 assert link.endswith('>; rel="next"')
-                path = link[1:link.index(">")]
+                path = link[1 : link.index(">")]
             assert [len(p) for p in pages] == [1000, 1000, 500]
             assert [n for p in pages for n in p] == list(range(1, 2501))
             small = await http.get("/orders?limit=2&offset=2499")
@@ -167,8 +223,10 @@ async def test_a_long_list_comes_a_page_at_a_time(store_settings: dict[str, Any]
 
 
 def _not_whole(name: str, raw: str) -> str:
-    return (f'{{"type":"int_parsing","loc":["query","{name}"],"msg":"Input should be a valid '
-            f'integer, unable to parse string as an integer","input":"{raw}"}}')
+    return (
+        f'{{"type":"int_parsing","loc":["query","{name}"],"msg":"Input should be a valid '
+        f'integer, unable to parse string as an integer","input":"{raw}"}}'
+    )
 
 
 def _detail(*items: str) -> str:
@@ -177,21 +235,40 @@ def _detail(*items: str) -> str:
 
 # FastAPI's answer to Query(ge=1, le=1000) and Query(ge=0): every bad parameter, named
 BAD_PAGES = [
-    ("limit=0", _detail('{"type":"greater_than_equal","loc":["query","limit"],"msg":"Input '
-                        'should be greater than or equal to 1","input":"0","ctx":{"ge":1}}')),
-    ("limit=1001", _detail('{"type":"less_than_equal","loc":["query","limit"],"msg":"Input '
-                           'should be less than or equal to 1000","input":"1001",'
-                           '"ctx":{"le":1000}}')),
+    (
+        "limit=0",
+        _detail(
+            '{"type":"greater_than_equal","loc":["query","limit"],"msg":"Input '
+            'should be greater than or equal to 1","input":"0","ctx":{"ge":1}}'
+        ),
+    ),
+    (
+        "limit=1001",
+        _detail(
+            '{"type":"less_than_equal","loc":["query","limit"],"msg":"Input '
+            'should be less than or equal to 1000","input":"1001",'
+            '"ctx":{"le":1000}}'
+        ),
+    ),
     ("limit=abc", _detail(_not_whole("limit", "abc"))),
     ("limit=", _detail(_not_whole("limit", ""))),
     ("limit=%C2%B2", _detail(_not_whole("limit", "\u00b2"))),  # ²
     ("limit=%D9%A1%D9%A0", _detail(_not_whole("limit", "\u0661\u0660"))),  # Arabic-Indic 10
     ("offset=%EF%BC%95", _detail(_not_whole("offset", "\uff15"))),  # fullwidth 5
-    ("offset=-1", _detail('{"type":"greater_than_equal","loc":["query","offset"],"msg":"Input '
-                          'should be greater than or equal to 0","input":"-1","ctx":{"ge":0}}')),
-    ("limit=99999999999999999999", _detail(
-        '{"type":"less_than_equal","loc":["query","limit"],"msg":"Input should be less than '
-        'or equal to 1000","input":"99999999999999999999","ctx":{"le":1000}}')),
+    (
+        "offset=-1",
+        _detail(
+            '{"type":"greater_than_equal","loc":["query","offset"],"msg":"Input '
+            'should be greater than or equal to 0","input":"-1","ctx":{"ge":0}}'
+        ),
+    ),
+    (
+        "limit=99999999999999999999",
+        _detail(
+            '{"type":"less_than_equal","loc":["query","limit"],"msg":"Input should be less than '
+            'or equal to 1000","input":"99999999999999999999","ctx":{"le":1000}}'
+        ),
+    ),
     ("limit=1.5&offset=x", _detail(_not_whole("limit", "1.5"), _not_whole("offset", "x"))),
 ]
 
@@ -261,24 +338,29 @@ async def test_openapi_document_covers_every_rest_route() -> None:
         async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
             document = (await http.get("/openapi.json")).json()
             assert document["openapi"].startswith("3.")
-            documented = {(path, method) for path, ops in document["paths"].items()
-                          for method in ops}
+            documented = {
+                (path, method) for path, ops in document["paths"].items() for method in ops
+            }
             docs = await http.get("/docs")
             assert docs.status_code == 200
             assert "swagger-ui" in docs.text
             assert "/openapi.json" in docs.text
         routes = set()
         for rule in server.app.url_map.iter_rules():
-            if rule.websocket or rule.rule in ("/openapi.json", "/static/<path:filename>",
-                                               *pages.HTML_ROUTES):
+            if rule.websocket or rule.rule in (
+                "/openapi.json",
+                "/static/<path:filename>",
+                *pages.HTML_ROUTES,
+            ):
                 continue
-            path = rule.rule.replace("<raw_id>", "{order_id}").replace("<event_id>",
-                                                                     "{event_id}")
+            path = rule.rule.replace("<raw_id>", "{order_id}").replace("<event_id>", "{event_id}")
             for method in rule.methods or ():
                 if method in ("GET", "POST", "PUT", "DELETE"):
                     if "<verb>" in path:
-                        routes |= {(path.replace("<verb>", verb), "post")
-                                   for verb in ("pay", "ship", "deliver", "cancel")}
+                        routes |= {
+                            (path.replace("<verb>", verb), "post")
+                            for verb in ("pay", "ship", "deliver", "cancel")
+                        }
                     else:
                         routes.add((path, method.lower()))
         assert routes == documented

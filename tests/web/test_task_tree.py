@@ -27,8 +27,11 @@ def busy(node: dict[str, Any]) -> list[dict[str, Any]]:
 def find(node: dict[str, Any], name_part: str) -> dict[str, Any] | None:
     if name_part in node.get("name", ""):
         return node
-    children = node.get("tasks", []) if "group" in node else [
-        child for nursery in node["nurseries"] for child in nursery["tasks"]]
+    children = (
+        node.get("tasks", [])
+        if "group" in node
+        else [child for nursery in node["nurseries"] for child in nursery["tasks"]]
+    )
     for child in children:
         found = find(child, name_part)
         if found is not None:
@@ -63,9 +66,14 @@ async def test_a_large_fan_out_is_one_group_until_expanded() -> None:
         assert me is not None
         [group] = busy(me)[0]["tasks"]
         assert (group["group"], group["count"], group["shown"], len(group["tasks"])) == (
-            "other", 30, 5, 5)
-        expanded = find((await task_tree.snapshot(limit=5, expand=["other"]))["root"],
-                        "test_a_large_fan_out")
+            "other",
+            30,
+            5,
+            5,
+        )
+        expanded = find(
+            (await task_tree.snapshot(limit=5, expand=["other"]))["root"], "test_a_large_fan_out"
+        )
         assert expanded is not None
         assert len(busy(expanded)[0]["tasks"]) == 30
         nursery.cancel_scope.cancel()
@@ -95,17 +103,22 @@ async def test_an_expanded_kind_lists_at_most_max_limit() -> None:
     async with trio.open_nursery() as nursery:
         for _ in range(task_tree.MAX_LIMIT + 20):
             await nursery.start(parked)
-        me = find((await task_tree.snapshot(limit=5, expand=["other"]))["root"],
-                  "test_an_expanded_kind")
+        me = find(
+            (await task_tree.snapshot(limit=5, expand=["other"]))["root"], "test_an_expanded_kind"
+        )
         assert me is not None
         [group] = busy(me)[0]["tasks"]
         assert (group["count"], group["shown"], len(group["tasks"])) == (
-            task_tree.MAX_LIMIT + 20, task_tree.MAX_LIMIT, task_tree.MAX_LIMIT)
+            task_tree.MAX_LIMIT + 20,
+            task_tree.MAX_LIMIT,
+            task_tree.MAX_LIMIT,
+        )
         nursery.cancel_scope.cancel()
 
 
-def costly_labels(monkeypatch: pytest.MonkeyPatch, clock: trio.testing.MockClock | None
-                  ) -> list[int]:
+def costly_labels(
+    monkeypatch: pytest.MonkeyPatch, clock: trio.testing.MockClock | None
+) -> list[int]:
     """Count the tasks labelled (the tree's main work), each made to cost 1 ms of `clock`."""
     real = task_tree._kind
     labelled = [0]
@@ -121,7 +134,8 @@ def costly_labels(monkeypatch: pytest.MonkeyPatch, clock: trio.testing.MockClock
 
 
 async def test_reading_the_tree_gives_the_loop_back_often_and_takes_at_most_a_tenth(
-        monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock) -> None:
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
     """1000 tasks whose labels cost 1 ms each (of the virtual clock): one GET /debug/tasks
     used to hold the event loop for the whole second; a bystander must now get it back at
     least every 100 labels (0.1 s), and the read be stretched to a tenth of the loop."""
@@ -150,7 +164,8 @@ async def test_reading_the_tree_gives_the_loop_back_often_and_takes_at_most_a_te
 
 
 async def test_readers_in_a_loop_build_the_tree_once_a_second(
-        monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock) -> None:
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
     labelled = costly_labels(monkeypatch, None)
     async with open_stand() as stand:
         answers: list[Any] = []
@@ -172,7 +187,8 @@ async def test_readers_in_a_loop_build_the_tree_once_a_second(
 
 
 async def test_readers_in_a_loop_get_at_most_ten_answers_a_second(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """Even from the cache an answer is work to send (300 KiB with 2000 connections): four
     readers in a loop are answered in turn, at most ten times a second in all."""
     async with open_stand() as stand:
@@ -189,7 +205,8 @@ async def test_readers_in_a_loop_get_at_most_ten_answers_a_second(
 
 
 async def test_answers_are_cached_a_second_by_their_parameters_and_built_one_at_a_time(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     tree = task_tree.TaskTree()
     answers: list[str] = []
 
@@ -214,7 +231,8 @@ async def test_answers_are_cached_a_second_by_their_parameters_and_built_one_at_
 
 
 async def test_readers_past_the_waiting_bound_are_told_busy_at_once(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """However many ask at once, at most MAX_WAITING wait for their turn (each holding a
     connection); the next one gets None (the route's 503 busy) without waiting."""
     tree = task_tree.TaskTree()

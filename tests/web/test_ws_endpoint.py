@@ -28,8 +28,10 @@ async def test_hello_is_the_first_frame() -> None:
 @pytest.mark.parametrize("query", ["", "?channel="])
 async def test_no_or_empty_channel_means_the_default(query: str) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(default_channel="lobby") as server,
-                    open_websocket_url(f"{server.ws}/ws{query}") as ws):
+        async with (
+            running_server(default_channel="lobby") as server,
+            open_websocket_url(f"{server.ws}/ws{query}") as ws,
+        ):
             hello = await receive_json(ws)
             assert hello["channel"] == "lobby"
             assert hello["message"] == "connected to 'lobby'"
@@ -39,9 +41,15 @@ async def test_no_or_empty_channel_means_the_default(query: str) -> None:
 async def test_invalid_channel_is_refused_with_http_400_json(channel: str) -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, httpx.AsyncClient() as http:
-            response = await http.get(f"{server.http}/ws?channel={channel}", headers={
-                "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+            response = await http.get(
+                f"{server.http}/ws?channel={channel}",
+                headers={
+                    "Connection": "Upgrade",
+                    "Upgrade": "websocket",
+                    "Sec-WebSocket-Version": "13",
+                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                },
+            )
             assert response.status_code == 400
             body = response.json()
             assert body["error"] == "invalid_channel"
@@ -51,8 +59,9 @@ async def test_invalid_channel_is_refused_with_http_400_json(channel: str) -> No
 async def test_echo_sends_ack_echo_event() -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, connected(server) as (ws, _):
-            frames = await request(ws, {"action": "echo", "payload": {"text": "hello"},
-                                        "request_id": "r-echo-1"})
+            frames = await request(
+                ws, {"action": "echo", "payload": {"text": "hello"}, "request_id": "r-echo-1"}
+            )
             assert [f["type"] for f in frames] == ["ack", "echo", "event"]
             assert all(f["request_id"] == "r-echo-1" for f in frames)
             assert frames[1]["data"] == {"text": "hello"}
@@ -65,11 +74,15 @@ async def test_echo_sends_ack_echo_event() -> None:
 async def test_triplet_demo_sends_ack_two_steps_event() -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, connected(server) as (ws, _):
-            frames = await request(ws, {"action": "triplet_demo", "payload": {},
-                                        "request_id": "r-triplet-1"})
+            frames = await request(
+                ws, {"action": "triplet_demo", "payload": {}, "request_id": "r-triplet-1"}
+            )
             assert [(f["type"], f.get("step"), f.get("message")) for f in frames] == [
-                ("ack", None, None), ("step", 1, "first response"),
-                ("step", 2, "second response"), ("event", None, None)]
+                ("ack", None, None),
+                ("step", 1, "first response"),
+                ("step", 2, "second response"),
+                ("event", None, None),
+            ]
             assert frames[3]["name"] == "ws.triplet_demo"
             assert {f["request_id"] for f in frames} == {"r-triplet-1"}
 
@@ -96,18 +109,27 @@ async def test_event_ids_are_unique() -> None:
 
 async def test_broadcast_reaches_the_channel_sender_included_and_no_other() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server,
-                    connected(server, "room") as (alice, alice_hello),
-                    connected(server, "room") as (bob, _),
-                    connected(server, "elsewhere") as (carol, _)):
-            frames = await request(alice, {"action": "broadcast",
-                                           "payload": {"message": "hi all"},
-                                           "request_id": "r-bc-1"})
+        async with (
+            running_server() as server,
+            connected(server, "room") as (alice, alice_hello),
+            connected(server, "room") as (bob, _),
+            connected(server, "elsewhere") as (carol, _),
+        ):
+            frames = await request(
+                alice,
+                {"action": "broadcast", "payload": {"message": "hi all"}, "request_id": "r-bc-1"},
+            )
             assert [f["type"] for f in frames] == ["ack", "message", "event"]
             message = frames[1]
-            assert message.items() >= {"channel": "room", "message": "hi all",
-                                       "request_id": "r-bc-1",
-                                       "from": alice_hello["connection_id"]}.items()
+            assert (
+                message.items()
+                >= {
+                    "channel": "room",
+                    "message": "hi all",
+                    "request_id": "r-bc-1",
+                    "from": alice_hello["connection_id"],
+                }.items()
+            )
             assert frames[2]["name"] == "ws.broadcast"
             assert frames[2]["extra"] == {"channel": "room", "delivered": 2}
             assert (await receive_json(bob)) | {"ts": None} == message | {"ts": None}
@@ -120,15 +142,31 @@ ERROR_CASES = [
     ("[1, 2]", None, "invalid_message", {}),
     ('"just a string"', None, "invalid_message", {}),
     ('{"action": 5, "request_id": "e1"}', "e1", "invalid_message", {"field": "action"}),
-    ('{"action": "echo", "payload": [1], "request_id": "e2"}', "e2", "invalid_message",
-     {"field": "payload"}),
+    (
+        '{"action": "echo", "payload": [1], "request_id": "e2"}',
+        "e2",
+        "invalid_message",
+        {"field": "payload"},
+    ),
     ('{"payload": {}, "request_id": "e3"}', "e3", "unknown_action", {"raw_action": None}),
-    ('{"action": "foo_bar", "request_id": "e4"}', "e4", "unknown_action",
-     {"raw_action": "foo_bar"}),
-    ('{"action": "broadcast", "payload": {}, "request_id": "e5"}', "e5", "validation_error",
-     {"field": "message"}),
-    ('{"action": "broadcast", "payload": {"message": 7}, "request_id": "e6"}', "e6",
-     "validation_error", {"field": "message"}),
+    (
+        '{"action": "foo_bar", "request_id": "e4"}',
+        "e4",
+        "unknown_action",
+        {"raw_action": "foo_bar"},
+    ),
+    (
+        '{"action": "broadcast", "payload": {}, "request_id": "e5"}',
+        "e5",
+        "validation_error",
+        {"field": "message"},
+    ),
+    (
+        '{"action": "broadcast", "payload": {"message": 7}, "request_id": "e6"}',
+        "e6",
+        "validation_error",
+        {"field": "message"},
+    ),
 ]
 
 
@@ -161,7 +199,10 @@ async def test_bad_request_id_type_is_acked_with_an_assigned_id_then_explained()
             assigned = f"srv-{hello['connection_id']}-1"
             assert (ack["type"], ack["request_id"]) == ("ack", assigned)
             assert (error["error"], error["request_id"], error["field"]) == (
-                "invalid_message", assigned, "request_id")
+                "invalid_message",
+                assigned,
+                "request_id",
+            )
 
 
 async def test_binary_frame_gets_an_error_frame() -> None:
@@ -171,6 +212,9 @@ async def test_binary_frame_gets_an_error_frame() -> None:
                 await ws.send_message(payload)
                 error = await receive_json(ws)
                 assert (error["type"], error["error"], error["request_id"]) == (
-                    "error", "invalid_message", None)
+                    "error",
+                    "invalid_message",
+                    None,
+                )
                 assert "binary" in error["message"]
             assert (await request(ws, {"action": "echo"}))[-1]["name"] == "ws.echo"

@@ -26,8 +26,11 @@ def test_ping_frame_is_byte_identical_to_wsproto() -> None:
 
 def test_a_client_reads_back_a_batch_of_frames() -> None:
     texts = ["", "a", "é" * 200, "x" * 70_000, '{"type":"ack"}']
-    batch = b"".join(framing.text_frame(t) for t in texts[:2]) + framing.PING_FRAME + b"".join(
-        framing.text_frame(t) for t in texts[2:])
+    batch = (
+        b"".join(framing.text_frame(t) for t in texts[:2])
+        + framing.PING_FRAME
+        + b"".join(framing.text_frame(t) for t in texts[2:])
+    )
     client = Connection(ConnectionType.CLIENT)
     client.receive_data(batch)
     events = list(client.events())

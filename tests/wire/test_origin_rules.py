@@ -17,22 +17,26 @@ from qakit_trio.wire.origins import (
 )
 
 
-@pytest.mark.parametrize(("header", "parts"), [
-    ("localhost", ("localhost", None)),
-    ("LocalHost.:8002", ("localhost", 8002)),
-    ("127.0.0.1:8000", ("127.0.0.1", 8000)),
-    ("[::1]:8002", ("[::1]", 8002)),
-    ("[0:0:0:0:0:0:0:1]", ("[::1]", None)),
-    ("qa_websocket:8002", ("qa_websocket", 8002)),
-    ("::1", None),  # IPv6 without brackets is not a Host
-    ("localhost:99999", None),
-    ("localhost:\uff18\uff10", None),  # ASCII digits only (fullwidth 80)
-    ("user@localhost", None),
-    ("a b", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    ("header", "parts"),
+    [
+        ("localhost", ("localhost", None)),
+        ("LocalHost.:8002", ("localhost", 8002)),
+        ("127.0.0.1:8000", ("127.0.0.1", 8000)),
+        ("[::1]:8002", ("[::1]", 8002)),
+        ("[0:0:0:0:0:0:0:1]", ("[::1]", None)),
+        ("qa_websocket:8002", ("qa_websocket", 8002)),
+        ("::1", None),  # IPv6 without brackets is not a Host
+        ("localhost:99999", None),
+        ("localhost:\uff18\uff10", None),  # ASCII digits only (fullwidth 80)
+        ("user@localhost", None),
+        ("a b", None),
+        ("", None),
+    ],
+)
 def test_a_host_header_splits_into_its_canonical_host_and_port(
-        header: str, parts: tuple[str, int | None] | None) -> None:
+    header: str, parts: tuple[str, int | None] | None
+) -> None:
     assert split_host(header) == parts
 
 
@@ -41,8 +45,11 @@ def test_the_stands_own_origin_is_the_scheme_host_and_port_the_request_was_sent_
     assert own_origin("http", "LOCALHOST") == ("http", "localhost", 80)
     assert own_origin("wss", "stand.example") == ("https", "stand.example", 443)
     assert own_origin("http", None) is None
-    assert origin_of("http://localhost:80") == origin_of("http://localhost") == (
-        "http", "localhost", 80)
+    assert (
+        origin_of("http://localhost:80")
+        == origin_of("http://localhost")
+        == ("http", "localhost", 80)
+    )
     for not_an_origin in ("null", "file://", "http://a/b", "ftp://a", "http://u@a", "a.example"):
         assert origin_of(not_an_origin) is None, not_an_origin
 
@@ -72,8 +79,15 @@ def test_an_origin_rule_lets_in_no_origin_its_own_pages_and_its_lists_only() -> 
 
 def test_the_default_hosts_are_localhost_the_binds_and_the_host_name() -> None:
     rule = HostRule.of(None, ["127.0.0.1:8002", "192.168.1.5:8000"], "Teacher-PC")
-    for host in ("localhost", "localhost:8002", "127.0.0.1:8000", "[::1]:8002",
-                 "192.168.1.5:8000", "teacher-pc:8002", "teacher-pc."):
+    for host in (
+        "localhost",
+        "localhost:8002",
+        "127.0.0.1:8000",
+        "[::1]:8002",
+        "192.168.1.5:8000",
+        "teacher-pc:8002",
+        "teacher-pc.",
+    ):
         assert rule.permits(host), host
     for host in ("attacker.example", "attacker.example:8002", "10.0.0.7:8002", "localhost:x"):
         assert not rule.permits(host), host
@@ -98,7 +112,11 @@ def test_qakit_allowed_hosts_replaces_the_default_and_star_turns_it_off() -> Non
 
 def test_allowed_hosts_are_read_strictly() -> None:
     assert parse_hosts("Stand.Example, ::1, [0::1], 10.0.0.1, qa_websocket") == (
-        "stand.example", "[::1]", "10.0.0.1", "qa_websocket")
+        "stand.example",
+        "[::1]",
+        "10.0.0.1",
+        "qa_websocket",
+    )
     assert parse_hosts("a, *") == ("*",)
     with pytest.raises(ValueError, match="without its port"):
         parse_hosts("localhost:8002")

@@ -67,12 +67,16 @@ def test_parse_request_defaults_payload() -> None:
         ({"action": 5}, ErrorCode.INVALID_MESSAGE, {"field": "action"}),
         ({"action": "echo", "payload": [1]}, ErrorCode.INVALID_MESSAGE, {"field": "payload"}),
         ({"action": "echo", "payload": "x"}, ErrorCode.INVALID_MESSAGE, {"field": "payload"}),
-        ({"action": "echo", "request_id": True}, ErrorCode.INVALID_MESSAGE,
-         {"field": "request_id"}),
+        (
+            {"action": "echo", "request_id": True},
+            ErrorCode.INVALID_MESSAGE,
+            {"field": "request_id"},
+        ),
     ],
 )
-def test_parse_request_rejects(obj: dict[str, Any], code: ErrorCode,
-                               details: dict[str, Any]) -> None:
+def test_parse_request_rejects(
+    obj: dict[str, Any], code: ErrorCode, details: dict[str, Any]
+) -> None:
     with pytest.raises(ProtocolError) as caught:
         protocol.parse_request(obj, "r1")
     assert caught.value.code == code
@@ -94,8 +98,9 @@ def test_valid_channel_names(name: str) -> None:
     assert protocol.channel_problem(name) is None
 
 
-@pytest.mark.parametrize("name", ["", "x" * 65, "a b", "tab\there", "new\nline", "nul\x00",
-                                  "nbsp\u00a0"])
+@pytest.mark.parametrize(
+    "name", ["", "x" * 65, "a b", "tab\there", "new\nline", "nul\x00", "nbsp\u00a0"]
+)
 def test_invalid_channel_names(name: str) -> None:
     assert protocol.channel_problem(name)
 
@@ -106,25 +111,48 @@ def test_ts_is_utc_iso8601() -> None:
 
 
 def test_frames_have_the_documented_shapes() -> None:
-    assert protocol.connected("general", "c1").items() >= {
-        "type": "system", "message": "connected to 'general'", "channel": "general",
-        "connection_id": "c1"}.items()
+    assert (
+        protocol.connected("general", "c1").items()
+        >= {
+            "type": "system",
+            "message": "connected to 'general'",
+            "channel": "general",
+            "connection_id": "c1",
+        }.items()
+    )
     assert protocol.ack(5).keys() == {"type", "request_id", "ts"}
     assert protocol.echo("r", {"a": 1})["data"] == {"a": 1}
-    assert protocol.step("r", 2, "second response").items() >= {
-        "type": "step", "step": 2, "message": "second response", "request_id": "r"}.items()
+    assert (
+        protocol.step("r", 2, "second response").items()
+        >= {"type": "step", "step": 2, "message": "second response", "request_id": "r"}.items()
+    )
     event = protocol.event("ws.echo", "r", {"a": 1}, "e-1")
     assert event.keys() == {"type", "name", "request_id", "ts", "extra", "event_id"}
     message = protocol.channel_message("room", "hi", "r", "c1")
-    assert message.items() >= {"type": "message", "channel": "room", "message": "hi",
-                               "request_id": "r", "from": "c1"}.items()
+    assert (
+        message.items()
+        >= {
+            "type": "message",
+            "channel": "room",
+            "message": "hi",
+            "request_id": "r",
+            "from": "c1",
+        }.items()
+    )
     assert protocol.rest_broadcast("room", "hi").keys() == {"type", "channel", "message", "ts"}
 
 
 def test_error_frame_carries_code_details_and_request_id() -> None:
     frame = protocol.error(None, protocol.unknown_action("foo_bar"))
-    assert frame.items() >= {"type": "error", "request_id": None, "error": "unknown_action",
-                             "raw_action": "foo_bar"}.items()
+    assert (
+        frame.items()
+        >= {
+            "type": "error",
+            "request_id": None,
+            "error": "unknown_action",
+            "raw_action": "foo_bar",
+        }.items()
+    )
     assert frame["message"] == "unknown action 'foo_bar'"
 
 
@@ -139,15 +167,20 @@ def test_encode_is_compact_json_and_keeps_unicode() -> None:
 JSON_TEXT = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=20).map(json.dumps)
-HOSTILE = st.sampled_from(['"\\ud800"', '"\\udfff"', "NaN", "-Infinity", "1e999", "[" * 80,
-                           "{" * 3, '"\\ud83d\\ude00"'])
+    max_leaves=20,
+).map(json.dumps)
+HOSTILE = st.sampled_from(
+    ['"\\ud800"', '"\\udfff"', "NaN", "-Infinity", "1e999", "[" * 80, "{" * 3, '"\\ud83d\\ude00"']
+)
 
 
 @settings(max_examples=500, deadline=None)
-@given(text=st.text() | JSON_TEXT | st.builds(lambda a, b, c: a + b + c, JSON_TEXT, HOSTILE,
-                                                JSON_TEXT)
-       | HOSTILE.map(lambda h: '{"action":"echo","payload":{"x":' + h + '},"request_id":1}'))
+@given(
+    text=st.text()
+    | JSON_TEXT
+    | st.builds(lambda a, b, c: a + b + c, JSON_TEXT, HOSTILE, JSON_TEXT)
+    | HOSTILE.map(lambda h: '{"action":"echo","payload":{"x":' + h + '},"request_id":1}')
+)
 def test_any_text_is_a_request_or_a_protocol_error_and_replies_always_encode(text: str) -> None:
     try:
         obj = protocol.decode_object(text)
@@ -170,8 +203,7 @@ def test_any_text_is_a_request_or_a_protocol_error_and_replies_always_encode(tex
 @settings(max_examples=200, deadline=None)
 @given(depth=st.integers(min_value=0, max_value=3000), kind=st.sampled_from("[{"))
 def test_nesting_is_accepted_up_to_max_depth_only(depth: int, kind: str) -> None:
-    text = ("[" * depth + "1" + "]" * depth if kind == "["
-            else '{"a":' * depth + "1" + "}" * depth)
+    text = "[" * depth + "1" + "]" * depth if kind == "[" else '{"a":' * depth + "1" + "}" * depth
     if depth <= protocol.MAX_DEPTH:
         assert protocol.decode_json(text) is not None
     else:

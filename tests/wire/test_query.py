@@ -8,8 +8,25 @@ from qakit_trio.wire.query import ascii_whole
 
 
 # superscript two, Arabic-Indic ten, mathematical bold five, fullwidth five
-@pytest.mark.parametrize("raw", ["\u00b2", "\u0661\u0660", "\U0001d7d3", "\uff15", "-1", "+1",
-                                 " 1", "1 ", "", "1e3", "0x10", "1_000", "9" * 19, None])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "\u00b2",
+        "\u0661\u0660",
+        "\U0001d7d3",
+        "\uff15",
+        "-1",
+        "+1",
+        " 1",
+        "1 ",
+        "",
+        "1e3",
+        "0x10",
+        "1_000",
+        "9" * 19,
+        None,
+    ],
+)
 def test_anything_but_ascii_digits_is_refused(raw: str | None) -> None:
     assert ascii_whole(raw) is None
 

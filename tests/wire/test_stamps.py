@@ -14,8 +14,10 @@ def test_the_deterministic_clock_starts_at_the_epoch_and_ticks_1_ms_per_reading(
     try:
         stamps.set_deterministic(5)
         assert [stamps.utc_ts() for _ in range(3)] == [
-            "2026-01-01T00:00:00.000000+00:00", "2026-01-01T00:00:00.001000+00:00",
-            "2026-01-01T00:00:00.002000+00:00"]
+            "2026-01-01T00:00:00.000000+00:00",
+            "2026-01-01T00:00:00.001000+00:00",
+            "2026-01-01T00:00:00.002000+00:00",
+        ]
         ids = (stamps.new_connection_id(), stamps.new_event_id())
         stamps.set_deterministic(5)
         assert (stamps.new_connection_id(), stamps.new_event_id()) == ids  # same seed
@@ -27,8 +29,10 @@ def test_the_deterministic_clock_starts_at_the_epoch_and_ticks_1_ms_per_reading(
 
 def test_id_shapes() -> None:
     assert re.fullmatch(r"[0-9a-f]{12}", stamps.new_connection_id())
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
-                        stamps.new_event_id())
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+        stamps.new_event_id(),
+    )
     assert stamps.iso_utc(0.5) == "1970-01-01T00:00:00.500000+00:00"
 
 

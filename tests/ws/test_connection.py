@@ -38,16 +38,22 @@ async def stats(server: Server) -> dict[str, object]:
 
 
 def expected(channels: dict[str, int], legacy: int = 0) -> dict[str, object]:
-    return {"channels": channels, "total_connections": sum(channels.values()) + legacy,
-            "legacy_orders_connections": legacy}
+    return {
+        "channels": channels,
+        "total_connections": sum(channels.values()) + legacy,
+        "legacy_orders_connections": legacy,
+    }
 
 
 async def test_stats_are_exact_right_after_connects_and_disconnects() -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server:
             assert await stats(server) == expected({})
-            async with (connected(server, "room"), connected(server, "lobby"),
-                        connected(server, "room") as (b, _)):
+            async with (
+                connected(server, "room"),
+                connected(server, "lobby"),
+                connected(server, "room") as (b, _),
+            ):
                 assert await stats(server) == expected({"room": 2, "lobby": 1})
                 await b.aclose()
                 # the close handshake has completed: the server has already counted it
@@ -63,17 +69,21 @@ async def test_client_close_code_is_seen_and_echoed(caplog: pytest.LogCaptureFix
             await ws.aclose(code=4321, reason="bye now")
             assert ws.closed is not None
             assert ws.closed.code == 4321  # the server answered with the client's own code
-    closed = [r for r in caplog.records if r.getMessage() == "client closed"
-              and r.fields["conn"] == hello["connection_id"]]  # type: ignore[attr-defined]
-    assert [(r.fields["close_code"], r.fields["close_reason"])  # type: ignore[attr-defined]
-            for r in closed] == [
-        (4321, "bye now")]
+    closed = [
+        r
+        for r in caplog.records
+        if r.getMessage() == "client closed" and r.fields["conn"] == hello["connection_id"]  # type: ignore[attr-defined]
+    ]
+    assert [
+        (r.fields["close_code"], r.fields["close_reason"])  # type: ignore[attr-defined]
+        for r in closed
+    ] == [(4321, "bye now")]
 
 
 async def test_oversized_frame_closes_with_1009() -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server(max_message_size=1000) as server, connected(server) as (ws, _):
-            assert (await request(ws, {"action": "echo", "payload": {"t": "x" * 900}}))
+            assert await request(ws, {"action": "echo", "payload": {"t": "x" * 900}})
             await ws.send_message(json.dumps({"action": "echo", "payload": {"t": "x" * 1000}}))
             assert (await read_until_closed(ws)).code == 1009
 
@@ -86,15 +96,21 @@ async def test_handler_failure_closes_1011_and_others_are_unaffected(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(extra_actions={"boom": boom}) as server,
-                    connected(server) as (victim, _), connected(server) as (other, _)):
+        async with (
+            running_server(extra_actions={"boom": boom}) as server,
+            connected(server) as (victim, _),
+            connected(server) as (other, _),
+        ):
             await send_json(victim, {"action": "boom", "request_id": "b1"})
             ack, error = await receive_json(victim), await receive_json(victim)
             assert ack["type"] == "ack"
             assert (error["error"], error["request_id"]) == ("internal_error", "b1")
             assert await read_until_closed(victim) == Closed([], 1011, "internal error")
             assert [f["type"] for f in await request(other, {"action": "echo"})] == [
-                "ack", "echo", "event"]
+                "ack",
+                "echo",
+                "event",
+            ]
     assert any(r.getMessage() == "action failed" and r.exc_info for r in caplog.records)
 
 
@@ -103,8 +119,9 @@ async def open_slow_client(server: Server, nursery: trio.Nursery) -> WebSocketCo
     sock = trio.socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     await sock.connect(("127.0.0.1", server.port))
-    return await wrap_client_stream(nursery, trio.SocketStream(sock), "127.0.0.1",
-                                    "/ws?channel=room")
+    return await wrap_client_stream(
+        nursery, trio.SocketStream(sock), "127.0.0.1", "/ws?channel=room"
+    )
 
 
 async def test_slow_consumer_is_evicted_while_a_fast_one_keeps_receiving() -> None:
@@ -113,17 +130,26 @@ async def test_slow_consumer_is_evicted_while_a_fast_one_keeps_receiving() -> No
     and the fast client gets every broadcast, in order, all along."""
     big = "x" * 60_000
     with trio.fail_after(30):
-        async with (running_server(outbox_size=8, close_timeout=20, shutdown_timeout=25,
-                                   slow_consumer_timeout=1) as server,
-                    trio.open_nursery() as nursery):
+        async with (
+            running_server(
+                outbox_size=8, close_timeout=20, shutdown_timeout=25, slow_consumer_timeout=1
+            ) as server,
+            trio.open_nursery() as nursery,
+        ):
             slow = await open_slow_client(server, nursery)
             assert (await receive_json(slow))["type"] == "system"
             async with connected(server, "room") as (fast, _):
                 sent = 0
                 while True:  # broadcast until the slow client no longer counts
                     sent += 1
-                    frames = await request(fast, {"action": "broadcast", "request_id": sent,
-                                                  "payload": {"message": f"{sent}:{big}"}})
+                    frames = await request(
+                        fast,
+                        {
+                            "action": "broadcast",
+                            "request_id": sent,
+                            "payload": {"message": f"{sent}:{big}"},
+                        },
+                    )
                     assert frames[1]["message"] == f"{sent}:{big}"  # fast: every one, in order
                     if frames[2]["extra"]["delivered"] == 1:
                         break

@@ -50,8 +50,9 @@ def pinged_since(client: MemoryTransport, seen: int) -> bool:
     return client.pings > seen
 
 
-async def open_client(nursery: trio.Nursery, hub: Hub, channel: str = "room",
-                      settings: Settings = SETTINGS) -> tuple[Connection, MemoryTransport]:
+async def open_client(
+    nursery: trio.Nursery, hub: Hub, channel: str = "room", settings: Settings = SETTINGS
+) -> tuple[Connection, MemoryTransport]:
     transport = MemoryTransport()
     connection = Connection(transport, hub, channel, settings, Repeat)
     nursery.start_soon(connection.run)
@@ -60,7 +61,8 @@ async def open_client(nursery: trio.Nursery, hub: Hub, channel: str = "room",
 
 
 async def test_a_close_flushes_what_is_queued_then_waits_for_the_client(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     hub = Hub()
     async with open_stand() as nursery:
         connection, client = await open_client(nursery, hub)
@@ -80,7 +82,8 @@ async def test_a_close_flushes_what_is_queued_then_waits_for_the_client(
 
 
 async def test_a_slow_consumer_gets_its_close_without_the_backlog(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     hub = Hub()
     async with open_stand() as nursery:
         connection, client = await open_client(nursery, hub)
@@ -99,7 +102,8 @@ async def test_a_slow_consumer_gets_its_close_without_the_backlog(
 
 
 async def test_an_unanswered_close_is_dropped_after_the_close_timeout(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     hub = Hub()
     async with open_stand() as nursery:
         connection, client = await open_client(nursery, hub)
@@ -111,7 +115,8 @@ async def test_an_unanswered_close_is_dropped_after_the_close_timeout(
 
 
 async def test_a_close_stuck_behind_a_write_is_dropped_in_time_too(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     hub = Hub()
     async with open_stand() as nursery:
         connection, client = await open_client(nursery, hub)
@@ -126,7 +131,8 @@ async def test_a_close_stuck_behind_a_write_is_dropped_in_time_too(
 
 
 async def test_the_client_closing_first_gets_its_code_back_and_leaves_the_hub_first(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     hub = Hub()
     async with open_stand() as nursery:
         _, client = await open_client(nursery, hub)
@@ -139,7 +145,8 @@ async def test_the_client_closing_first_gets_its_code_back_and_leaves_the_hub_fi
 
 
 async def test_a_client_that_never_answers_pings_is_dropped_after_two_intervals(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     hub = Hub()
     async with open_stand() as nursery:
         await nursery.start(run_keepalive, [hub], SETTINGS.ping_interval)
@@ -163,7 +170,8 @@ async def test_a_client_that_never_answers_pings_is_dropped_after_two_intervals(
 
 
 async def test_a_client_that_stops_reading_is_evicted_by_the_watch(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     hub = Hub()
     async with open_stand() as nursery:
         await nursery.start(run_slow_consumer_watch, [hub], SETTINGS.slow_consumer_timeout)
@@ -185,7 +193,8 @@ async def test_a_client_that_stops_reading_is_evicted_by_the_watch(
 
 
 async def test_own_replies_have_a_bounded_room_of_their_own(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """Issue 22, item 9: a client's own replies never make its reader wait at the hub's high
     water (a client whose writing blocks its reading would never move again); they have a room
     of their own, 32x the frames and 8x the bytes, and only a full room stops the reader. A

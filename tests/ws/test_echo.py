@@ -25,8 +25,10 @@ async def test_text_and_binary_come_back_unchanged() -> None:
 
 async def test_oversized_message_closes_with_1009() -> None:
     with trio.fail_after(TIMEOUT):
-        async with (running_server(max_message_size=100) as server,
-                    open_websocket_url(f"{server.ws}/ws/echo") as ws):
+        async with (
+            running_server(max_message_size=100) as server,
+            open_websocket_url(f"{server.ws}/ws/echo") as ws,
+        ):
             await ws.send_message("x" * 101)
             assert (await read_until_closed(ws)).code == 1009
 
@@ -45,8 +47,10 @@ async def test_each_delayed_echo_comes_back_delay_ms_after_its_message_arrived()
     """?delay_ms=1000: five messages sent together come back together about a second later,
     in order. They came back at 1, 2, 3, 4 and 5 s: each waited for the one before it."""
     with trio.fail_after(TIMEOUT):
-        async with (running_server() as server,
-                    open_websocket_url(f"{server.ws}/ws/echo?delay_ms=1000") as ws):
+        async with (
+            running_server() as server,
+            open_websocket_url(f"{server.ws}/ws/echo?delay_ms=1000") as ws,
+        ):
             start = trio.current_time()
             for number in range(5):
                 await ws.send_message(f"m{number}")
@@ -56,8 +60,12 @@ async def test_each_delayed_echo_comes_back_delay_ms_after_its_message_arrived()
     assert 1.0 <= took < 2.5, took
 
 
-UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-           "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+UPGRADE = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
 
 
 @pytest.mark.parametrize("delay", ["²", "١٠", "𝟓", "５"])  # noqa: RUF001 (on purpose)
@@ -66,8 +74,9 @@ async def test_delay_ms_takes_ascii_digits_only(delay: str) -> None:
     numbers. A 400 that names delay_ms, before the upgrade."""
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, httpx.AsyncClient() as http:
-            response = await http.get(f"{server.http}/ws/echo", params={"delay_ms": delay},
-                                      headers=UPGRADE)
+            response = await http.get(
+                f"{server.http}/ws/echo", params={"delay_ms": delay}, headers=UPGRADE
+            )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_delay"
     assert "delay_ms" in response.json()["detail"]

@@ -39,8 +39,7 @@ def sync_publisher(url: str, port: int) -> dict[str, Any]:
     """Send COUNT broadcasts from the main thread while a second thread reads every frame."""
     acks: list[object] = []
     closed: list[object] = []
-    with sync_connect(url, sock=small_buffer_socket(port), max_size=None,
-                      ping_interval=None) as ws:
+    with sync_connect(url, sock=small_buffer_socket(port), max_size=None, ping_interval=None) as ws:
         hello = json.loads(ws.recv())
         assert hello["type"] == "system"
 
@@ -56,8 +55,11 @@ def sync_publisher(url: str, port: int) -> dict[str, Any]:
         reader = threading.Thread(target=read)
         reader.start()
         for n in range(COUNT):
-            ws.send(json.dumps({"action": "broadcast", "request_id": n,
-                                "payload": {"message": MESSAGE}}))
+            ws.send(
+                json.dumps(
+                    {"action": "broadcast", "request_id": n, "payload": {"message": MESSAGE}}
+                )
+            )
         reader.join(timeout=TIMEOUT)
     return {"acks": acks, "closed": closed}
 
@@ -65,14 +67,23 @@ def sync_publisher(url: str, port: int) -> dict[str, Any]:
 def asyncio_publisher(url: str, port: int) -> dict[str, Any]:
     async def main() -> dict[str, Any]:
         acks: list[object] = []
-        async with async_connect(url, sock=small_buffer_socket(port), max_size=None,
-                                 ping_interval=None) as ws:
+        async with async_connect(
+            url, sock=small_buffer_socket(port), max_size=None, ping_interval=None
+        ) as ws:
             await ws.recv()
 
             async def send() -> None:
                 for n in range(COUNT):
-                    await ws.send(json.dumps({"action": "broadcast", "request_id": n,
-                                              "payload": {"message": MESSAGE}}))
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "action": "broadcast",
+                                "request_id": n,
+                                "payload": {"message": MESSAGE},
+                            }
+                        )
+                    )
+
             sender = asyncio.create_task(send())
             while len(acks) < COUNT:
                 frame = json.loads(await ws.recv())
@@ -88,8 +99,10 @@ def asyncio_publisher(url: str, port: int) -> dict[str, Any]:
 async def test_a_reading_publisher_beside_a_never_reader_gets_every_ack(client: str) -> None:
     publisher = sync_publisher if client == "sync" else asyncio_publisher
     with trio.fail_after(TIMEOUT):
-        async with (running_server(slow_consumer_timeout=2, close_timeout=1) as server,
-                    connected(server, "room") as (subscriber, _)):
+        async with (
+            running_server(slow_consumer_timeout=2, close_timeout=1) as server,
+            connected(server, "room") as (subscriber, _),
+        ):
             never = await wsraw.open_raw(server.port, "/ws?channel=room", receive_buffer=4096)
             got: list[int] = []
 
@@ -101,14 +114,15 @@ async def test_a_reading_publisher_beside_a_never_reader_gets_every_ack(client: 
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(subscribe)
-                result = await trio.to_thread.run_sync(publisher, f"{server.ws}/ws?channel=room",
-                                                       server.port)
+                result = await trio.to_thread.run_sync(
+                    publisher, f"{server.ws}/ws?channel=room", server.port
+                )
             assert result["closed"] == []
             assert result["acks"] == list(range(COUNT))
             assert got == list(range(COUNT))
             hub = server.app.services.hub
             assert hub.evictions == 1  # the never-reader, and only it
-            assert hub.is_member(next(m for m in hub.members() if m.frames_in == 0
-                                      and m.inlet.meter.writes > 0))  # the subscriber stays
+            assert hub.is_member(
+                next(m for m in hub.members() if m.frames_in == 0 and m.inlet.meter.writes > 0)
+            )  # the subscriber stays
             del never
-

@@ -133,14 +133,19 @@ async def test_close_all_asks_everyone_to_go_away_and_marks_the_hub() -> None:
 
 # --- property: per-subscriber FIFO under any interleaving of publish, drain and evict ---------
 
-OPS = st.lists(st.tuples(st.sampled_from(["publish", "drain", "evict"]),
-                         st.integers(min_value=0, max_value=3)), max_size=80)
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["publish", "drain", "evict"]), st.integers(min_value=0, max_value=3)
+    ),
+    max_size=80,
+)
 
 
 @settings(max_examples=200, deadline=None)
 @given(ops=OPS)
 def test_every_subscriber_gets_a_gapless_ordered_run_of_what_it_was_offered(
-        ops: list[tuple[str, int]]) -> None:
+    ops: list[tuple[str, int]],
+) -> None:
     async def scenario() -> None:
         hub = Hub()
         clients = [join(hub, "room", f"c{n}", size=4) for n in range(4)]
@@ -156,8 +161,9 @@ def test_every_subscriber_gets_a_gapless_ordered_run_of_what_it_was_offered(
                     if before[n] and hub.is_member(client.member):
                         offered[n].append(sequence)  # kept: it got the frame
             elif op == "drain":
-                received[target] += [int(item.text) for item in clients[target].queued()
-                                     if isinstance(item, Frame)]
+                received[target] += [
+                    int(item.text) for item in clients[target].queued() if isinstance(item, Frame)
+                ]
             else:
                 hub.evict(clients[target].member, SLOW_CONSUMER, "test")
             await trio.lowlevel.checkpoint()
@@ -170,7 +176,8 @@ def test_every_subscriber_gets_a_gapless_ordered_run_of_what_it_was_offered(
 
 
 async def test_a_publisher_waits_for_a_congested_subscriber_but_not_a_paused_one(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """Flow control (issue 22, item 9): a congested member that is itself paused (its own
     reader waits for others) is neither waited for nor evicted: publishers never wait on each
     other. A congested member that is not paused and makes no progress is evicted after the

@@ -39,8 +39,9 @@ async def test_ping_round_skips_a_full_outbox_without_evicting_it() -> None:
     hub = Hub()
     send, receive = open_outbox(2)
     closes: list[int] = []
-    member = hub.join("room", "a", Inlet(send, no_fast_lane),
-                      lambda code, reason: closes.append(code))
+    member = hub.join(
+        "room", "a", Inlet(send, no_fast_lane), lambda code, reason: closes.append(code)
+    )
     send.send_nowait(Frame.of("x"))
     send.send_nowait(Frame.of("y"))
     assert ping_round(hub, previous_round=None) == 0
@@ -61,8 +62,9 @@ async def test_watch_evicts_a_writer_stuck_for_the_timeout_only(
     members = {}
     for name, calls in closes.items():
         send, _receive = open_outbox(4)
-        members[name] = hub.join("room", name, Inlet(send, no_fast_lane),
-                                 partial(record_close, calls))
+        members[name] = hub.join(
+            "room", name, Inlet(send, no_fast_lane), partial(record_close, calls)
+        )
     async with trio.open_nursery() as nursery:
         await nursery.start(run_slow_consumer_watch, [hub], 10.0)
         members["stuck"].inlet.meter.writing = True  # in a write that never finishes
@@ -71,8 +73,11 @@ async def test_watch_evicts_a_writer_stuck_for_the_timeout_only(
             await trio.sleep(3)
             members["slow"].inlet.meter.writes += 1
         nursery.cancel_scope.cancel()
-    assert closes == {"stuck": [(SLOW_CONSUMER, "slow consumer: no progress")], "slow": [],
-                      "idle": []}
+    assert closes == {
+        "stuck": [(SLOW_CONSUMER, "slow consumer: no progress")],
+        "slow": [],
+        "idle": [],
+    }
     assert [m.connection_id for m in hub.members()] == ["slow", "idle"]
 
 
@@ -115,10 +120,18 @@ async def test_silent_peer_dropped_after_two_intervals_answering_one_kept(
     closes: dict[str, int] = {}
     answering_send, answering_receive = open_outbox(8)
     silent_send, silent_receive = open_outbox(8)
-    answering = hub.join("room", "answering", Inlet(answering_send, no_fast_lane),
-                         lambda code, reason: closes.__setitem__("answering", code))
-    hub.join("room", "silent", Inlet(silent_send, no_fast_lane),
-             lambda code, reason: closes.__setitem__("silent", code))
+    answering = hub.join(
+        "room",
+        "answering",
+        Inlet(answering_send, no_fast_lane),
+        lambda code, reason: closes.__setitem__("answering", code),
+    )
+    hub.join(
+        "room",
+        "silent",
+        Inlet(silent_send, no_fast_lane),
+        lambda code, reason: closes.__setitem__("silent", code),
+    )
     dropped_at: list[float] = []
 
     async def answer_pings() -> None:
@@ -186,5 +199,7 @@ async def test_a_client_that_never_answers_is_dropped() -> None:
             assert frames[0][0] == wsraw.TEXT
             assert frames[1][0] == wsraw.PING
             assert (frames[-1][0], wsraw.close_code(frames[-1][1])) == (
-                wsraw.CLOSE, KEEPALIVE_TIMEOUT)
+                wsraw.CLOSE,
+                KEEPALIVE_TIMEOUT,
+            )
             assert server.app.services.hub.stats() == {}

@@ -54,8 +54,10 @@ async def test_busy_writer_means_the_frame_is_queued_in_order() -> None:
     send.send_nowait(Frame.of("already queued"))  # nobody is waiting: the writer is busy
     inlet.offer(Frame.of("next"))
     assert socket.wire == b""
-    assert [i.wire for i in drain_nowait(receive, [])] == [Frame.of("already queued").wire,
-                                                          Frame.of("next").wire]
+    assert [i.wire for i in drain_nowait(receive, [])] == [
+        Frame.of("already queued").wire,
+        Frame.of("next").wire,
+    ]
 
 
 async def test_part_taken_means_the_rest_is_queued_first() -> None:
@@ -84,12 +86,23 @@ async def test_full_outbox_refuses() -> None:
 
 async def test_offer_says_when_the_outbox_reaches_high_water() -> None:
     """High water is half the limits, in frames or in bytes, whichever comes first."""
-    by_frames = Inlet(open_outbox(8)[0], FakeSocket(room=0).write_nowait,
-                      Meter(OutboxLimits(max_frames=8, max_bytes=1 << 20)))
+    by_frames = Inlet(
+        open_outbox(8)[0],
+        FakeSocket(room=0).write_nowait,
+        Meter(OutboxLimits(max_frames=8, max_bytes=1 << 20)),
+    )
     assert [by_frames.offer(Frame.of("x")) for _ in range(5)] == [
-        QUEUED, QUEUED, QUEUED, CONGESTED, CONGESTED]
-    by_bytes = Inlet(open_outbox(8)[0], FakeSocket(room=0).write_nowait,
-                     Meter(OutboxLimits(max_frames=8, max_bytes=400)))
+        QUEUED,
+        QUEUED,
+        QUEUED,
+        CONGESTED,
+        CONGESTED,
+    ]
+    by_bytes = Inlet(
+        open_outbox(8)[0],
+        FakeSocket(room=0).write_nowait,
+        Meter(OutboxLimits(max_frames=8, max_bytes=400)),
+    )
     big = Frame.of("y" * 150)  # 152 bytes on the wire
     assert [by_bytes.offer(big), by_bytes.offer(big)] == [QUEUED, CONGESTED]
     with pytest.raises(trio.WouldBlock):  # a third would pass max_bytes

@@ -22,8 +22,9 @@ from qakit_trio.ws.outbox import Inlet, open_outbox
 from qakit_trio.ws.tap import Tap, Tapped, Taps, Watch
 
 
-def tapped(direction: str = "in", hub: str = "/ws", channel: str = "x",
-           conn: str | None = "c1") -> Tapped:
+def tapped(
+    direction: str = "in", hub: str = "/ws", channel: str = "x", conn: str | None = "c1"
+) -> Tapped:
     return Tapped(direction, hub, channel, conn, "{}", 0.0, "t")
 
 
@@ -53,7 +54,9 @@ async def test_no_tap_no_cost_and_a_tap_sees_what_it_watches() -> None:
         taps.offer("publish", "/ws", "x", None, '{"type":"message"}', delivered=2)
         got = [frames.receive_nowait(), frames.receive_nowait()]
         assert [(f.direction, f.conn, f.delivered) for f in got] == [
-            ("in", "c1", None), ("publish", None, 2)]
+            ("in", "c1", None),
+            ("publish", None, 2),
+        ]
         assert tap.dropped == 0
     assert not taps.active
     assert len(taps) == 0
@@ -90,7 +93,9 @@ async def test_the_hub_taps_what_it_publishes_with_how_many_got_it() -> None:
             assert hub.publish("empty", Frame.of("{}")) == 0
             got = [frames.receive_nowait(), frames.receive_nowait()]
         assert [(f.direction, f.channel, f.delivered) for f in got] == [
-            ("publish", "x", 1), ("publish", "empty", 0)]
+            ("publish", "x", 1),
+            ("publish", "empty", 0),
+        ]
         await trio.lowlevel.checkpoint()
 
 
@@ -114,7 +119,8 @@ class Offers:
 
 @pytest.mark.parametrize("others", [10, 100])
 async def test_a_frames_cost_does_not_grow_with_inspectors_watching_other_things(
-        monkeypatch: pytest.MonkeyPatch, others: int) -> None:
+    monkeypatch: pytest.MonkeyPatch, others: int
+) -> None:
     offers = Offers(monkeypatch)
     taps = Taps()
     with contextlib.ExitStack() as stack:
@@ -131,15 +137,31 @@ async def test_a_frames_cost_does_not_grow_with_inspectors_watching_other_things
 
 
 async def test_a_frame_is_offered_to_exactly_the_taps_whose_watch_wants_it(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     offers = Offers(monkeypatch)
     taps = Taps()
-    watches = [Watch(), Watch("/ws", "x"), Watch("/ws/orders", "x"), Watch("/ws", "y"),
-               Watch("/ws", "x", "c1"), Watch("/ws", "y", "c2"), Watch(None, None, "c3")]
-    frames = [tapped(direction, hub, channel, conn)
-              for direction, conn in (("in", "c1"), ("out", "c2"), ("out", "c3"),
-                                      ("publish", None), ("in", "c9"))
-              for hub in ("/ws", "/ws/orders") for channel in ("x", "y")]
+    watches = [
+        Watch(),
+        Watch("/ws", "x"),
+        Watch("/ws/orders", "x"),
+        Watch("/ws", "y"),
+        Watch("/ws", "x", "c1"),
+        Watch("/ws", "y", "c2"),
+        Watch(None, None, "c3"),
+    ]
+    frames = [
+        tapped(direction, hub, channel, conn)
+        for direction, conn in (
+            ("in", "c1"),
+            ("out", "c2"),
+            ("out", "c3"),
+            ("publish", None),
+            ("in", "c9"),
+        )
+        for hub in ("/ws", "/ws/orders")
+        for channel in ("x", "y")
+    ]
     with contextlib.ExitStack() as stack:
         opened = [stack.enter_context(taps.open_tap(size=len(frames))) for _ in watches]
         for _, receive in opened:
@@ -150,14 +172,16 @@ async def test_a_frame_is_offered_to_exactly_the_taps_whose_watch_wants_it(
             for frame in frames:
                 offers.by_tap.clear()
                 taps.offer(frame.direction, frame.hub, frame.channel, frame.conn, frame.text)
-                assert set(offers.by_tap) == {id(tap) for tap, _ in opened
-                                              if tap.watch.wants(frame)}, frame
+                assert set(offers.by_tap) == {
+                    id(tap) for tap, _ in opened if tap.watch.wants(frame)
+                }, frame
                 for _, receive in opened:
                     drain_nowait(receive, [])
 
 
 async def test_inspectors_describe_each_frame_once_and_wake_in_batches(
-        monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock) -> None:
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
     """Five inspectors watching everything, a frame every millisecond for a second: each frame
     is described (parsed, encoded) once, not once per inspector, and each inspector is sent a
     few dozen messages, not one per frame (its sender wakes per batch, not per frame)."""
@@ -183,8 +207,11 @@ async def test_inspectors_describe_each_frame_once_and_wake_in_batches(
         nursery.cancel_scope.cancel()
     assert described[0] == 1000
     for transport in transports:
-        messages = [json.loads(text) for text in transport.frames
-                    if isinstance(text, str) and text.startswith('{"type":"frames"')]
+        messages = [
+            json.loads(text)
+            for text in transport.frames
+            if isinstance(text, str) and text.startswith('{"type":"frames"')
+        ]
         rows = [row for message in messages for row in message["frames"]]
         assert [row["request_id"] for row in rows] == [str(n) for n in range(1000)]
         assert len(messages) <= 30  # about 20 (one per 50 ms); one per frame before
@@ -198,10 +225,22 @@ async def test_what_a_tap_holds_is_bounded_in_bytes_and_a_huge_frame_is_kept_sho
         taps.offer("in", "/ws", "x", "c1", huge)
         [kept] = drain_nowait(frames, [])
         assert len(kept.text) <= 4 * inspect.TEXT_MAX  # not the megabyte
-        row = inspect.describe(kept.direction, kept.hub, kept.channel, kept.conn, kept.text,
-                               kept.at, kept.ts, kept.delivered, kept.size)
+        row = inspect.describe(
+            kept.direction,
+            kept.hub,
+            kept.channel,
+            kept.conn,
+            kept.text,
+            kept.at,
+            kept.ts,
+            kept.delivered,
+            kept.size,
+        )
         assert (row["size"], row["truncated"], row["text"]) == (
-            len(huge.encode()), True, huge[:inspect.TEXT_MAX])
+            len(huge.encode()),
+            True,
+            huge[: inspect.TEXT_MAX],
+        )
     with taps.open_tap() as (tap, frames), frames:
         for _ in range(100):  # 60 KB frames (parsed for their ids, so kept whole): 6 MB
             taps.offer("in", "/ws", "x", "c1", "x" * 60_000)
@@ -211,7 +250,8 @@ async def test_what_a_tap_holds_is_bounded_in_bytes_and_a_huge_frame_is_kept_sho
 
 
 async def test_a_burst_reaches_an_inspector_in_messages_a_client_can_take(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """300 frames of 4 KB at once: sent as several messages of at most 256 KiB (trio-websocket
     clients refuse messages over 1 MiB), every frame in order."""
     taps = Taps()
@@ -223,8 +263,11 @@ async def test_a_burst_reaches_an_inspector_in_messages_a_client_can_take(
             taps.offer("out", "/ws", "room", "c1", f'{{"n":{n},"pad":"{"x" * 4000}"}}')
         await trio.sleep(1)
         nursery.cancel_scope.cancel()
-    messages = [text for text in transport.frames
-                if isinstance(text, str) and text.startswith('{"type":"frames"')]
+    messages = [
+        text
+        for text in transport.frames
+        if isinstance(text, str) and text.startswith('{"type":"frames"')
+    ]
     assert all(len(text) <= 256 * 1024 + 100 for text in messages)
     rows = [row for text in messages for row in json.loads(text)["frames"]]
     assert [json.loads(row["text"])["n"] for row in rows] == list(range(300))
