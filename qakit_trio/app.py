@@ -7,6 +7,7 @@ environment (that is `qakit_trio.asgi`'s and the CLI's job).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from quart import Response
@@ -16,12 +17,14 @@ from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed
 from werkzeug.routing import MapAdapter
 
 from qakit_trio.config import Settings
+from qakit_trio.pipeline.request import Stage
 from qakit_trio.services import Services
 from qakit_trio.sessions.actions import Action, base_actions
 from qakit_trio.sessions.order_actions import order_actions
+from qakit_trio.sessions.pipeline import pipeline
 from qakit_trio.transport import quart_ws
 from qakit_trio.transport.quart_ws import QakitASGIWebsocket, QakitWebsocket
-from qakit_trio.web import http_errors
+from qakit_trio.web import http_errors, rest_door
 from qakit_trio.web.cors import register_cors
 from qakit_trio.web.http_errors import HttpError
 from qakit_trio.web.lab import register_lab
@@ -29,9 +32,10 @@ from qakit_trio.web.metrics import Scrapes, register_metrics
 from qakit_trio.web.origins import register_origins
 from qakit_trio.web.pages import register_pages
 from qakit_trio.web.rest import register_rest
+from qakit_trio.web.rest_door import RestDoor
 from qakit_trio.web.rest_orders import register_orders
-from qakit_trio.web.ws_endpoint import register_ws
-from qakit_trio.wire import protocol
+from qakit_trio.web.ws_endpoint import register_ws, ws_doors
+from qakit_trio.wire import stamps
 
 if TYPE_CHECKING:
     from quart.wrappers import BaseRequestWebsocket
@@ -71,12 +75,18 @@ class QakitApp(QuartTrio):
             return self.url_map.bind(UNPARSABLE_HOST)
 
 
-def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = None) -> QakitApp:
-    """The app. `extra_actions` lets tests add actions (e.g. one that fails on purpose)."""
+def create_app(
+    settings: Settings,
+    *,
+    extra_actions: dict[str, Action] | None = None,
+    extra_stages: Sequence[Stage] = (),
+) -> QakitApp:
+    """The app. `extra_actions` lets tests add actions (e.g. one that fails on purpose), and
+    `extra_stages` stages of the request pipeline (sessions/pipeline.py), for every door."""
     quart_ws.check_versions()
     # ids and the times users see: random and the wall clock, or from QAKIT_DETERMINISTIC's
     # seed (wire/protocol.py), process-wide, as the clock it stands for
-    protocol.set_deterministic(settings.deterministic)
+    stamps.set_deterministic(settings.deterministic)
     if settings.deterministic is not None:
         log.warning(
             "deterministic mode: ids and times come from the seed and a fixed clock; "
@@ -89,10 +99,14 @@ def create_app(settings: Settings, *, extra_actions: dict[str, Action] | None = 
     register_origins(app, app.services)  # Host and Origin checks: first (web/origins.py)
     register_cors(app, settings.cors_allow_origins)
     actions = {**base_actions(), **order_actions(), **(extra_actions or {})}
-    app.services.requests.actions = frozenset(actions)  # metric labels: known actions only
-    register_rest(app, app.services)
-    register_orders(app, app.services)
-    register_ws(app, app.services, actions)
+    metrics = app.services.metrics  # their labels: known actions only
+    metrics["envelope"].actions = frozenset(actions)
+    metrics["rest"].actions = rest_door.ACTIONS
+    deps, stages = app.services.deps, pipeline(app.services.lab, extra_stages)
+    rest = RestDoor(deps, stages)
+    register_rest(app, app.services, rest)
+    register_orders(app, rest)
+    register_ws(app, app.services, ws_doors(settings, deps, actions, stages))
     register_lab(app, app.services)
     register_pages(app, app.services)
     app.scrapes = register_metrics(app, app.services)

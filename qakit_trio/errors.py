@@ -16,12 +16,14 @@
     └── Disconnected              disconnected: the client's side of a WebSocket is closed
                                   (details: its close code and reason)
 
-Foreign errors (psycopg, aiokafka, wsproto, OSError) are translated into these where they are
-met: postgres.py, kafka.py, kafka_spool.py, transport.py. Each door turns an error into its
-own reply by the error's `code`, in one table: `/ws` (envelope.py: an error frame with that
-code), `/ws/orders` (legacy.py: the original stand's texts), REST (rest_orders.py: an HTTP
-status). Two door-local exceptions carry a reply that is already decided and never leave their
-door: `legacy.LegacyError` and `rest_orders.HttpError`.
+Foreign errors (psycopg, aiokafka, OSError) are translated into these where they are met:
+adapters/postgres.py, kafka.py, kafka_spool.py. A client's close (the ASGI disconnect message)
+becomes `Disconnected` in transport/asgi.py (transport/memory.py in memory); wsproto's protocol
+violations become close codes in transport/hyper_ext.py, never exceptions. Each door turns an
+error into its own reply by the error's `code`, in one table: `/ws` (envelope.py: an error frame
+with that code), `/ws/orders` (legacy.py: the original stand's texts), REST (web/rest_door.py,
+`http_answer`: an HTTP status). Two door-local exceptions carry a reply that is already
+decided and never leave their door: `legacy.LegacyError` and `http_errors.HttpError`.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ FIELDS: Final[dict[str, tuple[str, type]]] = {
     "close_reason": ("qakit.close.reason", str),
     "source": ("qakit.source", str),
     "delivered": ("qakit.delivered", int),
-    # events (sessions/events.py)
+    # events (pipeline/events.py)
     "event_id": ("event.id", str),
     "event_action": ("event.action", str),
     "extra": ("qakit.extra", JSON),

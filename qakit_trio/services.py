@@ -38,11 +38,13 @@ from qakit_trio.adapters.kafka_spool import DiskSpool
 from qakit_trio.config import Settings
 from qakit_trio.domain.order_store import MemoryOrderStore, OrderStore
 from qakit_trio.lab.bugs import Bugs
+from qakit_trio.lab.fault_rules import FaultRules
+from qakit_trio.lab.lab import Lab
 from qakit_trio.logs import run_log_flusher
+from qakit_trio.pipeline.events import EventSink, OrderEvents
+from qakit_trio.pipeline.trail import EventTrail
 from qakit_trio.request_metrics import RequestMetrics
-from qakit_trio.sessions.events import EventSink, OrderEvents
-from qakit_trio.sessions.fault_rules import FaultRules
-from qakit_trio.sessions.trail import EventTrail
+from qakit_trio.sessions.deps import Deps
 from qakit_trio.supervisor import Supervisor
 from qakit_trio.transport.base import ServerTerminated
 from qakit_trio.wire import legacy
@@ -56,9 +58,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def make_store(
-    settings: Settings, kafka: Publisher, bugs: Bugs | None = None
-) -> tuple[OrderStore, OrderRelay | None]:
+def make_store(settings: Settings, kafka: Publisher) -> tuple[OrderStore, OrderRelay | None]:
     """The order store; with PostgreSQL and Kafka both on, also the relay of its event outbox."""
     if settings.reset_orders_on_start:
         log.warning(
@@ -66,7 +66,7 @@ def make_store(
             extra={"fields": {"store": "memory" if settings.database_url is None else "postgres"}},
         )
     if settings.database_url is None:
-        return MemoryOrderStore(bugs), None  # (empty at every start anyway)
+        return MemoryOrderStore(), None  # (empty at every start anyway)
     # psycopg is only loaded when it is used
     from qakit_trio.adapters.order_relay import OrderRelay
     from qakit_trio.adapters.postgres_orders import PostgresOrderStore
@@ -77,7 +77,6 @@ def make_store(
         timeout=settings.db_timeout,
         event_outbox=isinstance(kafka, KafkaPublisher),
         reset=settings.reset_orders_on_start,
-        bugs=bugs,
     )
     if not isinstance(kafka, KafkaPublisher):
         return store, None
@@ -108,12 +107,17 @@ class Services:
         self.taps = Taps()  # the inspector's taps on both hubs and their connections (tap.py)
         self.hub = Hub(grace, name="/ws", taps=self.taps)
         self.legacy_hub = Hub(grace, name="/ws/orders", taps=self.taps)
-        # the lab's defects (lab/bugs.py): one object, asked at a few named points
+        # the lab (lab/lab.py): its bugs (lab/bugs.py) and a teacher's fault rules (PUT
+        # /lab/faults), put in front of a request by the pipeline's lab stage
         self.bugs = Bugs(settings.bugs)
-        self.fault_rules = FaultRules()  # a teacher's scenario: PUT /lab/faults
-        # requests by door, for /metrics (their actions: app.py, sessions/legacy.py)
-        self.requests = RequestMetrics("envelope")
-        self.legacy_requests = RequestMetrics("legacy", legacy.ACTIONS)
+        self.fault_rules = FaultRules()
+        self.lab = Lab(self.bugs, self.fault_rules, self.hub)
+        # requests by door, for /metrics (by `protocol` label; their actions: app.py)
+        self.metrics = {
+            "envelope": RequestMetrics("envelope"),
+            "legacy": RequestMetrics("legacy", legacy.ACTIONS),
+            "rest": RequestMetrics("rest"),
+        }
         if settings.bugs:
             log.warning(
                 "lab bugs are on: this stand has defects on purpose",
@@ -123,10 +127,9 @@ class Services:
         self.events = EventSink(
             self.kafka,
             settings.kafka_ws_topic,
-            self.bugs,
             EventTrail() if settings.lab_pages else None,
         )
-        self.store, self.relay = make_store(settings, self.kafka, self.bugs)
+        self.store, self.relay = make_store(settings, self.kafka)
         self.order_events = OrderEvents(
             self.events,
             self.hub,
@@ -136,13 +139,24 @@ class Services:
             order_topic=settings.kafka_order_topic,
             event_outbox_wake=None if self.relay is None else self.relay.wake,
         )
+        # what the doors and their actions use, and nothing else (sessions/deps.py)
+        self.deps = Deps(
+            settings=settings,
+            hub=self.hub,
+            legacy_hub=self.legacy_hub,
+            store=self.store,
+            events=self.events,
+            order_events=self.order_events,
+            lab=self.lab,
+            metrics=self.metrics,
+        )
         self.supervisor = Supervisor()
         # Set by our launcher (server.serve) when the shutdown starts: what tells clients 1001 on
         # the plain path, where hypercorn's own "terminated" event does not reach the app.
         self.stopping = trio.Event()
         self.urls: list[str] = []  # where it listens, once our launcher knows (the portal)
         self._nursery: trio.Nursery | None = None
-        self._watched: set[int] = set()
+        self._watched: list[ServerTerminated] = []  # the servers whose shutdown is watched
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         supervise = self.supervisor.supervise  # every task: restarted if it crashes
@@ -213,9 +227,13 @@ class Services:
 
     def watch_server(self, terminated: ServerTerminated | None) -> None:
         """Close every connection with 1001 once this server (worker) starts shutting down."""
-        if terminated is None or id(terminated) in self._watched or self._nursery is None:
+        if (
+            terminated is None
+            or any(watched is terminated for watched in self._watched)
+            or self._nursery is None
+        ):
             return
-        self._watched.add(id(terminated))
+        self._watched.append(terminated)
         watches = len(self._watched)
         name = "shutdown watch" if watches == 1 else f"shutdown watch {watches}"
         self._nursery.start_soon(

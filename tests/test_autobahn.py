@@ -8,9 +8,13 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 
 from .support import progress
+from .support.timeouts import INSTALL_TIMEOUT
+
+pytestmark = pytest.mark.system  # installs and runs Autobahn|Testsuite's wstest
 
 ROOT = Path(__file__).resolve().parent.parent
 # bench/autobahn.py's WSTEST: where it installs wstest on first use
@@ -30,7 +34,7 @@ async def test_autobahn_fuzzingclient_finds_no_failure() -> None:
             WSTEST.parent,
         )
     progress.announce("running the Autobahn|Testsuite fuzzing client against /ws/echo (≈ 15 s)")
-    with trio.fail_after(1200):  # a first run downloads and installs wstest
+    with trio.fail_after(INSTALL_TIMEOUT):  # a first run downloads and installs wstest
         result = await trio.run_process(
             [sys.executable, str(ROOT / "bench" / "autobahn.py")],
             capture_stdout=True,

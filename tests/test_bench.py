@@ -7,14 +7,19 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
 import trio
+
+from .support.timeouts import LOAD_TIMEOUT
+
+pytestmark = pytest.mark.system  # the benchmark harness: servers and load generators as processes
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_benchmark_harness_smoke(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
-    with trio.fail_after(300):
+    with trio.fail_after(LOAD_TIMEOUT):
         await trio.run_process(
             [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(out)],
             capture_stdout=True,

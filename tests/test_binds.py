@@ -8,16 +8,20 @@ import json
 import sys
 from typing import Any
 
+import pytest
 import trio
 
-TIMEOUT = 60
+from .support.timeouts import SERVICE_TIMEOUT
+
+pytestmark = pytest.mark.system  # the stand as a process in a network namespace of its own
+
 SWITCHING = "HTTP/1.1 101 "
 
 
 async def stand_in_netns(occupy: list[int], args: list[str], **more: Any) -> dict[str, Any]:
     """What support/netns_stand.py reports (`more`: its optional "env" and "client")."""
     request = json.dumps({"occupy": occupy, "args": args, **more})
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(SERVICE_TIMEOUT):
         done = await trio.run_process(
             ["unshare", "-rn", sys.executable, "-m", "tests.support.netns_stand", request],
             capture_stdout=True,

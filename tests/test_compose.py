@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 import yaml
 
@@ -28,6 +29,9 @@ from qakit_trio.wire.origins import HostRule
 
 from .support import fake_kibana
 from .support.pg import installed
+from .support.timeouts import LOAD_TIMEOUT, SERVICE_TIMEOUT
+
+pytestmark = pytest.mark.system  # docker-compose, promtool, podman (apt-get if missing)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "compose.yaml"
@@ -41,7 +45,7 @@ def compose(*args: str, env: dict[str, str] | None = None) -> str:
         [installed("docker-compose", "docker-compose"), "-f", str(COMPOSE), *args],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=SERVICE_TIMEOUT,
         check=False,
         env={**os.environ, **(env or {})},
     )
@@ -95,7 +99,7 @@ def test_prometheus_configuration_is_valid_and_scrapes_the_stand() -> None:
         [installed("promtool", "prometheus"), "check", "config", str(path)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=SERVICE_TIMEOUT,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -220,7 +224,7 @@ async def test_kibana_setup_waits_makes_the_data_view_once_and_the_default() -> 
     installed("curl", "curl")
     kibana = fake_kibana.Kibana(starting=2)  # two 503s: Kibana still starting
     body = json.loads((SETUP / "data-view.json").read_text())
-    with fake_kibana.serving(kibana) as url, trio.fail_after(60):
+    with fake_kibana.serving(kibana) as url, trio.fail_after(SERVICE_TIMEOUT):
         first = await run_setup(url)
         assert first.returncode == 0, first.stderr.decode()
         assert kibana.status_asked == 3
@@ -243,7 +247,7 @@ async def test_kibana_setup_waits_makes_the_data_view_once_and_the_default() -> 
 
 async def test_kibana_setup_gives_up_on_a_kibana_that_never_starts() -> None:
     kibana = fake_kibana.Kibana(starting=float("inf"))
-    with fake_kibana.serving(kibana) as url, trio.fail_after(60):
+    with fake_kibana.serving(kibana) as url, trio.fail_after(SERVICE_TIMEOUT):
         done = await run_setup(url, tries=3)
     assert done.returncode == 1
     assert b"is not available after 3 tries" in done.stderr
@@ -278,7 +282,7 @@ def podman(root: Path, run: str, *args: str) -> str:
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=LOAD_TIMEOUT,
         check=False,
     )
     assert done.returncode == 0, done.stderr

@@ -15,8 +15,7 @@ import trio
 from trio_websocket import open_websocket_url
 
 from .support.helpers import connected, receive_json, request, running_server
-
-TIMEOUT = 30
+from .support.timeouts import TIMEOUT
 
 
 async def test_one_change_seen_everywhere(

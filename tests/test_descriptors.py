@@ -18,7 +18,10 @@ import trio
 
 from .support import wsraw
 from .support.helpers import server_process
+from .support.timeouts import LOAD_TIMEOUT, TIMEOUT
 from .test_server import CLI, QUIET
+
+pytestmark = pytest.mark.system  # stands as processes, a thousand clients under a descriptor limit
 
 DOORS = ("/ws", "/ws/orders", "/ws/echo", "/ws/_inspect")
 PAD = "x" * 100_000
@@ -88,7 +91,7 @@ async def test_a_thousand_clients_that_flood_and_vanish_leave_the_stand_serving(
     nothing any more."""
     env = {**QUIET, "QAKIT_LOG_LEVEL": "DEBUG"}
     args = ["prlimit", f"--nofile={LIMIT}", *CLI, "--bind", "127.0.0.1:0"]
-    with trio.fail_after(120):
+    with trio.fail_after(LOAD_TIMEOUT):
         async with server_process(args, env) as server:
             port, pid = int(server.urls[0].rsplit(":", 1)[1]), server.process.pid
             async with httpx.AsyncClient(base_url=server.urls[0]) as http:
@@ -127,7 +130,7 @@ async def test_echo_clients_that_flood_and_vanish_are_let_go(server_path: str) -
     def echoes_closed(lines: list[str]) -> bool:
         return sum('"message":"echo closed"' in line for line in lines) >= 8
 
-    with trio.fail_after(30):
+    with trio.fail_after(TIMEOUT):
         async with server_process([*CLI, "--bind", "127.0.0.1:0"], env) as server:
             port, pid = int(server.urls[0].rsplit(":", 1)[1]), server.process.pid
             before = descriptors(pid)
@@ -154,7 +157,7 @@ async def test_idle_connections_the_client_closes_give_their_sockets_back_at_onc
     """Connections closed by the client before a request (or between two) kept their socket
     until hypercorn's keep-alive timeout, 5 s: a stand near its limit waited that long."""
     env = {**QUIET, "QAKIT_LOG_LEVEL": "DEBUG"}
-    with trio.fail_after(20):
+    with trio.fail_after(TIMEOUT):
         async with server_process([*CLI, "--bind", "127.0.0.1:0"], env) as server:
             port = int(server.urls[0].rsplit(":", 1)[1])
             async with httpx.AsyncClient(base_url=server.urls[0]) as http:  # one between two

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from qakit_trio.testing import open_stand
-from qakit_trio.wire import protocol
+from qakit_trio.wire import stamps
 
 SCRIPT: list[dict[str, Any]] = [
     {"action": "echo", "payload": {"text": "hi"}, "request_id": "r1"},
@@ -36,7 +36,7 @@ async def run_script(settings: dict[str, str]) -> list[str | bytes]:
                     seen.append(frame)
                     if '"type":"event"' in str(frame):
                         break
-    protocol.set_deterministic(None)  # (process-wide: back to the wall clock for the others)
+    stamps.set_deterministic(None)  # (process-wide: back to the wall clock for the others)
     return seen
 
 

@@ -1,14 +1,17 @@
-"""The docs that point into the code: every `file:line` reference in docs/concurrency.md, with
-the code it quotes in the same table row, must still be true, and every repository path the
-README and docs/ name must exist. The README fits on one screen before its links; every
-relative link in README.md and docs/ leads to a file (and heading) as on GitHub; every page of
-docs/ is served by the stand but the lab's answer key; what moved out of the README is where it
-says (the settings table, the test command CI runs)."""
+"""The docs that point into the code: every `path::Qualname` reference in docs/concurrency.md
+must name a definition that still exists and still holds the line quoted in the same table row
+(no page pins line numbers), and every repository path the README and docs/ name must exist.
+The README fits on one screen before its links; every relative link in README.md and docs/
+leads to a file (and heading) as on GitHub; every page of docs/ is served by the stand but the
+lab's answer key; what moved out of the README is where it says (the settings table, the test
+command CI runs)."""
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import re
+import shutil
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,26 +21,162 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from qakit_trio.config import KNOWN_VARIABLES
-from qakit_trio.web.pages import GUIDES
+from qakit_trio.web.guides import GUIDES
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = re.compile(r"`(qakit_trio/[\w/]+\.py):(\d+)` \| `([^`]+)`")
+REFERENCE = re.compile(r"`(qakit_trio/[\w/]+\.py)::([\w.]+)` \| `([^`]+)`")
+CONCURRENCY = ROOT / "docs" / "concurrency.md"
+LINE_NUMBER = re.compile(r"\b[\w/]+\.py:\d+")  # the old form: path.py:123
 
 
-def references() -> list[tuple[str, int, str]]:
-    text = (ROOT / "docs" / "concurrency.md").read_text()
-    return [(path, int(line), code) for path, line, code in REFERENCE.findall(text)]
+def references(text: str | None = None) -> list[tuple[str, str, str]]:
+    """(path, qualname, quoted code) of every reference on the page (or in `text`)."""
+    return REFERENCE.findall(CONCURRENCY.read_text() if text is None else text)
+
+
+def named(body: list[ast.stmt], name: str, assignments: bool = True) -> list[ast.stmt]:
+    """The definitions of `name` in a block: a class, a function, or (in a module's or a
+    class's block: `assignments`) an assignment to it; those under an if/try/with/for of the
+    block too."""
+    found: list[ast.stmt] = []
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if node.name == name:
+                found.append(node)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            if assignments and name in names:
+                found.append(node)
+        else:
+            for field in ("body", "orelse", "finalbody"):
+                found += named(getattr(node, field, None) or [], name, assignments)
+            for block in [*getattr(node, "handlers", []), *getattr(node, "cases", [])]:
+                found += named(block.body, name, assignments)
+    return found
+
+
+def resolve(source: str, qualname: str) -> tuple[list[ast.stmt], str]:
+    """The definitions `qualname` (dotted: Class.method, function.inner, NAME) names in a
+    module's source, and the part that was not found ("" when found)."""
+    blocks: list[tuple[list[ast.stmt], bool]] = [(ast.parse(source).body, True)]
+    found: list[ast.stmt] = []
+    for part in qualname.split("."):
+        found = [node for body, assigned in blocks for node in named(body, part, assigned)]
+        if not found:
+            return [], part
+        blocks = [
+            (node.body, isinstance(node, ast.ClassDef))
+            for node in found
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        ]
+    return found, ""
+
+
+def reference_problem(
+    path: str, qualname: str, code: str, root: Path = ROOT, source: str | None = None
+) -> str | None:
+    """What is wrong with the reference `path::qualname` quoting `code` (None: nothing): the
+    file is gone, the definition is gone, or the quoted line is not in it."""
+    name = f"{path}::{qualname}"
+    if source is None:
+        if not (root / path).is_file():
+            return f"{name}: no such file"
+        source = (root / path).read_text()
+    nodes, missing = resolve(source, qualname)
+    if missing:
+        return f"{name}: no such definition ({missing!r} not found)"
+    lines = source.splitlines()
+    for node in nodes:
+        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        if any(code.strip() in line for line in lines[start - 1 : node.end_lineno]):
+            return None
+    return f"{name}: the quoted line is not in it: {code.strip()!r}"
+
+
+def reference_problems(text: str, root: Path = ROOT) -> list[str]:
+    found = [reference_problem(path, qual, code, root) for path, qual, code in references(text)]
+    return [problem for problem in found if problem is not None]
 
 
 def test_the_page_has_references() -> None:
     assert len(references()) >= 30
 
 
-@pytest.mark.parametrize(("path", "line", "code"), references(), ids=lambda value: str(value)[:40])
-def test_each_reference_points_at_the_code_it_quotes(path: str, line: int, code: str) -> None:
-    lines = (ROOT / path).read_text().splitlines()
-    assert line <= len(lines), f"{path} has {len(lines)} lines"
-    assert code.strip() in lines[line - 1], f"{path}:{line} is {lines[line - 1].strip()!r}"
+@pytest.mark.parametrize(
+    ("path", "qualname", "code"), references(), ids=lambda value: str(value)[:40]
+)
+def test_each_reference_names_code_that_still_holds_its_quote(
+    path: str, qualname: str, code: str
+) -> None:
+    problem = reference_problem(path, qualname, code)
+    assert problem is None, problem
+
+
+def test_no_page_pins_a_line_number() -> None:
+    pinned = [
+        f"{page.relative_to(ROOT)}: {found}"
+        for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+        for found in LINE_NUMBER.findall(page.read_text())
+    ]
+    assert pinned == []
+    assert LINE_NUMBER.findall("see `qakit_trio/ws/hub.py:139`") == ["qakit_trio/ws/hub.py:139"]
+
+
+def test_a_renamed_function_fails_its_references_by_name(tmp_path: Path) -> None:
+    """The check can fail: rename Hub.publish in a copy of the tree the page points into, and
+    exactly the references to it fail, each by its name."""
+    for path in {path for path, _, _ in references()}:
+        if (ROOT / path).is_file():
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / path, tmp_path / path)
+    hub = tmp_path / "qakit_trio" / "ws" / "hub.py"
+    assert hub.read_text().count("    def publish(") == 1
+    hub.write_text(hub.read_text().replace("    def publish(", "    def broadcast("))
+    page = CONCURRENCY.read_text()
+    new = sorted(set(reference_problems(page, tmp_path)) - set(reference_problems(page)))
+    assert new == ["qakit_trio/ws/hub.py::Hub.publish: no such definition ('publish' not found)"]
+
+
+def test_the_resolver_finds_what_it_should() -> None:
+    source = (
+        "import trio\n"
+        "LIMIT = 2\n"
+        "class Hub:\n"
+        "    size: int = 0\n"
+        "    @property\n"
+        "    def busy(self) -> bool:\n"
+        "        return self.size > LIMIT\n"
+        "    async def run(self) -> None:\n"
+        "        async def inner() -> None:\n"
+        "            await trio.sleep(1)\n"
+        "        local = 1\n"
+        "if LIMIT:\n"
+        "    def late() -> None: ...\n"
+    )
+    path = "qakit_trio/x.py"
+    for qualname, code in [
+        ("LIMIT", "LIMIT = 2"),
+        ("Hub", "class Hub:"),
+        ("Hub.size", "size: int = 0"),
+        ("Hub.busy", "@property"),
+        ("Hub.run", "await trio.sleep(1)"),
+        ("Hub.run.inner", "await trio.sleep(1)"),
+        ("late", "def late()"),
+    ]:
+        assert reference_problem(path, qualname, code, source=source) is None, qualname
+    assert reference_problem(path, "Hub.publish", "def publish(", source=source) == (
+        "qakit_trio/x.py::Hub.publish: no such definition ('publish' not found)"
+    )
+    assert reference_problem(path, "Hub.busy", "await trio.sleep(1)", source=source) == (
+        "qakit_trio/x.py::Hub.busy: the quoted line is not in it: 'await trio.sleep(1)'"
+    )
+    assert reference_problem(path, "Hub.run.local", "local = 1", source=source) == (
+        "qakit_trio/x.py::Hub.run.local: no such definition ('local' not found)"
+    )
+    assert reference_problem("qakit_trio/gone.py", "f", "f()") == (
+        "qakit_trio/gone.py::f: no such file"
+    )
 
 
 PATH = re.compile(r"\b((?:qakit_trio|tests|bench|docs|\.ci)/[\w./-]*\w)")
@@ -208,27 +347,3 @@ def test_ci_runs_exactly_the_readme_s_test_command() -> None:
     steps = [line for line in script if line and not line.startswith(("#", "set ", "cd "))]
     assert steps == command[1].split(" && ")
     assert command[1] == "python -m pip install -e '.[dev]' && python -m pytest"
-
-
-def renumbered(text: str) -> str:
-    """`text` with each reference's line number moved to where its quoted code is now (the
-    nearest match to the old number). For `python tests/test_docs.py --renumber`."""
-
-    def move(match: re.Match[str]) -> str:
-        path, line, code = match[1], int(match[2]), match[3]
-        lines = (ROOT / path).read_text().splitlines()
-        found = [n for n, text in enumerate(lines, 1) if code.strip() in text]
-        if not found:
-            return match[0]  # left for the test to report
-        best = min(found, key=lambda n: abs(n - line))
-        return f"`{path}:{best}` | `{code}`"
-
-    return REFERENCE.sub(move, text)
-
-
-if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:] == ["--renumber"]:
-        page = ROOT / "docs" / "concurrency.md"
-        page.write_text(renumbered(page.read_text()))

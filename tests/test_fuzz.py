@@ -14,6 +14,9 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from .support.helpers import connected, request, running_server
+from .support.timeouts import LOAD_TIMEOUT
+
+pytestmark = pytest.mark.system  # 8 s a run: 150 messages a door, each waiting 50 ms for replies
 
 MESSAGES = 450
 ACTIONS = [
@@ -119,7 +122,7 @@ async def fuzz_door(url: str, rng: random.Random, count: int) -> int:
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_nasty_input_on_every_door_never_takes_the_stand_down(seed: int) -> None:
     rng = random.Random(seed)
-    with trio.fail_after(120):
+    with trio.fail_after(LOAD_TIMEOUT):
         async with (
             running_server(max_message_size=64 * 1024) as server,
             httpx.AsyncClient(base_url=server.http) as http,

@@ -38,6 +38,9 @@ from qakit_trio.adapters.kafka import KafkaPublisher
 from .support import kafka_broker, pg
 from .support.guides import GUIDE, LANGUAGES, ORDER, Block, all_blocks, blocks, put_in_place
 from .support.helpers import Server, running_server
+from .support.timeouts import INSTALL_TIMEOUT, LOAD_TIMEOUT
+
+pytestmark = pytest.mark.system  # the guides' blocks against a live stand, Kafka, PostgreSQL
 
 KAFKA_HOST_PORT = 29092  # compose.yaml publishes Kafka to the host here (test_guide_names.py)
 RUN = [("bash", "run"), ("json", "ws"), ("json", "reply"), ("ini",), ("python", "pytest")]
@@ -171,7 +174,7 @@ async def test_every_runnable_block_of_the_guide_works(
     env = {**os.environ, "PATH": f"{Path(kafka_broker.kcat()).parent}:{os.environ['PATH']}"}
     received: list[str] = []
     bootstrap = kafka_start_line(language)  # the guide's own: localhost:29092
-    with trio.fail_after(240):
+    with trio.fail_after(INSTALL_TIMEOUT):
         async with running_server(kafka_bootstrap=bootstrap, kafka_timeout=3.0) as server:
             kafka = server.app.services.kafka
             assert isinstance(kafka, KafkaPublisher)
@@ -264,7 +267,7 @@ async def test_the_debian_postgresql_recipe_makes_the_guides_database(
         line.replace("sudo -u postgres ", "runuser -u postgres -- ", 1) for line in lines
     )
     env = {**os.environ, "PGHOST": str(recipe_cluster.base), "PGPORT": str(recipe_cluster.port)}
-    with trio.fail_after(120):
+    with trio.fail_after(LOAD_TIMEOUT):
         done = await trio.run_process(
             ["bash", "-e", "-c", script],
             cwd="/",

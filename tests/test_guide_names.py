@@ -216,7 +216,7 @@ def wrong_files(pages: list[Path]) -> tuple[Named, Named]:
 def wrong_actions(pages: list[Path]) -> tuple[Named, Named]:
     """/ws/orders blocks send the legacy table's actions, other `json ws` blocks /ws's (blocks
     marked `errors` send unknown ones on purpose); elsewhere either table's."""
-    ws_actions = app().services.requests.actions
+    ws_actions = app().services.metrics["envelope"].actions
     anywhere = ws_actions | legacy.ACTIONS
     named: Named = []  # (where, (action, the table it must be in))
     for path in pages:

@@ -17,11 +17,15 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import trio
 
 from .support import progress
 from .support.guides import GUIDE, LANGUAGES, ROOT, Block, exercise_five, put_in_place
 from .support.helpers import running_server
+from .support.timeouts import INSTALL_TIMEOUT
+
+pytestmark = pytest.mark.system  # a fresh venv, pip install
 
 FOLDER = "stand-tests"  # the folder exercise 5 makes (its first line)
 PINNED = ("pytest", "pytest-trio", "websockets")  # the test tools, pinned as pyproject's dev
@@ -96,7 +100,7 @@ async def run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, 
 async def test_exercise_five_passes_as_written_in_a_fresh_venv(tmp_path: Path) -> None:
     env = trainee_env()
     scripts = {language: exercise_five(language) for language in LANGUAGES}
-    with trio.fail_after(600):
+    with trio.fail_after(INSTALL_TIMEOUT):
         async with running_server() as server:
             netloc = urlsplit(server.http).netloc
             # the same code in both languages (the test above): one venv serves both

@@ -9,6 +9,8 @@ import pytest
 
 from .test_binds import stand_in_netns
 
+pytestmark = pytest.mark.system  # the stand in a network namespace, a trainee's suite as a process
+
 CHECKS = {
     "legacy_guide_walkthrough",
     "legacy_errors",

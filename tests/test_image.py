@@ -8,10 +8,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 import trio
 
 from .support import progress
 from .support.pg import installed
+from .support.timeouts import INSTALL_TIMEOUT
+
+pytestmark = pytest.mark.system  # builds the image with debootstrap and buildah, and runs it
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = (
@@ -34,7 +38,7 @@ async def test_the_image_builds_runs_as_non_root_and_is_healthy() -> None:
             "and running it (118 Debian packages, 46 MB to download; ≈ 1.5 min)",
             WORK,
         )
-    with step, trio.fail_after(900):
+    with step, trio.fail_after(INSTALL_TIMEOUT):
         done = await trio.run_process(
             ["bash", str(ROOT / ".ci" / "build-image")],
             capture_stdout=True,

@@ -6,6 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from .support.timeouts import LOAD_TIMEOUT
+
+pytestmark = pytest.mark.system  # ruff and mypy over the whole tree
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -16,7 +22,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         check=False,
-        timeout=600,
+        timeout=LOAD_TIMEOUT,
     )
 
 

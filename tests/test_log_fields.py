@@ -25,6 +25,7 @@ from qakit_trio import __version__
 from qakit_trio.log_fields import FIELDS, HEAD, JSON, Texts, place
 
 from .support.helpers import read_until_closed, receive_json, server_process
+from .support.timeouts import LOAD_TIMEOUT, SERVICE_TIMEOUT
 
 CLI = [sys.executable, "-m", "qakit_trio"]
 ECS = json.loads((Path(__file__).parent / "support" / "ecs_8_17.json").read_text())["fields"]
@@ -339,7 +340,7 @@ async def test_a_whole_sessions_lines_are_ecs_with_one_type_per_field(
         "QAKIT_LAB_PAGES": "1",
         "QAKIT_MAX_MESSAGE_SIZE": "1000000",
     }
-    with trio.fail_after(60):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with server_process([*CLI, "--bind", "127.0.0.1:0"], env) as server:
             base = server.urls[0]
             await ws_session(base)
@@ -382,7 +383,7 @@ async def test_a_whole_sessions_lines_are_ecs_with_one_type_per_field(
         == "limit=5"
     )
     assert {"shutting down", "closed", "kafka publisher stopped"} <= set(by_message)
-    with trio.fail_after(120):
+    with trio.fail_after(LOAD_TIMEOUT):
         async with httpx.AsyncClient(base_url=opensearch_url, timeout=60) as search:
             index = await ingest(search, raw)
             assert await count(search, index, {"match_all": {}}) == len(raw)

@@ -27,6 +27,7 @@ from qakit_trio.logs import (
 )
 
 from .support.helpers import connected, receive_json, request, running_server
+from .support.timeouts import TIMEOUT
 
 
 def fields_of(caplog: pytest.LogCaptureFixture, msg: str) -> list[dict[str, Any]]:
@@ -269,7 +270,7 @@ async def test_one_line_per_frame_each_with_connection_channel_and_request_id(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    with trio.fail_after(10):
+    with trio.fail_after(TIMEOUT):
         async with running_server() as server, connected(server, "room") as (ws, hello):
             caplog.clear()
             frames = await request(ws, {"action": "echo", "payload": {"a": 1}, "request_id": "L1"})
@@ -292,7 +293,7 @@ async def test_a_broadcast_is_logged_once_with_its_delivered_count(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    with trio.fail_after(10):
+    with trio.fail_after(TIMEOUT):
         async with (
             running_server() as server,
             connected(server, "room") as (a, _),
@@ -318,7 +319,7 @@ async def test_payloads_are_in_the_frame_and_broadcast_lines_as_strings(
 ) -> None:
     """The guide's section on logs: a trainee finds their message text in the log."""
     caplog.set_level(logging.INFO)
-    with trio.fail_after(10):
+    with trio.fail_after(TIMEOUT):
         async with (
             running_server() as server,
             httpx.AsyncClient() as http,
@@ -361,7 +362,7 @@ async def test_payload_max_applies_to_the_lines_of_a_running_stand(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    with trio.fail_after(10):
+    with trio.fail_after(TIMEOUT):
         async with (
             running_server(log_payload_max=16) as server,
             connected(server, "room") as (ws, _),

@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import trio
 
 from .support import npm
 from .support.helpers import running_server
+from .support.timeouts import INSTALL_TIMEOUT
+
+pytestmark = pytest.mark.system  # npm installs newman, which runs the collection
 
 POSTMAN = Path(__file__).resolve().parents[1] / "postman"
 COLLECTION = POSTMAN / "qakit-trio.postman_collection.json"
@@ -41,7 +45,7 @@ def test_the_collection_and_environment_are_what_trainees_import() -> None:
 async def test_newman_runs_the_collection_green_against_a_live_stand(tmp_path: Path) -> None:
     newman = npm.newman()
     report = tmp_path / "newman.json"
-    with trio.fail_after(120):
+    with trio.fail_after(INSTALL_TIMEOUT):
         async with running_server() as server:
             done = await trio.run_process(
                 [

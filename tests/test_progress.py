@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .support import progress
+from .support.timeouts import SERVICE_TIMEOUT, TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[1]
 # A test in a run of its own: its conftest takes the hooks of the suite's conftest as they are.
@@ -40,7 +41,7 @@ def run_pytest(folder: Path) -> str:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=SERVICE_TIMEOUT,
         cwd=folder,
         check=False,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -84,7 +85,7 @@ def test_outside_pytest_it_says_so_on_stderr() -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=TIMEOUT,
         cwd=ROOT,
         check=True,
     )

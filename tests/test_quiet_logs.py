@@ -12,11 +12,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 import trio
 from trio_websocket import open_websocket_url
 
 from .support.helpers import ServerProcess, read_until_closed, server_process
+from .support.timeouts import TIMEOUT
 from .test_server import CLI, QUIET
+
+pytestmark = pytest.mark.system  # the stand as a process, at its descriptor limit
 
 
 def errors(server: ServerProcess) -> list[str]:
@@ -40,7 +44,7 @@ async def test_a_shutdown_with_echo_and_inspector_clients_open_logs_no_error() -
             await ready.send(None)
             codes.append((url.rsplit("/", 1)[1], (await read_until_closed(ws)).code))
 
-    with trio.fail_after(30):
+    with trio.fail_after(TIMEOUT):
         async with server_process([*CLI, "--bind", "127.0.0.1:0"], QUIET) as server:
             # one message per client, all six in it at once: the channel cannot fill
             ready_send, ready_receive = trio.open_memory_channel[None](6)
@@ -88,7 +92,7 @@ async def test_a_request_at_the_descriptor_limit_is_answered() -> None:
     """The stand's first request, made while it is at its limit, is answered. It was a 500 and
     "Error in ASGI Framework" (again for every request until a descriptor was free):
     werkzeug's routing loaded the idna codec, a file, on first use."""
-    with trio.fail_after(30):
+    with trio.fail_after(TIMEOUT):
         async with server_process(LIMITED, QUIET) as server, at_its_limit(server) as first:
             await first.send_all(
                 b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
@@ -106,7 +110,7 @@ async def test_an_episode_at_the_descriptor_limit_is_one_warning_with_a_count() 
     """trio's failed accepts while the stand is at its limit are one WARNING once the episode
     is over, with how many there were, not an ERROR line with a traceback ("accept returned
     EMFILE") ten times a second."""
-    with trio.fail_after(30):
+    with trio.fail_after(TIMEOUT):
         async with server_process(LIMITED, QUIET) as server:
             async with at_its_limit(server):
                 pass

@@ -1,4 +1,5 @@
-"""Launching and stopping: the `qakit-trio` CLI, `hypercorn qakit_trio.asgi:app`, shutdown."""
+"""Launching and stopping: the `qakit-trio` CLI, `hypercorn qakit_trio.asgi:app`, shutdown.
+A test that starts the stand as a process of its own is in the system tier (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from .support.helpers import (
     running_server,
     server_process,
 )
+from .support.timeouts import TIMEOUT
 
-TIMEOUT = 20
 CLI = [sys.executable, "-m", "qakit_trio"]
 HYPERCORN = [sys.executable, "-m", "hypercorn", "--worker-class", "trio"]
 QUIET = {"QAKIT_PING_INTERVAL": "0"}
@@ -65,6 +66,7 @@ async def make_stuck_client(port: int) -> socket.socket:
         await trio.lowlevel.checkpoint()
 
 
+@pytest.mark.system
 @pytest.mark.fast_path_only("dropping a stuck client needs the fast path's abort")
 async def test_cli_sigterm_closes_1001_and_exits_despite_a_stuck_client() -> None:
     env = {
@@ -87,6 +89,7 @@ async def test_cli_sigterm_closes_1001_and_exits_despite_a_stuck_client() -> Non
         assert any("close handshake timed out" in line for line in server.lines)
 
 
+@pytest.mark.system
 async def test_cli_serves_several_binds() -> None:
     with trio.fail_after(TIMEOUT):
         args = [*CLI, "--bind", "127.0.0.1:0", "--bind", "127.0.0.1:0"]
@@ -99,6 +102,7 @@ async def test_cli_serves_several_binds() -> None:
             assert await server.process.wait() == 0
 
 
+@pytest.mark.system
 @pytest.mark.fast_path_only(
     "the hypercorn launch form: hypercorn's shutdown reaches the app only through our extension"
 )
@@ -126,6 +130,7 @@ async def test_hypercorn_cli_serves_the_same_app_configured_from_env() -> None:
         assert "Logging error" not in output
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("command", [CLI, [*HYPERCORN, "qakit_trio.asgi:app"]])
 async def test_bad_setting_stops_startup_naming_the_variable(command: list[str]) -> None:
     with trio.fail_after(TIMEOUT):
@@ -143,6 +148,7 @@ async def test_bad_setting_stops_startup_naming_the_variable(command: list[str])
         assert result.returncode == 2
 
 
+@pytest.mark.system
 async def test_a_stand_that_exits_before_serving_fails_the_test_at_once() -> None:
     """The suite's own harness (support/helpers.server_process): a stand that dies at start-up
     is reported with its exit code and last lines, not waited for until the test's timeout."""
@@ -161,6 +167,7 @@ async def test_a_stand_that_exits_before_serving_fails_the_test_at_once() -> Non
             pass
 
 
+@pytest.mark.system
 @pytest.mark.parametrize(
     "command", [CLI, [*HYPERCORN, "qakit_trio.asgi:app"]], ids=["cli", "hypercorn"]
 )

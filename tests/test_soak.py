@@ -11,16 +11,20 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 
 from .support import kafka_broker
+from .support.timeouts import LOAD_TIMEOUT
+
+pytestmark = pytest.mark.system  # a minute of load, with PostgreSQL and Kafka outages
 
 SOAK = Path(__file__).resolve().parent.parent / "bench" / "soak.py"
 
 
 async def test_a_minute_of_soak_with_postgres_and_kafka_outages() -> None:
     kafka_broker.jars()  # fetched (and cached) before the clock of the run starts
-    with trio.fail_after(300):
+    with trio.fail_after(LOAD_TIMEOUT):
         done = await trio.run_process(
             [sys.executable, str(SOAK), "--duration", "60"],
             capture_stdout=True,

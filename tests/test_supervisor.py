@@ -6,7 +6,13 @@ import pytest
 import trio
 import trio.testing
 
+from qakit_trio import logs, supervisor
 from qakit_trio.supervisor import RESTART_FIRST, RESTART_MAX, Supervisor
+from qakit_trio.testing import open_stand
+from qakit_trio.ws import keepalive
+
+from .support.timeouts import TIMEOUT
+from .test_hardening import crash_once
 
 
 class Flaky:
@@ -86,3 +92,39 @@ async def test_a_task_that_finishes_is_not_restarted_and_cancel_is_not_caught(
         assert supervisor.healthy()
         nursery.cancel_scope.cancel()
     assert supervisor.tasks["forever"].restarts == 0
+
+
+async def test_a_crashed_service_task_is_restarted_and_health_says_so(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Issue 9: each of the stand's own service tasks, crashed once, is restarted while the
+    stand keeps serving. The whole stand on the virtual clock (the in-memory kit): pings every
+    50 ms and a 0.2 s slow-consumer watch call the crashing functions at once, and no machine
+    is too busy to answer them in time."""
+    monkeypatch.setattr(supervisor, "RESTART_FIRST", 0.05)
+    settings = {"QAKIT_PING_INTERVAL": "0.05", "QAKIT_SLOW_CONSUMER_TIMEOUT": "0.2"}
+    with trio.fail_after(TIMEOUT):
+        async with open_stand(settings) as stand, stand.connect() as ws:
+            assert (await ws.receive_json())["type"] == "system"
+            tasks = stand.app.services.supervisor.tasks
+            for task, owner, name in [
+                ("log flusher", logs, "hand_off_logs"),
+                ("keepalive", keepalive, "ping_round"),
+                ("slow-consumer watch", keepalive, "evict_stalled"),
+            ]:
+                await crash_once(monkeypatch, owner, name).wait()
+                assert tasks[task].restarts == 1
+                assert "fails on purpose" in str(tasks[task].error)
+                await tasks[task].wait_for("running")
+                assert tasks[task].restarts == 1
+            # the stand as a whole never stopped serving, and the client was never dropped
+            await ws.send_json({"action": "echo", "request_id": "after"})
+            frames = [await ws.receive_json() for _ in range(3)]
+            assert [(f["type"], f["request_id"]) for f in frames] == [
+                ("ack", "after"),
+                ("echo", "after"),
+                ("event", "after"),
+            ]
+            status, health = await stand.request("GET", "/health")
+            assert (status, health["status"]) == (200, "ok")
+            assert all(t["state"] in ("running", "finished") for t in health["tasks"].values())

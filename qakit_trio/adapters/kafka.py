@@ -57,7 +57,7 @@ BATCH_BYTES = 512 * 1024
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds between attempts: doubling, capped
 STOP_TIMEOUT = 1.0  # closing the producer at shutdown, after the flush
 WATCH_INTERVAL = 2.0  # seconds: while idle, how often we check that Kafka is still there
-KEEP_ACKNOWLEDGED = 1000  # the last acknowledged records, for the inspector (sessions/trail.py)
+KEEP_ACKNOWLEDGED = 1000  # the last acknowledged records, for the inspector (pipeline/trail.py)
 
 
 @dataclass(eq=False, slots=True)

@@ -18,10 +18,17 @@ from typing import Any, Protocol
 
 import trio
 
-from qakit_trio.domain.orders import EventType, Order, OrderEvent, Status, check_transition
+from qakit_trio.domain.orders import (
+    STRICT,
+    ChangeRules,
+    EventType,
+    Order,
+    OrderEvent,
+    Status,
+    check_transition,
+)
 from qakit_trio.errors import OrderNotFound
-from qakit_trio.lab.bugs import LOST_UPDATE_WINDOW, Bugs
-from qakit_trio.wire.protocol import new_event_id, wall_now
+from qakit_trio.wire.stamps import new_event_id, wall_now
 
 
 class OrderStore(Protocol):
@@ -42,7 +49,9 @@ class OrderStore(Protocol):
         (None: all the rest). A store pages itself: a large table is never read whole."""
         ...
 
-    async def change_status(self, order_id: int, status: Status) -> OrderEvent: ...
+    async def change_status(
+        self, order_id: int, status: Status, rules: ChangeRules = STRICT
+    ) -> OrderEvent: ...
 
 
 class MemoryOrderStore:
@@ -51,10 +60,9 @@ class MemoryOrderStore:
 
     kind = "memory"
 
-    def __init__(self, bugs: Bugs | None = None) -> None:
+    def __init__(self) -> None:
         self._orders: dict[int, Order] = {}
         self._next_id = 1
-        self._bugs = bugs or Bugs()  # the lab's any_transition_allowed and lost_update
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()  # nothing to connect to; nothing to watch
@@ -84,15 +92,17 @@ class MemoryOrderStore:
         ordered = reversed(values) if newest_first else iter(values)
         return list(islice(ordered, offset, None if limit is None else offset + limit))
 
-    async def change_status(self, order_id: int, status: Status) -> OrderEvent:
+    async def change_status(
+        self, order_id: int, status: Status, rules: ChangeRules = STRICT
+    ) -> OrderEvent:
         await trio.lowlevel.checkpoint()  # the last await: what follows is atomic
         order = self._orders.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
-        if not self._bugs.any_transition_allowed:
+        if rules.check:
             check_transition(order.status, status)
-        if self._bugs.lost_update:  # a slow write after an unlocked read: the race is open
-            await trio.sleep(LOST_UPDATE_WINDOW)
+        if rules.race_window:  # (the lab's) a slow write after the read: the race is open
+            await trio.sleep(rules.race_window)
         changed = replace(order, status=status, updated_at=wall_now())
         self._orders[order_id] = changed
         return OrderEvent(new_event_id(), EventType.STATUS_CHANGED, changed, order.status)

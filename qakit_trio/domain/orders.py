@@ -50,6 +50,21 @@ VERBS: dict[str, Status] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class ChangeRules:
+    """How a store makes a status change. The default, STRICT, is the contract: the transition
+    checked, the order read and written atomically (a row lock on PostgreSQL). Only the lab's
+    store wrapper (lab/store.py) asks for less, to plant a defect trainees can find:
+    `check=False` accepts any transition; `race_window` > 0 reads without the lock and waits
+    that many seconds before writing, so two concurrent changes both succeed (a lost update)."""
+
+    check: bool = True
+    race_window: float = 0.0
+
+
+STRICT = ChangeRules()
+
+
 def check_transition(old: str, new: Status) -> None:
     """Raise InvalidTransition unless `old` -> `new` is allowed. `old` comes from storage and
     may be any text (an existing QA Kit database), which allows nothing."""

@@ -4,10 +4,11 @@
     PUT /lab/bugs {"enabled": ["duplicate_event"]}             # at run time (replaces the set)
     GET /lab/bugs -> {"bugs": [{"name", "enabled", "surface", "summary"}, ...]}
 
-One seam: the service holds one `Bugs` object and the code asks it at a few named points
-(`bugs.ack_after_data`, ...): a plain attribute read, False unless a teacher turned the bug on.
-The catalogue below is the whole list; docs/lab-answer-key.md says which scenario reveals each
-bug and which test proves it. Pure: no trio, no quart, no I/O.
+This module is the catalogue and the switches (pure: no trio, no quart, no I/O). Nothing else
+in the stand reads a switch: the lab stage (lab.py) does, once per request, and puts the bugs
+that are on in front of the request as wrappers (outlets.py, store.py); with every bug off,
+no request passes the lab at all. docs/lab-answer-key.md says which scenario reveals each bug
+and which test proves it.
 """
 
 from __future__ import annotations
@@ -63,10 +64,6 @@ CATALOGUE: tuple[Bug, ...] = (
     ),
 )
 NAMES = tuple(bug.name for bug in CATALOGUE)
-STALE_STATS_SECONDS = 5.0
-# lost_update: seconds between the unlocked read and the write, wide enough for two requests
-# sent together (a Postman runner, two pytest tasks) to both fall into it
-LOST_UPDATE_WINDOW = 0.5
 
 
 def check_names(names: Iterable[object]) -> tuple[str, ...]:
@@ -102,6 +99,7 @@ class Bugs:
     legacy_requester_misses_event = False
     kafka_record_without_event_id = False
     event_log_without_event_id = False
+    any_on = False  # at least one of them
 
     def __init__(self, enabled: Iterable[str] = ()) -> None:
         self.set_enabled(enabled)
@@ -111,6 +109,7 @@ class Bugs:
         wanted = set(check_names(names))
         for name in NAMES:
             setattr(self, name, name in wanted)
+        self.any_on = bool(wanted)
 
     def enabled(self) -> list[str]:
         return [name for name in NAMES if getattr(self, name)]

@@ -1,3 +1,3 @@
-"""What messages mean: the two protocols' sessions, the actions, and where events go
-(clients, logs, Kafka).
+"""The doors: what messages mean in each protocol (envelope, qa_kit, legacy), the actions,
+and the order of the request pipeline's stages (pipeline.py).
 """

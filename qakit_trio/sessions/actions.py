@@ -1,67 +1,45 @@
 """The actions of the envelope protocol: what each request does, reply by reply.
 
-Every action gets an `ActionContext` and answers through it; the ack has already gone out.
-Replies go out in the order they are awaited. A `ProtocolError`, or one of the service's own
-errors (orders, store), raised here becomes an error frame after the ack (envelope.py); any
-other exception is a handler failure (1011). The orders actions are in order_actions.py.
+Every action gets its request (`ActionContext`: the pipeline's request, pipeline/request.py,
+with the envelope's payload) and answers through it; the ack has already gone out. Replies go
+out in the order they are awaited. A `ProtocolError`, or one of the service's own errors
+(orders, store), raised here becomes an error frame after the ack (envelope.py); any other
+exception is a handler failure (1011). The orders actions are in order_actions.py.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from qakit_trio import logs
-from qakit_trio.services import Services
-from qakit_trio.wire import protocol
+from qakit_trio.pipeline.request import ConnectionRequest
+from qakit_trio.sessions.deps import Deps
+from qakit_trio.wire import protocol, stamps
 from qakit_trio.wire.framing import Frame
-from qakit_trio.wire.protocol import new_event_id
-from qakit_trio.ws.connection import Connection
-from qakit_trio.ws.hub import Member
+from qakit_trio.wire.stamps import new_event_id
+from qakit_trio.ws.hub import Hub, Member
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class ActionContext:
-    request: protocol.Request
-    conn: Connection
-    services: Services
-    # The lab's defects (lab/bugs.py), decided by the session: an ack held back until the
-    # first reply (ack_after_data), and the request id the events carry
-    # (event_wrong_request_id). Normally: nothing held, and this request's own id.
-    late_ack: list[protocol.Message] | None = None
-    event_request_id: protocol.RequestId | None = None
+class ActionContext(ConnectionRequest):
+    """A request of the envelope protocol, as its action sees it."""
 
-    @property
-    def request_id(self) -> protocol.RequestId:
-        return self.request.request_id
+    __slots__ = ("deps", "message", "payload")
 
-    @property
-    def events_request_id(self) -> protocol.RequestId:
-        """The request id this request's events carry."""
-        given = self.event_request_id
-        return self.request.request_id if given is None else given
-
-    async def reply(self, frame: protocol.Message) -> None:
-        await self.conn.reply(frame)
-        if self.late_ack:
-            await self.conn.reply(self.late_ack.pop())
+    deps: Deps
+    payload: dict[str, Any]  # the request's `payload` object ({} if it had none)
+    message: str | bytes  # as it came
+    request_id: protocol.RequestId  # (the envelope always has one: the client's or assigned)
 
     async def event(self, name: str, extra: Any) -> str:
         """Send this request's event frame (and record it once); return its event_id."""
-        frame = protocol.event(name, self.events_request_id, extra, new_event_id())
-        self.services.events.record(frame, self.conn.fields)
-        await self.send_event(frame)
-        return str(frame["event_id"])
-
-    async def send_event(self, frame: protocol.Message) -> None:
-        """This request's event frame, to its client (already recorded by whoever made it)."""
+        frame = protocol.event(name, self.request_id, extra, new_event_id())
+        self.events.record(frame, self.fields)
         await self.reply(frame)
-        if self.services.bugs.duplicate_event:  # the lab's defect: every event twice
-            await self.reply(frame)
+        return str(frame["event_id"])
 
 
 Action = Callable[[ActionContext], Awaitable[None]]
@@ -69,8 +47,8 @@ Action = Callable[[ActionContext], Awaitable[None]]
 
 async def echo(ctx: ActionContext) -> None:
     """ack -> echo (the payload back) -> event ws.echo."""
-    await ctx.reply(protocol.echo(ctx.request_id, ctx.request.payload))
-    await ctx.event("ws.echo", ctx.request.payload)
+    await ctx.reply(protocol.echo(ctx.request_id, ctx.payload))
+    await ctx.event("ws.echo", ctx.payload)
 
 
 async def triplet_demo(ctx: ActionContext) -> None:
@@ -82,10 +60,10 @@ async def triplet_demo(ctx: ActionContext) -> None:
 
 async def broadcast(ctx: ActionContext) -> None:
     """ack -> a `message` frame to every member of the channel, sender too -> ws.broadcast."""
-    message = protocol.require_str(ctx.request.payload, "message")
+    message = protocol.require_str(ctx.payload, "message")
     channel = ctx.conn.channel
     frame = protocol.channel_message(channel, message, ctx.request_id, ctx.conn.id)
-    delivered, congested = await publish_to_channel(ctx.conn, ctx.services, frame, ctx.request_id)
+    delivered, congested = await publish_to_channel(ctx, ctx.deps.hub, frame)
     await ctx.event("ws.broadcast", {"channel": channel, "delivered": delivered})
     # Flow control: this client's next request waits until the subscribers this broadcast
     # left congested have drained (or left): the publisher is slowed, never the readers.
@@ -93,38 +71,34 @@ async def broadcast(ctx: ActionContext) -> None:
 
 
 async def publish_to_channel(
-    conn: Connection, services: Services, frame: protocol.Message, request_id: object
+    request: ConnectionRequest, hub: Hub, frame: protocol.Message
 ) -> tuple[int, list[Member]]:
     """One client's `frame` to every member of its channel, the client too; logged once
     and sent to Kafka. Returns how many got it and the members it left congested (for the
     caller's `conn.wait_drained`, once its own replies are out). Both profiles' broadcast."""
-    channel, hub = conn.channel, services.hub
+    conn, channel = request.conn, request.conn.channel
     # `ts`: when it is published (wire/stamps.py). The sender's copy is queued in the same
     # step, so room for it first (a wait lets other frames in), then the stamp if it is stale.
     await conn.room()
-    if not protocol.is_newest(frame["ts"]):
-        frame["ts"] = protocol.frame_ts()
+    if not stamps.is_newest(frame["ts"]):
+        frame["ts"] = stamps.frame_ts()
     item = Frame.of(protocol.encode(frame))  # framed once for everyone
     congested: list[Member] = []
     # Queued rather than written at once when this client has more requests waiting (a burst
     # goes out to each subscriber in one write: docs/send-path.md). The sender gets its copy
     # as its own reply (`share`): its own burst never makes it a slow consumer of itself.
     delivered = hub.publish(channel, item, coalesce=conn.burst(), skip=conn.id, congested=congested)
-    if services.bugs.broadcast_leaks_channels:  # the lab's defect: every channel gets it
-        for other in hub.stats():
-            if other != channel:
-                hub.publish(other, item)
-    delivered += await conn.share(item)
+    delivered += await request.outlet.share(item)
     logs.info(
         log,
         "broadcast",
         **conn.fields,
-        request_id=request_id,
+        request_id=request.request_id,
         delivered=delivered,
         source="ws",
         **conn.payload_fields(item.text),
     )
-    services.events.message(frame, channel, conn.id)  # to Kafka, if it is on
+    request.events.message(frame, channel, conn.id)  # to Kafka, if it is on
     return delivered, congested
 
 

@@ -1,8 +1,10 @@
-"""The envelope protocol's session on /ws: request -> ack -> the action's frames.
+"""The envelope protocol's door on /ws: request -> ack -> the action's frames.
 
 Every text that parses as a JSON object is acknowledged first; then the request is checked and
 its action runs. Errors become error frames (the connection stays open); this is where the
 service's own errors (the domain's, the store's) are mapped to the protocol's error codes.
+What every door shares (timing, counting, the lab, failures) is the pipeline's
+(sessions/pipeline.py); this module only adapts the envelope's wire format to it.
 """
 
 from __future__ import annotations
@@ -10,28 +12,27 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import trio
-
 from qakit_trio import logs
 from qakit_trio.errors import OrderError, ProtocolError, QakitError, StoreError
+from qakit_trio.pipeline.request import Pipeline, Request
 from qakit_trio.request_metrics import NO_ACTION
-from qakit_trio.services import Services
-from qakit_trio.sessions import faults
 from qakit_trio.sessions.actions import Action, ActionContext
-from qakit_trio.wire import faults as wire_faults
+from qakit_trio.sessions.deps import Deps
+from qakit_trio.sessions.pipeline import Chain
 from qakit_trio.wire import protocol
-from qakit_trio.wire.close_codes import INTERNAL_ERROR
-from qakit_trio.wire.faults import Fault
 from qakit_trio.ws.connection import Connection
 
 log = logging.getLogger(__name__)
 
 ErrorCode = protocol.ErrorCode
 
-
 # The errors a request can end with on /ws: each becomes an error frame with its own code
 # (errors.py), the connection stays open. Anything else is a handler failure (1011).
 REPLIED: tuple[type[QakitError], ...] = (ProtocolError, OrderError, StoreError)
+BINARY = protocol.ProtocolError(
+    ErrorCode.INVALID_MESSAGE,
+    "binary frames are not supported: send the JSON request as a text frame",
+)
 
 
 def as_protocol_error(failure: Exception) -> protocol.ProtocolError | None:
@@ -43,158 +44,115 @@ def as_protocol_error(failure: Exception) -> protocol.ProtocolError | None:
     return None
 
 
-class EnvelopeSession:
-    __slots__ = ("_actions", "_conn", "_previous_request_id", "_requests", "_services")
+class EnvelopeDoor:
+    """The envelope protocol's side of the pipeline: one for the app, shared by connections."""
 
-    def __init__(self, conn: Connection, services: Services, actions: dict[str, Action]) -> None:
-        self._conn = conn
-        self._services = services
+    name = "envelope"
+
+    def __init__(self, deps: Deps, actions: dict[str, Action], pipeline: Pipeline) -> None:
+        self.deps = deps
+        self.metrics = deps.metrics["envelope"]
         self._actions = actions
+        self.chain = Chain.of(pipeline, self.act, deps.lab)
+
+    async def act(self, request: Request) -> None:
+        assert isinstance(request, ActionContext)
+        log_in(request)  # here, after the lab: its request id is the one the frames carry
+        if request.problem is not None:  # not a request at all: an error frame, no ack
+            raise request.problem
+        await request.reply(protocol.ack(request.request_id))
+        parsed = protocol.parse_request(request.body, request.request_id)
+        action = self._actions.get(parsed.action)
+        if action is None:
+            raise protocol.unknown_action(parsed.action)
+        request.payload = parsed.payload
+        await action(request)
+
+    def refusal(self, request: Request, failure: Exception) -> tuple[str, protocol.Message] | None:
+        error = as_protocol_error(failure)
+        if error is None:
+            return None
+        return str(error.code), protocol.error(request.request_id, error)
+
+    def internal_error(self, request: Request) -> protocol.Message:
+        return protocol.error(
+            request.request_id,
+            protocol.ProtocolError(
+                ErrorCode.INTERNAL_ERROR, "the server failed to handle this request"
+            ),
+        )
+
+
+class EnvelopeSession:
+    """One connection's envelope requests: decoded here, run through the door's chain."""
+
+    __slots__ = ("_conn", "_door", "_previous_id", "_requests")
+
+    def __init__(self, conn: Connection, door: EnvelopeDoor) -> None:
+        self._conn = conn
+        self._door = door
         self._requests = 0
-        self._previous_request_id: protocol.RequestId | None = None  # event_wrong_request_id
+        self._previous_id: protocol.RequestId | None = None
 
     def hello(self) -> protocol.Message:
         return protocol.connected(self._conn.channel, self._conn.id)
 
     async def handle(self, message: str | bytes) -> None:
-        conn, bugs = self._conn, self._services.bugs
+        conn, deps = self._conn, self._door.deps
+        obj: dict[str, Any] = {}
+        problem: ProtocolError | None = None
         if isinstance(message, bytes):
-            self._log_in(None, message, kind="binary")
-            await conn.reply(
-                protocol.error(
-                    None,
-                    protocol.ProtocolError(
-                        ErrorCode.INVALID_MESSAGE,
-                        "binary frames are not supported: send the JSON request as a text frame",
-                    ),
-                )
-            )
-            return
-        try:
-            obj = protocol.decode_object(message)
-        except protocol.ProtocolError as failure:
-            self._log_in(None, message)
-            if bugs.close_on_invalid_json and failure.code == ErrorCode.INVALID_JSON:
-                conn.close_soon(1000, "")  # the lab's defect (the original stand's)
-                return
-            self._services.requests.observe(NO_ACTION, str(failure.code), 0.0)
-            await conn.reply(protocol.error(None, failure))
-            return
-        request_id = protocol.request_id_of(obj, self._assign_request_id)
-        self._log_in(request_id, message, action=obj.get("action"))
-        ack = protocol.ack(request_id)
-        if "fault" in obj:  # a trainee asks for this request's replies to go wrong
-            await self._run_with_fault(obj, request_id, ack)
-            return
-        if self._services.fault_rules.rules:  # a teacher's scenario (fault_rules.py)
-            fault = self._services.fault_rules.pick(obj.get("action"), conn.channel)
-            if fault is not None:
-                await self._run_with_fault(obj, request_id, ack, fault)
-                return
-        ctx_bugs = _NO_BUGS
-        if bugs.ack_after_data or bugs.event_wrong_request_id:  # the lab's (lab/bugs.py)
-            ctx_bugs = {}
-            if bugs.event_wrong_request_id:
-                ctx_bugs["event_request_id"] = self._previous_request_id
-            if bugs.ack_after_data:
-                ctx_bugs["late_ack"] = [ack]  # sent after the first reply (ActionContext)
-        if not bugs.ack_after_data:
-            await conn.reply(ack)
-        self._previous_request_id = request_id
-        await self._run(obj, request_id, ctx_bugs)
-
-    async def _run_with_fault(
-        self,
-        obj: dict[str, Any],
-        request_id: protocol.RequestId,
-        ack: protocol.Message,
-        fault: Fault | None = None,
-    ) -> None:
-        """faults.py: the ack as the fault says, the action's replies collected, then sent
-        the way the fault says (maybe later, from a task of the connection). `fault`: a
-        rule's; else the request's own `fault` field."""
-        conn = self._conn
-        if fault is None:
+            problem = BINARY
+        else:
             try:
-                fault = wire_faults.parse_fault(obj["fault"])
+                obj = protocol.decode_object(message)
             except protocol.ProtocolError as failure:
-                await conn.reply(ack)
-                await conn.reply(protocol.error(request_id, failure))
-                return
-        await faults.send_acks(conn, fault, ack)
-        collecting = faults.CollectingConnection(conn)
-        await self._run(obj, request_id, _NO_BUGS, collecting)  # type: ignore[arg-type]
-        await faults.deliver(conn, fault, collecting.collected)
-
-    async def _run(
-        self,
-        obj: dict[str, Any],
-        request_id: protocol.RequestId,
-        ctx_bugs: dict[str, Any],
-        conn: Connection | None = None,
-    ) -> None:
-        conn = self._conn if conn is None else conn
-        late_ack = ctx_bugs.get("late_ack")
-        started, outcome = trio.current_time(), "ok"
+                problem = failure
+        request = ActionContext(
+            self._door,
+            conn,
+            obj,
+            obj.get("action") if problem is None else NO_ACTION,
+            None,
+            deps.store,
+            deps.events,
+            deps.order_events,
+        )
+        request.deps = deps
+        request.payload = {}
+        request.message = message
+        if problem is not None:
+            request.problem = problem
+            await self._door.chain.run(request)
+            return
+        request.request_id = protocol.request_id_of(obj, self._assign_request_id)
+        request.assigned_id = request.request_id != obj.get("request_id")
+        request.previous_id = self._previous_id
         try:
-            request = protocol.parse_request(obj, request_id)
-            action = self._actions.get(request.action)
-            if action is None:
-                raise protocol.unknown_action(request.action)
-            await action(
-                ActionContext(request, conn, self._services)
-                if ctx_bugs is _NO_BUGS
-                else ActionContext(request, conn, self._services, **ctx_bugs)
-            )
-        except* REPLIED as group:
-            failure = as_protocol_error(_first(group))
-            assert failure is not None
-            outcome = str(failure.code)
-            if late_ack:  # (ack_after_data) no data came: the ack goes before the error
-                await conn.reply(late_ack.pop())
-            await conn.reply(protocol.error(request_id, failure))
-        except* Exception:
-            outcome = str(ErrorCode.INTERNAL_ERROR)
-            log.exception(
-                "action failed", extra={"fields": {**conn.fields, "request_id": request_id}}
-            )
-            await conn.reply(
-                protocol.error(
-                    request_id,
-                    protocol.ProtocolError(
-                        ErrorCode.INTERNAL_ERROR, "the server failed to handle this request"
-                    ),
-                )
-            )
-            conn.close_soon(INTERNAL_ERROR, "internal error")
-        finally:  # counted also when cancelled (a close); the outcome is then what it was
-            self._services.requests.observe(
-                obj.get("action"), outcome, trio.current_time() - started
-            )
+            await self._door.chain.run(request, "fault" in obj)
+        finally:  # the id its frames carried (the lab may have changed it)
+            self._previous_id = request.request_id
+
+    def described(self, frame: protocol.Message) -> dict[str, Any]:
+        return protocol.logged_fields(frame)
 
     def _assign_request_id(self) -> str:
         self._requests += 1
-        if self._services.bugs.no_id_request_id:
-            return "no-id"  # the lab's defect (the original stand's behaviour)
         return f"srv-{self._conn.id}-{self._requests}"
 
-    def _log_in(
-        self, request_id: protocol.RequestId | None, message: str | bytes, **fields: Any
-    ) -> None:
-        logs.info(
-            log,
-            "frame in",
-            **self._conn.fields,
-            request_id=request_id,
-            size=len(message),
-            **fields,
-            **self._conn.payload_fields(message),
-        )
 
-
-_NO_BUGS: dict[str, Any] = {}
-
-
-def _first(group: BaseExceptionGroup[Exception]) -> Exception:
-    failure = group.exceptions[0]
-    return failure if not isinstance(failure, BaseExceptionGroup) else _first(failure)
+def log_in(request: ActionContext) -> None:
+    """The request's `frame in` log line."""
+    message = request.message
+    fields: dict[str, Any] = {"kind": "binary"} if isinstance(message, bytes) else {}
+    if request.problem is None:
+        fields["action"] = request.action
+    logs.info(
+        log,
+        "frame in",
+        **request.fields,
+        request_id=request.request_id,
+        size=len(message),
+        **fields,
+        **request.conn.payload_fields(message),
+    )

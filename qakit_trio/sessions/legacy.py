@@ -7,6 +7,7 @@ object, a binary frame, a customer that is a list or an object), this one answer
 error frame in the original's shape. Every client also receives every order event; the one
 that made the change gets its `result` first and then the event (the legacy guide's order),
 or, in the `qa_kit` profile, the event first, as the original sent them.
+What every door shares (timing, counting, the lab, failures) is the pipeline's.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import trio
-
 from qakit_trio import logs
 from qakit_trio.domain import orders
 from qakit_trio.domain.orders import Order, OrderEvent
 from qakit_trio.errors import ErrorCode, OrderError, StoreError
-from qakit_trio.request_metrics import ERROR, NO_ACTION, OK
-from qakit_trio.services import Services
+from qakit_trio.pipeline.request import ConnectionRequest, Pipeline, Request
+from qakit_trio.request_metrics import ERROR, NO_ACTION
+from qakit_trio.sessions.deps import Deps
+from qakit_trio.sessions.pipeline import Chain
 from qakit_trio.wire import legacy, protocol
+from qakit_trio.wire.framing import Frame
 from qakit_trio.wire.protocol import Message
 from qakit_trio.ws.connection import Connection
 
@@ -61,72 +63,30 @@ def _translated(action: str) -> Iterator[None]:
         raise LegacyError(legacy.error(failure.code, action=action, message=str(failure))) from None
 
 
-class LegacySession:
-    __slots__ = ("_conn", "_event_first", "_services")
+class LegacyDoor:
+    name = "legacy"
 
-    def __init__(self, conn: Connection, services: Services) -> None:
-        self._conn = conn
-        self._services = services
-        self._event_first = services.settings.profile == "qa_kit"
+    def __init__(self, deps: Deps, pipeline: Pipeline) -> None:
+        self.deps = deps
+        self.metrics = deps.metrics["legacy"]
+        self._event_first = deps.settings.profile == "qa_kit"
+        self.chain = Chain.of(pipeline, self.act, deps.lab)
 
-    def hello(self) -> None:
-        return None  # the legacy protocol starts with the client
+    def refusal(self, request: Request, failure: Exception) -> tuple[str, Message] | None:
+        return (ERROR, failure.frame) if isinstance(failure, LegacyError) else None
 
-    async def handle(self, message: str | bytes) -> None:
-        requests = self._services.legacy_requests
-        try:
-            request = self._parse(message)
-        except LegacyError as failure:
-            self._log_in(message, None)
-            requests.observe(NO_ACTION, ERROR, 0.0)
-            await self._reply(failure.frame)
-            return
-        action = request.get("action")
-        self._log_in(message, action)
-        started, outcome = trio.current_time(), ERROR
-        try:
-            await self._dispatch(action, request)
-            outcome = OK
-        except LegacyError as failure:
-            await self._reply(failure.frame)
-        finally:  # counted also when cancelled (a close)
-            requests.observe(action, outcome, trio.current_time() - started)
+    def internal_error(self, request: Request) -> Message:
+        return legacy.error("internal_error", message="the server failed to handle this command")
 
-    async def _reply(self, frame: Message) -> None:
-        await self._conn.reply(frame, legacy.encode(frame))
-
-    def _log_in(self, message: str | bytes, action: object) -> None:
-        logs.info(
-            log,
-            "frame in",
-            **self._conn.fields,
-            request_id=None,
-            action=action if isinstance(action, str) else None,
-            size=len(message),
-            **self._conn.payload_fields(message),
-        )
-
-    def _parse(self, message: str | bytes) -> dict[str, Any]:
-        if isinstance(message, bytes):
-            raise LegacyError(
-                legacy.error("invalid_json", message="binary frames are not supported")
-            )
-        try:
-            request = protocol.decode_json(message)  # the rule of every door (protocol.py)
-        except protocol.ProtocolError:
-            raise LegacyError(legacy.error("invalid_json")) from None
-        if not isinstance(request, dict):
-            raise LegacyError(
-                legacy.error("invalid_json", message="a command must be a JSON object")
-            )
-        return request
-
-    async def _dispatch(self, action: object, request: dict[str, Any]) -> None:
-        store = self._services.store
+    async def act(self, request: Request) -> None:
+        assert isinstance(request, ConnectionRequest)
+        if request.problem is not None:
+            raise request.problem
+        action, message, store = request.action, request.body, request.store
         if action == "ping":
-            await self._reply(legacy.pong())
+            await _reply(request, legacy.pong())
         elif action == "create_order":
-            customer = request.get("customer")
+            customer = message.get("customer")
             if not customer:
                 raise LegacyError(legacy.error(legacy.CUSTOMER_REQUIRED, action=action))
             text = legacy.customer_text(customer)
@@ -138,60 +98,136 @@ class LegacySession:
                 raise LegacyError(legacy.error(str(error), action=action)) from None
             with _translated(action):
                 event = await store.create(text)
-            await self._announce(action, event)
+            await self._announce(request, action, event)
         elif action == "change_status":
-            if request.get("order_id") is None or request.get("status") is None:
+            if message.get("order_id") is None or message.get("status") is None:
                 raise LegacyError(legacy.error(legacy.ID_AND_STATUS_REQUIRED, action=action))
-            order_id = _order_id(action, request)
-            raw_status = request["status"]
+            order_id = _order_id(action, message)
+            raw_status = message["status"]
             try:
                 status = orders.parse_status(raw_status)
             except ValueError:  # not a status at all: refused like any other change it refuses
-                await self._refuse_status(action, order_id, raw_status)
-                return
+                order = await _get(request, action, order_id)  # "order not found" comes first
+                raise LegacyError(
+                    legacy.error(legacy.transition_refused(order.status, raw_status), action=action)
+                ) from None
             with _translated(action):
                 event = await store.change_status(order_id, status)
-            await self._announce(action, event)
+            await self._announce(request, action, event)
         elif action == "get_order":
-            order_id = _order_id(action, request)
-            await self._reply(legacy.result(action, (await self._get(action, order_id)).summary()))
+            order_id = _order_id(action, message)
+            order = await _get(request, action, order_id)
+            await _reply(request, legacy.result(action, order.summary()))
         else:
             raise LegacyError(legacy.unknown_action(action))
 
-    async def _get(self, action: str, order_id: int) -> Order:
-        with _translated(action):
-            order = await self._services.store.get(order_id)
-        if order is None:
-            raise LegacyError(legacy.error(legacy.ORDER_NOT_FOUND, action=action))
-        return order
-
-    async def _refuse_status(self, action: str, order_id: int, raw_status: object) -> None:
-        order = await self._get(action, order_id)  # "order not found" comes first
-        raise LegacyError(
-            legacy.error(legacy.transition_refused(order.status, raw_status), action=action)
-        )
-
-    async def _announce(self, action: str, event: OrderEvent) -> None:
+    async def _announce(self, request: ConnectionRequest, action: str, event: OrderEvent) -> None:
         """The requester's result and the event to every client (it included): result first,
         or (qa_kit profile) the event first. The change is made: it is announced even if this
         client is already gone."""
-        events = self._services.order_events
+        events = request.order_events
         result = legacy.result(action, event.order.summary())
-        skip = self._conn.id if self._services.bugs.legacy_requester_misses_event else None
 
         def publish() -> None:
             events.publish(
                 event,
                 events.frame(event, None),
-                {**self._conn.fields, "source": "ws/orders"},
-                legacy_skip=skip,
+                {**request.fields, "source": "ws/orders"},
+                sink=request.events,
             )
 
         if self._event_first:
             publish()
-            await self._reply(result)
+            await _reply(request, result)
             return
         try:
-            await self._reply(result)
+            await _reply(request, result)
         finally:
             publish()
+
+
+async def _reply(request: Request, frame: Message) -> None:
+    await request.reply(frame)
+
+
+class LegacyOutlet:
+    """A /ws/orders connection, as its requests' outlet: every frame in the original's own
+    JSON form (legacy.encode: spaces after separators, no `ts`)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def reply(self, frame: Message, text: str | None = None) -> None:
+        await self._conn.reply(frame, legacy.encode(frame) if text is None else text)
+
+    async def share(self, item: Frame) -> int:
+        return await self._conn.share(item)
+
+
+async def _get(request: Request, action: str, order_id: int) -> Order:
+    with _translated(action):
+        order = await request.store.get(order_id)
+    if order is None:
+        raise LegacyError(legacy.error(legacy.ORDER_NOT_FOUND, action=action))
+    return order
+
+
+class LegacySession:
+    __slots__ = ("_conn", "_door", "_outlet")
+
+    def __init__(self, conn: Connection, door: LegacyDoor) -> None:
+        self._conn = conn
+        self._door = door
+        self._outlet = LegacyOutlet(conn)
+
+    def hello(self) -> None:
+        return None  # the legacy protocol starts with the client
+
+    async def handle(self, message: str | bytes) -> None:
+        deps = self._door.deps
+        body: dict[str, Any] = {}
+        problem: LegacyError | None = None
+        try:
+            body = _parse(message)
+        except LegacyError as failure:
+            problem = failure
+        request = ConnectionRequest(
+            self._door,
+            self._conn,
+            body,
+            NO_ACTION if problem is not None else body.get("action"),
+            None,
+            deps.store,
+            deps.events,
+            deps.order_events,
+        )
+        request.problem = problem
+        request.outlet = self._outlet
+        action = None if problem is not None else request.action
+        logs.info(
+            log,
+            "frame in",
+            **self._conn.fields,
+            request_id=None,
+            action=action if isinstance(action, str) else None,
+            size=len(message),
+            **self._conn.payload_fields(message),
+        )
+        await self._door.chain.run(request)
+
+    def described(self, frame: protocol.Message) -> dict[str, Any]:
+        return protocol.logged_fields(frame)
+
+
+def _parse(message: str | bytes) -> dict[str, Any]:
+    if isinstance(message, bytes):
+        raise LegacyError(legacy.error("invalid_json", message="binary frames are not supported"))
+    try:
+        request = protocol.decode_json(message)  # the rule of every door (protocol.py)
+    except protocol.ProtocolError:
+        raise LegacyError(legacy.error("invalid_json")) from None
+    if not isinstance(request, dict):
+        raise LegacyError(legacy.error("invalid_json", message="a command must be a JSON object"))
+    return request

@@ -37,8 +37,8 @@ def _status(payload: dict[str, Any]) -> orders.Status:
 
 
 async def get_order(ctx: ActionContext) -> None:
-    order_id = protocol.require_int(ctx.request.payload, "id")
-    order = await ctx.services.store.get(order_id)
+    order_id = protocol.require_int(ctx.payload, "id")
+    order = await ctx.store.get(order_id)
     await ctx.reply(
         protocol.data("order", ctx.request_id, None if order is None else order.to_json())
     )
@@ -47,35 +47,34 @@ async def get_order(ctx: ActionContext) -> None:
 
 async def list_orders(ctx: ActionContext) -> None:
     limit = protocol.require_int(
-        ctx.request.payload, "limit", default=LIST_DEFAULT, minimum=1, maximum=LIST_MAX
+        ctx.payload, "limit", default=LIST_DEFAULT, minimum=1, maximum=LIST_MAX
     )
-    off_by_one = 1 if ctx.services.bugs.list_orders_off_by_one else 0  # the lab's defect
-    found = await ctx.services.store.list(newest_first=True, limit=limit - off_by_one)
+    found = await ctx.store.list(newest_first=True, limit=limit)
     await ctx.reply(protocol.data("orders", ctx.request_id, [o.to_json() for o in found]))
     await ctx.event("order.listed", {"limit": limit, "count": len(found)})
 
 
 async def create_order(ctx: ActionContext) -> None:
-    customer = _customer(ctx.request.payload)
-    await _announce(ctx, await ctx.services.store.create(customer))
+    customer = _customer(ctx.payload)
+    await _announce(ctx, await ctx.store.create(customer))
 
 
 async def change_status(ctx: ActionContext) -> None:
-    order_id = protocol.require_int(ctx.request.payload, "id")
-    status = _status(ctx.request.payload)
-    await _announce(ctx, await ctx.services.store.change_status(order_id, status))
+    order_id = protocol.require_int(ctx.payload, "id")
+    status = _status(ctx.payload)
+    await _announce(ctx, await ctx.store.change_status(order_id, status))
 
 
 async def _announce(ctx: ActionContext, event: OrderEvent) -> None:
     """The requester's data and event frames, then the same event everywhere else. The change
     is made: it is announced even if this client is already gone."""
-    frame = ctx.services.order_events.frame(event, ctx.events_request_id)
+    frame = ctx.order_events.frame(event, ctx.request_id)
     try:
         await ctx.reply(protocol.data("order", ctx.request_id, event.order.to_json()))
-        await ctx.send_event(frame)
+        await ctx.reply(frame)
     finally:
-        ctx.services.order_events.publish(
-            event, frame, {**ctx.conn.fields, "source": "ws"}, requester=ctx.conn.id
+        ctx.order_events.publish(
+            event, frame, {**ctx.fields, "source": "ws"}, requester=ctx.conn.id, sink=ctx.events
         )
 
 

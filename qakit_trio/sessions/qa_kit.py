@@ -1,5 +1,5 @@
-"""/ws in the `qa_kit` profile (QAKIT_PROFILE=qa_kit): the original QA Kit stand's session,
-for classes whose materials were written against it (frames: wire/qa_kit.py).
+"""/ws in the `qa_kit` profile (QAKIT_PROFILE=qa_kit): the original QA Kit stand's door, for
+classes whose materials were written against it (frames: wire/qa_kit.py).
 
     request -> ack -> echo | step, step | (a message to the channel) | order | orders -> event
 
@@ -7,6 +7,7 @@ Its only deviations from the original: it never drops a connection on bad input 
 JSON, a JSON text that is not an object, a payload that is not an object, an order id that is
 not a number: each gets an error frame in the original's shape), and it never loses data.
 Every event keeps an `event_id` in its log line and Kafka record, not in the frame.
+What every door shares (timing, counting, the lab, failures) is the pipeline's.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import trio
-
 from qakit_trio import logs
 from qakit_trio.errors import StoreError
-from qakit_trio.request_metrics import ERROR, NO_ACTION, OK
-from qakit_trio.services import Services
+from qakit_trio.pipeline.request import ConnectionRequest, Pipeline, Request
+from qakit_trio.request_metrics import ERROR, NO_ACTION
 from qakit_trio.sessions.actions import publish_to_channel
-from qakit_trio.wire import legacy, protocol, qa_kit
-from qakit_trio.wire.close_codes import INTERNAL_ERROR
+from qakit_trio.sessions.deps import Deps
+from qakit_trio.sessions.pipeline import Chain
+from qakit_trio.wire import legacy, protocol, qa_kit, stamps
 from qakit_trio.ws.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -35,55 +35,131 @@ class Refused(Exception):
     """An error frame's message."""
 
 
-class QaKitSession:
-    __slots__ = ("_actions", "_conn", "_services")
+Handler = Callable[[ConnectionRequest, dict[str, Any]], Awaitable[None]]
 
-    def __init__(self, conn: Connection, services: Services) -> None:
-        self._conn = conn
-        self._services = services
-        self._actions: dict[str, Callable[[Any, dict[str, Any]], Awaitable[None]]] = {
+
+class QaKitDoor:
+    name = "qa_kit"
+
+    def __init__(self, deps: Deps, pipeline: Pipeline) -> None:
+        self.deps = deps
+        self.metrics = deps.metrics["envelope"]  # the /ws door, whichever profile it speaks
+        self._handlers: dict[str, Handler] = {
             "echo": self._echo,
             "triplet_demo": self._triplet_demo,
             "broadcast": self._broadcast,
             "get_order": self._get_order,
             "list_orders": self._list_orders,
         }
+        self.chain = Chain.of(pipeline, self.act, deps.lab)
+
+    async def act(self, request: Request) -> None:
+        assert isinstance(request, ConnectionRequest)
+        if request.problem is not None:
+            raise request.problem
+        await request.reply(qa_kit.ack(request.request_id))
+        action = request.action
+        handler = self._handlers.get(action) if isinstance(action, str) else None
+        if handler is None:
+            raise Refused(qa_kit.unknown_action(action))
+        await handler(request, request.body)
+
+    def refusal(self, request: Request, failure: Exception) -> tuple[str, protocol.Message] | None:
+        if not isinstance(failure, Refused | StoreError):
+            return None
+        request_id = qa_kit.NO_ID if request.request_id is None else request.request_id
+        return ERROR, qa_kit.error(request_id, str(failure))
+
+    def internal_error(self, request: Request) -> protocol.Message:
+        return qa_kit.error(request.request_id, "the server failed to handle this request")
+
+    async def _event(self, request: ConnectionRequest, name: str, extra: Any) -> None:
+        """The event frame as the original sent it; its log line and Kafka record carry the
+        event_id the frame does not."""
+        frame = qa_kit.event(name, request.request_id, extra)
+        request.events.record({**frame, "event_id": stamps.new_event_id()}, request.fields)
+        await request.reply(frame)
+
+    @staticmethod
+    def _payload(obj: dict[str, Any], *, must_be_object: bool) -> Any:
+        payload = obj.get("payload") or {}
+        if must_be_object and not isinstance(payload, dict):
+            raise Refused("payload must be a JSON object")
+        return payload
+
+    async def _echo(self, request: ConnectionRequest, obj: dict[str, Any]) -> None:
+        payload = self._payload(obj, must_be_object=False)
+        await request.reply(qa_kit.echo(request.request_id, payload))
+        await self._event(request, "ws.echo", payload)
+
+    async def _triplet_demo(self, request: ConnectionRequest, obj: dict[str, Any]) -> None:
+        await request.reply(qa_kit.step(request.request_id, 1, "first response"))
+        await request.reply(qa_kit.step(request.request_id, 2, "second response"))
+        await self._event(request, "ws.triplet_demo", {})
+
+    async def _broadcast(self, request: ConnectionRequest, obj: dict[str, Any]) -> None:
+        """A message to every member of the channel, this client too; no event (the
+        original sent none)."""
+        text = self._payload(obj, must_be_object=True).get("message", "")
+        frame = qa_kit.channel_message(request.conn.channel, text)
+        _delivered, congested = await publish_to_channel(request, self.deps.hub, frame)
+        await request.conn.wait_drained(congested)  # flow control, as actions.broadcast
+
+    async def _get_order(self, request: ConnectionRequest, obj: dict[str, Any]) -> None:
+        raw = self._payload(obj, must_be_object=True).get("id")
+        order_id = None if raw is None else legacy.as_order_id(raw)
+        if raw is not None and (order_id is None or isinstance(raw, float | bool)):
+            raise Refused(f"payload.id must be an integer, got {raw!r}")
+        order = None if order_id is None else await request.store.get(order_id)
+        found = None if order is None else {**order.summary(), "created_at": str(order.created_at)}
+        await request.reply(qa_kit.data("order", request.request_id, found))
+        await self._event(request, "order.viewed", {"id": raw})
+
+    async def _list_orders(self, request: ConnectionRequest, obj: dict[str, Any]) -> None:
+        found = await request.store.list(newest_first=True, limit=LIST_LIMIT)
+        await request.reply(
+            qa_kit.data("orders", request.request_id, [order.summary() for order in found])
+        )
+        await self._event(request, "order.listed", {})
+
+
+class QaKitSession:
+    __slots__ = ("_conn", "_door")
+
+    def __init__(self, conn: Connection, door: QaKitDoor) -> None:
+        self._conn = conn
+        self._door = door
 
     def hello(self) -> protocol.Message:
         return qa_kit.hello(self._conn.channel)
 
     async def handle(self, message: str | bytes) -> None:
-        conn = self._conn
+        deps = self._door.deps
+        obj: dict[str, Any] = {}
+        problem: Refused | None = None
         try:
             obj = self._parse(message)
         except Refused as failure:
-            self._log_in(qa_kit.NO_ID, message, None)
-            self._services.requests.observe(NO_ACTION, ERROR, 0.0)
-            await conn.reply(qa_kit.error(qa_kit.NO_ID, str(failure)))
-            return
-        request_id = qa_kit.request_id_of(obj)
-        action = obj.get("action")
-        self._log_in(request_id, message, action)
-        started, outcome = trio.current_time(), ERROR
-        await conn.reply(qa_kit.ack(request_id))
-        try:
-            handler = self._actions.get(action) if isinstance(action, str) else None
-            if handler is None:
-                raise Refused(qa_kit.unknown_action(action))
-            await handler(request_id, obj)
-            outcome = OK
-        except* (Refused, StoreError) as group:
-            await conn.reply(qa_kit.error(request_id, str(group.exceptions[0])))
-        except* Exception:
-            log.exception(
-                "action failed", extra={"fields": {**conn.fields, "request_id": request_id}}
-            )
-            await conn.reply(qa_kit.error(request_id, "the server failed to handle this request"))
-            conn.close_soon(INTERNAL_ERROR, "internal error")
-        finally:  # counted also when cancelled (a close)
-            self._services.requests.observe(action, outcome, trio.current_time() - started)
+            problem = failure
+        request = ConnectionRequest(
+            self._door,
+            self._conn,
+            obj,
+            NO_ACTION if problem is not None else obj.get("action"),
+            qa_kit.NO_ID if problem is not None else qa_kit.request_id_of(obj),
+            deps.store,
+            deps.events,
+            deps.order_events,
+        )
+        request.problem = problem
+        self._log_in(request, message)
+        await self._door.chain.run(request)
 
-    def _parse(self, message: str | bytes) -> dict[str, Any]:
+    def described(self, frame: protocol.Message) -> dict[str, Any]:
+        return protocol.logged_fields(frame)
+
+    @staticmethod
+    def _parse(message: str | bytes) -> dict[str, Any]:
         if isinstance(message, bytes):
             raise Refused("binary frames are not supported: send JSON as a text frame")
         try:
@@ -94,66 +170,14 @@ class QaKitSession:
             raise Refused("a request must be a JSON object")
         return obj
 
-    def _log_in(self, request_id: Any, message: str | bytes, action: object) -> None:
+    def _log_in(self, request: Request, message: str | bytes) -> None:
+        action, request_id = request.action, request.request_id
         logs.info(
             log,
             "frame in",
             **self._conn.fields,
             request_id=request_id if isinstance(request_id, str) else str(request_id),
-            action=action if isinstance(action, str) else None,
+            action=action if isinstance(action, str) and request.action != NO_ACTION else None,
             size=len(message),
             **self._conn.payload_fields(message),
         )
-
-    async def _event(self, name: str, request_id: Any, extra: Any) -> None:
-        """The event frame as the original sent it; its log line and Kafka record carry the
-        event_id the frame does not."""
-        frame = qa_kit.event(name, request_id, extra)
-        self._services.events.record(
-            {**frame, "event_id": protocol.new_event_id()}, self._conn.fields
-        )
-        await self._conn.reply(frame)
-
-    @staticmethod
-    def _payload(obj: dict[str, Any], *, must_be_object: bool) -> Any:
-        payload = obj.get("payload") or {}
-        if must_be_object and not isinstance(payload, dict):
-            raise Refused("payload must be a JSON object")
-        return payload
-
-    async def _echo(self, request_id: Any, obj: dict[str, Any]) -> None:
-        payload = self._payload(obj, must_be_object=False)
-        await self._conn.reply(qa_kit.echo(request_id, payload))
-        await self._event("ws.echo", request_id, payload)
-
-    async def _triplet_demo(self, request_id: Any, obj: dict[str, Any]) -> None:
-        await self._conn.reply(qa_kit.step(request_id, 1, "first response"))
-        await self._conn.reply(qa_kit.step(request_id, 2, "second response"))
-        await self._event("ws.triplet_demo", request_id, {})
-
-    async def _broadcast(self, request_id: Any, obj: dict[str, Any]) -> None:
-        """A message to every member of the channel, this client too; no event (the
-        original sent none)."""
-        text = self._payload(obj, must_be_object=True).get("message", "")
-        frame = qa_kit.channel_message(self._conn.channel, text)
-        _delivered, congested = await publish_to_channel(
-            self._conn, self._services, frame, str(request_id)
-        )
-        await self._conn.wait_drained(congested)  # flow control, as actions.broadcast
-
-    async def _get_order(self, request_id: Any, obj: dict[str, Any]) -> None:
-        raw = self._payload(obj, must_be_object=True).get("id")
-        order_id = None if raw is None else legacy.as_order_id(raw)
-        if raw is not None and (order_id is None or isinstance(raw, float | bool)):
-            raise Refused(f"payload.id must be an integer, got {raw!r}")
-        order = None if order_id is None else await self._services.store.get(order_id)
-        found = None if order is None else {**order.summary(), "created_at": str(order.created_at)}
-        await self._conn.reply(qa_kit.data("order", request_id, found))
-        await self._event("order.viewed", request_id, {"id": raw})
-
-    async def _list_orders(self, request_id: Any, obj: dict[str, Any]) -> None:
-        found = await self._services.store.list(newest_first=True, limit=LIST_LIMIT)
-        await self._conn.reply(
-            qa_kit.data("orders", request_id, [order.summary() for order in found])
-        )
-        await self._event("order.listed", request_id, {})

@@ -2,15 +2,16 @@
 
 Two subclasses, installed by `install()`:
 
-`QakitTCPServer` (hypercorn's per-connection TCP server) writes bytes to the socket at once,
-without a trip through the scheduler, when the socket can take them (see docs/send-path.md).
+`QakitTCPServer` (hypercorn's per-connection TCP server, in tcp_server.py) writes bytes to the
+socket at once, without a trip through the scheduler, when the socket can take them (see
+docs/send-path.md).
 
 `QakitWSStream` (hypercorn's WebSocket stream). hypercorn speaks plain ASGI to the app; what
 this service needs beyond it comes as extra ASGI messages, announced in
 `scope["extensions"]["qakit.websocket"]`:
 
 app -> server
-  `qakit.websocket.write` {"data": bytes}  frames the app has already framed (framing.py),
+  `qakit.websocket.write` {"data": bytes}  frames the app has already framed (wire/framing.py),
                                            written as they are, in ONE socket write: the writer
                                            task's batch, pings included; and its synchronous
                                            twin, the extension's `write_nowait(bytes) -> int`,
@@ -36,7 +37,7 @@ zlib would cost ~300 KiB per client).
 
 hypercorn has no hooks for these classes, so `install()` sets the two module attributes it looks
 them up from. HTTP/2 WebSockets (RFC 8441, not used by Postman or browsers' DevTools) keep the
-stock stream, and the app falls back to plain ASGI for them (transport.py).
+stock stream, and the app falls back to plain ASGI for them (`PlainTransport`, asgi.py).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ HYPERCORN_VERSION = "0.18.0"
 # How long hypercorn's reader waits for the app's reply to a client's close frame before it
 # answers the client itself. The app answers at once; this only bounds a wedged app.
 CLOSE_REPLY_TIMEOUT = 5.0
-INBOX_BYTES = 1024 * 1024  # the default; our launchers set QAKIT_OUTBOX_BYTES (server.py)
+INBOX_BYTES = 1024 * 1024  # the default; the CLI sets QAKIT_OUTBOX_BYTES (server.hypercorn_config)
 
 
 class QakitWSStream(WSStream):

@@ -1,5 +1,7 @@
 """The AsyncAPI 3.0 document of the WebSocket protocols (/asyncapi.json, /asyncapi.yaml) and its
-page (/asyncapi). The messages are in asyncapi_messages.py.
+page (/asyncapi). The messages are in asyncapi_envelope.py (/ws), asyncapi_qa_kit.py (/ws in
+the qa_kit profile), asyncapi_legacy.py (/ws/orders) and asyncapi_messages.py (what they share,
+and /ws/echo's).
 
 Operations are the server's: `receive` what a client sends, `send` what the server sends
 (AsyncAPI describes the application, here the stand). Each /ws action is a `receive`
@@ -14,15 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from qakit_trio import __version__
-from qakit_trio.web.asyncapi_messages import (
-    ECHO_MESSAGE,
-    ENVELOPE_FRAMES,
-    ENVELOPE_REQUESTS,
-    LEGACY_FRAMES,
-    LEGACY_REQUESTS,
-    QA_KIT_FRAMES,
-    Message,
-)
+from qakit_trio.web.asyncapi_envelope import ENVELOPE_FRAMES, ENVELOPE_REQUESTS
+from qakit_trio.web.asyncapi_legacy import LEGACY_FRAMES, LEGACY_REQUESTS
+from qakit_trio.web.asyncapi_messages import ECHO_MESSAGE, Message
+from qakit_trio.web.asyncapi_qa_kit import QA_KIT_FRAMES
 
 CLOSE_CODES = {
     1000: "answer to the client's close (its own code is echoed)",

@@ -3,7 +3,7 @@
     GET /lab/bugs                           -> {"bugs": [{"name", "enabled", "surface", "summary"}]}
     PUT /lab/bugs {"enabled": ["name", ...]} -> the same, after the change (replaces the set)
     GET | PUT | DELETE /lab/faults          -> {"seed", "rules"}: server-wide fault rules
-                                               (sessions/fault_rules.py)
+                                               (lab/fault_rules.py)
 
 An unknown name is a 422 naming it (FastAPI's body, like every other 422 here); the change is
 logged as a WARNING: a stand with defects on should never be a surprise in its logs.
@@ -19,8 +19,8 @@ from typing import Any
 
 from quart_trio import QuartTrio
 
+from qakit_trio.lab.fault_rules import MAX_BODY_BYTES, Loc, RuleError, unknown_keys
 from qakit_trio.services import Services
-from qakit_trio.sessions.fault_rules import MAX_BODY_BYTES, Loc, RuleError, unknown_keys
 from qakit_trio.web import bodies, http_errors
 
 log = logging.getLogger(__name__)

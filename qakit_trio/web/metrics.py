@@ -9,9 +9,11 @@ process collector: CPU, memory, open files).
                                                  busiest are summed into channel="other"
     qakit_frames_received_total{protocol}        counter
     qakit_frames_sent_total{protocol}            counter (written or queued, pings included)
-    qakit_requests_total{protocol,action,outcome}  counter (outcome: ok or, on /ws, the
-                                                 error code; on /ws/orders and in the qa_kit
-                                                 profile, whose errors are sentences: error)
+    qakit_requests_total{protocol,action,outcome}  counter, every door: envelope, legacy,
+                                                 rest (outcome: ok or, on /ws, the error code;
+                                                 on /ws/orders and in the qa_kit profile, whose
+                                                 errors are sentences: error; on REST the
+                                                 HTTP status; internal_error for a failure)
     qakit_request_duration_seconds{protocol,action}  histogram
     qakit_slow_consumer_evictions_total{protocol}  counter
     qakit_kafka_records_total{topic,outcome}     counter (delivered, dropped, retried)
@@ -130,7 +132,7 @@ class StandCollector:
         duration = HistogramMetricFamily(
             "qakit_request_duration_seconds", "Request handling time", labels=["protocol", "action"]
         )
-        for requests in (self._services.requests, self._services.legacy_requests):
+        for requests in self._services.metrics.values():
             protocol = requests.protocol
             for (action, outcome), count in sorted(requests.counts.items()):
                 total.add_metric([protocol, action, outcome], count)

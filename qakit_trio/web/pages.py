@@ -12,7 +12,7 @@ external font: the stand works with no internet).
   lab pages (QAKIT_LAB_PAGES=1, the default; 0 turns them off: 404):
     /inspector           live connections and traffic   (over /ws/_inspect, web/inspector.py)
     /tasks               the live trio task tree        (over /debug/tasks, web/task_tree.py)
-    /debug/events/ID     an event's log line and Kafka record (sessions/trail.py)
+    /debug/events/ID     an event's log line and Kafka record (pipeline/trail.py)
 
 The lab pages show everything that passes through the stand: on by default for a local stand,
 they must be off on a shared network. No page can change the stand except through the public
@@ -34,8 +34,8 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import NotFound
 
 from qakit_trio import __version__
+from qakit_trio.pipeline import trail
 from qakit_trio.services import Services
-from qakit_trio.sessions import trail
 from qakit_trio.transport.quart_ws import current_websocket
 from qakit_trio.web import asyncapi, languages, task_tree
 from qakit_trio.web.guides import GUIDES as GUIDES  # re-exported: the tests read pages.GUIDES

@@ -1,59 +1,61 @@
 """REST routes: health, stats, broadcast and the OpenAPI document (its page: pages.py).
-Every error is JSON (app.py handles 404/405/500; rest_orders.py has the orders API)."""
+Every error is JSON (app.py handles 404/405/500; rest_orders.py has the orders API). The API
+routes run as requests of the pipeline (rest_door.py)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-import trio
-from quart import request
+from quart import request as http_request
 from quart_trio import QuartTrio
 
 from qakit_trio import __version__, log_fields, logs
-from qakit_trio.lab import bugs
+from qakit_trio.pipeline.request import Request
 from qakit_trio.services import Services
 from qakit_trio.transport import hyper_ext
 from qakit_trio.web import http_errors, openapi
+from qakit_trio.web.http_errors import HttpError
+from qakit_trio.web.rest_door import Answer, RestDoor, ok
 from qakit_trio.wire import protocol
 from qakit_trio.wire.framing import Frame
 from qakit_trio.ws.hub import Member
 
 log = logging.getLogger(__name__)
 
-JsonResponse = dict[str, Any] | tuple[dict[str, Any], int]
 
-
-def register_rest(app: QuartTrio, services: Services) -> None:
+def register_rest(app: QuartTrio, services: Services, door: RestDoor) -> None:
     settings, hub = services.settings, services.hub
 
     @app.get("/health")
-    async def health() -> JsonResponse:
+    async def health() -> Answer:
         """Always 200 while the service runs; `status` is "degraded" when the database is
         down (everything that does not need it keeps working). The qa_kit profile answers
         the original's two fields only."""
-        if settings.profile == "qa_kit":
-            return {"status": "ok", "service": "qa-websocket"}
-        return {
-            **services.health(),
-            "service": "qa-websocket",
-            "version": __version__,
-            "connections": services.connections(),
-            "fast_path": hyper_ext.installed(),
-        }  # our hypercorn extension, or plain ASGI
 
-    stale: list[tuple[float, JsonResponse]] = []  # the lab's stale_stats: (when, answer)
+        async def act(request: Request) -> None:
+            if settings.profile == "qa_kit":
+                await request.reply(ok({"status": "ok", "service": "qa-websocket"}))
+                return
+            body = {
+                **services.health(),
+                "service": "qa-websocket",
+                "version": __version__,
+                "connections": services.connections(),
+                "fast_path": hyper_ext.installed(),  # our hypercorn extension, or plain ASGI
+            }
+            await request.reply(ok(body))
+
+        return await door.serve("health", act)
 
     @app.get("/stats")
-    async def stats() -> JsonResponse:
-        if services.bugs.stale_stats:  # the lab's defect: an old count, up to 5 s old
-            now = trio.current_time()
-            if not stale or now - stale[0][0] >= bugs.STALE_STATS_SECONDS:
-                stale[:] = [(now, counts())]
-            return stale[0][1]
-        return counts()
+    async def stats() -> Answer:
+        async def act(request: Request) -> None:
+            await request.reply(ok(counts()))
 
-    def counts() -> JsonResponse:
+        return await door.serve("stats", act)
+
+    def counts() -> dict[str, Any]:
         if settings.profile == "qa_kit":  # the original's shape: /ws clients only
             return {"channels": hub.stats(), "total_connections": hub.total()}
         return {
@@ -63,31 +65,34 @@ def register_rest(app: QuartTrio, services: Services) -> None:
         }
 
     @app.get("/openapi.json")
-    async def openapi_json() -> JsonResponse:
+    async def openapi_json() -> dict[str, Any]:
         return openapi.document(settings.lab_pages)
 
     @app.post("/broadcast")
-    async def broadcast() -> JsonResponse:
-        message = request.args.get("message")
-        if message is None:  # a query parameter, as in the original (FastAPI's 422 body)
-            raise http_errors.invalid(http_errors.missing(["query", "message"], None))
-        channel, problem = protocol.channel_from_query(
-            request.args.get("channel"), settings.default_channel
-        )
-        if problem is not None:
-            return protocol.invalid_channel(channel, problem), 400
-        frame = protocol.rest_broadcast(channel, message)
-        item = Frame.of(protocol.encode(frame))  # made once, shared
-        congested: list[Member] = []
-        delivered = hub.publish(channel, item, congested=congested)
-        logs.info(
-            log,
-            "broadcast",
-            channel=channel,
-            delivered=delivered,
-            source="rest",
-            **log_fields.payload_fields(item.text, settings.log_payload_max),
-        )
-        services.events.message(frame, channel, None)  # to Kafka, if it is on
-        await hub.wait_drained(congested)  # flow control, as for the broadcast action (hub.py)
-        return {"ok": True, "channel": channel, "connections": delivered}
+    async def broadcast() -> Answer:
+        async def act(request: Request) -> None:
+            message = http_request.args.get("message")
+            if message is None:  # a query parameter, as in the original (FastAPI's 422 body)
+                raise http_errors.invalid(http_errors.missing(["query", "message"], None))
+            channel, problem = protocol.channel_from_query(
+                http_request.args.get("channel"), settings.default_channel
+            )
+            if problem is not None:
+                raise HttpError(400, protocol.invalid_channel(channel, problem))
+            frame = protocol.rest_broadcast(channel, message)
+            item = Frame.of(protocol.encode(frame))  # made once, shared
+            congested: list[Member] = []
+            delivered = hub.publish(channel, item, congested=congested)
+            logs.info(
+                log,
+                "broadcast",
+                channel=channel,
+                delivered=delivered,
+                source="rest",
+                **log_fields.payload_fields(item.text, settings.log_payload_max),
+            )
+            request.events.message(frame, channel, None)  # to Kafka, if it is on
+            await hub.wait_drained(congested)  # flow control, as for the broadcast action
+            await request.reply(ok({"ok": True, "channel": channel, "connections": delivered}))
+
+        return await door.serve("broadcast", act)

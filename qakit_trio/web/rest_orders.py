@@ -8,32 +8,28 @@
 
 Bad input is FastAPI's 422 body (http_errors.py); the database down is 503 JSON. A change
 made here is announced like any other (events.OrderEvents): /ws/orders clients, the /ws orders
-channel, the log.
+channel, the log. Every route runs as a request of the pipeline (rest_door.py).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from quart import Response, request
+from quart import request as http_request
 from quart_trio import QuartTrio
 
 from qakit_trio.domain import orders
 from qakit_trio.domain.orders import OrderEvent
-from qakit_trio.errors import ErrorCode, OrderError, StoreError
-from qakit_trio.services import Services
+from qakit_trio.errors import OrderNotFound
+from qakit_trio.pipeline.request import Request
 from qakit_trio.web import bodies, http_errors
 from qakit_trio.web.http_errors import HttpError
+from qakit_trio.web.rest_door import Answer, RestDoor, ok
+from qakit_trio.wire.protocol import Message
 
 log = logging.getLogger(__name__)
-
-JsonResponse = (
-    dict[str, Any] | list[Any] | Response | tuple[list[Any], int, dict[str, str]]
-)  # with headers
 
 _ORDER_ID = re.compile(r"[+-]?[0-9]+")  # ASCII digits: no "1_0" or other scripts
 MAX_ORDER_ID = 2**63 - 1  # beyond any id a store can hold: not found, not a crash
@@ -57,7 +53,7 @@ def _query_number(
 ) -> int:
     """A whole number from the query string, as FastAPI's Query(ge=, le=) checks it; a bad
     one adds its 422 item to `problems` (FastAPI reports every bad parameter at once)."""
-    raw = request.args.get(name)
+    raw = http_request.args.get(name)
     if raw is None:
         return default
     loc: list[str | int] = ["query", name]
@@ -114,69 +110,55 @@ def _customer(body: dict[str, Any]) -> str:
         raise http_errors.invalid(http_errors.refused_value(loc, value, str(error))) from None
 
 
-# The service's errors, as the original stand's HTTP answers: (status, body) by error code.
-def _http_answer(failure: OrderError | StoreError) -> HttpError:
-    if failure.code == ErrorCode.NOT_FOUND:
-        return HttpError(404, {"detail": "Order not found"})
-    status = {
-        ErrorCode.INVALID_TRANSITION: 400,
-        ErrorCode.DB_UNAVAILABLE: 503,
-        ErrorCode.DB_ERROR: 500,
-    }[ErrorCode(failure.code)]
-    body = {"detail": str(failure)}
-    return HttpError(status, body if status == 400 else {"error": failure.code, **body})
-
-
-@asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    """The service's errors, as the original stand's HTTP answers (`_http_answer`)."""
-    try:
-        yield
-    except (OrderError, StoreError) as failure:
-        raise _http_answer(failure) from None
-
-
-def register_orders(app: QuartTrio, services: Services) -> None:
-    store = services.store
-
-    def announce(event: OrderEvent) -> dict[str, Any]:
-        events = services.order_events
-        events.publish(event, events.frame(event, None), {"source": "rest"})
-        return event.order.summary()
+def register_orders(app: QuartTrio, door: RestDoor) -> None:
+    def announce(request: Request, event: OrderEvent) -> Message:
+        events = request.order_events
+        events.publish(event, events.frame(event, None), {"source": "rest"}, sink=request.events)
+        return ok(event.order.summary())
 
     @app.post("/orders")
-    async def create_order() -> JsonResponse:
-        customer = _customer(await bodies.json_object())
-        async with _translated():
-            return announce(await store.create(customer))
+    async def create_order() -> Answer:
+        async def act(request: Request) -> None:
+            customer = _customer(await bodies.json_object())
+            await request.reply(announce(request, await request.store.create(customer)))
+
+        return await door.serve("create_order", act)
 
     @app.get("/orders")
-    async def list_orders() -> JsonResponse:
-        limit, offset = _page()
-        async with _translated():  # one more than the page: is there a next one?
-            found = await store.list(limit=limit + 1, offset=offset)
-        page = [order.summary() for order in found[:limit]]
-        if len(found) <= limit:
-            return page  # the last page: the original's answer, nothing added
-        # RFC 8288: where the next page is (relative, like every URL the stand builds)
-        return page, 200, {"Link": f'</orders?limit={limit}&offset={offset + limit}>; rel="next"'}
+    async def list_orders() -> Answer:
+        async def act(request: Request) -> None:
+            limit, offset = _page()  # one more than the page: is there a next one?
+            found = await request.store.list(limit=limit + 1, offset=offset)
+            page = [order.summary() for order in found[:limit]]
+            if len(found) <= limit:
+                await request.reply(ok(page))  # the last page: the original's answer
+                return
+            # RFC 8288: where the next page is (relative, like every URL the stand builds)
+            link = f'</orders?limit={limit}&offset={offset + limit}>; rel="next"'
+            await request.reply(ok(page, {"Link": link}))
+
+        return await door.serve("list_orders", act)
 
     @app.get("/orders/<raw_id>")
-    async def get_order(raw_id: str) -> JsonResponse:
-        order_id = _order_id(raw_id)
-        async with _translated():
-            order = await store.get(order_id)
-        if order is None:
-            if services.bugs.missing_order_is_200:  # the lab's defect: 200 and null
-                return Response("null", mimetype="application/json")
-            raise HttpError(404, {"detail": "Order not found"})
-        return order.summary()
+    async def get_order(raw_id: str) -> Answer:
+        async def act(request: Request) -> None:
+            order_id = _order_id(raw_id)
+            order = await request.store.get(order_id)
+            if order is None:
+                raise OrderNotFound(order_id)  # 404 (rest_door.py)
+            await request.reply(ok(order.summary()))
+
+        return await door.serve("get_order", act)
 
     @app.post("/orders/<raw_id>/<verb>")
-    async def change_status(raw_id: str, verb: str) -> JsonResponse:
-        status = orders.VERBS.get(verb)
-        if status is None:
-            raise http_errors.plain(404)  # no such route, as FastAPI says it
-        order_id = _order_id(raw_id)
-        async with _translated():
-            return announce(await store.change_status(order_id, status))
+    async def change_status(raw_id: str, verb: str) -> Answer:
+        async def act(request: Request) -> None:
+            status = orders.VERBS.get(verb)
+            if status is None:
+                raise http_errors.plain(404)  # no such route, as FastAPI says it
+            order_id = _order_id(raw_id)
+            await request.reply(
+                announce(request, await request.store.change_status(order_id, status))
+            )
+
+        return await door.serve("change_status", act)

@@ -79,7 +79,7 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("qakit_trio.ws.connection", "Connection._close_watchdog"): Kind(
         "close-watchdog", lambda f: f"close watchdog of {_conn_id(f)}"
     ),
-    ("qakit_trio.sessions.faults", "deliver.<locals>.send"): Kind(
+    ("qakit_trio.lab.fault_outlet", "deliver.<locals>.send"): Kind(
         "delayed-reply", lambda f: "delayed reply (a trainee's fault)"
     ),
     ("qakit_trio.ws.echo", "serve_echo"): Kind("echo", lambda f: "/ws/echo connection"),

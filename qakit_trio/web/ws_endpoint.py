@@ -5,22 +5,26 @@ session to run once the route has returned (transport/quart_ws.py runs it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from quart import websocket
 from quart_trio import QuartTrio
 
+from qakit_trio.config import Settings
+from qakit_trio.pipeline.events import LEGACY_CHANNEL
+from qakit_trio.pipeline.request import Pipeline
 from qakit_trio.services import Services
 from qakit_trio.sessions.actions import Action
-from qakit_trio.sessions.envelope import EnvelopeSession
-from qakit_trio.sessions.events import LEGACY_CHANNEL
-from qakit_trio.sessions.legacy import LegacySession
-from qakit_trio.sessions.qa_kit import QaKitSession
+from qakit_trio.sessions.deps import Deps
+from qakit_trio.sessions.envelope import EnvelopeDoor, EnvelopeSession
+from qakit_trio.sessions.legacy import LegacyDoor, LegacySession
+from qakit_trio.sessions.qa_kit import QaKitDoor, QaKitSession
 from qakit_trio.transport.quart_ws import current_websocket
 from qakit_trio.web.origins import Door, websocket_door
 from qakit_trio.wire import protocol
 from qakit_trio.wire.query import ascii_whole
-from qakit_trio.ws.connection import Connection
+from qakit_trio.ws.connection import Connection, Session
 from qakit_trio.ws.echo import serve_echo
 
 MAX_ECHO_DELAY_MS = 60_000  # /ws/echo?delay_ms= (the training lab): at most a minute
@@ -65,8 +69,25 @@ def pongs_refused() -> tuple[dict[str, str], int] | None:
     return None
 
 
-def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) -> None:
+def ws_doors(
+    settings: Settings, deps: Deps, actions: dict[str, Action], pipeline: Pipeline
+) -> tuple[Callable[[Connection], Session], Callable[[Connection], Session]]:
+    """The sessions of /ws (in the profile's protocol) and of /ws/orders, for a connection:
+    each runs its messages through its door's pipeline (sessions/pipeline.py)."""
+    legacy_door = LegacyDoor(deps, pipeline)
+    legacy: Callable[[Connection], Session] = partial(LegacySession, door=legacy_door)
+    if settings.profile == "qa_kit":
+        return partial(QaKitSession, door=QaKitDoor(deps, pipeline)), legacy
+    return partial(EnvelopeSession, door=EnvelopeDoor(deps, actions, pipeline)), legacy
+
+
+def register_ws(
+    app: QuartTrio,
+    services: Services,
+    doors: tuple[Callable[[Connection], Session], Callable[[Connection], Session]],
+) -> None:
     settings = services.settings
+    ws_session, legacy_session = doors
     ws_door = websocket_door(services)  # the stand's own pages, CORS's and QAKIT_WS_'s
 
     @app.websocket("/ws")
@@ -81,12 +102,7 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
         ws = current_websocket()
         services.watch_server(ws.transport.server_terminated or services.stopping)
         # Accepted and run by QakitASGIWebsocket once this route has returned.
-        session = (
-            partial(QaKitSession, services=services)
-            if settings.profile == "qa_kit"
-            else partial(EnvelopeSession, services=services, actions=actions)
-        )
-        ws.session = Connection(ws.transport, services.hub, channel, settings, session).run
+        ws.session = Connection(ws.transport, services.hub, channel, settings, ws_session).run
         return None
 
     @app.websocket("/ws/orders")
@@ -100,7 +116,7 @@ def register_ws(app: QuartTrio, services: Services, actions: dict[str, Action]) 
             services.legacy_hub,
             LEGACY_CHANNEL,
             settings,
-            partial(LegacySession, services=services),
+            legacy_session,
         ).run
         return None
 

@@ -22,29 +22,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from qakit_trio.errors import ErrorCode, ProtocolError
-from qakit_trio.wire.stamps import (
-    frame_ts,
-    is_newest,
-    iso_utc,
-    new_connection_id,
-    new_event_id,
-    set_deterministic,
-    utc_ts,
-    wall_now,
-)
+from qakit_trio.wire.stamps import frame_ts
 
 __all__ = [
     "ErrorCode",
     "ProtocolError",  # defined in errors.py, part of the wire contract
-    # the ids and times frames carry (stamps.py), used with the frames built here
-    "frame_ts",
-    "is_newest",
-    "iso_utc",
-    "new_connection_id",
-    "new_event_id",
-    "set_deterministic",
-    "utc_ts",
-    "wall_now",
 ]
 
 Message = dict[str, Any]  # one JSON message (what a text frame carries); wire bytes: framing.Frame
@@ -355,4 +337,16 @@ def error(request_id: RequestId | None, failure: ProtocolError) -> Message:
         "message": failure.message,
         **failure.details,
         "ts": frame_ts(),
+    }
+
+
+def logged_fields(frame: Message) -> dict[str, Any]:
+    """What a frame's `frame out` log line says of it: its type, request id and error code
+    (the envelope's keys, which the qa_kit and legacy frames share; ws/connection.py asks the
+    session, and knows none of them)."""
+    kind = frame.get("type")
+    return {
+        "type": kind,
+        "request_id": frame.get("request_id"),
+        "error_code": frame.get("error") if kind == "error" else None,
     }

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from qakit_trio.wire.protocol import Message, frame_ts
+from qakit_trio.wire.protocol import Message
+from qakit_trio.wire.stamps import frame_ts
 
 NO_ID = "no-id"
 

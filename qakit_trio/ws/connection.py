@@ -35,7 +35,7 @@ from qakit_trio.channels import drain_nowait
 from qakit_trio.config import Settings
 from qakit_trio.errors import Disconnected
 from qakit_trio.transport.base import Pong, Transport, close_within, reply_code
-from qakit_trio.wire import framing, protocol
+from qakit_trio.wire import protocol, stamps
 from qakit_trio.wire.close_codes import INTERNAL_ERROR, MESSAGE_TOO_BIG, SLOW_CONSUMER
 from qakit_trio.wire.framing import WAKE, Frame, OutboxItem
 from qakit_trio.ws.delayed import DelayedReplies
@@ -65,6 +65,10 @@ class Session(Protocol):
         """Answer one message (through `Connection.reply`). An exception escaping here is a
         handler failure: logged, and the connection closes with 1011."""
 
+    def described(self, frame: protocol.Message) -> dict[str, Any]:
+        """The fields of a frame's `frame out` log line that only its protocol can read (its
+        kind, its request id, its error code): the connection knows no protocol's keys."""
+
 
 class Connection:
     # Slots: one of these lives as long as its client; 5000 idle clients is a benchmark.
@@ -93,7 +97,7 @@ class Connection:
         settings: Settings,
         session: Callable[[Connection], Session],
     ) -> None:
-        self.id = protocol.new_connection_id()
+        self.id = stamps.new_connection_id()
         self.channel = channel
         self.fields = {"conn": self.id, "channel": channel}  # on every log line about it
         self._transport = transport
@@ -210,7 +214,6 @@ class Connection:
                 log,
                 "frame in",
                 **self.fields,
-                request_id=None,
                 size=len(message),
                 **self.payload_fields(message[: self._settings.log_payload_max]),
             )
@@ -230,27 +233,27 @@ class Connection:
         """More messages from this client are already waiting behind the current one."""
         return self._transport.queued() > 0
 
-    async def reply(
-        self, frame: protocol.Message, text: str | None = None, fragments: int = 1
-    ) -> None:
+    async def reply(self, frame: protocol.Message, text: str | None = None) -> None:
         """Queue one frame for this client (logged as `frame out`); see `queue`. `text`: the
         frame already encoded (the legacy protocol's own JSON form, no `ts`), else
         protocol.encode, once its `ts` is the time it is queued: re-stamped if another frame
-        was stamped since it was (wire/stamps.py), so `ts` never decreases on a connection.
-        `fragments` > 1 (a trainee's fault): sent as that many WebSocket fragments on our
-        hypercorn extension; plain ASGI cannot fragment and sends it whole."""
+        was stamped since it was (wire/stamps.py), so `ts` never decreases on a connection."""
         await self.room()  # first: a wait lets other frames in, and `ts` is when it is queued
         if text is None:
             ts = frame.get("ts")
-            if ts is not None and not protocol.is_newest(ts):
-                frame["ts"] = protocol.frame_ts()
+            if ts is not None and not stamps.is_newest(ts):
+                frame["ts"] = stamps.frame_ts()
             text = protocol.encode(frame)
         self._log_out(frame, text)
-        self._queue_nowait(
-            Frame.of(text)
-            if fragments <= 1
-            else Frame(text, framing.fragmented_text(text, fragments))
-        )
+        self._queue_nowait(Frame.of(text))
+
+    async def send_frame(self, frame: protocol.Message, item: Frame) -> None:
+        """Queue a frame already in its wire form (a trainee's fault sends one as several
+        WebSocket fragments: lab/fault_outlet.py; plain ASGI cannot fragment and sends it
+        whole), logged as `frame out` like a reply."""
+        await self.room()
+        self._log_out(frame, item.text)
+        self._queue_nowait(item)
 
     def start_soon(self, task: Callable[[], Awaitable[None]], size: int = 0) -> None:
         """Run `task` in this connection's nursery (a trainee's delayed reply, holding `size`
@@ -263,6 +266,11 @@ class Connection:
         if self._delayed is None:
             self._delayed = DelayedReplies(self._settings.outbox_bytes)
         self._delayed.start(self._nursery, task, size)
+
+    def delay_refused(self) -> protocol.ProtocolError | None:
+        """Why a delayed reply would not be started now, if it would not: asked before the
+        request that wants one runs, so a refused one changes nothing (not even an order)."""
+        return None if self._delayed is None else self._delayed.refusal()
 
     def payload_fields(self, text: str | bytes) -> dict[str, object]:
         """The `payload` and `truncated` fields of a frame's log line (QAKIT_LOG_PAYLOAD_MAX)."""
@@ -323,14 +331,11 @@ class Connection:
         return 1
 
     def _log_out(self, frame: protocol.Message, text: str) -> None:
-        kind = frame["type"]
         logs.info(
             log,
             "frame out",
             **self.fields,
-            type=kind,
-            request_id=frame.get("request_id"),
-            error_code=frame.get("error") if kind == "error" else None,
+            **self._session.described(frame),
             **log_fields.payload_fields(text, self._settings.log_payload_max),
         )
         hub = self._hub

@@ -1,4 +1,4 @@
-"""A connection's delayed replies: a trainee's `"fault": {"delay_ms": ...}` (sessions/faults.py)
+"""A connection's delayed replies: a trainee's `"fault": {"delay_ms": ...}` (lab/fault_outlet.py)
 holds the frames of one request and sends them later, from a task in the connection's nursery
 (Connection.start_soon), so the connection's other requests are not held up.
 
@@ -41,9 +41,24 @@ class DelayedReplies:
     def pending(self) -> int:
         return len(self._scopes)
 
+    def refusal(self, size: int = 1) -> ProtocolError | None:
+        """Why one more delayed reply of `size` bytes would not be started (None: it would)."""
+        try:
+            self._check(size)
+        except ProtocolError as refused:
+            return refused
+        return None
+
     def start(self, nursery: trio.Nursery, task: Callable[[], Awaitable[None]], size: int) -> None:
         """Run `task` (holding `size` bytes of frames) in `nursery`, or raise
         ProtocolError(too_many_delayed) if that would pass a limit (module docstring)."""
+        self._check(size)
+        scope = trio.CancelScope()
+        self._scopes.add(scope)
+        self.bytes += size
+        nursery.start_soon(self._run, scope, task, size)
+
+    def _check(self, size: int) -> None:
         if len(self._scopes) >= MAX_PENDING:
             raise ProtocolError(
                 ErrorCode.TOO_MANY_DELAYED,
@@ -57,10 +72,6 @@ class DelayedReplies:
                 f"bytes (QAKIT_OUTBOX_BYTES), the most they may hold at once: this request's "
                 f"replies are not sent",
             )
-        scope = trio.CancelScope()
-        self._scopes.add(scope)
-        self.bytes += size
-        nursery.start_soon(self._run, scope, task, size)
 
     async def _run(
         self, scope: trio.CancelScope, task: Callable[[], Awaitable[None]], size: int

@@ -10,6 +10,8 @@ import trio.testing
 
 from qakit_trio.adapters.adapter_state import AdapterState
 
+from ..support.timeouts import TIMEOUT
+
 log = logging.getLogger("test_adapter_state")
 
 
@@ -35,7 +37,7 @@ async def test_waiters_wake_on_the_state_they_wait_for() -> None:
         await state.wait_for(target)
         seen.append(target)
 
-    with trio.fail_after(10):
+    with trio.fail_after(TIMEOUT):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(wait, "down")
             nursery.start_soon(wait, "up")

@@ -16,8 +16,7 @@ from qakit_trio.adapters.kafka_spool import DiskSpool
 
 from ..support.kafka_topics import has_count, read_topic
 from ..support.pg import free_port
-
-TIMEOUT = 60
+from ..support.timeouts import SERVICE_TIMEOUT
 
 
 def records(topic: str, count: int) -> list[Record]:
@@ -48,7 +47,7 @@ async def running(
 
 async def test_records_handed_over_without_waiting_arrive_in_order(kafka_bootstrap: str) -> None:
     topic = f"adapter_{uuid.uuid4().hex[:8]}"
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with running(kafka_bootstrap) as publisher:
             for record in records(topic, 50):
                 publisher.publish_nowait(record)
@@ -64,7 +63,7 @@ async def test_records_handed_over_without_waiting_arrive_in_order(kafka_bootstr
 
 async def test_deliver_returns_once_kafka_has_the_records(kafka_bootstrap: str) -> None:
     topic = f"adapter_{uuid.uuid4().hex[:8]}"
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with running(kafka_bootstrap) as publisher:
             assert await publisher.deliver(records(topic, 3)) is True
             assert publisher.health()["waiting"] == 0
@@ -74,7 +73,7 @@ async def test_deliver_returns_once_kafka_has_the_records(kafka_bootstrap: str) 
 
 async def test_no_broker_means_down_waiting_then_dropped_never_an_error() -> None:
     nowhere = f"127.0.0.1:{free_port()}"
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with running(
             nowhere, buffer_size=3, attempt_timeout=0.5, flush_timeout=0
         ) as publisher:
@@ -90,7 +89,7 @@ async def test_no_broker_means_down_waiting_then_dropped_never_an_error() -> Non
 
 async def test_what_waits_is_flushed_at_shutdown(kafka_bootstrap: str) -> None:
     topic = f"adapter_{uuid.uuid4().hex[:8]}"
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with running(kafka_bootstrap) as publisher:
             for record in records(topic, 20):
                 publisher.publish_nowait(record)
@@ -102,7 +101,7 @@ async def test_what_waits_is_flushed_at_shutdown(kafka_bootstrap: str) -> None:
 
 async def test_shutdown_does_not_wait_for_a_kafka_known_to_be_down() -> None:
     nowhere = f"127.0.0.1:{free_port()}"
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with running(nowhere, attempt_timeout=0.5, flush_timeout=60) as publisher:
             publisher.publish_nowait(records("t", 1)[0])
             await publisher.state.wait_for("down")
@@ -121,7 +120,7 @@ async def test_with_a_spool_an_outage_and_a_restart_lose_nothing(
     sends it all once Kafka is there."""
     topic = f"spool_{uuid.uuid4().hex[:8]}"
     nowhere = f"127.0.0.1:{free_port()}"
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(SERVICE_TIMEOUT):
         spool = DiskSpool(tmp_path, max_bytes=1 << 20)
         async with running(
             nowhere, buffer_size=3, attempt_timeout=0.5, flush_timeout=0, spool=spool

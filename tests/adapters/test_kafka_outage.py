@@ -22,8 +22,8 @@ from ..support import kafka_broker
 from ..support.helpers import connected, receive_json, request, running_server, server_process
 from ..support.kafka_topics import has_events, read_topic
 from ..support.pg import free_port
+from ..support.timeouts import LOAD_TIMEOUT
 
-TIMEOUT = 120
 KAFKA_TIMEOUT = 10.0  # a reply that waited for even one Kafka attempt would be this late
 FAST = 3.0  # what the WebSocket and REST side must fit in while Kafka is down
 
@@ -51,7 +51,7 @@ async def test_outage_changes_orders_then_recovery_loses_nothing(
         "database_url": database_url,
     }
     order_topic = settings["kafka_order_topic"]
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(LOAD_TIMEOUT):
         async with (
             running_server(**settings) as server,
             httpx.AsyncClient(base_url=server.http) as http,
@@ -101,7 +101,7 @@ async def test_events_in_the_outbox_survive_a_killed_service(
         "KAFKA_WS_TOPIC": kafka_settings["kafka_ws_topic"],
         "QAKIT_PING_INTERVAL": "0",
     }
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(LOAD_TIMEOUT):
         await trio.to_thread.run_sync(own_broker.stop)
         async with (
             server_process(

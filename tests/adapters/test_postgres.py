@@ -19,8 +19,7 @@ from qakit_trio.config import load_settings
 
 from ..support import pg
 from ..support.helpers import connected, receive_json, request, running_server
-
-TIMEOUT = 30
+from ..support.timeouts import SERVICE_TIMEOUT, TIMEOUT
 
 ORIGINAL_SCHEMA = """
 CREATE TABLE orders (
@@ -98,7 +97,7 @@ async def test_a_query_that_runs_out_of_time_is_cancelled_on_the_server(
 
 
 async def test_outage_then_recovery_without_restart(own_cluster: pg.Cluster) -> None:
-    with trio.fail_after(60):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with (
             running_server(database_url=own_cluster.url(), db_timeout=2.0) as server,
             httpx.AsyncClient(base_url=server.http) as http,
@@ -160,7 +159,7 @@ async def test_a_frozen_database_is_bounded_and_a_failed_change_is_not_committed
     unknown."""
     db_timeout = 1.0
     bound = db_timeout + CANCEL_TIMEOUT + 1.0
-    with trio.fail_after(60):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with (
             running_server(database_url=own_cluster.url(), db_timeout=db_timeout) as server,
             httpx.AsyncClient(base_url=server.http) as http,

@@ -26,8 +26,7 @@ from qakit_trio.errors import StoreUnavailable
 
 from ..support import pg
 from ..support.helpers import connected, request, running_server
-
-TIMEOUT = 30
+from ..support.timeouts import SERVICE_TIMEOUT, TIMEOUT
 
 
 async def create(database_url: str, customer: str, **settings: Any) -> int:
@@ -81,7 +80,7 @@ async def test_a_frozen_database_answers_within_the_documented_bound(
     db_timeout = 2.0
     bound = db_timeout + 0.5
     timings: list[tuple[str, float, int | str]] = []
-    with trio.fail_after(60):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with (
             running_server(
                 database_url=own_cluster.url(), db_timeout=db_timeout, db_pool_size=4
@@ -189,7 +188,7 @@ async def test_a_frozen_query_is_answered_within_the_bound_on_the_virtual_clock(
     database = Database("postgresql://frozen.invalid/qa", pool_size=1, timeout=5.0, schema=[])
     monkeypatch.setattr(database, "_connect", connection.connect)
     try:
-        with trio.fail_after(60):  # virtual seconds: a hang fails at once
+        with trio.fail_after(TIMEOUT):  # virtual seconds: a hang fails at once
             async with trio.open_nursery() as nursery:
                 await nursery.start(database.run)
                 await database.state.wait_for("up")  # the first check had an answer

@@ -19,7 +19,7 @@ from qakit_trio.domain.orders import TRANSITIONS, EventType, Status
 from qakit_trio.errors import InvalidTransition, OrderNotFound
 from qakit_trio.services import make_store
 
-TIMEOUT = 20
+from ..support.timeouts import TIMEOUT
 
 
 @asynccontextmanager

@@ -16,15 +16,15 @@ from trio_websocket import open_websocket_url
 from qakit_trio.domain.order_store import MemoryOrderStore
 from qakit_trio.domain.orders import Status
 from qakit_trio.errors import InvalidTransition
-from qakit_trio.lab.bugs import Bugs
+from qakit_trio.lab.store import LabStore
 
 from ..support.helpers import connected, receive_json, request, running_server, send_json
 from ..support.kafka_topics import has_count, read_topic
+from ..support.timeouts import SERVICE_TIMEOUT, TIMEOUT
 
 # With a bug on, the stand breaks its contract on purpose: its frames are not checked against
 # the AsyncAPI document (conftest.py); the same scenarios with the bug off are checked elsewhere.
 pytestmark = pytest.mark.breaks_contract("the lab's bugs break the contract on purpose")
-TIMEOUT = 20
 ON_OFF = pytest.mark.parametrize("on", [False, True], ids=["default", "bug"])
 
 
@@ -127,7 +127,8 @@ async def test_close_on_invalid_json(on: bool) -> None:
 
 
 @ON_OFF
-async def test_no_id_request_id(on: bool) -> None:
+async def test_no_id_request_id(on: bool, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     with trio.fail_after(TIMEOUT):
         async with (
             running_server(**bugs("no_id_request_id", on)) as server,
@@ -136,6 +137,8 @@ async def test_no_id_request_id(on: bool) -> None:
             frames = await request(ws, {"action": "echo"})
             expected = "no-id" if on else f"srv-{hello['connection_id']}-1"
             assert {f["request_id"] for f in frames} == {expected}
+    logged = [getattr(r, "fields", {}) for r in caplog.records if r.getMessage() == "frame in"]
+    assert [line["request_id"] for line in logged] == [expected]  # the log says what it got
 
 
 @ON_OFF
@@ -154,8 +157,9 @@ async def test_any_transition_allowed(on: bool, store_settings: dict[str, Any]) 
 async def test_lost_update_in_memory(on: bool, autojump_clock: trio.testing.MockClock) -> None:
     """Two concurrent payments of one order, on the virtual clock: the second must be refused
     (paid -> paid); with the bug both succeed (a double payment: one write is lost)."""
-    store = MemoryOrderStore(Bugs(["lost_update"] if on else []))
-    await store.create("a")
+    real = MemoryOrderStore()
+    store = LabStore(real, LabStore.rules(any_transition=False, lost_update=on), off_by_one=False)
+    await real.create("a")
     outcomes: list[str] = []
 
     async def pay() -> None:
@@ -214,6 +218,8 @@ async def test_missing_order_is_200(on: bool) -> None:
             assert (missing.status_code, missing.text) == (
                 (200, "null") if on else (404, '{"detail":"Order not found"}')
             )
+            never = await http.get("/orders/0")  # not an order id at all: 404 either way
+            assert (never.status_code, never.text) == (404, '{"detail":"Order not found"}')
 
 
 @ON_OFF
@@ -235,7 +241,7 @@ async def test_legacy_requester_misses_event(on: bool) -> None:
 async def test_kafka_record_without_event_id(on: bool, kafka_settings: dict[str, Any]) -> None:
     """A real broker: the echo's record on the WS topic, read back with a real consumer."""
     bootstrap, topic = kafka_settings["kafka_bootstrap"], kafka_settings["kafka_ws_topic"]
-    with trio.fail_after(60):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with (
             running_server(**kafka_settings, **bugs("kafka_record_without_event_id", on)) as server,
             connected(server) as (ws, _),

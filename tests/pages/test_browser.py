@@ -37,6 +37,8 @@ from ..support.browser import (
 )
 from ..support.http_thread import serving_in_thread
 
+pytestmark = pytest.mark.system  # headless Chromium
+
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide"
 PAGES = {  # path -> what shows that the page has done its work
     "/": "#urls tbody tr",

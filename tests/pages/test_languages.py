@@ -37,6 +37,8 @@ from ..support.browser import (
     until,
 )
 
+pytestmark = pytest.mark.system  # headless Chromium
+
 STATIC = Path(__file__).resolve().parents[2] / "qakit_trio" / "pages" / "static"
 CATALOGUES: dict[str, dict[str, str]] = {
     lang: json.loads((STATIC / f"i18n.{lang}.json").read_text("utf-8")) for lang in ("ru", "en")

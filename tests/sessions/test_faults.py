@@ -16,8 +16,8 @@ import trio.testing
 from trio_websocket import open_websocket_url
 
 from qakit_trio.errors import ProtocolError
+from qakit_trio.lab.fault_spec import parse_fault
 from qakit_trio.testing import StandClient, StandClosed, open_stand
-from qakit_trio.wire.faults import parse_fault
 from qakit_trio.ws.connection import Connection
 
 from ..support import wsraw
@@ -29,6 +29,7 @@ from ..support.helpers import (
     send_json,
     server_process,
 )
+from ..support.timeouts import TIMEOUT
 from ..test_server import CLI, QUIET
 
 
@@ -159,7 +160,7 @@ def _close_accepted(code: int) -> bool:
     "fragments are written by our hypercorn extension; plain ASGI has no way to fragment a message"
 )
 async def test_fragments_on_the_wire() -> None:
-    with trio.fail_after(20):
+    with trio.fail_after(TIMEOUT):
         async with running_server() as server:
             raw = await wsraw.open_raw(server.port, "/ws")
             assert (await raw.read_frame())[0] == wsraw.TEXT  # hello
@@ -267,7 +268,7 @@ async def test_the_echo_endpoint_can_answer_late(autojump_clock: trio.testing.Mo
 
 @pytest.mark.parametrize("path", ["/ws", "/ws/echo"])
 async def test_pongs_off_leaves_the_clients_pings_unanswered(path: str, server_path: str) -> None:
-    with trio.fail_after(20):
+    with trio.fail_after(TIMEOUT):
         async with running_server() as server:
             if server_path == "plain":  # the server's own layer answers pings: refused
                 async with httpx.AsyncClient() as http:
@@ -364,6 +365,32 @@ async def test_a_connection_holds_at_most_256_delayed_replies(
         assert delayed_replies() == 1
 
 
+async def test_a_delayed_request_refused_for_room_does_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Refused before its action runs: a create_order past the 256 delayed replies gets its
+    ack and too_many_delayed, and no order is made (nothing is announced either)."""
+    async with open_stand() as stand, stand.connect() as ws:
+        await ws.receive_json()
+        for n in range(256):
+            await ask(ws, DELAYED, 1, request_id=f"d{n}")
+        await ws.send_json(
+            {
+                "action": "create_order",
+                "request_id": "c",
+                "payload": {"customer": "a"},
+                "fault": DELAYED,
+            }
+        )
+        frames = [await ws.receive_json() for _ in range(2)]
+        assert [(f["type"], f.get("error")) for f in frames] == [
+            ("ack", None),
+            ("error", "too_many_delayed"),
+        ]
+        assert await stand.app.services.store.list() == []
+
+
+@pytest.mark.system  # load: 1,000 echoes of 100 KB
 async def test_1000_delayed_echoes_of_100_kb_hold_at_most_the_byte_cap(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -442,7 +469,7 @@ async def test_1000_delayed_replies_end_at_once_when_their_client_leaves(
     every delayed-reply task are gone within a moment (not in 60 s), and nothing is logged as
     an error (no "connection failed", ClosedResourceError, "Error in ASGI Framework")."""
     caplog.set_level(logging.INFO)
-    with trio.fail_after(60):
+    with trio.fail_after(TIMEOUT):
         async with running_server() as server:
             async with connected(server) as (ws, _):
                 for n in range(1000):
@@ -464,11 +491,12 @@ async def test_1000_delayed_replies_end_at_once_when_their_client_leaves(
     assert not [r for r in caplog.records if r.exc_info]
 
 
+@pytest.mark.system  # the stand as a process
 async def test_sigterm_does_not_wait_for_delayed_replies() -> None:
     """A stand with delayed replies pending shuts down at once on SIGTERM: the client gets
     1001, the process exits well within the delay (and the shutdown timeout), no ERROR line."""
     env = {**QUIET, "QAKIT_SHUTDOWN_TIMEOUT": "30"}
-    with trio.fail_after(90):
+    with trio.fail_after(TIMEOUT):
         async with server_process([*CLI, "--bind", "127.0.0.1:0"], env) as server:
             async with open_websocket_url(f"{server.ws}/ws") as ws:
                 await receive_json(ws)

@@ -16,8 +16,8 @@ from trio_websocket import open_websocket_url
 from ..support.helpers import connected, receive_json, request, running_server
 from ..support.kafka_broker import kcat
 from ..support.kafka_topics import Consumed, has_events, read_topic
+from ..support.timeouts import SERVICE_TIMEOUT
 
-TIMEOUT = 60
 EVENT_NAMES = [
     "order.created",
     "order.listed",
@@ -35,7 +35,7 @@ async def test_every_event_and_broadcast_is_in_the_ws_topic(
 ) -> None:
     caplog.set_level(logging.INFO)
     bootstrap, topic = kafka_settings["kafka_bootstrap"], kafka_settings["kafka_ws_topic"]
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with (
             running_server(**kafka_settings) as server,
             httpx.AsyncClient(base_url=server.http) as http,
@@ -160,7 +160,7 @@ async def test_order_events_are_in_the_order_topic_in_order_per_order(
 ) -> None:
     caplog.set_level(logging.INFO)
     bootstrap, topic = kafka_settings["kafka_bootstrap"], kafka_settings["kafka_order_topic"]
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with running_server(**kafka_settings, **store_settings) as server:
             made = await change_orders_through_every_door(server)
             logged = {

@@ -14,12 +14,12 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 from qakit_trio import log_fields
 from qakit_trio.config import Settings
 from qakit_trio.services import Services
-from qakit_trio.sessions.legacy import LegacySession
+from qakit_trio.sessions.legacy import LegacyDoor, LegacySession
+from qakit_trio.sessions.pipeline import pipeline
 from qakit_trio.wire import framing, protocol
 
 from ..support.helpers import Server, receive_json, running_server
-
-TIMEOUT = 20
+from ..support.timeouts import TIMEOUT
 
 
 async def ask(ws: WebSocketConnection, message: Any) -> dict[str, Any]:
@@ -208,8 +208,13 @@ class RecordingConnection:
     """What LegacySession uses of a Connection: `fields` for its log lines, and `reply`."""
 
     def __init__(self) -> None:
-        self.fields = {"conn": "c-1", "channel": "ws/orders"}
+        self.id = "c-1"
+        self.fields = {"conn": self.id, "channel": "ws/orders"}
         self.frames: list[dict[str, Any]] = []
+        self.closed: int | None = None
+
+    def close_soon(self, code: int, reason: str) -> None:
+        self.closed = code
 
     async def reply(self, frame: dict[str, Any], text: str | None = None) -> None:
         framing.text_frame(text or protocol.encode(frame))  # what the writer does: must not raise
@@ -255,9 +260,11 @@ def legacy_text(command: dict[str, Any]) -> str:
 def test_any_frame_gets_one_documented_reply(messages: list[str | bytes]) -> None:
     async def scenario() -> None:
         services = Services(Settings())  # the in-memory store; nothing needs to run
+        door = LegacyDoor(services.deps, pipeline(services.lab))
         for message in messages:
             conn = RecordingConnection()
-            await LegacySession(conn, services).handle(message)  # type: ignore[arg-type]
+            await LegacySession(conn, door).handle(message)  # type: ignore[arg-type]
+            assert conn.closed is None, message  # never a handler failure (1011)
             assert conn.frames, message
             first = conn.frames[0]
             assert first["type"] in ("pong", "result", "error"), first

@@ -8,8 +8,7 @@ import pytest
 import trio
 
 from ..support.helpers import connected, receive_json, request, running_server
-
-TIMEOUT = 20
+from ..support.timeouts import TIMEOUT
 
 
 async def test_create_get_list_change(store_settings: dict[str, Any]) -> None:

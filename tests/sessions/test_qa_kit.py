@@ -14,8 +14,8 @@ import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
 from ..support.helpers import running_server
+from ..support.timeouts import TIMEOUT
 
-TIMEOUT = 20
 TS = re.compile(r'"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00"')
 CREATED_AT = re.compile(r'"created_at":"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00:00"')
 

@@ -28,8 +28,8 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 from ..support import wsraw
 from ..support.helpers import Server, running_server
+from ..support.timeouts import LOAD_TIMEOUT
 
-TIMEOUT = 90
 CHANNEL = "orders"  # the orders channel: order events from every door are published to it
 Frames = list[dict[str, Any]]
 Done = Callable[[Frames], bool]
@@ -282,7 +282,7 @@ async def held_up_replies(server: Server, b: Client, http: httpx.AsyncClient, pr
 
 @pytest.mark.parametrize("profile", ["qakit", "qa_kit"])
 async def test_ts_never_decreases_for_every_action_while_others_publish(profile: str) -> None:
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(LOAD_TIMEOUT):
         async with (
             running_server(profile=profile, outbox_bytes=16 * 1024) as server,
             httpx.AsyncClient(base_url=server.http) as http,
@@ -331,7 +331,7 @@ FAULTS: list[tuple[str, Any, dict[str, Any], int]] = [  # action, payload, fault
 
 
 async def test_ts_never_decreases_with_the_labs_faults() -> None:
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(LOAD_TIMEOUT):
         async with client_beside_rest_publishing() as o:
             for action, payload, fault, count in FAULTS:
                 await o.ask(action, payload, counted(count), fault=fault)
@@ -355,7 +355,7 @@ async def test_ts_never_decreases_with_the_labs_faults() -> None:
 async def test_ts_never_decreases_with_the_labs_defects() -> None:
     """ack_after_data sends the ack built first after the data; duplicate_event the event
     twice."""
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(LOAD_TIMEOUT):
         async with client_beside_rest_publishing(bugs=("ack_after_data", "duplicate_event")) as o:
             echo = await o.ask("echo", None, counted(4))
             assert [f["type"] for f in echo] == ["echo", "ack", "event", "event"]

@@ -6,7 +6,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,6 +17,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 from qakit_trio.app import QakitApp, create_app
 from qakit_trio.config import Settings
+from qakit_trio.pipeline.request import Stage
 from qakit_trio.server import serve
 from qakit_trio.sessions.actions import Action
 
@@ -49,13 +50,15 @@ class Server:
 
 @asynccontextmanager
 async def running_server(
-    extra_actions: dict[str, Action] | None = None, **overrides: Any
+    extra_actions: dict[str, Action] | None = None,
+    extra_stages: Sequence[Stage] = (),
+    **overrides: Any,
 ) -> AsyncIterator[Server]:
     """Serve the app with hypercorn on a free port; shut it down gracefully on exit."""
     settings = replace(
         TEST_SETTINGS, **{"fast_path": PATH["fast"], "profile": PROFILE["name"], **overrides}
     )
-    app = create_app(settings, extra_actions=extra_actions)
+    app = create_app(settings, extra_actions=extra_actions, extra_stages=extra_stages)
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         urls = await nursery.start(serve, settings, ["127.0.0.1:0"], stop.wait, app)

@@ -21,9 +21,9 @@ from qakit_trio.transport import hyper_ext
 from qakit_trio.transport.asgi import open_transport
 
 from ..support import wsraw
+from ..support.timeouts import TIMEOUT
 from .test_hyper_ext import HANDSHAKE
 
-TIMEOUT = 5
 QUEUE = Config().max_app_queue_size  # hypercorn's queue to the app: 10 messages
 
 

@@ -9,8 +9,8 @@ import pytest
 import trio
 
 from ..support.helpers import running_server
+from ..support.timeouts import TIMEOUT
 
-TIMEOUT = 10
 DOORS = ("/ws", "/ws/orders", "/ws/echo", "/ws/_inspect")
 
 

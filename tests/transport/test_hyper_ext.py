@@ -34,8 +34,8 @@ from qakit_trio.wire import framing
 
 from ..support import wsraw
 from ..support.helpers import running_server
+from ..support.timeouts import TIMEOUT
 
-TIMEOUT = 5
 HANDSHAKE = [
     (b"host", b"localhost"),
     (b"upgrade", b"websocket"),
@@ -253,7 +253,7 @@ def reserved_bit_set(payload: bytes) -> bytes:
 async def test_a_broken_frame_gets_a_close_frame_that_says_why(
     path: str, frame: bytes, code: int
 ) -> None:
-    with trio.fail_after(TIMEOUT * 2):
+    with trio.fail_after(TIMEOUT):
         async with running_server() as server:
             raw = await wsraw.open_raw(server.port, path)
             if path == "/ws":
@@ -266,7 +266,7 @@ async def test_a_broken_frame_gets_a_close_frame_that_says_why(
 
 
 async def test_a_wrong_websocket_version_is_400_with_the_version_header_and_a_reason() -> None:
-    with trio.fail_after(TIMEOUT * 2):
+    with trio.fail_after(TIMEOUT):
         async with running_server() as server:
             stream = await trio.open_tcp_stream("127.0.0.1", server.port)
             await stream.send_all(
@@ -291,7 +291,7 @@ async def test_a_wrong_websocket_version_is_400_with_the_version_header_and_a_re
 async def test_websockets_over_http2_are_refused_with_a_reason() -> None:
     """RFC 8441 (extended CONNECT over h2c): not served; refused with 400 and why."""
     connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-    with trio.fail_after(TIMEOUT * 2):
+    with trio.fail_after(TIMEOUT):
         async with running_server() as server:
             stream = await trio.open_tcp_stream("127.0.0.1", server.port)
             connection.initiate_connection()
@@ -350,7 +350,7 @@ async def test_the_server_closes_a_connection_it_will_not_reuse(request_bytes: b
         ends.append(answer[:12])
         await stream.aclose()
 
-    with trio.fail_after(TIMEOUT * 2):
+    with trio.fail_after(TIMEOUT):
         async with running_server() as server, trio.open_nursery() as nursery:
             for _ in range(40):
                 nursery.start_soon(one, server.port)
@@ -382,7 +382,7 @@ def test_importing_every_module_and_building_the_app_replaces_nothing() -> None:
         "print('ok')\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, check=False
     )
     assert done.stdout.strip() == "ok", done.stderr
 

@@ -10,8 +10,7 @@ import trio
 from qakit_trio.app import create_app
 
 from ..support.helpers import TEST_SETTINGS
-
-TIMEOUT = 10
+from ..support.timeouts import TIMEOUT
 
 
 async def test_app_works_over_plain_asgi() -> None:

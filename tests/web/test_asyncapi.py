@@ -12,21 +12,25 @@ from typing import Any
 
 import httpx
 import jsonschema
+import pytest
 import trio
 import yaml
 from trio_websocket import open_websocket_url
 
 from qakit_trio.errors import ErrorCode
 from qakit_trio.web import asyncapi
-from qakit_trio.web.asyncapi_messages import ECHO_MESSAGE, ENVELOPE_REQUESTS, LEGACY_REQUESTS
+from qakit_trio.web.asyncapi_envelope import ENVELOPE_REQUESTS
+from qakit_trio.web.asyncapi_legacy import LEGACY_REQUESTS
+from qakit_trio.web.asyncapi_messages import ECHO_MESSAGE
 
 from ..support import npm
 from ..support.helpers import connected, receive_json, running_server, send_json
+from ..support.timeouts import TIMEOUT
 
-TIMEOUT = 30
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
 
+@pytest.mark.system  # npm installs @asyncapi/specs the first time
 def test_the_document_is_valid_asyncapi_3() -> None:
     schema = json.loads(npm.asyncapi_schema("3.0.0").read_text())
     validator = jsonschema.Draft7Validator(schema)

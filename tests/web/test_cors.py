@@ -10,8 +10,8 @@ import trio
 from trio_websocket import HandshakeError, open_websocket_url
 
 from ..support.helpers import running_server
+from ..support.timeouts import TIMEOUT
 
-TIMEOUT = 20
 PLAYGROUND = "http://localhost:8091"  # the original stand's playground page
 
 

@@ -20,8 +20,8 @@ from qakit_trio.errors import ErrorCode
 from qakit_trio.web import languages
 
 from ..support.helpers import running_server
+from ..support.timeouts import TIMEOUT
 
-TIMEOUT = 20
 STATIC = Path(__file__).resolve().parents[2] / "qakit_trio" / "pages" / "static"
 CATALOGUES = {
     lang: json.loads((STATIC / f"i18n.{lang}.json").read_text("utf-8")) for lang in ("ru", "en")

@@ -22,8 +22,7 @@ from ..support.helpers import (
     running_server,
     send_json,
 )
-
-TIMEOUT = 30
+from ..support.timeouts import SERVICE_TIMEOUT, TIMEOUT
 
 
 async def next_of(inspector: WebSocketConnection, kind: str) -> dict[str, Any]:
@@ -220,7 +219,7 @@ async def test_the_task_tree_shows_each_connection_nursery_and_drops_a_closed_on
 
 
 async def test_an_events_kafka_record_is_in_its_trail(kafka_settings: dict[str, Any]) -> None:
-    with trio.fail_after(60):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with (
             running_server(**kafka_settings) as server,
             connected(server, "lobby") as (ws, _),

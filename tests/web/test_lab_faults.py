@@ -11,12 +11,13 @@ from collections.abc import Iterator
 import httpx
 import trio
 
-from qakit_trio.sessions.fault_rules import FaultRules, Rule
+from qakit_trio.lab.fault_rules import FaultRules, Rule
 from qakit_trio.testing import open_stand
 
 from ..support.helpers import Server, running_server
+from ..support.timeouts import TIMEOUT
 
-MAX_RULES = 100  # the limits the README states (sessions/fault_rules.py)
+MAX_RULES = 100  # the limits the README states (lab/fault_rules.py)
 MAX_BODY_BYTES = 64 * 1024
 RULE = {
     "match": {"action": "echo", "channel": "room"},
@@ -125,7 +126,7 @@ async def test_a_body_over_the_limit_is_413_and_changes_nothing() -> None:
     detail = {
         "detail": f"the body is larger than {MAX_BODY_BYTES} bytes, the limit of PUT /lab/faults"
     }
-    with trio.fail_after(30):
+    with trio.fail_after(TIMEOUT):
         async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
             answer = await http.put(
                 "/lab/faults", content=too_big, headers={"Content-Type": "application/json"}

@@ -17,8 +17,8 @@ import trio
 from qakit_trio.web import pages
 
 from ..support.helpers import running_server
+from ..support.timeouts import TIMEOUT
 
-TIMEOUT = 60
 SCRIPT_LINK = re.compile(r"""["'`](/guides/[\w./#-]+)["'`]""")
 
 

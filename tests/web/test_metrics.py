@@ -12,14 +12,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 from trio_websocket import open_websocket_url
 
 from ..support.helpers import Server, connected, receive_json, request, running_server, send_json
 from ..support.pg import free_port, installed
-
-TIMEOUT = 60
+from ..support.timeouts import SERVICE_TIMEOUT, TIMEOUT
 
 
 async def session(server: Server) -> None:
@@ -169,8 +169,9 @@ async def prometheus(target: str, folder: Path) -> AsyncIterator[str]:
             process.kill()
 
 
+@pytest.mark.system  # Debian's prometheus (installed with apt-get if missing)
 async def test_a_real_prometheus_scrapes_the_same_values(tmp_path: Path) -> None:
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(SERVICE_TIMEOUT):
         async with running_server() as server, httpx.AsyncClient() as http:
             scrapes = server.app.scrapes
             await session(server)

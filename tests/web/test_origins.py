@@ -25,8 +25,8 @@ from qakit_trio.server import serve
 
 from ..support import helpers
 from ..support.helpers import Server, receive_json, running_server
+from ..support.timeouts import TIMEOUT
 
-TIMEOUT = 30
 DOORS = ["/ws", "/ws/orders", "/ws/echo", "/ws/_inspect"]
 EVIL = "http://evil.example"
 DROP_IN = DEFAULT_CORS_ORIGINS[1]  # http://localhost:8091, the original's playground

@@ -16,8 +16,8 @@ from trio_websocket import HandshakeError, open_websocket_url
 from qakit_trio.web import pages
 
 from ..support.helpers import running_server
+from ..support.timeouts import TIMEOUT
 
-TIMEOUT = 20
 POSTMAN = Path(__file__).resolve().parents[2] / "postman"
 PAGES = [
     "/",

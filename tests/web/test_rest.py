@@ -7,8 +7,7 @@ import pytest
 import trio
 
 from ..support.helpers import connected, receive_json, request, running_server
-
-TIMEOUT = 10
+from ..support.timeouts import TIMEOUT
 
 
 async def test_health() -> None:

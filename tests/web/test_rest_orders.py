@@ -14,8 +14,7 @@ import trio
 from qakit_trio.web import pages
 
 from ..support.helpers import Server, running_server
-
-TIMEOUT = 20
+from ..support.timeouts import LOAD_TIMEOUT, TIMEOUT
 
 
 async def test_orders_api(store_settings: dict[str, Any]) -> None:
@@ -190,7 +189,7 @@ async def fill(server: Server, store_settings: dict[str, Any], count: int) -> No
 async def test_a_long_list_comes_a_page_at_a_time(store_settings: dict[str, Any]) -> None:
     """Up to 1000 orders, GET /orders is the original's answer (every order, no header);
     beyond, the first 1000 and a Link to the next page; limit/offset page through all."""
-    with trio.fail_after(TIMEOUT * 2):
+    with trio.fail_after(TIMEOUT):
         async with (
             running_server(**store_settings) as server,
             httpx.AsyncClient(base_url=server.http) as http,
@@ -308,10 +307,11 @@ class LongestStep(trio.abc.Instrument):
             self._collected += time.perf_counter() - self._collecting
 
 
+@pytest.mark.system  # load: 100,000 orders
 async def test_a_list_of_100000_orders_does_not_hold_the_event_loop() -> None:
     """The issue's case: 100,000 orders (25 MB as one list) held the loop for about 0.3 s per
     GET /orders. A page is bounded, so its work on the loop is: about 3 ms here."""
-    with trio.fail_after(TIMEOUT * 3):
+    with trio.fail_after(LOAD_TIMEOUT):
         async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
             store = server.app.services.store
             for n in range(100_000):

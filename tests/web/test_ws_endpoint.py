@@ -12,8 +12,7 @@ import trio
 from trio_websocket import open_websocket_url
 
 from ..support.helpers import connected, receive_json, request, running_server, send_json
-
-TIMEOUT = 10
+from ..support.timeouts import TIMEOUT
 
 
 async def test_hello_is_the_first_frame() -> None:

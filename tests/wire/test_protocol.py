@@ -210,3 +210,17 @@ def test_nesting_is_accepted_up_to_max_depth_only(depth: int, kind: str) -> None
         with pytest.raises(ProtocolError) as raised:
             protocol.decode_json(text)
         assert raised.value.code == ErrorCode.INVALID_JSON
+
+
+def test_a_frames_log_fields_are_its_type_request_id_and_error_code() -> None:
+    error = protocol.error("r", protocol.unknown_action("fly"))
+    assert protocol.logged_fields(error) == {
+        "type": "error",
+        "request_id": "r",
+        "error_code": "unknown_action",
+    }
+    assert protocol.logged_fields({"type": "pong"}) == {
+        "type": "pong",
+        "request_id": None,
+        "error_code": None,
+    }

@@ -24,8 +24,7 @@ from ..support.helpers import (
     running_server,
     send_json,
 )
-
-TIMEOUT = 15
+from ..support.timeouts import TIMEOUT
 
 
 async def stats(server: Server) -> dict[str, object]:
@@ -129,7 +128,7 @@ async def test_slow_consumer_is_evicted_while_a_fast_one_keeps_receiving() -> No
     the stuck client is evicted once it has made no progress for the slow-consumer timeout,
     and the fast client gets every broadcast, in order, all along."""
     big = "x" * 60_000
-    with trio.fail_after(30):
+    with trio.fail_after(TIMEOUT):
         async with (
             running_server(
                 outbox_size=8, close_timeout=20, shutdown_timeout=25, slow_consumer_timeout=1

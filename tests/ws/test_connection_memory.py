@@ -21,6 +21,8 @@ from qakit_trio.ws.connection import Connection
 from qakit_trio.ws.hub import Hub
 from qakit_trio.ws.keepalive import run_keepalive, run_slow_consumer_watch
 
+from ..support.timeouts import VIRTUAL_TIMEOUT
+
 SETTINGS = replace(Settings(), close_timeout=2.0, ping_interval=20.0, slow_consumer_timeout=10.0)
 
 
@@ -36,12 +38,15 @@ class Repeat:
     async def handle(self, message: str | bytes) -> None:
         await self.conn.reply({"type": "said", "text": message})
 
+    def described(self, frame: protocol.Message) -> dict[str, object]:
+        return {"type": frame["type"]}
+
 
 @asynccontextmanager
 async def open_stand() -> AsyncIterator[trio.Nursery]:
     """A nursery for a test's connections and watches, under a virtual-time limit: a hang
     fails the test instead of blocking it."""
-    with trio.fail_after(120):
+    with trio.fail_after(VIRTUAL_TIMEOUT):
         async with trio.open_nursery() as nursery:
             yield nursery
 

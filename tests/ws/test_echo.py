@@ -8,8 +8,7 @@ import trio
 from trio_websocket import open_websocket_url
 
 from ..support.helpers import read_until_closed, running_server
-
-TIMEOUT = 10
+from ..support.timeouts import TIMEOUT
 
 
 async def test_text_and_binary_come_back_unchanged() -> None:

@@ -21,9 +21,11 @@ from websockets.sync.client import connect as sync_connect
 
 from tests.support import wsraw
 from tests.support.helpers import connected, receive_json, running_server
+from tests.support.timeouts import LOAD_TIMEOUT
+
+pytestmark = pytest.mark.system  # load: 3000 broadcasts of 2 KB beside a never-reader
 
 COUNT, MESSAGE = 3000, "b" * 2000
-TIMEOUT = 120
 
 
 def small_buffer_socket(port: int) -> socket.socket:
@@ -60,7 +62,7 @@ def sync_publisher(url: str, port: int) -> dict[str, Any]:
                     {"action": "broadcast", "request_id": n, "payload": {"message": MESSAGE}}
                 )
             )
-        reader.join(timeout=TIMEOUT)
+        reader.join(timeout=LOAD_TIMEOUT)
     return {"acks": acks, "closed": closed}
 
 
@@ -98,7 +100,7 @@ def asyncio_publisher(url: str, port: int) -> dict[str, Any]:
 @pytest.mark.parametrize("client", ["sync", "asyncio"])
 async def test_a_reading_publisher_beside_a_never_reader_gets_every_ack(client: str) -> None:
     publisher = sync_publisher if client == "sync" else asyncio_publisher
-    with trio.fail_after(TIMEOUT):
+    with trio.fail_after(LOAD_TIMEOUT):
         async with (
             running_server(slow_consumer_timeout=2, close_timeout=1) as server,
             connected(server, "room") as (subscriber, _),

@@ -22,6 +22,7 @@ from qakit_trio.ws.outbox import Inlet, open_outbox
 
 from ..support import wsraw
 from ..support.helpers import running_server
+from ..support.timeouts import TIMEOUT
 from .test_hub import no_fast_lane
 
 INTERVAL = 20.0
@@ -179,7 +180,7 @@ async def test_interval_zero_turns_pings_off(autojump_clock: trio.testing.MockCl
 async def test_server_pings_and_a_client_that_answers_stays() -> None:
     """The wiring on real sockets (the timing logic is tested on the virtual clock, above and in
     test_connection_memory.py): an interval long enough for a busy machine to answer in."""
-    with trio.fail_after(10):
+    with trio.fail_after(TIMEOUT):
         async with running_server(ping_interval=0.5) as server:
             raw = await wsraw.open_raw(server.port, "/ws")
             assert (await raw.read_frame())[0] == wsraw.TEXT  # hello
@@ -188,11 +189,12 @@ async def test_server_pings_and_a_client_that_answers_stays() -> None:
                 assert opcode == wsraw.PING
                 await raw.send_frame(wsraw.PONG, payload)
             assert server.app.services.hub.stats() == {"general": 1}
+            await raw.stream.aclose()  # gone: the shutdown need not wait for its close reply
 
 
 @pytest.mark.fast_path_only("plain ASGI has no pings")
 async def test_a_client_that_never_answers_is_dropped() -> None:
-    with trio.fail_after(10):
+    with trio.fail_after(TIMEOUT):
         async with running_server(ping_interval=0.05, close_timeout=0.2) as server:
             raw = await wsraw.open_raw(server.port, "/ws")
             frames = await raw.read_frames_until_eof()

@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 
 from qakit_trio.adapters.kafka_records import Record
-from qakit_trio.sessions.trail import EventTrail, trail
+from qakit_trio.pipeline.trail import EventTrail, trail
 
 
 def test_the_line_given_is_kept_and_a_missing_one_is_rendered() -> None:
     events = EventTrail(keep=3)
     events.saw("e1", '{"msg":"event","event_id":"e1"}', "x", "event", {"event_id": "e1"})
-    events.saw("e2", None, "qakit_trio.sessions.events", "event", {"event_id": "e2"})
+    events.saw("e2", None, "qakit_trio.pipeline.events", "event", {"event_id": "e2"})
     assert events.lines("e1") == ['{"msg":"event","event_id":"e1"}']
     [rendered] = events.lines("e2")
     line = json.loads(rendered)
     assert (line["message"], line["event.id"], line["log.logger"]) == (
         "event",
         "e2",
-        "qakit_trio.sessions.events",
+        "qakit_trio.pipeline.events",
     )
 
 

@@ -3,7 +3,7 @@
 What a trainee checks by hand in Kibana and in Kafka, shown by the inspector when an event is
 clicked: the same `event_id` in the frame, in the JSON log line and in the Kafka record.
 
-- Log lines: `EventSink.record` (sessions/events.py) hands each event's JSON line, as it was
+- Log lines: `EventSink.record` (pipeline/events.py) hands each event's JSON line, as it was
   written to stdout, to `EventTrail.saw`; the last KEEP are kept (older ones fall out).
 - Kafka records: the Kafka adapter keeps the last records Kafka acknowledged, with their
   partition and offset (adapters/kafka.py, `acknowledged`); they are looked up, not copied.

@@ -19,13 +19,13 @@ import random
 from dataclasses import dataclass, fields
 from typing import Any
 
+from qakit_trio.lab.fault_spec import Fault, parse_fault
 from qakit_trio.wire import protocol
-from qakit_trio.wire.faults import Fault, parse_fault
 
 SURFACES = ("ws",)  # the envelope protocol on /ws: the one that has request ids to correlate
 MAX_RULES = 100  # a scenario has a handful
 MAX_BODY_BYTES = 64 * 1024  # 100 full rules are about 20 KiB
-# the keys each level may have: the body, a rule, its match, its fault (wire/faults.py)
+# the keys each level may have: the body, a rule, its match, its fault (lab/fault_spec.py)
 BODY_KEYS = frozenset({"seed", "rules"})
 RULE_KEYS = frozenset({"match", "fault", "probability"})
 MATCH_KEYS = frozenset({"action", "channel", "surface"})

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from qakit_trio import logs
 from qakit_trio.adapters.kafka import Publisher
 from qakit_trio.adapters.kafka_records import order_record, order_value, ws_record
 from qakit_trio.domain.orders import OrderEvent
-from qakit_trio.lab.bugs import Bugs
-from qakit_trio.sessions.trail import EventTrail
-from qakit_trio.wire import legacy, protocol
+from qakit_trio.pipeline.trail import EventTrail
+from qakit_trio.wire import legacy, protocol, stamps
 from qakit_trio.wire.framing import Frame
 from qakit_trio.ws.hub import Hub
 
@@ -35,23 +34,56 @@ log = logging.getLogger(__name__)
 LEGACY_CHANNEL = "orders"  # the one channel of the /ws/orders hub
 
 
+class Events(Protocol):
+    """What a request records its events through (`Request.events`): the sink, or the lab's
+    wrapper around it (lab/store.py)."""
+
+    def record(self, frame: protocol.Message, fields: dict[str, Any]) -> None: ...
+
+    def log_event(self, frame: protocol.Message, fields: dict[str, Any]) -> None: ...
+
+    def message(self, frame: protocol.Message, channel: str, connection_id: str | None) -> None: ...
+
+
+class Announcer(Protocol):
+    """What a request announces its order changes through (`Request.order_events`)."""
+
+    def frame(self, event: OrderEvent, request_id: protocol.RequestId | None) -> protocol.Message:
+        """The /ws event frame of `event`."""
+
+    def publish(
+        self,
+        event: OrderEvent,
+        frame: protocol.Message,
+        fields: dict[str, Any],
+        *,
+        requester: str | None = None,
+        legacy_skip: str | None = None,
+        sink: Events | None = None,
+    ) -> None:
+        """Show one order event everywhere; never waits."""
+
+
 class EventSink:
     def __init__(
         self,
         publisher: Publisher,
         ws_topic: str,
-        bugs: Bugs | None = None,
         trail: EventTrail | None = None,
     ) -> None:
         self._publisher = publisher
         self._ws_topic = ws_topic
-        self._bugs = bugs or Bugs()  # the lab's two defects of this sink
         self.trail = trail  # the last events' log lines, for the inspector (lab pages on)
 
     def record(self, frame: protocol.Message, fields: dict[str, Any]) -> None:
         """Log one event (an event frame) once, whoever receives it, and publish it.
         `fields` carry the connection (`conn`, `channel`) when there is one."""
-        event_id = None if self._bugs.event_log_without_event_id else frame["event_id"]
+        self.log_event(frame, fields)
+        self.message(frame, fields.get("channel", ""), fields.get("conn"))
+
+    def log_event(self, frame: protocol.Message, fields: dict[str, Any]) -> None:
+        """The event's `event` log line (and, for the inspector, its trail)."""
+        event_id = frame.get("event_id")
         fields = {
             **fields,
             "event_action": frame["name"],
@@ -62,13 +94,10 @@ class EventSink:
         line = logs.info(log, "event", **fields)
         if event_id is not None and self.trail is not None:  # for the inspector (trail.py)
             self.trail.saw(event_id, line, log.name, "event", fields)
-        self.message(frame, fields.get("channel", ""), fields.get("conn"))
 
     def message(self, frame: protocol.Message, channel: str, connection_id: str | None) -> None:
         """Publish a frame (an event, a broadcast message) to the WS topic; never waits."""
         if self._publisher.enabled:
-            if self._bugs.kafka_record_without_event_id:
-                frame = {key: value for key, value in frame.items() if key != "event_id"}
             self._publisher.publish_nowait(
                 ws_record(self._ws_topic, frame, channel=channel, connection_id=connection_id)
             )
@@ -107,17 +136,19 @@ class OrderEvents:
         *,
         requester: str | None = None,
         legacy_skip: str | None = None,
+        sink: Events | None = None,
     ) -> None:
         """Show one order event everywhere; never waits. `requester`: the /ws connection that
         made the change and has had `frame` as its reply; if it is in the orders channel too,
         it does not get the frame a second time. `legacy_skip`: a /ws/orders connection that
         gets no legacy frame (only the lab's legacy_requester_misses_event asks for one).
+        `sink`: the request's (`Request.events`, which the lab may wrap), else this one's.
         `ts`: the one its requester's reply got, queued in this same step; if another frame
         has been stamped since (no reply went out, or it waited), when it is published."""
-        if not protocol.is_newest(frame["ts"]):
-            frame = {**frame, "ts": protocol.frame_ts()}
+        if not stamps.is_newest(frame["ts"]):
+            frame = {**frame, "ts": stamps.frame_ts()}
         # channel: the requester's on /ws, else the orders channel (REST, /ws/orders)
-        self._sink.record(
+        (self._sink if sink is None else sink).record(
             frame, {"channel": self._orders_channel, **fields, "order_id": event.order.id}
         )
         self._hub.publish(self._orders_channel, Frame.of(protocol.encode(frame)), skip=requester)

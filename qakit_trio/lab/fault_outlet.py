@@ -1,6 +1,7 @@
-"""A request's `fault` (wire/faults.py), carried out: the action answers into a
-`CollectingConnection`, then `deliver` sends what it said the way the trainee asked: frames
-dropped, duplicated, reordered, fragmented, delayed, then maybe a close.
+"""A request's `fault` (lab/fault_spec.py), carried out by an outlet: `FaultOutlet` sends the
+ack as the fault says at once, keeps the action's other replies, and `finish` sends them the
+way the trainee asked: frames dropped, duplicated, reordered, fragmented, delayed, then maybe a
+close. The lab stage (lab/lab.py) puts it in front of the connection for this request only.
 
 A delayed delivery is a task in the connection's nursery (Connection.start_soon), so it never
 blocks the connection's other requests or the server, and it ends with the connection, at once
@@ -19,30 +20,31 @@ nothing is held for it (not its frames, not its close).
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import trio
 
-from qakit_trio.wire import faults, protocol
-from qakit_trio.wire.faults import Fault
+from qakit_trio.lab.fault_spec import Fault, kind_of
+from qakit_trio.wire import framing, protocol, stamps
 from qakit_trio.wire.framing import Frame
 from qakit_trio.ws.connection import Connection
 
 Collected = list[tuple[protocol.Message, str]]  # (the frame, its text)
 
 
-class CollectingConnection:
-    """What an action with a fault sees as its connection: its replies are kept for
-    `deliver`; everything else is the connection's own."""
+class FaultOutlet:
+    """What a request with a fault answers into, in front of its connection."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, fault: Fault) -> None:
         self._conn = conn
+        self._fault = fault
         self.collected: Collected = []
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
-
     async def reply(self, frame: protocol.Message, text: str | None = None) -> None:
+        if kind_of(frame) == "ack":  # the ack goes now (or not at all, or twice)
+            if "ack" not in self._fault.drop:
+                for _ in range(2 if "ack" in self._fault.duplicate else 1):
+                    await send_one(self._conn, self._fault, frame, text)
+            return
         self.collected.append((frame, protocol.encode(frame) if text is None else text))
 
     async def share(self, item: Frame) -> int:
@@ -50,21 +52,31 @@ class CollectingConnection:
         self.collected.append((json.loads(item.text), item.text))
         return 1
 
+    async def finish(self) -> None:
+        """Send what the action said, as the fault says (after the request's stages)."""
+        await deliver(self._conn, self._fault, self.collected)
+
+
+async def send_one(
+    conn: Connection, fault: Fault, frame: protocol.Message, text: str | None
+) -> None:
+    """One frame to the connection, in `fault.fragment` WebSocket fragments."""
+    if fault.fragment <= 1:
+        await conn.reply(frame, text)
+        return
+    await conn.room()  # first: a wait lets other frames in (Connection.reply)
+    frame, text = stamped(frame, protocol.encode(frame) if text is None else text)
+    await conn.send_frame(frame, Frame(text, framing.fragmented_text(text, fault.fragment)))
+
 
 def planned(fault: Fault, frames: Collected) -> Collected:
     """The frames as they are to be sent: dropped and duplicated by kind, maybe reversed."""
     out: Collected = []
     for frame, text in frames:
-        kind = faults.kind_of(frame)
+        kind = kind_of(frame)
         if kind not in fault.drop:
             out += [(frame, text)] * (2 if kind in fault.duplicate else 1)
     return out[::-1] if fault.reorder else out
-
-
-async def send_acks(conn: Connection, fault: Fault, ack: protocol.Message) -> None:
-    if "ack" not in fault.drop:
-        for _ in range(2 if "ack" in fault.duplicate else 1):
-            await conn.reply(ack, fragments=fault.fragment)
 
 
 def held(frames: Collected) -> tuple[Collected, int]:
@@ -75,16 +87,16 @@ def held(frames: Collected) -> tuple[Collected, int]:
     return kept, sum(len(text.encode()) for _, text in kept)
 
 
-LOGGED = ("type", "request_id", "error", "ts")  # what Connection.reply reads of a frame, + ts
+LOGGED = ("type", "request_id", "error", "ts")  # what the envelope's `frame out` reads, + ts
 
 
 def stamped(frame: protocol.Message, text: str) -> tuple[protocol.Message, str]:
     """The frame as it is queued now. Its `ts` is the time it is queued, like any frame's
     (wire/stamps.py): a frame sent late, or after one built later, is re-stamped (its text
     made again); one sent as it was built keeps its text (a duplicate, byte for byte)."""
-    if "ts" not in frame or protocol.is_newest(frame["ts"]):
+    if "ts" not in frame or stamps.is_newest(frame["ts"]):
         return frame, text
-    ts = protocol.frame_ts()
+    ts = stamps.frame_ts()
     return {**frame, "ts": ts}, protocol.encode({**json.loads(text), "ts": ts})
 
 
@@ -98,7 +110,7 @@ async def deliver(conn: Connection, fault: Fault, frames: Collected) -> None:
             await trio.sleep(fault.delay_ms / 1000)
         for frame, text in outgoing:
             await conn.room()  # first: a wait lets other frames in (Connection.reply)
-            await conn.reply(*stamped(frame, text), fragments=fault.fragment)
+            await send_one(conn, fault, *stamped(frame, text))
         if fault.close is not None:
             conn.close_soon(fault.close, "fault requested by the client")
 
