@@ -28,6 +28,7 @@ from typing import Any, cast
 import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
+TOKEN = [""]  # "&token=..." when the stand runs with QAKIT_AUTH=on (--token)
 MESSAGE_KEY = '"message":"'
 DELIVERED = re.compile(r'"delivered":(\d+)')
 
@@ -162,7 +163,7 @@ async def fan_out(
     `stalled` more subscribers never read: the slow-consumer policy must evict them while
     the others keep receiving everything."""
     connect_start = time.perf_counter()
-    subscribers_clients, connect_times = await connect(f"{url}/ws?channel=bench", clients)
+    subscribers_clients, connect_times = await connect(f"{url}/ws?channel=bench{TOKEN[0]}", clients)
     connect_total = time.perf_counter() - connect_start
     stalled_writers = [await open_stalled(url) for _ in range(stalled)]
     last_delivered = [clients + stalled]
@@ -238,7 +239,7 @@ async def fan_out(
 
 async def request_reply(url: str, clients: int, duration: float) -> dict[str, Any]:
     """W2: each client sends `echo` back to back; a request completes with its event frame."""
-    connected, _ = await connect(f"{url}/ws?channel=w2", clients)
+    connected, _ = await connect(f"{url}/ws?channel=w2{TOKEN[0]}", clients)
     latencies: list[float] = []
     stop_at = [0.0]
 
@@ -319,7 +320,10 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--deflate", action="store_true")
+    parser.add_argument("--token", help="QAKIT_AUTH=on: a token every client bears (?token=)")
     args = parser.parse_args()
+    if args.token:
+        TOKEN[0] = f"&token={args.token}"
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.workload == "w1":

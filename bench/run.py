@@ -4,6 +4,8 @@
     python bench/run.py --smoke --out X.md   # a few clients, a few messages (what CI runs)
     python bench/run.py --variant before=/path/to/old/checkout   # add another qakit-trio tree
     python bench/run.py --env-variant kafka=KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092  # Kafka on
+    python bench/run.py --workloads w2 --env-variant \
+        auth=QAKIT_AUTH=on,QAKIT_TEACHER_TOKEN=bench-teacher-token,QAKIT_CLASS_CODE=b,QAKIT_RATE_LIMIT=off
 
 Every figure is reported as a ratio to the reference measured in the same invocation, because
 absolute numbers move from run to run on shared machines. Each round starts every server
@@ -73,6 +75,8 @@ def cpu_s(pid: int) -> float:
 class RunningServer:
     def __init__(self, variant: Variant, logdir: Path) -> None:
         self.port = free_port()
+        # QAKIT_AUTH=on (an --env-variant): the load generator's clients bear the teacher's token
+        self.token = variant.env.get("QAKIT_TEACHER_TOKEN")
         command = [part.replace("{port}", str(self.port)) for part in variant.command]
         self.log = open(logdir / f"{variant.name}-{self.port}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -100,8 +104,9 @@ def run_loadgen(server: RunningServer, workload: str, options: list[str]) -> dic
     cpu_before = cpu_s(server.process.pid)
     if workload.startswith("w4"):
         return measure_idle(server, workload, options)
+    token = [] if server.token is None else ["--token", server.token]
     done = subprocess.run(
-        [*LOADGEN, workload.split("-")[0], "--url", url, *options],
+        [*LOADGEN, workload.split("-")[0], "--url", url, *options, *token],
         capture_output=True,
         text=True,
         check=True,

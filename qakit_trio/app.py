@@ -20,6 +20,8 @@ from qakit_trio.config import Settings
 from qakit_trio.pipeline.request import Stage
 from qakit_trio.services import Services
 from qakit_trio.sessions.actions import Action, base_actions
+from qakit_trio.sessions.admit import admission
+from qakit_trio.sessions.expiry import auth_actions
 from qakit_trio.sessions.order_actions import order_actions
 from qakit_trio.sessions.pipeline import pipeline
 from qakit_trio.transport import quart_ws
@@ -27,6 +29,7 @@ from qakit_trio.transport.quart_ws import QakitASGIWebsocket, QakitWebsocket
 from qakit_trio.web import http_errors, rest_door
 from qakit_trio.web.cors import register_cors
 from qakit_trio.web.http_errors import HttpError
+from qakit_trio.web.identities import register_identities
 from qakit_trio.web.lab import register_lab
 from qakit_trio.web.metrics import Scrapes, register_metrics
 from qakit_trio.web.origins import register_origins
@@ -98,12 +101,20 @@ def create_app(
     app.services = Services(settings)
     register_origins(app, app.services)  # Host and Origin checks: first (web/origins.py)
     register_cors(app, settings.cors_allow_origins)
-    actions = {**base_actions(), **order_actions(), **(extra_actions or {})}
+    actions = {
+        **base_actions(),
+        **order_actions(),
+        **auth_actions(settings.auth),  # refresh (QAKIT_AUTH=on: sessions/expiry.py)
+        **(extra_actions or {}),
+    }
     metrics = app.services.metrics  # their labels: known actions only
     metrics["envelope"].actions = frozenset(actions)
     metrics["rest"].actions = rest_door.ACTIONS
-    deps, stages = app.services.deps, pipeline(app.services.lab, extra_stages)
+    deps = app.services.deps
+    admit = [*admission(deps.identities.limiter), *extra_stages]  # QAKIT_RATE_LIMIT, tests'
+    stages = pipeline(app.services.lab, admit)
     rest = RestDoor(deps, stages)
+    register_identities(app, app.services, rest)  # QAKIT_AUTH=on: who may call what
     register_rest(app, app.services, rest)
     register_orders(app, rest)
     register_ws(app, app.services, ws_doors(settings, deps, actions, stages))

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import trio
 
-from qakit_trio.config import load_settings, parse_bind
+from qakit_trio.config import load_settings
+from qakit_trio.config_values import parse_bind
 from qakit_trio.errors import ConfigError
 from qakit_trio.logs import setup_logging
 from qakit_trio.server import BindError, run_server, tune_gc, tune_malloc, usable_binds

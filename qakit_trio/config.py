@@ -8,19 +8,14 @@ silently ignored) raises `ConfigError`, whose message names the variable.
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from functools import cached_property
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from qakit_trio.auth.limits import RateLimit
+from qakit_trio.config_values import PARSERS
 from qakit_trio.errors import ConfigError
-from qakit_trio.lab import bugs
-from qakit_trio.wire import protocol
-from qakit_trio.wire.origins import parse_hosts
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +36,7 @@ DEFAULT_CORS_ORIGINS = (
     "http://127.0.0.1:8090",
     "http://127.0.0.1:8091",
 )
-PROFILES = ("qakit", "qa_kit")  # our documented contract; the original stand's behaviour
+DEFAULT_RATE_LIMIT = RateLimit(20.0, 40)  # QAKIT_RATE_LIMIT's value with auth on
 
 
 @dataclass(frozen=True)
@@ -80,6 +75,13 @@ class Settings:
     kafka_flush_timeout: float = 3.0  # at shutdown, how long to try to deliver what waits
     kafka_spool_dir: str | None = None  # None: no disk spool (kafka_spool.py)
     kafka_spool_bytes: int = 64 * 1024 * 1024  # unsent bytes the spool may hold
+    # identities (auth/): off by default, as the original stand; on: tokens, roles, limits
+    auth: bool = False  # QAKIT_AUTH=on
+    teacher_token: str | None = field(default=None, repr=False)  # a secret: never shown
+    class_code: str | None = field(default=None, repr=False)
+    jwt_secret: str | None = field(default=None, repr=False)  # None: a random one per process
+    token_ttl: float = 3600.0
+    rate_limit: RateLimit | None = None  # on with auth on (20/s,40) unless said otherwise
 
     @cached_property
     def outbox_limits(self) -> OutboxLimits:
@@ -122,194 +124,37 @@ KNOWN_VARIABLES: dict[str, str] = {
     "QAKIT_KAFKA_FLUSH_TIMEOUT": "kafka_flush_timeout",
     "QAKIT_KAFKA_SPOOL_DIR": "kafka_spool_dir",
     "QAKIT_KAFKA_SPOOL_BYTES": "kafka_spool_bytes",
+    "QAKIT_AUTH": "auth",
+    "QAKIT_TEACHER_TOKEN": "teacher_token",
+    "QAKIT_CLASS_CODE": "class_code",
+    "QAKIT_JWT_SECRET": "jwt_secret",
+    "QAKIT_TOKEN_TTL": "token_ttl",
+    "QAKIT_RATE_LIMIT": "rate_limit",
 }
 
 # The process is stopped this long after QAKIT_SHUTDOWN_TIMEOUT at the latest (server.py's
 # BACKSTOP_MARGIN): the whole shutdown, Kafka's flush included, must fit before then.
 SHUTDOWN_MARGIN = 2.0
 
-_BIND = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):(?P<port>\d{1,5})$")
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
-
-def parse_bind(value: str) -> str:
-    """Check one `HOST:PORT` (IPv6 hosts in brackets) and return it unchanged."""
-    match = _BIND.match(value)
-    if match is None or not 0 <= int(match["port"]) <= 65535:
-        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8002)")
-    return value
-
-
-def _binds(value: str) -> tuple[str, ...]:
-    parts = [part.strip() for part in value.split(",") if part.strip()]
-    if not parts:
-        raise ValueError("needs at least one HOST:PORT")
-    return tuple(parse_bind(part) for part in parts)
-
-
-def _origins(value: str) -> tuple[str, ...]:
-    """A comma list of origins (`scheme://host[:port]`), or `*` for any."""
-    parts = tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
-    if not parts:
-        raise ValueError("needs at least one origin (or *)")
-    for part in parts:
-        scheme, _, rest = part.partition("://")
-        if part != "*" and (scheme not in ("http", "https") or not rest or "/" in rest):
-            raise ValueError(f"{part!r} is not an origin like http://localhost:8090 (or *)")
-    return parts
-
-
-def _seed(value: str) -> int | None:
-    """An integer seed; empty: off."""
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a whole number (a seed)") from None
-
-
-def _profile(value: str) -> str:
-    if value not in PROFILES:
-        raise ValueError(f"{value!r} is not one of {', '.join(PROFILES)}")
-    return value
-
-
-def _true_false(value: str) -> bool:
-    """The original stand's spelling (`true`/`false`, any case), and 1/0."""
-    if value.lower() not in ("true", "false", "1", "0"):
-        raise ValueError(f"{value!r} is not true or false")
-    return value.lower() in ("true", "1")
-
-
-def _flag(value: str) -> bool:
-    if value not in ("0", "1"):
-        raise ValueError(f"{value!r} is not 0 or 1")
-    return value == "1"
-
-
-def _whole(minimum: int) -> Callable[[str], int]:
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a whole number") from None
-        if number < minimum:
-            raise ValueError(f"{number} is below the minimum of {minimum}")
-        return number
-
-    return parse
-
-
-def _seconds(*, allow_zero: bool) -> Callable[[str], float]:
-    def parse(value: str) -> float:
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a number of seconds") from None
-        if not number < float("inf") or number < 0 or (number == 0 and not allow_zero):
-            raise ValueError(
-                f"{value!r} must be a {'non-negative' if allow_zero else 'positive'} "
-                "finite number of seconds"
-            )
-        return number
-
-    return parse
-
-
-def _channel(value: str) -> str:
-    problem = protocol.channel_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
-
-
-def normalise_database_url(url: str) -> str:
-    """A PostgreSQL URL for psycopg. The original stand's SQLAlchemy form
-    (`postgresql+psycopg2://qa:qa@postgres:5432/qa_kit`) is accepted: the `+driver` goes."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.split("+", 1)[0]
-    if scheme not in ("postgresql", "postgres") or not parts.netloc:
-        raise ValueError(f"{url!r} is not a postgresql:// URL")
-    return urlunsplit(parts._replace(scheme="postgresql"))
-
-
-def _database_url(value: str) -> str | None:
-    return normalise_database_url(value) if value else None
-
-
-def _kafka_bootstrap(value: str) -> str | None:
-    """`host:port[,host:port...]`; empty means no Kafka."""
-    parts = [part.strip() for part in value.split(",") if part.strip()]
-    for part in parts:
-        parse_bind(part)
-    return ",".join(parts) or None
-
-
-def _spool_dir(value: str) -> str | None:
-    """A directory we can create files in, or can create (checked now, so that a typo fails
-    start-up here rather than in the Kafka adapter); empty means no spool."""
-    if not value:
-        return None
-    path = Path(value).absolute()
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir():
-        raise ValueError(f"{existing} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{existing} is not writable")
-    return str(path)
-
-
-_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-
-
-def _topic(value: str) -> str:
-    if not _TOPIC.match(value) or value in (".", ".."):
-        raise ValueError(f"{value!r} is not a Kafka topic name (1-249 of A-Z a-z 0-9 . _ -)")
-    return value
-
-
-def _log_level(value: str) -> str:
-    if value.upper() not in _LOG_LEVELS:
-        raise ValueError(f"{value!r} is not one of {', '.join(_LOG_LEVELS)}")
-    return value.upper()
-
-
-_PARSERS: dict[str, Callable[[str], object]] = {
-    "default_channel": _channel,
-    "binds": _binds,
-    "profile": _profile,
-    "cors_allow_origins": _origins,
-    "ws_allowed_origins": _origins,
-    "allowed_hosts": parse_hosts,
-    "reset_orders_on_start": _true_false,
-    "log_payload_max": _whole(0),
-    "bugs": bugs.parse_names,
-    "deterministic": _seed,
-    "lab_pages": _flag,
-    "max_inspectors": _whole(1),
-    "max_message_size": _whole(1),
-    "outbox_size": _whole(4),
-    "outbox_bytes": _whole(1024),
-    "slow_consumer_timeout": _seconds(allow_zero=False),
-    "ping_interval": _seconds(allow_zero=True),
-    "close_timeout": _seconds(allow_zero=False),
-    "shutdown_timeout": _seconds(allow_zero=False),
-    "log_level": _log_level,
-    "fast_path": _flag,
-    "database_url": _database_url,
-    "orders_channel": _channel,
-    "db_timeout": _seconds(allow_zero=False),
-    "db_pool_size": _whole(1),
-    "kafka_bootstrap": _kafka_bootstrap,
-    "kafka_ws_topic": _topic,
-    "kafka_order_topic": _topic,
-    "kafka_timeout": _seconds(allow_zero=False),
-    "kafka_buffer": _whole(1),
-    "kafka_flush_timeout": _seconds(allow_zero=True),
-    "kafka_spool_dir": _spool_dir,
-    "kafka_spool_bytes": _whole(64 * 1024),
-}
+def _auth_checked(settings: Settings, given: set[str]) -> Settings:
+    """With QAKIT_AUTH=on: the teacher's token and the class code are required, and the rate
+    limit is on unless QAKIT_RATE_LIMIT says otherwise."""
+    if not settings.auth:
+        return settings
+    missing = [
+        name
+        for name, value in (
+            ("QAKIT_TEACHER_TOKEN", settings.teacher_token),
+            ("QAKIT_CLASS_CODE", settings.class_code),
+        )
+        if value is None
+    ]
+    if missing:
+        raise ConfigError(f"QAKIT_AUTH=on needs {' and '.join(missing)}")
+    if "rate_limit" in given:
+        return settings
+    return replace(settings, rate_limit=DEFAULT_RATE_LIMIT)
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -321,15 +166,17 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         known = ", ".join(name for name in KNOWN_VARIABLES if name.startswith("QAKIT_"))
         raise ConfigError(f"unknown setting {unknown[0]} (known QAKIT_ settings: {known})")
     values: dict[str, Any] = {}
-    for name, field in KNOWN_VARIABLES.items():
+    for name, key in KNOWN_VARIABLES.items():
         raw = environ.get(name)
         if raw is None:
             continue
         try:
-            values[field] = _PARSERS[field](raw.strip())
+            values[key] = PARSERS[key](raw.strip())
         except ValueError as error:
             raise ConfigError(f"{name}: {error}") from None
-    settings = replace(Settings(), **values, binds_given="binds" in values)
+    settings = _auth_checked(
+        replace(Settings(), **values, binds_given="binds" in values), set(values)
+    )
     if settings.close_timeout >= settings.shutdown_timeout:
         raise ConfigError(
             f"QAKIT_CLOSE_TIMEOUT ({settings.close_timeout}) must be shorter than "

@@ -45,6 +45,8 @@ class ErrorCode(StrEnum):
     DB_ERROR = "db_error"
     INTERNAL_ERROR = "internal_error"
     TOO_MANY_DELAYED = "too_many_delayed"  # a trainee's delayed replies: ws/delayed.py
+    RATE_LIMITED = "rate_limited"  # QAKIT_RATE_LIMIT: auth/limits.py
+    FORBIDDEN = "forbidden"  # QAKIT_AUTH=on: what this user's role may not do (auth/users.py)
 
 
 class QakitError(Exception):
@@ -70,6 +72,20 @@ class ProtocolError(QakitError):
     @property
     def details(self) -> dict[str, Any]:
         return self._details
+
+
+class RateLimited(QakitError):
+    """Over QAKIT_RATE_LIMIT: refused without an ack; `retry_after_ms` says when to try again."""
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after_ms = max(1, int(retry_after * 1000 + 0.999))
+        super().__init__(f"too many requests: try again in {self.retry_after_ms} ms")
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return {"retry_after_ms": self.retry_after_ms}
 
 
 class OrderError(QakitError):

@@ -40,7 +40,7 @@ from typing import Any, TextIO
 import trio
 
 from qakit_trio import __version__
-from qakit_trio.log_fields import ECS_VERSION, FIELDS, SERVICE_NAME, capped, place
+from qakit_trio.log_fields import ECS_VERSION, FIELDS, SERVICE_NAME, capped, place, redacted
 from qakit_trio.wire.stamps import iso_utc
 
 FLUSH_BYTES = 64 * 1024
@@ -98,6 +98,8 @@ class JsonFormatter(logging.Formatter):
             if len(self._heads) < 1024 and logger != ACCESS_LOGGER:  # access lines all differ
                 self._heads[key] = head
         tail = self._fields(fields) if fields else ""
+        if "eyJ" in tail:  # a token, wherever it came from (QAKIT_AUTH=on): never written
+            tail = redacted(tail)
         ts = iso_utc(created)
         return f'{{"@timestamp":"{ts}",{head}{"," if tail else ""}{tail}}}'
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import gc
+import ipaddress
 import logging
 import os
 import signal
@@ -145,6 +146,17 @@ def log_urls(urls: Sequence[str]) -> None:
     )
 
 
+def is_loopback(bind: str) -> bool:
+    """Whether HOST:PORT listens on this machine only."""
+    host = bind.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
 def hypercorn_config(settings: Settings, binds: Sequence[str]) -> Config:
     config = Config()
     config.bind = list(binds)
@@ -179,6 +191,13 @@ async def serve(
         hyper_ext.uninstall()
     app = app if app is not None else create_app(settings)
     services = app.services
+    open_to = [bind for bind in binds if not is_loopback(bind)]
+    if open_to and not settings.auth:
+        log.warning(
+            "listening beyond this machine with QAKIT_AUTH off: anyone on that network may "
+            "read and change the stand, the lab included (set QAKIT_AUTH=on for a class)",
+            extra={"fields": {"bind": ", ".join(open_to)}},
+        )
 
     async def trigger() -> None:
         await shutdown_trigger()

@@ -45,6 +45,7 @@ from qakit_trio.pipeline.events import EventSink, OrderEvents
 from qakit_trio.pipeline.trail import EventTrail
 from qakit_trio.request_metrics import RequestMetrics
 from qakit_trio.sessions.deps import Deps
+from qakit_trio.sessions.identity import Identities
 from qakit_trio.supervisor import Supervisor
 from qakit_trio.transport.base import ServerTerminated
 from qakit_trio.wire import legacy
@@ -139,6 +140,7 @@ class Services:
             order_topic=settings.kafka_order_topic,
             event_outbox_wake=None if self.relay is None else self.relay.wake,
         )
+        self.identities = Identities(settings)  # tokens and rate limits (QAKIT_AUTH)
         # what the doors and their actions use, and nothing else (sessions/deps.py)
         self.deps = Deps(
             settings=settings,
@@ -149,6 +151,7 @@ class Services:
             order_events=self.order_events,
             lab=self.lab,
             metrics=self.metrics,
+            identities=self.identities,
         )
         self.supervisor = Supervisor()
         # Set by our launcher (server.serve) when the shutdown starts: what tells clients 1001 on

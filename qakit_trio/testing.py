@@ -53,8 +53,9 @@ class StandClient:
     """One WebSocket client of the stand: an in-memory ASGI connection to the app (the plain
     ASGI path, as under any ASGI server), with bounded channels both ways, as a socket is."""
 
-    def __init__(self, app: QakitApp, path: str) -> None:
+    def __init__(self, app: QakitApp, path: str, headers: Mapping[str, str] | None = None) -> None:
         target = urlsplit(path)
+        extra = [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
         self._scope = {
             "type": "websocket",
             "asgi": {"version": "3.0"},
@@ -64,7 +65,7 @@ class StandClient:
             "raw_path": target.path.encode(),
             "query_string": target.query.encode(),
             "root_path": "",
-            "headers": [(b"host", b"localhost")],
+            "headers": [(b"host", b"localhost"), *extra],
             "client": ("127.0.0.1", 1),
             "server": ("127.0.0.1", 80),  # a Host the stand answers (QAKIT_ALLOWED_HOSTS)
             "subprotocols": [],
@@ -146,11 +147,14 @@ class Stand:
         self._client = client
 
     @asynccontextmanager
-    async def connect(self, path: str = "/ws") -> AsyncIterator[StandClient]:
+    async def connect(
+        self, path: str = "/ws", headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[StandClient]:
         """A WebSocket client of `path` for the block; the app's side of it runs in a nursery
         of this block, and is given LEAVE_TIMEOUT to finish once the client has left. An
-        exception of the block comes out as it was raised, not wrapped in a group."""
-        client = StandClient(self.app, path)
+        exception of the block comes out as it was raised, not wrapped in a group. `headers`:
+        e.g. {"Authorization": "Bearer ..."} (QAKIT_AUTH=on; or `?token=` in the path)."""
+        client = StandClient(self.app, path, headers)
         raised: list[BaseException] = []
         try:
             async with trio.open_nursery() as nursery:
@@ -169,9 +173,11 @@ class Stand:
                 raise raised[0] from None
             raise
 
-    async def request(self, method: str, path: str, json: Any = None) -> tuple[int, Any]:
+    async def request(
+        self, method: str, path: str, json: Any = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Any]:
         """(status, body parsed as JSON, or the text when it is not JSON)."""
-        response = await self._client.open(path, method=method, json=json)
+        response = await self._client.open(path, method=method, json=json, headers=headers)
         text = await response.get_data(as_text=True)
         try:
             body = _loads(text)

@@ -103,6 +103,7 @@ BOTH_PATHS = {
     "sessions/test_ts_order.py",
     "transport/test_handshake.py",
     "web/test_cors.py",
+    "web/test_identities.py",
     "web/test_inspector.py",
     "web/test_origins.py",
     "web/test_rest.py",

@@ -76,6 +76,14 @@ def app() -> Any:
 
 
 @cache
+def app_with_auth() -> Any:
+    """The stand with QAKIT_AUTH=on: its /ws has `refresh` too (the guides' token section)."""
+    return create_app(
+        Settings(auth=True, teacher_token="teacher-token-0123456789", class_code="lesson-7")
+    )
+
+
+@cache
 def compose() -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
     return loaded
@@ -216,7 +224,10 @@ def wrong_files(pages: list[Path]) -> tuple[Named, Named]:
 def wrong_actions(pages: list[Path]) -> tuple[Named, Named]:
     """/ws/orders blocks send the legacy table's actions, other `json ws` blocks /ws's (blocks
     marked `errors` send unknown ones on purpose); elsewhere either table's."""
-    ws_actions = app().services.metrics["envelope"].actions
+    ws_actions = (
+        app().services.metrics["envelope"].actions
+        | app_with_auth().services.metrics["envelope"].actions
+    )
     anywhere = ws_actions | legacy.ACTIONS
     named: Named = []  # (where, (action, the table it must be in))
     for path in pages:

@@ -39,7 +39,7 @@ SPLIT = ("lab.bugs",)  # modules that are a unit of their own, not part of their
 # the helpers are the small top-level modules every layer may use.
 BASE = {"__init__", "errors"}
 HELPERS = BASE | {"config", "log_fields", "logs", "channels", "request_metrics", "supervisor"}
-LAYERS = {"wire", "lab.bugs", "domain", "transport", "ws", "adapters", "pipeline", "lab"}
+LAYERS = {"wire", "auth", "lab.bugs", "domain", "transport", "ws", "adapters", "pipeline", "lab"}
 BELOW_THE_TOP = HELPERS | LAYERS | {"sessions", "services", "web"}
 ALLOWED: dict[str, set[str]] = {
     "__init__": set(),
@@ -49,7 +49,9 @@ ALLOWED: dict[str, set[str]] = {
     "log_fields": {"errors"},
     "channels": {"errors"},
     "request_metrics": {"errors"},
-    "config": {"errors", "wire", "lab.bugs"},
+    "auth": {"errors"},  # users, tokens (PyJWT), rate limits: pure logic
+    "config_values": {"errors", "wire", "lab.bugs", "auth"},
+    "config": {"errors", "wire", "lab.bugs", "auth", "config_values"},
     "logs": BASE | {"wire", "log_fields"},
     "supervisor": BASE | {"log_fields", "logs"},
     # no lab: the store's bugs are wrappers around it (lab/)
@@ -57,19 +59,20 @@ ALLOWED: dict[str, set[str]] = {
     "transport": HELPERS | {"wire"},
     "ws": HELPERS | {"wire", "transport"},
     "adapters": HELPERS | {"wire", "lab.bugs", "domain"},
-    "pipeline": HELPERS | {"wire", "lab.bugs", "domain", "ws", "adapters"},
+    "pipeline": HELPERS | {"wire", "auth", "lab.bugs", "domain", "ws", "adapters"},
     # not sessions, web, services, app, server, transport, adapters
     "lab": BASE
     | {"lab.bugs", "wire", "domain", "ws", "pipeline"}
     | {"channels", "request_metrics", "log_fields", "logs"},
     # not services: sessions get what they use from it, built (issue 24)
-    "sessions": HELPERS | {"wire", "lab.bugs", "lab", "domain", "ws", "adapters", "pipeline"},
+    "sessions": HELPERS
+    | {"wire", "auth", "lab.bugs", "lab", "domain", "ws", "adapters", "pipeline"},
     "services": HELPERS | LAYERS | {"sessions"},
     "web": HELPERS | (LAYERS - {"adapters"}) | {"sessions", "services"},
     "app": BELOW_THE_TOP,
     "server": BELOW_THE_TOP | {"app"},
     "asgi": BELOW_THE_TOP | {"app", "server"},
-    "cli": BELOW_THE_TOP | {"app", "server"},
+    "cli": BELOW_THE_TOP | {"app", "server", "config_values"},
     "__main__": {"cli"},
     "testing": BELOW_THE_TOP | {"app", "server"},
     "pytest_plugin": BASE | {"testing"},

@@ -1,13 +1,18 @@
 """The Postman collection (postman/) run with newman, Postman's own command-line runner (from
-npm, installed by the suite), against a live stand: every request green."""
+npm, installed by the suite), against a live stand: every request green, with QAKIT_AUTH off
+(the folder "0. Auth" finds no token route and checks only that nothing is refused) and on
+(a token with the class code; 401, 403, 429 and 200; the other folders with the token)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
+
+from qakit_trio.config import DEFAULT_RATE_LIMIT
 
 from .support import npm
 from .support.helpers import running_server
@@ -39,14 +44,35 @@ def test_the_collection_and_environment_are_what_trainees_import() -> None:
     assert environment == {
         "baseUrl": "http://localhost:8002",
         "legacyBaseUrl": "http://localhost:8000",
+        "classCode": "",  # QAKIT_AUTH=on: the class's; the folder "0. Auth" gets a token
     }
+    assert collection["auth"] == {  # every request sends the token (none: the stand ignores it)
+        "type": "bearer",
+        "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}],
+    }
+    assert collection["item"][0]["name"] == "0. Auth"
 
 
-async def test_newman_runs_the_collection_green_against_a_live_stand(tmp_path: Path) -> None:
+TEACHER = "teacher-token-0123456789"
+CODE = "lesson-7"
+# QAKIT_AUTH=on with the default rate limit (20/s,40): the folder "0. Auth" gets its 429
+AUTH_ON: dict[str, Any] = {
+    "auth": True,
+    "teacher_token": TEACHER,
+    "class_code": CODE,
+    "jwt_secret": "postman-test-secret",
+    "rate_limit": DEFAULT_RATE_LIMIT,
+}
+
+
+@pytest.mark.parametrize("auth", ["off", "on"])
+async def test_newman_runs_the_collection_green_against_a_live_stand(
+    tmp_path: Path, auth: str
+) -> None:
     newman = npm.newman()
     report = tmp_path / "newman.json"
     with trio.fail_after(INSTALL_TIMEOUT):
-        async with running_server() as server:
+        async with running_server(**(AUTH_ON if auth == "on" else {})) as server:
             done = await trio.run_process(
                 [
                     str(newman),
@@ -58,6 +84,8 @@ async def test_newman_runs_the_collection_green_against_a_live_stand(tmp_path: P
                     f"baseUrl={server.http}",
                     "--env-var",
                     f"legacyBaseUrl={server.http}",
+                    "--env-var",
+                    f"classCode={CODE if auth == 'on' else ''}",
                     "--reporters",
                     "cli,json",
                     "--reporter-json-export",
@@ -76,3 +104,13 @@ async def test_newman_runs_the_collection_green_against_a_live_stand(tmp_path: P
     assert stats["assertions"]["failed"] == 0
     assert stats["requests"]["total"] >= 15
     assert stats["assertions"]["total"] >= 30
+    failures = json.loads(report.read_text())["run"]["failures"]
+    assert failures == []
+    # which way the folder "0. Auth" went: 401, 403 and 429 checked with auth on only
+    checked = {
+        assertion["assertion"]
+        for execution in json.loads(report.read_text())["run"]["executions"]
+        for assertion in execution.get("assertions", [])
+    }
+    refusals = {"status is 401", "status is 403", "a refused request: status is 429"}
+    assert (refusals <= checked) == (auth == "on"), sorted(checked)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from qakit_trio import log_fields
 from qakit_trio.domain.orders import OrderEvent
 from qakit_trio.wire import protocol
 
@@ -42,11 +43,20 @@ def _encode(value: dict[str, Any]) -> bytes:
 
 
 def ws_record(
-    topic: str, frame: dict[str, Any], *, channel: str, connection_id: str | None
+    topic: str,
+    frame: dict[str, Any],
+    *,
+    channel: str,
+    connection_id: str | None,
+    user: str | None = None,
 ) -> Record:
-    """An event frame or a broadcast message, as published to the WS topic."""
+    """An event frame or a broadcast message, as published to the WS topic (`user`: who
+    caused it, with QAKIT_AUTH=on)."""
     value = {"source": SOURCE, **frame, "channel": channel, "connection_id": connection_id}
-    return Record(topic, channel.encode(), _encode(value), frame.get("event_id"))
+    if user is not None:
+        value["user"] = user
+    text = log_fields.redacted(encode(value))  # a token pasted into a frame: never in Kafka
+    return Record(topic, channel.encode(), text.encode(), frame.get("event_id"))
 
 
 def order_value(event: OrderEvent, ts: datetime | None = None) -> dict[str, Any]:

@@ -77,14 +77,16 @@ class LabEvents:
 
     def record(self, frame: Message, fields: dict[str, Any]) -> None:
         self.log_event(frame, fields)
-        self.message(frame, fields.get("channel", ""), fields.get("conn"))
+        self.message(frame, fields.get("channel", ""), fields.get("conn"), fields.get("user"))
 
     def log_event(self, frame: Message, fields: dict[str, Any]) -> None:
         self._sink.log_event(frame if self._log_id else _without_event_id(frame), fields)
 
-    def message(self, frame: Message, channel: str, connection_id: str | None) -> None:
+    def message(
+        self, frame: Message, channel: str, connection_id: str | None, user: str | None = None
+    ) -> None:
         self._sink.message(
-            frame if self._record_id else _without_event_id(frame), channel, connection_id
+            frame if self._record_id else _without_event_id(frame), channel, connection_id, user
         )
 
 

@@ -42,7 +42,13 @@ class Events(Protocol):
 
     def log_event(self, frame: protocol.Message, fields: dict[str, Any]) -> None: ...
 
-    def message(self, frame: protocol.Message, channel: str, connection_id: str | None) -> None: ...
+    def message(
+        self,
+        frame: protocol.Message,
+        channel: str,
+        connection_id: str | None,
+        user: str | None = None,
+    ) -> None: ...
 
 
 class Announcer(Protocol):
@@ -79,7 +85,7 @@ class EventSink:
         """Log one event (an event frame) once, whoever receives it, and publish it.
         `fields` carry the connection (`conn`, `channel`) when there is one."""
         self.log_event(frame, fields)
-        self.message(frame, fields.get("channel", ""), fields.get("conn"))
+        self.message(frame, fields.get("channel", ""), fields.get("conn"), fields.get("user"))
 
     def log_event(self, frame: protocol.Message, fields: dict[str, Any]) -> None:
         """The event's `event` log line (and, for the inspector, its trail)."""
@@ -95,11 +101,19 @@ class EventSink:
         if event_id is not None and self.trail is not None:  # for the inspector (trail.py)
             self.trail.saw(event_id, line, log.name, "event", fields)
 
-    def message(self, frame: protocol.Message, channel: str, connection_id: str | None) -> None:
+    def message(
+        self,
+        frame: protocol.Message,
+        channel: str,
+        connection_id: str | None,
+        user: str | None = None,
+    ) -> None:
         """Publish a frame (an event, a broadcast message) to the WS topic; never waits."""
         if self._publisher.enabled:
             self._publisher.publish_nowait(
-                ws_record(self._ws_topic, frame, channel=channel, connection_id=connection_id)
+                ws_record(
+                    self._ws_topic, frame, channel=channel, connection_id=connection_id, user=user
+                )
             )
 
 

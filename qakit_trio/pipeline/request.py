@@ -31,6 +31,7 @@ from qakit_trio.wire.framing import Frame
 from qakit_trio.wire.protocol import Message, RequestId
 
 if TYPE_CHECKING:
+    from qakit_trio.auth.users import User
     from qakit_trio.domain.order_store import OrderStore
     from qakit_trio.pipeline.events import Announcer, Events
     from qakit_trio.ws.connection import Connection
@@ -83,6 +84,7 @@ class Request:
         "request_id",
         "sender",
         "store",
+        "user",
     )
 
     # `reply(frame, text=None)`: the outlet's own, bound when the outlet is set (one call per
@@ -111,6 +113,7 @@ class Request:
         self.events = events
         self.order_events = order_events
         self.outcome = "ok"  # set by the failures stage: the error code, or "error"
+        self.user: User | None = None  # QAKIT_AUTH=on: who sent it (sessions/identity.py)
 
     @property
     def outlet(self) -> Outlet:

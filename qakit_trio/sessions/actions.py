@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qakit_trio import logs
+from qakit_trio.auth.users import may_broadcast
 from qakit_trio.pipeline.request import ConnectionRequest
 from qakit_trio.sessions.deps import Deps
 from qakit_trio.wire import protocol, stamps
@@ -21,15 +22,19 @@ from qakit_trio.wire.framing import Frame
 from qakit_trio.wire.stamps import new_event_id
 from qakit_trio.ws.hub import Hub, Member
 
+if TYPE_CHECKING:
+    from qakit_trio.sessions.expiry import TokenExpiry
+
 log = logging.getLogger(__name__)
 
 
 class ActionContext(ConnectionRequest):
     """A request of the envelope protocol, as its action sees it."""
 
-    __slots__ = ("deps", "message", "payload")
+    __slots__ = ("deps", "expiry", "message", "payload")
 
     deps: Deps
+    expiry: TokenExpiry | None  # QAKIT_AUTH=on: its connection's (sessions/expiry.py)
     payload: dict[str, Any]  # the request's `payload` object ({} if it had none)
     message: str | bytes  # as it came
     request_id: protocol.RequestId  # (the envelope always has one: the client's or assigned)
@@ -62,7 +67,15 @@ async def broadcast(ctx: ActionContext) -> None:
     """ack -> a `message` frame to every member of the channel, sender too -> ws.broadcast."""
     message = protocol.require_str(ctx.payload, "message")
     channel = ctx.conn.channel
-    frame = protocol.channel_message(channel, message, ctx.request_id, ctx.conn.id)
+    user = ctx.user
+    if user is not None and not may_broadcast(user, channel):  # `announcements`: the teacher's
+        raise protocol.ProtocolError(
+            protocol.ErrorCode.FORBIDDEN,
+            f"{user.name} may not broadcast to {channel}: only the teacher may",
+        )
+    frame = protocol.channel_message(
+        channel, message, ctx.request_id, ctx.conn.id, None if user is None else user.name
+    )
     delivered, congested = await publish_to_channel(ctx, ctx.deps.hub, frame)
     await ctx.event("ws.broadcast", {"channel": channel, "delivered": delivered})
     # Flow control: this client's next request waits until the subscribers this broadcast
@@ -98,7 +111,7 @@ async def publish_to_channel(
         source="ws",
         **conn.payload_fields(item.text),
     )
-    request.events.message(frame, channel, conn.id)  # to Kafka, if it is on
+    request.events.message(frame, channel, conn.id, conn.fields.get("user"))  # to Kafka
     return delivered, congested
 
 

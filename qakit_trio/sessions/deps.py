@@ -11,6 +11,7 @@ from qakit_trio.domain.order_store import OrderStore
 from qakit_trio.lab.lab import Lab
 from qakit_trio.pipeline.events import EventSink, OrderEvents
 from qakit_trio.request_metrics import RequestMetrics
+from qakit_trio.sessions.identity import Identities
 from qakit_trio.ws.hub import Hub
 
 
@@ -24,3 +25,4 @@ class Deps:
     order_events: OrderEvents  # an order change, shown everywhere
     lab: Lab
     metrics: Mapping[str, RequestMetrics]  # by `protocol` label: envelope, legacy, rest
+    identities: Identities  # QAKIT_AUTH, QAKIT_RATE_LIMIT (sessions/identity.py)

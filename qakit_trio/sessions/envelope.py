@@ -13,11 +13,13 @@ import logging
 from typing import Any
 
 from qakit_trio import logs
-from qakit_trio.errors import OrderError, ProtocolError, QakitError, StoreError
+from qakit_trio.errors import OrderError, ProtocolError, QakitError, RateLimited, StoreError
 from qakit_trio.pipeline.request import Pipeline, Request
 from qakit_trio.request_metrics import NO_ACTION
 from qakit_trio.sessions.actions import Action, ActionContext
 from qakit_trio.sessions.deps import Deps
+from qakit_trio.sessions.expiry import token_expiry
+from qakit_trio.sessions.identity import Identity
 from qakit_trio.sessions.pipeline import Chain
 from qakit_trio.wire import protocol
 from qakit_trio.ws.connection import Connection
@@ -28,7 +30,7 @@ ErrorCode = protocol.ErrorCode
 
 # The errors a request can end with on /ws: each becomes an error frame with its own code
 # (errors.py), the connection stays open. Anything else is a handler failure (1011).
-REPLIED: tuple[type[QakitError], ...] = (ProtocolError, OrderError, StoreError)
+REPLIED: tuple[type[QakitError], ...] = (ProtocolError, OrderError, StoreError, RateLimited)
 BINARY = protocol.ProtocolError(
     ErrorCode.INVALID_MESSAGE,
     "binary frames are not supported: send the JSON request as a text frame",
@@ -86,16 +88,25 @@ class EnvelopeDoor:
 class EnvelopeSession:
     """One connection's envelope requests: decoded here, run through the door's chain."""
 
-    __slots__ = ("_conn", "_door", "_previous_id", "_requests")
+    __slots__ = ("_conn", "_door", "_expiry", "_previous_id", "_requests", "_user")
 
-    def __init__(self, conn: Connection, door: EnvelopeDoor) -> None:
+    def __init__(
+        self, conn: Connection, door: EnvelopeDoor, identity: Identity | None = None
+    ) -> None:
         self._conn = conn
         self._door = door
+        self._user = None if identity is None else identity.user  # QAKIT_AUTH=on
+        self._expiry = token_expiry(conn, door.deps.identities, identity, warn=True)
         self._requests = 0
         self._previous_id: protocol.RequestId | None = None
 
     def hello(self) -> protocol.Message:
-        return protocol.connected(self._conn.channel, self._conn.id)
+        user = self._user
+        if self._expiry is not None:
+            self._expiry.start()  # its token's expiry: sessions/expiry.py
+        if user is None:
+            return protocol.connected(self._conn.channel, self._conn.id)
+        return protocol.connected(self._conn.channel, self._conn.id, user.name, user.role)
 
     async def handle(self, message: str | bytes) -> None:
         conn, deps = self._conn, self._door.deps
@@ -119,6 +130,8 @@ class EnvelopeSession:
             deps.order_events,
         )
         request.deps = deps
+        request.user = self._user
+        request.expiry = self._expiry
         request.payload = {}
         request.message = message
         if problem is not None:

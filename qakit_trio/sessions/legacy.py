@@ -20,10 +20,12 @@ from typing import Any
 from qakit_trio import logs
 from qakit_trio.domain import orders
 from qakit_trio.domain.orders import Order, OrderEvent
-from qakit_trio.errors import ErrorCode, OrderError, StoreError
+from qakit_trio.errors import ErrorCode, OrderError, RateLimited, StoreError
 from qakit_trio.pipeline.request import ConnectionRequest, Pipeline, Request
 from qakit_trio.request_metrics import ERROR, NO_ACTION
 from qakit_trio.sessions.deps import Deps
+from qakit_trio.sessions.expiry import token_expiry
+from qakit_trio.sessions.identity import Identity
 from qakit_trio.sessions.pipeline import Chain
 from qakit_trio.wire import legacy, protocol
 from qakit_trio.wire.framing import Frame
@@ -73,6 +75,8 @@ class LegacyDoor:
         self.chain = Chain.of(pipeline, self.act, deps.lab)
 
     def refusal(self, request: Request, failure: Exception) -> tuple[str, Message] | None:
+        if isinstance(failure, RateLimited):
+            return ERROR, legacy.error(failure.code, retry_after_ms=failure.retry_after_ms)
         return (ERROR, failure.frame) if isinstance(failure, LegacyError) else None
 
     def internal_error(self, request: Request) -> Message:
@@ -175,14 +179,21 @@ async def _get(request: Request, action: str, order_id: int) -> Order:
 
 
 class LegacySession:
-    __slots__ = ("_conn", "_door", "_outlet")
+    __slots__ = ("_conn", "_door", "_expiry", "_outlet", "_user")
 
-    def __init__(self, conn: Connection, door: LegacyDoor) -> None:
+    def __init__(
+        self, conn: Connection, door: LegacyDoor, identity: Identity | None = None
+    ) -> None:
         self._conn = conn
         self._door = door
+        self._user = None if identity is None else identity.user  # QAKIT_AUTH=on
+        # closed with 4401 when its token expires, without a warning (frames as they were)
+        self._expiry = token_expiry(conn, door.deps.identities, identity, warn=False)
         self._outlet = LegacyOutlet(conn)
 
     def hello(self) -> None:
+        if self._expiry is not None:
+            self._expiry.start()  # sessions/expiry.py
         return None  # the legacy protocol starts with the client
 
     async def handle(self, message: str | bytes) -> None:
@@ -204,6 +215,7 @@ class LegacySession:
             deps.order_events,
         )
         request.problem = problem
+        request.user = self._user
         request.outlet = self._outlet
         action = None if problem is not None else request.action
         logs.info(

@@ -17,11 +17,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from qakit_trio import logs
-from qakit_trio.errors import StoreError
+from qakit_trio.errors import RateLimited, StoreError
 from qakit_trio.pipeline.request import ConnectionRequest, Pipeline, Request
 from qakit_trio.request_metrics import ERROR, NO_ACTION
 from qakit_trio.sessions.actions import publish_to_channel
 from qakit_trio.sessions.deps import Deps
+from qakit_trio.sessions.expiry import token_expiry
+from qakit_trio.sessions.identity import Identity
 from qakit_trio.sessions.pipeline import Chain
 from qakit_trio.wire import legacy, protocol, qa_kit, stamps
 from qakit_trio.ws.connection import Connection
@@ -65,7 +67,7 @@ class QaKitDoor:
         await handler(request, request.body)
 
     def refusal(self, request: Request, failure: Exception) -> tuple[str, protocol.Message] | None:
-        if not isinstance(failure, Refused | StoreError):
+        if not isinstance(failure, Refused | StoreError | RateLimited):
             return None
         request_id = qa_kit.NO_ID if request.request_id is None else request.request_id
         return ERROR, qa_kit.error(request_id, str(failure))
@@ -124,13 +126,18 @@ class QaKitDoor:
 
 
 class QaKitSession:
-    __slots__ = ("_conn", "_door")
+    __slots__ = ("_conn", "_door", "_expiry", "_user")
 
-    def __init__(self, conn: Connection, door: QaKitDoor) -> None:
+    def __init__(self, conn: Connection, door: QaKitDoor, identity: Identity | None = None) -> None:
         self._conn = conn
         self._door = door
+        self._user = None if identity is None else identity.user  # QAKIT_AUTH=on
+        # closed with 4401 when its token expires, without a warning (frames as they were)
+        self._expiry = token_expiry(conn, door.deps.identities, identity, warn=False)
 
     def hello(self) -> protocol.Message:
+        if self._expiry is not None:
+            self._expiry.start()  # sessions/expiry.py
         return qa_kit.hello(self._conn.channel)
 
     async def handle(self, message: str | bytes) -> None:
@@ -152,6 +159,7 @@ class QaKitSession:
             deps.order_events,
         )
         request.problem = problem
+        request.user = self._user
         self._log_in(request, message)
         await self._door.chain.run(request)
 

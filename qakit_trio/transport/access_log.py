@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from hypercorn.logging import Logger
 
-from qakit_trio import logs
+from qakit_trio import log_fields, logs
 
 if TYPE_CHECKING:
     from hypercorn.typing import ResponseSummary, WWWScope
@@ -53,7 +53,7 @@ class AccessLogger(Logger):
             f"{method} {path} {'-' if status is None else status}",
             http_method=method,
             url_path=path,
-            url_query=query or None,
+            url_query=log_fields.redacted_query(query) or None,
             status=status,
             http_version=request.get("http_version"),
             client=client_address(request),

@@ -20,17 +20,31 @@ from qakit_trio.web.asyncapi_envelope import ENVELOPE_FRAMES, ENVELOPE_REQUESTS
 from qakit_trio.web.asyncapi_legacy import LEGACY_FRAMES, LEGACY_REQUESTS
 from qakit_trio.web.asyncapi_messages import ECHO_MESSAGE, Message
 from qakit_trio.web.asyncapi_qa_kit import QA_KIT_FRAMES
+from qakit_trio.wire.close_codes import LOCAL_ONLY, MATRIX
 
-CLOSE_CODES = {
-    1000: "answer to the client's close (its own code is echoed)",
-    1001: "server shutting down",
-    1002: "the client broke the WebSocket protocol",
-    1007: "a text message that is not UTF-8",
-    1009: "a message larger than QAKIT_MAX_MESSAGE_SIZE",
-    1011: "internal error, or keepalive timeout: no pong",
-    1013: "too many inspectors (/ws/_inspect only, past QAKIT_MAX_INSPECTORS)",
-    4008: "slow consumer: outbox full, or no progress",
+# The codes the server puts in a close frame: the matrix (wire/close_codes.py) without those
+# that only report what happened locally (1006).
+CLOSE_CODES = {c.code: c.when for c in MATRIX if c.code not in LOCAL_ONLY}
+BEARER = "bearer"
+TOKEN_QUERY = "tokenQuery"
+SECURITY_SCHEMES = {
+    BEARER: {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "QAKIT_AUTH=on: `Authorization: Bearer <token>` on the handshake (Postman, "
+        "any client that sets headers): a token from POST /auth/token, or the teacher's "
+        "QAKIT_TEACHER_TOKEN. With QAKIT_AUTH=off (the default) no token is needed.",
+    },
+    TOKEN_QUERY: {
+        "type": "httpApiKey",
+        "name": "token",
+        "in": "query",
+        "description": "QAKIT_AUTH=on: `?token=<token>` in the URL (browsers cannot set headers "
+        "on a WebSocket); the access log shows it as token=***.",
+    },
 }
+SECURITY = [{"$ref": f"#/components/securitySchemes/{name}"} for name in SECURITY_SCHEMES]
 CHANNEL_QUERY = {
     "type": "object",
     "properties": {
@@ -102,6 +116,7 @@ def _reply_frames(request: Message) -> list[Message]:
         "triplet_demo": {"Step", "QaKitStep"},
         "broadcast": {"ChannelMessage", "QaKitChannelMessage"},
         "list_orders": {"Orders", "QaKitOrders"},
+        "refresh": {"Token"},
     }.get(action, {"Order", "QaKitOrder"})
     return [m for m in ENVELOPE_FRAMES + QA_KIT_FRAMES if m.name in names | data]
 
@@ -144,7 +159,6 @@ def document() -> dict[str, Any]:
         "channel": {"$ref": "#/channels/echo"},
         "messages": [_ref("echo", ECHO_MESSAGE)],
     }
-    close_codes = "\n".join(f"- {code}: {why}" for code, why in CLOSE_CODES.items())
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -152,24 +166,47 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "The WebSocket side of the QA Kit training stand. Requests "
             "without a request_id get one assigned by the server: srv-<connection_id>-"
-            f"<n>.\n\nClose codes the server uses:\n{close_codes}",
+            "<n>.\n\nWith QAKIT_AUTH=on every channel needs a token (the servers' security: "
+            "a bearer header or ?token=); a handshake without a valid one is accepted, then "
+            "closed with 4401.\n\n" + close_code_table(),
         },
+        "x-close-codes": close_code_matrix(),
         "defaultContentType": "application/json",
         "servers": {
             "current": {
                 "host": "127.0.0.1:8002",
                 "protocol": "ws",
                 "description": "Every route is served on both ports",
+                "security": SECURITY,
             },
             "legacy": {
                 "host": "127.0.0.1:8000",
                 "protocol": "ws",
                 "description": "The port of the original stand's legacy guides",
+                "security": SECURITY,
             },
         },
         "channels": channels,
         "operations": operations,
+        "components": {"securitySchemes": SECURITY_SCHEMES},
     }
+
+
+def close_code_matrix() -> list[dict[str, Any]]:
+    """wire/close_codes.py's MATRIX as the document's `x-close-codes`."""
+    return [
+        {"code": c.code, "reason": c.reason, "when": c.when, "reconnect": c.reconnect}
+        for c in MATRIX
+    ]
+
+
+def close_code_table() -> str:
+    """The matrix as a Markdown table, for the document's description."""
+    rows = [f"| {c.code} | {c.reason or '(none)'} | {c.when} | {c.reconnect} |" for c in MATRIX]
+    header = (
+        "Close codes (x-close-codes):\n\n| code | reason | when | reconnect? |\n|---|---|---|---|"
+    )
+    return "\n".join([header, *rows])
 
 
 def messages_of(doc: dict[str, Any], address: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qakit_trio.auth.users import ROLES
 from qakit_trio.errors import ErrorCode
 from qakit_trio.lab.fault_spec import CLOSE_CODES, CLOSE_RANGE, KINDS, MAX_DELAY_MS
 from qakit_trio.web.asyncapi_messages import (
@@ -16,6 +17,7 @@ from qakit_trio.web.asyncapi_messages import (
     EVENT_NAMES,
     ORDER,
     REQUEST_ID,
+    RETRY_AFTER_MS,
     STATUS,
     TS,
     Message,
@@ -111,9 +113,29 @@ ENVELOPE_REQUESTS = [
         "ack, order (changed), event order.status_changed; or invalid_transition",
         [{"action": "change_status", "request_id": "r7", "payload": {"id": 1, "status": "paid"}}],
     ),
+    request(
+        "refresh",
+        object_schema(["token"], token={"type": "string", "minLength": 1}),
+        "QAKIT_AUTH=on: ack, token (the new expiry), event auth.refreshed; the connection "
+        "then lives until the new token expires (a token of another user: an error)",
+        [{"action": "refresh", "request_id": "r8", "payload": {"token": "<a new token>"}}],
+    ),
 ]
+NEEDS_AUTH = frozenset({"refresh"})  # actions whose examples need QAKIT_AUTH=on and a token
 
-ERROR_FIELDS: Schema = {"field": {"type": "string"}, "raw_action": {}, "id": {"type": "integer"}}
+ERROR_FIELDS: Schema = {
+    "field": {"type": "string"},
+    "raw_action": {},
+    "id": {"type": "integer"},
+    "retry_after_ms": RETRY_AFTER_MS,
+}
+USER: Schema = {"type": "string", "description": "QAKIT_AUTH=on: who the token says this is"}
+ROLE: Schema = {"enum": list(ROLES), "description": "QAKIT_AUTH=on: the user's role"}
+EXPIRES_AT: Schema = {
+    "description": "When the connection's new token expires, UTC ISO-8601 like ts; null: "
+    "never (the teacher's own token)",
+    "oneOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
+}
 ENVELOPE_FRAMES = [
     Message(
         "Hello",
@@ -125,9 +147,32 @@ ENVELOPE_FRAMES = [
                 "message": {"type": "string"},
                 "channel": {"type": "string"},
                 "connection_id": {"type": "string"},
+                "user": USER,
+                "role": ROLE,
+                "ts": TS,
+            },
+            optional=("user", "role"),
+        ),
+    ),
+    Message(
+        "TokenExpiring",
+        "token expiring",
+        "QAKIT_AUTH=on: the connection's token expires in expires_in_ms (sent 30 s before); "
+        "send a refresh action with a new token, or the connection is closed with 4401",
+        frame(
+            "system",
+            {
+                "event": {"const": "token_expiring"},
+                "expires_in_ms": {"type": "integer", "minimum": 0},
                 "ts": TS,
             },
         ),
+    ),
+    Message(
+        "Token",
+        "token",
+        "The refresh action's data frame: when the connection's new token expires",
+        frame("token", {"request_id": REQUEST_ID, "expires_at": EXPIRES_AT, "ts": TS}),
     ),
     Message(
         "Ack",
@@ -181,8 +226,13 @@ ENVELOPE_FRAMES = [
                 "message": {"type": "string"},
                 "request_id": REQUEST_ID,
                 "from": {"type": "string"},
+                "from_user": {
+                    "type": "string",
+                    "description": "QAKIT_AUTH=on: the sender's user name",
+                },
                 "ts": TS,
             },
+            optional=("from_user",),
         ),
     ),
     Message(
@@ -214,7 +264,9 @@ ENVELOPE_FRAMES = [
     Message(
         "Error",
         "error",
-        "A request that failed; the connection stays open",
+        "A request that failed; the connection stays open. rate_limited (QAKIT_RATE_LIMIT) "
+        "comes without an ack and carries retry_after_ms; forbidden (QAKIT_AUTH=on) is what "
+        "this user's role may not do, e.g. a trainee's broadcast to announcements",
         frame(
             "error",
             {

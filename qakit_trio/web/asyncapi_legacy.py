@@ -4,7 +4,13 @@ built in wire/legacy.py.
 
 from __future__ import annotations
 
-from qakit_trio.web.asyncapi_messages import ORDER_SUMMARY, Message, frame, object_schema
+from qakit_trio.web.asyncapi_messages import (
+    ORDER_SUMMARY,
+    RETRY_AFTER_MS,
+    Message,
+    frame,
+    object_schema,
+)
 
 LEGACY_REQUESTS = [
     Message(
@@ -59,7 +65,8 @@ LEGACY_FRAMES = [
         "LegacyError",
         "error",
         'The original\'s texts: "order not found", "Cannot '
-        "change status from 'delivered' to 'paid'\", invalid_json, unknown_action...",
+        "change status from 'delivered' to 'paid'\", invalid_json, unknown_action..., and "
+        "rate_limited (QAKIT_RATE_LIMIT, with retry_after_ms)",
         frame(
             "error",
             {
@@ -67,8 +74,9 @@ LEGACY_FRAMES = [
                 "error": {"type": "string"},
                 "message": {"type": "string"},
                 "raw_action": {},
+                "retry_after_ms": RETRY_AFTER_MS,
             },
-            optional=("action", "message", "raw_action"),
+            optional=("action", "message", "raw_action", "retry_after_ms"),
         ),
     ),
     Message(

@@ -77,6 +77,11 @@ ORDER_SUMMARY: Schema = {
         "status": {"type": "string"},
     },
 }
+RETRY_AFTER_MS: Schema = {
+    "type": "integer",
+    "minimum": 1,
+    "description": "rate_limited: try again after this many milliseconds",
+}
 EVENT_NAMES = [
     "ws.echo",
     "ws.triplet_demo",
@@ -85,6 +90,7 @@ EVENT_NAMES = [
     "order.listed",
     "order.created",
     "order.status_changed",
+    "auth.refreshed",
 ]
 
 

@@ -342,6 +342,34 @@ def document(lab_pages: bool = True) -> dict[str, Any]:
             "responses": {"200": _json({"type": "object"}, "The stand")},
         }
     }
+    token = {"name": {"type": "string"}, "class_code": {"type": "string"}}
+    paths["/auth/token"] = {  # QAKIT_AUTH=on (web/identities.py); 404 with it off
+        "post": {
+            "summary": "A token: a trainee's (name and class code), or the teacher's pick",
+            "tags": ["Auth"],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "properties": {
+                                **token,
+                                "role": {"type": "string"},
+                                "ttl_s": {"type": "integer"},
+                            }
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _json({"type": "object"}, "The token, its type (Bearer) and life"),
+                "401": _json(_ref("Error"), "A wrong class code or bearer"),
+                "404": _json(_ref("Error"), "QAKIT_AUTH is off"),
+                "422": FAILURES["422"],
+                "429": _json(_ref("Error"), "Too many attempts (QAKIT_RATE_LIMIT)"),
+            },
+        }
+    }
     if lab_pages:
         paths.update(_lab_pages())
     return {

@@ -6,11 +6,14 @@ external font: the stand works with no internet).
     /docs                Swagger UI (from the swagger-ui-bundle package) over /openapi.json
     /asyncapi            the WebSocket protocols, from /asyncapi.json (also .yaml; asyncapi.py)
     /guides/NAME         the README and the docs a trainee reads, rendered
-    /stand.json          what the pages need to know: URLs, profile, which pages are on
+    /stand.json          what the pages need to know: URLs, profile, which pages are on,
+                         whether they sign in (`auth`: QAKIT_AUTH=on; stand.js keeps the token
+                         in sessionStorage, sends it as `Authorization: Bearer` and `?token=`)
     /assets/i18n.js      every page's texts in Russian and English (web/languages.py: which
                          language a page opens in, Accept-Language; the RU/EN switch)
   lab pages (QAKIT_LAB_PAGES=1, the default; 0 turns them off: 404):
-    /inspector           live connections and traffic   (over /ws/_inspect, web/inspector.py)
+    /inspector           live connections and traffic   (over /ws/_inspect, web/inspector.py;
+                         QAKIT_AUTH=on: the teacher's only, else accepted and closed 4401/4403)
     /tasks               the live trio task tree        (over /debug/tasks, web/task_tree.py)
     /debug/events/ID     an event's log line and Kafka record (pipeline/trail.py)
 
@@ -36,10 +39,12 @@ from werkzeug.exceptions import NotFound
 from qakit_trio import __version__
 from qakit_trio.pipeline import trail
 from qakit_trio.services import Services
+from qakit_trio.transport.base import close_within
 from qakit_trio.transport.quart_ws import current_websocket
 from qakit_trio.web import asyncapi, languages, task_tree
 from qakit_trio.web.guides import GUIDES as GUIDES  # re-exported: the tests read pages.GUIDES
 from qakit_trio.web.guides import render_guide
+from qakit_trio.web.identities import ws_identity
 from qakit_trio.web.inspector import Inspector
 from qakit_trio.web.origins import inspector_door
 from qakit_trio.web.ws_endpoint import refused
@@ -210,6 +215,7 @@ def register_pages(app: QuartTrio, services: Services) -> None:
             "profile": settings.profile,
             "urls": services.urls,
             "lab_pages": settings.lab_pages,
+            "auth": settings.auth,  # QAKIT_AUTH=on: the pages sign in (never a secret here)
             "default_channel": settings.default_channel,
             "orders_channel": settings.orders_channel,
             "kafka": settings.kafka_bootstrap is not None,
@@ -266,6 +272,10 @@ def register_pages(app: QuartTrio, services: Services) -> None:
         if (answer := refused(inspector_door(services))) is not None:  # own pages only
             return answer
         ws = current_websocket()
+        who = ws_identity(services, None, teacher=True)  # QAKIT_AUTH=on: the teacher's only
+        if isinstance(who, tuple):
+            ws.session = partial(close_within, ws.transport, *who, settings.close_timeout)
+            return None
         inspector = Inspector(
             ws.transport,
             settings,

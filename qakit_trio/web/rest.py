@@ -91,7 +91,8 @@ def register_rest(app: QuartTrio, services: Services, door: RestDoor) -> None:
                 source="rest",
                 **log_fields.payload_fields(item.text, settings.log_payload_max),
             )
-            request.events.message(frame, channel, None)  # to Kafka, if it is on
+            user = None if request.user is None else request.user.name
+            request.events.message(frame, channel, None, user)  # to Kafka, if it is on
             await hub.wait_drained(congested)  # flow control, as for the broadcast action
             await request.reply(ok({"ok": True, "channel": channel, "connections": delivered}))
 

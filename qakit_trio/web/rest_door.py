@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from quart import Response
+from quart import Response, g
+from quart import request as http_request
 from werkzeug.exceptions import HTTPException
 
-from qakit_trio.errors import ErrorCode, OrderError, StoreError
+from qakit_trio.errors import ErrorCode, OrderError, RateLimited, StoreError
 from qakit_trio.pipeline.request import Pipeline, Request
 from qakit_trio.sessions.deps import Deps
 from qakit_trio.sessions.pipeline import Chain
@@ -26,7 +27,16 @@ from qakit_trio.wire.framing import Frame
 from qakit_trio.wire.protocol import Message
 
 ACTIONS = frozenset(
-    {"health", "stats", "broadcast", "create_order", "list_orders", "get_order", "change_status"}
+    {
+        "health",
+        "stats",
+        "broadcast",
+        "create_order",
+        "list_orders",
+        "get_order",
+        "change_status",
+        "auth_token",
+    }
 )
 Handler = Callable[[Request], Awaitable[None]]
 Answer = Response | tuple[Any, int, dict[str, str]]
@@ -82,10 +92,12 @@ class RestDoor:
     async def serve(self, action: str, handler: Handler) -> Answer:
         """Run one route's `handler` as a request; its answer, for quart."""
         deps, outlet = self.deps, HttpOutlet()
+        sender = http_request.remote_addr  # who, when anonymous (the rate limit's key)
         request = RestRequest(
-            self, action, None, None, {}, outlet, deps.store, deps.events, deps.order_events
+            self, action, None, sender, {}, outlet, deps.store, deps.events, deps.order_events
         )
         request.handler = handler
+        request.user = g.get("user")  # QAKIT_AUTH=on: who sent it (web/identities.py)
         await self.chain.run(request)
         answer = outlet.answer
         if answer is None:  # (every handler answers; this one did not)
@@ -99,6 +111,9 @@ class RestDoor:
         await request.handler(request)
 
     def refusal(self, request: Request, failure: Exception) -> tuple[str, Message] | None:
+        if isinstance(failure, RateLimited):
+            retry = str(max(1, -(-failure.retry_after_ms // 1000)))  # whole seconds, rounded up
+            failure = HttpError(429, {"detail": "Too Many Requests"}, {"Retry-After": retry})
         if isinstance(failure, HTTPException):  # quart's own: a body too large, too slow
             code = failure.code or 500
             failure = HttpError(code, {"detail": http_errors.phrase(code)})

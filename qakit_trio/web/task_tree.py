@@ -82,6 +82,9 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("qakit_trio.lab.fault_outlet", "deliver.<locals>.send"): Kind(
         "delayed-reply", lambda f: "delayed reply (a trainee's fault)"
     ),
+    ("qakit_trio.sessions.expiry", "TokenExpiry.watch"): Kind(
+        "token-expiry", lambda f: f"token expiry of {_self_attr('_conn', 'id')(f)}"
+    ),
     ("qakit_trio.ws.echo", "serve_echo"): Kind("echo", lambda f: "/ws/echo connection"),
     ("qakit_trio.ws.echo", "Echo._write_loop"): Kind("echo-writer", lambda f: "/ws/echo writer"),
     ("qakit_trio.web.inspector", "Inspector.run"): Kind(

@@ -20,13 +20,18 @@ from qakit_trio.sessions.deps import Deps
 from qakit_trio.sessions.envelope import EnvelopeDoor, EnvelopeSession
 from qakit_trio.sessions.legacy import LegacyDoor, LegacySession
 from qakit_trio.sessions.qa_kit import QaKitDoor, QaKitSession
+from qakit_trio.transport.base import close_within
 from qakit_trio.transport.quart_ws import current_websocket
+from qakit_trio.web.identities import ws_identity
 from qakit_trio.web.origins import Door, websocket_door
 from qakit_trio.wire import protocol
 from qakit_trio.wire.query import ascii_whole
 from qakit_trio.ws.connection import Connection, Session
 from qakit_trio.ws.echo import serve_echo
+from qakit_trio.ws.hub import Hub
 
+# a connection's session, given the connection and who its client is (None: QAKIT_AUTH off)
+SessionFactory = Callable[..., Session]
 MAX_ECHO_DELAY_MS = 60_000  # /ws/echo?delay_ms= (the training lab): at most a minute
 
 
@@ -71,11 +76,11 @@ def pongs_refused() -> tuple[dict[str, str], int] | None:
 
 def ws_doors(
     settings: Settings, deps: Deps, actions: dict[str, Action], pipeline: Pipeline
-) -> tuple[Callable[[Connection], Session], Callable[[Connection], Session]]:
+) -> tuple[SessionFactory, SessionFactory]:
     """The sessions of /ws (in the profile's protocol) and of /ws/orders, for a connection:
     each runs its messages through its door's pipeline (sessions/pipeline.py)."""
     legacy_door = LegacyDoor(deps, pipeline)
-    legacy: Callable[[Connection], Session] = partial(LegacySession, door=legacy_door)
+    legacy: SessionFactory = partial(LegacySession, door=legacy_door)
     if settings.profile == "qa_kit":
         return partial(QaKitSession, door=QaKitDoor(deps, pipeline)), legacy
     return partial(EnvelopeSession, door=EnvelopeDoor(deps, actions, pipeline)), legacy
@@ -84,10 +89,30 @@ def ws_doors(
 def register_ws(
     app: QuartTrio,
     services: Services,
-    doors: tuple[Callable[[Connection], Session], Callable[[Connection], Session]],
+    doors: tuple[SessionFactory, SessionFactory],
 ) -> None:
     settings = services.settings
     ws_session, legacy_session = doors
+
+    def join(hub: Hub, channel: str, session: SessionFactory, checked: str | None) -> None:
+        """The client, as a connection of `hub`'s `channel` with its session, accepted and run
+        by QakitASGIWebsocket once the route has returned; with QAKIT_AUTH=on and no valid
+        token (or a `checked` channel it may not join), accepted, then closed 4401 / 4403."""
+        ws = current_websocket()
+        who = ws_identity(services, checked)
+        if isinstance(who, tuple):
+            ws.session = partial(close_within, ws.transport, *who, settings.close_timeout)
+            return
+        services.watch_server(ws.transport.server_terminated or services.stopping)
+        ws.session = Connection(
+            ws.transport,
+            hub,
+            channel,
+            settings,
+            partial(session, identity=who),
+            user=None if who is None else who.user.name,
+        ).run
+
     ws_door = websocket_door(services)  # the stand's own pages, CORS's and QAKIT_WS_'s
 
     @app.websocket("/ws")
@@ -99,25 +124,14 @@ def register_ws(
         )
         if problem is not None:
             return protocol.invalid_channel(channel, problem), 400  # before accept
-        ws = current_websocket()
-        services.watch_server(ws.transport.server_terminated or services.stopping)
-        # Accepted and run by QakitASGIWebsocket once this route has returned.
-        ws.session = Connection(ws.transport, services.hub, channel, settings, ws_session).run
+        join(services.hub, channel, ws_session, channel)
         return None
 
     @app.websocket("/ws/orders")
     async def legacy_route() -> tuple[dict[str, str], int] | None:
         if (answer := refused(ws_door)) is not None:
             return answer
-        ws = current_websocket()
-        services.watch_server(ws.transport.server_terminated or services.stopping)
-        ws.session = Connection(
-            ws.transport,
-            services.legacy_hub,
-            LEGACY_CHANNEL,
-            settings,
-            legacy_session,
-        ).run
+        join(services.legacy_hub, LEGACY_CHANNEL, legacy_session, None)
         return None
 
     @app.websocket("/ws/echo")
@@ -133,5 +147,9 @@ def register_ws(
                 f"milliseconds from 0 to {MAX_ECHO_DELAY_MS}, got {raw_delay!r}",
             }, 400
         ws = current_websocket()
+        who = ws_identity(services, None)
+        if isinstance(who, tuple):
+            ws.session = partial(close_within, ws.transport, *who, settings.close_timeout)
+            return None
         ws.session = partial(serve_echo, ws.transport, settings, services.stopping, delay_ms / 1000)
         return None

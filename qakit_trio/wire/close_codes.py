@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 NORMAL: Final = 1000
@@ -14,6 +15,9 @@ INTERNAL_ERROR: Final = 1011  # a handler failed (the connection's own bug, not 
 KEEPALIVE_TIMEOUT: Final = 1011  # no pong within a whole ping interval
 TRY_AGAIN_LATER: Final = 1013  # too many inspectors open (web/inspector.py)
 SLOW_CONSUMER: Final = 4008  # evicted by the slow-consumer policy (ws/hub.py)
+UNAUTHORIZED: Final = 4401  # QAKIT_AUTH=on: no token, a bad one, or it expired
+FORBIDDEN: Final = 4403  # QAKIT_AUTH=on: a channel this user may not join
+RATE_LIMITED: Final = 4429  # went on sending after being rate limited (auth/limits.py)
 
 # Codes that must never be put in a close frame: they only report what happened locally.
 NO_STATUS: Final = 1005
@@ -25,3 +29,41 @@ LOCAL_ONLY: Final = frozenset({NO_STATUS, ABNORMAL, TLS_FAILURE})
 def reply_code(code: int) -> int:
     """The code to answer a client's close with: its own, unless that cannot go in a frame."""
     return NORMAL if code in LOCAL_ONLY else code
+
+
+@dataclass(frozen=True, slots=True)
+class CloseCode:
+    code: int
+    reason: str  # the reason text sent with it (or, for what is never sent, what it reports)
+    when: str
+    reconnect: str  # should a client reconnect: "yes", "no", "after a fix", "never sent"
+
+
+# The matrix: every code the stand sends or reports, what it means, and what a client should do.
+# README, docs/protocol.md, both guides and the AsyncAPI document show it; tests/wire checks
+# that they agree with this table.
+MATRIX: tuple[CloseCode, ...] = (
+    CloseCode(NORMAL, "", "the client closed, or a fault asked for it", "no"),
+    CloseCode(GOING_AWAY, "server shutting down", "the stand is stopping", "yes, with backoff"),
+    CloseCode(PROTOCOL_ERROR, "protocol error", "a frame broke RFC 6455", "after a fix"),
+    CloseCode(INVALID_DATA, "invalid UTF-8", "a text message that is not UTF-8", "after a fix"),
+    CloseCode(
+        MESSAGE_TOO_BIG, "message too big", "a message over QAKIT_MAX_MESSAGE_SIZE", "after a fix"
+    ),
+    CloseCode(
+        INTERNAL_ERROR,
+        "internal error",
+        "a handler failed; or no pong in time",
+        "yes, with backoff",
+    ),
+    CloseCode(TRY_AGAIN_LATER, "too many inspectors", "the inspector is full", "yes, later"),
+    CloseCode(SLOW_CONSUMER, "slow consumer", "the client did not read its frames in time", "yes"),
+    CloseCode(
+        UNAUTHORIZED, "unauthorized", "no token, a bad one, or it expired", "after a new token"
+    ),
+    CloseCode(FORBIDDEN, "forbidden", "a channel this user may not join", "no"),
+    CloseCode(
+        RATE_LIMITED, "rate limit exceeded", "went on sending after rate_limited", "yes, slower"
+    ),
+    CloseCode(ABNORMAL, "(never sent)", "the TCP connection ended without a close frame", "yes"),
+)

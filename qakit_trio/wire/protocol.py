@@ -268,14 +268,20 @@ def _json_type(value: object) -> str:
 # --- frames the server sends ----------------------------------------------------------------
 
 
-def connected(channel: str, connection_id: str) -> Message:
-    return {
+def connected(
+    channel: str, connection_id: str, user: str | None = None, role: str | None = None
+) -> Message:
+    """The hello frame; with QAKIT_AUTH=on it says who the client is (`user`, `role`)."""
+    frame: Message = {
         "type": "system",
         "message": f"connected to '{channel}'",
         "channel": channel,
         "connection_id": connection_id,
-        "ts": frame_ts(),
     }
+    if user is not None:
+        frame["user"], frame["role"] = user, role
+    frame["ts"] = frame_ts()
+    return frame
 
 
 def ack(request_id: RequestId) -> Message:
@@ -307,16 +313,22 @@ def event(name: str, request_id: RequestId | None, extra: Any, event_id: str) ->
     }
 
 
-def channel_message(channel: str, message: str, request_id: RequestId, sender: str) -> Message:
-    """What every member of a channel receives from the `broadcast` action."""
-    return {
+def channel_message(
+    channel: str, message: str, request_id: RequestId, sender: str, from_user: str | None = None
+) -> Message:
+    """What every member of a channel receives from the `broadcast` action (with
+    QAKIT_AUTH=on, `from_user`: who sent it)."""
+    frame: Message = {
         "type": "message",
         "channel": channel,
         "message": message,
         "request_id": request_id,
         "from": sender,
-        "ts": frame_ts(),
     }
+    if from_user is not None:
+        frame["from_user"] = from_user
+    frame["ts"] = frame_ts()
+    return frame
 
 
 def rest_broadcast(channel: str, message: str) -> Message:
@@ -327,6 +339,22 @@ def rest_broadcast(channel: str, message: str) -> Message:
 def data(kind: str, request_id: RequestId, value: Any) -> Message:
     """A data frame: {"type": kind, "request_id", "data", "ts"} (`order`, `orders`)."""
     return {"type": kind, "request_id": request_id, "data": value, "ts": frame_ts()}
+
+
+def token_expiring(expires_in_ms: int) -> Message:
+    """QAKIT_AUTH=on: the connection's token expires in `expires_in_ms` (sessions/expiry.py)."""
+    return {
+        "type": "system",
+        "event": "token_expiring",
+        "expires_in_ms": expires_in_ms,
+        "ts": frame_ts(),
+    }
+
+
+def token(request_id: RequestId, expires_at: str | None) -> Message:
+    """The `refresh` action's data frame: when the connection's new token expires (UTC,
+    ISO-8601 like `ts`; None: never, the teacher's own token)."""
+    return {"type": "token", "request_id": request_id, "expires_at": expires_at, "ts": frame_ts()}
 
 
 def error(request_id: RequestId | None, failure: ProtocolError) -> Message:

@@ -5,7 +5,8 @@
     │           into the outbox (a separate child would cost every client ~1.9 KiB more)
     ├── writer  outbox -> batch -> transport.send_batch(): one socket write per batch
     │           (the only task that waits on the socket; see outbox.Inlet for the fast lane)
-    └── close watchdog (only once closing starts) -> transport.abort() if the handshake stalls
+    ├── close watchdog (only once closing starts) -> transport.abort() if the handshake stalls
+    └── a session's watch (start_watch: a token's expiry), cancelled when the reader ends
 
 Closing. Whoever decides the connection must end (the client's close frame, the hub's
 slow-consumer policy, keepalive, shutdown, a failed action) calls `close_soon(code, reason)`,
@@ -96,10 +97,13 @@ class Connection:
         channel: str,
         settings: Settings,
         session: Callable[[Connection], Session],
+        user: str | None = None,
     ) -> None:
         self.id = stamps.new_connection_id()
         self.channel = channel
         self.fields = {"conn": self.id, "channel": channel}  # on every log line about it
+        if user is not None:
+            self.fields["user"] = user  # QAKIT_AUTH=on: who its client is
         self._transport = transport
         self._hub = hub
         self._settings = settings
@@ -131,7 +135,7 @@ class Connection:
                 try:
                     await self._read_loop()  # the reader is this task: one task fewer per client
                 finally:
-                    if self._delayed is not None:  # they end with the connection, now
+                    if self._delayed is not None:  # they (and watches) end with it, now
                         self._delayed.cancel_all()
                     if self._meter.writing:
                         # Leaving (cancelled, or the client is gone) while the writer is stuck
@@ -266,6 +270,13 @@ class Connection:
         if self._delayed is None:
             self._delayed = DelayedReplies(self._settings.outbox_bytes)
         self._delayed.start(self._nursery, task, size)
+
+    def start_watch(self, watch: Callable[[], Awaitable[None]]) -> None:
+        """Run a session's `watch` (a token's expiry: sessions/expiry.py) in this connection's
+        nursery, until it returns or the reader finishes, as delayed replies end."""
+        if self._nursery is not None:
+            self._delayed = self._delayed or DelayedReplies(self._settings.outbox_bytes)
+            self._delayed.watch(self._nursery, watch)
 
     def delay_refused(self) -> protocol.ProtocolError | None:
         """Why a delayed reply would not be started now, if it would not: asked before the

@@ -14,6 +14,9 @@ They end with their connection, at once: each runs in its own cancel scope, and
 `cancel_all` (called by Connection.run as soon as its reader finishes, whatever ended it: the
 client's close, a server close, the shutdown) cancels every one, so none outlives its
 connection or holds its memory until its delay ends.
+
+A session's watch (Connection.start_watch: a token's expiry, sessions/expiry.py) ends the same
+way, outside the limits: it holds no frames, and is not `pending`.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ MAX_PENDING = 256  # like the outbox's 256 frames (QAKIT_OUTBOX_SIZE's default)
 class DelayedReplies:
     """One connection's pending delayed replies: how many, how many bytes, their scopes."""
 
-    __slots__ = ("_scopes", "bytes", "max_bytes")
+    __slots__ = ("_scopes", "_watches", "bytes", "max_bytes")
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes  # QAKIT_OUTBOX_BYTES
         self.bytes = 0  # held by the pending ones
         self._scopes: set[trio.CancelScope] = set()  # one per pending reply
+        self._watches: set[trio.CancelScope] = set()  # one per running watch
 
     @property
     def pending(self) -> int:
@@ -58,6 +62,12 @@ class DelayedReplies:
         self.bytes += size
         nursery.start_soon(self._run, scope, task, size)
 
+    def watch(self, nursery: trio.Nursery, task: Callable[[], Awaitable[None]]) -> None:
+        """Run a session's watch `task` in `nursery`, until it returns or `cancel_all`."""
+        scope = trio.CancelScope()
+        self._watches.add(scope)
+        nursery.start_soon(self._run, scope, task, 0, self._watches)
+
     def _check(self, size: int) -> None:
         if len(self._scopes) >= MAX_PENDING:
             raise ProtocolError(
@@ -74,7 +84,11 @@ class DelayedReplies:
             )
 
     async def _run(
-        self, scope: trio.CancelScope, task: Callable[[], Awaitable[None]], size: int
+        self,
+        scope: trio.CancelScope,
+        task: Callable[[], Awaitable[None]],
+        size: int,
+        scopes: set[trio.CancelScope] | None = None,  # its set: the pending replies by default
     ) -> None:
         try:
             with scope:
@@ -82,10 +96,10 @@ class DelayedReplies:
         except* (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the connection finished closing while it sent: no one to send to
         finally:
-            self._scopes.discard(scope)
+            (self._scopes if scopes is None else scopes).discard(scope)
             self.bytes -= size
 
     def cancel_all(self) -> None:
-        """End every pending delayed reply now (the connection is ending)."""
-        for scope in self._scopes:
+        """End every pending delayed reply and watch now (the connection is ending)."""
+        for scope in (*self._scopes, *self._watches):
             scope.cancel()

@@ -134,7 +134,9 @@ class Sink:
     def log_event(self, frame: Message, fields: dict[str, Any]) -> None:
         self.logged.append(frame)
 
-    def message(self, frame: Message, channel: str, connection_id: str | None) -> None:
+    def message(
+        self, frame: Message, channel: str, connection_id: str | None, user: str | None = None
+    ) -> None:
         self.published.append(frame)
 
 

@@ -19,7 +19,7 @@ from trio_websocket import open_websocket_url
 
 from qakit_trio.errors import ErrorCode
 from qakit_trio.web import asyncapi
-from qakit_trio.web.asyncapi_envelope import ENVELOPE_REQUESTS
+from qakit_trio.web.asyncapi_envelope import ENVELOPE_REQUESTS, NEEDS_AUTH
 from qakit_trio.web.asyncapi_legacy import LEGACY_REQUESTS
 from qakit_trio.web.asyncapi_messages import ECHO_MESSAGE
 
@@ -74,6 +74,8 @@ async def test_every_client_example_is_accepted_by_the_server() -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, connected(server, "examples") as (ws, _):
             for message in ENVELOPE_REQUESTS:  # create_order comes before get and change
+                if message.payload["properties"]["action"]["const"] in NEEDS_AUTH:
+                    continue  # refresh needs QAKIT_AUTH=on and a real token: test_identities.py
                 for example in message.examples:
                     await send_json(ws, example)
                     frames = [await receive_json(ws)]

@@ -16,7 +16,7 @@
   }
 
   function connect() {
-    const ws = new WebSocket(`${Stand.wsBase()}/ws/_inspect`);
+    const ws = new WebSocket(Stand.withToken(`${Stand.wsBase()}/ws/_inspect`));
     socket = ws;
     ws.addEventListener("open", () => {
       Stand.tr($("inspect-state"), "state.live");
@@ -25,6 +25,10 @@
     ws.addEventListener("close", (event) => {
       Stand.tr($("inspect-state"), "insp.closed", {code: event.code});
       $("inspect-state").className = "state closed";
+      if (event.code === 4401 || event.code === 4403) {  // QAKIT_AUTH=on: the teacher's only
+        Stand.askTeacher(event.code).then(connect);
+        return;
+      }
       setTimeout(connect, 2000);  // the stand restarted, or is stopping: try again
     });
     ws.addEventListener("message", (event) => {
@@ -109,7 +113,8 @@
   }
 
   async function showEvent(eventId) {
-    const trail = await Stand.getJSON(`/debug/events/${encodeURIComponent(eventId)}`);
+    const trail = await Stand.getJSON(`/debug/events/${encodeURIComponent(eventId)}`,
+                                      {teacher: true});
     $("event-panel").classList.remove("hidden");
     $("event-id").textContent = eventId;
     if (trail.log_lines.length) Stand.raw($("event-log"), trail.log_lines.join("\n"));

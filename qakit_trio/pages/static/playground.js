@@ -7,7 +7,15 @@
 (async () => {
   const {el} = Stand;
   const $ = (id) => document.getElementById(id);
-  await Stand.header("/playground");
+  const stand = await Stand.header("/playground");
+  // QAKIT_AUTH=on: the token goes with every socket (?token=) and REST call (Stand.fetch)
+  function showAuth() {
+    const signedIn = Stand.token() !== null;
+    $("pg-signed-out").classList.toggle("hidden", !stand.auth || signedIn);
+    $("pg-token").classList.toggle("hidden", !stand.auth || !signedIn);
+  }
+  window.addEventListener("stand:auth", showAuth);
+  showAuth();
 
   let socket = null;
   let counter = 0;
@@ -73,7 +81,7 @@
     }
     const target = url();
     setState("connecting", target);
-    const ws = new WebSocket(target);
+    const ws = new WebSocket(Stand.withToken(target));  // shown without the token
     socket = ws;
     ws.addEventListener("open", () => setState("open", target));
     ws.addEventListener("message", (event) => {
@@ -230,7 +238,7 @@
     }
     const started = performance.now();
     try {
-      const response = await fetch($("rest-path").value, init);
+      const response = await Stand.fetch($("rest-path").value, init);
       const text = await response.text();
       Stand.raw($("rest-status"), `${response.status} ${response.statusText}`.trim());
       Stand.tr($("rest-time"), "pg.ms", {ms: Math.round(performance.now() - started)});

@@ -8,6 +8,7 @@
   if (!stand.lab_pages) {
     for (const node of document.querySelectorAll(".lab")) node.classList.add("hidden");
   }
+  if (stand.auth) signInBox();
   const bases = stand.urls && stand.urls.length ? stand.urls : [location.origin];
   const channel = stand.default_channel || "general";
   const rows = [];
@@ -104,4 +105,38 @@
   }
   await refresh();
   setInterval(refresh, 3000);
+
+  // QAKIT_AUTH=on: sign in (a trainee with the class code, or the teacher with the teacher
+  // token); the token stays in this tab's sessionStorage (Stand.keep). Signed out, the box
+  // says what needs a token.
+  function signInBox() {
+    const $ = (id) => document.getElementById(id);
+    $("auth").classList.remove("hidden");
+    function showWho() {
+      const kept = Stand.signedIn();
+      $("auth-needs").classList.toggle("hidden", kept !== null);
+      $("sign-in-forms").classList.toggle("hidden", kept !== null);
+      if (kept) {
+        Stand.tr($("auth-welcome"), "auth.welcome", {
+          name: kept.name, time: Stand.clock(new Date(kept.expires_at * 1000)).slice(0, 8)});
+      } else $("auth-welcome").replaceChildren();
+    }
+    async function signIn(event, given) {
+      event.preventDefault();
+      try {
+        await Stand.signIn(given());
+        Stand.raw($("auth-error"), "");
+        $("auth-code").value = "";
+        $("auth-teacher").value = "";
+      } catch (failed) {
+        Stand.tr($("auth-error"), "auth.failed", {error: String(failed.message || failed)});
+      }
+    }
+    $("sign-in").addEventListener("submit", (event) => signIn(event, () => (
+      {name: $("auth-name").value.trim(), classCode: $("auth-code").value})));
+    $("sign-in-teacher").addEventListener("submit", (event) => signIn(event, () => (
+      {teacherToken: $("auth-teacher").value.trim()})));
+    window.addEventListener("stand:auth", showWho);
+    showWho();
+  }
 })();

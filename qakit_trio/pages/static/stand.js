@@ -162,10 +162,137 @@ const Stand = {
       ? Stand.el("div", {class: "explain", i18n: `error.${code}`}) : null;
   },
 
-  async getJSON(path) {
-    const response = await fetch(path, {headers: {Accept: "application/json"}});
-    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-    return response.json();
+  async getJSON(path, {teacher = false} = {}) {
+    for (;;) {
+      const response = await Stand.fetch(path, {headers: {Accept: "application/json"}});
+      if (teacher && (response.status === 401 || response.status === 403)) {
+        await Stand.askTeacher(response.status);  // then try again with the teacher's token
+        continue;
+      }
+      if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+      return response.json();
+    }
+  },
+
+  // ---- identities (QAKIT_AUTH=on; /stand.json says `auth`) ------------------------------
+  // The token a page signed in with is kept in this tab's sessionStorage (never localStorage:
+  // it ends with the tab), with its user and expiry. Off, none of this runs: no token is
+  // ever kept or sent, and every request is the one the pages made before.
+  AUTH_KEY: "qakit.auth",
+  config: {lab_pages: true, version: "", auth: false},  // /stand.json, once header() read it
+
+  signedIn() {
+    let kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(Stand.AUTH_KEY) || "null"); } catch { /**/ }
+    if (!kept || typeof kept.token !== "string") return null;
+    if (kept.expires_at && kept.expires_at * 1000 <= Date.now()) {  // expired: signed out
+      Stand.signOut();
+      return null;
+    }
+    return kept;
+  },
+
+  token() {
+    const kept = Stand.config.auth ? Stand.signedIn() : null;
+    return kept ? kept.token : null;
+  },
+
+  keep(answer) {  // a POST /auth/token answer
+    const kept = {token: answer.token, name: answer.name, role: answer.role,
+                  expires_at: Math.floor(Date.now() / 1000) + answer.expires_in};
+    try { sessionStorage.setItem(Stand.AUTH_KEY, JSON.stringify(kept)); } catch { /**/ }
+    window.dispatchEvent(new CustomEvent("stand:auth", {detail: kept}));
+    return kept;
+  },
+
+  signOut() {
+    try { sessionStorage.removeItem(Stand.AUTH_KEY); } catch { /**/ }
+    window.dispatchEvent(new CustomEvent("stand:auth", {detail: null}));
+  },
+
+  // POST /auth/token: a trainee with the class code, or the teacher's own token (sent as the
+  // bearer once, for a token of the stand's; the teacher token itself is not kept)
+  async signIn({name, classCode, teacherToken}) {
+    const init = {method: "POST", headers: {"Content-Type": "application/json"}};
+    if (teacherToken) {
+      init.headers.Authorization = `Bearer ${teacherToken}`;
+      init.body = JSON.stringify({name: name || "teacher", role: "teacher"});
+    } else {
+      init.body = JSON.stringify({name, class_code: classCode});
+    }
+    const response = await fetch("/auth/token", init);
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const detail = Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ")
+        : body.detail;
+      throw new Error(`${response.status}: ${detail || response.statusText}`);
+    }
+    return Stand.keep(body);
+  },
+
+  // fetch with the token as `Authorization: Bearer` (REST), when signed in
+  fetch(path, init = {}) {
+    const token = Stand.token();
+    if (!token) return fetch(path, init);
+    const headers = new Headers(init.headers || {});
+    if (!headers.has("Authorization")) headers.set("Authorization", `Bearer ${token}`);
+    return fetch(path, {...init, headers});
+  },
+
+  // a WebSocket URL with the token as ?token= (a browser cannot set a header on a WebSocket)
+  withToken(wsUrl) {
+    const token = Stand.token();
+    if (!token) return wsUrl;
+    return `${wsUrl}${wsUrl.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`;
+  },
+
+  // a teacher page whose call answered 401/403: ask for the teacher token, on the page
+  // (one box, however many calls wait for it); resolves once signed in as the teacher
+  askTeacher(status) {
+    if (Stand.asking) return Stand.asking;
+    const {el} = Stand;
+    Stand.asking = new Promise((resolve) => {
+      const input = el("input", {id: "teacher-token", type: "password", size: 28,
+                                 autocomplete: "off"});
+      const error = el("div", {class: "muted", id: "teacher-error", "aria-live": "polite"});
+      const box = el("form", {class: "warn", id: "teacher-box"},
+        el("div", {i18n: "auth.teacherNeeded", args: {status}}),
+        el("div", {class: "row"},
+          el("label", {for: "teacher-token", i18n: "auth.teacherToken"}), input,
+          el("button", {type: "submit", class: "primary", id: "teacher-sign-in",
+                        i18n: "auth.signInTeacher"})),
+        error);
+      box.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        try {
+          await Stand.signIn({teacherToken: input.value.trim()});
+        } catch (failed) {
+          Stand.tr(error, "auth.failed", {error: String(failed.message || failed)});
+          return;
+        }
+        box.remove();
+        Stand.asking = null;
+        resolve();
+      });
+      (document.querySelector("main") || document.body).prepend(box);
+      input.focus();
+    });
+    return Stand.asking;
+  },
+  asking: null,
+
+  // who is signed in, in the header (QAKIT_AUTH=on only)
+  whoAmI(node) {
+    const kept = Stand.signedIn();
+    node.replaceChildren();
+    if (!kept) {
+      node.append(Stand.el("a", {href: "/", id: "auth-user", i18n: "auth.signedOut"}));
+      return;
+    }
+    node.append(Stand.el("span", {id: "auth-user", i18n: kept.role === "teacher"
+      ? "auth.signedInTeacher" : "auth.signedIn", args: {name: kept.name}}), " ",
+    Stand.el("button", {type: "button", id: "sign-out", i18n: "auth.signOut",
+                        onclick: () => Stand.signOut()}));
   },
 
   // ws://host:port for the page's own origin (or for an http URL given)
@@ -213,8 +340,9 @@ const Stand = {
                    ["/inspector", "nav.inspector"], ["/tasks", "nav.tasks"],
                    ["/docs", "nav.docs"], ["/asyncapi", "nav.asyncapi"],
                    ["/guides/guide/README.md", "nav.guides"]];
-    let stand = {lab_pages: true, version: ""};
+    let stand = Stand.config;
     try { stand = await Stand.getJSON("/stand.json"); } catch { /* the page still works */ }
+    Stand.config = stand;
     const nav = Stand.el("nav", {i18nAttr: {"aria-label": "nav.label"}});
     for (const [href, key] of links) {
       if (!stand.lab_pages && (href === "/inspector" || href === "/tasks")) continue;
@@ -234,6 +362,12 @@ const Stand = {
       Stand.el("b", {"data-raw": true, text: "QA Kit · qakit-trio"}), nav, switcher,
       Stand.el("span", {class: "version", "data-raw": true,
                         text: stand.version ? `v${stand.version}` : ""}));
+    if (stand.auth) {
+      const who = Stand.el("span", {class: "who", id: "auth-who"});
+      Stand.whoAmI(who);
+      window.addEventListener("stand:auth", () => Stand.whoAmI(who));
+      switcher.after(who);
+    }
     document.body.prepend(top);
     return stand;
   },

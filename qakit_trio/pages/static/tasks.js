@@ -41,7 +41,7 @@
     loading = true;
     const query = expanded.size ? `?expand=${[...expanded].join(",")}` : "";
     try {
-      const tree = await Stand.getJSON(`/debug/tasks${query}`);
+      const tree = await Stand.getJSON(`/debug/tasks${query}`, {teacher: true});
       $("tree").replaceChildren(el("ul", {}, taskNode(tree.root)));
       Stand.tr($("summary"), "tasks.summary", {n: tree.tasks, time: Stand.clock()});
       // each kind with its count; a click scrolls to its first task

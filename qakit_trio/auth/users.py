@@ -1,0 +1,87 @@
+"""Users, roles and what each may do (QAKIT_AUTH=on). Pure.
+
+what                                                      anonymous  trainee  teacher
+/, /health, /docs, /openapi.json, /asyncapi*, /guides/*,     yes       yes      yes
+  /postman/*, static assets, POST /auth/token
+/ws*, /orders*, /stats, POST /broadcast, /playground          no        yes      yes
+channel private:<name>                                        no      <name>    yes
+broadcast to `announcements` (anyone may listen)              no        no       yes
+/lab/*, /inspector, /tasks, /debug/*, /ws/_inspect, /metrics  no        no       yes
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+TRAINEE: Final = "trainee"
+TEACHER: Final = "teacher"
+ROLES = (TRAINEE, TEACHER)
+# 1-32 characters: letters of any script, digits, "_", "-", "."
+NAME_CHAR = re.compile(r"[\w.\-]")
+MAX_NAME = 32
+PRIVATE_PREFIX = "private:"
+ANNOUNCEMENTS = "announcements"  # anyone may listen; only a teacher may broadcast
+
+# What a path needs, by its start (the longest match wins); anything else needs a user.
+PUBLIC_PATHS = (
+    "/health",
+    "/docs",
+    "/openapi.json",
+    "/asyncapi",
+    "/guides/",
+    "/postman/",
+    "/assets/",  # the pages' scripts, styles and texts (pages.py)
+    "/swagger-ui/",  # /docs's Swagger UI files
+    "/stand.json",  # what the pages need to know (never a secret)
+    "/favicon",
+    "/auth/token",
+)
+# the pages' HTML: the same for everyone, no data in it; what they call needs the token
+# (a browser's navigation cannot carry the `Authorization` header of a sessionStorage token)
+PAGE_SHELLS = ("/playground", "/inspector", "/tasks")
+TEACHER_PATHS = ("/lab/", "/inspector", "/tasks", "/debug/", "/ws/_inspect", "/metrics")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: str
+
+    @property
+    def is_teacher(self) -> bool:
+        return self.role == TEACHER
+
+
+def check_name(value: object) -> str:
+    """A user's name, checked (ValueError saying what is wrong)."""
+    if not isinstance(value, str):
+        raise ValueError("name must be a string")
+    if not 1 <= len(value) <= MAX_NAME:
+        raise ValueError(f"name must be 1 to {MAX_NAME} characters long")
+    bad = [char for char in value if NAME_CHAR.fullmatch(char) is None]
+    if bad:
+        raise ValueError(f"name may hold letters, digits, '_', '-' and '.', not {bad[0]!r}")
+    return value
+
+
+def path_needs(path: str) -> str | None:
+    """What an HTTP path needs: None (anyone), TRAINEE (any user) or TEACHER."""
+    if path == "/" or path in PAGE_SHELLS or path.startswith(PUBLIC_PATHS):
+        return None
+    if path.startswith(TEACHER_PATHS) or path in ("/lab", "/debug"):
+        return TEACHER
+    return TRAINEE
+
+
+def may_join(user: User, channel: str) -> bool:
+    """Whether `user` may join (and listen to) `channel`."""
+    if not channel.startswith(PRIVATE_PREFIX) or user.is_teacher:
+        return True
+    return channel[len(PRIVATE_PREFIX) :] == user.name
+
+
+def may_broadcast(user: User, channel: str) -> bool:
+    """Whether `user` may broadcast to `channel` (having joined it)."""
+    return may_join(user, channel) and (channel != ANNOUNCEMENTS or user.is_teacher)
