@@ -215,8 +215,8 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "kafka_spool_bytes": _whole(64 * 1024),
     "auth": _on_off,
     "teacher_token": _secret(16),
-    "class_code": _secret(1),
-    "jwt_secret": _secret(1),
+    "class_code": _secret(4),
+    "jwt_secret": _secret(32),  # HS256: at least its 256 bits (RFC 7518 3.2)
     "token_ttl": _seconds(allow_zero=False),
     "rate_limit": parse_rate_limit,
 }

@@ -25,8 +25,9 @@ from __future__ import annotations
 import math
 import re
 import reprlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
+from urllib.parse import unquote_plus
 
 ECS_VERSION: Final = "8.17.0"
 SERVICE_NAME: Final = "qa-websocket"  # the original stand's name: the guides' Kibana queries
@@ -214,18 +215,43 @@ def payload_fields(text: str | bytes, limit: int) -> dict[str, object]:
     return {"payload": data[:limit].decode("utf-8", "ignore"), "truncated": True}
 
 
-# A token (a JWT: three base64url parts, the first always "eyJ") is never written anywhere a
-# trainee or a log reader could copy it from: log lines, the inspector (QAKIT_AUTH=on).
+# With QAKIT_AUTH=on (sessions/identity.py calls `hide`), no secret is written anywhere a trainee
+# or a log reader could copy it from (log lines, the inspector, Kafka records): a token (a JWT:
+# three base64url parts, the first always "eyJ"), the teacher's token and the class code. Off,
+# nothing is touched. Process-wide, like the clock protocol.set_deterministic chooses.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_QUERY_TOKEN = re.compile(r"(?<![^&])(token=)[^&]*")
 HIDDEN = "***"
+SECRET_PARAMETERS = frozenset({"token", "class_code"})  # query parameters shown as ***
+_hiding: dict[str, frozenset[str]] = {}  # "literals" -> the secrets, once `hide` was called
+
+
+def hide(literals: Iterable[str]) -> None:
+    """From now on, `redacted` hides tokens and these `literals` (QAKIT_AUTH=on)."""
+    _hiding["literals"] = _hiding.get("literals", frozenset()) | {s for s in literals if s}
 
 
 def redacted(text: str) -> str:
-    """`text` with every token in it replaced by ***."""
-    return _JWT.sub(HIDDEN, text) if "eyJ" in text else text
+    """`text` with every secret in it replaced by *** (unchanged while nothing is hidden)."""
+    literals = _hiding.get("literals")
+    if literals is None:
+        return text
+    if "eyJ" in text:
+        text = _JWT.sub(HIDDEN, text)
+    for literal in literals:
+        if literal in text:
+            text = text.replace(literal, HIDDEN)
+    return text
 
 
 def redacted_query(query: str) -> str:
-    """A query string with `token=...` shown as `token=***` (the access log)."""
-    return _QUERY_TOKEN.sub(r"\1" + HIDDEN, redacted(query)) if "token=" in query else query
+    """A query string with its secret parameters (`token`, `class_code`, however encoded)
+    shown as ***, and any other secret in it hidden (the access log)."""
+    if "literals" not in _hiding or not query:
+        return query
+    parts = []
+    for part in query.split("&"):
+        name, sep, _value = part.partition("=")
+        parts.append(
+            f"{name}={HIDDEN}" if sep and unquote_plus(name) in SECRET_PARAMETERS else part
+        )
+    return redacted("&".join(parts))

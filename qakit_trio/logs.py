@@ -98,8 +98,7 @@ class JsonFormatter(logging.Formatter):
             if len(self._heads) < 1024 and logger != ACCESS_LOGGER:  # access lines all differ
                 self._heads[key] = head
         tail = self._fields(fields) if fields else ""
-        if "eyJ" in tail:  # a token, wherever it came from (QAKIT_AUTH=on): never written
-            tail = redacted(tail)
+        tail = redacted(tail)  # QAKIT_AUTH=on: no secret, wherever it came from, is written
         ts = iso_utc(created)
         return f'{{"@timestamp":"{ts}",{head}{"," if tail else ""}{tail}}}'
 

@@ -104,15 +104,17 @@ def stand_ports() -> set[int]:
 
 
 def route_exists(path: str, websocket: bool | None) -> bool:
-    adapter = app().url_map.bind("127.0.0.1")
-    for ws in [websocket] if websocket is not None else [False, True]:
-        try:
-            adapter.match(path, websocket=ws)
-        except (MethodNotAllowed, RequestRedirect):
-            return True  # the path is there (another method; or a redirect to it)
-        except (NotFound, WebsocketMismatch):  # none, or one for the other kind (ws/http)
-            continue
-        return True
+    """Whether the stand has `path`, with QAKIT_AUTH off or on (/auth/token: on only)."""
+    for stand in (app(), app_with_auth()):
+        adapter = stand.url_map.bind("127.0.0.1")
+        for ws in [websocket] if websocket is not None else [False, True]:
+            try:
+                adapter.match(path, websocket=ws)
+            except (MethodNotAllowed, RequestRedirect):
+                return True  # the path is there (another method; or a redirect to it)
+            except (NotFound, WebsocketMismatch):  # none, or one for the other kind (ws/http)
+                continue
+            return True
     return False
 
 

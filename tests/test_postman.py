@@ -60,7 +60,7 @@ AUTH_ON: dict[str, Any] = {
     "auth": True,
     "teacher_token": TEACHER,
     "class_code": CODE,
-    "jwt_secret": "postman-test-secret",
+    "jwt_secret": "postman-test-secret-thirty-two-b",
     "rate_limit": DEFAULT_RATE_LIMIT,
 }
 

@@ -65,7 +65,11 @@ class Limiter:
         if bucket is None:
             if len(self._buckets) >= MAX_KEYS:
                 self._forget_one(now)
-            bucket = self._buckets[key] = Bucket(float(limit.burst), now)
+            bucket = self._buckets[key] = Bucket(
+                float(limit.burst),
+                now,
+                deque(maxlen=limit.burst + 1),  # enough for the verdict
+            )
         else:
             bucket.tokens = min(limit.burst, bucket.tokens + (now - bucket.at) * limit.rate)
             bucket.at = now

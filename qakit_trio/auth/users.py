@@ -12,6 +12,7 @@ broadcast to `announcements` (anyone may listen)              no        no      
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
@@ -21,6 +22,9 @@ ROLES = (TRAINEE, TEACHER)
 # 1-32 characters: letters of any script, digits, "_", "-", "."
 NAME_CHAR = re.compile(r"[\w.\-]")
 MAX_NAME = 32
+# letters that show as nothing (Hangul fillers): a name must be seen to be told apart
+FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+RESERVED = frozenset({"teacher"})  # the teacher's own token's name: never a trainee's
 PRIVATE_PREFIX = "private:"
 ANNOUNCEMENTS = "announcements"  # anyone may listen; only a teacher may broadcast
 
@@ -60,9 +64,20 @@ def check_name(value: object) -> str:
         raise ValueError("name must be a string")
     if not 1 <= len(value) <= MAX_NAME:
         raise ValueError(f"name must be 1 to {MAX_NAME} characters long")
-    bad = [char for char in value if NAME_CHAR.fullmatch(char) is None]
+    bad = [
+        char
+        for char in value
+        if NAME_CHAR.fullmatch(char) is None
+        or char in FILLERS
+        or unicodedata.category(char)[0] == "M"
+    ]
     if bad:
         raise ValueError(f"name may hold letters, digits, '_', '-' and '.', not {bad[0]!r}")
+    if unicodedata.normalize("NFKC", value) != value:  # full-width and other look-alike forms
+        raise ValueError("name must be written in its plain form (Unicode NFKC)")
+    scripts = {unicodedata.name(char, "?").split()[0] for char in value if char.isalpha()}
+    if len(scripts) > 1:  # "teacher" with a Cyrillic "ie" for its "e" is not "teacher"
+        raise ValueError("name must be written in one script (letters of one alphabet)")
     return value
 
 

@@ -31,7 +31,7 @@ class RateLimit:
 
     async def __call__(self, request: Request, call_next: Next) -> None:
         user = request.user
-        key = f"user:{user.name}" if user is not None else f"anonymous:{request.sender}"
+        key = f"{user.role}:{user.name}" if user is not None else f"anonymous:{request.sender}"
         verdict = self._limiter.take(key, trio.current_time())
         if verdict.allowed:
             await call_next(request)

@@ -87,7 +87,8 @@ class TokenExpiry:
             if at < self.deadline:
                 warned = True
                 left = max(0, round((self.deadline - trio.current_time()) * 1000))
-                await self._conn.reply(protocol.token_expiring(left))
+                with trio.move_on_at(self.deadline):  # a full outbox never delays the close
+                    await self._conn.reply(protocol.token_expiring(left))
                 continue
             logs.info(log, "token expired", **self._conn.fields)
             self._conn.close_soon(UNAUTHORIZED, EXPIRED)

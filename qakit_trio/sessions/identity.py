@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import Callable
 
+from qakit_trio import log_fields
 from qakit_trio.auth.limits import Limiter
 from qakit_trio.auth.tokens import Identity, Tokens, Unauthorized, bearer
 from qakit_trio.config import Settings
@@ -38,6 +39,8 @@ class Identities:
             (secret or "").encode(), settings.token_ttl, settings.teacher_token or ""
         )
         self.class_code = settings.class_code or ""
+        if self.on:  # never written where a trainee could read it (log_fields.redacted)
+            log_fields.hide((settings.teacher_token or "", self.class_code))
         self.limiter = None if settings.rate_limit is None else Limiter(settings.rate_limit)
 
     def identify(self, token: str | None) -> Identity:

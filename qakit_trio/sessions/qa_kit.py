@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from qakit_trio import logs
+from qakit_trio.auth.users import may_broadcast
 from qakit_trio.errors import RateLimited, StoreError
 from qakit_trio.pipeline.request import ConnectionRequest, Pipeline, Request
 from qakit_trio.request_metrics import ERROR, NO_ACTION
@@ -103,6 +104,9 @@ class QaKitDoor:
         """A message to every member of the channel, this client too; no event (the
         original sent none)."""
         text = self._payload(obj, must_be_object=True).get("message", "")
+        user = request.user
+        if user is not None and not may_broadcast(user, request.conn.channel):
+            raise Refused(f"{user.name} may not broadcast to {request.conn.channel}")
         frame = qa_kit.channel_message(request.conn.channel, text)
         _delivered, congested = await publish_to_channel(request, self.deps.hub, frame)
         await request.conn.wait_drained(congested)  # flow control, as actions.broadcast

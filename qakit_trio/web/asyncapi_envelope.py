@@ -240,7 +240,17 @@ ENVELOPE_FRAMES = [
         "broadcast",
         "POST /broadcast's frame, to every member",
         frame(
-            "broadcast", {"channel": {"type": "string"}, "message": {"type": "string"}, "ts": TS}
+            "broadcast",
+            {
+                "channel": {"type": "string"},
+                "message": {"type": "string"},
+                "from_user": {
+                    "type": "string",
+                    "description": "QAKIT_AUTH=on: the sender's user name",
+                },
+                "ts": TS,
+            },
+            optional=("from_user",),
         ),
     ),
     Message(

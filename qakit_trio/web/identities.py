@@ -17,11 +17,13 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
+import trio
 from quart import g, request, websocket
 from quart_trio import QuartTrio
 
 from qakit_trio.auth.tokens import Identity, Unauthorized, bearer
 from qakit_trio.auth.users import (
+    RESERVED,
     ROLES,
     TEACHER,
     TRAINEE,
@@ -32,15 +34,25 @@ from qakit_trio.auth.users import (
 )
 from qakit_trio.pipeline.request import Request
 from qakit_trio.services import Services
+from qakit_trio.sessions.identity import Identities
 from qakit_trio.web import bodies, http_errors
 from qakit_trio.web.http_errors import HttpError
 from qakit_trio.web.rest_door import Answer, RestDoor, ok
-from qakit_trio.wire.close_codes import FORBIDDEN, UNAUTHORIZED
+from qakit_trio.wire.close_codes import FORBIDDEN, RATE_LIMITED, UNAUTHORIZED
 
 MAX_TTL_S = 7 * 24 * 3600  # a teacher's token for someone: at most a week
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 Refusal = tuple[dict[str, Any], int, dict[str, str]]
+
+
+def guessing(identities: Identities, address: str | None) -> bool:
+    """A refused token counts against its sender's address (QAKIT_RATE_LIMIT), as any
+    anonymous request does: whether this one is over the limit."""
+    limiter = identities.limiter
+    if limiter is None:
+        return False
+    return not limiter.take(f"anonymous:{address}", trio.current_time()).allowed
 
 
 def unauthorized(reason: str) -> HttpError:
@@ -60,6 +72,8 @@ def register_identities(app: QuartTrio, services: Services, door: RestDoor) -> N
         try:
             user = identities.identify(bearer(request.headers.get("Authorization"))).user
         except Unauthorized as refused:
+            if guessing(identities, request.remote_addr):  # tokens are not to be guessed
+                return {"detail": "Too Many Requests"}, 429, {"Retry-After": "1"}
             answer = unauthorized(str(refused))
             return answer.body, answer.status, answer.headers
         if needs == TEACHER and not user.is_teacher:
@@ -68,11 +82,12 @@ def register_identities(app: QuartTrio, services: Services, door: RestDoor) -> N
         g.user = user
         return None
 
+    if not identities.on:
+        return  # nothing to check, no token route: the stand as the original
+
     @app.post("/auth/token")
     async def token() -> Answer:
         async def act(request_: Request) -> None:
-            if not identities.on:
-                raise HttpError(404, {"detail": "Not Found: QAKIT_AUTH is off on this stand"})
             body = await bodies.json_object(max_bytes=4096)
             caller = _caller()
             user, ttl = _wanted(body, caller, identities.class_code)
@@ -132,6 +147,10 @@ def _wanted(
                 )
             )
         return User(name, role), None if ttl is None else float(ttl)
+    if name.casefold() in RESERVED:
+        raise http_errors.invalid(
+            http_errors.refused_value(["body", "name"], name, f"{name!r} is the teacher's name")
+        )
     if "class_code" not in body:
         raise http_errors.invalid(http_errors.missing(["body", "class_code"], body))
     code = body["class_code"]
@@ -153,6 +172,8 @@ def ws_identity(
     try:
         identity = identities.identify(given)
     except Unauthorized as refused:
+        if guessing(identities, websocket.remote_addr):
+            return RATE_LIMITED, "rate limit exceeded"
         return UNAUTHORIZED, str(refused)
     if teacher and not identity.user.is_teacher:  # the inspector: everyone's frames
         return FORBIDDEN, f"{identity.user.name} is a {identity.user.role}: this is the teacher's"

@@ -142,7 +142,7 @@ def _lab_pages() -> dict[str, Any]:
     }
 
 
-def document(lab_pages: bool = True) -> dict[str, Any]:
+def document(lab_pages: bool = True, auth: bool = False) -> dict[str, Any]:
     """The document; `lab_pages` (QAKIT_LAB_PAGES): with the inspector's JSON routes."""
     change = {
         "post": {
@@ -343,7 +343,8 @@ def document(lab_pages: bool = True) -> dict[str, Any]:
         }
     }
     token = {"name": {"type": "string"}, "class_code": {"type": "string"}}
-    paths["/auth/token"] = {  # QAKIT_AUTH=on (web/identities.py); 404 with it off
+    auth_paths: dict[str, Any] = {}
+    auth_paths["/auth/token"] = {  # QAKIT_AUTH=on only (web/identities.py)
         "post": {
             "summary": "A token: a trainee's (name and class code), or the teacher's pick",
             "tags": ["Auth"],
@@ -364,12 +365,13 @@ def document(lab_pages: bool = True) -> dict[str, Any]:
             "responses": {
                 "200": _json({"type": "object"}, "The token, its type (Bearer) and life"),
                 "401": _json(_ref("Error"), "A wrong class code or bearer"),
-                "404": _json(_ref("Error"), "QAKIT_AUTH is off"),
                 "422": FAILURES["422"],
                 "429": _json(_ref("Error"), "Too many attempts (QAKIT_RATE_LIMIT)"),
             },
         }
     }
+    if auth:
+        paths.update(auth_paths)
     if lab_pages:
         paths.update(_lab_pages())
     return {

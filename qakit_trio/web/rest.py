@@ -11,6 +11,7 @@ from quart import request as http_request
 from quart_trio import QuartTrio
 
 from qakit_trio import __version__, log_fields, logs
+from qakit_trio.auth.users import may_broadcast
 from qakit_trio.pipeline.request import Request
 from qakit_trio.services import Services
 from qakit_trio.transport import hyper_ext
@@ -66,7 +67,7 @@ def register_rest(app: QuartTrio, services: Services, door: RestDoor) -> None:
 
     @app.get("/openapi.json")
     async def openapi_json() -> dict[str, Any]:
-        return openapi.document(settings.lab_pages)
+        return openapi.document(settings.lab_pages, settings.auth)
 
     @app.post("/broadcast")
     async def broadcast() -> Answer:
@@ -79,7 +80,11 @@ def register_rest(app: QuartTrio, services: Services, door: RestDoor) -> None:
             )
             if problem is not None:
                 raise HttpError(400, protocol.invalid_channel(channel, problem))
-            frame = protocol.rest_broadcast(channel, message)
+            user = request.user
+            if user is not None and not may_broadcast(user, channel):
+                detail = f"{user.name} may not broadcast to {channel}"
+                raise HttpError(403, {"detail": detail})
+            frame = protocol.rest_broadcast(channel, message, None if user is None else user.name)
             item = Frame.of(protocol.encode(frame))  # made once, shared
             congested: list[Member] = []
             delivered = hub.publish(channel, item, congested=congested)
@@ -91,8 +96,8 @@ def register_rest(app: QuartTrio, services: Services, door: RestDoor) -> None:
                 source="rest",
                 **log_fields.payload_fields(item.text, settings.log_payload_max),
             )
-            user = None if request.user is None else request.user.name
-            request.events.message(frame, channel, None, user)  # to Kafka, if it is on
+            sender = None if user is None else user.name
+            request.events.message(frame, channel, None, sender)  # to Kafka, if it is on
             await hub.wait_drained(congested)  # flow control, as for the broadcast action
             await request.reply(ok({"ok": True, "channel": channel, "connections": delivered}))
 

@@ -331,9 +331,14 @@ def channel_message(
     return frame
 
 
-def rest_broadcast(channel: str, message: str) -> Message:
-    """What every member of a channel receives from `POST /broadcast`."""
-    return {"type": "broadcast", "channel": channel, "message": message, "ts": frame_ts()}
+def rest_broadcast(channel: str, message: str, from_user: str | None = None) -> Message:
+    """What every member of a channel receives from `POST /broadcast` (with QAKIT_AUTH=on,
+    `from_user`: who sent it)."""
+    frame: Message = {"type": "broadcast", "channel": channel, "message": message}
+    if from_user is not None:
+        frame["from_user"] = from_user
+    frame["ts"] = frame_ts()
+    return frame
 
 
 def data(kind: str, request_id: RequestId, value: Any) -> Message:

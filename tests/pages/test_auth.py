@@ -34,7 +34,7 @@ AUTH_ON = {
     "QAKIT_AUTH": "on",
     "QAKIT_TEACHER_TOKEN": TEACHER,
     "QAKIT_CLASS_CODE": CODE,
-    "QAKIT_JWT_SECRET": "pages-test-secret",
+    "QAKIT_JWT_SECRET": "pages-test-secret-of-thirty-two!",
 }
 
 

@@ -29,7 +29,7 @@ AUTH = {
     "QAKIT_AUTH": "on",
     "QAKIT_TEACHER_TOKEN": TEACHER_TOKEN,
     "QAKIT_CLASS_CODE": CODE,
-    "QAKIT_JWT_SECRET": "test-secret",
+    "QAKIT_JWT_SECRET": "test-secret-of-thirty-two-bytes!",
 }
 T0 = 1_700_000_000  # the stand's wall clock at trio time 0 (tokens' `exp` are wall seconds)
 IVAN = User("ivan", TRAINEE)
@@ -219,7 +219,7 @@ async def test_a_short_token_over_a_real_socket_is_warned_at_once_then_closed_44
         "auth": True,
         "teacher_token": TEACHER_TOKEN,
         "class_code": CODE,
-        "jwt_secret": "s",
+        "jwt_secret": "test-secret-of-thirty-two-bytes!",
         "rate_limit": None,
     }
     with trio.fail_after(TIMEOUT):

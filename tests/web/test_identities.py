@@ -32,7 +32,7 @@ AUTH: dict[str, Any] = {
     "auth": True,
     "teacher_token": TEACHER,
     "class_code": CODE,
-    "jwt_secret": "test-secret",
+    "jwt_secret": "test-secret-of-thirty-two-bytes!",
     "rate_limit": None,
 }
 # a token for someone else, a bearer header
@@ -66,6 +66,10 @@ def test_auth_on_needs_the_teacher_token_and_the_class_code() -> None:
         {"QAKIT_AUTH": "on", "QAKIT_TEACHER_TOKEN": TEACHER, "QAKIT_CLASS_CODE": CODE}
     )
     assert settings.rate_limit == RateLimit(20.0, 40)  # on with auth, unless said otherwise
+    with pytest.raises(ConfigError, match="QAKIT_JWT_SECRET: must be at least 32"):
+        load_settings({**KIT_AUTH, "QAKIT_JWT_SECRET": "short-and-crackable"})
+    with pytest.raises(ConfigError, match="QAKIT_CLASS_CODE: must be at least 4"):
+        load_settings({**KIT_AUTH, "QAKIT_CLASS_CODE": "ab"})
     assert TEACHER not in repr(settings)
     assert CODE not in repr(settings)
     assert load_settings({}).rate_limit is None
@@ -242,7 +246,7 @@ async def test_with_auth_off_there_is_no_token_route() -> None:
         async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
             answer = await http.post("/auth/token", json={"name": "ivan", "class_code": CODE})
             stats = await http.get("/stats")
-    assert answer.status_code == 404
+    assert (answer.status_code, answer.json()) == (404, {"detail": "Not Found"})  # as before
     assert stats.status_code == 200
 
 
@@ -264,7 +268,7 @@ async def test_no_token_reaches_a_log_line_or_the_inspector(
     with trio.fail_after(TIMEOUT):
         async with stand(rate_limit=RateLimit(0.01, 3)) as (server, http):
             token = await token_for(http, "ivan")
-            secrets = [TEACHER, CODE, token, "test-secret"]
+            secrets = [TEACHER, CODE, token, "test-secret-of-thirty-two-bytes!"]
             async with open_websocket_url(f"{server.ws}/ws/_inspect?token={token}") as trainee:
                 assert (await read_until_closed(trainee)).code == 4403  # the teacher's only
             async with open_websocket_url(f"{server.ws}/ws/_inspect?token={TEACHER}") as spy:
@@ -371,3 +375,88 @@ async def test_the_rate_limit_on_the_virtual_clock(autojump_clock: trio.testing.
             await trio.sleep(refused["retry_after_ms"] / 1000)  # the wait it was told, virtual
             await ws.send_json({"action": "echo", "request_id": "again"})
             assert (await ws.receive_json())["type"] == "ack"
+
+
+async def test_names_that_pass_for_someone_else_are_refused() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with stand() as (_, http):
+            answers = [
+                await http.post("/auth/token", json={"name": name, "class_code": CODE})
+                for name in ("teacher", "Teacher", "t\u0435acher", "\uff49van", "\u3164")
+            ]
+    assert [a.status_code for a in answers] == [422] * 5
+    assert "the teacher's name" in answers[0].json()["detail"][0]["msg"]
+
+
+async def test_rest_broadcasts_follow_the_channel_rules_and_say_who() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with stand() as (server, http):
+            ivan = await token_for(http, "ivan")
+            refused = [
+                await http.post(f"/broadcast?channel={channel}&message=x", headers=bearer(ivan))
+                for channel in ("announcements", "private:petr")
+            ]
+            async with open_websocket_url(
+                f"{server.ws}/ws?channel=announcements&token={ivan}"
+            ) as ws:
+                await receive_json(ws)
+                sent = await http.post(
+                    "/broadcast?channel=announcements&message=hi", headers=bearer(TEACHER)
+                )
+                heard = await receive_json(ws)
+    assert [r.status_code for r in refused] == [403, 403]
+    assert refused[0].json() == {"detail": "ivan may not broadcast to announcements"}
+    assert sent.status_code == 200
+    assert (heard["type"], heard["from_user"]) == ("broadcast", "teacher")
+
+
+@pytest.mark.parametrize("stand_profile", ["qa_kit"], indirect=True)
+async def test_the_qa_kit_profile_keeps_announcements_the_teachers(stand_profile: str) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with stand() as (server, http):
+            ivan = await token_for(http, "ivan")
+            async with open_websocket_url(
+                f"{server.ws}/ws?channel=announcements&token={ivan}"
+            ) as ws:
+                await receive_json(ws)
+                await ws.send_message(
+                    json.dumps({"action": "broadcast", "payload": {"message": "fake"}})
+                )
+                frames = [await receive_json(ws) for _ in range(2)]
+    assert [f["type"] for f in frames] == ["ack", "error"]
+    assert "may not broadcast to announcements" in frames[1]["message"]
+
+
+async def test_the_teachers_own_token_and_odd_query_spellings_stay_hidden(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    with trio.fail_after(TIMEOUT):
+        async with (
+            stand() as (server, _),
+            open_websocket_url(f"{server.ws}/ws?%74oken={TEACHER}") as ws,
+        ):
+            await receive_json(ws)
+            refresh = {"action": "refresh", "request_id": "f", "payload": {"token": TEACHER}}
+            await ws.send_message(json.dumps(refresh))
+            while (await receive_json(ws))["type"] != "event":
+                pass
+    formatter = logs.JsonFormatter()
+    written = "\n".join(
+        formatter.format(r) for r in caplog.records if r.name.startswith(("qakit", "hypercorn"))
+    )
+    assert TEACHER not in written
+    assert "%74oken=***" in written
+
+
+async def test_guessing_tokens_is_rate_limited_like_any_anonymous_request() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with stand(rate_limit=RateLimit(0.01, 2)) as (server, http):
+            codes = [
+                (await http.get("/stats", headers=bearer(f"guess-{n}"))).status_code
+                for n in range(3)
+            ]
+            async with open_websocket_url(f"{server.ws}/ws?token=guess") as ws:
+                closed = await read_until_closed(ws)
+    assert codes == [401, 401, 429]
+    assert (closed.code, closed.reason) == (4429, "rate limit exceeded")
