@@ -13,13 +13,13 @@ import logging
 from typing import Any
 
 from qakit_trio import logs
+from qakit_trio.auth.tokens import Identity
 from qakit_trio.errors import OrderError, ProtocolError, QakitError, RateLimited, StoreError
 from qakit_trio.pipeline.request import Pipeline, Request
 from qakit_trio.request_metrics import NO_ACTION
 from qakit_trio.sessions.actions import Action, ActionContext
 from qakit_trio.sessions.deps import Deps
 from qakit_trio.sessions.expiry import token_expiry
-from qakit_trio.sessions.identity import Identity
 from qakit_trio.sessions.pipeline import Chain
 from qakit_trio.wire import protocol
 from qakit_trio.ws.connection import Connection

@@ -29,8 +29,9 @@ import math
 import trio
 
 from qakit_trio import logs
+from qakit_trio.auth.tokens import Identity, Unauthorized
 from qakit_trio.sessions.actions import Action, ActionContext
-from qakit_trio.sessions.identity import Identities, Identity, Unauthorized
+from qakit_trio.sessions.identity import Identities
 from qakit_trio.wire import protocol, stamps
 from qakit_trio.wire.close_codes import UNAUTHORIZED
 from qakit_trio.ws.connection import Connection

@@ -14,12 +14,10 @@ from collections.abc import Callable
 
 from qakit_trio import log_fields
 from qakit_trio.auth.limits import Limiter
-from qakit_trio.auth.tokens import Identity, Tokens, Unauthorized, bearer
+from qakit_trio.auth.tokens import Identity, Tokens, Unauthorized
 from qakit_trio.config import Settings
 
 log = logging.getLogger(__name__)
-
-__all__ = ["Identities", "Identity", "Unauthorized", "bearer"]
 
 
 class Identities:

@@ -18,15 +18,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from qakit_trio import logs
+from qakit_trio.auth.tokens import Identity
 from qakit_trio.domain import orders
 from qakit_trio.domain.orders import Order, OrderEvent
 from qakit_trio.errors import ErrorCode, OrderError, RateLimited, StoreError
 from qakit_trio.pipeline.request import ConnectionRequest, Pipeline, Request
-from qakit_trio.request_metrics import ERROR, NO_ACTION
+from qakit_trio.request_metrics import ERROR
 from qakit_trio.sessions.deps import Deps
 from qakit_trio.sessions.expiry import token_expiry
-from qakit_trio.sessions.identity import Identity
-from qakit_trio.sessions.pipeline import Chain
+from qakit_trio.sessions.pipeline import Chain, decoded
 from qakit_trio.wire import legacy, protocol
 from qakit_trio.wire.framing import Frame
 from qakit_trio.wire.protocol import Message
@@ -204,18 +204,7 @@ class LegacySession:
             body = _parse(message)
         except LegacyError as failure:
             problem = failure
-        request = ConnectionRequest(
-            self._door,
-            self._conn,
-            body,
-            NO_ACTION if problem is not None else body.get("action"),
-            None,
-            deps.store,
-            deps.events,
-            deps.order_events,
-        )
-        request.problem = problem
-        request.user = self._user
+        request = decoded(self._door, deps, self._conn, body, problem, None, self._user)
         request.outlet = self._outlet
         action = None if problem is not None else request.action
         logs.info(

@@ -13,10 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from qakit_trio.auth.users import User
 from qakit_trio.lab.lab import Lab
-from qakit_trio.pipeline.request import Next, Pipeline, Request, Stage
+from qakit_trio.pipeline.request import ConnectionRequest, Door, Next, Pipeline, Request, Stage
 from qakit_trio.pipeline.stages import answer_failures, observe
+from qakit_trio.request_metrics import NO_ACTION
+from qakit_trio.sessions.deps import Deps
+from qakit_trio.wire.protocol import RequestId
+from qakit_trio.ws.connection import Connection
 
 
 def pipeline(lab: Lab, admit: Sequence[Stage] = ()) -> Pipeline:
@@ -45,3 +51,29 @@ class Chain:
             await self.with_lab(request)
         else:
             await self.plain(request)
+
+
+def decoded(
+    door: Door,
+    deps: Deps,
+    conn: Connection,
+    body: dict[str, Any],
+    problem: Exception | None,
+    request_id: RequestId | None,
+    user: User | None,
+) -> ConnectionRequest:
+    """One message of `conn` as its door decoded it (`problem`: why it is not a request; its
+    action is then NO_ACTION), with what its stages and action use from `deps`."""
+    request = ConnectionRequest(
+        door,
+        conn,
+        body,
+        NO_ACTION if problem is not None else body.get("action"),
+        request_id,
+        deps.store,
+        deps.events,
+        deps.order_events,
+    )
+    request.problem = problem
+    request.user = user
+    return request

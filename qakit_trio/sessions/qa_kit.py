@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from qakit_trio import logs
+from qakit_trio.auth.tokens import Identity
 from qakit_trio.auth.users import may_broadcast
 from qakit_trio.errors import RateLimited, StoreError
 from qakit_trio.pipeline.request import ConnectionRequest, Pipeline, Request
@@ -24,8 +25,7 @@ from qakit_trio.request_metrics import ERROR, NO_ACTION
 from qakit_trio.sessions.actions import publish_to_channel
 from qakit_trio.sessions.deps import Deps
 from qakit_trio.sessions.expiry import token_expiry
-from qakit_trio.sessions.identity import Identity
-from qakit_trio.sessions.pipeline import Chain
+from qakit_trio.sessions.pipeline import Chain, decoded
 from qakit_trio.wire import legacy, protocol, qa_kit, stamps
 from qakit_trio.ws.connection import Connection
 
@@ -152,18 +152,8 @@ class QaKitSession:
             obj = self._parse(message)
         except Refused as failure:
             problem = failure
-        request = ConnectionRequest(
-            self._door,
-            self._conn,
-            obj,
-            NO_ACTION if problem is not None else obj.get("action"),
-            qa_kit.NO_ID if problem is not None else qa_kit.request_id_of(obj),
-            deps.store,
-            deps.events,
-            deps.order_events,
-        )
-        request.problem = problem
-        request.user = self._user
+        request_id = qa_kit.NO_ID if problem is not None else qa_kit.request_id_of(obj)
+        request = decoded(self._door, deps, self._conn, obj, problem, request_id, self._user)
         self._log_in(request, message)
         await self._door.chain.run(request)
 

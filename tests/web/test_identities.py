@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -20,9 +21,16 @@ from qakit_trio import logs
 from qakit_trio.auth.limits import RateLimit
 from qakit_trio.config import load_settings
 from qakit_trio.errors import ConfigError
+from qakit_trio.server import is_loopback, serve
 from qakit_trio.testing import StandClosed, open_stand
 
-from ..support.helpers import Server, read_until_closed, receive_json, running_server
+from ..support.helpers import (
+    TEST_SETTINGS,
+    Server,
+    read_until_closed,
+    receive_json,
+    running_server,
+)
 from ..support.kafka_topics import has_count, read_topic
 from ..support.timeouts import SERVICE_TIMEOUT, TIMEOUT
 
@@ -250,9 +258,20 @@ async def test_with_auth_off_there_is_no_token_route() -> None:
     assert stats.status_code == 200
 
 
-def test_a_stand_open_to_the_network_with_auth_off_says_so() -> None:
-    from qakit_trio.server import is_loopback
-
+@pytest.mark.parametrize("auth", [False, True])
+async def test_a_stand_open_to_the_network_with_auth_off_says_so(
+    auth: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Listening on 0.0.0.0 (every address of the machine): a WARNING at start with auth off,
+    none with it on; loopback binds never warn."""
+    settings = replace(TEST_SETTINGS, **(AUTH if auth else {}))
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            stop = trio.Event()
+            await nursery.start(serve, settings, ["0.0.0.0:0"], stop.wait)
+            stop.set()
+    warned = [r for r in caplog.records if "listening beyond this machine" in r.getMessage()]
+    assert len(warned) == (0 if auth else 1)
     assert [is_loopback(b) for b in ("127.0.0.1:8002", "[::1]:80", "localhost:1")] == [True] * 3
     assert [is_loopback(b) for b in ("0.0.0.0:8002", "192.168.1.5:80", "stand.lan:8002")] == [
         False
