@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from quart import Response
@@ -16,6 +18,9 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed
 from werkzeug.routing import MapAdapter
 
+from qakit_trio.adapters.kafka import Publisher
+from qakit_trio.classroom import replay
+from qakit_trio.classroom.steps import MakeApp
 from qakit_trio.config import Settings
 from qakit_trio.pipeline.request import Stage
 from qakit_trio.services import Services
@@ -27,6 +32,7 @@ from qakit_trio.sessions.pipeline import pipeline
 from qakit_trio.transport import quart_ws
 from qakit_trio.transport.quart_ws import QakitASGIWebsocket, QakitWebsocket
 from qakit_trio.web import http_errors, rest_door
+from qakit_trio.web.classroom import register_classroom
 from qakit_trio.web.cors import register_cors
 from qakit_trio.web.http_errors import HttpError
 from qakit_trio.web.identities import register_identities
@@ -83,9 +89,11 @@ def create_app(
     *,
     extra_actions: dict[str, Action] | None = None,
     extra_stages: Sequence[Stage] = (),
+    kafka: Publisher | None = None,
 ) -> QakitApp:
     """The app. `extra_actions` lets tests add actions (e.g. one that fails on purpose), and
-    `extra_stages` stages of the request pipeline (sessions/pipeline.py), for every door."""
+    `extra_stages` stages of the request pipeline (sessions/pipeline.py), for every door;
+    `kafka`: a publisher instead of the settings' (the classroom's twins keep the records)."""
     quart_ws.check_versions()
     # ids and the times users see: random and the wall clock, or from QAKIT_DETERMINISTIC's
     # seed (wire/protocol.py), process-wide, as the clock it stands for
@@ -98,7 +106,7 @@ def create_app(
         )
     app = QakitApp(__name__)
     app.settings = settings
-    app.services = Services(settings)
+    app.services = Services(settings, kafka)
     register_origins(app, app.services)  # Host and Origin checks: first (web/origins.py)
     register_cors(app, settings.cors_allow_origins)
     actions = {
@@ -119,6 +127,7 @@ def create_app(
     register_orders(app, rest)
     register_ws(app, app.services, ws_doors(settings, deps, actions, stages))
     register_lab(app, app.services)
+    register_classroom(app, app.services, partial(replay.judge, twin_factory(settings)))
     register_pages(app, app.services)
     app.scrapes = register_metrics(app, app.services)
 
@@ -152,3 +161,30 @@ def create_app(
         return {"error": "internal_error", "detail": detail}, 500
 
     return app
+
+
+# A replay twin's settings: the live stand's (its profile, channels, limits), without its outside
+# world: no database, no Kafka, no identities, no rate limit, any Host (it is in memory).
+TWIN_RESETS: dict[str, Any] = {
+    "database_url": None,
+    "kafka_bootstrap": None,
+    "kafka_spool_dir": None,
+    "auth": False,
+    "teacher_token": None,
+    "class_code": None,
+    "jwt_secret": None,
+    "rate_limit": None,
+    "reset_orders_on_start": False,
+    "allowed_hosts": None,
+    "ws_allowed_origins": None,
+}
+
+
+def twin_factory(live: Settings) -> MakeApp:
+    """What builds the classroom's replay twins of a stand with `live` settings
+    (classroom/replay.py: `make_app(overrides, kafka)`; the overrides: its bugs and seed)."""
+    return partial(_twin, live)
+
+
+def _twin(live: Settings, overrides: dict[str, Any], kafka: Publisher) -> QakitApp:
+    return create_app(replace(live, **{**TWIN_RESETS, **overrides}), kafka=kafka)

@@ -105,6 +105,13 @@ FIELDS: Final[dict[str, tuple[str, type]]] = {
     "bugs": ("qakit.bugs", Texts),
     "fault_rules": ("qakit.fault_rules", JSON),
     "seed": ("qakit.seed", int),
+    # the classroom (classroom/): its tables, a finding's verdict
+    "trainees": ("qakit.classroom.trainees", int),
+    "findings": ("qakit.classroom.findings", int),
+    "finding_id": ("qakit.classroom.finding_id", int),
+    "bug": ("qakit.classroom.bug", str),
+    "verdict": ("qakit.classroom.verdict", str),
+    "retry_s": ("qakit.retry_s", float),
     "signal": ("qakit.signal", str),
     "bind": ("qakit.bind", str),
     # the "ready" line: where the stand listens

@@ -34,6 +34,9 @@ import stat
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from json.encoder import encode_basestring
 from typing import Any, TextIO
 
@@ -250,6 +253,10 @@ class JsonLinesHandler(logging.Handler):
         self.setFormatter(self.json)
 
     def emit(self, record: logging.LogRecord) -> None:
+        captured = _captured.get()
+        if captured is not None:  # a replay twin's line (captured_lines): never written
+            captured.append((record.name, record.getMessage(), getattr(record, "fields", {})))
+            return
         try:
             line = self.format(record)
         except Exception:
@@ -292,11 +299,31 @@ class JsonLinesHandler(logging.Handler):
 
 
 _direct: JsonLinesHandler | None = None  # set by setup_logging(): the root's only handler
+# A context whose lines are kept instead of written (`captured_lines`): the classroom's replay
+# twins, in-process stands whose lines must not reach the live stand's log.
+Captured = list[tuple[str, str, dict[str, object]]]  # (logger, message, fields)
+_captured: ContextVar[Captured | None] = ContextVar("qakit_captured_lines", default=None)
+
+
+@contextmanager
+def captured_lines() -> Iterator[Captured]:
+    """For the block (and the tasks started in it), log lines are kept in the list it gives,
+    never written: `info()`'s as (logger, message, fields), other records as their message."""
+    lines: Captured = []
+    token = _captured.set(lines)
+    try:
+        yield lines
+    finally:
+        _captured.reset(token)
 
 
 def info(logger: logging.Logger, msg: str, /, **fields: object) -> str | None:
     """`logger.info(msg, extra={"fields": fields})`, fast (see module docstring). Returns the
     JSON line when it went straight to our handler (the inspector shows event lines)."""
+    captured = _captured.get()
+    if captured is not None:  # (whatever the level: a replay twin compares its event lines)
+        captured.append((logger.name, msg, fields))
+        return None
     if not logger.isEnabledFor(logging.INFO):
         return None
     direct = _direct
@@ -350,6 +377,8 @@ def health() -> dict[str, Any]:
 async def run_log_flusher(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve forever: hand buffered log lines to the writer every FLUSH_INTERVAL seconds."""
     task_status.started()
+    if _captured.get() is not None:  # a replay twin's: its lines are kept, none to write
+        await trio.sleep_forever()
     try:
         while True:
             await trio.sleep(FLUSH_INTERVAL)

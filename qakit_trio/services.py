@@ -10,6 +10,8 @@
         ├── kafka publisher  the Kafka adapter (kafka.py), when KAFKA_BOOTSTRAP_SERVERS is set
         ├── event outbox relay  order events from PostgreSQL's event outbox (the
         │                    order_outbox table) to Kafka (order_relay.py), when both are on
+        ├── classroom        assignments and findings (classroom/): loads them from their
+        │                    tables (PostgreSQL with DATABASE_URL), then keeps them in memory
         └── shutdown watch   one per hypercorn worker: waits for the server's "terminated"
                              event, then asks every connection to close with 1001
 
@@ -35,6 +37,8 @@ import trio
 from qakit_trio import logs
 from qakit_trio.adapters.kafka import KafkaPublisher, NoKafka, Publisher
 from qakit_trio.adapters.kafka_spool import DiskSpool
+from qakit_trio.classroom.classroom import Classroom
+from qakit_trio.classroom.tables import MemoryTables, Tables
 from qakit_trio.config import Settings
 from qakit_trio.domain.order_store import MemoryOrderStore, OrderStore
 from qakit_trio.lab.bugs import Bugs
@@ -84,6 +88,15 @@ def make_store(settings: Settings, kafka: Publisher) -> tuple[OrderStore, OrderR
     return store, OrderRelay(store, kafka, settings.kafka_order_topic)
 
 
+def make_tables(settings: Settings) -> Tables:
+    """Where assignments and findings are kept: PostgreSQL with DATABASE_URL, else memory."""
+    if settings.database_url is None:
+        return MemoryTables()
+    from qakit_trio.classroom.postgres_tables import PostgresTables  # (psycopg: when used)
+
+    return PostgresTables(settings.database_url, timeout=settings.db_timeout)
+
+
 def make_publisher(settings: Settings) -> Publisher:
     if settings.kafka_bootstrap is None:
         return NoKafka()
@@ -102,7 +115,7 @@ def make_publisher(settings: Settings) -> Publisher:
 
 
 class Services:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, kafka: Publisher | None = None) -> None:
         self.settings = settings
         grace = min(STALL_GRACE, settings.slow_consumer_timeout)
         self.taps = Taps()  # the inspector's taps on both hubs and their connections (tap.py)
@@ -112,7 +125,9 @@ class Services:
         # /lab/faults), put in front of a request by the pipeline's lab stage
         self.bugs = Bugs(settings.bugs)
         self.fault_rules = FaultRules()
-        self.lab = Lab(self.bugs, self.fault_rules, self.hub)
+        # the classroom (classroom/): bugs per trainee, which the lab reads, and findings
+        self.classroom = Classroom(make_tables(settings))
+        self.lab = Lab(self.bugs, self.fault_rules, self.hub, self.classroom.table)
         # requests by door, for /metrics (by `protocol` label; their actions: app.py)
         self.metrics = {
             "envelope": RequestMetrics("envelope"),
@@ -124,7 +139,8 @@ class Services:
                 "lab bugs are on: this stand has defects on purpose",
                 extra={"fields": {"bugs": list(settings.bugs)}},
             )
-        self.kafka = make_publisher(settings)
+        # `kafka`: a publisher of the caller's (the classroom's replay twins keep the records)
+        self.kafka = make_publisher(settings) if kafka is None else kafka
         self.events = EventSink(
             self.kafka,
             settings.kafka_ws_topic,
@@ -195,6 +211,7 @@ class Services:
             await nursery.start(supervise, "kafka publisher", self.kafka.run)
             if self.relay is not None:
                 await nursery.start(supervise, "event outbox relay", self.relay.run)
+            await nursery.start(supervise, "classroom", self.classroom.run)
             logs.info(
                 log, "services started", store=self.store.kind, kafka=self.settings.kafka_bootstrap
             )

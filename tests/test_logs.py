@@ -94,6 +94,32 @@ def test_info_fast_path_writes_what_logging_would() -> None:
     )
 
 
+def test_captured_lines_are_kept_never_written() -> None:
+    """A replay twin's lines (classroom/replay.py: logs.captured_lines) stay in its own list,
+    whatever the level, both the fast path's and logging's; the live log gets none of them."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    out = io.StringIO()
+    logger = logging.getLogger("qakit_trio.test_captured")
+    try:
+        setup_logging("WARNING", out)
+        with logs.captured_lines() as lines:
+            logs.info(logger, "event", conn="c1", event_id="e1")  # below the level, kept
+            logger.warning("lab bugs are on", extra={"fields": {"bugs": ["stale_stats"]}})
+        logs.info(logger, "after", conn="c2")  # below the level: not written either
+        logger.warning("live", extra={"fields": {"conn": "c3"}})
+        logs.flush_logs()
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    assert lines == [
+        ("qakit_trio.test_captured", "event", {"conn": "c1", "event_id": "e1"}),
+        ("qakit_trio.test_captured", "lab bugs are on", {"bugs": ["stale_stats"]}),
+    ]
+    written = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["message"] for line in written] == ["live"]
+
+
 def test_lines_are_written_in_batches_and_warnings_at_once() -> None:
     out = io.StringIO()
     handler = JsonLinesHandler(out)

@@ -6,7 +6,9 @@ what                                                      anonymous  trainee  te
 /ws*, /orders*, /stats, POST /broadcast, /playground          no        yes      yes
 channel private:<name>                                        no      <name>    yes
 broadcast to `announcements` (anyone may listen)              no        no       yes
-/lab/*, /inspector, /tasks, /debug/*, /ws/_inspect, /metrics  no        no       yes
+POST /lab/findings, GET /lab/findings/mine, /me              no        yes      yes
+/lab/* (the rest), /classroom's data, /inspector, /tasks,    no        no       yes
+  /debug/*, /ws/_inspect, /metrics
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ PUBLIC_PATHS = (
 )
 # the pages' HTML: the same for everyone, no data in it; what they call needs the token
 # (a browser's navigation cannot carry the `Authorization` header of a sessionStorage token)
-PAGE_SHELLS = ("/playground", "/inspector", "/tasks")
+PAGE_SHELLS = ("/playground", "/inspector", "/tasks", "/classroom", "/me")
+# under /lab/ but any user's: a trainee's findings (GET /lab/findings, every one, checks for the
+# teacher itself)
+USER_PATHS = ("/lab/findings", "/lab/findings/mine")
 TEACHER_PATHS = ("/lab/", "/inspector", "/tasks", "/debug/", "/ws/_inspect", "/metrics")
 
 
@@ -85,6 +90,8 @@ def path_needs(path: str) -> str | None:
     """What an HTTP path needs: None (anyone), TRAINEE (any user) or TEACHER."""
     if path == "/" or path in PAGE_SHELLS or path.startswith(PUBLIC_PATHS):
         return None
+    if path in USER_PATHS:
+        return TRAINEE
     if path.startswith(TEACHER_PATHS) or path in ("/lab", "/debug"):
         return TEACHER
     return TRAINEE

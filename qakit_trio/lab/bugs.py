@@ -64,6 +64,11 @@ CATALOGUE: tuple[Bug, ...] = (
     ),
 )
 NAMES = tuple(bug.name for bug in CATALOGUE)
+# Bugs a teacher may give to one trainee (PUT /lab/assignments): every one of them. Those about
+# shared state show only to their trainee (lab/lab.py, docs/lab-answer-key.md says what each
+# shows): stale_stats answers from the trainee's own old answer, broadcast_leaks_channels leaks
+# to the trainee's own other connections, and lost_update's window is a lock for everyone else.
+ASSIGNABLE = frozenset(NAMES)
 
 
 def check_names(names: Iterable[object]) -> tuple[str, ...]:
@@ -100,16 +105,18 @@ class Bugs:
     kafka_record_without_event_id = False
     event_log_without_event_id = False
     any_on = False  # at least one of them
+    names: frozenset[str] = frozenset()  # the ones that are on
 
     def __init__(self, enabled: Iterable[str] = ()) -> None:
         self.set_enabled(enabled)
 
     def set_enabled(self, names: Iterable[str]) -> None:
         """Exactly these bugs on, every other one off (ValueError on an unknown name)."""
-        wanted = set(check_names(names))
+        wanted = frozenset(check_names(names))
         for name in NAMES:
             setattr(self, name, name in wanted)
         self.any_on = bool(wanted)
+        self.names = wanted
 
     def enabled(self) -> list[str]:
         return [name for name in NAMES if getattr(self, name)]

@@ -15,11 +15,17 @@ request only:
     its events      the log line, the Kafka record LabEvents; RequesterMissesEvent
     its action      (stale_stats: answered from an old answer)
 
-The choice gets the whole request, its door and its sender included, so a stage that knows who
-sent it can give different trainees different bugs.
+A request's bugs are the stand-wide ones (QAKIT_BUGS, PUT /lab/bugs) plus those the teacher
+gave its user (PUT /lab/assignments, classroom/): another trainee's identical request sees a
+correct stand. The bugs about shared state keep to their trainee: stale_stats remembers an old
+answer per trainee, broadcast_leaks_channels leaks only to the trainee's own connections in
+other channels, and lost_update's race window is a lock for every other user's change of that
+order (store.py `Races`), so the write that is lost is always the trainee's own.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import trio
 
@@ -36,7 +42,7 @@ from qakit_trio.lab.outlets import (
     MissingOrderIs200,
     WrongRequestId,
 )
-from qakit_trio.lab.store import LabEvents, LabStore, RequesterMissesEvent
+from qakit_trio.lab.store import LabEvents, LabStore, Races, RequesterMissesEvent
 from qakit_trio.pipeline.request import ConnectionRequest, Next, Outlet, Request
 from qakit_trio.wire import protocol
 from qakit_trio.wire.framing import Frame
@@ -46,26 +52,66 @@ from qakit_trio.ws.hub import Hub
 STALE_STATS_SECONDS = 5.0  # stale_stats: /stats answers what it counted up to this long ago
 
 
+MAX_VIEWS = 1_024  # distinct sets of bugs remembered (a class has a few dozen)
+
+
 class Lab:
-    def __init__(self, bugs: Bugs, fault_rules: FaultRules, hub: Hub) -> None:
-        self.bugs = bugs
+    def __init__(
+        self,
+        bugs: Bugs,
+        fault_rules: FaultRules,
+        hub: Hub,
+        assigned: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        self.bugs = bugs  # the stand-wide ones
         self.fault_rules = fault_rules
+        # trainee -> the bugs the teacher gave them: the classroom's table (classroom/), read
+        # here, changed only there
+        self.assigned: Mapping[str, tuple[str, ...]] = {} if assigned is None else assigned
         self._hub = hub  # the /ws channels (broadcast_leaks_channels)
-        self._stale: tuple[float, Message] | None = None  # stale_stats: (when, the answer)
+        # stale_stats: (when, the answer), per trainee it was given to (None: stand-wide)
+        self._stale: dict[str | None, tuple[float, Message]] = {}
+        self._views: dict[frozenset[str], Bugs] = {}  # a set of bugs -> its switches
+        self.races = Races()  # lost_update given to one trainee: whose window is open
 
     @property
     def on(self) -> bool:
-        """A bug or a fault rule is on: every request passes the lab stage."""
-        return self.bugs.any_on or bool(self.fault_rules.rules)
+        """A bug, a fault rule or an assignment is on: every request passes the lab stage."""
+        return self.bugs.any_on or bool(self.fault_rules.rules) or bool(self.assigned)
+
+    def bugs_of(self, request: Request) -> tuple[Bugs, frozenset[str]]:
+        """The request's bugs: the stand-wide ones and its user's; and which are its user's."""
+        user = request.user
+        mine = None if user is None else self.assigned.get(user.name)
+        if not mine:
+            return self.bugs, frozenset()
+        names = self.bugs.names | frozenset(mine)
+        view = self._views.get(names)
+        if view is None:
+            if len(self._views) >= MAX_VIEWS:
+                self._views.clear()
+            view = self._views[names] = Bugs(names)
+        return view, frozenset(mine) - self.bugs.names
 
     async def stage(self, request: Request, call_next: Next) -> None:
-        bugs, door = self.bugs, request.door.name
+        bugs, only_mine = self.bugs_of(request)
+        door = request.door.name
+        user = None if request.user is None else request.user.name
         off_by_one = bugs.list_orders_off_by_one and door == "envelope"
-        if bugs.any_transition_allowed or bugs.lost_update or off_by_one:
+        # a class with lost_update of a trainee's own: every change is counted (store.py Races)
+        races = self.races if self.assigned and not self.bugs.lost_update else None
+        if bugs.any_transition_allowed or bugs.lost_update or off_by_one or races is not None:
             rules = LabStore.rules(
                 any_transition=bugs.any_transition_allowed, lost_update=bugs.lost_update
             )
-            request.store = LabStore(request.store, rules, off_by_one=off_by_one)
+            request.store = LabStore(
+                request.store,
+                rules,
+                off_by_one=off_by_one,
+                races=races,
+                user=user,
+                racing="lost_update" in only_mine,
+            )
         if bugs.event_log_without_event_id or bugs.kafka_record_without_event_id:
             request.events = LabEvents(
                 request.events,
@@ -78,19 +124,24 @@ class Lab:
             if request.action == "get_order" and bugs.missing_order_is_200:
                 request.outlet = MissingOrderIs200(request.outlet)
             if request.action == "stats" and bugs.stale_stats:
-                await self._stale_stats(request, call_next)
+                await self._stale_stats(
+                    request, call_next, user if "stale_stats" in only_mine else None
+                )
                 return
         if not isinstance(request, ConnectionRequest) or door == "legacy":
             await call_next(request)
             return
+        leak_to = user if "broadcast_leaks_channels" in only_mine else None
         if door == "envelope":
-            await self._envelope(request, call_next)
+            await self._envelope(request, call_next, bugs, leak_to)
             return
-        request.outlet = self._leaky(request.outlet, request)
+        request.outlet = self._leaky(request.outlet, request, bugs, leak_to)
         await call_next(request)
 
-    async def _envelope(self, request: ConnectionRequest, call_next: Next) -> None:
-        bugs, problem = self.bugs, request.problem
+    async def _envelope(
+        self, request: ConnectionRequest, call_next: Next, bugs: Bugs, leak_to: str | None
+    ) -> None:
+        problem = request.problem
         if problem is not None:  # not a request: its error frame (or, with the bug, a close)
             if bugs.close_on_invalid_json:
                 request.outlet = ClosesOnInvalidJson(request.outlet, request.conn)
@@ -112,12 +163,12 @@ class Lab:
                     await self._refuse(request, no_room)
                     await faulty.finish()
                     return
-            outlet: Outlet = self._leaky(faulty, request)
+            outlet: Outlet = self._leaky(faulty, request, bugs, leak_to)
             request.outlet = DuplicateEvents(outlet) if bugs.duplicate_event else outlet
             await call_next(request)
             await faulty.finish()
             return
-        outlet = self._leaky(request.outlet, request)
+        outlet = self._leaky(request.outlet, request, bugs, leak_to)
         if bugs.event_wrong_request_id:
             outlet = WrongRequestId(outlet, request.previous_id)
         if bugs.duplicate_event:
@@ -136,10 +187,14 @@ class Lab:
         await request.reply(protocol.ack(request.request_id))
         await request.reply(protocol.error(request.request_id, refused))
 
-    def _leaky(self, outlet: Outlet, request: ConnectionRequest) -> Outlet:
-        if not self.bugs.broadcast_leaks_channels:
+    def _leaky(
+        self, outlet: Outlet, request: ConnectionRequest, bugs: Bugs, leak_to: str | None
+    ) -> Outlet:
+        """broadcast_leaks_channels: to every channel (stand-wide), or to the trainee's own
+        connections in other channels (theirs alone: `leak_to`)."""
+        if not bugs.broadcast_leaks_channels:
             return outlet
-        return LeaksToEveryChannel(outlet, self._hub, request.conn.channel)
+        return LeaksToEveryChannel(outlet, self._hub, request.conn.channel, only=leak_to)
 
     def _fault_of(self, request: ConnectionRequest) -> Fault | None:
         """The request's own `fault` (which wins), or a teacher's rule's; ProtocolError
@@ -150,9 +205,10 @@ class Lab:
             return self.fault_rules.pick(request.action, request.conn.channel)
         return parse_fault(request.body["fault"])
 
-    async def _stale_stats(self, request: Request, call_next: Next) -> None:
-        """stale_stats: an answer counted up to STALE_STATS_SECONDS ago."""
-        now, stale = trio.current_time(), self._stale
+    async def _stale_stats(self, request: Request, call_next: Next, user: str | None) -> None:
+        """stale_stats: an answer counted up to STALE_STATS_SECONDS ago (the trainee's own
+        earlier answer, when the bug is theirs alone: `user`)."""
+        now, stale = trio.current_time(), self._stale.get(user)
         if stale is not None and now - stale[0] < STALE_STATS_SECONDS:
             await request.reply(stale[1])
             return
@@ -160,7 +216,9 @@ class Lab:
         request.outlet = remembered
         await call_next(request)
         if remembered.last is not None:
-            self._stale = (now, remembered.last)
+            if len(self._stale) >= MAX_VIEWS:
+                self._stale.clear()
+            self._stale[user] = (now, remembered.last)
 
 
 class Remembered:

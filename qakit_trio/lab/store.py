@@ -6,7 +6,10 @@ store and the sink themselves have no bug in them: the store offers one knob, `C
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
 
 import trio
 
@@ -18,15 +21,77 @@ from qakit_trio.wire.protocol import Message
 # lost_update: seconds between the unlocked read and the write, wide enough for two requests
 # sent together (a Postman runner, two pytest tasks) to both fall into it
 LOST_UPDATE_WINDOW = 0.5
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Changes:
+    """One order's changes in flight (Races)."""
+
+    owner: str | None = None  # the trainee whose race windows are open on it, if any
+    windows: int = 0  # their changes in flight (each in its window)
+    others: int = 0  # everyone else's changes in flight
+    changed: trio.Event = field(default_factory=trio.Event)  # set (and replaced) at every end
+
+
+class Races:
+    """lost_update given to one trainee (not stand-wide): every change of an order is counted
+    while it runs. The trainee's own changes open race windows (they may overlap each other:
+    that is the bug); anyone else's change waits until no window is open on the order, and a
+    window waits until no one else's change is in flight. So the write that is lost is always
+    the trainee's own, never another user's."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, _Changes] = {}  # order id -> its changes in flight
+
+    async def change(
+        self, order_id: int, user: str | None, racing: bool, work: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Run `work` (one change of `order_id` by `user`; `racing`: in a race window)."""
+        while (state := self.orders.get(order_id)) is not None and not (
+            (state.others == 0 and state.owner in (None, user)) if racing else state.windows == 0
+        ):
+            await state.changed.wait()
+        state = self.orders.setdefault(order_id, _Changes())
+        if racing:
+            state.owner, state.windows = user, state.windows + 1
+        else:
+            state.others += 1
+        try:
+            return await work()
+        finally:
+            if racing:
+                state.windows -= 1
+                state.owner = state.owner if state.windows else None
+            else:
+                state.others -= 1
+            if not (state.windows or state.others):
+                del self.orders[order_id]
+            state.changed.set()  # whoever waits looks again
+            state.changed = trio.Event()
 
 
 class LabStore:
-    """any_transition_allowed, lost_update (every door) and list_orders_off_by_one (/ws)."""
+    """any_transition_allowed, lost_update (every door) and list_orders_off_by_one (/ws).
+    `races`: a trainee has lost_update of their own (Races): this request's changes are counted
+    there, as `user`'s, in a race window when `racing` (it is that trainee's)."""
 
-    def __init__(self, store: OrderStore, rules: ChangeRules, *, off_by_one: bool) -> None:
+    def __init__(
+        self,
+        store: OrderStore,
+        rules: ChangeRules,
+        *,
+        off_by_one: bool,
+        races: Races | None = None,
+        user: str | None = None,
+        racing: bool = False,
+    ) -> None:
         self._store = store
         self._rules = rules
         self._off_by_one = off_by_one
+        self._races = races
+        self._user = user
+        self._racing = racing
         self.kind = store.kind
 
     @staticmethod
@@ -59,7 +124,10 @@ class LabStore:
     async def change_status(
         self, order_id: int, status: Status, rules: ChangeRules = STRICT
     ) -> OrderEvent:
-        return await self._store.change_status(order_id, status, self._rules)
+        change = partial(self._store.change_status, order_id, status, self._rules)
+        if self._races is None:
+            return await change()
+        return await self._races.change(order_id, self._user, self._racing, change)
 
 
 def _without_event_id(frame: Message) -> Message:

@@ -38,6 +38,7 @@ GUIDES = {
             ("rest-and-orders", "REST and orders"),
             ("kafka-and-logs", "Kafka and logs"),
             ("exercises", "Exercises"),
+            ("classroom", "The class"),
             ("glossary", "Glossary"),
         )
     },

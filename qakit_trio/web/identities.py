@@ -80,6 +80,7 @@ def register_identities(app: QuartTrio, services: Services, door: RestDoor) -> N
             detail = f"{request.path} is for the teacher; {user.name} is a {user.role}"
             return {"detail": detail}, 403, {}
         g.user = user
+        services.classroom.saw(user, identities.wall())  # the teacher's board (classroom/)
         return None
 
     if not identities.on:
@@ -93,6 +94,7 @@ def register_identities(app: QuartTrio, services: Services, door: RestDoor) -> N
             user, ttl = _wanted(body, caller, identities.class_code)
             now = identities.wall()
             minted, expires_at = identities.tokens.mint(user, now, ttl)
+            services.classroom.saw(user, now)  # has taken a token: one of the class
             expires_in = int(expires_at - int(now))
             await request_.reply(
                 ok(
@@ -179,4 +181,5 @@ def ws_identity(
         return FORBIDDEN, f"{identity.user.name} is a {identity.user.role}: this is the teacher's"
     if channel is not None and not may_join(identity.user, channel):
         return FORBIDDEN, f"{identity.user.name} may not join {channel}"
+    services.classroom.saw(identity.user, identities.wall())
     return identity

@@ -12,6 +12,7 @@ from typing import Any
 
 from qakit_trio import __version__
 from qakit_trio.domain.orders import MAX_CUSTOMER_LENGTH, VERBS, Status
+from qakit_trio.web import openapi_classroom
 from qakit_trio.web.rest_orders import LIST_LIMIT
 from qakit_trio.web.task_tree import MAX_LIMIT
 
@@ -370,6 +371,7 @@ def document(lab_pages: bool = True, auth: bool = False) -> dict[str, Any]:
             },
         }
     }
+    paths.update(openapi_classroom.paths())  # web/classroom.py's routes
     if auth:
         paths.update(auth_paths)
     if lab_pages:

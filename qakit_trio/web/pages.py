@@ -2,7 +2,9 @@
 external font: the stand works with no internet).
 
     /                    portal: what this stand is, every URL, live PostgreSQL and Kafka state
-    /playground          a WebSocket and REST client for trainees
+    /playground          a WebSocket and REST client for trainees; it records what it sends
+                         (in the page only) and reports a bug from it (POST /lab/findings)
+    /me                  a trainee's findings and verdicts (GET /lab/findings/mine)
     /docs                Swagger UI (from the swagger-ui-bundle package) over /openapi.json
     /asyncapi            the WebSocket protocols, from /asyncapi.json (also .yaml; asyncapi.py)
     /guides/NAME         the README and the docs a trainee reads, rendered
@@ -15,6 +17,8 @@ external font: the stand works with no internet).
     /inspector           live connections and traffic   (over /ws/_inspect, web/inspector.py;
                          QAKIT_AUTH=on: the teacher's only, else accepted and closed 4401/4403)
     /tasks               the live trio task tree        (over /debug/tasks, web/task_tree.py)
+    /classroom           the teacher's board: who is in, their bugs and findings; deal, clear,
+                         reveal, findings.csv               (over /lab/*, web/classroom.py)
     /debug/events/ID     an event's log line and Kafka record (pipeline/trail.py)
 
 The lab pages show everything that passes through the stand: on by default for a local stand,
@@ -71,6 +75,8 @@ HTML_PAGES = {
     "/asyncapi": ("asyncapi.html", False),
     "/inspector": ("inspector.html", True),
     "/tasks": ("tasks.html", True),
+    "/me": ("me.html", False),
+    "/classroom": ("classroom.html", True),
 }
 # the routes that answer HTML or files, not JSON (the OpenAPI document lists the others)
 HTML_ROUTES = (

@@ -120,9 +120,10 @@ class Connection:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 inlet = Inlet(self._outbox_send.clone(), self._transport.write_nowait, self._meter)
-                self._member = self._hub.join(
+                self._member = member = self._hub.join(
                     self.channel, self.id, inlet, self.close_soon, can_ping=self._transport.can_ping
                 )
+                member.user = self.fields.get("user")  # (QAKIT_AUTH=on: the lab, the board)
                 logs.info(log, "connected", **self.fields)
                 hello = self._session.hello()
                 if hello is not None:  # no checkpoint since join: it is the first frame out

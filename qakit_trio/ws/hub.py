@@ -63,6 +63,7 @@ class Member:
     can_ping: bool = True  # its transport sends pings and reports pongs (transport/base.py)
     joined: float = 0.0  # trio time it joined (the inspector shows how long ago)
     frames_in: int = 0  # messages it has sent (the inspector; frames out: inlet.meter.out)
+    user: str | None = None  # QAKIT_AUTH=on: its user's name (the classroom's board, the lab)
 
 
 # How long a subscriber that holds a publisher up (above high water) may make no write progress

@@ -19,7 +19,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "guide"
 LANGUAGES = ("ru", "en")
-ORDER = ["start", "websocket", "rest-and-orders", "kafka-and-logs", "exercises", "glossary"]
+ORDER = [
+    "start",
+    "websocket",
+    "rest-and-orders",
+    "kafka-and-logs",
+    "exercises",
+    "classroom",
+    "glossary",
+]
 FENCE = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 # the addresses the guides give the stand (its two default ports), put in place of a test's own
 STAND_ADDRESSES = ("127.0.0.1:8002", "127.0.0.1:8000", "localhost:8002", "localhost:8000")

@@ -353,7 +353,11 @@ async def test_openapi_document_covers_every_rest_route() -> None:
                 *pages.HTML_ROUTES,
             ):
                 continue
-            path = rule.rule.replace("<raw_id>", "{order_id}").replace("<event_id>", "{event_id}")
+            path = (
+                rule.rule.replace("<raw_id>", "{order_id}")
+                .replace("<event_id>", "{event_id}")
+                .replace("<name>", "{name}")
+            )
             for method in rule.methods or ():
                 if method in ("GET", "POST", "PUT", "DELETE"):
                     if "<verb>" in path:

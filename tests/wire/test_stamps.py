@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
-
-import pytest
 
 from qakit_trio.wire import stamps
 
@@ -36,12 +35,16 @@ def test_id_shapes() -> None:
     assert stamps.iso_utc(0.5) == "1970-01-01T00:00:00.500000+00:00"
 
 
-def test_frame_ts_never_goes_back_and_knows_the_newest(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_frame_ts_never_goes_back_and_knows_the_newest() -> None:
     """A frame's `ts` (issue 23): never earlier than the one before it, even if the clock is
     set back, and `is_newest` tells whether a frame stamped earlier must be stamped again."""
-    stamps.set_deterministic(None)  # (a new clock: the newest is forgotten)
     readings = iter([100.0, 99.5, 100.25])
-    monkeypatch.setattr(stamps, "_wall", lambda: next(readings))
+    with stamps.own_stamps():  # (a new clock: the newest is forgotten)
+        _frame_ts_holds_still(readings)
+
+
+def _frame_ts_holds_still(readings: Iterator[float]) -> None:
+    stamps._current.get().wall = lambda: next(readings)
     first = stamps.frame_ts()
     assert first == "1970-01-01T00:01:40.000000+00:00"
     assert stamps.is_newest(first)
@@ -50,3 +53,20 @@ def test_frame_ts_never_goes_back_and_knows_the_newest(monkeypatch: pytest.Monke
     assert later == "1970-01-01T00:01:40.250000+00:00"
     assert stamps.is_newest(later)
     assert not stamps.is_newest(first)
+
+
+def test_a_context_with_its_own_stamps_leaves_the_process_s_alone() -> None:
+    """The classroom's twins (classroom/replay.py) run deterministic stands in a thread of the
+    live stand's process: their seed and clock are their context's, never the process's."""
+    before = stamps.new_connection_id()
+    with stamps.own_stamps():
+        stamps.set_deterministic(7)
+        twin = [stamps.new_connection_id(), stamps.frame_ts()]
+        assert twin[1] == stamps.iso_utc(stamps.DETERMINISTIC_EPOCH)
+    with stamps.own_stamps():
+        stamps.set_deterministic(7)
+        assert [stamps.new_connection_id(), stamps.frame_ts()] == twin  # the same seed: the same
+    live = stamps.frame_ts()
+    assert live != twin[1]
+    assert stamps.new_connection_id() not in (before, twin[0])
+    assert not live.startswith("2026-01-01T00:00:00.0")  # the wall clock, not the seed's

@@ -1,7 +1,8 @@
 // The playground: a WebSocket client and a REST client for trainees.
 // Frames are logged with their direction, time, time since their request, size and
 // request_id; with "group by request_id", the frames of one request sit in one box
-// (ack → data → event), in the order they came.
+// (ack → data → event), in the order they came. What it sends is recorded in this page only
+// (report.js): ⚑ on a frame the stand sent reports it as a bug (POST /lab/findings).
 "use strict";
 
 (async () => {
@@ -73,6 +74,7 @@
     if (socket) {
       const code = Number($("close-code").value) || 1000;
       try {
+        Report.closing();  // not a reply of the stand's: a finding cannot point at it
         socket.close(code, $("close-reason").value);
       } catch (error) {  // a code the browser may not send (1001-2999 but 1000)
         Stand.raw($("close-info"), String(error.message || error));
@@ -83,17 +85,19 @@
     setState("connecting", target);
     const ws = new WebSocket(Stand.withToken(target));  // shown without the token
     socket = ws;
+    Report.opened(target);  // a new connection of the recording (report.js)
     ws.addEventListener("open", () => setState("open", target));
     ws.addEventListener("message", (event) => {
-      if (typeof event.data === "string") log("in", event.data);
-      else log("in", `<binary frame, ${event.data.size ?? event.data.byteLength} bytes>`);  // data
+      const row = typeof event.data === "string" ? log("in", event.data)
+        : log("in", `<binary frame, ${event.data.size ?? event.data.byteLength} bytes>`);  // data
+      Report.received(row);
     });
     ws.addEventListener("close", (event) => {
       socket = null;
       const key = `pg.closed${event.reason ? "Reason" : ""}${event.wasClean ? "" : "Unclean"}`;
       setState("closed", [key, {code: event.code, reason: event.reason}]);
-      log("close", JSON.stringify({close_code: event.code, reason: event.reason,
-                                   clean: event.wasClean}));
+      Report.closed(log("close", JSON.stringify({close_code: event.code, reason: event.reason,
+                                                 clean: event.wasClean})));
     });
   }
   $("connect").addEventListener("click", connect);
@@ -109,6 +113,7 @@
       $("message").value = text;
     }
     socket.send(text);
+    Report.sent(text);  // recorded in this page only
     lastSent = performance.now();
     log("out", text);
   }
@@ -160,7 +165,7 @@
       el("span", {i18n: "common.bytes", args: {n: Stand.bytes(text)}}),
       el("span", {}, id === null ? "" : el("span", {class: "chip", text: id,
                                                      style: `background:${Stand.color(id)}`})),
-      el("span", {text: String(type)}),
+      el("span", {class: "type", text: String(type)}),
       el("span", {class: "text", text}),
       direction === "in" ? explanation(text) : null);
     row.style.borderLeftColor = id === null ? "transparent" : Stand.color(id);
@@ -174,6 +179,7 @@
     place(row, request, id);
     applyFilter(row);
     $("log").scrollTop = $("log").scrollHeight;
+    return row;
   }
 
   // an error frame's code (/ws and /ws/orders: its `error`) explained in the page's language
@@ -211,6 +217,7 @@
     $("log").replaceChildren();
     requests.clear();
     frames.length = 0;
+    Report.clear();  // and the recording: a finding starts from here
   });
   $("copy").addEventListener("click", async () => {
     const done = await Stand.copy(frames.map((f) => JSON.stringify(f)).join("\n"));
@@ -237,9 +244,11 @@
       init.headers["Content-Type"] = "application/json";
     }
     const started = performance.now();
+    const step = Report.rest(method, $("rest-path").value, body);  // null: not replayable
     try {
       const response = await Stand.fetch($("rest-path").value, init);
       const text = await response.text();
+      Report.restAnswer(step, response.status, text);
       Stand.raw($("rest-status"), `${response.status} ${response.statusText}`.trim());
       Stand.tr($("rest-time"), "pg.ms", {ms: Math.round(performance.now() - started)});
       explainRest(response.status, text);
@@ -248,6 +257,7 @@
       $("rest-result").textContent = Stand.pretty(text);
     } catch (error) {
       Stand.tr($("rest-status"), "pg.noResponse");
+      Report.restAnswer(null);
       $("rest-result").textContent = String(error);
       $("rest-explain").replaceChildren();
     }
@@ -262,6 +272,7 @@
     $("rest-explain").replaceChildren(...(found ? [found] : []));
   }
 
+  $("rep-submit").addEventListener("click", () => Report.submit());
   showUrl();
   setState("closed");
 })();

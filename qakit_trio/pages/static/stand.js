@@ -337,6 +337,7 @@ const Stand = {
   // the header of every page: the pages (lab pages only when the stand has them on), RU/EN
   async header(current) {
     const links = [["/", "nav.portal"], ["/playground", "nav.playground"],
+                   ["/me", "nav.me"], ["/classroom", "nav.classroom"],
                    ["/inspector", "nav.inspector"], ["/tasks", "nav.tasks"],
                    ["/docs", "nav.docs"], ["/asyncapi", "nav.asyncapi"],
                    ["/guides/guide/README.md", "nav.guides"]];
@@ -345,7 +346,8 @@ const Stand = {
     Stand.config = stand;
     const nav = Stand.el("nav", {i18nAttr: {"aria-label": "nav.label"}});
     for (const [href, key] of links) {
-      if (!stand.lab_pages && (href === "/inspector" || href === "/tasks")) continue;
+      const lab = href === "/inspector" || href === "/tasks" || href === "/classroom";
+      if (!stand.lab_pages && lab) continue;
       nav.append(Stand.el("a", {href, "aria-current": href === current ? "page" : null,
                                 i18n: key}), " ");
     }

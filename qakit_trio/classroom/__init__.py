@@ -1,0 +1,1 @@
+"""The classroom: bugs per trainee, findings proved by replay, the teacher\x27s board."""
