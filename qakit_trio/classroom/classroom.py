@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 LOAD_RETRY = 2.0  # seconds between attempts to load the tables while the database is down
 MAX_PEOPLE = 1_000  # the roster's size (a class is thirty); past it, the longest-idle goes
 MAX_FINDINGS_EACH = 200  # findings kept per trainee: a grade needs a few, not thousands
-MAX_FINDINGS = 20_000  # and in all
+MAX_FINDINGS = 5_000  # and in all: with their replies (4 KiB each, two), at most 40 MB
 
 
 @dataclass(slots=True)

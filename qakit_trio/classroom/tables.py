@@ -59,6 +59,11 @@ class Finding:
             "wrong": self.body.get("wrong"),
         }
 
+    def without_replies(self) -> dict[str, Any]:
+        """The finding, its `clean` and `buggy` replies left out (every finding at once)."""
+        whole = self.as_json()
+        return {key: value for key, value in whole.items() if key not in ("clean", "buggy")}
+
     def as_json(self) -> dict[str, Any]:
         answer: dict[str, Any] = {"id": self.id, "status": self.status}
         if self.bug is not None:

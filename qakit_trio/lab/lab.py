@@ -30,7 +30,7 @@ from collections.abc import Mapping
 import trio
 
 from qakit_trio.errors import ProtocolError
-from qakit_trio.lab.bugs import Bugs
+from qakit_trio.lab.bugs import NAMES, Bugs
 from qakit_trio.lab.fault_outlet import FaultOutlet
 from qakit_trio.lab.fault_rules import FaultRules
 from qakit_trio.lab.fault_spec import Fault, parse_fault
@@ -78,6 +78,12 @@ class Lab:
     def on(self) -> bool:
         """A bug, a fault rule or an assignment is on: every request passes the lab stage."""
         return self.bugs.any_on or bool(self.fault_rules.rules) or bool(self.assigned)
+
+    def bug_names(self, user: str | None) -> tuple[str, ...]:
+        """`user`'s bugs (None: anonymous), in the catalogue's order: the stand-wide ones and
+        theirs (a finding's twin with the trainee's bugs: web/classroom.py)."""
+        names = self.bugs.names | frozenset(self.assigned.get(user, ()) if user else ())
+        return tuple(name for name in NAMES if name in names)
 
     def bugs_of(self, request: Request) -> tuple[Bugs, frozenset[str]]:
         """The request's bugs: the stand-wide ones and its user's; and which are its user's."""

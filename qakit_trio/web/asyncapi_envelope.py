@@ -130,6 +130,7 @@ ERROR_FIELDS: Schema = {
     "retry_after_ms": RETRY_AFTER_MS,
 }
 USER: Schema = {"type": "string", "description": "QAKIT_AUTH=on: who the token says this is"}
+FROM_USER: Schema = {"type": "string", "description": "QAKIT_AUTH=on: the sender's user name"}
 ROLE: Schema = {"enum": list(ROLES), "description": "QAKIT_AUTH=on: the user's role"}
 EXPIRES_AT: Schema = {
     "description": "When the connection's new token expires, UTC ISO-8601 like ts; null: "
@@ -226,10 +227,7 @@ ENVELOPE_FRAMES = [
                 "message": {"type": "string"},
                 "request_id": REQUEST_ID,
                 "from": {"type": "string"},
-                "from_user": {
-                    "type": "string",
-                    "description": "QAKIT_AUTH=on: the sender's user name",
-                },
+                "from_user": FROM_USER,
                 "ts": TS,
             },
             optional=("from_user",),
@@ -244,10 +242,7 @@ ENVELOPE_FRAMES = [
             {
                 "channel": {"type": "string"},
                 "message": {"type": "string"},
-                "from_user": {
-                    "type": "string",
-                    "description": "QAKIT_AUTH=on: the sender's user name",
-                },
+                "from_user": FROM_USER,
                 "ts": TS,
             },
             optional=("from_user",),

@@ -28,7 +28,8 @@ import json
 import logging
 import math
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import trio
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 Judge = Callable[[Evidence, Sequence[str]], Verdict]  # replay.judge with the app's factory
 MAX_FINDING_BYTES = 256 * 1024  # 200 steps of about a kilobyte each, with room
 FINDINGS_RATE = RateLimit(rate=0.2, burst=5)  # per author: 5 at once, then one every 5 s
+MAX_TABLE_BYTES = 64 * 1024  # a table or a deal: 500 trainees of a few bugs each
 MAX_REPLY_CHARS = 4 * 1024  # of each reply a finding keeps (200 of them per trainee)
 CSV_FIELDS = ("id", "at", "trainee", "status", "bug", "step", "target", "expected", "actual")
 
@@ -72,12 +74,6 @@ def register_classroom(app: QuartTrio, services: Services, judge: Judge) -> None
     def user() -> User | None:
         found: User | None = g.get("user")
         return found
-
-    async def saved(change: Any) -> None:
-        try:
-            await change
-        except StoreError as error:
-            raise unsaved(error) from None
 
     def needs_teacher() -> None:
         reader = user()
@@ -97,25 +93,28 @@ def register_classroom(app: QuartTrio, services: Services, judge: Judge) -> None
     @app.put("/lab/assignments")
     async def put_assignments() -> dict[str, Any]:
         needs_auth()
-        body = await bodies.json_object(max_bytes=MAX_FINDING_BYTES)
+        body = await bodies.json_object(max_bytes=MAX_TABLE_BYTES)
         table = _checked(lambda: parse_table(body, classroom.trainees()))
-        await saved(classroom.assign(table))
+        with saving():
+            await classroom.assign(table)
         log.warning("lab assignments changed", extra={"fields": {"trainees": len(table)}})
         return listing(classroom.table, classroom.revealed)
 
     @app.delete("/lab/assignments")
     async def clear_assignments() -> dict[str, Any]:
-        await saved(classroom.assign({}))
+        with saving():
+            await classroom.assign({})
         log.warning("lab assignments cleared")
         return listing(classroom.table, classroom.revealed)
 
     @app.post("/lab/assignments/shuffle")
     async def shuffle() -> dict[str, Any]:
         needs_auth()
-        body = await bodies.json_object(max_bytes=MAX_FINDING_BYTES)
+        body = await bodies.json_object(max_bytes=MAX_TABLE_BYTES)
         spec = _checked(lambda: parse_deal(body, classroom.trainees(), secrets.randbits(31)))
         table = deal(spec)
-        await saved(classroom.assign(table))
+        with saving():
+            await classroom.assign(table)
         log.warning(
             "lab assignments dealt",
             extra={"fields": {"trainees": len(table), "seed": spec.seed}},
@@ -124,10 +123,8 @@ def register_classroom(app: QuartTrio, services: Services, judge: Judge) -> None
 
     @app.post("/lab/assignments/<name>/reveal")
     async def reveal(name: str) -> dict[str, Any]:
-        try:
+        with saving():
             revealed = await classroom.reveal(name)
-        except StoreError as error:
-            raise unsaved(error) from None
         if not revealed:
             raise HttpError(404, {"detail": f"{name!r} has no bugs to reveal"})
         return {"name": name, "bugs": list(classroom.table[name]), "revealed": True}
@@ -136,9 +133,9 @@ def register_classroom(app: QuartTrio, services: Services, judge: Judge) -> None
     async def post_finding() -> tuple[dict[str, Any], int]:
         author = user()
         key = f"user:{author.name}" if author is not None else f"anonymous:{request.remote_addr}"
-        verdict_ = limiter.take(key, trio.current_time())
-        if not verdict_.allowed:
-            retry = str(max(1, math.ceil(verdict_.retry_after)))
+        allowed = limiter.take(key, trio.current_time())
+        if not allowed.allowed:
+            retry = str(max(1, math.ceil(allowed.retry_after)))
             raise HttpError(429, {"detail": "too many findings: wait"}, {"Retry-After": retry})
         name = None if author is None else author.name
         if (full := classroom.room_for(name)) is not None:
@@ -155,11 +152,11 @@ def register_classroom(app: QuartTrio, services: Services, judge: Judge) -> None
             raise HttpError(503, busy, {"Retry-After": "2"})
         if wait := budget.retry_after(trio.current_time()):
             raise HttpError(503, busy, {"Retry-After": str(wait)})
-        bugs = _bugs_of(services, name)
+        bugs = services.lab.bug_names(name)
         try:
             async with replays:
                 started = trio.current_time()
-                try:
+                try:  # (a thread cannot be cancelled: a cancel waits for it, REPLAY_SECONDS)
                     verdict = await trio.to_thread.run_sync(judge, evidence, bugs)
                 finally:
                     ended = trio.current_time()
@@ -183,10 +180,8 @@ def register_classroom(app: QuartTrio, services: Services, judge: Judge) -> None
             "detail": verdict.detail,
             "steps": len(evidence.steps),
         }
-        try:
+        with saving():
             finding = await classroom.add_finding(name, status, verdict.bug, finding_body)
-        except StoreError as error:
-            raise unsaved(error) from None
         logs.info(
             log,
             "finding judged",
@@ -212,13 +207,19 @@ def register_classroom(app: QuartTrio, services: Services, judge: Judge) -> None
 
     @app.get("/lab/findings")
     async def all_findings() -> dict[str, Any]:
+        """Every finding without its two replies (20,000 of them could be 160 MB), or, with
+        `?trainee=NAME`, NAME's whole."""
         needs_teacher()
-        return {"findings": [finding.as_json() for finding in classroom.findings]}
+        trainee = request.args.get("trainee")
+        if trainee is not None:
+            return {"findings": [finding.as_json() for finding in classroom.mine(trainee)]}
+        return {"findings": [finding.without_replies() for finding in classroom.findings]}
 
     @app.delete("/lab/findings")
     async def clear_findings() -> dict[str, Any]:
         needs_teacher()
-        await saved(classroom.clear_findings())
+        with saving():
+            await classroom.clear_findings()
         log.warning("lab findings cleared")
         return {"findings": []}
 
@@ -265,9 +266,14 @@ def register_classroom(app: QuartTrio, services: Services, judge: Judge) -> None
         }
 
 
-def unsaved(error: StoreError) -> HttpError:
-    """503: the database did not take the change (or its outcome is not known: it says so)."""
-    return HttpError(503, {"detail": f"not saved: {error}"}, {"Retry-After": "2"})
+@contextmanager
+def saving() -> Iterator[None]:
+    """A change of the classroom's tables: one the database did not take is a 503 (its text
+    says when the outcome is not known)."""
+    try:
+        yield
+    except StoreError as error:
+        raise HttpError(503, {"detail": f"not saved: {error}"}, {"Retry-After": "2"}) from None
 
 
 def _kept(reply: Any) -> Any:
@@ -276,13 +282,6 @@ def _kept(reply: Any) -> Any:
     if len(text) <= MAX_REPLY_CHARS:
         return reply
     return {"truncated": True, "json": text[:MAX_REPLY_CHARS]}
-
-
-def _bugs_of(services: Services, name: str | None) -> tuple[str, ...]:
-    """A finding's buggy twin: the stand-wide bugs and its author's."""
-    stand = services.bugs.enabled()
-    mine = services.classroom.table.get(name, ()) if name is not None else ()
-    return tuple(dict.fromkeys([*stand, *mine]))
 
 
 def _checked(parse: Callable[[], Any]) -> Any:

@@ -239,7 +239,18 @@ def paths() -> dict[str, Any]:
             },
             "get": {
                 "summary": "Every finding of the class." + TEACHER,
+                "description": "Without their `clean` and `buggy` replies; with `?trainee=NAME`, "
+                "NAME's findings whole.",
                 "tags": TAG,
+                "parameters": [
+                    {
+                        "name": "trainee",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "one trainee's findings, with their replies",
+                    }
+                ],
                 "responses": {"200": _json(FINDINGS, "Every finding"), "403": FORBIDDEN},
             },
             "delete": {

@@ -45,6 +45,14 @@ async def test_a_long_reply_is_kept_cut_and_the_board_shows_no_replies(
             assert kept["json"] == json.dumps(BIG)[:MAX_REPLY_CHARS]
             mine = (await call(stand, "GET", "/lab/findings/mine", ivan))[1]["findings"]
             assert mine[0]["clean"] == kept
+            every = (await call(stand, "GET", "/lab/findings"))[1]["findings"]
+            assert every == [{k: v for k, v in finding.items() if k not in ("clean", "buggy")}]
+            whole = await call(stand, "GET", "/lab/findings?trainee=ivan")
+            assert whole == (200, {"findings": [finding]})
+            assert await call(stand, "GET", "/lab/findings?trainee=maria") == (
+                200,
+                {"findings": []},
+            )
             board = (await call(stand, "GET", "/lab/classroom"))[1]["people"]
             row = next(person for person in board if person["name"] == "ivan")
             assert row["findings"] == [

@@ -219,3 +219,16 @@ async def test_stale_stats_of_one_trainee_is_theirs_alone(
             assert await connections("olga") == 1  # the same bug, but her own memory
             await trio.sleep(STALE_STATS_SECONDS)  # (virtual) his answer is too old now
             assert await connections("ivan") == 1
+
+
+async def test_a_users_bug_names_are_the_stand_s_and_theirs_in_catalogue_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """What a finding's twin with the trainee's bugs gets (web/classroom.py)."""
+    async with open_stand({**AUTH, "QAKIT_BUGS": "stale_stats"}) as stand:
+        lab = stand.app.services.lab
+        await tokens(stand, "ivan")
+        await assign(stand, {"ivan": ["duplicate_event", "ack_after_data", "stale_stats"]})
+        assert lab.bug_names("ivan") == ("ack_after_data", "duplicate_event", "stale_stats")
+        assert lab.bug_names("maria") == ("stale_stats",)
+        assert lab.bug_names(None) == ("stale_stats",)

@@ -39,6 +39,7 @@ from ..support.browser import (
     stand_process,
     until,
 )
+from ..support.class_auth import AUTH, CODE, SECRET, TEACHER
 from ..support.timeouts import TIMEOUT
 from .test_languages import check_page, switch
 
@@ -50,15 +51,7 @@ FILES = ("classroom.html", "classroom.js", "me.html", "me.js", "report.js", "pla
 HTML_KEYS = re.compile(r'data-i18n(?:-html)?="([^"]+)"|data-i18n-attr="[^"]*?:([^";]+)')
 JS_KEYS = re.compile(r'"((?:cls|me|rep|find)\.[A-Za-z_.]+)"')
 PLURAL = ("one", "few", "many", "other")
-TEACHER = "teacher-token-0123456789"
-CODE = "lesson-26"
-AUTH_ON = {
-    "QAKIT_AUTH": "on",
-    "QAKIT_TEACHER_TOKEN": TEACHER,
-    "QAKIT_CLASS_CODE": CODE,
-    "QAKIT_JWT_SECRET": "classroom-test-secret-of-32-chars",
-    "QAKIT_RATE_LIMIT": "off",
-}
+AUTH_ON = {**AUTH, "QAKIT_JWT_SECRET": SECRET}
 TRAINEE = "ivan"
 BUG, OTHER = "duplicate_event", "list_orders_off_by_one"  # dealt both: one found, one not
 EXPECTED = "<b>one</b> event per request"  # markup a trainee typed: shown as text, never run

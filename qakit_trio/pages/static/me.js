@@ -8,7 +8,7 @@
   const {el} = Stand;
   const $ = (id) => document.getElementById(id);
   const stand = await Stand.header("/me");
-  const POLL_MS = 5000;
+  const POLL_MS = 15000;  // and "Refresh": a verdict shows in the playground at once anyway
 
   function showAuth() {
     $("me-signed-out").classList.toggle("hidden", !stand.auth || Stand.token() !== null);
