@@ -26,6 +26,7 @@ from qakit_trio.pipeline.request import Stage
 from qakit_trio.services import Services
 from qakit_trio.sessions.actions import Action, base_actions
 from qakit_trio.sessions.admit import admission
+from qakit_trio.sessions.channel_actions import channel_actions
 from qakit_trio.sessions.expiry import auth_actions
 from qakit_trio.sessions.order_actions import order_actions
 from qakit_trio.sessions.pipeline import pipeline
@@ -112,6 +113,7 @@ def create_app(
     actions = {
         **base_actions(),
         **order_actions(),
+        **channel_actions(),  # subscribe, unsubscribe, history, presence
         **auth_actions(settings.auth),  # refresh (QAKIT_AUTH=on: sessions/expiry.py)
         **(extra_actions or {}),
     }

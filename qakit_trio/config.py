@@ -17,6 +17,9 @@ from qakit_trio.auth.limits import RateLimit
 from qakit_trio.config_values import PARSERS
 from qakit_trio.errors import ConfigError
 
+# How much larger the room of a client's own replies is than the hub's (ws/outbox.py).
+OWN_ROOM_FRAMES = 32
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxLimits:
@@ -59,6 +62,12 @@ class Settings:
     outbox_bytes: int = 1024 * 1024  # like Centrifugo's client queue (outbox.py)
     slow_consumer_timeout: float = 10.0  # no write progress this long: evicted (hub.py)
     ping_interval: float = 20.0
+    # channel history (ws/history.py) and subscriptions (ws/channel_ops.py)
+    history_size: int = 100  # publications kept per channel
+    history_ttl: float = 300.0  # seconds a publication is kept
+    history_bytes: int = 256 * 1024  # kept per channel, at most
+    history_total_bytes: int = 64 * 1024 * 1024  # kept over all channels, at most
+    max_subscriptions: int = 32  # channels one connection may hold
     close_timeout: float = 2.0
     shutdown_timeout: float = 5.0
     log_level: str = "INFO"
@@ -108,6 +117,11 @@ KNOWN_VARIABLES: dict[str, str] = {
     "QAKIT_OUTBOX_BYTES": "outbox_bytes",
     "QAKIT_SLOW_CONSUMER_TIMEOUT": "slow_consumer_timeout",
     "QAKIT_PING_INTERVAL": "ping_interval",
+    "QAKIT_HISTORY_SIZE": "history_size",
+    "QAKIT_HISTORY_TTL": "history_ttl",
+    "QAKIT_HISTORY_BYTES": "history_bytes",
+    "QAKIT_HISTORY_TOTAL_BYTES": "history_total_bytes",
+    "QAKIT_MAX_SUBSCRIPTIONS": "max_subscriptions",
     "QAKIT_CLOSE_TIMEOUT": "close_timeout",
     "QAKIT_SHUTDOWN_TIMEOUT": "shutdown_timeout",
     "QAKIT_LOG_LEVEL": "log_level",
@@ -182,6 +196,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             f"QAKIT_CLOSE_TIMEOUT ({settings.close_timeout}) must be shorter than "
             f"QAKIT_SHUTDOWN_TIMEOUT ({settings.shutdown_timeout}): a closing handshake has to "
             "fit inside the shutdown"
+        )
+    own_room = settings.outbox_size * OWN_ROOM_FRAMES
+    if settings.history_size > own_room:
+        raise ConfigError(
+            f"QAKIT_HISTORY_SIZE ({settings.history_size}) must fit the room of a client's own "
+            f"frames, QAKIT_OUTBOX_SIZE x {OWN_ROOM_FRAMES} ({own_room}): a recovery is queued "
+            "at once; raise QAKIT_OUTBOX_SIZE or lower QAKIT_HISTORY_SIZE"
         )
     if settings.kafka_bootstrap is not None:
         if settings.kafka_flush_timeout + 1.0 >= settings.shutdown_timeout:

@@ -90,6 +90,18 @@ def _whole(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _between(minimum: int, maximum: int) -> Callable[[str], int]:
+    whole = _whole(minimum)
+
+    def parse(value: str) -> int:
+        number = whole(value)
+        if number > maximum:
+            raise ValueError(f"{number} is above the maximum of {maximum}")
+        return number
+
+    return parse
+
+
 def _seconds(*, allow_zero: bool) -> Callable[[str], float]:
     def parse(value: str) -> float:
         try:
@@ -197,6 +209,11 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "outbox_bytes": _whole(1024),
     "slow_consumer_timeout": _seconds(allow_zero=False),
     "ping_interval": _seconds(allow_zero=True),
+    "history_size": _between(1, 1_000),  # a recovery is queued in one step (channel_actions)
+    "history_ttl": _seconds(allow_zero=False),
+    "history_bytes": _whole(1024),
+    "history_total_bytes": _whole(64 * 1024),
+    "max_subscriptions": _between(1, 1_000),
     "close_timeout": _seconds(allow_zero=False),
     "shutdown_timeout": _seconds(allow_zero=False),
     "log_level": _log_level,

@@ -47,6 +47,9 @@ class ErrorCode(StrEnum):
     TOO_MANY_DELAYED = "too_many_delayed"  # a trainee's delayed replies: ws/delayed.py
     RATE_LIMITED = "rate_limited"  # QAKIT_RATE_LIMIT: auth/limits.py
     FORBIDDEN = "forbidden"  # QAKIT_AUTH=on: what this user's role may not do (auth/users.py)
+    ALREADY_SUBSCRIBED = "already_subscribed"  # subscriptions: sessions/channel_actions.py
+    NOT_SUBSCRIBED = "not_subscribed"
+    TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"  # QAKIT_MAX_SUBSCRIPTIONS
 
 
 class QakitError(Exception):

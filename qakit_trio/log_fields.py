@@ -82,6 +82,13 @@ FIELDS: Final[dict[str, tuple[str, type]]] = {
     "client": ("client.address", str),
     "user_agent": ("user_agent.original", str),
     "duration_ns": ("event.duration", int),
+    # channels: recovery (sessions/channel_actions.py), the teacher's blip (web/lab.py)
+    "subscribed_to": ("qakit.channel_subscribed", str),
+    "since": ("qakit.recovery.since", int),
+    "offset": ("qakit.offset", int),
+    "replayed": ("qakit.recovery.replayed", int),
+    "closed": ("qakit.closed", int),
+    "history_reset": ("qakit.history_reset", int),
     # slow consumers, keepalive, the hub
     "why": ("qakit.why", str),
     "queued_bytes": ("qakit.queued.bytes", int),

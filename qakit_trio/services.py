@@ -53,6 +53,8 @@ from qakit_trio.sessions.identity import Identities
 from qakit_trio.supervisor import Supervisor
 from qakit_trio.transport.base import ServerTerminated
 from qakit_trio.wire import legacy
+from qakit_trio.ws.channel_ops import ChannelOps
+from qakit_trio.ws.history import HistoryLimits
 from qakit_trio.ws.hub import STALL_GRACE, Hub
 from qakit_trio.ws.keepalive import run_keepalive, run_slow_consumer_watch
 from qakit_trio.ws.tap import Taps
@@ -119,7 +121,20 @@ class Services:
         self.settings = settings
         grace = min(STALL_GRACE, settings.slow_consumer_timeout)
         self.taps = Taps()  # the inspector's taps on both hubs and their connections (tap.py)
-        self.hub = Hub(grace, name="/ws", taps=self.taps)
+        history = HistoryLimits(
+            settings.history_size,
+            settings.history_ttl,
+            settings.history_bytes,
+            settings.history_total_bytes,
+        )
+        self.hub = Hub(grace, name="/ws", taps=self.taps, history=history)
+        # offsets, subscriptions, presence on /ws (none in the qa_kit profile: its frames
+        # are the original's)
+        self.channels = (
+            None
+            if settings.profile == "qa_kit"
+            else ChannelOps(self.hub, settings.max_subscriptions)
+        )
         self.legacy_hub = Hub(grace, name="/ws/orders", taps=self.taps)
         # the lab (lab/lab.py): its bugs (lab/bugs.py) and a teacher's fault rules (PUT
         # /lab/faults), put in front of a request by the pipeline's lab stage
@@ -168,6 +183,7 @@ class Services:
             lab=self.lab,
             metrics=self.metrics,
             identities=self.identities,
+            channels=self.channels,
         )
         self.supervisor = Supervisor()
         # Set by our launcher (server.serve) when the shutdown starts: what tells clients 1001 on

@@ -95,6 +95,7 @@ BOTH_PATHS = {
     "test_hardening.py",
     "test_quiet_logs.py",
     "test_server.py",
+    "sessions/test_channel_actions.py",
     "sessions/test_faults.py",
     "sessions/test_kafka_events.py",
     "sessions/test_legacy.py",

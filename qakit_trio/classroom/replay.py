@@ -45,6 +45,7 @@ from qakit_trio.classroom.steps import (
     Step,
     Verdict,
     Wrong,
+    named_epochs,
     normalized,
 )
 from qakit_trio.transport.kit import Stand, StandClient, StandClosed
@@ -147,6 +148,9 @@ async def _twin(
     run = _Run(Replies.of(len(steps)), deadline)
     kafka = KeptRecords()
     app = make_app({"bugs": bugs, "deterministic": SEED}, kafka)
+    services = app.services  # the steps' recoveries name epochs of ours: the twin starts there
+    for channel, epoch in named_epochs(steps, services.settings.default_channel).items():
+        services.hub.history.adopt(channel, epoch)
     with trio.fail_after(VIRTUAL_SECONDS):
         async with app.test_app() as test_app, trio.open_nursery() as readers:
             stand = Stand(app, test_app.test_client())

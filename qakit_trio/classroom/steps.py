@@ -248,3 +248,30 @@ def normalized(value: Any) -> Any:
     if isinstance(value, list):
         return [normalized(item) for item in value]
     return value
+
+
+OUR_EPOCH = re.compile(r"^[0-9a-f]{8}$")  # an epoch as the stand makes them (wire/stamps.py)
+
+
+def named_epochs(steps: tuple[Step, ...], default_channel: str) -> dict[str, str]:
+    """channel -> the epoch the steps' recoveries name for it (a `since` of subscribe or
+    history, the URL's ?epoch=), when it is one of ours: a replay twin starts those channels
+    at those epochs, as the trainee met them (replay.py). Any other epoch stays foreign."""
+    named: dict[str, str] = {}
+    for step in steps:
+        if not isinstance(step, WsStep):
+            continue
+        query = dict(parse_qsl(urlsplit(step.path).query))
+        if OUR_EPOCH.match(query.get("epoch", "")):
+            named.setdefault(query.get("channel") or default_channel, query["epoch"])
+        try:
+            sent = json.loads(step.text)
+        except ValueError:
+            continue
+        payload = sent.get("payload") if isinstance(sent, dict) else None
+        since = payload.get("since") if isinstance(payload, dict) else None
+        channel = payload.get("channel") if isinstance(payload, dict) else None
+        epoch = since.get("epoch") if isinstance(since, dict) else None
+        if isinstance(channel, str) and isinstance(epoch, str) and OUR_EPOCH.match(epoch):
+            named.setdefault(channel, epoch)
+    return named

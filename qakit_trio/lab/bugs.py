@@ -21,7 +21,7 @@ from typing import Any
 @dataclass(frozen=True, slots=True)
 class Bug:
     name: str
-    surface: str  # ws (the envelope protocol), legacy, rest, domain, kafka, logs
+    surface: str  # ws (the envelope protocol), channels (its subscriptions), legacy, rest, ...
     summary: str
 
 
@@ -62,8 +62,40 @@ CATALOGUE: tuple[Bug, ...] = (
         "logs",
         "the `event` log line lacks its event_id (Kibana cannot be matched to Kafka)",
     ),
+    Bug(
+        "recovery_skips_one",
+        "channels",
+        "a recovery (since) leaves out the first publication the client missed",
+    ),
+    Bug(
+        "recovery_duplicates_last",
+        "channels",
+        "a recovery (since) sends again the last publication the client already had",
+    ),
+    Bug(
+        "offset_gap",
+        "channels",
+        "a publication of the trainee's skips an offset (..., 3, 5, ...): the channel has a gap",
+    ),
+    Bug(
+        "presence_keeps_ghosts",
+        "channels",
+        "presence still lists connections that closed (not those that unsubscribed)",
+    ),
+    Bug(
+        "unsubscribe_ignored",
+        "channels",
+        "unsubscribe answers as if it worked, and the messages keep coming",
+    ),
+    Bug(
+        "epoch_never_changes",
+        "channels",
+        "a position of another epoch (before a history reset) is recovered as if the epoch "
+        "were the same: offsets are compared alone",
+    ),
 )
 NAMES = tuple(bug.name for bug in CATALOGUE)
+CHANNEL_BUGS = frozenset(bug.name for bug in CATALOGUE if bug.surface == "channels")
 # Bugs a teacher may give to one trainee (PUT /lab/assignments): every one of them. Those about
 # shared state show only to their trainee (lab/lab.py, docs/lab-answer-key.md says what each
 # shows): stale_stats answers from the trainee's own old answer, broadcast_leaks_channels leaks
@@ -104,7 +136,14 @@ class Bugs:
     legacy_requester_misses_event = False
     kafka_record_without_event_id = False
     event_log_without_event_id = False
+    recovery_skips_one = False
+    recovery_duplicates_last = False
+    offset_gap = False
+    presence_keeps_ghosts = False
+    unsubscribe_ignored = False
+    epoch_never_changes = False
     any_on = False  # at least one of them
+    channels_on = False  # one of the channel bugs (lab/channels.py)
     names: frozenset[str] = frozenset()  # the ones that are on
 
     def __init__(self, enabled: Iterable[str] = ()) -> None:
@@ -116,6 +155,7 @@ class Bugs:
         for name in NAMES:
             setattr(self, name, name in wanted)
         self.any_on = bool(wanted)
+        self.channels_on = not wanted.isdisjoint(CHANNEL_BUGS)
         self.names = wanted
 
     def enabled(self) -> list[str]:

@@ -7,12 +7,15 @@ replies, to practise waiting and correlation. Pure: parsing and checking only (n
                "duplicate": ["event"],      # kinds sent twice
                "reorder": true,             # this request's frames after the ack, last first
                "fragment": 4,               # each reply frame as 4 WebSocket fragments
-               "close": 4000}}              # then the server closes with this code:
+               "close": 4000,               # then the server closes with this code:
                                             # 1000, 1001, 1008, 1011 or 3000-4999
+               "disconnect_after_ms": 500}} # the TCP connection dropped this much later,
+                                            # no close frame (1006): a lost Wi-Fi
 
 A bad `fault` is a `validation_error` naming the field (`fault.delay_ms`, ...), after the ack.
-`delay_ms` is at most MAX_DELAY_MS (60 s); how many delayed replies a connection may hold:
-ws/delayed.py.
+`delay_ms` and `disconnect_after_ms` are at most MAX_DELAY_MS (60 s); how many delayed replies
+(and pending disconnects) a connection may hold: ws/delayed.py. A fault of nothing but
+`disconnect_after_ms` leaves the replies as they are.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ MAX_DELAY_MS = 60_000
 # a client fails the connection with 1002 on them).
 CLOSE_CODES = frozenset({1000, 1001, 1008, 1011})
 CLOSE_RANGE = (3000, 4999)
+FIELDS = ("delay_ms", "drop", "duplicate", "reorder", "fragment", "close", "disconnect_after_ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,12 @@ class Fault:
     reorder: bool = False
     fragment: int = 1
     close: int | None = None
+    disconnect_after_ms: int | None = None
+
+    @property
+    def only_disconnect(self) -> bool:
+        """Nothing but `disconnect_after_ms`: the replies go out as they would without it."""
+        return self == Fault(disconnect_after_ms=self.disconnect_after_ms)
 
 
 def _invalid(field: str, message: str) -> ProtocolError:
@@ -70,11 +80,9 @@ def parse_fault(value: object) -> Fault:
         raise ProtocolError(
             ErrorCode.VALIDATION_ERROR, "fault must be a JSON object", field="fault"
         )
-    unknown = sorted(set(value) - {"delay_ms", "drop", "duplicate", "reorder", "fragment", "close"})
+    unknown = sorted(set(value) - set(FIELDS))
     if unknown:
-        raise _invalid(
-            unknown[0], "is not a fault (delay_ms, drop, duplicate, reorder, fragment, close)"
-        )
+        raise _invalid(unknown[0], f"is not a fault ({', '.join(FIELDS)})")
     reorder = value.get("reorder", False)
     if not isinstance(reorder, bool):
         raise _invalid("reorder", "must be true or false")
@@ -96,6 +104,7 @@ def parse_fault(value: object) -> Fault:
         reorder=reorder,
         fragment=_whole(value, "fragment", 2, 16) or 1,
         close=close,
+        disconnect_after_ms=_whole(value, "disconnect_after_ms", 0, MAX_DELAY_MS),
     )
 
 

@@ -13,6 +13,8 @@ request only:
     its store       what the orders domain does   LabStore (any_transition_allowed,
                                                   lost_update, list_orders_off_by_one)
     its events      the log line, the Kafka record LabEvents; RequesterMissesEvent
+    its channels    offsets, recovery, presence    LabChannels (channels.py: the six
+                                                  `channels` bugs)
     its action      (stale_stats: answered from an old answer)
 
 A request's bugs are the stand-wide ones (QAKIT_BUGS, PUT /lab/bugs) plus those the teacher
@@ -25,12 +27,14 @@ order (store.py `Races`), so the write that is lost is always the trainee's own.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 import trio
 
 from qakit_trio.errors import ProtocolError
 from qakit_trio.lab.bugs import NAMES, Bugs
+from qakit_trio.lab.channels import with_bugs
 from qakit_trio.lab.fault_outlet import FaultOutlet
 from qakit_trio.lab.fault_rules import FaultRules
 from qakit_trio.lab.fault_spec import Fault, parse_fault
@@ -47,6 +51,7 @@ from qakit_trio.pipeline.request import ConnectionRequest, Next, Outlet, Request
 from qakit_trio.wire import protocol
 from qakit_trio.wire.framing import Frame
 from qakit_trio.wire.protocol import Message
+from qakit_trio.ws.channel_ops import ChannelOps
 from qakit_trio.ws.hub import Hub
 
 STALE_STATS_SECONDS = 5.0  # stale_stats: /stats answers what it counted up to this long ago
@@ -87,8 +92,11 @@ class Lab:
 
     def bugs_of(self, request: Request) -> tuple[Bugs, frozenset[str]]:
         """The request's bugs: the stand-wide ones and its user's; and which are its user's."""
-        user = request.user
-        mine = None if user is None else self.assigned.get(user.name)
+        return self.bugs_for(None if request.user is None else request.user.name)
+
+    def bugs_for(self, user: str | None) -> tuple[Bugs, frozenset[str]]:
+        """A user's bugs (None: anonymous), as `bugs_of`."""
+        mine = None if user is None else self.assigned.get(user)
         if not mine:
             return self.bugs, frozenset()
         names = self.bugs.names | frozenset(mine)
@@ -98,6 +106,10 @@ class Lab:
                 self._views.clear()
             view = self._views[names] = Bugs(names)
         return view, frozenset(mine) - self.bugs.names
+
+    def channels_for(self, ops: ChannelOps, user: str | None) -> ChannelOps:
+        """`ops` with `user`'s channel bugs: a connection's recovery at connect (no request)."""
+        return with_bugs(ops, self.bugs_for(user)[0])
 
     async def stage(self, request: Request, call_next: Next) -> None:
         bugs, only_mine = self.bugs_of(request)
@@ -153,6 +165,8 @@ class Lab:
                 request.outlet = ClosesOnInvalidJson(request.outlet, request.conn)
             await call_next(request)
             return
+        if request.channels is not None:
+            request.channels = with_bugs(request.channels, bugs)
         if bugs.no_id_request_id and request.assigned_id:
             request.request_id = "no-id"  # the original stand's id for a request without one
         try:
@@ -160,6 +174,31 @@ class Lab:
         except ProtocolError as refused:  # a bad `fault`: the ack, then what is wrong with it
             await self._refuse(request, refused)
             return
+        drop = None if fault is None else fault.disconnect_after_ms
+        if drop is not None:  # reconnection practice: after the replies (drop_after)
+            no_room = request.conn.delay_refused()  # (a drop is one of the delayed tasks)
+            if no_room is not None:
+                await self._refuse(request, no_room)
+                return
+            if fault is not None and fault.only_disconnect:
+                fault = None  # its replies as without a fault
+            try:
+                await self._faulty(request, call_next, bugs, leak_to, fault)
+            finally:
+                with contextlib.suppress(ProtocolError):  # (its room was checked above)
+                    request.conn.drop_after(drop / 1000)
+            return
+        await self._faulty(request, call_next, bugs, leak_to, fault)
+
+    async def _faulty(
+        self,
+        request: ConnectionRequest,
+        call_next: Next,
+        bugs: Bugs,
+        leak_to: str | None,
+        fault: Fault | None,
+    ) -> None:
+        """The request with its own fault, or the bugs' outlets (no fault)."""
         if fault is not None:  # what the trainee asked for (no other bug but these two)
             faulty = FaultOutlet(request.conn, fault)
             if fault.delay_ms:  # refused before the action runs, if it is to be
@@ -200,7 +239,11 @@ class Lab:
         connections in other channels (theirs alone: `leak_to`)."""
         if not bugs.broadcast_leaks_channels:
             return outlet
-        return LeaksToEveryChannel(outlet, self._hub, request.conn.channel, only=leak_to)
+        payload = request.body.get("payload")  # (the envelope's broadcast action checks it)
+        envelope = request.door.name == "envelope"
+        target = payload.get("channel") if envelope and isinstance(payload, dict) else None
+        channel = target if isinstance(target, str) else request.conn.channel
+        return LeaksToEveryChannel(outlet, self._hub, channel, only=leak_to)
 
     def _fault_of(self, request: ConnectionRequest) -> Fault | None:
         """The request's own `fault` (which wins), or a teacher's rule's; ProtocolError

@@ -97,29 +97,24 @@ class ClosesOnInvalidJson:
 
 
 class LeaksToEveryChannel:
-    """broadcast_leaks_channels: what a client broadcasts to its channel (its own copy comes
-    through `share`) reaches every other channel of the hub too; given to one trainee (`only`),
-    only their own connections in other channels."""
+    """broadcast_leaks_channels: what a client broadcasts to a channel (its own copy comes
+    through `share`) reaches every connection of the hub that is not in that channel too, once
+    each; given to one trainee (`only`), only their own such connections."""
 
     def __init__(self, inner: Outlet, hub: Hub, channel: str, *, only: str | None = None) -> None:
         self._inner = inner
         self._hub = hub
-        self._channel = channel
+        self._channel = channel  # the one the broadcast goes to
         self._only = only
 
     async def reply(self, frame: Message, text: str | None = None) -> None:
         await self._inner.reply(frame, text)
 
     async def share(self, item: Frame) -> int:
-        hub, only = self._hub, self._only
-        if only is None:
-            for other in hub.stats():
-                if other != self._channel:
-                    hub.publish(other, item)
-        else:
-            for member in list(hub.members()):
-                if member.user == only and member.channel != self._channel:
-                    hub.offer(member, item)
+        hub, only, channel = self._hub, self._only, self._channel
+        for member in list(hub.members()):
+            if channel not in member.channels and (only is None or member.user == only):
+                hub.offer(member, item)
         return await self._inner.share(item)
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from qakit_trio.auth.users import User
     from qakit_trio.domain.order_store import OrderStore
     from qakit_trio.pipeline.events import Announcer, Events
+    from qakit_trio.ws.channel_ops import ChannelOps
     from qakit_trio.ws.connection import Connection
 
 
@@ -133,7 +134,7 @@ class ConnectionRequest(Request):
     """A request that came in a WebSocket message: its connection is its sender and, until a
     stage wraps it, its outlet."""
 
-    __slots__ = ("assigned_id", "body", "conn", "previous_id", "problem")
+    __slots__ = ("assigned_id", "body", "channels", "conn", "previous_id", "problem")
 
     def __init__(
         self,
@@ -154,6 +155,9 @@ class ConnectionRequest(Request):
         self.problem: Exception | None = None  # why it could not be decoded (raised by act)
         self.assigned_id = False  # the client sent no request_id: the server assigned it
         self.previous_id: RequestId | None = None  # the connection's previous request's id
+        # /ws's channels (envelope protocol): offsets, subscriptions, presence; the lab's
+        # channel bugs wrap it (lab/channels.py). None for the other doors.
+        self.channels: ChannelOps | None = None
 
     def close_soon(self, code: int, reason: str) -> None:
         self.conn.close_soon(code, reason)

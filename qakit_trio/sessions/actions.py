@@ -18,6 +18,7 @@ from qakit_trio.auth.users import may_broadcast
 from qakit_trio.pipeline.request import ConnectionRequest
 from qakit_trio.sessions.deps import Deps
 from qakit_trio.wire import protocol, stamps
+from qakit_trio.wire.channels import optional_channel
 from qakit_trio.wire.framing import Frame
 from qakit_trio.wire.stamps import new_event_id
 from qakit_trio.ws.hub import Hub, Member
@@ -64,38 +65,55 @@ async def triplet_demo(ctx: ActionContext) -> None:
 
 
 async def broadcast(ctx: ActionContext) -> None:
-    """ack -> a `message` frame to every member of the channel, sender too -> ws.broadcast."""
+    """ack -> a `message` frame to every member of the channel, sender too -> ws.broadcast.
+    The channel: `payload.channel` (one the connection is subscribed to), else the URL's."""
     message = protocol.require_str(ctx.payload, "message")
-    channel = ctx.conn.channel
+    conn, ops = ctx.conn, ctx.channels
+    channel = conn.channel if ops is None else optional_channel(ctx.payload, conn.channel)
     user = ctx.user
     if user is not None and not may_broadcast(user, channel):  # `announcements`: the teacher's
         raise protocol.ProtocolError(
             protocol.ErrorCode.FORBIDDEN,
             f"{user.name} may not broadcast to {channel}: only the teacher may",
         )
+    member = conn.member
+    if ops is not None and (member is None or channel not in member.channels):
+        raise protocol.ProtocolError(
+            protocol.ErrorCode.NOT_SUBSCRIBED,
+            f"not subscribed to {channel}: subscribe to it first",
+            channel=channel,
+        )
     frame = protocol.channel_message(
-        channel, message, ctx.request_id, ctx.conn.id, None if user is None else user.name
+        channel, message, ctx.request_id, conn.id, None if user is None else user.name
     )
-    delivered, congested = await publish_to_channel(ctx, ctx.deps.hub, frame)
+    delivered, congested = await publish_to_channel(
+        ctx, ctx.deps.hub, frame, channel, None if ops is None else ops.publish
+    )
     await ctx.event("ws.broadcast", {"channel": channel, "delivered": delivered})
     # Flow control: this client's next request waits until the subscribers this broadcast
     # left congested have drained (or left): the publisher is slowed, never the readers.
-    await ctx.conn.wait_drained(congested)
+    await conn.wait_drained(congested)
 
 
 async def publish_to_channel(
-    request: ConnectionRequest, hub: Hub, frame: protocol.Message
+    request: ConnectionRequest,
+    hub: Hub,
+    frame: protocol.Message,
+    channel: str,
+    numbered: Callable[[str, protocol.Message], Frame] | None = None,
 ) -> tuple[int, list[Member]]:
-    """One client's `frame` to every member of its channel, the client too; logged once
-    and sent to Kafka. Returns how many got it and the members it left congested (for the
-    caller's `conn.wait_drained`, once its own replies are out). Both profiles' broadcast."""
-    conn, channel = request.conn, request.conn.channel
+    """One client's `frame` to every member of `channel`, the client too; logged once and
+    sent to Kafka. Returns how many got it and the members it left congested (for the
+    caller's `conn.wait_drained`, once its own replies are out). Both profiles' broadcast;
+    `numbered`: the envelope's, which gives it its offset and keeps it (ws/channel_ops.py)."""
+    conn = request.conn
     # `ts`: when it is published (wire/stamps.py). The sender's copy is queued in the same
     # step, so room for it first (a wait lets other frames in), then the stamp if it is stale.
     await conn.room()
     if not stamps.is_newest(frame["ts"]):
         frame["ts"] = stamps.frame_ts()
-    item = Frame.of(protocol.encode(frame))  # framed once for everyone
+    # framed once for everyone (with its offset: in this same step, so in offset order)
+    item = Frame.of(protocol.encode(frame)) if numbered is None else numbered(channel, frame)
     congested: list[Member] = []
     # Queued rather than written at once when this client has more requests waiting (a burst
     # goes out to each subscriber in one write: docs/send-path.md). The sender gets its copy

@@ -12,6 +12,7 @@ from qakit_trio.lab.lab import Lab
 from qakit_trio.pipeline.events import EventSink, OrderEvents
 from qakit_trio.request_metrics import RequestMetrics
 from qakit_trio.sessions.identity import Identities
+from qakit_trio.ws.channel_ops import ChannelOps
 from qakit_trio.ws.hub import Hub
 
 
@@ -26,3 +27,4 @@ class Deps:
     lab: Lab
     metrics: Mapping[str, RequestMetrics]  # by `protocol` label: envelope, legacy, rest
     identities: Identities  # QAKIT_AUTH, QAKIT_RATE_LIMIT (sessions/identity.py)
+    channels: ChannelOps | None = None  # /ws's offsets, subscriptions (None: qa_kit profile)

@@ -10,6 +10,7 @@ What every door shares (timing, counting, the lab, failures) is the pipeline's
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from qakit_trio import logs
@@ -22,6 +23,8 @@ from qakit_trio.sessions.deps import Deps
 from qakit_trio.sessions.expiry import token_expiry
 from qakit_trio.sessions.pipeline import Chain
 from qakit_trio.wire import protocol
+from qakit_trio.wire.channels import Since
+from qakit_trio.wire.framing import Frame
 from qakit_trio.ws.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -88,10 +91,23 @@ class EnvelopeDoor:
 class EnvelopeSession:
     """One connection's envelope requests: decoded here, run through the door's chain."""
 
-    __slots__ = ("_conn", "_door", "_expiry", "_previous_id", "_requests", "_user")
+    __slots__ = (
+        "_conn",
+        "_door",
+        "_expiry",
+        "_previous_id",
+        "_recovered",
+        "_requests",
+        "_since",
+        "_user",
+    )
 
     def __init__(
-        self, conn: Connection, door: EnvelopeDoor, identity: Identity | None = None
+        self,
+        conn: Connection,
+        door: EnvelopeDoor,
+        identity: Identity | None = None,
+        since: Since | None = None,
     ) -> None:
         self._conn = conn
         self._door = door
@@ -99,14 +115,37 @@ class EnvelopeSession:
         self._expiry = token_expiry(conn, door.deps.identities, identity, warn=True)
         self._requests = 0
         self._previous_id: protocol.RequestId | None = None
+        self._since = since  # the URL's ?since=&epoch=: recovered at connect
+        self._recovered: Sequence[Frame] = ()
 
     def hello(self) -> protocol.Message:
-        user = self._user
+        """`connected`, with the URL channel's position; with the URL's `since`, whether it
+        was recovered (the frames follow it: `after_hello`). In the step the connection joined
+        its channel: nothing published since is missed or comes twice."""
+        user, conn, deps = self._user, self._conn, self._door.deps
         if self._expiry is not None:
             self._expiry.start()  # its token's expiry: sessions/expiry.py
         if user is None:
-            return protocol.connected(self._conn.channel, self._conn.id)
-        return protocol.connected(self._conn.channel, self._conn.id, user.name, user.role)
+            frame = protocol.connected(conn.channel, conn.id)
+        else:
+            frame = protocol.connected(conn.channel, conn.id, user.name, user.role)
+        ops = deps.channels
+        if ops is None:
+            return frame
+        since = self._since
+        if since is not None:
+            ops = deps.lab.channels_for(ops, None if user is None else user.name)
+            recovered = ops.recover(conn.channel, since)
+            frame["recovered"] = recovered is not None  # (before epoch and offset: key order)
+            self._recovered = recovered or ()
+        at = ops.position(conn.channel)
+        ts = frame.pop("ts")
+        frame["epoch"], frame["offset"], frame["ts"] = at.epoch, at.offset, ts
+        return frame
+
+    def after_hello(self) -> Sequence[Frame]:
+        recovered, self._recovered = self._recovered, ()
+        return recovered
 
     async def handle(self, message: str | bytes) -> None:
         conn, deps = self._conn, self._door.deps
@@ -130,6 +169,7 @@ class EnvelopeSession:
             deps.order_events,
         )
         request.deps = deps
+        request.channels = deps.channels
         request.user = self._user
         request.expiry = self._expiry
         request.payload = {}

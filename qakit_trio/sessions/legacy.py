@@ -196,6 +196,9 @@ class LegacySession:
             self._expiry.start()  # sessions/expiry.py
         return None  # the legacy protocol starts with the client
 
+    def after_hello(self) -> tuple[()]:
+        return ()  # no offsets in this protocol
+
     async def handle(self, message: str | bytes) -> None:
         deps = self._door.deps
         body: dict[str, Any] = {}

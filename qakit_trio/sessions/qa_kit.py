@@ -108,7 +108,9 @@ class QaKitDoor:
         if user is not None and not may_broadcast(user, request.conn.channel):
             raise Refused(f"{user.name} may not broadcast to {request.conn.channel}")
         frame = qa_kit.channel_message(request.conn.channel, text)
-        _delivered, congested = await publish_to_channel(request, self.deps.hub, frame)
+        _delivered, congested = await publish_to_channel(
+            request, self.deps.hub, frame, request.conn.channel
+        )
         await request.conn.wait_drained(congested)  # flow control, as actions.broadcast
 
     async def _get_order(self, request: ConnectionRequest, obj: dict[str, Any]) -> None:
@@ -143,6 +145,9 @@ class QaKitSession:
         if self._expiry is not None:
             self._expiry.start()  # sessions/expiry.py
         return qa_kit.hello(self._conn.channel)
+
+    def after_hello(self) -> tuple[()]:
+        return ()  # no offsets in this protocol
 
     async def handle(self, message: str | bytes) -> None:
         deps = self._door.deps

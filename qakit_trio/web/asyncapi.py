@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from qakit_trio import __version__
+from qakit_trio.web.asyncapi_channels import DATA_FRAMES
 from qakit_trio.web.asyncapi_envelope import ENVELOPE_FRAMES, ENVELOPE_REQUESTS
 from qakit_trio.web.asyncapi_legacy import LEGACY_FRAMES, LEGACY_REQUESTS
 from qakit_trio.web.asyncapi_messages import ECHO_MESSAGE, Message
@@ -57,7 +58,14 @@ CHANNEL_QUERY = {
             "description": "The channel to join (WS_DEFAULT_CHANNEL if missing or empty); "
             "1-64 printable characters, no whitespace, else HTTP 400 invalid_channel before the "
             "upgrade",
-        }
+        },
+        "since": {
+            "type": "string",
+            "pattern": "^[0-9]{1,18}$",
+            "description": "With epoch: recover from this position at connect (the hello says "
+            "recovered, the missed messages follow it); else HTTP 400 invalid_since",
+        },
+        "epoch": {"type": "string", "minLength": 1, "maxLength": 64},
     },
 }
 
@@ -117,6 +125,7 @@ def _reply_frames(request: Message) -> list[Message]:
         "broadcast": {"ChannelMessage", "QaKitChannelMessage"},
         "list_orders": {"Orders", "QaKitOrders"},
         "refresh": {"Token"},
+        **DATA_FRAMES,
     }.get(action, {"Order", "QaKitOrder"})
     return [m for m in ENVELOPE_FRAMES + QA_KIT_FRAMES if m.name in names | data]
 

@@ -11,6 +11,13 @@ from typing import Any
 from qakit_trio.auth.users import ROLES
 from qakit_trio.errors import ErrorCode
 from qakit_trio.lab.fault_spec import CLOSE_CODES, CLOSE_RANGE, KINDS, MAX_DELAY_MS
+from qakit_trio.web.asyncapi_channels import (
+    CHANNEL_FRAMES,
+    EPOCH,
+    OFFSET,
+    RECOVERED,
+    channel_requests,
+)
 from qakit_trio.web.asyncapi_messages import (
     CUSTOMER,
     EVENT_ID,
@@ -44,6 +51,14 @@ FAULT: Schema = {
         "duplicate": {"type": "array", "items": {"enum": list(KINDS)}},
         "reorder": {"type": "boolean"},
         "fragment": {"type": "integer", "minimum": 2, "maximum": 16},
+        "disconnect_after_ms": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_DELAY_MS,
+            "description": "Reconnection practice: the server drops the TCP connection this "
+            "long after the request, with no close frame (the client sees 1006); the "
+            "replies are sent as without the fault",
+        },
         "close": {
             "oneOf": [
                 {"enum": sorted(CLOSE_CODES)},
@@ -121,6 +136,7 @@ ENVELOPE_REQUESTS = [
         [{"action": "refresh", "request_id": "r8", "payload": {"token": "<a new token>"}}],
     ),
 ]
+ENVELOPE_REQUESTS += channel_requests(request)
 NEEDS_AUTH = frozenset({"refresh"})  # actions whose examples need QAKIT_AUTH=on and a token
 
 ERROR_FIELDS: Schema = {
@@ -128,6 +144,8 @@ ERROR_FIELDS: Schema = {
     "raw_action": {},
     "id": {"type": "integer"},
     "retry_after_ms": RETRY_AFTER_MS,
+    "channel": {"type": "string"},  # already_subscribed, not_subscribed, forbidden
+    "limit": {"type": "integer"},  # too_many_subscriptions
 }
 USER: Schema = {"type": "string", "description": "QAKIT_AUTH=on: who the token says this is"}
 FROM_USER: Schema = {"type": "string", "description": "QAKIT_AUTH=on: the sender's user name"}
@@ -150,9 +168,12 @@ ENVELOPE_FRAMES = [
                 "connection_id": {"type": "string"},
                 "user": USER,
                 "role": ROLE,
+                "recovered": RECOVERED,
+                "epoch": EPOCH,
+                "offset": OFFSET,
                 "ts": TS,
             },
-            optional=("user", "role"),
+            optional=("user", "role", "recovered"),
         ),
     ),
     Message(
@@ -229,6 +250,8 @@ ENVELOPE_FRAMES = [
                 "from": {"type": "string"},
                 "from_user": FROM_USER,
                 "ts": TS,
+                "offset": OFFSET,
+                "epoch": EPOCH,
             },
             optional=("from_user",),
         ),
@@ -244,8 +267,10 @@ ENVELOPE_FRAMES = [
                 "message": {"type": "string"},
                 "from_user": FROM_USER,
                 "ts": TS,
+                "offset": OFFSET,
+                "epoch": EPOCH,
             },
-            optional=("from_user",),
+            optional=("from_user", "offset", "epoch"),  # (none in the qa_kit profile)
         ),
     ),
     Message(
@@ -285,3 +310,4 @@ ENVELOPE_FRAMES = [
         ),
     ),
 ]
+ENVELOPE_FRAMES += CHANNEL_FRAMES

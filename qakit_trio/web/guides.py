@@ -38,6 +38,7 @@ GUIDES = {
             ("rest-and-orders", "REST and orders"),
             ("kafka-and-logs", "Kafka and logs"),
             ("exercises", "Exercises"),
+            ("channels", "Channels that survive a reconnect"),
             ("classroom", "The class"),
             ("glossary", "Glossary"),
         )

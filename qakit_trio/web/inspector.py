@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 import trio
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_INTERVAL = 1.0  # seconds between connection tables
 MAX_ROWS = 500  # connections listed in one table (the total says how many there are)
+# a row's subscriptions listed (its `subscriptions` says how many): 500 rows of 8 names of 64
+# characters keep a table under half a MiB, whatever QAKIT_MAX_SUBSCRIPTIONS allows
+MAX_CHANNELS_LISTED = 8
 MAX_WATCH_MESSAGE = 4096  # bytes: a watch message is a few dozen
 # A sender gathers its frames this long before it sends them: at most 20 wake-ups and messages
 # a second per inspector, however busy the stand (a person cannot read faster; the tap's
@@ -210,7 +214,9 @@ def _tables_of(taps: Taps) -> _Tables:
 
 
 def row(hub: Hub, member: Member, now: float, profile: str) -> dict[str, Any]:
-    """One line of the connection table."""
+    """One line of the connection table. `channel` is the URL's; `channels` the channels it
+    is subscribed to now (the URL's first unless it unsubscribed), in the order it subscribed,
+    each with whether it gets their join/leave frames; `subscriptions` how many there are."""
     meter = member.inlet.meter
     protocol = (
         "legacy orders"
@@ -230,4 +236,9 @@ def row(hub: Hub, member: Member, now: float, profile: str) -> dict[str, Any]:
         "queued_frames": meter.frames,
         "queued_bytes": meter.own + meter.shared,
         "last_heard_s": round(now - member.last_heard, 1),
+        "channels": [
+            {"channel": channel, "join_leave": join_leave}
+            for channel, join_leave in islice(member.channels.items(), MAX_CHANNELS_LISTED)
+        ],
+        "subscriptions": len(member.channels),
     }

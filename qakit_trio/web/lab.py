@@ -4,6 +4,11 @@
     PUT /lab/bugs {"enabled": ["name", ...]} -> the same, after the change (replaces the set)
     GET | PUT | DELETE /lab/faults          -> {"seed", "rules"}: server-wide fault rules
                                                (lab/fault_rules.py)
+    POST /lab/blip {"channel"?, "reset_history"?}
+                                            -> {"closed", "channel", "history_reset"}: the /ws
+        connections in `channel` (every one: no channel) closed with 1012 "service restart",
+        and with `reset_history` that channel's history (every channel's) started again
+        under a new epoch, as a restart without a durable history would: reconnect practice
 
 An unknown name is a 422 naming it (FastAPI's body, like every other 422 here); the change is
 logged as a WARNING: a stand with defects on should never be a surprise in its logs.
@@ -22,6 +27,8 @@ from quart_trio import QuartTrio
 from qakit_trio.lab.fault_rules import MAX_BODY_BYTES, Loc, RuleError, unknown_keys
 from qakit_trio.services import Services
 from qakit_trio.web import bodies, http_errors
+from qakit_trio.wire.close_codes import SERVICE_RESTART
+from qakit_trio.wire.protocol import channel_problem
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +85,56 @@ def register_lab(app: QuartTrio, services: Services) -> None:
         log.warning("lab fault rules changed", extra={"fields": {"fault_rules": rules.listing()}})
         return rules.listing()
 
+    @app.post("/lab/blip")
+    async def blip() -> dict[str, Any]:
+        body = await bodies.json_object(max_bytes=1024)
+        if extra := sorted(set(body) - {"channel", "reset_history"}):
+            raise http_errors.invalid(
+                *(
+                    http_errors.problem(
+                        "extra_forbidden",
+                        ["body", key],
+                        "Extra inputs are not permitted",
+                        body[key],
+                    )
+                    for key in extra
+                )
+            )
+        channel, reset = body.get("channel"), body.get("reset_history", False)
+        problem = None if channel is None else _channel_problem(channel)
+        if problem is not None:
+            raise http_errors.invalid(
+                http_errors.refused_value(["body", "channel"], channel, problem)
+            )
+        if not isinstance(reset, bool):
+            raise http_errors.invalid(
+                http_errors.problem(
+                    "bool_type", ["body", "reset_history"], "Input should be a valid boolean", reset
+                )
+            )
+        hub = services.hub
+        members = [m for m in hub.members() if channel is None or channel in m.channels]
+        hub.close_members(members, SERVICE_RESTART, "service restart")
+        closed = len(members)
+        # (the stand-wide epoch_never_changes: the history starts again under the same epoch)
+        reset_count = (
+            hub.history.reset(channel, keep_epoch=bugs.epoch_never_changes) if reset else 0
+        )
+        answer = {"closed": closed, "channel": channel, "history_reset": reset_count}
+        log.warning("lab blip", extra={"fields": answer})
+        return answer
+
     @app.delete("/lab/faults")
     async def clear_faults() -> dict[str, Any]:
         rules.clear()
         log.warning("lab fault rules cleared")
         return rules.listing()
+
+
+def _channel_problem(channel: object) -> str | None:
+    if not isinstance(channel, str):
+        return "the channel must be a string (leave it out for every channel)"
+    return channel_problem(channel)
 
 
 def _at(body: Any, loc: Loc) -> Any:

@@ -323,6 +323,7 @@ def document(lab_pages: bool = True, auth: bool = False) -> dict[str, Any]:
         },
         "delete": {"summary": "No fault rules", "tags": ["Lab"], "responses": {"200": rules}},
     }
+    paths["/lab/blip"] = openapi_classroom.BLIP  # (reconnection practice: web/lab.py)
     for verb in VERBS:
         paths[f"/orders/{{order_id}}/{verb}"] = change
     paths["/metrics"] = {

@@ -8,6 +8,9 @@ Who may call what (QAKIT_AUTH=on; with it off, anyone may call anything, but ass
     POST /lab/assignments/{name}/reveal, GET /lab/findings, /lab/findings.csv,
     /lab/classroom                                                   the teacher
     POST /lab/findings, GET /lab/findings/mine                      any signed-in user
+
+BLIP: POST /lab/blip (web/lab.py, reconnection practice), the teacher's, a Lab route that
+openapi.py lists beside /lab/faults.
 """
 
 from __future__ import annotations
@@ -173,6 +176,40 @@ def _shuffle() -> dict[str, Any]:
             },
         }
     }
+
+
+BLIP = {
+    "post": {
+        "summary": "Close the /ws connections of a channel (every channel: {}) with 1012 "
+        "service restart; with reset_history, start its history again under a new epoch: "
+        "reconnect-and-recover practice." + TEACHER,
+        "tags": ["Lab"],
+        "requestBody": _body(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "channel": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "reset_history": {"type": "boolean", "default": False},
+                },
+            }
+        ),
+        "responses": {
+            "200": _json(
+                {
+                    "type": "object",
+                    "properties": {
+                        "closed": {"type": "integer"},
+                        "channel": {"type": "string", "nullable": True},
+                        "history_reset": {"type": "integer"},
+                    },
+                },
+                "How many connections were closed, and channel histories started again",
+            ),
+            "422": _json(INVALID, "A bad channel, reset_history or another key"),
+        },
+    }
+}
 
 
 def paths() -> dict[str, Any]:

@@ -25,10 +25,12 @@ from qakit_trio.transport.quart_ws import current_websocket
 from qakit_trio.web.identities import ws_identity
 from qakit_trio.web.origins import Door, websocket_door
 from qakit_trio.wire import protocol
+from qakit_trio.wire.channels import Since, since_from_query
 from qakit_trio.wire.query import ascii_whole
-from qakit_trio.ws.connection import Connection, Session
+from qakit_trio.ws.connection import Connection
 from qakit_trio.ws.echo import serve_echo
 from qakit_trio.ws.hub import Hub
+from qakit_trio.ws.session import Session
 
 # a connection's session, given the connection and who its client is (None: QAKIT_AUTH off)
 SessionFactory = Callable[..., Session]
@@ -94,7 +96,13 @@ def register_ws(
     settings = services.settings
     ws_session, legacy_session = doors
 
-    def join(hub: Hub, channel: str, session: SessionFactory, checked: str | None) -> None:
+    def join(
+        hub: Hub,
+        channel: str,
+        session: SessionFactory,
+        checked: str | None,
+        since: Since | None = None,
+    ) -> None:
         """The client, as a connection of `hub`'s `channel` with its session, accepted and run
         by QakitASGIWebsocket once the route has returned; with QAKIT_AUTH=on and no valid
         token (or a `checked` channel it may not join), accepted, then closed 4401 / 4403."""
@@ -109,7 +117,9 @@ def register_ws(
             hub,
             channel,
             settings,
-            partial(session, identity=who),
+            partial(session, identity=who)
+            if since is None
+            else partial(session, identity=who, since=since),
             user=None if who is None else who.user.name,
         ).run
 
@@ -124,7 +134,14 @@ def register_ws(
         )
         if problem is not None:
             return protocol.invalid_channel(channel, problem), 400  # before accept
-        join(services.hub, channel, ws_session, channel)
+        since: Since | None = None
+        if settings.profile != "qa_kit":  # ?since=N&epoch=E: recovered at connect
+            since, wrong = since_from_query(
+                websocket.args.get("since"), websocket.args.get("epoch")
+            )
+            if wrong is not None:
+                return {"error": "invalid_since", "detail": wrong}, 400
+        join(services.hub, channel, ws_session, channel, since)
         return None
 
     @app.websocket("/ws/orders")

@@ -13,6 +13,7 @@ INVALID_DATA: Final = 1007  # a text message that is not UTF-8 (hyper_ext.py, fr
 MESSAGE_TOO_BIG: Final = 1009  # over QAKIT_MAX_MESSAGE_SIZE
 INTERNAL_ERROR: Final = 1011  # a handler failed (the connection's own bug, not the client's)
 KEEPALIVE_TIMEOUT: Final = 1011  # no pong within a whole ping interval
+SERVICE_RESTART: Final = 1012  # POST /lab/blip: reconnect and recover (web/lab.py)
 TRY_AGAIN_LATER: Final = 1013  # too many inspectors open (web/inspector.py)
 SLOW_CONSUMER: Final = 4008  # evicted by the slow-consumer policy (ws/hub.py)
 UNAUTHORIZED: Final = 4401  # QAKIT_AUTH=on: no token, a bad one, or it expired
@@ -55,6 +56,12 @@ MATRIX: tuple[CloseCode, ...] = (
         "internal error",
         "a handler failed; or no pong in time",
         "yes, with backoff",
+    ),
+    CloseCode(
+        SERVICE_RESTART,
+        "service restart",
+        "the teacher's POST /lab/blip (reconnection practice)",
+        "yes, at once, with since",
     ),
     CloseCode(TRY_AGAIN_LATER, "too many inspectors", "the inspector is full", "yes, later"),
     CloseCode(SLOW_CONSUMER, "slow consumer", "the client did not read its frames in time", "yes"),

@@ -9,7 +9,9 @@ Server -> client:
     {"type": "watching", "watch": {...}}           the filter now in force
     {"type": "connections", "ts", "total", "connections": [row, ...], "dropped"}   every second
         row: {"id", "hub", "channel", "protocol", "connected_s", "frames_in", "frames_out",
-              "queued_frames", "queued_bytes", "last_heard_s"}
+              "queued_frames", "queued_bytes", "last_heard_s", "channels", "subscriptions"}
+        channels: [{"channel", "join_leave"}, ...] its subscriptions (the first 8),
+        subscriptions: how many it has; `channel` is the URL's
     {"type": "frames", "frames": [frame, ...], "dropped"}   as traffic passes
     {"type": "error", "error", "detail"}           a message it could not use
 

@@ -84,6 +84,12 @@ def new_connection_id() -> str:
     return f"{_current.get().random.getrandbits(48):012x}"
 
 
+def new_epoch() -> str:
+    """A channel history's `epoch` (ws/history.py): 8 hex digits, new whenever a channel's
+    offsets start again."""
+    return f"{_current.get().random.getrandbits(32):08x}"
+
+
 def wall_now() -> datetime:
     """Now, for times users see (an order's created_at): the wall clock, or the
     deterministic one."""

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any
 
 import trio
 
@@ -39,36 +39,15 @@ from qakit_trio.transport.base import Pong, Transport, close_within, reply_code
 from qakit_trio.wire import protocol, stamps
 from qakit_trio.wire.close_codes import INTERNAL_ERROR, MESSAGE_TOO_BIG, SLOW_CONSUMER
 from qakit_trio.wire.framing import WAKE, Frame, OutboxItem
+from qakit_trio.ws.closing import CloseRequest, close_watchdog, drop_after
 from qakit_trio.ws.delayed import DelayedReplies
 from qakit_trio.ws.hub import Hub, Member
 from qakit_trio.ws.outbox import Inlet, Meter, capacity, open_outbox
+from qakit_trio.ws.session import Session
 
 log = logging.getLogger(__name__)
 
 ABORT_TIMEOUT = 1.0  # dropping a TCP link is local work: this only bounds a wedged server
-
-
-@dataclass(frozen=True, slots=True)
-class CloseRequest:
-    code: int
-    reason: str
-    flush: bool  # write what is already queued before the close frame
-    client_closed: trio.Event = field(default_factory=trio.Event)  # its side is closed too
-
-
-class Session(Protocol):
-    """What one protocol does with one connection's messages."""
-
-    def hello(self) -> protocol.Message | None:
-        """The frame the server sends first, if the protocol has one."""
-
-    async def handle(self, message: str | bytes) -> None:
-        """Answer one message (through `Connection.reply`). An exception escaping here is a
-        handler failure: logged, and the connection closes with 1011."""
-
-    def described(self, frame: protocol.Message) -> dict[str, Any]:
-        """The fields of a frame's `frame out` log line that only its protocol can read (its
-        kind, its request id, its error code): the connection knows no protocol's keys."""
 
 
 class Connection:
@@ -120,16 +99,21 @@ class Connection:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 inlet = Inlet(self._outbox_send.clone(), self._transport.write_nowait, self._meter)
-                self._member = member = self._hub.join(
-                    self.channel, self.id, inlet, self.close_soon, can_ping=self._transport.can_ping
+                self._member = self._hub.join(
+                    self.channel,
+                    self.id,
+                    inlet,
+                    self.close_soon,
+                    can_ping=self._transport.can_ping,
+                    user=self.fields.get("user"),  # (QAKIT_AUTH=on: the lab, the board)
                 )
-                member.user = self.fields.get("user")  # (QAKIT_AUTH=on: the lab, the board)
                 logs.info(log, "connected", **self.fields)
                 hello = self._session.hello()
                 if hello is not None:  # no checkpoint since join: it is the first frame out
                     text = protocol.encode(hello)
                     self._log_out(hello, text)
                     self._queue_nowait(Frame.of(text))
+                    self.queue_all_nowait(self._session.after_hello())
                 if self._hub.closing is not None:
                     self.close_soon(*self._hub.closing)
                 nursery.start_soon(self._write_loop)
@@ -234,6 +218,20 @@ class Connection:
 
     # --- what sessions use -----------------------------------------------------------------
 
+    @property
+    def member(self) -> Member | None:  # the hub's view of it (its subscriptions), once joined
+        return self._member
+
+    def queue_all_nowait(self, items: Sequence[Frame]) -> None:
+        """Queue frames published before (a recovery's) in this step: nothing published after
+        comes first. No room (a client that reads none of its replies): closed 4008, told."""
+        used = self._outbox_send.statistics().current_buffer_used
+        if used + len(items) > capacity(self._settings.outbox_limits):
+            self.close_soon(SLOW_CONSUMER, "slow consumer: no room for the recovered frames")
+            return
+        for item in items:
+            self._queue_nowait(item)
+
     def burst(self) -> bool:
         """More messages from this client are already waiting behind the current one."""
         return self._transport.queued() > 0
@@ -271,6 +269,15 @@ class Connection:
         if self._delayed is None:
             self._delayed = DelayedReplies(self._settings.outbox_bytes)
         self._delayed.start(self._nursery, task, size)
+
+    def drop_after(self, seconds: float) -> None:
+        """A trainee's fault: the TCP connection dropped in `seconds`, once what is queued is
+        written, with no close frame."""
+        if self._nursery is not None:
+            transport, meter = self._transport, self._meter
+            self.start_soon(
+                partial(drop_after, seconds, transport, meter, self._nursery, self.fields)
+            )
 
     def start_watch(self, watch: Callable[[], Awaitable[None]]) -> None:
         """Run a session's `watch` (a token's expiry: sessions/expiry.py) in this connection's
@@ -387,13 +394,7 @@ class Connection:
     # --- closing -------------------------------------------------------------------------
 
     async def _close_watchdog(self, request: CloseRequest) -> None:
-        with trio.move_on_after(self._settings.close_timeout):
-            await request.client_closed.wait()
-            return
-        log.warning(
-            "close handshake timed out: dropping the connection",
-            extra={"fields": {**self.fields, **self._close_fields()}},
-        )
-        await self._transport.abort()
         assert self._nursery is not None
-        self._nursery.cancel_scope.cancel()
+        await close_watchdog(
+            request, self._transport, self._settings.close_timeout, self._nursery, self.fields
+        )

@@ -29,6 +29,13 @@ not being read then; a client whose writing blocks its reading cannot read eithe
 itself never waits; the publisher's reader does, and so a fast publisher is slowed to the pace
 of its channel's slowest reader, never the other way round (a reader that stops for good is
 evicted by the watch, and the publisher goes on).
+
+Subscriptions (issue 27): a member is one connection, subscribed to one channel or more (the
+URL's `?channel=` first, then `subscribe`, at most QAKIT_MAX_SUBSCRIPTIONS), with one `Inlet`
+whatever their number: evicted, it leaves every channel. A member that subscribed with
+`join_leave` gets a `join`/`leave` frame when another member joins or leaves that channel
+(presence.py). The hub also owns the channels' history (history.py): offsets and epochs are
+given in `History.publish`, in the same step as the fan-out.
 """
 
 from __future__ import annotations
@@ -42,7 +49,10 @@ import trio
 
 from qakit_trio.wire.close_codes import GOING_AWAY, SLOW_CONSUMER
 from qakit_trio.wire.framing import OutboxItem
+from qakit_trio.wire.stamps import new_epoch
+from qakit_trio.ws.history import History, HistoryLimits
 from qakit_trio.ws.outbox import CONGESTED, Inlet
+from qakit_trio.ws.presence import Presence
 from qakit_trio.ws.tap import Taps
 
 log = logging.getLogger(__name__)
@@ -56,7 +66,7 @@ class Member:
     """One connection as the hub sees it."""
 
     connection_id: str
-    channel: str
+    channel: str  # its first channel: the URL's (the inspector, the lab's faults and leaks)
     inlet: Inlet  # the hub's own way into the connection's outbox; the hub closes it
     close_soon: CloseSoon  # asks the connection to close; synchronous, never blocks
     last_heard: float = field(default=0.0)  # trio time of the last frame or pong from the client
@@ -64,6 +74,8 @@ class Member:
     joined: float = 0.0  # trio time it joined (the inspector shows how long ago)
     frames_in: int = 0  # messages it has sent (the inspector; frames out: inlet.meter.out)
     user: str | None = None  # QAKIT_AUTH=on: its user's name (the classroom's board, the lab)
+    # the channels it is subscribed to -> whether it gets their join/leave frames
+    channels: dict[str, bool] = field(default_factory=dict)
 
 
 # How long a subscriber that holds a publisher up (above high water) may make no write progress
@@ -74,13 +86,21 @@ STALL_GRACE = 1.0
 
 class Hub:
     def __init__(
-        self, stall_grace: float = STALL_GRACE, *, name: str = "/ws", taps: Taps | None = None
+        self,
+        stall_grace: float = STALL_GRACE,
+        *,
+        name: str = "/ws",
+        taps: Taps | None = None,
+        history: HistoryLimits | None = None,
     ) -> None:
         self.stall_grace = stall_grace
         self.name = name  # the path its clients connect to
         # the inspectors' taps (tap.py), shared by both hubs
         self.taps = taps if taps is not None else Taps()
-        self._channels: dict[str, dict[str, Member]] = {}
+        self._members: dict[str, Member] = {}  # connection id -> member
+        self._channels: dict[str, dict[str, Member]] = {}  # channel -> its subscribers
+        self.history = History(history or HistoryLimits(), new_epoch, self._channels.__contains__)
+        self.presence = Presence(self._channels)
         self.closing: tuple[int, str] | None = None  # set once the server is shutting down
         # for /metrics (web/metrics.py): what members that have left had counted (a member
         # counts its own frames: Member.frames_in, its meter's `out`), and 4008 evictions
@@ -96,21 +116,54 @@ class Hub:
         close_soon: CloseSoon,
         *,
         can_ping: bool = True,
+        user: str | None = None,
+        join_leave: bool = False,
     ) -> Member:
-        """Add a connection to `channel`. The hub takes ownership of `inlet`."""
+        """Add a connection, subscribed to `channel`. The hub takes ownership of `inlet`."""
         now = trio.current_time()
-        member = Member(connection_id, channel, inlet, close_soon, now, can_ping, now)
-        self._channels.setdefault(channel, {})[connection_id] = member
+        member = Member(connection_id, channel, inlet, close_soon, now, can_ping, now, user=user)
+        self._members[connection_id] = member
+        self.subscribe(member, channel, join_leave=join_leave)
         return member
 
-    def leave(self, member: Member) -> None:
-        """Remove a member and close the hub's end of its outbox. Safe to call twice."""
-        members = self._channels.get(member.channel)
+    def subscribe(self, member: Member, channel: str, *, join_leave: bool = False) -> None:
+        """Subscribe a member to one more channel (its other members get a `join`); nothing
+        for a member that has left (its connection is closing)."""
+        if self._members.get(member.connection_id) is not member:
+            return
+        self._channels.setdefault(channel, {})[member.connection_id] = member
+        member.channels[channel] = join_leave
+        self.presence.joined(self, member, channel)
+
+    def unsubscribe(self, member: Member, channel: str) -> bool:
+        """Unsubscribe a member from `channel` (its other members get a `leave`); False if it
+        was not subscribed. The connection stays open, in its other channels if any."""
+        if member.channels.pop(channel, None) is None:
+            return False
+        self._remove(member, channel)
+        return True
+
+    def _remove(self, member: Member, channel: str) -> None:
+        members = self._channels.get(channel)
         if members is None or members.get(member.connection_id) is not member:
             return
         del members[member.connection_id]
         if not members:
-            del self._channels[member.channel]  # a channel drops out with its last member
+            del self._channels[channel]  # a channel drops out with its last member
+            self.history.forget_if_idle(channel, trio.current_time())
+        self.presence.left(self, member, channel)
+
+    def leave(self, member: Member) -> None:
+        """Remove a member from every channel and close the hub's end of its outbox. Safe to
+        call twice."""
+        if self._members.get(member.connection_id) is not member:
+            return
+        del self._members[member.connection_id]
+        channels = list(member.channels)
+        self.presence.unwatch(member, channels)  # a member that leaves hears no more of it
+        for channel in channels:
+            self._remove(member, channel)
+        self.presence.gone(member, channels)
         self._departed_in += member.frames_in
         self._departed_out += member.inlet.meter.out
         member.inlet.close()
@@ -229,15 +282,33 @@ class Hub:
                     self.evict(member, SLOW_CONSUMER, "slow consumer: no progress")
 
     def is_member(self, member: Member) -> bool:
-        return self._channels.get(member.channel, {}).get(member.connection_id) is member
+        return self._members.get(member.connection_id) is member
+
+    def is_subscribed(self, member: Member, channel: str) -> bool:
+        return self._channels.get(channel, {}).get(member.connection_id) is member
+
+    def subscribers(self, channel: str) -> list[Member]:
+        return list(self._channels.get(channel, {}).values())
 
     def _drained_or_gone(self, member: Member) -> bool:
         meter = member.inlet.meter
         return not meter.above_low_water() or meter.paused > 0 or not self.is_member(member)
 
     def members(self) -> Iterator[Member]:
-        """Every member of every channel (a snapshot: safe to evict while iterating)."""
-        return iter([m for members in self._channels.values() for m in members.values()])
+        """Every connection, in a channel or in none (a snapshot: safe to evict while
+        iterating)."""
+        return iter(list(self._members.values()))
+
+    def close_members(self, members: list[Member], code: int, reason: str) -> None:
+        """Ask these connections to close (POST /lab/blip): each leaves, and none of them is
+        told of the others' leaving (they are all going: no frame storm, no eviction)."""
+        self.presence.leaving = {member.connection_id for member in members}
+        try:
+            for member in members:
+                self.leave(member)
+                member.close_soon(code, reason)
+        finally:
+            self.presence.leaving = set()
 
     def close_all(self, code: int = GOING_AWAY, reason: str = "server shutting down") -> None:
         """Shutdown: ask every connection to close, and mark the hub closing for late joiners."""
@@ -258,4 +329,5 @@ class Hub:
         return {channel: len(members) for channel, members in sorted(self._channels.items())}
 
     def total(self) -> int:
-        return sum(len(members) for members in self._channels.values())
+        """Connections (a connection subscribed to three channels counts once)."""
+        return len(self._members)

@@ -47,11 +47,11 @@ from typing import Final
 
 import trio
 
-from qakit_trio.config import OutboxLimits
+from qakit_trio.config import OWN_ROOM_FRAMES, OutboxLimits
 from qakit_trio.wire.framing import Control, OutboxItem
 
-# How much larger the room of a client's own replies is than the hub's (the module docstring).
-OWN_ROOM_FRAMES: Final = 32
+# How much larger the room of a client's own replies is than the hub's (the module docstring):
+# OWN_ROOM_FRAMES (config.py: QAKIT_HISTORY_SIZE must fit it) times in frames, this in bytes.
 OWN_ROOM_BYTES: Final = 8
 
 

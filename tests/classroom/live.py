@@ -8,6 +8,9 @@ which they were made.
 Unlike a twin, a live stand is shared: the order ids a run meets are not 1, 2, ... The runner
 shifts the scenario's ids by the orders that existed before the run (`base`; runs are played
 one after the other), and `view` shifts them back, so that two trainees' replies compare.
+Channels too: every run starts the channels' history again (offsets from 1, no ghosts in
+presence), puts the live channel's epoch (from a hello) where a `since` names one of ours,
+and `view` blanks epochs.
 
 When a step has been played: its WebSocket requests have been answered (an `event` or `error`
 frame, or a close) and then the stand has gone quiet (`trio.testing.wait_all_tasks_blocked`;
@@ -32,7 +35,14 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 from qakit_trio import logs
 from qakit_trio.classroom.replay import KeptRecords, Replies
-from qakit_trio.classroom.steps import HttpStep, Step, WsStep, normalized, parse_steps
+from qakit_trio.classroom.steps import (
+    OUR_EPOCH,
+    HttpStep,
+    Step,
+    WsStep,
+    normalized,
+    parse_steps,
+)
 from qakit_trio.testing import Stand, StandClient, StandClosed
 
 from .scenarios import Scenario
@@ -41,7 +51,7 @@ ENDS = frozenset({"event", "error", "result"})  # the frame that ends a request'
 SHIFTED = 1_000  # ids up to this are the run's own orders (99999 and 0 stay missing)
 # what differs between two trainees' runs by nature: their connections (blanked), their names
 # (left out: a replay twin has no identities)
-PERSONAL = frozenset({"conn", "from"})
+PERSONAL = frozenset({"conn", "from", "epoch"})
 IDENTITY = frozenset({"user", "role", "from_user"})
 SERVER_ID = re.compile(r"^srv-[0-9a-f]+-(\d+)$")
 
@@ -60,6 +70,7 @@ class Live(Protocol):
     async def request(self, method: str, path: str, body: Any, token: str) -> tuple[int, Any]: ...
     def connect(self, path: str, token: str) -> AbstractAsyncContextManager[Client]: ...
     async def orders(self) -> int: ...  # how many orders the stand holds
+    def fresh_channels(self) -> None: ...  # every channel's history started again, no ghosts
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -96,6 +107,9 @@ class KitLive:
 
     async def orders(self) -> int:
         return len(await self.stand.app.services.store.list())
+
+    def fresh_channels(self) -> None:
+        fresh(self.stand.app.services.hub)
 
 
 class _SocketClient:
@@ -136,6 +150,14 @@ class SocketLive:
     async def orders(self) -> int:
         return len(await self.app.services.store.list())
 
+    def fresh_channels(self) -> None:
+        fresh(self.app.services.hub)
+
+
+def fresh(hub: Any) -> None:
+    hub.history.reset()
+    hub.presence.forget_ghosts()
+
 
 @dataclass
 class Played:
@@ -154,6 +176,7 @@ class _Run:
     replies: Replies
     current: dict[str, int] = field(default_factory=dict)
     answered: dict[str, trio.Event] = field(default_factory=dict)
+    epochs: dict[str, str] = field(default_factory=dict)  # channel -> its epoch, from hellos
     done: bool = False  # every step played: what comes now is not a reply
 
 
@@ -163,6 +186,7 @@ async def play(
     """Play the scenario's steps as the trainee whose `token` it is."""
     steps = parse_steps(scenario.steps)
     base = await live.orders()
+    live.fresh_channels()
     run = _Run(Replies.of(len(steps)))
     async with trio.open_nursery() as readers:
         async with AsyncExitStack() as exits:  # the connections, closed before the readers
@@ -217,12 +241,14 @@ async def _send(
         if not step.path.startswith("/ws/orders"):  # (the legacy door says no hello)
             hello = await client.receive()  # not a reply
             assert hello.get("type") == "system", hello
+            if "epoch" in hello:
+                run.epochs[hello["channel"]] = hello["epoch"]
         readers.start_soon(_read, client, step.conn, run)
     run.current[step.conn] = index
     run.answered[step.conn] = trio.Event()
     text = step.text
     with contextlib.suppress(ValueError):  # not JSON: sent as it is
-        text = json.dumps(shift(json.loads(text), base), ensure_ascii=False)
+        text = json.dumps(live_epoch(shift(json.loads(text), base), run), ensure_ascii=False)
     await client.send(text)
 
 
@@ -260,6 +286,15 @@ def shift(value: Any, base: int) -> Any:
     if isinstance(value, list):
         return [shift(item, base) for item in value]
     return value
+
+
+def live_epoch(sent: Any, run: _Run) -> Any:
+    """A `since` that names one of our epochs, with the live channel's in its place."""
+    payload = sent.get("payload") if isinstance(sent, dict) else None
+    since = payload.get("since") if isinstance(payload, dict) else None
+    if isinstance(since, dict) and OUR_EPOCH.match(str(since.get("epoch"))):
+        since["epoch"] = run.epochs[payload["channel"]]
+    return sent
 
 
 def shift_path(path: str, base: int) -> str:

@@ -65,6 +65,37 @@ def pay(conn: str, request_id: str, **extra: Any) -> dict[str, Any]:
     return ws(conn, "/ws", {**send, "payload": {"id": 1, "status": "paid"}}, **extra)
 
 
+# A `since` names an epoch of the stand's: a replay twin starts the channel at it (classroom/
+# steps.py named_epochs), and the live class's runner puts the live channel's own in its place.
+EPOCH = "0000cafe"
+
+
+def broadcast(conn: str, channel: str, request_id: str, message: str) -> dict[str, Any]:
+    send = {"action": "broadcast", "request_id": request_id, "payload": {"message": message}}
+    return ws(conn, f"/ws?channel={channel}", send)
+
+
+def published(channel: str) -> list[dict[str, Any]]:
+    """Offsets 1 and 2 of `channel`: "one" and "two", from connection a."""
+    return [broadcast("a", channel, "p1", "one"), broadcast("a", channel, "p2", "two")]
+
+
+def since(offset: int, epoch: str) -> dict[str, Any]:
+    return {"offset": offset, "epoch": epoch}
+
+
+def subscribe(conn: str, channel: str, position: dict[str, Any]) -> dict[str, Any]:
+    payload = {"channel": channel, "since": position}
+    return ws(
+        conn, "/ws?channel=lobby", {"action": "subscribe", "request_id": "s1", "payload": payload}
+    )
+
+
+def channel_request(conn: str, channel: str, action: str, request_id: str) -> dict[str, Any]:
+    send = {"action": action, "request_id": request_id, "payload": {"channel": channel}}
+    return ws(conn, f"/ws?channel={channel}", send)
+
+
 SCENARIOS: dict[str, Scenario] = {
     scenario.bug: scenario
     for scenario in (
@@ -176,6 +207,58 @@ SCENARIOS: dict[str, Scenario] = {
             [echo("a", "g1")],
             {"step": 1, "log": 1},
             {"step": 1, "frame": 3},
+        ),
+        # a broadcast to a fresh channel is its offset 1 (with the bug: 2)
+        Scenario(
+            "offset_gap",
+            [broadcast("a", "gap", "o1", "hi")],
+            {"step": 1, "frame": 2},
+            {"step": 1, "frame": 1},
+        ),
+        # two publications, then a recovery since offset 1: ack, subscribed, "two", event
+        # (skips_one: the event third; duplicates_last: "one" third)
+        Scenario(
+            "recovery_skips_one",
+            [*published("rec-skip"), subscribe("b", "rec-skip", since(1, EPOCH))],
+            {"step": 3, "frame": 3},
+            {"step": 3, "frame": 1},
+        ),
+        Scenario(
+            "recovery_duplicates_last",
+            [*published("rec-dup"), subscribe("b", "rec-dup", since(1, EPOCH))],
+            {"step": 3, "frame": 3},
+            {"step": 3, "frame": 1},
+        ),
+        # a position of another epoch is not recovered (with the bug: it is, by its offset)
+        Scenario(
+            "epoch_never_changes",
+            [*published("epochs"), subscribe("b", "epochs", since(1, "not-this-one"))],
+            {"step": 3, "frame": 2},
+            {"step": 3, "frame": 1},
+        ),
+        # b closes (its fault's close), then a asks who is in the channel: a alone
+        Scenario(
+            "presence_keeps_ghosts",
+            [
+                ws(
+                    "b",
+                    "/ws?channel=ghosts",
+                    {"action": "echo", "request_id": "h0", "payload": {}, "fault": {"close": 1000}},
+                ),
+                channel_request("a", "ghosts", "presence", "h1"),
+            ],
+            {"step": 2, "frame": 2},
+            {"step": 2, "frame": 1},
+        ),
+        # a unsubscribes, then b broadcasts to the channel: a gets no 4th frame
+        Scenario(
+            "unsubscribe_ignored",
+            [
+                channel_request("a", "unsub", "unsubscribe", "u1"),
+                broadcast("b", "unsub", "u2", "still there?"),
+            ],
+            {"step": 1, "frame": 4},
+            {"step": 1, "frame": 1},
         ),
     )
 }

@@ -18,7 +18,14 @@ from qakit_trio.domain.orders import Status
 from qakit_trio.errors import InvalidTransition
 from qakit_trio.lab.store import LabStore
 
-from ..support.helpers import connected, receive_json, request, running_server, send_json
+from ..support.helpers import (
+    connected,
+    read_until_closed,
+    receive_json,
+    request,
+    running_server,
+    send_json,
+)
 from ..support.kafka_topics import has_count, read_topic
 from ..support.timeouts import SERVICE_TIMEOUT, TIMEOUT
 
@@ -289,3 +296,186 @@ async def test_bugs_are_switched_at_run_time_and_unknown_names_are_422() -> None
                 assert (answer.status_code, answer.json()["detail"][0]["type"]) == (422, kind)
             await http.put("/lab/bugs", json={"enabled": []})
             assert server.app.services.bugs.enabled() == []
+
+
+# --- the channel bugs (lab/channels.py): recovery, offsets, presence, unsubscribe, epochs -----
+
+
+async def publish(ws: Any, count: int, prefix: str = "p") -> list[dict[str, Any]]:
+    """`count` broadcasts to the connection's URL channel: the `message` frames it got back."""
+    sent = []
+    for n in range(1, count + 1):
+        frames = await request(
+            ws,
+            {"action": "broadcast", "request_id": f"{prefix}{n}", "payload": {"message": str(n)}},
+        )
+        sent += [frame for frame in frames if frame["type"] == "message"]
+    return sent
+
+
+def replayed(frames: list[dict[str, Any]]) -> list[int]:
+    """The offsets of the `message` frames a `subscribe` answered with."""
+    return [frame["offset"] for frame in frames if frame["type"] == "message"]
+
+
+async def replayed_at_connect(server: Any, channel: str, offset: int, epoch: str) -> list[int]:
+    """Recovery at connect (`?since=&epoch=`): the offsets replayed after the hello (all that
+    comes before the answer to a request sent after it)."""
+    async with connected(server, f"{channel}&since={offset}&epoch={epoch}") as (ws, hello):
+        assert hello["recovered"] is True
+        return replayed(await request(ws, {"action": "echo", "request_id": "after"}))
+
+
+@ON_OFF
+async def test_recovery_skips_one(on: bool) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (
+            running_server(**bugs("recovery_skips_one", on)) as server,
+            connected(server, "rec") as (publisher, hello),
+            connected(server, "lobby") as (client, _),
+        ):
+            await publish(publisher, 3)
+            since = {"offset": 1, "epoch": hello["epoch"]}
+            frames = await request(
+                client,
+                {
+                    "action": "subscribe",
+                    "request_id": "s",
+                    "payload": {"channel": "rec", "since": since},
+                },
+            )
+            assert types(frames) == ["ack", "subscribed", *["message"] * (1 if on else 2), "event"]
+            assert frames[1]["data"]["recovered"] is True
+            assert replayed(frames) == ([3] if on else [2, 3])  # the missed 2 is lost
+            assert frames[-1]["extra"]["replayed"] == (1 if on else 2)
+            recovered = await replayed_at_connect(server, "rec", 1, hello["epoch"])
+            assert recovered == ([3] if on else [2, 3])
+
+
+@ON_OFF
+async def test_recovery_duplicates_last(on: bool) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (
+            running_server(**bugs("recovery_duplicates_last", on)) as server,
+            connected(server, "rec") as (publisher, hello),
+            connected(server, "lobby") as (client, _),
+        ):
+            await publish(publisher, 3)
+            since = {"offset": 1, "epoch": hello["epoch"]}
+            frames = await request(
+                client,
+                {
+                    "action": "subscribe",
+                    "request_id": "s",
+                    "payload": {"channel": "rec", "since": since},
+                },
+            )
+            assert frames[1]["data"]["recovered"] is True
+            assert replayed(frames) == ([1, 2, 3] if on else [2, 3])  # 1: the client had it
+            recovered = await replayed_at_connect(server, "rec", 1, hello["epoch"])
+            assert recovered == ([1, 2, 3] if on else [2, 3])
+
+
+@ON_OFF
+async def test_offset_gap(on: bool) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (
+            running_server(**bugs("offset_gap", on)) as server,
+            connected(server, "gap") as (publisher, hello),
+            connected(server, "gap") as (listener, _),
+        ):
+            assert hello["offset"] == 0
+            sent = await publish(publisher, 3)
+            assert [frame["offset"] for frame in sent] == ([2, 4, 6] if on else [1, 2, 3])
+            got = [await receive_json(listener) for _ in range(3)]  # everyone sees the gap
+            assert got == sent
+
+
+@ON_OFF
+async def test_presence_keeps_ghosts(on: bool) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (
+            running_server(**bugs("presence_keeps_ghosts", on)) as server,
+            connected(server, "ghosts") as (asker, mine),
+        ):
+            async with connected(server, "ghosts") as (ghost, theirs):
+                frames = await request(
+                    ghost, {"action": "echo", "request_id": "bye", "fault": {"close": 1000}}
+                )
+                assert types(frames) == ["ack", "echo", "event"]
+                assert (await read_until_closed(ghost)).code == 1000  # it has left: closed
+            frames = await request(
+                asker,
+                {"action": "presence", "request_id": "p", "payload": {"channel": "ghosts"}},
+            )
+            here = [{"connection_id": mine["connection_id"]}]
+            ghosts = [{"connection_id": theirs["connection_id"]}] if on else []
+            assert frames[1]["data"] == {
+                "channel": "ghosts",
+                "count": len(here + ghosts),
+                "clients": here + ghosts,
+            }
+
+
+@ON_OFF
+async def test_unsubscribe_ignored(on: bool) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (
+            running_server(**bugs("unsubscribe_ignored", on)) as server,
+            connected(server, "unsub") as (leaver, _),
+            connected(server, "unsub") as (sender, _),
+        ):
+            frames = await request(
+                leaver,
+                {"action": "unsubscribe", "request_id": "u", "payload": {"channel": "unsub"}},
+            )
+            assert types(frames) == ["ack", "unsubscribed", "event"]  # answered the same
+            assert frames[1]["data"] == {"channel": "unsub"}
+            said = await request(
+                sender, {"action": "broadcast", "request_id": "b", "payload": {"message": "hi"}}
+            )
+            assert said[-1]["extra"]["delivered"] == (2 if on else 1)
+            first = (await request(leaver, {"action": "echo", "request_id": "next"}))[0]
+            if on:
+                assert (first["type"], first["channel"], first["message"]) == (
+                    "message",
+                    "unsub",
+                    "hi",
+                )
+            else:
+                assert (first["type"], first["request_id"]) == ("ack", "next")
+
+
+@ON_OFF
+async def test_epoch_never_changes(on: bool) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (
+            running_server(**bugs("epoch_never_changes", on)) as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+        ):
+            async with (
+                connected(server, "epochs") as (publisher, hello),
+                connected(server, "lobby") as (client, _),
+            ):
+                await publish(publisher, 2)
+                since = {"offset": 1, "epoch": "not-this-one"}
+                frames = await request(
+                    client,
+                    {
+                        "action": "subscribe",
+                        "request_id": "s",
+                        "payload": {"channel": "epochs", "since": since},
+                    },
+                )
+                assert frames[1]["data"]["recovered"] is on  # a foreign epoch's position
+                assert replayed(frames) == ([2] if on else [])
+                async with connected(server, "epochs&since=1&epoch=not-this-one") as (ws, back):
+                    assert back["recovered"] is on  # at connect too
+                    after = await request(ws, {"action": "echo", "request_id": "after"})
+                    assert replayed(after) == ([2] if on else [])
+            # the teacher restarts the channel's history: a new epoch, unless the bug keeps it
+            blip = await http.post("/lab/blip", json={"channel": "epochs", "reset_history": True})
+            assert blip.json() == {"closed": 0, "channel": "epochs", "history_reset": 1}
+            async with connected(server, "epochs") as (_, again):
+                assert again["offset"] == 0
+                assert (again["epoch"] == hello["epoch"]) is on

@@ -22,6 +22,7 @@ from qakit_trio.ws.connection import Connection
 
 from ..support import wsraw
 from ..support.helpers import (
+    UPGRADE,
     connected,
     read_until_closed,
     receive_json,
@@ -101,6 +102,11 @@ async def test_drop_duplicate_reorder_and_close(autojump_clock: trio.testing.Moc
         ({"close": 5000}, "fault.close"),
         ({"close": True}, "fault.close"),
         ({"explode": True}, "fault.explode"),
+        ({"disconnect_after_ms": -1}, "fault.disconnect_after_ms"),
+        ({"disconnect_after_ms": 60001}, "fault.disconnect_after_ms"),
+        ({"disconnect_after_ms": "50"}, "fault.disconnect_after_ms"),
+        ({"disconnect_after_ms": 1.5}, "fault.disconnect_after_ms"),
+        ({"disconnect_after_ms": True}, "fault.disconnect_after_ms"),
     ],
 )
 async def test_a_bad_fault_is_a_validation_error_naming_the_field(fault: Any, field: str) -> None:
@@ -274,12 +280,7 @@ async def test_pongs_off_leaves_the_clients_pings_unanswered(path: str, server_p
                 async with httpx.AsyncClient() as http:
                     response = await http.get(
                         f"{server.http}{path}?pongs=off",
-                        headers={
-                            "Connection": "Upgrade",
-                            "Upgrade": "websocket",
-                            "Sec-WebSocket-Version": "13",
-                            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-                        },
+                        headers=UPGRADE,
                     )
                 assert (response.status_code, response.json()["error"]) == (
                     400,
@@ -511,3 +512,109 @@ async def test_sigterm_does_not_wait_for_delayed_replies() -> None:
     assert logged, server.lines
     assert [line for line in logged if line["log.level"] in ("error", "critical")] == []
     assert not [line for line in server.lines if "Traceback" in line or "Error in" in line]
+
+
+# --- reconnection practice: disconnect_after_ms and POST /lab/blip (issue 27) -----------------
+
+
+async def test_disconnect_after_ms_drops_the_connection_after_the_replies(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The replies as without a fault, then, that much later, the connection ends without a
+    close frame (the kit's client sees 1006), and it has left its channels."""
+    with trio.fail_after(TIMEOUT):
+        async with open_stand() as stand:
+            async with stand.connect("/ws?channel=room") as ws:
+                await ws.receive_json()
+                start = trio.current_time()
+                frames = await ask(ws, {"disconnect_after_ms": 50}, 3, request_id="d")
+                assert types(frames) == ["ack", "echo", "event"]
+                assert {f["request_id"] for f in frames} == {"d"}
+                assert trio.current_time() == start  # the replies came at once
+                frames, code = await frames_until_closed(ws)
+                assert (frames, code) == ([], 1006)
+                assert trio.current_time() - start == pytest.approx(0.05)
+            status, stats = await stand.request("GET", "/stats")
+            assert (status, stats["total_connections"], stats["channels"]) == (200, 0, {})
+
+
+async def test_disconnect_after_ms_with_other_faults_keeps_them(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with open_stand() as stand, stand.connect() as ws:
+            await ws.receive_json()
+            start = trio.current_time()
+            fault = {"drop": ["ack"], "delay_ms": 100, "disconnect_after_ms": 500}
+            await ws.send_json({"action": "echo", "request_id": "f", "fault": fault})
+            frames, code = await frames_until_closed(ws)
+            assert (types(frames), code) == (["echo", "event"], 1006)
+            assert trio.current_time() - start == pytest.approx(0.5)
+
+
+@pytest.mark.fast_path_only("plain ASGI cannot drop a connection: the server closes it (1011)")
+async def test_disconnect_after_ms_drops_the_tcp_connection_without_a_close_frame() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with running_server() as server:
+            async with connected(server, "room") as (ws, _):
+                await send_json(
+                    ws, {"action": "echo", "request_id": "d", "fault": {"disconnect_after_ms": 50}}
+                )
+                closed = await read_until_closed(ws)
+                assert [json.loads(m)["type"] for m in closed.messages] == ["ack", "echo", "event"]
+                assert closed.code == 1006  # no close frame: trio-websocket's abnormal closure
+            raw = await wsraw.open_raw(server.port, "/ws")
+            assert (await raw.read_frame())[0] == wsraw.TEXT  # hello
+            await raw.send_text(
+                json.dumps(
+                    {"action": "echo", "request_id": "r", "fault": {"disconnect_after_ms": 50}}
+                )
+            )
+            frames = await raw.read_frames_until_eof()
+            assert [opcode for opcode, _ in frames] == [wsraw.TEXT] * 3  # and no CLOSE
+            assert server.app.services.hub.stats() == {}
+
+
+async def test_a_blip_closes_the_channels_connections_with_1012_and_the_others_stay() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (
+            running_server() as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+            connected(server, "x") as (in_x, _),
+            connected(server, "lobby") as (subscribed_to_x, _),
+            connected(server, "y") as (in_y, _),
+            open_websocket_url(f"{server.ws}/ws/orders") as legacy,
+        ):
+            await send_json(
+                subscribed_to_x,
+                {"action": "subscribe", "request_id": "s", "payload": {"channel": "x"}},
+            )
+            assert [(await receive_json(subscribed_to_x))["type"] for _ in range(3)] == [
+                "ack",
+                "subscribed",
+                "event",
+            ]
+            answer = await http.post("/lab/blip", json={"channel": "x"})
+            assert (answer.status_code, answer.json()) == (
+                200,
+                {"closed": 2, "channel": "x", "history_reset": 0},
+            )
+            for ws in (in_x, subscribed_to_x):
+                closed = await read_until_closed(ws)
+                assert (closed.code, closed.reason, closed.messages) == (
+                    1012,
+                    "service restart",
+                    [],
+                )
+            await send_json(in_y, {"action": "echo", "request_id": "still"})
+            assert [(await receive_json(in_y))["type"] for _ in range(3)] == [
+                "ack",
+                "echo",
+                "event",
+            ]
+            answer = await http.post("/lab/blip", json={})  # every /ws connection
+            assert answer.json() == {"closed": 1, "channel": None, "history_reset": 0}
+            assert (await read_until_closed(in_y)).code == 1012
+            await legacy.send_message(json.dumps({"action": "ping"}))  # not a /ws connection
+            assert json.loads(await legacy.get_message()) == {"type": "pong"}
+            assert server.app.services.hub.total() == 0

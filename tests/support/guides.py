@@ -25,6 +25,7 @@ ORDER = [
     "rest-and-orders",
     "kafka-and-logs",
     "exercises",
+    "channels",
     "classroom",
     "glossary",
 ]

@@ -26,6 +26,13 @@ from qakit_trio.sessions.actions import Action
 TEST_SETTINGS = Settings(ping_interval=0)
 # The path in-process servers take unless a test says otherwise: conftest.py runs the
 # end-to-end modules once per path (QAKIT_FAST_PATH=1 and =0).
+# the headers of a WebSocket upgrade sent as a plain HTTP request (to see a refusal's 400)
+UPGRADE = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
 PATH = {"fast": True}
 # The profile (QAKIT_PROFILE) in-process servers take unless a test says otherwise.
 PROFILE = {"name": "qakit"}

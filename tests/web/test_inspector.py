@@ -13,6 +13,9 @@ import trio.testing
 from trio_websocket import WebSocketConnection, open_websocket_url
 
 from qakit_trio.adapters.kafka import KafkaPublisher
+from qakit_trio.web import inspector as inspector_web
+from qakit_trio.ws.hub import Hub
+from qakit_trio.ws.outbox import Inlet, open_outbox
 
 from ..support.helpers import (
     connected,
@@ -99,6 +102,53 @@ async def test_the_inspector_sees_a_channel_live_with_request_and_event_ids() ->
                     hello["connection_id"],
                 )
                 assert trail["kafka"] == {"state": "disabled", "records": []}
+
+
+async def table_row(inspector: WebSocketConnection, conn: str, done: Any) -> dict[str, Any]:
+    """Connection `conn`'s row in the tables that come, the first for which `done(row)`."""
+    while True:
+        table = await next_of(inspector, "connections")
+        rows: list[dict[str, Any]] = table["connections"]
+        row = next((r for r in rows if r["id"] == conn), None)
+        if row is not None and done(row):
+            return row
+
+
+async def test_the_table_lists_each_connections_subscriptions() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (
+            running_server() as server,
+            open_websocket_url(f"{server.ws}/ws/_inspect") as inspector,
+            connected(server, "room") as (ws, hello),
+        ):
+            conn = hello["connection_id"]
+            row = await table_row(inspector, conn, lambda _: True)
+            assert (row["channel"], row["subscriptions"]) == ("room", 1)
+            assert row["channels"] == [{"channel": "room", "join_leave": False}]
+            news = {"channel": "news", "join_leave": True}
+            await request(ws, {"action": "subscribe", "request_id": "s", "payload": news})
+            await request(
+                ws, {"action": "unsubscribe", "request_id": "u", "payload": {"channel": "room"}}
+            )
+            row = await table_row(inspector, conn, lambda r: r["channels"] == [news])
+            assert (row["channel"], row["subscriptions"]) == ("room", 1)  # the URL's, as before
+
+
+async def test_a_row_lists_the_first_subscriptions_in_their_order_and_counts_them_all() -> None:
+    hub = Hub()
+    send, _receive = open_outbox(4)
+    member = hub.join("room", "c1", Inlet(send, lambda data: 0), lambda code, reason: None)
+    most = inspector_web.MAX_CHANNELS_LISTED
+    for number in range(most + 2):
+        hub.subscribe(member, f"extra-{number}", join_leave=number == 1)
+    hub.unsubscribe(member, "extra-0")
+    row = inspector_web.row(hub, member, trio.current_time(), "qakit")
+    assert row["channels"] == [
+        {"channel": "room", "join_leave": False},
+        {"channel": "extra-1", "join_leave": True},
+        *({"channel": f"extra-{n}", "join_leave": False} for n in range(2, most)),
+    ]
+    assert (row["channel"], row["subscriptions"]) == ("room", most + 2)
 
 
 async def test_watching_one_connection_and_bad_watch_messages() -> None:

@@ -1,5 +1,7 @@
 """PUT /lab/faults: bounded (rules and body size) and strict (every unknown key named), so the
-lab cannot be used to slow every /ws request or to store junk (issue 22, item 6)."""
+lab cannot be used to slow every /ws request or to store junk (issue 22, item 6). POST
+/lab/blip (issue 27): its history reset, its 422s and its role (the 1012 closes on a real
+socket, both paths: sessions/test_faults.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,14 @@ import re
 from collections.abc import Iterator
 
 import httpx
+import pytest
 import trio
+import trio.testing
 
 from qakit_trio.lab.fault_rules import FaultRules, Rule
-from qakit_trio.testing import open_stand
+from qakit_trio.testing import Stand, StandClosed, open_stand
 
+from ..support.class_auth import AUTH, TEACHER, bearer, token_for
 from ..support.helpers import Server, running_server
 from ..support.timeouts import TIMEOUT
 
@@ -216,3 +221,147 @@ def test_a_request_finds_its_rule_without_walking_the_rules() -> None:
                 else expected.fault
             )
             assert rules.pick(action, channel) == fault, (spec, action, channel)
+
+
+# --- POST /lab/blip (issue 27): reconnect practice -------------------------------------------
+
+
+async def test_a_blip_with_reset_history_starts_the_channel_again_under_a_new_epoch() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (
+            open_stand() as stand,
+            stand.connect("/ws?channel=x") as ws,
+            stand.connect("/ws?channel=y") as y,
+        ):
+            hello = await ws.receive_json()
+            y_hello = await y.receive_json()
+            for n in range(2):
+                await ws.send_json(
+                    {"action": "broadcast", "request_id": n, "payload": {"message": "m"}}
+                )
+                assert [(await ws.receive_json())["type"] for _ in range(3)] == [
+                    "ack",
+                    "message",
+                    "event",
+                ]
+            status, body = await stand.request(
+                "POST", "/lab/blip", json={"channel": "x", "reset_history": True}
+            )
+            assert (status, body) == (200, {"closed": 1, "channel": "x", "history_reset": 1})
+            with pytest.raises(StandClosed) as closed:
+                await ws.receive()
+            assert closed.value.code == 1012
+            old = f"since=2&epoch={hello['epoch']}"
+            async with stand.connect(f"/ws?channel=x&{old}") as back:
+                again = await back.receive_json()
+                assert (again["recovered"], again["offset"]) == (False, 0)
+                assert again["epoch"] != hello["epoch"]
+            async with stand.connect("/ws?channel=y") as y_again:
+                same = await y_again.receive_json()  # another channel: untouched, open
+                assert same["epoch"] == y_hello["epoch"]
+
+
+async def test_a_blip_of_every_channel_can_reset_every_history() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with open_stand() as stand:
+            epochs = {}
+            for channel in ("a", "b"):
+                async with stand.connect(f"/ws?channel={channel}") as ws:
+                    epochs[channel] = (await ws.receive_json())["epoch"]
+                    await ws.send_json(
+                        {"action": "broadcast", "request_id": "p", "payload": {"message": "m"}}
+                    )
+                    assert [(await ws.receive_json())["type"] for _ in range(3)][-1] == "event"
+            status, body = await stand.request("POST", "/lab/blip", json={"reset_history": True})
+            assert (status, body) == (200, {"closed": 0, "channel": None, "history_reset": 2})
+            for channel, epoch in epochs.items():
+                async with stand.connect(f"/ws?channel={channel}") as ws:
+                    hello = await ws.receive_json()
+                    assert (hello["offset"], hello["epoch"] != epoch) == (0, True)
+            status, body = await stand.request("POST", "/lab/blip", json={"channel": "nobody"})
+            assert (status, body) == (200, {"closed": 0, "channel": "nobody", "history_reset": 0})
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "loc"),
+    [
+        ({"channel": "two words"}, "value_error", ["body", "channel"]),
+        ({"channel": "x" * 65}, "value_error", ["body", "channel"]),
+        ({"channel": 5}, "value_error", ["body", "channel"]),
+        ({"reset_history": "yes"}, "bool_type", ["body", "reset_history"]),
+        ({"reset_history": 1}, "bool_type", ["body", "reset_history"]),
+        ({"channel": "x", "colour": "red"}, "extra_forbidden", ["body", "colour"]),
+    ],
+)
+async def test_a_bad_blip_is_422_naming_the_field_and_closes_nothing(
+    body: dict[str, object], kind: str, loc: list[str]
+) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with open_stand() as stand, stand.connect("/ws?channel=x") as ws:
+            await ws.receive_json()
+            status, answer = await stand.request("POST", "/lab/blip", json=body)
+            assert status == 422
+            [problem] = answer["detail"]
+            assert (problem["type"], problem["loc"]) == (kind, loc)
+            await ws.send_json({"action": "echo", "request_id": "still"})
+            assert (await ws.receive_json())["type"] == "ack"  # still open
+            assert stand.app.services.hub.total() == 1
+
+
+async def test_a_blip_is_the_teachers_with_auth_on() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with open_stand(AUTH) as stand:
+            trainee = await token_for(stand, "ivan")
+            async with stand.connect("/ws?channel=x", bearer(trainee)) as ws:
+                await ws.receive_json()
+                status, _ = await stand.request(
+                    "POST", "/lab/blip", json={}, headers=bearer(trainee)
+                )
+                assert status == 403
+                assert stand.app.services.hub.total() == 1
+                status, _ = await stand.request("POST", "/lab/blip", json={})
+                assert status == 401
+                status, body = await stand.request(
+                    "POST", "/lab/blip", json={}, headers=bearer(TEACHER)
+                )
+                assert (status, body["closed"]) == (200, 1)
+                with pytest.raises(StandClosed) as closed:
+                    await ws.receive()
+                assert closed.value.code == 1012
+
+
+async def test_a_blip_of_join_leave_watchers_closes_each_with_1012_and_evicts_none(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Twelve members of `room` that all watch its joins and leaves, with the smallest outbox:
+    the blip closes every one with 1012; none is told of the others' leaving (a storm of
+    `leave` frames would evict them with 4008 before their 1012)."""
+    closes: dict[int, int | None] = {}
+
+    async def member(n: int, stand: Stand, ready: trio.Event) -> None:
+        async with stand.connect(f"/ws?channel=home-{n}") as ws:
+            await ws.receive_json()  # hello
+            payload = {"channel": "room", "join_leave": True}
+            await ws.send_json({"action": "subscribe", "request_id": "s", "payload": payload})
+            while True:
+                try:
+                    frame = await ws.receive_json()
+                except StandClosed as closed:
+                    closes[n] = closed.code
+                    return
+                if frame.get("type") == "event":
+                    ready.set()
+
+    with trio.fail_after(60):
+        async with open_stand({"QAKIT_OUTBOX_SIZE": "4"}) as stand:
+            async with trio.open_nursery() as nursery:
+                for n in range(12):
+                    ready = trio.Event()
+                    nursery.start_soon(member, n, stand, ready)
+                    await ready.wait()
+                status, body = await stand.request("POST", "/lab/blip", json={"channel": "room"})
+                assert (status, body["closed"]) == (200, 12)
+            hub = stand.app.services.hub
+            assert hub.evictions == 0
+            assert hub.presence.clients("room") == []
+    assert closes == dict.fromkeys(range(12), 1012)

@@ -38,7 +38,8 @@ async def test_post_broadcast_reaches_the_named_channel_only() -> None:
                     frame.items()
                     >= {"type": "broadcast", "channel": "room", "message": "привет"}.items()
                 )
-                assert frame.keys() == {"type", "channel", "message", "ts"}
+                assert frame.keys() == {"type", "channel", "message", "ts", "offset", "epoch"}
+                assert frame["offset"] == 1  # the channel's first publication
             assert (await request(c, {"action": "echo"}))[0]["type"] == "ack"
 
 

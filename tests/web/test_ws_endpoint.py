@@ -11,7 +11,14 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from ..support.helpers import connected, receive_json, request, running_server, send_json
+from ..support.helpers import (
+    UPGRADE,
+    connected,
+    receive_json,
+    request,
+    running_server,
+    send_json,
+)
 from ..support.timeouts import TIMEOUT
 
 
@@ -42,12 +49,7 @@ async def test_invalid_channel_is_refused_with_http_400_json(channel: str) -> No
         async with running_server() as server, httpx.AsyncClient() as http:
             response = await http.get(
                 f"{server.http}/ws?channel={channel}",
-                headers={
-                    "Connection": "Upgrade",
-                    "Upgrade": "websocket",
-                    "Sec-WebSocket-Version": "13",
-                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-                },
+                headers=UPGRADE,
             )
             assert response.status_code == 400
             body = response.json()

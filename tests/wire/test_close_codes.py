@@ -29,6 +29,7 @@ RU_RECONNECT = {  # the Russian guide's words for MATRIX's reconnect advice
     "yes": "да",
     "after a new token": "с новым токеном",  # noqa: RUF001 (Russian)
     "yes, slower": "да, реже",
+    "yes, at once, with since": "да, сразу, с since",  # noqa: RUF001 (Russian)
 }
 ROW = re.compile(r"^\| `(\d{4})` \| (.*)\|$", re.MULTILINE)
 

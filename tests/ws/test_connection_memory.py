@@ -35,6 +35,9 @@ class Repeat:
     def hello(self) -> protocol.Message | None:
         return {"type": "hello"}
 
+    def after_hello(self) -> tuple[()]:
+        return ()
+
     async def handle(self, message: str | bytes) -> None:
         await self.conn.reply({"type": "said", "text": message})
 

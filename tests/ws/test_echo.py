@@ -7,7 +7,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from ..support.helpers import read_until_closed, running_server
+from ..support.helpers import UPGRADE, read_until_closed, running_server
 from ..support.timeouts import TIMEOUT
 
 
@@ -57,14 +57,6 @@ async def test_each_delayed_echo_comes_back_delay_ms_after_its_message_arrived()
             took = trio.current_time() - start
     assert echoes == [f"m{number}" for number in range(5)]
     assert 1.0 <= took < 2.5, took
-
-
-UPGRADE = {
-    "Connection": "Upgrade",
-    "Upgrade": "websocket",
-    "Sec-WebSocket-Version": "13",
-    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-}
 
 
 @pytest.mark.parametrize("delay", ["²", "١٠", "𝟓", "５"])  # noqa: RUF001 (on purpose)

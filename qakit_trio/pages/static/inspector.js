@@ -56,12 +56,31 @@
     const body = document.querySelector("#connections tbody");
     body.replaceChildren(...message.connections.map((c) => el("tr", {"data-conn": c.id},
       el("td", {class: "mono", text: c.id}), el("td", {text: c.hub}),
-      el("td", {text: c.channel}), el("td", {text: c.protocol}),
+      el("td", {text: c.channel}), el("td", {class: "subs"}, ...subscriptions(c)),
+      el("td", {text: c.protocol}),
       el("td", {i18n: "insp.seconds", args: {s: c.connected_s}}), el("td", {text: c.frames_in}),
       el("td", {text: c.frames_out}),
       el("td", {i18n: "insp.queued", args: {frames: c.queued_frames, n: c.queued_bytes}}),
       el("td", {i18n: "insp.ago", args: {s: c.last_heard_s}}),
       el("td", {}, el("button", {i18n: "insp.watch", onclick: () => watch({conn: c.id})})))));
+  }
+
+  // the channels a connection is subscribed to (the row lists the first few; `subscriptions`
+  // says how many), each marked if it gets their join/leave frames
+  function subscriptions(c) {
+    const listed = c.channels ?? [];
+    const nodes = listed.flatMap((s, index) => [
+      index ? ", " : null,
+      el("span", {class: "mono", "data-channel": s.channel, text: s.channel}),
+      s.join_leave ? " " : null,
+      s.join_leave ? el("span", {class: "muted", i18n: "insp.joinLeave"}) : null,
+    ]).filter((node) => node !== null);
+    const more = (c.subscriptions ?? listed.length) - listed.length;
+    if (more > 0) {
+      nodes.push(" ", el("span", {class: "muted", i18n: "insp.moreChannels", args: {n: more}}));
+    }
+    if (!nodes.length) nodes.push(el("span", {class: "muted", i18n: "insp.noChannels"}));
+    return nodes;
   }
 
   function traffic(message) {

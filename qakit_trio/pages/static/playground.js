@@ -23,6 +23,10 @@
   const requests = new Map();  // request_id -> {t0, box}
   let lastSent = null;  // when the last message went (for server-assigned request ids)
   const frames = [];  // everything logged, for Copy
+  // channel -> {offset, epoch} of the last frame seen that had them (a hello, a publication,
+  // a `subscribed` or `history` data): what a `since` takes. Kept across connections, for a
+  // reconnect is what it is for.
+  const positions = new Map();
 
   // ---- the URL -------------------------------------------------------------------------
   function url() {
@@ -49,16 +53,40 @@
   function insertTemplate() {
     const template = (TEMPLATES[$("path").value] || [])[Number($("template").value)];
     if (!template) return;
-    const value = template[1];
+    const value = withPosition(template[1]);
     let text = typeof value === "string" ? value : JSON.stringify(value);
     if (text.includes("{rid}")) text = text.replace("{rid}", `r${++counter}`);
     $("message").value = text;
     $("message").focus();
   }
+  // a template's `payload.since`: the last position seen in its channel, if any
+  function withPosition(value) {
+    const since = value?.payload?.since;
+    const seen = since && positions.get(value.payload.channel);
+    if (!seen) return value;
+    return {...value, payload: {...value.payload, since: {...seen}}};
+  }
   $("insert").addEventListener("click", insertTemplate);
   $("template").addEventListener("keydown", (event) => {
     if (event.key === "Enter") { event.preventDefault(); insertTemplate(); }
   });
+
+  // ---- positions (offset and epoch per channel) -----------------------------------------
+  function notePosition(text) {
+    let frame;
+    try { frame = JSON.parse(text); } catch { return; }
+    if (!frame || typeof frame !== "object") return;
+    const at = frame.data && typeof frame.data === "object" && !Array.isArray(frame.data)
+      ? frame.data : frame;  // `subscribed`, `history`: in its data; the others: the frame's
+    if (typeof at.channel !== "string" || typeof at.epoch !== "string" ||
+        !Number.isInteger(at.offset)) return;
+    positions.delete(at.channel);  // the latest last
+    positions.set(at.channel, {offset: at.offset, epoch: at.epoch});
+    $("positions-row").classList.remove("hidden");
+    $("positions").replaceChildren(...[...positions].map(([channel, seen]) =>
+      el("div", {"data-channel": channel,
+                 text: `${channel}: ${JSON.stringify({since: seen}).slice(1, -1)}`})));
+  }
 
   // ---- connect / disconnect ------------------------------------------------------------
   // info: a URL (as it is), or [key, args] of the catalogue
@@ -90,6 +118,7 @@
     ws.addEventListener("message", (event) => {
       const row = typeof event.data === "string" ? log("in", event.data)
         : log("in", `<binary frame, ${event.data.size ?? event.data.byteLength} bytes>`);  // data
+      if (typeof event.data === "string") notePosition(event.data);
       Report.received(row);
     });
     ws.addEventListener("close", (event) => {

@@ -1,5 +1,9 @@
 // Message templates of both protocols, by path: [the catalogue key of its name, the message].
-// `{rid}` becomes a fresh request_id.
+// `{rid}` becomes a fresh request_id; a `payload.since` becomes the last offset and epoch the
+// playground saw in that channel, if it saw any (playground.js). The channel templates follow
+// one another as a trainee would: subscribe, broadcast there, history, presence, unsubscribe,
+// subscribe again with `since` (every template is sent to the stand in that order by
+// tests/web/test_playground_templates.py).
 "use strict";
 
 const TEMPLATES = {
@@ -8,6 +12,17 @@ const TEMPLATES = {
     ["tpl.triplet", {action: "triplet_demo", request_id: "{rid}"}],
     ["tpl.broadcast", {action: "broadcast", request_id: "{rid}",
                        payload: {message: "hello, channel"}}],
+    ["tpl.subscribe", {action: "subscribe", request_id: "{rid}",
+                       payload: {channel: "news", join_leave: true}}],
+    ["tpl.broadcastChannel", {action: "broadcast", request_id: "{rid}",
+                              payload: {message: "hello, news", channel: "news"}}],
+    ["tpl.history", {action: "history", request_id: "{rid}",
+                     payload: {channel: "news", limit: 10}}],
+    ["tpl.presence", {action: "presence", request_id: "{rid}", payload: {channel: "news"}}],
+    ["tpl.unsubscribe", {action: "unsubscribe", request_id: "{rid}", payload: {channel: "news"}}],
+    ["tpl.subscribeSince", {action: "subscribe", request_id: "{rid}",
+                            payload: {channel: "news",
+                                      since: {offset: 0, epoch: "epoch-of-the-last-frame"}}}],
     ["tpl.createOrder", {action: "create_order", request_id: "{rid}",
                          payload: {customer: "Yulia"}}],
     ["tpl.getOrder", {action: "get_order", request_id: "{rid}", payload: {id: 1}}],
@@ -26,6 +41,8 @@ const TEMPLATES = {
                            fault: {fragment: 4}}],
     ["tpl.faultClose", {action: "echo", request_id: "{rid}", payload: {},
                         fault: {close: 4000}}],
+    ["tpl.faultDisconnect", {action: "echo", request_id: "{rid}", payload: {},
+                             fault: {disconnect_after_ms: 1000}}],
     ["tpl.errorUnknown", {action: "fly", request_id: "{rid}"}],
     ["tpl.errorValidation", {action: "get_order", request_id: "{rid}",
                              payload: {id: "1"}}],
