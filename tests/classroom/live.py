@@ -291,7 +291,9 @@ def shift(value: Any, base: int) -> Any:
 def live_epoch(sent: Any, run: _Run) -> Any:
     """A `since` that names one of our epochs, with the live channel's in its place."""
     payload = sent.get("payload") if isinstance(sent, dict) else None
-    since = payload.get("since") if isinstance(payload, dict) else None
+    if not isinstance(payload, dict):
+        return sent
+    since = payload.get("since")
     if isinstance(since, dict) and OUR_EPOCH.match(str(since.get("epoch"))):
         since["epoch"] = run.epochs[payload["channel"]]
     return sent
