@@ -2,6 +2,7 @@
 
 qakit-trio                                   # 127.0.0.1:8002 and 127.0.0.1:8000
 qakit-trio --bind 0.0.0.0:8002 --bind 0.0.0.0:8000
+qakit-trio replay SESSION --url ws://HOST:PORT   # a recorded session as a regression test
 """
 
 from __future__ import annotations
@@ -28,10 +29,16 @@ def _bind(value: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["replay"]:
+        from qakit_trio.replayer.command import main as replay  # (loaded for the command only)
+
+        sys.exit(replay(argv[1:]))
     parser = argparse.ArgumentParser(
         prog="qakit-trio",
         description="QA Kit WebSocket training stand (settings: docs/settings.md, also served "
         "as /guides/settings.md)",
+        epilog="qakit-trio replay --help: replay a recorded session (docs/replay.md)",
     )
     parser.add_argument(
         "--bind",

@@ -27,6 +27,24 @@ BUCKETS = (
     10.0,
     60.0,
 )
+# Latency buckets, seconds: an ack is queued in tens of microseconds, a frame reaches a socket
+# in well under a millisecond when the stand keeps up, in tens of milliseconds when it does not.
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
 NO_ACTION = "none"  # a message that was not a request (not JSON, not an object)
 OK, ERROR = "ok", "error"  # the outcomes of the legacy and qa_kit doors (their errors are
 # sentences, some quoting the client: never a label)
@@ -60,3 +78,20 @@ class RequestMetrics:
             self.sums[name] = 0.0
         buckets[bisect_left(BUCKETS, seconds)] += 1
         self.sums[name] += seconds
+
+
+class Latency:
+    """One histogram without labels (`qakit_ack_latency_seconds`,
+    `qakit_delivery_latency_seconds`): a bisect and three updates per observation."""
+
+    __slots__ = ("buckets", "count", "sum")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # count per bucket (not cumulative)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, seconds: float) -> None:
+        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.sum += seconds
+        self.count += 1

@@ -47,7 +47,7 @@ from qakit_trio.lab.lab import Lab
 from qakit_trio.logs import run_log_flusher
 from qakit_trio.pipeline.events import EventSink, OrderEvents
 from qakit_trio.pipeline.trail import EventTrail
-from qakit_trio.request_metrics import RequestMetrics
+from qakit_trio.request_metrics import Latency, RequestMetrics
 from qakit_trio.sessions.deps import Deps
 from qakit_trio.sessions.identity import Identities
 from qakit_trio.supervisor import Supervisor
@@ -127,7 +127,11 @@ class Services:
             settings.history_bytes,
             settings.history_total_bytes,
         )
-        self.hub = Hub(grace, name="/ws", taps=self.taps, history=history)
+        # server-side latencies, to set beside a load test's (web/metrics.py)
+        self.ack_latency, self.delivery_latency = Latency(), Latency()
+        self.hub = Hub(
+            grace, name="/ws", taps=self.taps, history=history, delivery=self.delivery_latency
+        )
         # offsets, subscriptions, presence on /ws (none in the qa_kit profile: its frames
         # are the original's)
         self.channels = (
@@ -184,6 +188,7 @@ class Services:
             metrics=self.metrics,
             identities=self.identities,
             channels=self.channels,
+            ack_latency=self.ack_latency,
         )
         self.supervisor = Supervisor()
         # Set by our launcher (server.serve) when the shutdown starts: what tells clients 1001 on

@@ -172,6 +172,8 @@ def wrong_routes(pages: list[Path]) -> tuple[Named, Named]:
     for path in pages:
         for where, line in lines(path):
             for scheme, host, port, route in URL.findall(line):
+                if scheme.startswith("ws") and not route:
+                    continue  # ws://HOST:PORT alone: the stand's address (qakit-trio replay --url)
                 if re.fullmatch(LOCAL, host) and port and int(port) in stand_ports():
                     named.append(
                         (where, (re.split(r"[?#]", route)[0] or "/", scheme.startswith("ws")))

@@ -20,6 +20,7 @@ missing), bottom up:
     services                              builds what the sessions get
     web                                   routes
     app, server, asgi, cli, __main__, testing, pytest_plugin   building and launching
+    replayer                              `qakit-trio replay` (a stand of its own with --seed)
     classroom.replay                      findings replayed on twins (the kit, transport/kit.py)
 """
 
@@ -81,7 +82,8 @@ ALLOWED: dict[str, set[str]] = {
     "classroom.replay": BELOW_THE_TOP,  # (the twins are built by a function app.py gives)
     "server": BELOW_THE_TOP | {"app"},
     "asgi": BELOW_THE_TOP | {"app", "server"},
-    "cli": BELOW_THE_TOP | {"app", "server", "config_values"},
+    "cli": BELOW_THE_TOP | {"app", "server", "config_values", "replayer"},
+    "replayer": BELOW_THE_TOP | {"app", "server"},  # wire/sessions.py's files, replayed
     "__main__": {"cli"},
     "testing": BELOW_THE_TOP | {"app", "server"},
     "pytest_plugin": BASE | {"testing"},

@@ -32,12 +32,13 @@ log = logging.getLogger(__name__)
 class ActionContext(ConnectionRequest):
     """A request of the envelope protocol, as its action sees it."""
 
-    __slots__ = ("deps", "expiry", "message", "payload")
+    __slots__ = ("deps", "expiry", "message", "payload", "received")
 
     deps: Deps
     expiry: TokenExpiry | None  # QAKIT_AUTH=on: its connection's (sessions/expiry.py)
     payload: dict[str, Any]  # the request's `payload` object ({} if it had none)
     message: str | bytes  # as it came
+    received: float  # trio time its message was read (qakit_ack_latency_seconds)
     request_id: protocol.RequestId  # (the envelope always has one: the client's or assigned)
 
     async def event(self, name: str, extra: Any) -> str:

@@ -4,13 +4,13 @@ sessions never reach up to the services (the layering test says so)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qakit_trio.config import Settings
 from qakit_trio.domain.order_store import OrderStore
 from qakit_trio.lab.lab import Lab
 from qakit_trio.pipeline.events import EventSink, OrderEvents
-from qakit_trio.request_metrics import RequestMetrics
+from qakit_trio.request_metrics import Latency, RequestMetrics
 from qakit_trio.sessions.identity import Identities
 from qakit_trio.ws.channel_ops import ChannelOps
 from qakit_trio.ws.hub import Hub
@@ -28,3 +28,4 @@ class Deps:
     metrics: Mapping[str, RequestMetrics]  # by `protocol` label: envelope, legacy, rest
     identities: Identities  # QAKIT_AUTH, QAKIT_RATE_LIMIT (sessions/identity.py)
     channels: ChannelOps | None = None  # /ws's offsets, subscriptions (None: qa_kit profile)
+    ack_latency: Latency = field(default_factory=Latency)  # qakit_ack_latency_seconds

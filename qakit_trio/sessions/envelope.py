@@ -13,6 +13,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import trio
+
 from qakit_trio import logs
 from qakit_trio.auth.tokens import Identity
 from qakit_trio.errors import OrderError, ProtocolError, QakitError, RateLimited, StoreError
@@ -57,6 +59,7 @@ class EnvelopeDoor:
     def __init__(self, deps: Deps, actions: dict[str, Action], pipeline: Pipeline) -> None:
         self.deps = deps
         self.metrics = deps.metrics["envelope"]
+        self.ack_latency = deps.ack_latency  # read to ack queued (web/metrics.py)
         self._actions = actions
         self.chain = Chain.of(pipeline, self.act, deps.lab)
 
@@ -66,6 +69,7 @@ class EnvelopeDoor:
         if request.problem is not None:  # not a request at all: an error frame, no ack
             raise request.problem
         await request.reply(protocol.ack(request.request_id))
+        self.ack_latency.observe(trio.current_time() - request.received)
         parsed = protocol.parse_request(request.body, request.request_id)
         action = self._actions.get(parsed.action)
         if action is None:
@@ -148,6 +152,7 @@ class EnvelopeSession:
         return recovered
 
     async def handle(self, message: str | bytes) -> None:
+        received = trio.current_time()
         conn, deps = self._conn, self._door.deps
         obj: dict[str, Any] = {}
         problem: ProtocolError | None = None
@@ -174,6 +179,7 @@ class EnvelopeSession:
         request.expiry = self._expiry
         request.payload = {}
         request.message = message
+        request.received = received
         if problem is not None:
             request.problem = problem
             await self._door.chain.run(request)

@@ -39,6 +39,7 @@ GUIDES = {
             ("kafka-and-logs", "Kafka and logs"),
             ("exercises", "Exercises"),
             ("channels", "Channels that survive a reconnect"),
+            ("load-and-replay", "Recording, replay and load testing"),
             ("classroom", "The class"),
             ("glossary", "Glossary"),
         )
@@ -56,6 +57,7 @@ GUIDES = {
     "test-suite.md": "What the test suite checks",
     "running-the-tests.md": "Running the tests: how long, what they download",
     "testing.md": "Testing the stand with pytest-trio",
+    "replay.md": "Replaying a recorded session",
     "concurrency.md": "How it runs: the task tree, channels, shutdown",
     "hardening.md": "What the stand does with strange input",
     "send-path.md": "The send path",

@@ -20,6 +20,14 @@ process collector: CPU, memory, open files).
     qakit_database_up                            gauge, 1 or 0
     qakit_adapter_state{adapter,state}           gauge, 1 for the adapter's current state
     qakit_metrics_scrapes_total                  counter
+    qakit_ack_latency_seconds                    histogram: a /ws request read -> its ack
+                                                 queued (the envelope protocol)
+    qakit_delivery_latency_seconds               histogram: a /ws publication -> written to a
+                                                 subscriber's socket, one publication in
+                                                 DELIVERY_SAMPLE (64) timed at every subscriber
+                                                 (hub.py, Sample)
+    qakit_outbox_frames{protocol}                gauge: frames waiting in the clients' outboxes
+    qakit_outbox_frames_max{protocol}            gauge: the most one client has waiting
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from prometheus_client.exposition import generate_latest
 from quart import Response
 from quart_trio import QuartTrio
 
-from qakit_trio.request_metrics import BUCKETS
+from qakit_trio.request_metrics import BUCKETS, LATENCY_BUCKETS
 from qakit_trio.services import Services
 from qakit_trio.ws.hub import Hub
 
@@ -101,6 +109,7 @@ class StandCollector:
             evictions.add_metric([protocol], hub.evictions)
         yield from (connections, received, sent, evictions)
         yield from self._requests()
+        yield from self._latencies()
         kafka = CounterMetricFamily(
             "qakit_kafka_records", "Records for Kafka, by outcome", labels=["topic", "outcome"]
         )
@@ -143,6 +152,34 @@ class StandCollector:
                     cumulative.append((bound, running))
                 duration.add_metric([protocol, action], cumulative, requests.sums[action])
         yield from (total, duration)
+
+    def _latencies(self) -> Iterator[Metric]:
+        services = self._services
+        for name, latency, what in (
+            ("qakit_ack_latency_seconds", services.ack_latency, "A /ws request read to its ack"),
+            (
+                "qakit_delivery_latency_seconds",
+                services.delivery_latency,
+                "A /ws publication to a subscriber's socket (sampled)",
+            ),
+        ):
+            cumulative, running = [], 0
+            bounds = [*map(str, LATENCY_BUCKETS), "+Inf"]
+            for bound, count in zip(bounds, latency.buckets, strict=True):
+                running += count
+                cumulative.append((bound, running))
+            yield HistogramMetricFamily(name, what, buckets=cumulative, sum_value=latency.sum)
+        waiting = GaugeMetricFamily(
+            "qakit_outbox_frames", "Frames waiting in the clients' outboxes", labels=["protocol"]
+        )
+        most = GaugeMetricFamily(
+            "qakit_outbox_frames_max", "The most frames one client has waiting", labels=["protocol"]
+        )
+        for protocol, hub in self._hubs:
+            depths = [m.inlet.meter.frames + m.inlet.meter.own_frames for m in hub.members()]
+            waiting.add_metric([protocol], sum(depths))
+            most.add_metric([protocol], max(depths, default=0))
+        yield from (waiting, most)
 
 
 def register_metrics(app: QuartTrio, services: Services) -> Scrapes:

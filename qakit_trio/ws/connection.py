@@ -17,9 +17,8 @@ discarding, until the client's side is closed too, so the server never waits on 
 does not happen within QAKIT_CLOSE_TIMEOUT (a vanished peer, or one that stopped reading and
 left our write stuck), the watchdog drops the TCP connection and cancels the nursery.
 
-What the messages mean is the session's business (envelope.py for /ws, legacy.py for
-/ws/orders); everything about the socket, the outbox and closing is here, once.
-"""
+What the messages mean is the session's business (sessions/); the socket, the outbox and
+closing are here, once."""
 
 from __future__ import annotations
 
@@ -223,10 +222,9 @@ class Connection:
         return self._member
 
     def queue_all_nowait(self, items: Sequence[Frame]) -> None:
-        """Queue frames published before (a recovery's) in this step: nothing published after
-        comes first. No room (a client that reads none of its replies): closed 4008, told."""
-        used = self._outbox_send.statistics().current_buffer_used
-        if used + len(items) > capacity(self._settings.outbox_limits):
+        """A recovery's frames, queued in this step (none later comes first); no room: 4008."""
+        stats = self._outbox_send.statistics()
+        if stats.current_buffer_used + len(items) > stats.max_buffer_size:
             self.close_soon(SLOW_CONSUMER, "slow consumer: no room for the recovered frames")
             return
         for item in items:
@@ -385,6 +383,8 @@ class Connection:
                     meter.shared -= shared
                     meter.frames -= frames
                     meter.wrote()
+                    if self._hub.samples:  # qakit_delivery_latency_seconds (hub.py, Sample)
+                        self._hub.written(self.id, batch)
                     batch = []
             closing = self._closing or CloseRequest(1000, "", flush=False)
             if closing.flush:

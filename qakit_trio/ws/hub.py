@@ -41,12 +41,14 @@ given in `History.publish`, in the same step as the fan-out.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
 import trio
 
+from qakit_trio.request_metrics import Latency
 from qakit_trio.wire.close_codes import GOING_AWAY, SLOW_CONSUMER
 from qakit_trio.wire.framing import OutboxItem
 from qakit_trio.wire.stamps import new_epoch
@@ -78,6 +80,28 @@ class Member:
     channels: dict[str, bool] = field(default_factory=dict)
 
 
+# One publication in this many is timed from its publish to each subscriber's socket write
+# (qakit_delivery_latency_seconds): it is queued for every subscriber, as in a burst, and each
+# writer that writes it says so (Sample); at most SAMPLES are followed at once.
+DELIVERY_SAMPLE = 64
+SAMPLES = 4
+
+
+@dataclass(eq=False, slots=True)
+class Sample:
+    item: OutboxItem
+    at: float  # trio time it was published
+    pending: set[str]  # connections that have it queued and have not written it yet
+
+    def written(self, connection_id: str, batch: list[OutboxItem], latency: Latency) -> None:
+        """A writer wrote `batch`: if the sampled frame is in it, its time is observed."""
+        for item in batch:
+            if item is self.item:
+                self.pending.discard(connection_id)
+                latency.observe(trio.current_time() - self.at)
+                return
+
+
 # How long a subscriber that holds a publisher up (above high water) may make no write progress
 # before it is evicted: far longer than any write to a client that reads takes on a LAN, far
 # shorter than QAKIT_SLOW_CONSUMER_TIMEOUT, so one stuck client does not stall its channel.
@@ -92,8 +116,12 @@ class Hub:
         name: str = "/ws",
         taps: Taps | None = None,
         history: HistoryLimits | None = None,
+        delivery: Latency | None = None,
     ) -> None:
         self.stall_grace = stall_grace
+        self.delivery = delivery  # qakit_delivery_latency_seconds (None: not measured)
+        self.samples: deque[Sample] = deque(maxlen=SAMPLES)
+        self._until_sample = DELIVERY_SAMPLE
         self.name = name  # the path its clients connect to
         # the inspectors' taps (tap.py), shared by both hubs
         self.taps = taps if taps is not None else Taps()
@@ -216,6 +244,11 @@ class Hub:
             if self.taps.active and item.text is not None:
                 self.taps.offer("publish", self.name, channel, None, item.text, 0)
             return 0
+        if self.delivery is not None:
+            self._until_sample -= 1
+            if not self._until_sample:  # this one is timed: queued everywhere (see Sample)
+                self._until_sample, coalesce = DELIVERY_SAMPLE, True
+                self.samples.append(Sample(item, trio.current_time(), set(members)))
         delivered = 0
         for member in list(members.values()):  # a copy: a full outbox evicts as we go
             if member.connection_id == skip:
@@ -233,6 +266,13 @@ class Hub:
         if self.taps.active and item.text is not None:  # an inspector is open (tap.py)
             self.taps.offer("publish", self.name, channel, None, item.text, delivered)
         return delivered
+
+    def written(self, connection_id: str, batch: list[OutboxItem]) -> None:
+        """A member's writer wrote `batch` (a sampled frame in it is timed: Sample)."""
+        assert self.delivery is not None
+        for sample in self.samples:
+            if connection_id in sample.pending:
+                sample.written(connection_id, batch, self.delivery)
 
     def _evict_full(self, member: Member) -> None:
         meter = member.inlet.meter

@@ -26,6 +26,7 @@ ORDER = [
     "kafka-and-logs",
     "exercises",
     "channels",
+    "load-and-replay",
     "classroom",
     "glossary",
 ]

@@ -17,6 +17,8 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 from trio_websocket import open_websocket_url
 
+from qakit_trio.ws.hub import DELIVERY_SAMPLE
+
 from ..support.helpers import Server, connected, receive_json, request, running_server, send_json
 from ..support.pg import free_port, installed
 from ..support.timeouts import SERVICE_TIMEOUT, TIMEOUT
@@ -89,6 +91,36 @@ async def test_a_sessions_counters_in_the_text_format() -> None:
     assert value(found, "qakit_database_up") == 1
     assert value(found, "qakit_adapter_state", adapter="kafka", state="disabled") == 1
     assert value(found, "process_resident_memory_bytes") > 0
+    # acked: the three echoes and "fly" (invalid JSON gets no ack)
+    assert value(found, "qakit_ack_latency_seconds_count") == 4
+    assert value(found, "qakit_ack_latency_seconds_bucket", le="+Inf") == 4
+    assert 0 < value(found, "qakit_ack_latency_seconds_sum") < 4 * TIMEOUT
+    assert value(found, "qakit_outbox_frames", protocol="envelope") >= 0
+    assert value(found, "qakit_outbox_frames_max", protocol="legacy") == 0
+
+
+async def test_one_publication_in_64_is_timed_to_every_subscribers_socket() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (
+            running_server() as server,
+            httpx.AsyncClient(base_url=server.http) as http,
+            connected(server, "timed") as (sender, _),
+            connected(server, "timed") as (reader, _),
+        ):
+            for n in range(DELIVERY_SAMPLE - 1):
+                payload = {"message": f"m{n}"}
+                await request(sender, {"action": "broadcast", "request_id": n, "payload": payload})
+            before = samples((await http.get("/metrics")).text)
+            assert value(before, "qakit_delivery_latency_seconds_count") == 0
+            last = {"message": "timed"}
+            await request(sender, {"action": "broadcast", "request_id": "t", "payload": last})
+            for _ in range(DELIVERY_SAMPLE):  # the reader's copies, the timed one last
+                frame = await receive_json(reader)
+            assert frame["message"] == "timed"
+            await request(reader, {"action": "echo", "request_id": "after"})  # all written
+            found = samples((await http.get("/metrics")).text)
+    assert value(found, "qakit_delivery_latency_seconds_count") == 2  # the sender and reader
+    assert value(found, "qakit_delivery_latency_seconds_bucket", le="+Inf") == 2
 
 
 async def test_the_qa_kit_profiles_requests_are_counted_too() -> None:
@@ -195,4 +227,8 @@ async def test_a_real_prometheus_scrapes_the_same_values(tmp_path: Path) -> None
                 assert received["value"][1] == "5"
                 [count] = await query('qakit_request_duration_seconds_count{action="echo"}')
                 assert count["value"][1] == "3"
+                [acks] = await query("qakit_ack_latency_seconds_count")
+                assert acks["value"][1] == "4"
+                assert await query("qakit_delivery_latency_seconds_bucket")
+                assert await query("qakit_outbox_frames")
                 assert await query("process_cpu_seconds_total")

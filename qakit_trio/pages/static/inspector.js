@@ -1,15 +1,20 @@
 // The inspector: /ws/_inspect streams the connection table every second and the frames its
 // tap catches (the tap drops, and counts, what this page cannot keep up with: the stand
 // never waits for it). Click a connection to watch it; click an event_id to see its log line
-// and Kafka record.
+// and Kafka record. "Save HAR" / "Save JSONL" save the frames the page keeps (what it was sent
+// while it watched, the rows it shows), each connection's as one (sessions.js): in the page
+// alone, the stand keeps nothing for it.
 "use strict";
 
 (async () => {
   const {el} = Stand;
   const $ = (id) => document.getElementById(id);
-  await Stand.header("/inspector");
+  const stand = await Stand.header("/inspector");
   const MAX_ROWS = 2000;  // frames kept on the page
   let socket = null;
+  let watched = {};  // the watch in force (its "watching" message)
+  const kept = [];  // {row, watch} of each frame shown, for the files
+  const known = new Map();  // connection id -> {hub, channel, channels, all} of its table row
 
   function watch(what) {
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({watch: what}));
@@ -42,6 +47,7 @@
   }
 
   function watching(what) {
+    watched = what;
     if (what.conn) Stand.tr($("watching"), "insp.watchingConn", {conn: what.conn});
     else if (what.channel) {
       Stand.tr($("watching"), "insp.watchingChannel", {hub: what.hub, channel: what.channel});
@@ -49,6 +55,16 @@
   }
 
   function table(message) {
+    for (const c of message.connections) {
+      known.delete(c.id);  // the latest last: the oldest go first
+      const channels = (c.channels ?? []).map((s) => s.channel);
+      known.set(c.id, {hub: c.hub, channel: c.channel, channels,
+                       all: (c.subscriptions ?? 0) <= channels.length});
+    }
+    for (const id of known.keys()) {
+      if (known.size <= 10 * MAX_ROWS) break;
+      known.delete(id);
+    }
     if (message.total > message.connections.length) {
       Stand.tr($("conn-total"), "insp.some", {shown: message.connections.length,
                                               total: message.total});
@@ -86,8 +102,12 @@
   function traffic(message) {
     if ($("paused").checked) return;
     const log = $("log");
-    for (const frame of message.frames) log.append(row(frame));
+    for (const frame of message.frames) {
+      log.append(row(frame));
+      kept.push({row: frame, watch: watched});
+    }
     while (log.childElementCount > MAX_ROWS) log.firstElementChild.remove();
+    if (kept.length > MAX_ROWS) kept.splice(0, kept.length - MAX_ROWS);
     log.scrollTop = log.scrollHeight;
   }
 
@@ -156,7 +176,17 @@
   $("filter").addEventListener("input", () => {
     for (const node of document.querySelectorAll("#log .frame")) applyFilter(node);
   });
-  $("clear").addEventListener("click", () => $("log").replaceChildren());
+  $("clear").addEventListener("click", () => {
+    $("log").replaceChildren();
+    kept.length = 0;
+  });
+  for (const format of ["har", "jsonl"]) {
+    $(`save-${format}`).addEventListener("click", () => {
+      const session = Sessions.fromInspector(kept, Stand.wsBase(), known);
+      const prefix = watched.conn ? `inspector-${watched.conn}` : "inspector";
+      Sessions.save(session, prefix, format, stand.version);
+    });
+  }
   $("watch-all").addEventListener("click", () => watch({}));
   $("watch-channel-btn").addEventListener("click", () =>
     watch({hub: $("watch-path").value, channel: $("watch-channel").value.trim()}));

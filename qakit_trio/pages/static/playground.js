@@ -2,7 +2,9 @@
 // Frames are logged with their direction, time, time since their request, size and
 // request_id; with "group by request_id", the frames of one request sit in one box
 // (ack → data → event), in the order they came. What it sends is recorded in this page only
-// (report.js): ⚑ on a frame the stand sent reports it as a bug (POST /lab/findings).
+// (report.js): ⚑ on a frame the stand sent reports it as a bug (POST /lab/findings). The
+// whole session (every frame both ways, per connection, with its time) is recorded in the
+// page too and saved as HAR or JSON lines (sessions.js), for `qakit-trio replay`.
 "use strict";
 
 (async () => {
@@ -23,6 +25,8 @@
   const requests = new Map();  // request_id -> {t0, box}
   let lastSent = null;  // when the last message went (for server-assigned request ids)
   const frames = [];  // everything logged, for Copy
+  const recorder = new Sessions.Recorder();  // the session, for "Save HAR" / "Save JSONL"
+  let recording = null;  // the open socket's connection in it
   // channel -> {offset, epoch} of the last frame seen that had them (a hello, a publication,
   // a `subscribed` or `history` data): what a `since` takes. Kept across connections, for a
   // reconnect is what it is for.
@@ -112,17 +116,23 @@
     const target = url();
     setState("connecting", target);
     const ws = new WebSocket(Stand.withToken(target));  // shown without the token
+    ws.binaryType = "arraybuffer";  // a binary frame's bytes, for the recording
     socket = ws;
     Report.opened(target);  // a new connection of the recording (report.js)
+    const conn = recording = recorder.open(target);
+    showRecorded();
     ws.addEventListener("open", () => setState("open", target));
     ws.addEventListener("message", (event) => {
+      record(conn, "receive", event.data);
       const row = typeof event.data === "string" ? log("in", event.data)
-        : log("in", `<binary frame, ${event.data.size ?? event.data.byteLength} bytes>`);  // data
+        : log("in", `<binary frame, ${event.data.byteLength} bytes>`);  // data
       if (typeof event.data === "string") notePosition(event.data);
       Report.received(row);
     });
     ws.addEventListener("close", (event) => {
       socket = null;
+      recorder.close(conn);
+      if (recording === conn) recording = null;
       const key = `pg.closed${event.reason ? "Reason" : ""}${event.wasClean ? "" : "Unclean"}`;
       setState("closed", [key, {code: event.code, reason: event.reason}]);
       Report.closed(log("close", JSON.stringify({close_code: event.code, reason: event.reason,
@@ -142,11 +152,29 @@
       $("message").value = text;
     }
     socket.send(text);
+    record(recording, "send", text);
     Report.sent(text);  // recorded in this page only
     lastSent = performance.now();
     log("out", text);
   }
   $("send").addEventListener("click", send);
+
+  // ---- the session's recording (sessions.js) --------------------------------------------
+  function record(conn, direction, data) {
+    recorder.record(conn, direction, data);
+    showRecorded();
+  }
+  function showRecorded() {
+    if (recorder.full) Stand.tr($("recorded"), "pg.recordFull", {max: recorder.limit});
+    else Stand.tr($("recorded"), "pg.recorded", {n: recorder.count});
+    const empty = !recorder.connections.length;
+    $("save-har").disabled = empty;
+    $("save-jsonl").disabled = empty;
+  }
+  for (const format of ["har", "jsonl"]) {
+    $(`save-${format}`).addEventListener("click", () =>
+      Sessions.save(recorder.session(), "playground", format, stand.version));
+  }
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey && event.key === "Enter") { event.preventDefault(); send(); }
     if (event.altKey && (event.key === "c" || event.key === "C")) {
@@ -247,6 +275,8 @@
     requests.clear();
     frames.length = 0;
     Report.clear();  // and the recording: a finding starts from here
+    recorder.clear();  // and the session's (a connection still open goes on)
+    showRecorded();
   });
   $("copy").addEventListener("click", async () => {
     const done = await Stand.copy(frames.map((f) => JSON.stringify(f)).join("\n"));
@@ -304,4 +334,5 @@
   $("rep-submit").addEventListener("click", () => Report.submit());
   showUrl();
   setState("closed");
+  showRecorded();
 })();
