@@ -112,6 +112,9 @@ def main(argv: Sequence[str]) -> int:
     except (ReplayError, ConfigError) as error:
         print(f"qakit-trio replay: {error}", file=sys.stderr)
         return USAGE
+    except Exception as error:  # a crash of the replay is not a difference of the stand's
+        print(f"qakit-trio replay: the replay failed: {error!r}", file=sys.stderr)
+        return USAGE
     print(report.render())
     return SAME if report.ok else DIFFERENT
 

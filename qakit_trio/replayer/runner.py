@@ -17,6 +17,7 @@ import trio
 from trio_websocket import (
     ConnectionClosed,
     ConnectionRejected,
+    ConnectionTimeout,
     HandshakeError,
     WebSocketConnection,
     open_websocket_url,
@@ -139,6 +140,7 @@ async def _connection(state: Replay, connection: Connection) -> None:
     opening, *rest = state.plan.of(connection.name)
     await state.take_turn(opening)
     url = replay_url(connection.url, state.options.url)
+    opened = False
     try:
         async with open_websocket_url(
             url,
@@ -147,6 +149,7 @@ async def _connection(state: Replay, connection: Connection) -> None:
             connect_timeout=10,
             disconnect_timeout=2,
         ) as ws:
+            opened = True
             state.done(opening)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_read, state, connection.name, ws)
@@ -156,6 +159,11 @@ async def _connection(state: Replay, connection: Connection) -> None:
     except ConnectionRejected as rejected:
         note = f"the stand refused the connection to {url}: HTTP {rejected.status_code}"
     except HandshakeError as error:
+        if opened:  # its close was not answered in time (DisconnectionTimeout): it is done
+            return
+        if isinstance(error, ConnectionTimeout):  # (a HandshakeError, raised from None)
+            state.fail(f"cannot connect to {url}: no WebSocket handshake within 10 s")
+            return
         if isinstance(error.__cause__, OSError):  # (trio-websocket's word for any network error)
             state.fail(f"cannot connect to {url}: {error.__cause__}")
             return

@@ -81,8 +81,10 @@ class Member:
 
 
 # One publication in this many is timed from its publish to each subscriber's socket write
-# (qakit_delivery_latency_seconds): it is queued for every subscriber, as in a burst, and each
-# writer that writes it says so (Sample); at most SAMPLES are followed at once.
+# (qakit_delivery_latency_seconds): it is queued for every subscriber, as in a burst (so it
+# never takes the fast lane that writes to an idle socket at once: the figure includes a
+# writer's wake-up, a bound above the fast lane's), and each writer that writes it says so
+# (Sample); at most SAMPLES are followed at once, each until every subscriber wrote it or left.
 DELIVERY_SAMPLE = 64
 SAMPLES = 4
 
@@ -192,6 +194,10 @@ class Hub:
         for channel in channels:
             self._remove(member, channel)
         self.presence.gone(member, channels)
+        if self.samples:  # it will write no sampled frame now
+            for sample in self.samples:
+                sample.pending.discard(member.connection_id)
+            self._drop_timed()
         self._departed_in += member.frames_in
         self._departed_out += member.inlet.meter.out
         member.inlet.close()
@@ -248,7 +254,9 @@ class Hub:
             self._until_sample -= 1
             if not self._until_sample:  # this one is timed: queued everywhere (see Sample)
                 self._until_sample, coalesce = DELIVERY_SAMPLE, True
-                self.samples.append(Sample(item, trio.current_time(), set(members)))
+                pending = set(members)
+                pending.discard(skip or "")  # (the sender's copy is its reply, not a delivery)
+                self.samples.append(Sample(item, trio.current_time(), pending))
         delivered = 0
         for member in list(members.values()):  # a copy: a full outbox evicts as we go
             if member.connection_id == skip:
@@ -273,6 +281,12 @@ class Hub:
         for sample in self.samples:
             if connection_id in sample.pending:
                 sample.written(connection_id, batch, self.delivery)
+        self._drop_timed()
+
+    def _drop_timed(self) -> None:
+        """Forget the samples every subscriber has written (or left): writers stop looking."""
+        if any(not sample.pending for sample in self.samples):
+            self.samples = deque((s for s in self.samples if s.pending), maxlen=SAMPLES)
 
     def _evict_full(self, member: Member) -> None:
         meter = member.inlet.meter
