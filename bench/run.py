@@ -6,6 +6,7 @@
     python bench/run.py --env-variant kafka=KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092  # Kafka on
     python bench/run.py --workloads w2 --env-variant \
         auth=QAKIT_AUTH=on,QAKIT_TEACHER_TOKEN=bench-teacher-token,QAKIT_CLASS_CODE=b,QAKIT_RATE_LIMIT=off
+    python bench/cluster.py                  # W1, W3 with the cluster bus, --workers 2 (issue 28)
 
 Every figure is reported as a ratio to the reference measured in the same invocation, because
 absolute numbers move from run to run on shared machines. Each round starts every server
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ports import free_port, wait_listening  # bench/ports.py (scripts: bench/ is on the path)
+from proctree import tree_cpu_s
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = [sys.executable, str(ROOT / "bench" / "loadgen.py")]
@@ -68,8 +70,8 @@ def rss_kib(pid: int) -> int:
 
 
 def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The server's CPU time: its process and its children (--workers N: the workers)."""
+    return tree_cpu_s(pid)
 
 
 class RunningServer:
@@ -195,6 +197,22 @@ def fmt(value: float) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def machine() -> str:
+    """The CPU model, cores, kernel and Python of this machine, for a table's head."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
 def render(
     results: dict[str, dict[str, list[dict[str, Any]]]],
     variants: list[Variant],
@@ -216,14 +234,6 @@ def render(
             "uvloop",
         )
     )
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     lines = [
         "# Benchmarks",
         "",
@@ -231,8 +241,7 @@ def render(
         f"{datetime.date.today().isoformat()} in {elapsed:.0f} s: {args.rounds} round(s), "
         "servers alternating, medians shown.",
         "",
-        f"- machine: {cpu}, {os.cpu_count()} cores, Linux {platform.release()}, "
-        f"Python {platform.python_version()}",
+        f"- machine: {machine()}",
         f"- versions: {versions}",
         "- reference: `bench/reference_server.py` (`websockets` library, asyncio, library "
         "defaults; one bounded queue and one writer task per connection)",
@@ -243,32 +252,38 @@ def render(
         "",
     ]
     for workload, per_variant in results.items():
-        lines += [
-            f"## {workload}",
-            "",
-            "| metric | " + " | ".join([*names, *[f"{n} / reference" for n in others]]) + " |",
-            "|---" * (1 + len(names) + len(others)) + "|",
-        ]
-        for metric in SHOWN[workload]:
-            medians = {
-                n: statistics.median(r[metric] for r in per_variant[n])
-                for n in names
-                if per_variant.get(n)
-            }
-            ratios = [
-                fmt(medians[n] / medians["reference"]) if medians.get("reference") else "n/a"
-                for n in others
-            ]
-            lines.append(
-                f"| {metric} | "
-                + " | ".join(fmt(medians[n]) for n in names)
-                + " | "
-                + " | ".join(ratios)
-                + " |"
-            )
-        lines.append("")
+        lines += [f"## {workload}", "", *workload_table(workload, per_variant, names), ""]
     lines += summary(results, others)
     return "\n".join(lines) + "\n"
+
+
+def workload_table(
+    workload: str, per_variant: dict[str, list[dict[str, Any]]], names: list[str]
+) -> list[str]:
+    """One workload's table: each metric's median per variant, then each one / reference."""
+    others = [n for n in names if n != "reference"]
+    lines = [
+        "| metric | " + " | ".join([*names, *[f"{n} / reference" for n in others]]) + " |",
+        "|---" * (1 + len(names) + len(others)) + "|",
+    ]
+    for metric in SHOWN[workload]:
+        medians = {
+            n: statistics.median(r[metric] for r in per_variant[n])
+            for n in names
+            if per_variant.get(n)
+        }
+        ratios = [
+            fmt(medians[n] / medians["reference"]) if medians.get("reference") else "n/a"
+            for n in others
+        ]
+        lines.append(
+            f"| {metric} | "
+            + " | ".join(fmt(medians[n]) for n in names)
+            + " | "
+            + " | ".join(ratios)
+            + " |"
+        )
+    return lines
 
 
 def summary(results: dict[str, dict[str, list[dict[str, Any]]]], others: list[str]) -> list[str]:

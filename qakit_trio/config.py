@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from qakit_trio.auth.limits import RateLimit
-from qakit_trio.config_values import PARSERS
+from qakit_trio.config_values import PARSERS, default_instance_id
 from qakit_trio.errors import ConfigError
 
 # How much larger the room of a client's own replies is than the hub's (ws/outbox.py).
@@ -91,6 +91,12 @@ class Settings:
     jwt_secret: str | None = field(default=None, repr=False)  # None: a random one per process
     token_ttl: float = 3600.0
     rate_limit: RateLimit | None = None  # on with auth on (20/s,40) unless said otherwise
+    # the cluster (cluster/): several instances sharing channels through a Kafka bus
+    cluster: bool = False  # QAKIT_CLUSTER=kafka (needs KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL)
+    instance_id: str = field(default_factory=default_instance_id, compare=False)  # (random)
+    cluster_topic: str = "qakit_bus"  # the bus topic (one partition: one order for all)
+    cluster_heartbeat: float = 1.0  # seconds between heartbeats; 3 missed: the instance is dead
+    reuse_port: bool = False  # QAKIT_REUSE_PORT=1: bind with SO_REUSEPORT (set by --workers)
 
     @cached_property
     def outbox_limits(self) -> OutboxLimits:
@@ -144,6 +150,11 @@ KNOWN_VARIABLES: dict[str, str] = {
     "QAKIT_JWT_SECRET": "jwt_secret",
     "QAKIT_TOKEN_TTL": "token_ttl",
     "QAKIT_RATE_LIMIT": "rate_limit",
+    "QAKIT_CLUSTER": "cluster",
+    "QAKIT_INSTANCE_ID": "instance_id",
+    "QAKIT_CLUSTER_TOPIC": "cluster_topic",
+    "QAKIT_CLUSTER_HEARTBEAT": "cluster_heartbeat",
+    "QAKIT_REUSE_PORT": "reuse_port",
 }
 
 # The process is stopped this long after QAKIT_SHUTDOWN_TIMEOUT at the latest (server.py's
@@ -204,6 +215,25 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             f"frames, QAKIT_OUTBOX_SIZE x {OWN_ROOM_FRAMES} ({own_room}): a recovery is queued "
             "at once; raise QAKIT_OUTBOX_SIZE or lower QAKIT_HISTORY_SIZE"
         )
+    if settings.cluster:
+        missing = [
+            name
+            for name, value in (
+                ("KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap),
+                ("DATABASE_URL", settings.database_url),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ConfigError(
+                f"QAKIT_CLUSTER=kafka needs {' and '.join(missing)}: the instances share "
+                "channels through Kafka and orders, the lab and the classroom through PostgreSQL"
+            )
+        if settings.cluster_topic in (settings.kafka_ws_topic, settings.kafka_order_topic):
+            raise ConfigError(
+                f"QAKIT_CLUSTER_TOPIC ({settings.cluster_topic}) must not be the topic of "
+                "KAFKA_WS_TOPIC or KAFKA_ORDER_TOPIC: the bus's records are not events"
+            )
     if settings.kafka_bootstrap is not None:
         if settings.kafka_flush_timeout + 1.0 >= settings.shutdown_timeout:
             raise ConfigError(

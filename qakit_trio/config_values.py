@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -185,6 +187,36 @@ def _secret(shortest: int) -> Callable[[str], str]:
     return parse
 
 
+_INSTANCE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def default_instance_id() -> str:
+    """`<hostname>-<6 hex>`: new at every start (QAKIT_INSTANCE_ID names it for good)."""
+    host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:50] or "qakit"
+    return f"{host}-{secrets.token_hex(3)}"
+
+
+def _instance_id(value: str) -> str:
+    if not _INSTANCE.match(value):
+        raise ValueError(f"{value!r} is not 1-64 of A-Z a-z 0-9 . _ -")
+    return value
+
+
+def _heartbeat(value: str) -> float:
+    """Seconds between heartbeats: 0.1 to 60 (faster floods the bus; slower, a dead instance
+    is noticed after minutes)."""
+    seconds = _seconds(allow_zero=False)(value)
+    if not 0.1 <= seconds <= 60:
+        raise ValueError(f"{seconds} is not between 0.1 and 60 seconds")
+    return seconds
+
+
+def _cluster(value: str) -> bool:
+    if value not in ("off", "kafka"):
+        raise ValueError(f"must be off or kafka, got {value!r}")
+    return value == "kafka"
+
+
 def _log_level(value: str) -> str:
     if value.upper() not in _LOG_LEVELS:
         raise ValueError(f"{value!r} is not one of {', '.join(_LOG_LEVELS)}")
@@ -236,4 +268,9 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "jwt_secret": _secret(32),  # HS256: at least its 256 bits (RFC 7518 3.2)
     "token_ttl": _seconds(allow_zero=False),
     "rate_limit": parse_rate_limit,
+    "cluster": _cluster,
+    "instance_id": _instance_id,
+    "cluster_topic": _topic,
+    "cluster_heartbeat": _heartbeat,
+    "reuse_port": _flag,
 }

@@ -11,6 +11,8 @@
     │   └── StoreFailed               db_error            (the database refused)
     ├── KafkaUnavailable          kafka_unavailable: Kafka unreachable or no acknowledgement in
     │                             time; the adapter retries, it never reaches a client
+    ├── BusUnavailable            bus_unavailable: the cluster's Kafka bus did not carry a
+    │                             publication in time (QAKIT_CLUSTER=kafka; cluster/)
     ├── SpoolError                spool_error: the Kafka spool directory cannot be used
     ├── ConfigError               config_error: a setting in the environment is wrong
     └── Disconnected              disconnected: the client's side of a WebSocket is closed
@@ -50,6 +52,7 @@ class ErrorCode(StrEnum):
     ALREADY_SUBSCRIBED = "already_subscribed"  # subscriptions: sessions/channel_actions.py
     NOT_SUBSCRIBED = "not_subscribed"
     TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"  # QAKIT_MAX_SUBSCRIPTIONS
+    BUS_UNAVAILABLE = "bus_unavailable"  # QAKIT_CLUSTER=kafka: the bus is down (cluster/)
 
 
 class QakitError(Exception):
@@ -136,6 +139,12 @@ class KafkaUnavailable(QakitError):
     """Kafka could not be reached, or did not acknowledge in time (the adapter retries)."""
 
     code = "kafka_unavailable"
+
+
+class BusUnavailable(QakitError):
+    """The cluster bus could not take a publication, or did not bring it back in time."""
+
+    code = ErrorCode.BUS_UNAVAILABLE
 
 
 class SpoolError(QakitError):

@@ -119,6 +119,13 @@ FIELDS: Final[dict[str, tuple[str, type]]] = {
     "bug": ("qakit.classroom.bug", str),
     "verdict": ("qakit.classroom.verdict", str),
     "retry_s": ("qakit.retry_s", float),
+    # the cluster (cluster/) and --workers (workers.py)
+    "instance": ("qakit.cluster.instance", str),
+    "position": ("qakit.cluster.bus_position", int),
+    "read": ("qakit.cluster.bus_read", int),
+    "pid": ("qakit.worker.pid", int),
+    "parent_pid": ("qakit.worker.parent_pid", int),
+    "exit_code": ("qakit.worker.exit_code", int),
     "signal": ("qakit.signal", str),
     "bind": ("qakit.bind", str),
     # the "ready" line: where the stand listens
@@ -140,6 +147,7 @@ HEAD: Final = (
     "ecs.version",
     "service.name",
     "service.version",
+    "service.node.name",
 )
 
 Encode = Callable[[object], str]

@@ -74,13 +74,19 @@ class JsonFormatter(logging.Formatter):
         self._encoder = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))
         self._encode = self._encoder.encode
         self._heads: dict[tuple[str, str, str], str] = {}  # the JSON after @timestamp
-        self._service = self._encode(
-            {
-                "ecs.version": ECS_VERSION,
-                "service.name": SERVICE_NAME,
-                "service.version": __version__,
-            }
-        )[1:-1]
+        self.name_node(None)
+
+    def name_node(self, node: str | None) -> None:
+        """Every line from now on says `service.node.name` (the cluster's instance id)."""
+        service: dict[str, str] = {
+            "ecs.version": ECS_VERSION,
+            "service.name": SERVICE_NAME,
+            "service.version": __version__,
+        }
+        if node is not None:
+            service["service.node.name"] = node
+        self._service = self._encode(service)[1:-1]
+        self._heads.clear()
 
     def render(
         self, created: float, level: str, logger: str, msg: str, fields: dict[str, object] | None
@@ -160,11 +166,11 @@ class LineWriter:
     """Writes batches of lines to the stream without ever blocking the event loop.
 
     A file descriptor that may block (a pipe, a socket, a terminal) is written in pieces of at
-    most PIPE_BUF bytes, each only after `select` says the descriptor can take it now: such a
-    write never blocks (POSIX). What cannot be written now waits here (`pending`, at most
-    MAX_PENDING bytes) and is retried at the next batch or tick of the flusher; a batch that
-    does not fit is dropped and counted. A regular file never blocks: written whole. A stream
-    without a file descriptor (tests) is written directly.
+    most PIPE_BUF bytes ending a line, each once `select` says the descriptor can take it now:
+    such a write never blocks nor mixes with another process's on the pipe (POSIX; --workers).
+    What cannot be written now waits here (`pending`, at most MAX_PENDING bytes) and is retried
+    at the next batch or tick of the flusher; a batch that does not fit is dropped and counted.
+    A regular file never blocks: written whole. A stream without a descriptor (tests): directly.
 
     Why not a writer thread: measured on the W2 benchmark, handing batches to a thread cost
     about 15 % of the request rate (the GIL changing hands); one `select` per 4 KiB costs less
@@ -211,7 +217,8 @@ class LineWriter:
                 _, ready, _ = select.select([], [fd], [], max(0.0, left))
                 if not ready:
                     return False
-            piece = self._pending if self._whole else self._pending[:PIPE_BUF]
+            cut = self._pending.rfind(b"\n", 0, PIPE_BUF) + 1 or PIPE_BUF  # a longer line: cut
+            piece = self._pending if self._whole else self._pending[:cut]
             try:
                 written = os.write(fd, piece)
             except BlockingIOError:
@@ -352,6 +359,12 @@ def setup_logging(level: str, stream: TextIO | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [_direct]
     root.setLevel(level)
+
+
+def name_node(node: str) -> None:
+    """Name this instance in every line from now on (`service.node.name`: QAKIT_INSTANCE_ID)."""
+    if _direct is not None and _captured.get() is None:  # (not a replay twin's)
+        _direct.json.name_node(node)
 
 
 def hand_off_logs() -> None:

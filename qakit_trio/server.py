@@ -4,6 +4,7 @@
     └── server nursery
         ├── signal watch   first SIGTERM/SIGINT: start the graceful shutdown;
         │                  second one, or the backstop deadline: stop now
+        ├── parent watch   (a worker of --workers) its parent gone: a SIGTERM to itself
         └── serve nursery
             ├── accept errors   trio's failed accepts at the descriptor limit, counted: one
             │                   WARNING per episode (transport/accept_errors.py)
@@ -20,18 +21,20 @@ later the server nursery is cancelled outright; HARD_EXIT_AFTER after that (or a
 signal) a timer thread ends the process even if something is still stuck. So the process ends
 within QAKIT_SHUTDOWN_TIMEOUT + BACKSTOP_MARGIN (+ HARD_EXIT_AFTER at worst), whatever the
 clients do.
+
+QAKIT_REUSE_PORT=1 (set by --workers for its workers, workers.py): the listening sockets are
+bound here with SO_REUSEPORT and given to hypercorn as `fd://N`, so several processes share
+each port.
 """
 
 from __future__ import annotations
 
 import ctypes
-import errno
 import gc
 import ipaddress
 import logging
 import os
 import signal
-import socket
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -41,6 +44,7 @@ from hypercorn.config import Config
 
 from qakit_trio import logs
 from qakit_trio.app import QakitApp, create_app
+from qakit_trio.binds import shared_binds
 from qakit_trio.config import SHUTDOWN_MARGIN, Settings
 from qakit_trio.transport import hyper_ext, tcp_server
 from qakit_trio.transport.accept_errors import AcceptErrors
@@ -52,6 +56,9 @@ log = logging.getLogger(__name__)
 # (which bounds the connections) for the app's own shutdown, then it is cancelled outright.
 BACKSTOP_MARGIN = SHUTDOWN_MARGIN  # config.py checks the shutdown fits in it
 HARD_EXIT_AFTER = 1.0  # then a timer thread exits the process, if trio could not finish
+# Without a pidfd (not Linux 5.3+), a worker of --workers checks this often whether its parent
+# is still there (parent_gone).
+PARENT_CHECK_INTERVAL = 1.0
 
 
 def tune_gc() -> None:
@@ -85,51 +92,6 @@ def tune_malloc() -> None:
         return  # not glibc (musl, macOS): nothing to tune
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-
-
-class BindError(Exception):
-    """No address to serve on: the message names the port and what to do."""
-
-
-def _in_use(bind: str) -> bool:
-    """Whether HOST:PORT is taken now (bound the way hypercorn binds, then let go)."""
-    host, _, port = bind.rpartition(":")
-    host = host.strip("[]")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, int(port)))
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                return True
-            raise BindError(f"cannot listen on {bind}: {error.strerror}") from None
-    return False
-
-
-def usable_binds(binds: Sequence[str], *, given: bool) -> list[str]:
-    """The addresses to serve on. Given ones (--bind, QAKIT_BIND) must all be free; of the
-    default pair (8002 and 8000, both guides' URLs), a busy one is skipped with a WARNING."""
-    busy = [bind for bind in binds if _in_use(bind)]
-    if given and busy:
-        raise BindError(
-            f"{', '.join(busy)}: address already in use; stop what listens there "
-            "or choose another --bind / QAKIT_BIND"
-        )
-    free = [bind for bind in binds if bind not in busy]
-    if not free:
-        raise BindError(
-            f"{', '.join(busy)}: address already in use (is another stand "
-            "running?); stop it, or choose addresses with --bind / QAKIT_BIND"
-        )
-    for bind in busy:
-        log.warning(
-            f"{bind} is already in use: serving on {', '.join(free)} only; every route "
-            "is served there too (stop what listens on the port, or choose addresses "
-            "with --bind / QAKIT_BIND)",
-            extra={"fields": {"bind": bind}},
-        )
-    return free
 
 
 def log_urls(urls: Sequence[str]) -> None:
@@ -203,10 +165,13 @@ async def serve(
         await shutdown_trigger()
         services.stopping.set()  # plain ASGI never tells the app; the launcher does (1001)
 
+    # QAKIT_REUSE_PORT (the workers of --workers): sockets of our own, shared with the siblings
+    listen_on = shared_binds(binds) if settings.reuse_port else binds
+
     async def serve_then_stop(task_status: trio.TaskStatus[list[str]]) -> None:
         await hypercorn.trio.serve(
             app,
-            hypercorn_config(settings, binds),
+            hypercorn_config(settings, listen_on),
             shutdown_trigger=trigger,
             task_status=task_status,
         )
@@ -222,8 +187,11 @@ async def serve(
         task_status.started(urls)
 
 
-async def run_server(settings: Settings, binds: Sequence[str]) -> None:
-    """The CLI's main task: serve until SIGTERM or SIGINT, then shut down in bounded time."""
+async def run_server(
+    settings: Settings, binds: Sequence[str], *, parent_pid: int | None = None
+) -> None:
+    """The CLI's main task: serve until SIGTERM or SIGINT, then shut down in bounded time.
+    `parent_pid` (a worker of --workers): shut down the same way when that parent is gone."""
     first_signal = trio.Event()
     finished = False
     hard_exit = _HardExit()
@@ -255,7 +223,19 @@ async def run_server(settings: Settings, binds: Sequence[str]) -> None:
                         nursery.cancel_scope.deadline = trio.current_time() + deadline
                         hard_exit.arm(deadline + HARD_EXIT_AFTER)
 
+                async def watch_parent(pid: int) -> None:
+                    await parent_gone(pid)
+                    if first_signal.is_set():
+                        return  # already stopping: a second signal would cut it short
+                    log.warning(
+                        "the --workers parent process is gone: shutting down",
+                        extra={"fields": {"parent_pid": pid}},
+                    )
+                    os.kill(os.getpid(), signal.SIGTERM)  # as if the parent had sent it
+
                 nursery.start_soon(watch_signals)
+                if parent_pid is not None:
+                    nursery.start_soon(watch_parent, parent_pid)
                 await serve(settings, binds, first_signal.wait)
                 finished = True  # not reached when the backstop or a second signal cancelled it
                 nursery.cancel_scope.cancel()  # the signal watch
@@ -263,6 +243,28 @@ async def run_server(settings: Settings, binds: Sequence[str]) -> None:
         hard_exit.disarm()
     if not finished and first_signal.is_set():
         log.warning("shutdown was cut short")
+
+
+async def parent_gone(pid: int) -> None:
+    """Return once `pid`, this process's parent, has exited. A pidfd becomes readable then
+    (Linux's PR_SET_PDEATHSIG would not do: it fires when the *thread* that forked exits, and
+    trio forks from a worker thread of its own). Opened first, then the parent checked: if it
+    is still our parent, the pidfd is its, not a later process's with the same number."""
+    try:
+        pidfd: int | None = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux 5.3+, or gone already (checked below)
+        pidfd = None
+    try:
+        if os.getppid() != pid:
+            return
+        if pidfd is not None:
+            await trio.lowlevel.wait_readable(pidfd)
+            return
+        while os.getppid() == pid:  # noqa: ASYNC110  no pidfd: no event to wait on
+            await trio.sleep(PARENT_CHECK_INTERVAL)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 class _HardExit:

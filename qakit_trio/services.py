@@ -12,6 +12,11 @@
         │                    order_outbox table) to Kafka (order_relay.py), when both are on
         ├── classroom        assignments and findings (classroom/): loads them from their
         │                    tables (PostgreSQL with DATABASE_URL), then keeps them in memory
+        │                    (QAKIT_CLUSTER=kafka: and follows what other instances write)
+        ├── shared lab state QAKIT_CLUSTER=kafka: the stand-wide bugs and fault rules, every
+        │                    instance's, in PostgreSQL (adapters/shared_state.py, lab/shared.py)
+        ├── cluster bus      QAKIT_CLUSTER=kafka: channels, presence and order events through
+        │                    Kafka (cluster/cluster.py)
         └── shutdown watch   one per hypercorn worker: waits for the server's "terminated"
                              event, then asks every connection to close with 1001
 
@@ -39,11 +44,13 @@ from qakit_trio.adapters.kafka import KafkaPublisher, NoKafka, Publisher
 from qakit_trio.adapters.kafka_spool import DiskSpool
 from qakit_trio.classroom.classroom import Classroom
 from qakit_trio.classroom.tables import MemoryTables, Tables
+from qakit_trio.cluster.cluster import Cluster
 from qakit_trio.config import Settings
 from qakit_trio.domain.order_store import MemoryOrderStore, OrderStore
 from qakit_trio.lab.bugs import Bugs
 from qakit_trio.lab.fault_rules import FaultRules
 from qakit_trio.lab.lab import Lab
+from qakit_trio.lab.shared import SharedLab
 from qakit_trio.logs import run_log_flusher
 from qakit_trio.pipeline.events import EventSink, OrderEvents
 from qakit_trio.pipeline.trail import EventTrail
@@ -61,6 +68,7 @@ from qakit_trio.ws.tap import Taps
 
 if TYPE_CHECKING:
     from qakit_trio.adapters.order_relay import OrderRelay
+    from qakit_trio.adapters.shared_state import SharedState
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +124,41 @@ def make_publisher(settings: Settings) -> Publisher:
     )
 
 
+def make_shared_state(settings: Settings) -> SharedState | None:
+    """With QAKIT_CLUSTER=kafka, the lab's stand-wide state in PostgreSQL, shared by every
+    instance (adapters/shared_state.py; lab/shared.py says what is in it)."""
+    if not settings.cluster or settings.database_url is None:
+        return None
+    from qakit_trio.adapters.shared_state import SharedState  # (psycopg: when used)
+
+    return SharedState(
+        settings.database_url, timeout=settings.db_timeout, instance=settings.instance_id
+    )
+
+
+def make_cluster(settings: Settings, hub: Hub, legacy_hub: Hub, bugs: Bugs) -> Cluster | None:
+    """With QAKIT_CLUSTER=kafka, this instance's side of the bus; the /ws history then takes
+    its epoch and offsets from the bus."""
+    if not settings.cluster or settings.kafka_bootstrap is None:
+        return None
+    return Cluster(
+        settings.instance_id,
+        settings.kafka_bootstrap,
+        settings.cluster_topic,
+        hub=hub,
+        legacy_hub=legacy_hub,
+        orders_channel=settings.orders_channel,
+        heartbeat=settings.cluster_heartbeat,
+        timeout=settings.kafka_timeout,
+        bugs=bugs,
+    )
+
+
 class Services:
     def __init__(self, settings: Settings, kafka: Publisher | None = None) -> None:
         self.settings = settings
+        if settings.cluster:  # which instance wrote it: `service.node.name` in every line
+            logs.name_node(settings.instance_id)
         grace = min(STALL_GRACE, settings.slow_consumer_timeout)
         self.taps = Taps()  # the inspector's taps on both hubs and their connections (tap.py)
         history = HistoryLimits(
@@ -145,8 +185,15 @@ class Services:
         self.bugs = Bugs(settings.bugs)
         self.fault_rules = FaultRules()
         # the classroom (classroom/): bugs per trainee, which the lab reads, and findings
-        self.classroom = Classroom(make_tables(settings))
+        # (QAKIT_CLUSTER=kafka: it follows what the other instances write to its tables)
+        self.classroom = Classroom(
+            make_tables(settings), follow=settings.cluster, instance=settings.instance_id
+        )
         self.lab = Lab(self.bugs, self.fault_rules, self.hub, self.classroom.table)
+        # QAKIT_CLUSTER=kafka: the stand-wide bugs and fault rules are every instance's
+        self.shared = make_shared_state(settings)
+        if self.shared is not None:
+            self.lab.shared = SharedLab(self.shared, self.bugs, self.fault_rules)
         # requests by door, for /metrics (by `protocol` label; their actions: app.py)
         self.metrics = {
             "envelope": RequestMetrics("envelope"),
@@ -175,6 +222,12 @@ class Services:
             order_topic=settings.kafka_order_topic,
             event_outbox_wake=None if self.relay is None else self.relay.wake,
         )
+        # QAKIT_CLUSTER=kafka: channels, presence and order events through the bus (cluster/)
+        self.cluster = make_cluster(settings, self.hub, self.legacy_hub, self.bugs)
+        if self.cluster is not None:
+            self.order_events.cluster = self.cluster
+            if self.channels is not None:
+                self.channels.remote = self.cluster.clients
         self.identities = Identities(settings)  # tokens and rate limits (QAKIT_AUTH)
         # what the doors and their actions use, and nothing else (sessions/deps.py)
         self.deps = Deps(
@@ -189,6 +242,7 @@ class Services:
             identities=self.identities,
             channels=self.channels,
             ack_latency=self.ack_latency,
+            cluster=self.cluster,
         )
         self.supervisor = Supervisor()
         # Set by our launcher (server.serve) when the shutdown starts: what tells clients 1001 on
@@ -233,6 +287,10 @@ class Services:
             if self.relay is not None:
                 await nursery.start(supervise, "event outbox relay", self.relay.run)
             await nursery.start(supervise, "classroom", self.classroom.run)
+            if self.shared is not None:
+                await nursery.start(supervise, "shared lab state", self.shared.run)
+            if self.cluster is not None:
+                await nursery.start(supervise, "cluster bus", self.cluster.run)
             logs.info(
                 log, "services started", store=self.store.kind, kafka=self.settings.kafka_bootstrap
             )
@@ -255,8 +313,13 @@ class Services:
             or kafka["state"] not in ("up", "disabled")
             or not self.supervisor.healthy()
         )
+        if self.cluster is not None:
+            down = down or self.cluster.bus.state.current != "up"
         return {
             "status": "degraded" if down else "ok",
+            "instance": self.settings.instance_id,
+            **({} if self.cluster is None else {"cluster": self.cluster.health()}),
+            **({} if self.shared is None else {"shared_lab_state": self.shared.health()}),
             "database": database,
             "kafka": kafka,
             "tasks": self.supervisor.health(),

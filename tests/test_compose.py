@@ -1,10 +1,12 @@
 """The compose stand (compose.yaml, compose/): it cannot run here (no container engine), so it
 is checked as far as the tools allow: `docker-compose config` (Debian's docker-compose),
-every file it mounts exists, Prometheus's `promtool check config`, and the Grafana dashboard
-asks only for metrics the stand exports. The light stand by default and Kibana's side with
-`--profile full`; Filebeat's paths under Docker and under podman (podman creates a container as
-compose asks and says where its log goes); kibana-setup's script run against a fake Kibana that
-answers as Kibana's data views API is documented to."""
+every file it mounts exists, Prometheus's `promtool check config`, HAProxy's `haproxy -c`, and
+the Grafana dashboard asks only for metrics the stand exports. Two qakit-trio instances, alike
+but for their name, behind HAProxy (health checks on /health, WebSocket tunnels, the trainees'
+ports); the light stand by default and Kibana's side with `--profile full`; Filebeat's paths
+under Docker and under podman (podman creates a container as compose asks and says where its
+log goes); kibana-setup's script run against a fake Kibana that answers as Kibana's data views
+API is documented to. The same shape from real parts runs in tests/cluster_system/."""
 
 from __future__ import annotations
 
@@ -27,17 +29,26 @@ from qakit_trio.services import Services
 from qakit_trio.web.metrics import Scrapes, StandCollector
 from qakit_trio.wire.origins import HostRule
 
-from .support import fake_kibana
+from .support import fake_kibana, haproxy
 from .support.pg import installed
 from .support.timeouts import LOAD_TIMEOUT, SERVICE_TIMEOUT
 
-pytestmark = pytest.mark.system  # docker-compose, promtool, podman (apt-get if missing)
+pytestmark = pytest.mark.system  # docker-compose, promtool, haproxy, podman (apt-get if missing)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "compose.yaml"
-LIGHT = {"qakit-trio", "postgres", "kafka", "kafka-ui", "prometheus", "grafana"}  # by default
+INSTANCES = ["qakit-1", "qakit-2"]  # the qakit-trio instances, behind haproxy
+LIGHT = {*INSTANCES, "haproxy", "postgres", "kafka", "kafka-ui", "prometheus", "grafana"}
 FULL = {"elasticsearch", "kibana", "filebeat", "kibana-setup"}  # with --profile full
 SETUP = ROOT / "compose" / "kibana"
+HAPROXY = ROOT / "compose" / "haproxy" / "haproxy.cfg"
+BACKEND = {  # health checks, and the header that names the instance
+    "option httpchk GET /health",
+    "http-check send ver HTTP/1.1 hdr Host localhost",
+    "http-check expect status 200",
+    "http-response set-header X-Served-By %[srv_name]",
+}
+DEFAULTS = {"mode http", "timeout tunnel 1h", "retries 3", "option redispatch 1"}  # WebSockets
 
 
 def compose(*args: str, env: dict[str, str] | None = None) -> str:
@@ -61,23 +72,99 @@ def config(env: dict[str, str] | None = None) -> dict[str, Any]:
 def test_the_compose_file_validates_and_describes_the_whole_stand() -> None:
     services = config()["services"]
     assert set(services) == LIGHT | FULL
-    stand = services["qakit-trio"]
-    assert stand["container_name"] == "qa_websocket"
-    assert stand["build"]["dockerfile"] == "Containerfile"
-    assert {(p["target"], int(p["published"])) for p in stand["ports"]} == {
-        (8002, 8002),
-        (8000, 8000),
-    }
-    assert stand["depends_on"] == {
-        "postgres": {"condition": "service_healthy"},
-        "kafka": {"condition": "service_healthy"},
-    }
-    for name in ("qakit-trio", "postgres", "kafka", "elasticsearch"):
+    for name in ("qakit-1", "qakit-2", "postgres", "kafka", "elasticsearch"):
         assert services[name]["healthcheck"]["test"], name
     assert services["kibana"]["depends_on"]["elasticsearch"]["condition"] == "service_healthy"
-    # the stand's settings are ones it knows (an unknown QAKIT_ one stops it at start-up)
-    assert {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"} <= set(stand["environment"])
-    assert set(stand["environment"]) <= set(KNOWN_VARIABLES)
+    front = services["haproxy"]
+    assert front["container_name"] == "qa_websocket"  # the guides' name: the stand's entrance
+    assert {(p["target"], int(p["published"])) for p in front["ports"]} >= {
+        (8002, 8002),  # the trainees' ports, as before: now HAProxy's
+        (8000, 8000),
+    }
+
+
+def test_two_instances_alike_but_for_their_name_share_one_database_and_one_kafka() -> None:
+    services = config()["services"]
+    first, second = (services[name] for name in INSTANCES)
+    for name, stand in zip(INSTANCES, (first, second), strict=True):
+        assert stand["build"]["dockerfile"] == "Containerfile"
+        assert stand["image"] == "qakit-trio:local"
+        assert stand["container_name"] == stand["hostname"] == name  # Prometheus's Host
+        assert stand["environment"]["QAKIT_INSTANCE_ID"] == name
+        assert stand["environment"]["QAKIT_CLUSTER"] == "kafka"
+        assert "ports" not in stand  # reached through HAProxy (and Prometheus, directly)
+        assert stand["depends_on"] == {
+            "postgres": {"condition": "service_healthy"},
+            "kafka": {"condition": "service_healthy"},
+        }
+        assert "/health" in " ".join(stand["healthcheck"]["test"])
+        # the stand's settings are ones it knows (an unknown QAKIT_ one stops it at start-up)
+        assert set(stand["environment"]) <= set(KNOWN_VARIABLES)
+    assert {**first, "container_name": "", "hostname": "", "environment": {}} == {
+        **second,
+        "container_name": "",
+        "hostname": "",
+        "environment": {},
+    }
+    one, other = (dict(stand["environment"]) for stand in (first, second))
+    assert one.pop("QAKIT_INSTANCE_ID") != other.pop("QAKIT_INSTANCE_ID")
+    assert one == other  # the same DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, bus topic, ...
+    assert {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "QAKIT_CLUSTER_TOPIC"} <= set(one)
+    # Kafka UI reads the Kafka the bus topic is on
+    kafka_ui = services["kafka-ui"]["environment"]
+    assert kafka_ui["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == one["KAFKA_BOOTSTRAP_SERVERS"]
+
+
+def sections(text: str) -> dict[str, list[str]]:
+    """HAProxy's config: each section's header (`backend qakit`) and its lines, no comments."""
+    found: dict[str, list[str]] = {}
+    current: list[str] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if line and not line[0].isspace():
+            current = found.setdefault(" ".join(line.split()), [])
+        elif line.strip():
+            current.append(" ".join(line.split()))
+    return found
+
+
+def test_haproxy_is_valid_and_balances_both_instances_with_health_checks() -> None:
+    done = subprocess.run(
+        [installed("haproxy", "haproxy"), "-c", "-f", str(HAPROXY)],
+        capture_output=True,
+        text=True,
+        timeout=SERVICE_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # its only complaints: the instances' names resolve in the stand's network, not here
+    warnings = [line for line in done.stderr.splitlines() if "[WARNING]" in line]
+    assert all("could not resolve address" in line for line in warnings), warnings
+    front = config()["services"]["haproxy"]
+    [volume] = front["volumes"]
+    source, target = str(volume).split(":")[:2]
+    assert (Path(source), target) == (HAPROXY.parent, "/usr/local/etc/haproxy")
+    assert front["image"].startswith("haproxy:")
+    assert set(front["depends_on"]) == set(INSTANCES)
+    cfg = sections(HAPROXY.read_text())
+    published = {int(p["published"]) for p in front["ports"]}
+    assert {f"bind :{port}" for port in (8002, 8000)} <= set(cfg["frontend stand"])
+    assert {int(line.rsplit(":", 1)[1]) for line in cfg["frontend stats"] if "bind" in line} <= (
+        published
+    )
+    backend = cfg["backend qakit"]
+    assert [line.split()[1:] for line in backend if line.startswith("server ")] == [
+        [name, name]
+        for name in INSTANCES  # no port: the one the client came to
+    ]
+    assert "balance leastconn" in backend
+    [defaults] = [line.split() for line in backend if line.startswith("default-server ")]
+    assert "check" in defaults
+    assert defaults[defaults.index("port") + 1] == "8002"  # as the instances' own healthcheck
+    # what the suite's balancer (tests/support/haproxy.py) runs with, the stand has too
+    generated = sections(haproxy.config(1, Path("/s"), {"qakit-1": "http://h:1"}, "leastconn"))
+    assert set(generated["backend qakit"]) & set(backend) >= BACKEND
+    assert set(generated["defaults"]) & set(cfg["defaults"]) >= DEFAULTS
 
 
 def test_every_mounted_file_exists() -> None:
@@ -88,7 +175,8 @@ def test_every_mounted_file_exists() -> None:
         for volume in service.get("volumes", [])
     ]
     mounts = [source for source in sources if source.startswith(str(ROOT))]
-    assert len(mounts) == 5  # filebeat.yml, prometheus.yml, grafana's two, compose/kibana
+    # filebeat.yml, prometheus.yml, grafana's two, compose/kibana, compose/haproxy
+    assert len(mounts) == 6
     for source in mounts:
         assert Path(source).exists(), source
 
@@ -105,12 +193,14 @@ def test_prometheus_configuration_is_valid_and_scrapes_the_stand() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     [job] = yaml.safe_load(path.read_text())["scrape_configs"]
     assert job["metrics_path"] == "/metrics"
-    assert job["static_configs"][0]["targets"] == ["qa_websocket:8002"]
-    # the Host Prometheus sends is one the stand answers by default (its host name, as
-    # compose sets it; the image listens on 0.0.0.0): QAKIT_ALLOWED_HOSTS, wire/origins.py
-    stand = config()["services"]["qakit-trio"]
-    hosts = HostRule.of(None, ["0.0.0.0:8002", "0.0.0.0:8000"], stand["hostname"])
-    assert hosts.permits("qa_websocket:8002")
+    # each instance itself, not HAProxy (which would answer for either)
+    assert job["static_configs"][0]["targets"] == [f"{name}:8002" for name in INSTANCES]
+    # the Host Prometheus sends is one each answers by default (its host name, as compose
+    # sets it; the image listens on 0.0.0.0): QAKIT_ALLOWED_HOSTS, wire/origins.py
+    for name in INSTANCES:
+        stand = config()["services"][name]
+        hosts = HostRule.of(None, ["0.0.0.0:8002", "0.0.0.0:8000"], stand["hostname"])
+        assert hosts.permits(f"{name}:8002")
 
 
 def exported_metrics() -> set[str]:
@@ -153,7 +243,9 @@ def test_filebeat_decodes_the_stands_json_lines() -> None:
     filebeat = yaml.safe_load((ROOT / "compose" / "filebeat.yml").read_text())
     [provider] = filebeat["filebeat.autodiscover"]["providers"]
     [template] = provider["templates"]
-    assert template["condition"]["equals"]["docker.container.name"] == "qa_websocket"
+    services = config()["services"]
+    names = [equals["equals"]["docker.container.name"] for equals in template["condition"]["or"]]
+    assert names == [services[name]["container_name"] for name in INSTANCES]  # not HAProxy's
     [source] = template["config"]
     assert source["type"] == "filestream"
     [container, ndjson] = source["parsers"]
@@ -177,7 +269,6 @@ def test_the_light_stand_by_default_and_kibanas_side_with_the_full_profile() -> 
     # `docker compose up` starts the light stand alone: none of it waits for the full profile
     for name in LIGHT:
         assert not set(services[name].get("depends_on", {})) & FULL, name
-    assert "elasticsearch" not in services["qakit-trio"].get("depends_on", {})
 
 
 def test_kibana_setup_runs_once_kibana_is_healthy() -> None:
@@ -293,7 +384,7 @@ def test_filebeat_reads_the_stands_log_under_docker_and_under_podman(tmp_path: P
     """podman creates a container with the log driver compose gives the stand (it runs none
     here) and says where its stdout goes; under the CONTAINER_LOG_DIR docs/full-stand.md
     computes, that file is one of Filebeat's paths, and Docker's json-file log the other."""
-    driver = config()["services"]["qakit-trio"]["logging"]["driver"]
+    driver = config()["services"]["qakit-1"]["logging"]["driver"]
     (tmp_path / "empty.tar").write_bytes(bytes(1024))  # a tar archive with nothing in it
     with tempfile.TemporaryDirectory(prefix="qakit-podman-") as run:  # podman: <= 50 characters
         engine = (tmp_path / "storage", run)

@@ -203,3 +203,48 @@ def test_allowed_hosts() -> None:
     ):
         with pytest.raises(ConfigError, match=f"QAKIT_ALLOWED_HOSTS: .*{why}"):
             load_settings({"QAKIT_ALLOWED_HOSTS": bad})
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"QAKIT_CLUSTER": "yes"}, "QAKIT_CLUSTER: must be off or kafka"),
+        ({"QAKIT_CLUSTER": "kafka"}, "needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL"),
+        (
+            {"QAKIT_CLUSTER": "kafka", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"},
+            "needs DATABASE_URL",
+        ),
+        (
+            {
+                "QAKIT_CLUSTER": "kafka",
+                "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
+                "DATABASE_URL": "postgresql://db/x",
+                "QAKIT_CLUSTER_TOPIC": "ws_events",
+            },
+            "must not be the topic of",
+        ),
+        ({"QAKIT_CLUSTER_HEARTBEAT": "0.01"}, "not between 0.1 and 60"),
+        ({"QAKIT_INSTANCE_ID": "a b"}, "QAKIT_INSTANCE_ID"),
+        ({"QAKIT_REUSE_PORT": "yes"}, "QAKIT_REUSE_PORT"),
+    ],
+)
+def test_cluster_settings_are_checked_at_start(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ)
+
+
+def test_a_cluster_instance_has_a_name_of_its_own() -> None:
+    settings = load_settings(
+        {
+            "QAKIT_CLUSTER": "kafka",
+            "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
+            "DATABASE_URL": "postgresql://db/x",
+            "QAKIT_INSTANCE_ID": "qakit-1",
+        }
+    )
+    assert (settings.cluster, settings.instance_id, settings.cluster_topic) == (
+        True,
+        "qakit-1",
+        "qakit_bus",
+    )
+    assert load_settings({}).instance_id != load_settings({}).instance_id  # generated

@@ -13,13 +13,16 @@ missing), bottom up:
     domain                                the orders domain and store interface
     transport                             the only place for hypercorn's and quart's internals
     ws, adapters                          connections and fan-out; PostgreSQL and Kafka
+    cluster                               several instances through a Kafka bus (above ws)
     pipeline                              a request's stages, events
     lab                                   bugs and faults, as wrappers (outlets, stores)
     classroom                             assignments, findings, the roster (and their tables)
     sessions                              what messages mean (the doors)
     services                              builds what the sessions get
     web                                   routes
+    binds                                 which addresses to serve on, ports shared (stdlib)
     app, server, asgi, cli, __main__, testing, pytest_plugin   building and launching
+    workers                               `--workers N`: the parent of N stand processes
     replayer                              `qakit-trio replay` (a stand of its own with --seed)
     classroom.replay                      findings replayed on twins (the kit, transport/kit.py)
 """
@@ -46,7 +49,7 @@ SPLIT = (
 BASE = {"__init__", "errors"}
 HELPERS = BASE | {"config", "log_fields", "logs", "channels", "request_metrics", "supervisor"}
 LAYERS = {"wire", "auth", "lab.bugs", "domain", "transport", "ws", "adapters", "pipeline", "lab"}
-LAYERS |= {"classroom"}
+LAYERS |= {"classroom", "cluster"}
 BELOW_THE_TOP = HELPERS | LAYERS | {"sessions", "services", "web"}
 ALLOWED: dict[str, set[str]] = {
     "__init__": set(),
@@ -66,7 +69,9 @@ ALLOWED: dict[str, set[str]] = {
     "transport": HELPERS | {"wire"},
     "ws": HELPERS | {"wire", "transport"},
     "adapters": HELPERS | {"wire", "lab.bugs", "domain"},
-    "pipeline": HELPERS | {"wire", "auth", "lab.bugs", "domain", "ws", "adapters"},
+    # the bus (aiokafka, as the Kafka adapter) and the hubs it delivers to
+    "cluster": HELPERS | {"wire", "lab.bugs", "ws", "adapters"},
+    "pipeline": HELPERS | {"wire", "auth", "lab.bugs", "domain", "ws", "adapters", "cluster"},
     # not sessions, web, services, app, server, transport, adapters
     "lab": BASE
     | {"lab.bugs", "wire", "domain", "ws", "pipeline"}
@@ -75,14 +80,17 @@ ALLOWED: dict[str, set[str]] = {
     "classroom": HELPERS | {"wire", "auth", "lab.bugs", "adapters"},
     # not services: sessions get what they use from it, built (issue 24)
     "sessions": HELPERS
-    | {"wire", "auth", "lab.bugs", "lab", "domain", "ws", "adapters", "pipeline"},
+    | {"wire", "auth", "lab.bugs", "lab", "domain", "ws", "adapters", "pipeline", "cluster"},
     "services": HELPERS | LAYERS | {"sessions"},
     "web": HELPERS | (LAYERS - {"adapters"}) | {"sessions", "services"},
     "app": BELOW_THE_TOP | {"classroom.replay"},
     "classroom.replay": BELOW_THE_TOP,  # (the twins are built by a function app.py gives)
-    "server": BELOW_THE_TOP | {"app"},
+    "binds": set(),  # sockets only (the stdlib)
+    "server": BELOW_THE_TOP | {"app", "binds"},
+    # the parent of --workers: it spawns `python -m qakit_trio` and imports no app or server
+    "workers": HELPERS | {"binds"},
     "asgi": BELOW_THE_TOP | {"app", "server"},
-    "cli": BELOW_THE_TOP | {"app", "server", "config_values", "replayer"},
+    "cli": BELOW_THE_TOP | {"app", "server", "config_values", "replayer", "binds", "workers"},
     "replayer": BELOW_THE_TOP | {"app", "server"},  # wire/sessions.py's files, replayed
     "__main__": {"cli"},
     "testing": BELOW_THE_TOP | {"app", "server"},

@@ -60,6 +60,15 @@ def test_formatter_writes_one_json_object_per_line() -> None:
     assert parsed["@timestamp"].endswith("+00:00")
 
 
+def test_a_named_node_is_in_every_line_from_then_on() -> None:
+    """QAKIT_CLUSTER=kafka: `service.node.name` says which instance wrote the line."""
+    record = logging.LogRecord("qakit_trio.x", logging.INFO, __file__, 1, "frame in", None, None)
+    formatter = JsonFormatter()
+    assert "service.node.name" not in json.loads(formatter.format(record))
+    formatter.name_node("node-a")
+    assert json.loads(formatter.format(record))["service.node.name"] == "node-a"
+
+
 def test_info_fast_path_writes_what_logging_would() -> None:
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level

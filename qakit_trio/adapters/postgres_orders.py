@@ -3,7 +3,9 @@
 Tables: `orders`, compatible with the original QA Kit's (an existing QA Kit database is read
 and used as it is), and, when Kafka is on, `order_outbox`: the transactional outbox. An order
 change and its event row are written in one transaction; order_relay.py publishes unsent rows
-and marks them sent, so a crash or a Kafka outage between the two loses nothing.
+and marks them sent, so a crash or a Kafka outage between the two loses nothing. The relay
+claims its rows on a connection of its own, in a transaction held open while Kafka takes them
+(outbox_claims.py): several instances relay one table, each row once.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import trio
 
 from qakit_trio.adapters.kafka_records import encode, order_value
+from qakit_trio.adapters.outbox_claims import OutboxClaims
 from qakit_trio.adapters.postgres import Cursor, Database
 from qakit_trio.domain.orders import (
     STRICT,
@@ -47,6 +50,9 @@ CREATE TABLE IF NOT EXISTS order_outbox (
     sent_at timestamptz
 )""",
     "CREATE INDEX IF NOT EXISTS order_outbox_unsent ON order_outbox (id) WHERE sent_at IS NULL",
+    # a relay's look for an earlier unsent row of the orders it claimed (outbox_claims.py)
+    "CREATE INDEX IF NOT EXISTS order_outbox_unsent_order ON order_outbox (order_id, id) "
+    "WHERE sent_at IS NULL",
 ]
 COLUMNS = "id, customer, status, created_at, updated_at"
 OutboxRows = list[tuple[int, str]]  # (row id, the order topic's record value)
@@ -70,6 +76,7 @@ class PostgresOrderStore:
         reset: bool = False,
     ) -> None:
         self.event_outbox = event_outbox  # every order event to order_outbox too (Kafka on)
+        self._url, self._timeout = url, timeout
         # reset (RESET_ORDERS_ON_START): the orders table is dropped and made again, once, on
         # the first connection, as the original stand did, so ids start at 1 as in the guides.
         # The event outbox is kept: its events happened, and Kafka is still owed them.
@@ -165,9 +172,14 @@ class PostgresOrderStore:
 
     # --- the event outbox, for order_relay.py ----------------------------------------------------
 
+    def outbox_claims(self) -> OutboxClaims:
+        """A relay's own connection to the event outbox (outbox_claims.py): one per relay."""
+        return OutboxClaims(self._url, timeout=self._timeout, schema=OUTBOX_SCHEMA)
+
     async def unsent(self, limit: int) -> OutboxRows:
         """The oldest event outbox rows not yet sent: (row id, record value), in commit order per
-        order (a change waits for the previous one's row lock, so its row comes later)."""
+        order (a change waits for the previous one's row lock, so its row comes later). A look,
+        not a claim: the relay claims through outbox_claims()."""
 
         def work(cursor: Cursor) -> OutboxRows:
             cursor.execute(

@@ -3,14 +3,21 @@ read by the lab stage per request: lab/lab.py), whose were revealed, and the fin
 
     service nursery
     └── Classroom.run   its tables' task (PostgreSQL: the adapter), then loads what was kept;
-                        while the database is down it tries again every LOAD_RETRY seconds
+                        while the database is down it tries again every LOAD_RETRY seconds;
+                        with `follow` (QAKIT_CLUSTER=kafka), then a round every FOLLOW_INTERVAL
 
 Every change is written to the tables first (tables.py) and then made in memory, so what the
 lab reads never waits for the database, and a change the database refused did not happen.
 Changes (and the load) take a lock, one at a time: a reveal never writes a table an assignment
 is replacing, and a load never overwrites a change made while it ran.
-The roster is in memory only: it is who has been seen since the start (a token survives a
+The roster is in memory (roster.py): who has been seen since the start (a token survives a
 restart; its bearer is seen again at their next request).
+
+Several instances (QAKIT_CLUSTER=kafka, `follow`) share the tables: each round (`follow_once`)
+asks them what moved since the last round (tables.py, one query when nothing did) and takes in
+what another instance changed: the assignments, the findings, the roster. A change made on one
+instance is in every instance's memory within FOLLOW_INTERVAL and a query: within a second.
+A round takes the same lock as a change, so it never undoes one made here meanwhile.
 """
 
 from __future__ import annotations
@@ -24,37 +31,45 @@ from typing import Any
 import trio
 
 from qakit_trio import logs
-from qakit_trio.auth.users import User
-from qakit_trio.classroom.tables import Finding, Table, Tables
+from qakit_trio.auth.users import RESERVED, User
+from qakit_trio.classroom.roster import Roster, Seen
+from qakit_trio.classroom.tables import Finding, Marks, Table, Tables
 from qakit_trio.errors import StoreError
 
 log = logging.getLogger(__name__)
 
 LOAD_RETRY = 2.0  # seconds between attempts to load the tables while the database is down
-MAX_PEOPLE = 1_000  # the roster's size (a class is thirty); past it, the longest-idle goes
+FOLLOW_INTERVAL = 0.25  # seconds between rounds (`follow`): what the others changed, here
 MAX_FINDINGS_EACH = 200  # findings kept per trainee: a grade needs a few, not thousands
 MAX_FINDINGS = 5_000  # and in all: with their replies (4 KiB each, two), at most 40 MB
-
-
-@dataclass(slots=True)
-class Seen:
-    name: str
-    role: str
-    first: float  # wall-clock seconds: when they were first seen (a time users see)
-    last: float  # and last
+Connection = tuple[str, float, str]  # a live connection of a user: (user, seconds idle, instance)
 
 
 @dataclass(slots=True)
 class Classroom:
     tables: Tables
+    follow: bool = False  # QAKIT_CLUSTER=kafka: other instances write the same tables
+    instance: str = ""  # this instance's name (settings.instance_id): the roster tells it
     # trainee -> their bugs: the lab reads this very dict (lab/lab.py `Lab.assigned`)
     table: dict[str, tuple[str, ...]] = field(default_factory=dict)
     revealed: set[str] = field(default_factory=set)
     findings: list[Finding] = field(default_factory=list)
-    people: dict[str, Seen] = field(default_factory=dict)
+    roster: Roster = field(init=False)
     loaded: trio.Event = field(default_factory=trio.Event)
+    rounds: int = 0  # follow rounds done (each one's end sets and replaces `round_done`)
+    round_done: trio.Event = field(default_factory=trio.Event)
     _by_trainee: dict[str | None, list[Finding]] = field(default_factory=dict)
     _changing: trio.Lock = field(default_factory=trio.Lock)
+    _marks: Marks | None = None  # the tables' marks at the last round (None: none yet)
+    _heard_at: datetime | None = None  # the database's clock at the last round
+    _failing: bool = False  # the last round failed (logged once per outage)
+
+    def __post_init__(self) -> None:
+        self.roster = Roster(self.instance)
+
+    @property
+    def people(self) -> dict[str, Seen]:
+        return self.roster.people
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -81,20 +96,53 @@ class Classroom:
                     trainees=len(self.table),
                     findings=len(self.findings),
                 )
+            while self.follow:
+                await self.follow_once()
+                await trio.sleep(FOLLOW_INTERVAL)
+
+    async def follow_once(self) -> None:
+        """One round: tell the others who was seen here, take in what they changed. A failed
+        round is logged (once per outage) and the next one tries again."""
+        try:
+            async with self._changing:
+                news = self.roster.news()
+                known = frozenset(finding.id for finding in self.findings)
+                followed = await self.tables.follow(self._marks, known, news, self._heard_at)
+                self.roster.told(news)
+                if followed.assignments is not None:
+                    table, revealed = followed.assignments
+                    if table != self.table or revealed != self.revealed:
+                        self._replace(table, revealed)
+                        log.warning(
+                            "lab assignments changed on another instance",
+                            extra={"fields": {"trainees": len(table)}},
+                        )
+                if followed.finding_ids is not None:
+                    self._keep_findings(
+                        merged(self.findings, followed.finding_ids, followed.new_findings)
+                    )
+                self.roster.heard(followed.people)
+                self._marks, self._heard_at = followed.marks, followed.heard_at
+        except StoreError as error:
+            if not self._failing:
+                log.warning(
+                    "classroom tables not followed: trying again every round",
+                    extra={"fields": {"error": str(error)}},
+                )
+            self._failing = True
+        else:
+            if self._failing:
+                logs.info(log, "classroom tables followed again")
+            self._failing = False
+        self.rounds += 1
+        self.round_done.set()
+        self.round_done = trio.Event()
 
     # --- the roster -----------------------------------------------------------------------
 
     def saw(self, user: User, wall: float) -> None:
         """`user` took a token or made a request now (wall-clock seconds)."""
-        seen = self.people.get(user.name)
-        if seen is None:
-            if len(self.people) >= MAX_PEOPLE:
-                idlest = min(self.people.values(), key=lambda person: person.last)
-                del self.people[idlest.name]
-            self.people[user.name] = Seen(user.name, user.role, wall, wall)
-            return
-        seen.last = wall
-        seen.role = user.role
+        self.roster.saw(user.name, user.role, wall)
 
     def trainees(self) -> set[str]:
         """Everyone known as a trainee: seen with a trainee's token, or given bugs before."""
@@ -178,18 +226,27 @@ class Classroom:
         found = set(self.found(trainee))
         return [bug for bug in bugs if bug in found]
 
-    def board(self, connections: Iterable[tuple[str, float]], wall: float) -> list[dict[str, Any]]:
-        """The teacher's board: one row per trainee (connections: (user, seconds idle) each)."""
-        live: dict[str, list[float]] = {}
-        for user, idle in connections:
-            live.setdefault(user, []).append(idle)
+    def board(
+        self, connections: Iterable[Connection], wall: float, here: str
+    ) -> list[dict[str, Any]]:
+        """The teacher's board: one row per trainee. `connections`: every live connection of a
+        user, on this instance (`here`) and, in cluster mode, the others. A row's `instance` is
+        where the trainee is: their least idle connection's instance, else where they were seen
+        last (None: given bugs, never seen); `instances`, every instance they are connected to."""
+        live: dict[str, list[tuple[float, str]]] = {}
+        for user, idle, instance in connections:
+            live.setdefault(user, []).append((idle, instance))
         teachers = {name for name, person in self.people.items() if person.role == "teacher"}
+        teachers |= {name for name in live if name.casefold() in RESERVED}
         names = sorted((set(self.people) | set(self.table) | set(live)) - teachers)
         rows = []
         for name in names:
             person = self.people.get(name)
-            idles = live.get(name, [])
+            connected = sorted(live.get(name, []))
+            idles = [idle for idle, _ in connected]
             idles_seen = [wall - person.last] if person is not None else []
+            seen_at = None if person is None else person.instance or here
+            where = connected[0][1] if connected else seen_at
             bugs = list(self.table.get(name, ()))
             found = self.found(name)
             mine = self.mine(name)
@@ -198,6 +255,8 @@ class Classroom:
                     "name": name,
                     "role": "trainee" if person is None else person.role,
                     "signed_in": person is not None,
+                    "instance": where,
+                    "instances": sorted({instance for _, instance in connected}),
                     "connections": len(idles),
                     "idle_s": round(min([*idles_seen, *idles]), 1) if idles_seen or idles else None,
                     "bugs": bugs,
@@ -212,3 +271,11 @@ class Classroom:
                 }
             )
         return rows
+
+
+def merged(findings: list[Finding], ids: frozenset[int], new: list[Finding]) -> list[Finding]:
+    """The findings known here that the tables still hold (`ids`: a clear took the others),
+    with `new` ones (another instance's) in their place: by id, the order they were kept in."""
+    kept = {finding.id: finding for finding in findings if finding.id in ids}
+    kept.update((finding.id, finding) for finding in new)
+    return [kept[finding_id] for finding_id in sorted(kept)]

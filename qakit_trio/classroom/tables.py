@@ -9,17 +9,29 @@ the adapter (adapters/postgres.py; postgres_tables.py), in two tables of their o
 
 What the stand reads per request (lab/lab.py) is never read from here: classroom.py keeps it in
 memory, loads it at start and writes every change here first.
+
+Several instances (QAKIT_CLUSTER=kafka) share the tables, and each follows what the others write
+(classroom.py `follow`): a round (`Tables.follow`) compares the tables' marks, a digest of the
+assignments and (count, largest id, sum of ids) of the findings, which are only ever added or
+cleared all at once, with the last round's; reads again what moved; and shares the roster, in a
+third table made by the first round (postgres_tables.py):
+
+    lab_people       name text PRIMARY KEY, role text, first_seen, last_seen (wall-clock
+                     seconds), instance text (where last seen), heard timestamptz
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 import trio
 
 Table = dict[str, tuple[str, ...]]
+# a person of the roster as the tables share it: (name, role, first seen, last seen, instance),
+# the times in wall-clock seconds
+Person = tuple[str, str, float, float, str]
 
 SCHEMA = [  # (postgres_tables.py runs it)
     """
@@ -78,6 +90,26 @@ class Loaded:
     findings: list[Finding]
 
 
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """What moves when the tables change, compared from round to round (never read whole)."""
+
+    assignments: str = ""  # a digest of every row
+    findings: tuple[int, int, int] = (0, 0, 0)  # count, largest id, sum of ids
+
+
+@dataclass(slots=True)
+class Followed:
+    """One round of following the tables (classroom.py `Classroom.follow_once`)."""
+
+    marks: Marks
+    assignments: tuple[Table, set[str]] | None = None  # the whole table, when its mark moved
+    finding_ids: frozenset[int] | None = None  # every finding's id, when their mark moved
+    new_findings: list[Finding] = field(default_factory=list)  # of those, the ones not known
+    people: list[Person] = field(default_factory=list)  # heard of since the last round
+    heard_at: datetime | None = None  # the database's clock at this round: the next's `since`
+
+
 class Tables(Protocol):
     kind: str
 
@@ -94,6 +126,14 @@ class Tables(Protocol):
     ) -> Finding: ...
 
     async def clear_findings(self) -> None: ...
+
+    async def follow(
+        self,
+        since: Marks | None,
+        known: frozenset[int],
+        seen: list[Person],
+        heard_after: datetime | None,
+    ) -> Followed: ...
 
 
 class MemoryTables:
@@ -127,3 +167,14 @@ class MemoryTables:
 
     async def clear_findings(self) -> None:
         await trio.lowlevel.checkpoint()
+
+    async def follow(
+        self,
+        since: Marks | None,
+        known: frozenset[int],
+        seen: list[Person],
+        heard_after: datetime | None,
+    ) -> Followed:
+        """Nothing to follow: no other instance writes here."""
+        await trio.lowlevel.checkpoint()
+        return Followed(since or Marks())

@@ -93,14 +93,36 @@ CATALOGUE: tuple[Bug, ...] = (
         "a position of another epoch (before a history reset) is recovered as if the epoch "
         "were the same: offsets are compared alone",
     ),
+    Bug(
+        "local_only_broadcast",
+        "cluster",
+        "a broadcast reaches only the subscribers of the instance it was sent to",
+    ),
+    Bug(
+        "presence_per_instance",
+        "cluster",
+        "presence lists only the members of the instance that answers",
+    ),
+    Bug(
+        "cross_instance_reorder",
+        "cluster",
+        "publications from another instance arrive swapped in pairs (offsets go 2, 1, 4, 3)",
+    ),
 )
 NAMES = tuple(bug.name for bug in CATALOGUE)
 CHANNEL_BUGS = frozenset(bug.name for bug in CATALOGUE if bug.surface == "channels")
-# Bugs a teacher may give to one trainee (PUT /lab/assignments): every one of them. Those about
+# Bugs of several instances (QAKIT_CLUSTER=kafka, cluster/): on one instance they show nothing.
+CLUSTER_BUGS = frozenset(bug.name for bug in CATALOGUE if bug.surface == "cluster")
+# the cluster bugs a ChannelOps wrapper has (lab/channels.py); cross_instance_reorder is the
+# bus's delivery (cluster/cluster.py), which no request passes
+CLUSTER_CHANNEL_BUGS = frozenset({"local_only_broadcast", "presence_per_instance"})
+# Bugs a teacher may give to one trainee (PUT /lab/assignments): all but the cluster's. Those about
 # shared state show only to their trainee (lab/lab.py, docs/lab-answer-key.md says what each
 # shows): stale_stats answers from the trainee's own old answer, broadcast_leaks_channels leaks
 # to the trainee's own other connections, and lost_update's window is a lock for everyone else.
-ASSIGNABLE = frozenset(NAMES)
+# The cluster bugs are the stand's, not a trainee's: they need several instances, and a
+# finding's replay (classroom/replay.py) runs one.
+ASSIGNABLE = frozenset(NAMES) - CLUSTER_BUGS
 
 
 def check_names(names: Iterable[object]) -> tuple[str, ...]:
@@ -142,6 +164,9 @@ class Bugs:
     presence_keeps_ghosts = False
     unsubscribe_ignored = False
     epoch_never_changes = False
+    local_only_broadcast = False
+    presence_per_instance = False
+    cross_instance_reorder = False
     any_on = False  # at least one of them
     channels_on = False  # one of the channel bugs (lab/channels.py)
     names: frozenset[str] = frozenset()  # the ones that are on
@@ -155,7 +180,7 @@ class Bugs:
         for name in NAMES:
             setattr(self, name, name in wanted)
         self.any_on = bool(wanted)
-        self.channels_on = not wanted.isdisjoint(CHANNEL_BUGS)
+        self.channels_on = not wanted.isdisjoint(CHANNEL_BUGS | CLUSTER_CHANNEL_BUGS)
         self.names = wanted
 
     def enabled(self) -> list[str]:

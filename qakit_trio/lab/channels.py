@@ -9,6 +9,8 @@ for a connection's recovery at connect (`Lab.channels_for`).
     unsubscribe_ignored       unsubscribe answers `unsubscribed`, and nothing changes
     epoch_never_changes       a position of another epoch is recovered by its offset alone; a
                               blip's history reset (POST /lab/blip) keeps the epoch too
+    local_only_broadcast      (a cluster's) a broadcast reaches its own instance only
+    presence_per_instance     (a cluster's) presence lists its own instance's members only
 
 docs/lab-answer-key.md says how a trainee's test finds each.
 """
@@ -32,8 +34,11 @@ def with_bugs(ops: ChannelOps, bugs: Bugs) -> ChannelOps:
 
 class LabChannels(ChannelOps):
     def __init__(self, inner: ChannelOps, bugs: Bugs) -> None:
-        super().__init__(inner.hub, inner.max_subscriptions)
+        super().__init__(inner.hub, inner.max_subscriptions, inner.remote)
         self._bugs = bugs
+        self.local_only = bugs.local_only_broadcast  # the other instances ignore its records
+        if bugs.presence_per_instance:
+            self.remote = None  # presence answers for this instance alone
 
     def publish(self, channel: str, frame: Message) -> Frame:
         gap = 1 if self._bugs.offset_gap else 0

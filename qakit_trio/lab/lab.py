@@ -46,6 +46,7 @@ from qakit_trio.lab.outlets import (
     MissingOrderIs200,
     WrongRequestId,
 )
+from qakit_trio.lab.shared import SharedLab
 from qakit_trio.lab.store import LabEvents, LabStore, Races, RequesterMissesEvent
 from qakit_trio.pipeline.request import ConnectionRequest, Next, Outlet, Request
 from qakit_trio.wire import protocol
@@ -78,6 +79,9 @@ class Lab:
         self._stale: dict[str | None, tuple[float, Message]] = {}
         self._views: dict[frozenset[str], Bugs] = {}  # a set of bugs -> its switches
         self.races = Races()  # lost_update given to one trainee: whose window is open
+        # QAKIT_CLUSTER=kafka: the stand-wide bugs and fault rules are every instance's
+        # (shared.py); the routes change them through it. None: this instance's alone.
+        self.shared: SharedLab | None = None
 
     @property
     def on(self) -> bool:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from qakit_trio import logs
 from qakit_trio.adapters.kafka import Publisher
 from qakit_trio.adapters.kafka_records import order_record, order_value, ws_record
+from qakit_trio.cluster.cluster import Cluster
 from qakit_trio.domain.orders import OrderEvent
 from qakit_trio.pipeline.trail import EventTrail
 from qakit_trio.wire import legacy, protocol, stamps
@@ -137,6 +138,7 @@ class OrderEvents:
         self._order_topic = order_topic
         # Given when the order topic is fed from the PostgreSQL event outbox: publish() wakes it.
         self._event_outbox_wake = event_outbox_wake
+        self.cluster: Cluster | None = None  # QAKIT_CLUSTER=kafka (services.py sets it)
 
     def frame(self, event: OrderEvent, request_id: protocol.RequestId | None) -> protocol.Message:
         """The /ws event frame of `event` (the same one its requester gets as its reply)."""
@@ -165,18 +167,18 @@ class OrderEvents:
         (self._sink if sink is None else sink).record(
             frame, {"channel": self._orders_channel, **fields, "order_id": event.order.id}
         )
-        self._hub.publish(self._orders_channel, Frame.of(protocol.encode(frame)), skip=requester)
+        order = event.order  # the legacy frame: the original's fields, no event_id
+        legacy_text = legacy.encode(
+            legacy.order_event(str(event.type), order.id, order.customer, order.status)
+        )
+        if self.cluster is not None:  # every instance shows it, from the bus (cluster/)
+            self.cluster.publish_order(frame, legacy_text, requester, legacy_skip)
+        else:
+            self._hub.publish(
+                self._orders_channel, Frame.of(protocol.encode(frame)), skip=requester
+            )
+            self._legacy_hub.publish(LEGACY_CHANNEL, Frame.of(legacy_text), skip=legacy_skip)
         if self._event_outbox_wake is not None:
             self._event_outbox_wake()  # the event's row was written with the change itself
         elif self._publisher.enabled:
             self._publisher.publish_nowait(order_record(self._order_topic, order_value(event)))
-        order = event.order  # the legacy frame: the original's fields, no event_id
-        self._legacy_hub.publish(
-            LEGACY_CHANNEL,
-            Frame.of(
-                legacy.encode(
-                    legacy.order_event(str(event.type), order.id, order.customer, order.status)
-                )
-            ),
-            skip=legacy_skip,
-        )

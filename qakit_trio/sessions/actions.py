@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from qakit_trio import logs
 from qakit_trio.auth.users import may_broadcast
+from qakit_trio.cluster.cluster import Cluster
 from qakit_trio.pipeline.request import ConnectionRequest
 from qakit_trio.sessions.deps import Deps
 from qakit_trio.wire import protocol, stamps
@@ -88,7 +89,13 @@ async def broadcast(ctx: ActionContext) -> None:
         channel, message, ctx.request_id, conn.id, None if user is None else user.name
     )
     delivered, congested = await publish_to_channel(
-        ctx, ctx.deps.hub, frame, channel, None if ops is None else ops.publish
+        ctx,
+        ctx.deps.hub,
+        frame,
+        channel,
+        None if ops is None else ops.publish,
+        cluster=ctx.deps.cluster,
+        local=ops is not None and ops.local_only,
     )
     await ctx.event("ws.broadcast", {"channel": channel, "delivered": delivered})
     # Flow control: this client's next request waits until the subscribers this broadcast
@@ -102,25 +109,40 @@ async def publish_to_channel(
     frame: protocol.Message,
     channel: str,
     numbered: Callable[[str, protocol.Message], Frame] | None = None,
+    *,
+    cluster: Cluster | None = None,
+    local: bool = False,
 ) -> tuple[int, list[Member]]:
     """One client's `frame` to every member of `channel`, the client too; logged once and
     sent to Kafka. Returns how many got it and the members it left congested (for the
     caller's `conn.wait_drained`, once its own replies are out). Both profiles' broadcast;
-    `numbered`: the envelope's, which gives it its offset and keeps it (ws/channel_ops.py)."""
+    `numbered`: the envelope's, which gives it its offset and keeps it (ws/channel_ops.py).
+    `cluster`: QAKIT_CLUSTER=kafka: it goes through the bus, which numbers it and brings it
+    back to every instance, this one too; the client gets its copy as any subscriber does, in
+    the bus's order (cluster/cluster.py); `local`: the lab's local_only_broadcast."""
     conn = request.conn
     # `ts`: when it is published (wire/stamps.py). The sender's copy is queued in the same
     # step, so room for it first (a wait lets other frames in), then the stamp if it is stale.
     await conn.room()
     if not stamps.is_newest(frame["ts"]):
         frame["ts"] = stamps.frame_ts()
-    # framed once for everyone (with its offset: in this same step, so in offset order)
-    item = Frame.of(protocol.encode(frame)) if numbered is None else numbered(channel, frame)
-    congested: list[Member] = []
-    # Queued rather than written at once when this client has more requests waiting (a burst
-    # goes out to each subscriber in one write: docs/send-path.md). The sender gets its copy
-    # as its own reply (`share`): its own burst never makes it a slow consumer of itself.
-    delivered = hub.publish(channel, item, coalesce=conn.burst(), skip=conn.id, congested=congested)
-    delivered += await request.outlet.share(item)
+    if cluster is not None:
+        delivered, congested = await cluster.publish(
+            channel, frame, numbered=numbered is not None, local=local
+        )
+        text = protocol.encode(frame)  # (its offset is the bus's: not known here)
+    else:
+        # framed once for everyone (with its offset: in this same step, so in offset order)
+        item = Frame.of(protocol.encode(frame)) if numbered is None else numbered(channel, frame)
+        congested = []
+        # Queued rather than written at once when this client has more requests waiting (a
+        # burst goes out to each subscriber in one write: docs/send-path.md). The sender gets
+        # its copy as its own reply (`share`): its own burst never makes it a slow consumer.
+        delivered = hub.publish(
+            channel, item, coalesce=conn.burst(), skip=conn.id, congested=congested
+        )
+        delivered += await request.outlet.share(item)
+        text = item.text
     logs.info(
         log,
         "broadcast",
@@ -128,7 +150,7 @@ async def publish_to_channel(
         request_id=request.request_id,
         delivered=delivered,
         source="ws",
-        **conn.payload_fields(item.text),
+        **conn.payload_fields(text),
     )
     request.events.message(frame, channel, conn.id, conn.fields.get("user"))  # to Kafka
     return delivered, congested

@@ -57,6 +57,8 @@ async def subscribe(ctx: ActionContext) -> None:
     join_leave = wire.parse_flag(ctx.payload, "join_leave")
     ops, member = _ops(ctx)
     conn = ctx.conn
+    if since is not None and ctx.deps.cluster is not None:
+        await ctx.deps.cluster.reach(since)  # a position another instance gave (cluster/)
     await conn.room()
     ops.check_subscribe(member, channel)
     replay = None if since is None else ops.recover(channel, since)

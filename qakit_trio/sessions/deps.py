@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from qakit_trio.cluster.cluster import Cluster
 from qakit_trio.config import Settings
 from qakit_trio.domain.order_store import OrderStore
 from qakit_trio.lab.lab import Lab
@@ -29,3 +30,4 @@ class Deps:
     identities: Identities  # QAKIT_AUTH, QAKIT_RATE_LIMIT (sessions/identity.py)
     channels: ChannelOps | None = None  # /ws's offsets, subscriptions (None: qa_kit profile)
     ack_latency: Latency = field(default_factory=Latency)  # qakit_ack_latency_seconds
+    cluster: Cluster | None = None  # QAKIT_CLUSTER=kafka: publications go through the bus

@@ -17,7 +17,14 @@ import trio
 
 from qakit_trio import logs
 from qakit_trio.auth.tokens import Identity
-from qakit_trio.errors import OrderError, ProtocolError, QakitError, RateLimited, StoreError
+from qakit_trio.errors import (
+    BusUnavailable,
+    OrderError,
+    ProtocolError,
+    QakitError,
+    RateLimited,
+    StoreError,
+)
 from qakit_trio.pipeline.request import Pipeline, Request
 from qakit_trio.request_metrics import NO_ACTION
 from qakit_trio.sessions.actions import Action, ActionContext
@@ -35,7 +42,13 @@ ErrorCode = protocol.ErrorCode
 
 # The errors a request can end with on /ws: each becomes an error frame with its own code
 # (errors.py), the connection stays open. Anything else is a handler failure (1011).
-REPLIED: tuple[type[QakitError], ...] = (ProtocolError, OrderError, StoreError, RateLimited)
+REPLIED: tuple[type[QakitError], ...] = (
+    ProtocolError,
+    OrderError,
+    StoreError,
+    RateLimited,
+    BusUnavailable,
+)
 BINARY = protocol.ProtocolError(
     ErrorCode.INVALID_MESSAGE,
     "binary frames are not supported: send the JSON request as a text frame",

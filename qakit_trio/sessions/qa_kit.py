@@ -19,7 +19,7 @@ from typing import Any
 from qakit_trio import logs
 from qakit_trio.auth.tokens import Identity
 from qakit_trio.auth.users import may_broadcast
-from qakit_trio.errors import RateLimited, StoreError
+from qakit_trio.errors import BusUnavailable, ProtocolError, RateLimited, StoreError
 from qakit_trio.pipeline.request import ConnectionRequest, Pipeline, Request
 from qakit_trio.request_metrics import ERROR, NO_ACTION
 from qakit_trio.sessions.actions import publish_to_channel
@@ -108,9 +108,12 @@ class QaKitDoor:
         if user is not None and not may_broadcast(user, request.conn.channel):
             raise Refused(f"{user.name} may not broadcast to {request.conn.channel}")
         frame = qa_kit.channel_message(request.conn.channel, text)
-        _delivered, congested = await publish_to_channel(
-            request, self.deps.hub, frame, request.conn.channel
-        )
+        try:
+            _delivered, congested = await publish_to_channel(
+                request, self.deps.hub, frame, request.conn.channel, cluster=self.deps.cluster
+            )
+        except (BusUnavailable, ProtocolError) as failure:  # the cluster bus's (cluster/)
+            raise Refused(str(failure)) from None
         await request.conn.wait_drained(congested)  # flow control, as actions.broadcast
 
     async def _get_order(self, request: ConnectionRequest, obj: dict[str, Any]) -> None:

@@ -7,7 +7,9 @@
     GET  /lab/findings/mine                   its author: their findings, what /me shows
     GET  /lab/findings | /lab/findings.csv    teacher  every finding (CSV: for grading)
     DELETE /lab/findings                      teacher  every finding gone (a new class)
-    GET  /lab/classroom                       teacher  the board's data (/classroom)
+    GET  /lab/classroom                       teacher  the board's data (/classroom): one row
+                                                       per trainee, with the instance they are on
+                                                       (QAKIT_CLUSTER=kafka: every instance's)
 
 Assignments need QAKIT_AUTH=on (without names there is no one to give a bug to: 409). Findings
 work either way (QAKIT_AUTH=off: everyone is one anonymous trainee with the stand-wide bugs).
@@ -251,18 +253,26 @@ def register_classroom(app: QuartTrio, services: Services, judge: Judge) -> None
 
     @app.get("/lab/classroom")
     async def board() -> dict[str, Any]:
+        here = services.settings.instance_id
         now = trio.current_time()
         connections = [
-            (member.user, now - member.last_heard)
+            (member.user, now - member.last_heard, here)
             for hub in (services.hub, services.legacy_hub)
             for member in hub.members()
             if member.user is not None
         ]
+        if services.cluster is not None:  # the other live instances' (their last heartbeat)
+            connections += [
+                (member.user, member.idle_s, member.instance)
+                for member in services.cluster.remote_members()
+                if member.user is not None
+            ]
         return {
             "auth": auth,
+            "instance": here,
             "stand_bugs": services.bugs.enabled(),
             "tables": classroom.tables.health(),
-            "people": classroom.board(connections, services.identities.wall()),
+            "people": classroom.board(connections, services.identities.wall(), here),
         }
 
 

@@ -58,6 +58,8 @@ GUIDES = {
     "running-the-tests.md": "Running the tests: how long, what they download",
     "testing.md": "Testing the stand with pytest-trio",
     "replay.md": "Replaying a recorded session",
+    "cluster.md": "Several instances, one stand (QAKIT_CLUSTER=kafka)",
+    "cluster-balancer.md": "Two instances behind HAProxy",
     "concurrency.md": "How it runs: the task tree, channels, shutdown",
     "hardening.md": "What the stand does with strange input",
     "send-path.md": "The send path",

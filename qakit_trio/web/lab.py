@@ -12,6 +12,10 @@
 
 An unknown name is a 422 naming it (FastAPI's body, like every other 422 here); the change is
 logged as a WARNING: a stand with defects on should never be a surprise in its logs.
+With QAKIT_CLUSTER=kafka the bugs and the fault rules are every instance's (lab/shared.py): a
+change is written to PostgreSQL first (503 when the database does not take it: nothing
+changed) and acts on every instance within a second. A blip stays this instance's: it closes
+the connections this instance holds.
 `PUT /lab/faults` takes at most MAX_RULES rules in a body of at most MAX_BODY_BYTES (413 past
 it); an unknown key at any level is a 422 `extra_forbidden` item per key, as FastAPI answers a
 model that forbids extra fields.
@@ -27,6 +31,7 @@ from quart_trio import QuartTrio
 from qakit_trio.lab.fault_rules import MAX_BODY_BYTES, Loc, RuleError, unknown_keys
 from qakit_trio.services import Services
 from qakit_trio.web import bodies, http_errors
+from qakit_trio.web.classroom import saving
 from qakit_trio.wire.close_codes import SERVICE_RESTART
 from qakit_trio.wire.protocol import channel_problem
 
@@ -51,8 +56,13 @@ def register_lab(app: QuartTrio, services: Services) -> None:
             raise http_errors.invalid(
                 http_errors.problem("list_type", loc, "Input should be a valid list", names)
             )
+        shared = services.lab.shared  # None: this instance's alone
         try:
-            bugs.set_enabled(names)
+            if shared is None:
+                bugs.set_enabled(names)
+            else:
+                with saving():
+                    await shared.set_bugs(names)
         except ValueError as error:
             raise http_errors.invalid(http_errors.refused_value(loc, names, str(error))) from None
         log.warning("lab bugs changed", extra={"fields": {"bugs": bugs.enabled()}})
@@ -76,8 +86,13 @@ def register_lab(app: QuartTrio, services: Services) -> None:
                     for loc, value in extra
                 )
             )
+        shared = services.lab.shared
         try:
-            rules.replace(body)
+            if shared is None:
+                rules.replace(body)
+            else:
+                with saving():
+                    await shared.set_fault_rules(body)
         except RuleError as error:
             raise http_errors.invalid(
                 http_errors.refused_value(["body", *error.loc], _at(body, error.loc), str(error))
@@ -126,7 +141,12 @@ def register_lab(app: QuartTrio, services: Services) -> None:
 
     @app.delete("/lab/faults")
     async def clear_faults() -> dict[str, Any]:
-        rules.clear()
+        shared = services.lab.shared
+        if shared is None:
+            rules.clear()
+        else:
+            with saving():
+                await shared.clear_fault_rules()
         log.warning("lab fault rules cleared")
         return rules.listing()
 

@@ -226,6 +226,9 @@ def register_pages(app: QuartTrio, services: Services) -> None:
             "orders_channel": settings.orders_channel,
             "kafka": settings.kafka_bootstrap is not None,
             "database": settings.database_url is not None,
+            # QAKIT_CLUSTER=kafka: the pages name the instance that served them
+            "instance": settings.instance_id,
+            "cluster": settings.cluster,
             "guides": [{"name": name, "title": title} for name, title in GUIDES.items()],
         }
 

@@ -5,7 +5,7 @@ routes run as requests of the pipeline (rest_door.py)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quart import request as http_request
 from quart_trio import QuartTrio
@@ -23,6 +23,10 @@ from qakit_trio.wire.framing import Frame
 from qakit_trio.ws.hub import Member
 
 log = logging.getLogger(__name__)
+
+
+if TYPE_CHECKING:
+    from qakit_trio.cluster.cluster import Cluster
 
 
 def register_rest(app: QuartTrio, services: Services, door: RestDoor) -> None:
@@ -57,12 +61,38 @@ def register_rest(app: QuartTrio, services: Services, door: RestDoor) -> None:
         return await door.serve("stats", act)
 
     def counts() -> dict[str, Any]:
+        cluster = services.cluster
+        if cluster is not None:  # the whole cluster's, and each instance's (cluster/)
+            return cluster_counts(cluster)
         if settings.profile == "qa_kit":  # the original's shape: /ws clients only
             return {"channels": hub.stats(), "total_connections": hub.total()}
         return {
             "channels": hub.stats(),
             "total_connections": services.connections(),
             "legacy_orders_connections": services.legacy_hub.total(),
+        }
+
+    def cluster_counts(cluster: Cluster) -> dict[str, Any]:
+        own: dict[str, Any] = {
+            "connections": services.connections(),
+            "channels": hub.stats(),
+            "legacy_orders_connections": services.legacy_hub.total(),
+        }
+        others = cluster.instances()
+        channels = dict(hub.stats())
+        for channel, count in cluster.view.channel_counts().items():
+            channels[channel] = channels.get(channel, 0) + count
+        total = own["connections"] + sum(int(i["connections"]) for i in others.values())
+        legacy = own["legacy_orders_connections"] + sum(
+            int(i["legacy_orders_connections"]) for i in others.values()
+        )
+        if settings.profile == "qa_kit":  # the original's shape: /ws clients only
+            return {"channels": dict(sorted(channels.items())), "total_connections": total - legacy}
+        return {
+            "channels": dict(sorted(channels.items())),
+            "total_connections": total,
+            "legacy_orders_connections": legacy,
+            "instances": {cluster.instance_id: own, **others},
         }
 
     @app.get("/openapi.json")
@@ -86,20 +116,26 @@ def register_rest(app: QuartTrio, services: Services, door: RestDoor) -> None:
                 raise HttpError(403, {"detail": detail})
             frame = protocol.rest_broadcast(channel, message, None if user is None else user.name)
             channels = services.channels  # its offset and epoch (none in the qa_kit profile)
-            item = (  # made once, shared
-                Frame.of(protocol.encode(frame))
-                if channels is None
-                else channels.publish(channel, frame)
-            )
             congested: list[Member] = []
-            delivered = hub.publish(channel, item, congested=congested)
+            if services.cluster is not None:  # through the bus, to every instance (cluster/)
+                delivered, congested = await services.cluster.publish(
+                    channel, frame, numbered=channels is not None
+                )
+                text = protocol.encode(frame)
+            else:
+                item = (  # made once, shared
+                    Frame.of(protocol.encode(frame))
+                    if channels is None
+                    else channels.publish(channel, frame)
+                )
+                delivered, text = hub.publish(channel, item, congested=congested), item.text
             logs.info(
                 log,
                 "broadcast",
                 channel=channel,
                 delivered=delivered,
                 source="rest",
-                **log_fields.payload_fields(item.text, settings.log_payload_max),
+                **log_fields.payload_fields(text, settings.log_payload_max),
             )
             sender = None if user is None else user.name
             request.events.message(frame, channel, None, sender)  # to Kafka, if it is on

@@ -17,7 +17,7 @@ from quart import Response, g
 from quart import request as http_request
 from werkzeug.exceptions import HTTPException
 
-from qakit_trio.errors import ErrorCode, OrderError, RateLimited, StoreError
+from qakit_trio.errors import BusUnavailable, ErrorCode, OrderError, RateLimited, StoreError
 from qakit_trio.pipeline.request import Pipeline, Request
 from qakit_trio.sessions.deps import Deps
 from qakit_trio.sessions.pipeline import Chain
@@ -47,13 +47,14 @@ def ok(body: Any, headers: dict[str, str] | None = None) -> Message:
     return {"status": 200, "body": body, "headers": headers or {}}
 
 
-def http_answer(failure: OrderError | StoreError) -> HttpError:
+def http_answer(failure: OrderError | StoreError | BusUnavailable) -> HttpError:
     """The service's errors, as the original stand's HTTP answers."""
     if failure.code == ErrorCode.NOT_FOUND:
         return HttpError(404, {"detail": "Order not found"})
     status = {
         ErrorCode.INVALID_TRANSITION: 400,
         ErrorCode.DB_UNAVAILABLE: 503,
+        ErrorCode.BUS_UNAVAILABLE: 503,
         ErrorCode.DB_ERROR: 500,
     }[ErrorCode(failure.code)]
     body = {"detail": str(failure)}
@@ -118,7 +119,7 @@ class RestDoor:
             code = failure.code or 500
             failure = HttpError(code, {"detail": http_errors.phrase(code)})
         cause = None
-        if isinstance(failure, OrderError | StoreError):
+        if isinstance(failure, OrderError | StoreError | BusUnavailable):
             cause = "not_found" if failure.code == ErrorCode.NOT_FOUND else None
             failure = http_answer(failure)
         if not isinstance(failure, HttpError):

@@ -114,6 +114,15 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("qakit_trio.server", "run_server.<locals>.abort_when_time_is_up"): Kind(
         "shutdown-timer", lambda f: "shutdown timer"
     ),
+    ("qakit_trio.server", "run_server.<locals>.watch_parent"): Kind(
+        "parent-watch", lambda f: "parent watch (a worker of --workers)"
+    ),
+    ("qakit_trio.cluster.bus", "KafkaBus._send_all"): Kind(
+        "bus-sender", lambda f: "cluster bus: records -> the Kafka topic, in order"
+    ),
+    ("qakit_trio.cluster.cluster", "Cluster._beat"): Kind(
+        "heartbeat", lambda f: "cluster: this instance's heartbeat"
+    ),
 }
 
 

@@ -141,6 +141,8 @@ def register_ws(
             )
             if wrong is not None:
                 return {"error": "invalid_since", "detail": wrong}, 400
+            if since is not None and services.cluster is not None:
+                await services.cluster.reach(since)  # a position another instance gave
         join(services.hub, channel, ws_session, channel, since)
         return None
 

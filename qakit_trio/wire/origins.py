@@ -190,7 +190,7 @@ class HostRule:
     def permits(self, host_header: str | None, arrived_on: str | None = None) -> bool:
         """Whether a request with this Host is answered (no Host: no browser sent it);
         `arrived_on`: the address the connection came in on."""
-        if host_header is None or self.any_host:
+        if not host_header or self.any_host:  # (an empty Host, as a health check's: none)
             return True
         parts = split_host(host_header)
         if parts is None:

@@ -12,6 +12,8 @@ channel_actions.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import trio
 
 from qakit_trio.errors import ErrorCode, ProtocolError
@@ -21,6 +23,9 @@ from qakit_trio.wire.framing import Frame
 from qakit_trio.wire.protocol import Message
 from qakit_trio.ws.hub import Hub, Member
 
+# the members of a channel on the cluster's other instances (cluster/members.py)
+RemoteClients = Callable[[str], list[dict[str, str]]]
+
 MAX_SUBSCRIPTIONS = 32  # QAKIT_MAX_SUBSCRIPTIONS: channels one connection may hold
 
 
@@ -28,9 +33,17 @@ class ChannelOps:
     # a subscriber that missed more than the history holds while its `subscribed` frame waited
     LOST = (SLOW_CONSUMER, "slow consumer: missed more than the channel's history holds")
 
-    def __init__(self, hub: Hub, max_subscriptions: int = MAX_SUBSCRIPTIONS) -> None:
+    local_only = False  # the lab's local_only_broadcast: the cluster's other instances ignore it
+
+    def __init__(
+        self,
+        hub: Hub,
+        max_subscriptions: int = MAX_SUBSCRIPTIONS,
+        remote: RemoteClients | None = None,
+    ) -> None:
         self.hub = hub
         self.max_subscriptions = max_subscriptions
+        self.remote = remote  # QAKIT_CLUSTER=kafka: the other instances' members
 
     def publish(self, channel: str, frame: Message) -> Frame:
         """Give a publication its offset and epoch and keep it: the frame to fan out."""
@@ -78,4 +91,6 @@ class ChannelOps:
             )
 
     def presence(self, channel: str) -> list[dict[str, str]]:
-        return self.hub.presence.clients(channel)
+        """The channel's members: this instance's, then the other instances' (the cluster)."""
+        here = self.hub.presence.clients(channel)
+        return here if self.remote is None else here + self.remote(channel)

@@ -62,12 +62,16 @@ class Kept(NamedTuple):
 class Stream:
     """One channel's position and kept publications."""
 
-    __slots__ = ("bytes", "epoch", "kept", "name", "offset")
+    __slots__ = ("base", "bytes", "epoch", "kept", "name", "offset")
 
-    def __init__(self, name: str, epoch: str) -> None:
+    def __init__(self, name: str, epoch: str, base: int = 0) -> None:
         self.name = name
         self.epoch = epoch
-        self.offset = 0  # the last offset given
+        self.offset = base  # the last offset given (or seen on the cluster's bus)
+        # every publication after this offset is kept (or was never made): a recovery from an
+        # older one cannot be complete. 0 on one instance; on the cluster's bus, where this
+        # instance started to read, or the last publication dropped.
+        self.base = base
         self.kept: deque[Kept] = deque()
         self.bytes = 0
 
@@ -78,15 +82,24 @@ class History:
         limits: HistoryLimits,
         new_epoch: Callable[[], str],
         in_use: Callable[[str], bool] = lambda channel: False,
+        new_base: Callable[[], int] = lambda: 0,
     ) -> None:
         self.limits = limits
         self._new_epoch = new_epoch
+        self._new_base = new_base  # a new channel's base (the cluster's bus: its position)
         self._in_use = in_use  # the channel has subscribers (the hub's)
         self._streams: dict[str, Stream] = {}
         # the channels that keep publications, least recently published first: the total byte
         # limit trims from the front, one publication at a time (never a walk over channels)
         self._holding: OrderedDict[str, Stream] = OrderedDict()
         self.bytes = 0  # what every kept publication costs, all channels (ENTRY_COST counted)
+        # no position below this can be recovered: the cluster's bus topic went back (its
+        # offsets from before mean nothing now; cluster/bus.py)
+        self.floor = 0
+
+    def follow(self, new_epoch: Callable[[], str], new_base: Callable[[], int]) -> None:
+        """Take epochs and bases from elsewhere (the cluster's bus), before any channel."""
+        self._new_epoch, self._new_base = new_epoch, new_base
 
     def position(self, channel: str) -> Since:
         """The channel's latest offset and its epoch (a new epoch for a channel not known)."""
@@ -97,10 +110,19 @@ class History:
         """Give `frame` the channel's next offset and its epoch, encode it once, keep it.
         `gap`: offsets skipped first (only the lab's offset_gap asks for one)."""
         stream = self._stream(channel)
+        return self._keep(stream, stream.offset + 1 + gap, frame, now)
+
+    def append(self, channel: str, frame: Message, offset: int, now: float) -> Frame:
+        """Keep a publication whose offset was given elsewhere (the cluster's bus: above every
+        offset of the channel so far), with the channel's epoch; encode it once."""
+        return self._keep(self._stream(channel), offset, frame, now)
+
+    def _keep(self, stream: Stream, offset: int, frame: Message, now: float) -> Frame:
+        channel = stream.name
         holding = self._holding
         holding[channel] = stream
         holding.move_to_end(channel)
-        stream.offset += 1 + gap
+        stream.offset = offset
         frame["offset"], frame["epoch"] = stream.offset, stream.epoch
         item = Frame.of(encode(frame))
         cost = getsizeof(item.wire) + getsizeof(item.text) + ENTRY_COST  # (memory, not length)
@@ -126,11 +148,9 @@ class History:
         if stream is None or not 0 <= offset <= stream.offset:
             return None
         self._expire(stream, now)
-        kept = stream.kept
-        first = kept[0].offset if kept else stream.offset + 1
-        if offset + 1 < first:
-            return None  # a publication after `offset` is no longer kept
-        return [entry.item for entry in kept if entry.offset > offset]
+        if offset < stream.base or offset < self.floor:
+            return None  # a publication after `offset` is no longer kept (or never was)
+        return [entry.item for entry in stream.kept if entry.offset > offset]
 
     def recent(self, channel: str, limit: int, now: float) -> list[Frame]:
         """The last `limit` publications kept, oldest first."""
@@ -162,7 +182,7 @@ class History:
             self.bytes -= stream.bytes
             self._holding.pop(name, None)
             if keep_epoch:
-                self._streams[name] = Stream(name, stream.epoch)
+                self._streams[name] = Stream(name, stream.epoch, self._new_base())
         return count
 
     def adopt(self, channel: str, epoch: str) -> None:
@@ -185,11 +205,12 @@ class History:
     def _stream(self, channel: str) -> Stream:
         stream = self._streams.get(channel)
         if stream is None:
-            stream = self._streams[channel] = Stream(channel, self._new_epoch())
+            stream = self._streams[channel] = Stream(channel, self._new_epoch(), self._new_base())
         return stream
 
     def _drop_oldest(self, stream: Stream) -> None:
-        cost = stream.kept.popleft().cost
+        dropped = stream.kept.popleft()
+        stream.base, cost = dropped.offset, dropped.cost
         stream.bytes -= cost
         self.bytes -= cost
         if not stream.kept:

@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 
 
 CloseSoon = Callable[[int, str], None]
+# told when a member joins or leaves a channel ("join"/"leave", member, channel): the cluster
+# (cluster/cluster.py) tells the other instances' watchers
+PresenceHook = Callable[[str, "Member", str], None]
 
 
 @dataclass(eq=False, slots=True)
@@ -131,6 +134,7 @@ class Hub:
         self._channels: dict[str, dict[str, Member]] = {}  # channel -> its subscribers
         self.history = History(history or HistoryLimits(), new_epoch, self._channels.__contains__)
         self.presence = Presence(self._channels)
+        self.on_presence: PresenceHook | None = None  # the cluster's (None: one instance)
         self.closing: tuple[int, str] | None = None  # set once the server is shutting down
         # for /metrics (web/metrics.py): what members that have left had counted (a member
         # counts its own frames: Member.frames_in, its meter's `out`), and 4008 evictions

@@ -58,6 +58,8 @@ class Presence:
 
     def joined(self, hub: Hub, member: Member, channel: str) -> None:
         self._tell(hub, "join", member, channel)
+        if hub.on_presence is not None and hub.closing is None:
+            hub.on_presence("join", member, channel)
         if member.channels.get(channel):
             self._watchers.setdefault(channel, {})[member.connection_id] = member
 
@@ -73,6 +75,20 @@ class Presence:
     def left(self, hub: Hub, member: Member, channel: str) -> None:
         self.unwatch(member, [channel])
         self._tell(hub, "leave", member, channel)
+        if hub.on_presence is not None and hub.closing is None:  # (a blip's too: the other
+            hub.on_presence("leave", member, channel)  # instances' watchers stay open)
+
+    def tell_remote(
+        self, hub: Hub, kind: str, channel: str, connection_id: str, user: str | None
+    ) -> None:
+        """A member of another instance joined or left `channel` (the cluster's bus): this
+        instance's watchers of it get the frame."""
+        watchers = self._watchers.get(channel)
+        if not watchers or hub.closing is not None:
+            return
+        item = Frame.of(protocol.encode(presence_change(kind, channel, connection_id, user)))
+        for watcher in list(watchers.values()):  # a copy: a full outbox evicts as we go
+            hub.offer(watcher, item)
 
     def gone(self, member: Member, channels: list[str]) -> None:
         """A connection ended while in `channels`: remember it as a ghost of each."""

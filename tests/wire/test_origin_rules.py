@@ -92,6 +92,7 @@ def test_the_default_hosts_are_localhost_the_binds_and_the_host_name() -> None:
     for host in ("attacker.example", "attacker.example:8002", "10.0.0.7:8002", "localhost:x"):
         assert not rule.permits(host), host
     assert rule.permits(None)  # no Host: not a browser
+    assert rule.permits("")  # an empty one, as a load balancer's health check sends: not either
     assert rule.permits("10.0.0.7:8002", arrived_on="10.0.0.7")  # the address it came in on
 
 

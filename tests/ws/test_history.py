@@ -141,3 +141,23 @@ def test_the_total_limit_trims_one_publication_at_a_time_past_idle_subscribed_ch
     assert history.bytes <= 20_000
     assert history.channels() >= 5_000  # the subscribed ones keep their positions
     assert history.kept("busy-49") == 1
+
+
+def test_offsets_given_by_the_cluster_bus_recover_only_what_this_instance_saw() -> None:
+    """QAKIT_CLUSTER=kafka: offsets come from the bus (not contiguous); a channel this instance
+    first hears of starts at the bus position it read from (`base`): nothing before it can be
+    recovered, everything after it can, until the history drops it."""
+    position = {"now": 100}
+    history = History(HistoryLimits(size=2), lambda: "kbus", new_base=lambda: position["now"])
+    history.follow(lambda: "kbus", lambda: position["now"])
+    assert history.position("room") == Since(100, "kbus")  # nothing heard of it yet
+    for offset, text in ((105, "a"), (109, "b")):
+        item = history.append("room", {"type": "message", "message": text}, offset, 0.0)
+        assert json.loads(item.text)["offset"] == offset
+    assert texts(history.since("room", Since(100, "kbus"), 0.0)) == ["a", "b"]
+    assert texts(history.since("room", Since(105, "kbus"), 0.0)) == ["b"]
+    assert history.since("room", Since(99, "kbus"), 0.0) is None  # before this instance read
+    history.append("room", {"type": "message", "message": "c"}, 120, 0.0)  # "a" is dropped
+    assert history.since("room", Since(104, "kbus"), 0.0) is None
+    assert texts(history.since("room", Since(105, "kbus"), 0.0)) == ["b", "c"]
+    assert history.since("room", Since(105, "other"), 0.0) is None

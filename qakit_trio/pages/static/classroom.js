@@ -80,6 +80,13 @@
       el("span", {class: "muted", i18n: p.role === "teacher" ? "cls.teacher" : "cls.trainee"}))],
     signedIn: [(p) => p.signed_in, (p) => el("span", {i18n: p.signed_in ? "cls.yes" : "cls.no"})],
     connections: [(p) => p.connections, (p) => el("span", {text: String(p.connections)})],
+    // where the trainee is (several instances behind a balancer: QAKIT_CLUSTER=kafka): their
+    // least idle connection's instance, then any other they are connected to
+    instance: [(p) => [p.instance, p.instances], (p) => (p.instance === null
+      ? el("span", {class: "muted", text: "—"})
+      : el("span", {}, el("code", {text: p.instance}),
+        ...p.instances.filter((id) => id !== p.instance).map(
+          (id) => el("span", {class: "muted", text: ` + ${id}`}))))],
     idle: [(p) => p.idle_s, (p) => (p.idle_s === null ? el("span", {class: "muted", text: "—"})
       : el("span", {i18n: "cls.seconds", args: {s: Math.round(p.idle_s)}}))],
     bugs: [(p) => [p.bugs, p.found], bugsCell],

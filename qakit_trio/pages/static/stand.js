@@ -364,6 +364,12 @@ const Stand = {
       Stand.el("b", {"data-raw": true, text: "QA Kit · qakit-trio"}), nav, switcher,
       Stand.el("span", {class: "version", "data-raw": true,
                         text: stand.version ? `v${stand.version}` : ""}));
+    if (stand.cluster) {  // several instances: which one this page talks to
+      const own = current === "/inspector" || current === "/tasks";
+      top.append(Stand.el("span", {class: "instance", id: "instance", i18n:
+                                   own ? "cluster.ownInstance" : "cluster.instance",
+                                   args: {id: stand.instance}}));
+    }
     if (stand.auth) {
       const who = Stand.el("span", {class: "who", id: "auth-who"});
       Stand.whoAmI(who);

@@ -1,0 +1,1 @@
+"""Several instances, one stand: channels, presence and history shared through Kafka."""
