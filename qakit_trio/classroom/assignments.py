@@ -45,7 +45,8 @@ def check_bugs(raw: object, loc: Loc) -> tuple[str, ...]:
         if name not in ASSIGNABLE:
             raise AssignmentError(
                 (*loc, index),
-                f"{name} cannot be given to one trainee (docs/lab-answer-key.md)",
+                f"{name} is a bug of several instances: the stand's (PUT /lab/bugs), not one "
+                "trainee's (a finding's replay runs one instance)",
                 name,
             )
         if name in seen:

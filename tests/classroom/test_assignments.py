@@ -58,6 +58,11 @@ def test_a_table_is_checked_and_keeps_the_order_given() -> None:
         ({"assignments": {"ivan": "stale_stats"}}, ("assignments", "ivan"), "must be a list"),
         ({"assignments": {"ivan": None}}, ("assignments", "ivan"), "must be a list"),
         (
+            {"assignments": {"ivan": ["stale_stats", "local_only_broadcast"]}},
+            ("assignments", "ivan", 1),
+            "local_only_broadcast is a bug of several instances: the stand's",
+        ),
+        (
             {"assignments": {"pyotr": ["stale_stats"]}},
             ("assignments", "pyotr"),
             "no trainee 'pyotr' has taken a token",

@@ -112,9 +112,8 @@ def kept(logs: dict[str, list[str]]) -> str:
 
 
 async def formed(stands: list[Instance]) -> None:
-    """Until every instance has heard every other one (/health's `cluster.others`): before an
-    instance's first heartbeat has come, the others do not tell their watchers of its joins
-    (cluster/members.py), so a test of presence starts from here."""
+    """Until every instance has heard every other one (/health's `cluster.others`): a test of
+    presence and /stats starts from a formed cluster, every instance's counts known."""
     async with httpx.AsyncClient() as http:
 
         async def heard(stand: Instance) -> set[str]:
