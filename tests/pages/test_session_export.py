@@ -81,7 +81,15 @@ def saved(chrome: webdriver.Chrome, folder: Path, prefix: str, suffix: str) -> s
     pattern = f"qakit-{prefix}-*.{suffix}"
     found: list[Path] = until(chrome, lambda: sorted(folder.glob(pattern)), f"{pattern} saved")
     [path] = found
-    text = path.read_text("utf-8")
+    # Chromium may show the file by its name before it has written all of it (seen once in a
+    # clean-clone run: an empty HAR): wait for the whole of it, a complete last line or object
+    end = "}" if suffix == "har" else "\n"
+
+    def whole() -> str | None:
+        text = path.read_text("utf-8")
+        return text if (text.rstrip() if end == "}" else text).endswith(end) else None
+
+    text: str = until(chrome, whole, f"{path.name} written whole")
     path.unlink()
     return text
 
