@@ -11,11 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiokafka
 import psycopg
 import trio
-import trio_asyncio
-from aiokafka.structs import TopicPartition
 
 from qakit_trio.adapters.kafka import KafkaPublisher
 from qakit_trio.adapters.kafka_records import Record
@@ -25,7 +22,7 @@ from qakit_trio.adapters.postgres_orders import PostgresOrderStore
 from qakit_trio.domain.orders import Status
 
 from ..sessions.test_kafka_events import per_order
-from ..support.kafka_topics import Consumed
+from ..support.kafka_topics import whole_topic
 from ..support.timeouts import SERVICE_TIMEOUT, TIMEOUT
 
 RELAYS = 3
@@ -79,39 +76,6 @@ def unsent_rows(database_url: str) -> int:
         row = db.execute("SELECT count(*) FROM order_outbox WHERE sent_at IS NULL").fetchone()
     assert row is not None
     return int(row[0])
-
-
-async def whole_topic(bootstrap: str, topic: str) -> list[Consumed]:
-    """Every record the topic holds now: read from the start up to its partitions' end offsets
-    (what was in it when we asked; no more can come once every row is marked sent)."""
-
-    async def consume() -> list[Consumed]:
-        consumer = aiokafka.AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        await consumer.start()
-        try:
-            records: list[Consumed] = []
-            ends: dict[TopicPartition, int] = {}
-            while not ends or [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    records.extend(
-                        Consumed(m.key.decode(), json.loads(m.value), m.partition, m.offset)
-                        for m in batch
-                    )
-                if not ends and consumer.assignment():  # every partition, once known
-                    ends = await consumer.end_offsets(list(consumer.assignment()))
-            return records
-        finally:
-            await consumer.stop()
-
-    async with trio_asyncio.open_loop():
-        result: list[Consumed] = await trio_asyncio.aio_as_trio(consume)()
-        return result
 
 
 async def test_three_relays_send_every_order_event_exactly_once_in_order(

@@ -23,9 +23,10 @@ class Consumed:
 Until = Callable[[list[Consumed]], bool]
 
 
-async def read_topic(bootstrap: str, topic: str, until: Until) -> list[Consumed]:
-    """Every record of `topic`, from the start, read until `until(records)` holds. No timeout
-    of its own: callers wrap it in `trio.fail_after`."""
+async def read_topic(bootstrap: str, topic: str, until: Until | None) -> list[Consumed]:
+    """Every record of `topic`, from the start, read until `until(records)` holds; `until`
+    None: up to the partitions' end offsets when first asked (what the topic held then). No
+    timeout of its own: callers wrap it in `trio.fail_after`."""
 
     async def consume() -> list[Consumed]:
         consumer = aiokafka.AIOKafkaConsumer(
@@ -38,20 +39,36 @@ async def read_topic(bootstrap: str, topic: str, until: Until) -> list[Consumed]
         await consumer.start()
         try:
             records: list[Consumed] = []
-            while not until(records):
+            ends: dict[aiokafka.TopicPartition, int] = {}
+            while not await done(consumer, records, ends):
                 batches = await consumer.getmany(timeout_ms=500)
                 for batch in batches.values():
                     records.extend(
                         Consumed(m.key.decode(), json.loads(m.value), m.partition, m.offset)
                         for m in batch
                     )
+                if until is None and not ends and consumer.assignment():  # once known
+                    ends = await consumer.end_offsets(list(consumer.assignment()))
             return records
         finally:
             await consumer.stop()
 
+    async def done(
+        consumer: Any, records: list[Consumed], ends: dict[aiokafka.TopicPartition, int]
+    ) -> bool:
+        if until is not None:
+            return until(records)
+        return bool(ends) and all([await consumer.position(tp) >= end for tp, end in ends.items()])
+
     async with trio_asyncio.open_loop():
         result: list[Consumed] = await trio_asyncio.aio_as_trio(consume)()
         return result
+
+
+async def whole_topic(bootstrap: str, topic: str) -> list[Consumed]:
+    """Every record the topic holds now (up to its end offsets when first asked: nothing more
+    can come once every row is marked sent)."""
+    return await read_topic(bootstrap, topic, None)
 
 
 def has_events(event_ids: set[str]) -> Until:
