@@ -169,6 +169,13 @@ WORKLOADS: dict[str, tuple[str, list[str], list[str]]] = {
         ["--clients", "10", "--messages", "2", "--interval", "0.1"],
     ),
     "w4": ("kib_per_conn", ["--clients", "5000"], ["--clients", "5"]),
+    # a connect storm (issue 30): 5,000 clients, 100 handshakes in flight at once (the listen
+    # backlog of both servers is 100: more at once only measures SYN retries)
+    "w5": (
+        "connections_per_s",
+        ["--clients", "5000", "--parallel", "100"],
+        ["--clients", "10", "--parallel", "5"],
+    ),
     "w4-deflate": ("kib_per_conn", ["--clients", "5000"], ["--clients", "5"]),
 }
 SHOWN = {
@@ -185,6 +192,7 @@ SHOWN = {
     "w2": ["requests_per_s", "p50_ms", "p99_ms", "client_cpu_s", "server_cpu_s"],
     "w3": ["p50_ms", "p99_ms", "lost", "connect_total_s", "connect_p99_ms", "server_cpu_s"],
     "w4": ["kib_per_conn", "deflate_accepted"],
+    "w5": ["connections_per_s", "connect_p50_ms", "connect_p99_ms", "client_cpu_s", "server_cpu_s"],
     "w4-deflate": ["kib_per_conn", "deflate_accepted"],
 }
 
@@ -254,7 +262,41 @@ def render(
     for workload, per_variant in results.items():
         lines += [f"## {workload}", "", *workload_table(workload, per_variant, names), ""]
     lines += summary(results, others)
+    lines += per_request_goals(results, others)
     return "\n".join(lines) + "\n"
+
+
+# Issue 30's bars, as ratios to the reference of the same run: (workload, metric, op, bar).
+PER_REQUEST_GOALS = [
+    ("w2", "requests_per_s", ">=", 0.8),
+    ("w2", "p99_ms", "<=", 1.5),
+    ("w5", "connections_per_s", ">=", 1.0),
+    ("w5", "connect_p99_ms", "<=", 1.2),
+    ("w4", "kib_per_conn", "<=", 1.2),
+]
+
+
+def per_request_goals(
+    results: dict[str, dict[str, list[dict[str, Any]]]], others: list[str]
+) -> list[str]:
+    """The per-request and per-connection bars (issue 30), each variant's ratio against them."""
+    rows = []
+    for workload, metric, op, bar in PER_REQUEST_GOALS:
+        per_variant = results.get(workload)
+        if not per_variant or not per_variant.get("reference"):
+            continue
+        reference = statistics.median(r[metric] for r in per_variant["reference"])
+        cells = []
+        for name in others:
+            ratio = statistics.median(r[metric] for r in per_variant[name]) / reference
+            met = ratio >= bar if op == ">=" else ratio <= bar
+            cells.append(f"{fmt(ratio)} ({'met' if met else 'not met'})")
+        rows.append(f"| {workload} {metric} | {op} {bar} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    head = "| ratio to the reference | bar | " + " | ".join(others) + " |"
+    rule = "|---" * (2 + len(others)) + "|"
+    return ["", "## Per request and per connection (issue 30)", "", head, rule, *rows]
 
 
 def workload_table(

@@ -25,8 +25,16 @@ async def test_benchmark_harness_smoke(tmp_path: Path) -> None:
             capture_stdout=True,
         )
     table = out.read_text()
-    for workload in ("w1", "w1-slow", "w2", "w3", "w4", "w4-deflate"):
+    for workload in ("w1", "w1-slow", "w2", "w3", "w4", "w5", "w4-deflate"):
         assert f"## {workload}\n" in table
+    # w5, the connect storm: the rate of qakit-trio and of the reference (a failed handshake
+    # fails the load generator, and so the run)
+    connected = re.findall(
+        r"^\| connections_per_s \| ([\d.,]+) \| ([\d.,]+) \|", table, re.MULTILINE
+    )
+    assert connected
+    assert all(float(v.replace(",", "")) > 0 for v in connected[0]), connected
+    assert "## Per request and per connection (issue 30)" in table
     for metric in ("lost", "out_of_order"):
         rows = re.findall(rf"^\| {metric} \| (.*) \|$", table, re.MULTILINE)
         assert rows, metric

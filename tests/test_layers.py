@@ -9,7 +9,7 @@ missing), bottom up:
     errors, __init__                      pure, import nothing
     wire, lab.bugs                        pure (errors only; no trio/quart/hypercorn)
     log_fields, channels, request_metrics the small top-level helpers
-    config, logs, supervisor              settings, JSON logs, supervised tasks
+    config, log_format, logs, supervisor  settings, JSON lines and logs, supervised tasks
     domain                                the orders domain and store interface
     transport                             the only place for hypercorn's and quart's internals
     ws, adapters                          connections and fan-out; PostgreSQL and Kafka
@@ -47,7 +47,8 @@ SPLIT = (
 # unit -> the units it may import (its own always). The version and the error tree are anyone's;
 # the helpers are the small top-level modules every layer may use.
 BASE = {"__init__", "errors"}
-HELPERS = BASE | {"config", "log_fields", "logs", "channels", "request_metrics", "supervisor"}
+HELPERS = BASE | {"config", "log_fields", "log_format", "logs", "channels", "request_metrics"}
+HELPERS |= {"supervisor"}
 LAYERS = {"wire", "auth", "lab.bugs", "domain", "transport", "ws", "adapters", "pipeline", "lab"}
 LAYERS |= {"classroom", "cluster"}
 BELOW_THE_TOP = HELPERS | LAYERS | {"sessions", "services", "web"}
@@ -62,7 +63,8 @@ ALLOWED: dict[str, set[str]] = {
     "auth": {"errors"},  # users, tokens (PyJWT), rate limits: pure logic
     "config_values": {"errors", "wire", "lab.bugs", "auth"},
     "config": {"errors", "wire", "lab.bugs", "auth", "config_values"},
-    "logs": BASE | {"wire", "log_fields"},
+    "log_format": BASE | {"wire", "log_fields"},  # the JSON line (logs.py writes them)
+    "logs": BASE | {"wire", "log_fields", "log_format"},
     "supervisor": BASE | {"log_fields", "logs"},
     # no lab: the store's bugs are wrappers around it (lab/)
     "domain": BASE | {"wire", "log_fields", "logs", "channels"},

@@ -29,6 +29,9 @@ send every client 1001 however the server was started (our CLI or `hypercorn` it
 `stop_pongs()`: the client's pings go unanswered from now on (the training lab's `pongs=off`,
 for practising dead-peer detection from the client's side).
 
+Inbound, a chunk made only of whole, masked, unfragmented text or binary frames skips wsproto
+when wsproto holds nothing half-parsed (wire/fast_frames.py, `_parse_clean`); the rest is its.
+
 The queue to the app is ours (app_inbox.py): bounded in bytes, never waited on once the app has
 returned or aborted, and a connection's end is never awaited into it, so a connection can always
 be torn down, whatever its app was doing. permessage-deflate is declined: a
@@ -75,6 +78,7 @@ from wsproto.frame_protocol import CloseReason
 
 from qakit_trio.transport.app_inbox import AppInbox
 from qakit_trio.transport.tcp_server import QakitTCPServer, current_tcp_server
+from qakit_trio.wire.fast_frames import receive_messages
 
 T = TypeVar("T")
 EXTENSION = "qakit.websocket"
@@ -82,6 +86,7 @@ WRITE = "qakit.websocket.write"
 ABORT = "qakit.websocket.abort"
 PONG = "qakit.websocket.pong"
 HYPERCORN_VERSION = "0.18.0"
+WSPROTO_VERSION = "1.3.2"
 
 # How long hypercorn's reader waits for the app's reply to a client's close frame before it
 # answers the client itself. The app answers at once; this only bounds a wedged app.
@@ -162,6 +167,12 @@ class QakitWSStream(WSStream):
                 )
             self.closed = True
             return
+        if type(event) is Data and self._parse_clean():
+            messages = receive_messages(event.data, self.buffer.max_length)
+            if messages is not None:  # else the whole chunk goes to wsproto, as it came
+                for message in messages:
+                    await self._put(message)
+                return
         await super().handle(event)
         if isinstance(event, Request) and self.app_put is not None and self._inbox is None:
             self._inbox = AppInbox(
@@ -169,6 +180,27 @@ class QakitWSStream(WSStream):
                 getattr(self.config, "qakit_inbox_bytes", INBOX_BYTES),
             )
             self.app_put = self._put
+
+    def _parse_clean(self) -> bool:
+        """Whether a chunk may skip wsproto (wire/fast_frames.py): the connection open and
+        nothing half-parsed in wsproto 1.3.2 or in hypercorn's buffer. wsproto then stays clean
+        for the next chunk, and the messages are the ones its events would have given."""
+        if self.closed or not self.handshake.accepted:  # hypercorn answers data before it: 400
+            return False
+        connection = self.connection
+        proto = connection._proto
+        decoder = proto._frame_decoder
+        return (
+            # no close sent or received; a parse error ends wsproto's parser, but
+            # _handle_events answers every one with a close, so it is never OPEN after one
+            connection._state is ConnectionState.OPEN
+            and not connection._events  # only receive_data(None) queues one
+            and decoder.header is None  # no frame begun
+            and not decoder.buffer.buffer  # no bytes of the next header
+            and proto._message_decoder.opcode is None  # no fragmented message in progress
+            and not proto.extensions  # permessage-deflate declined (_accept)
+            and self.buffer.value is None  # hypercorn holds no partial message
+        )
 
     async def app_send(self, message: ASGISendEvent | None) -> None:
         kind = None if message is None else cast(dict[str, Any], message)["type"]
@@ -320,12 +352,13 @@ def install() -> None:
     importing `WSStream` into `hypercorn.protocol.h11` by that name, replacing it would silently
     do nothing (no 1001 at shutdown, stock close codes, a slow fan-out), so start-up stops here
     with a message instead."""
-    installed = version("hypercorn")
-    if installed != HYPERCORN_VERSION:
-        raise ExtensionError(
-            f"qakit_trio.transport.hyper_ext extends hypercorn {HYPERCORN_VERSION} internals, "
-            f"but hypercorn {installed} is installed (pip install hypercorn=={HYPERCORN_VERSION})"
-        )
+    for package, pinned in (("hypercorn", HYPERCORN_VERSION), ("wsproto", WSPROTO_VERSION)):
+        installed = version(package)
+        if installed != pinned:  # (wsproto: _parse_clean reads its parser's state)
+            raise ExtensionError(
+                f"qakit_trio.transport.hyper_ext extends {package} {pinned} internals, "
+                f"but {package} {installed} is installed (pip install {package}=={pinned})"
+            )
     for module, name, original, ours in (
         (hypercorn.protocol.h11, "WSStream", WSStream, QakitWSStream),
         (hypercorn.trio.run, "TCPServer", TCPServer, QakitTCPServer),

@@ -9,6 +9,10 @@
   (`_close_shielded`; docs/upstream.md).
 - Its read loop has no `fail_after(inf)` per read when no read timeout is set, and a client
   that closes an idle connection has its socket closed at once (not at the keep-alive timeout).
+- Its keep-alive timer (`LazyIdle`) is a task only once the reader has to wait for bytes on an
+  idle connection: a WebSocket client's upgrade request is usually there at the first read, and
+  hypercorn's way (a task started per connection, cancelled by the request) cost ~200 µs of the
+  ~1.5 ms a connect took (docs/benchmarks.md, W5).
 
 Installed by `hyper_ext.install()`, with the WebSocket stream.
 """
@@ -20,12 +24,15 @@ import logging
 import os
 import socket
 import weakref
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from typing import Any, cast
 
 import trio
 from hypercorn.events import Closed, RawData
 from hypercorn.events import Event as ServerEvent
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
+from hypercorn.trio.worker_context import _cancel_wrapper
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +40,59 @@ log = logging.getLogger(__name__)
 CLOSE_LIMIT = 1.0
 
 
+class LazyIdle:
+    """hypercorn's idle task (`TrioSingleTask`: the keep-alive timeout, and closing an idle
+    connection at shutdown), started only when `start_pending` is called: by the reader, just
+    before it waits for bytes. `restart` and `stop` never wait, so it needs no lock (hypercorn's
+    holds a trio.Lock per connection)."""
+
+    def __init__(self) -> None:
+        self._scope: trio.CancelScope | None = None  # the running idle task's
+        self._pending: tuple[Any, Callable[[], Awaitable[None]]] | None = None
+        self._turn = 0  # each restart or stop; a start overtaken by one cancels what it started
+        self.fresh = False  # restarted since the reader last looked (see `first_look`)
+        self.reader_waiting = False  # the reader is in receive_some
+
+    async def restart(self, task_group: Any, action: Callable[[], Awaitable[None]]) -> None:
+        self.stop_now()
+        self._pending = (task_group, action)
+        self.fresh = True
+        if self.reader_waiting:  # it already waits for bytes: the timer cannot wait for it
+            await self.start_pending()
+
+    async def stop(self) -> None:
+        self.stop_now()
+
+    def stop_now(self) -> None:
+        self._turn += 1
+        self._pending = None
+        if self._scope is not None:
+            self._scope.cancel()
+            self._scope = None
+
+    def first_look(self) -> bool:
+        """True once per restart: the reader may take bytes already there without starting
+        the timer (when none are, it starts it before it waits)."""
+        fresh, self.fresh = self.fresh, False
+        return fresh and self._pending is not None
+
+    async def start_pending(self) -> None:
+        while self._pending is not None:  # again if restarted while it started
+            (task_group, action), self._pending = self._pending, None
+            turn = self._turn
+            scope = await task_group._nursery.start(_cancel_wrapper(action))
+            if turn != self._turn:  # stopped or restarted while it started
+                scope.cancel()
+            else:
+                self._scope = scope
+
+
 class QakitTCPServer(TCPServer):
     async def run(self) -> None:
         # The plain TCP socket, if it is one (not TLS): what write_nowait may write to.
         self._socket = self.stream.socket if isinstance(self.stream, trio.SocketStream) else None
+        if self.config.read_timeout is None:  # our _read_data starts it (hypercorn's does not)
+            self.idle_task = LazyIdle()  # type: ignore[assignment]
         token = current_tcp_server.set(self)  # for the WebSocket stream created in this task
         _live.add(self)
         try:
@@ -79,6 +135,20 @@ class QakitTCPServer(TCPServer):
             return
         await super().protocol_send(event)
 
+    def _read_nowait(self) -> bytes | None:
+        """What the socket holds now, without waiting (b"": the client closed; a reset raises
+        BrokenResourceError); None when nothing is there yet or this is not a plain socket.
+        Once per keep-alive restart only (LazyIdle.first_look): the read loop still
+        checkpoints in `receive_some`."""
+        if self._socket is None:
+            return None
+        try:
+            return os.read(self._socket.fileno(), MAX_RECV)  # a non-blocking socket
+        except BlockingIOError:
+            return None
+        except OSError as error:  # reset: as receive_some says it
+            raise trio.BrokenResourceError from error
+
     async def _close_shielded(self) -> None:
         """Close the connection, whoever's task this is and whatever cancels it.
 
@@ -102,9 +172,19 @@ class QakitTCPServer(TCPServer):
         if self.config.read_timeout is not None:
             await super()._read_data()
         else:
+            idle = cast(LazyIdle, self.idle_task)
             while True:
                 try:
-                    data = await self.stream.receive_some(MAX_RECV)
+                    data: bytes | bytearray | None = (
+                        self._read_nowait() if idle.first_look() else None
+                    )
+                    if data is None:
+                        await idle.start_pending()  # about to wait: the keep-alive timer runs
+                        idle.reader_waiting = True
+                        try:
+                            data = await self.stream.receive_some(MAX_RECV)
+                        finally:
+                            idle.reader_waiting = False
                 except (trio.ClosedResourceError, trio.BrokenResourceError):
                     break
                 await self.protocol.handle(RawData(bytes(data)))

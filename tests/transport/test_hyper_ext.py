@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import metadata
 from typing import Any, cast
 
 import h2.config
@@ -406,3 +407,14 @@ def test_quart_and_quart_trio_versions_are_gated(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(quart_ws, "version", lambda package: "9.9")
     with pytest.raises(RuntimeError, match=r"quart 0\.22\.0 internals, but quart 9\.9"):
         quart_ws.check_versions()
+
+
+@pytest.mark.parametrize("package", ["hypercorn", "wsproto"])
+def test_install_refuses_other_versions_of_what_it_reaches_into(
+    monkeypatch: pytest.MonkeyPatch, package: str
+) -> None:
+    monkeypatch.setattr(
+        hyper_ext, "version", lambda name: "0.0.1" if name == package else metadata.version(name)
+    )
+    with pytest.raises(hyper_ext.ExtensionError, match=rf"{package} 0\.0\.1 is installed"):
+        hyper_ext.install()
