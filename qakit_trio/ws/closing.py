@@ -1,7 +1,14 @@
-"""A connection's close watchdog (ws/connection.py says how closing goes): once closing has
-started, the client has QAKIT_CLOSE_TIMEOUT to close its side; if it does not (a vanished peer,
-or one that stopped reading and left our write stuck), the TCP connection is dropped and the
-connection's nursery cancelled. And a trainee's `disconnect_after_ms` fault: the TCP connection
+"""How a connection closes (ws/connection.py), its close watchdog, and a planned drop.
+
+Whoever decides the connection must end (the client's close frame, the hub's slow-consumer
+policy, keepalive, shutdown, a failed action) calls `Connection.close_soon(code, reason)`, which
+never blocks: it leaves the hub at once (so /stats is exact), wakes the writer (starting it if
+the outbox was never opened) and starts the watchdog. The writer then writes what is already
+queued (except for a slow consumer or when the client closed first), sends the close frame and
+ends. The reader keeps reading, and discarding, until the client's side is closed too, so the
+server never waits on us. If that does not happen within QAKIT_CLOSE_TIMEOUT (a vanished peer,
+or one that stopped reading and left our write stuck), the watchdog drops the TCP connection
+and cancels the nursery. And a trainee's `disconnect_after_ms` fault: the TCP connection
 dropped on purpose, with no close frame, as a lost Wi-Fi would (the client sees 1006)."""
 
 from __future__ import annotations

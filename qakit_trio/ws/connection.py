@@ -8,14 +8,8 @@
     ├── close watchdog (only once closing starts) -> transport.abort() if the handshake stalls
     └── a session's watch (start_watch: a token's expiry), cancelled when the reader ends
 
-Closing. Whoever decides the connection must end (the client's close frame, the hub's
-slow-consumer policy, keepalive, shutdown, a failed action) calls `close_soon(code, reason)`,
-which never blocks: it leaves the hub at once (so /stats is exact), wakes the writer and starts
-the watchdog. The writer then writes what is already queued (except for a slow consumer or
-when the client closed first), sends the close frame and ends. The reader keeps reading, and
-discarding, until the client's side is closed too, so the server never waits on us. If that
-does not happen within QAKIT_CLOSE_TIMEOUT (a vanished peer, or one that stopped reading and
-left our write stuck), the watchdog drops the TCP connection and cancels the nursery.
+The writer starts with the outbox, on first use (outbox.LazyOutbox: an idle client has
+none). Closing (`close_soon`, never blocking): ws/closing.py says how it goes.
 
 What the messages mean is the session's business (sessions/); the socket, the outbox and
 closing are here, once."""
@@ -41,7 +35,7 @@ from qakit_trio.wire.framing import WAKE, Frame, OutboxItem
 from qakit_trio.ws.closing import CloseRequest, close_watchdog, drop_after
 from qakit_trio.ws.delayed import DelayedReplies
 from qakit_trio.ws.hub import Hub, Member
-from qakit_trio.ws.outbox import Inlet, Meter, capacity, open_outbox
+from qakit_trio.ws.outbox import Inlet, LazyOutbox, Meter, capacity
 from qakit_trio.ws.session import Session
 
 log = logging.getLogger(__name__)
@@ -58,8 +52,7 @@ class Connection:
         "_member",
         "_meter",
         "_nursery",
-        "_outbox_receive",
-        "_outbox_send",
+        "_outbox",
         "_session",
         "_settings",
         "_transport",
@@ -85,7 +78,9 @@ class Connection:
         self._transport = transport
         self._hub = hub
         self._settings = settings
-        self._outbox_send, self._outbox_receive = open_outbox(capacity(settings.outbox_limits))
+        # opened by the first frame that must wait, the first own reply or the close: the
+        # writer task starts with it (outbox.py, LazyOutbox)
+        self._outbox = LazyOutbox(capacity(settings.outbox_limits), self._start_writer)
         self._meter = Meter(settings.outbox_limits)  # what waits in the outbox (outbox.py)
         self._session = session(self)
         self._member: Member | None = None
@@ -97,7 +92,9 @@ class Connection:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                inlet = Inlet(self._outbox_send.clone(), self._transport.write_nowait, self._meter)
+                outbox = self._outbox
+                inlet = Inlet(None, self._transport.write_nowait, self._meter, outbox.open)
+                outbox.inlet = inlet
                 self._member = self._hub.join(
                     self.channel,
                     self.id,
@@ -111,11 +108,12 @@ class Connection:
                 if hello is not None:  # no checkpoint since join: it is the first frame out
                     text = protocol.encode(hello)
                     self._log_out(hello, text)
-                    self._queue_nowait(Frame.of(text))
+                    rest = self._outbox.write_first(Frame.of(text), self._transport, self._meter)
+                    if rest is not None:  # the socket did not take it whole: queued as a reply
+                        self._queue_nowait(rest)
                     self.queue_all_nowait(self._session.after_hello())
                 if self._hub.closing is not None:
                     self.close_soon(*self._hub.closing)
-                nursery.start_soon(self._write_loop)
                 try:
                     await self._read_loop()  # the reader is this task: one task fewer per client
                 finally:
@@ -154,7 +152,7 @@ class Connection:
         with contextlib.suppress(
             trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
         ):
-            self._outbox_send.send_nowait(WAKE)
+            self._outbox.open().send_nowait(WAKE)  # (the writer starts, to send the close)
         self._meter.wake()  # the reader, if it waits for its outbox to drain: stop waiting
         self._nursery.start_soon(self._close_watchdog, request)
 
@@ -166,7 +164,7 @@ class Connection:
     # --- reader --------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        with self._outbox_send:  # the reader owns the original send end
+        try:  # the reader owns the original send end (once opened): closed when it ends
             while True:
                 try:
                     message = await self._transport.receive()
@@ -190,6 +188,8 @@ class Connection:
                 if isinstance(message, Pong) or self._closing is not None:
                     continue  # after closing starts, what the client sends is discarded
                 await self._handle(message)
+        finally:
+            self._outbox.close()
 
     async def _handle(self, message: str | bytes) -> None:
         hub = self._hub
@@ -223,7 +223,9 @@ class Connection:
 
     def queue_all_nowait(self, items: Sequence[Frame]) -> None:
         """A recovery's frames, queued in this step (none later comes first); no room: 4008."""
-        stats = self._outbox_send.statistics()
+        if not items:
+            return
+        stats = self._outbox.open().statistics()
         if stats.current_buffer_used + len(items) > stats.max_buffer_size:
             self.close_soon(SLOW_CONSUMER, "slow consumer: no room for the recovered frames")
             return
@@ -257,11 +259,9 @@ class Connection:
         self._queue_nowait(item)
 
     def start_soon(self, task: Callable[[], Awaitable[None]], size: int = 0) -> None:
-        """Run `task` in this connection's nursery (a trainee's delayed reply, holding `size`
-        bytes of frames): it is cancelled as soon as the reader finishes, whatever ends the
-        connection (a close, the shutdown). Limited per connection (ws/delayed.py): over a
-        limit, ProtocolError(too_many_delayed) and nothing is started. While closing, nothing
-        is started either: the client is leaving."""
+        """Run `task` (a trainee's delayed reply, holding `size` bytes of frames) in this
+        connection's nursery until the reader finishes. Over a limit (ws/delayed.py):
+        ProtocolError(too_many_delayed); while closing: nothing started (the client leaves)."""
         if self._nursery is None or self._closing is not None:
             return
         if self._delayed is None:
@@ -269,8 +269,7 @@ class Connection:
         self._delayed.start(self._nursery, task, size)
 
     def drop_after(self, seconds: float) -> None:
-        """A trainee's fault: the TCP connection dropped in `seconds`, once what is queued is
-        written, with no close frame."""
+        """A trainee's fault: TCP dropped in `seconds`, once the queue is out, no close frame."""
         if self._nursery is not None:
             transport, meter = self._transport, self._meter
             self.start_soon(
@@ -278,15 +277,13 @@ class Connection:
             )
 
     def start_watch(self, watch: Callable[[], Awaitable[None]]) -> None:
-        """Run a session's `watch` (a token's expiry: sessions/expiry.py) in this connection's
-        nursery, until it returns or the reader finishes, as delayed replies end."""
+        """Run a session's `watch` (sessions/expiry.py) until it returns or the reader ends."""
         if self._nursery is not None:
             self._delayed = self._delayed or DelayedReplies(self._settings.outbox_bytes)
             self._delayed.watch(self._nursery, watch)
 
     def delay_refused(self) -> protocol.ProtocolError | None:
-        """Why a delayed reply would not be started now, if it would not: asked before the
-        request that wants one runs, so a refused one changes nothing (not even an order)."""
+        """Why a delayed reply would not start now (asked before its request runs), or None."""
         return None if self._delayed is None else self._delayed.refusal()
 
     def payload_fields(self, text: str | bytes) -> dict[str, object]:
@@ -297,12 +294,9 @@ class Connection:
         """Queue one of this client's own frames, waiting only while its own room is full.
 
         Backpressure, never eviction: a client that does not read its replies makes its own
-        reader wait once the own room is full (outbox.py says why it is large), so its requests
-        wait in hypercorn's bounded queue and then in the kernel. Not a plain `await send()`:
-        that yields to the scheduler even when there is room, and the writer would then write
-        each reply on its own. Queued without a yield, the ack, data and event of one request
-        go out in one socket write.
-        """
+        reader wait once the own room is full (outbox.py), its requests then wait in hypercorn's
+        queue and the kernel. Not `await send()`: that yields even when there is room. Queued
+        without a yield, the ack, data and event of one request go out in one socket write."""
         await self.room()
         self._queue_nowait(item)
 
@@ -315,9 +309,13 @@ class Connection:
     def _own_room_or_closing(self) -> bool:
         return not self._meter.own_room_full() or self._closing is not None
 
-    def _queue_nowait(self, item: Frame) -> None:
+    def _start_writer(self) -> None:
+        assert self._nursery is not None  # (the outbox opens only while the connection runs)
+        self._nursery.start_soon(self._write_loop)
+
+    def _queue_nowait(self, item: OutboxItem) -> None:
         try:
-            self._outbox_send.send_nowait(item)
+            (self._outbox.send or self._outbox.open()).send_nowait(item)
         except trio.WouldBlock:
             return  # only while closing (the writer stopped taking): the client is leaving
         self._meter.added_own(len(item.wire))
@@ -362,17 +360,19 @@ class Connection:
     # --- writer --------------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
-        with self._outbox_receive:  # the writer owns the receive end
+        receive = self._outbox.receive
+        assert receive is not None  # (started by LazyOutbox.open, after it made the channel)
+        with receive:  # the writer owns the receive end
             batch: list[OutboxItem] = []
             while self._closing is None:
                 try:
-                    first = await self._outbox_receive.receive()  # close_soon() sends WAKE
+                    first = await receive.receive()  # close_soon() sends WAKE
                 except trio.EndOfChannel:
                     break
                 meter = self._meter  # everything it counts is in `first` or waiting now:
                 own, own_frames = meter.own, meter.own_frames  # the batch's
                 shared, frames = meter.shared, meter.frames
-                batch = drain_nowait(self._outbox_receive, [first])
+                batch = drain_nowait(receive, [first])
                 if self._closing is None:
                     meter.writing = True  # the slow-consumer watch looks at these two
                     await self._transport.send_batch(batch)  # one socket write
@@ -388,7 +388,7 @@ class Connection:
                     batch = []
             closing = self._closing or CloseRequest(1000, "", flush=False)
             if closing.flush:
-                await self._transport.send_batch(drain_nowait(self._outbox_receive, batch))
+                await self._transport.send_batch(drain_nowait(receive, batch))
             await self._transport.close(closing.code, closing.reason)
 
     # --- closing -------------------------------------------------------------------------

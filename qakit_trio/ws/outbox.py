@@ -43,7 +43,7 @@ subtracted once the batch is written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
 import trio
 
@@ -155,17 +155,35 @@ class Inlet:
     way the client gets frames in the order they were offered.
     """
 
-    __slots__ = ("_max_bytes", "_max_frames", "_send", "_write_nowait", "meter")
+    __slots__ = ("_closed", "_max_bytes", "_max_frames", "_open", "_send", "_write_nowait", "meter")
 
     def __init__(
-        self, send: OutboxSend, write_nowait: Callable[[bytes], int], meter: Meter | None = None
+        self,
+        send: OutboxSend | None,
+        write_nowait: Callable[[bytes], int],
+        meter: Meter | None = None,
+        open_outbox: Callable[[], object] | None = None,
     ) -> None:
+        # None until the connection opens its outbox (`LazyOutbox`), which then `attach`es a
+        # clone of the send end here: `open_outbox` is how this asks it to
         self._send = send
+        self._open = open_outbox
+        self._closed = False
         self._write_nowait = write_nowait  # transport.write_nowait: how much the socket took
         # (tests may leave the meter out: then only the channel's own bound applies)
-        self.meter = meter or Meter(OutboxLimits(int(send.statistics().max_buffer_size), 1 << 62))
+        self.meter = meter or Meter(
+            OutboxLimits(int(send.statistics().max_buffer_size) if send else 256, 1 << 62)
+        )
         self._max_bytes = self.meter.limits.max_bytes
         self._max_frames = self.meter.limits.max_frames
+
+    def attach(self, send: OutboxSend) -> None:
+        """The connection opened its outbox: this is the hub's clone of its send end (closed
+        at once if the hub has already let the connection go)."""
+        if self._closed:
+            send.close()
+        else:
+            self._send = send
 
     def offer(self, item: OutboxItem, coalesce: bool = False) -> int:
         """Deliver or queue `item` (always queue it with `coalesce`: more frames follow at once,
@@ -175,7 +193,9 @@ class Inlet:
         queued), and trio.BrokenResourceError or trio.ClosedResourceError when the connection
         is gone. On the fan-out path (once per subscriber per frame): kept to plain steps,
         with `Meter.added` and `Meter.congested` written out inline."""
-        if not coalesce and self._send.statistics().tasks_waiting_receive:  # writer parked
+        send = self._send
+        # the writer parked on an empty outbox, or no outbox yet (no writer, nothing queued)
+        if not coalesce and (send is None or send.statistics().tasks_waiting_receive):
             wire = item.wire
             written = self._write_nowait(wire)
             if written == len(wire):
@@ -183,6 +203,12 @@ class Inlet:
                 return WRITTEN
             if written:  # the socket took a part: the rest goes first in the queue
                 item = Control("rest of a frame", wire[written:])
+        if send is None:
+            if self._closed or self._open is None:
+                raise trio.ClosedResourceError
+            self._open()  # the connection opens its outbox and starts its writer: attach()
+            send = self._send
+            assert send is not None
         meter = self.meter
         shared = meter.shared
         if shared:
@@ -191,7 +217,7 @@ class Inlet:
                 raise trio.WouldBlock  # the hub's room is full (a first frame always fits)
         else:
             shared = len(item.wire)
-        self._send.send_nowait(item)
+        send.send_nowait(item)
         meter.shared = shared
         frames = meter.frames = meter.frames + 1
         meter.out += 1
@@ -200,12 +226,63 @@ class Inlet:
         return QUEUED
 
     def close(self) -> None:
-        self._send.close()
+        self._closed = True
+        if self._send is not None:
+            self._send.close()
         self.meter.wake()  # a publisher waiting for this client to drain: it has left
 
 
 OutboxSend = trio.MemorySendChannel[OutboxItem]
 OutboxReceive = trio.MemoryReceiveChannel[OutboxItem]
+
+
+class Writer(Protocol):
+    def write_nowait(self, data: bytes) -> int: ...
+
+
+class LazyOutbox:
+    """A connection's outbox, opened on first use (issue 30: an idle client costs ~4.4 KiB less,
+    a connect one task start less). Until then frames go straight to the socket (the hello;
+    the hub's `Inlet` fast lane), and nothing is queued because nothing waits. `open()` makes
+    the channel, gives the hub's `inlet` its clone of the send end and starts the writer
+    (`start_writer`, in the connection's nursery): the first own reply, the first frame the
+    socket does not take whole, or the close (the writer sends the close frame).
+    Owners as before: the reader owns `send` (closes it when it ends: `close`), the writer
+    `receive`, the hub its inlet's clone."""
+
+    __slots__ = ("_size", "_start_writer", "inlet", "receive", "send")
+
+    def __init__(self, size: int, start_writer: Callable[[], None]) -> None:
+        self._size = size
+        self._start_writer = start_writer
+        self.send: OutboxSend | None = None
+        self.receive: OutboxReceive | None = None
+        self.inlet: Inlet | None = None  # the hub's, once the connection has joined
+
+    def open(self) -> OutboxSend:
+        if self.send is None:
+            self.send, self.receive = open_outbox(self._size)
+            if self.inlet is not None:
+                self.inlet.attach(self.send.clone())
+            self._start_writer()
+        return self.send
+
+    def write_first(self, item: OutboxItem, transport: Writer, meter: Meter) -> OutboxItem | None:
+        """The connection's first frame (its hello), straight to the socket while nothing is
+        queued; what is left to queue: None (written whole), the rest of it, or all of it."""
+        if self.send is not None:
+            return item
+        wire = item.wire
+        written = transport.write_nowait(wire)
+        if written == len(wire):
+            meter.out += 1
+            return None
+        return Control("rest of a frame", wire[written:]) if written else item
+
+    def close(self) -> None:
+        """The reader's end (its owner): closed once the reader ends, if it was ever opened."""
+        if self.send is not None:
+            self.send.close()
 
 
 def open_outbox(size: int) -> tuple[OutboxSend, OutboxReceive]:

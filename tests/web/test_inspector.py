@@ -232,10 +232,12 @@ def connection_nodes(tree: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-async def test_the_task_tree_shows_each_connection_nursery_and_drops_a_closed_one() -> None:
+async def test_the_task_tree_shows_each_connection_nursery_and_drops_a_closed_one(
+    server_path: str,
+) -> None:
     with trio.fail_after(TIMEOUT):
         async with running_server() as server, httpx.AsyncClient(base_url=server.http) as http:
-            async with connected(server, "a") as (_, first):
+            async with connected(server, "a") as (client_a, first):
                 async with open_websocket_url(f"{server.ws}/ws/orders") as legacy:
                     await send_json(legacy, {"action": "ping"})
                     assert await receive_json(legacy) == {"type": "pong"}
@@ -244,6 +246,16 @@ async def test_the_task_tree_shows_each_connection_nursery_and_drops_a_closed_on
                     assert len(nodes) == 2
                     node = nodes[first["connection_id"]]
                     assert "(/ws, channel a)" in node["label"]
+                    kinds = [t["kind"] for n in node["nurseries"] for t in n["tasks"]]
+                    # an idle client has no outbox and no writer (ws/outbox.py, LazyOutbox); on
+                    # the plain path its hello waits in the outbox (ASGI cannot write at once)
+                    assert kinds == ([] if server_path == "fast" else ["writer"])
+                    await send_json(client_a, {"action": "echo", "request_id": "r"})
+                    for _ in range(3):  # ack, echo, event: its first own replies start it
+                        await receive_json(client_a)
+                    # (another limit: the tree of the same limit is cached for a moment)
+                    tree = (await http.get("/debug/tasks", params={"limit": 19})).json()
+                    node = connection_nodes(tree)[first["connection_id"]]
                     kinds = [t["kind"] for n in node["nurseries"] for t in n["tasks"]]
                     assert kinds == ["writer"]
                     legacy_node = next(n for i, n in nodes.items() if i != first["connection_id"])
