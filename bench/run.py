@@ -190,9 +190,24 @@ SHOWN = {
     ],
     "w1-slow": ["frames_per_s", "p50_ms", "p99_ms", "lost", "out_of_order", "stalled_evicted"],
     "w2": ["requests_per_s", "p50_ms", "p99_ms", "client_cpu_s", "server_cpu_s"],
-    "w3": ["p50_ms", "p99_ms", "lost", "connect_total_s", "connect_p99_ms", "server_cpu_s"],
+    "w3": [
+        "p50_ms",
+        "p99_ms",
+        "lost",
+        "connect_total_s",
+        "connect_p99_ms",
+        "lost_handshakes",
+        "server_cpu_s",
+    ],
     "w4": ["kib_per_conn", "deflate_accepted"],
-    "w5": ["connections_per_s", "connect_p50_ms", "connect_p99_ms", "client_cpu_s", "server_cpu_s"],
+    "w5": [
+        "connections_per_s",
+        "connect_p50_ms",
+        "connect_p99_ms",
+        "lost_handshakes",
+        "client_cpu_s",
+        "server_cpu_s",
+    ],
     "w4-deflate": ["kib_per_conn", "deflate_accepted"],
 }
 

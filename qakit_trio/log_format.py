@@ -129,7 +129,7 @@ class JsonFormatter(logging.Formatter):
             tail = render(fields.values(), self._slow)
         else:  # a caller whose keys vary without end: every field the slow way
             tail = "".join([self._slow(key, value) for key, value in fields.items()])
-        if len(tail) <= MAX_FIELDS_CHARS:
+        if len(tail) <= MAX_FIELDS_CHARS + 1:  # (the leading comma is not the fields')
             return tail[1:]
         return self._capped(fields)
 

@@ -410,3 +410,13 @@ async def test_payload_max_applies_to_the_lines_of_a_running_stand(
     off = next(f for f in fields_of(caplog, "frame in") if f["request_id"] == "T2")
     assert "payload" not in off
     assert "truncated" not in off
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_fields_are_cut_only_past_the_limit_of_the_whole_fields(extra: int) -> None:
+    from qakit_trio.log_format import MAX_FIELDS_CHARS
+
+    prefix = '"error.message":""'  # the field's key and quotes: what the value adds to
+    value = "x" * (MAX_FIELDS_CHARS - len(prefix) + extra)
+    line = json.loads(JsonFormatter().render(0.0, "INFO", "x", "m", {"error": value}))
+    assert (line["error.message"] == value) is (extra <= 0)  # at the limit: whole

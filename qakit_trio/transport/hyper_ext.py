@@ -78,7 +78,7 @@ from wsproto.frame_protocol import CloseReason
 
 from qakit_trio.transport.app_inbox import AppInbox
 from qakit_trio.transport.tcp_server import QakitTCPServer, current_tcp_server
-from qakit_trio.wire.fast_frames import receive_messages
+from qakit_trio.wire.fast_frames import next_message, receive_message
 
 T = TypeVar("T")
 EXTENSION = "qakit.websocket"
@@ -168,10 +168,17 @@ class QakitWSStream(WSStream):
             self.closed = True
             return
         if type(event) is Data and self._parse_clean():
-            messages = receive_messages(event.data, self.buffer.max_length)
-            if messages is not None:  # else the whole chunk goes to wsproto, as it came
-                for message in messages:
-                    await self._put(message)
+            # a frame at a time: while a put waits, only the chunk is held (64 KiB of empty
+            # frames parsed at once were ~2 MiB of messages: the inbox is bounded in bytes)
+            data, pos, end, limit = event.data, 0, len(event.data), self.buffer.max_length
+            while pos < end and (found := next_message(data, pos, limit)) is not None:
+                message, pos = found
+                await self._put(receive_message(message))
+            if pos == end:
+                return
+            if pos:  # wsproto is clean at a frame boundary: the rest is its, as if it had it all
+                self.connection.receive_data(data[pos:])
+                await self._handle_events()
                 return
         await super().handle(event)
         if isinstance(event, Request) and self.app_put is not None and self._inbox is None:
@@ -288,6 +295,7 @@ class QakitWSStream(WSStream):
                         CloseConnection(code=CloseReason.MESSAGE_TOO_BIG, reason="message too big")
                     )
                     await self._deliver_disconnect(CloseReason.MESSAGE_TOO_BIG, "message too big")
+                    self.buffer.clear()  # (else a later message of the other type: TypeError)
                     break
                 if event.message_finished:
                     await self._put(self.buffer.to_message())

@@ -5,14 +5,15 @@ binary, masked (RFC 6455 5.3: a client always masks), short (7-bit length, or th
 wsproto parses each of them through a chain of generators (frame decoder, masker, message
 decoder, incremental UTF-8): ~8-10 % of the server's CPU in the W2 echo profile.
 
-`parse_frames(chunk, max_size)` takes a chunk read from the socket and returns its messages
-(str for text, bytes for binary), in order, only when the chunk is made entirely of such
-frames, each complete. Anything else returns None, having consumed nothing, and the caller
-hands the whole chunk to wsproto as before: control frames (ping, pong, close), fragments and
-continuations, reserved bits, an unmasked frame, a non-minimal or 64-bit length, a frame cut at
-the end of the chunk, invalid UTF-8, a payload over `max_size`. So every error, close code and
-partial state stays wsproto's; this module only ever agrees with it (tests/wire/
-test_fast_frames.py compares the two on generated frames).
+`next_message(chunk, pos, max_size)` takes the frame at `pos` of a chunk read from the socket
+and returns its message (str for text, bytes for binary) and where the next frame starts, only
+when it is such a frame, complete. Anything else returns None, having consumed nothing, and the
+caller hands the chunk from `pos` on to wsproto, as it would have had it: control frames
+(ping, pong, close), fragments and continuations, reserved bits, an unmasked frame, a
+non-minimal or 64-bit length, a frame cut at the end of the chunk, invalid UTF-8, a payload
+over `max_size`. So every error, close code and partial state stays wsproto's; this module
+only ever agrees with it (tests/wire/test_fast_frames.py compares the two on generated frames).
+A chunk is taken a frame at a time: while the app's inbox is full, only the chunk waits.
 """
 
 from __future__ import annotations
@@ -32,62 +33,70 @@ _XOR_TABLES = [bytes(a ^ b for a in range(256)) for b in range(256)]
 Messages = list[str | bytes]
 
 
-def parse_frames(chunk: bytes, max_size: int) -> Messages | None:
-    """The messages of `chunk` if it is nothing but complete common frames, else None.
+def next_message(chunk: bytes, pos: int, max_size: int) -> tuple[str | bytes, int] | None:
+    """The message of the common frame at `pos` of `chunk` and where the next frame starts; None
+    when the frame there is not a common one, or not whole: from `pos` on, the chunk is
+    wsproto's (it is clean at a frame boundary, so that is as if it had had the whole chunk).
 
     `max_size`: a payload longer than this (in bytes) is left to the caller's slow path, which
     enforces its own limit (hypercorn's websocket_max_message_size, 1009)."""
     end = len(chunk)
-    if not end:
+    if end - pos < 6:  # the shortest masked frame: 2 header bytes and the key
         return None
+    first = chunk[pos]
+    if first != FIN_TEXT and first != FIN_BINARY:
+        return None
+    length = chunk[pos + 1] - MASKED  # negative: the frame is not masked
+    if length < 0:
+        return None
+    if length < LENGTH_16:
+        key_at = pos + 2
+    elif length == LENGTH_16 and end - pos >= 8:
+        length = (chunk[pos + 2] << 8) | chunk[pos + 3]
+        if length < LENGTH_16:  # a non-minimal length: wsproto's protocol error (1002)
+            return None
+        key_at = pos + 4
+    else:  # the 64-bit form, or a 16-bit length cut off
+        return None
+    start = key_at + 4
+    stop = start + length
+    if stop > end or length > max_size:
+        return None
+    payload = unmask(chunk[start:stop], chunk[key_at:start])
+    if first == FIN_TEXT:
+        try:
+            return payload.decode("utf-8"), stop
+        except UnicodeDecodeError:  # wsproto's 1007, with its reason
+            return None
+    return payload, stop
+
+
+def receive_message(data: str | bytes) -> dict[str, Any]:
+    """A message as ASGI `websocket.receive`: the shape of hypercorn's
+    WebsocketBuffer.to_message(), which the slow path delivers."""
+    if type(data) is str:
+        return {"type": "websocket.receive", "bytes": None, "text": data}
+    return {"type": "websocket.receive", "bytes": data, "text": None}
+
+
+def parse_frames(chunk: bytes, max_size: int) -> Messages | None:
+    """The messages of `chunk` if it is nothing but whole common frames, else None (what the
+    tests compare with wsproto; the stream takes a chunk a frame at a time: `next_message`)."""
     messages: Messages = []
     pos = 0
-    while pos < end:
-        first = chunk[pos]
-        if first != FIN_TEXT and first != FIN_BINARY:
+    while pos < len(chunk):
+        found = next_message(chunk, pos, max_size)
+        if found is None:
             return None
-        if end - pos < 6:  # the shortest masked frame: 2 header bytes and the key
-            return None
-        length = chunk[pos + 1] - MASKED  # negative: the frame is not masked
-        if length < 0:
-            return None
-        if length < LENGTH_16:
-            key_at = pos + 2
-        elif length == LENGTH_16 and end - pos >= 8:
-            length = (chunk[pos + 2] << 8) | chunk[pos + 3]
-            if length < LENGTH_16:  # a non-minimal length: wsproto's protocol error (1002)
-                return None
-            key_at = pos + 4
-        else:  # the 64-bit form, or a 16-bit length cut off
-            return None
-        start = key_at + 4
-        stop = start + length
-        if stop > end or length > max_size:
-            return None
-        payload = unmask(chunk[start:stop], chunk[key_at:start])
-        if first == FIN_TEXT:
-            try:
-                messages.append(payload.decode("utf-8"))
-            except UnicodeDecodeError:  # wsproto's 1007, with its reason
-                return None
-        else:
-            messages.append(payload)
-        pos = stop
-    return messages
+        message, pos = found
+        messages.append(message)
+    return messages or None
 
 
 def receive_messages(chunk: bytes, max_size: int) -> list[dict[str, Any]] | None:
-    """`parse_frames`, as ASGI `websocket.receive` messages: the shape of hypercorn's
-    WebsocketBuffer.to_message(), which the slow path delivers."""
+    """`parse_frames`, as ASGI messages."""
     messages = parse_frames(chunk, max_size)
-    if messages is None:
-        return None
-    return [
-        {"type": "websocket.receive", "bytes": None, "text": data}
-        if type(data) is str
-        else {"type": "websocket.receive", "bytes": data, "text": None}
-        for data in messages
-    ]
+    return None if messages is None else [receive_message(data) for data in messages]
 
 
 def unmask(payload: bytes, key: bytes) -> bytes:
