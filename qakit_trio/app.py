@@ -7,10 +7,12 @@ environment (that is `qakit_trio.asgi`'s and the CLI's job).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, cast
+from weakref import WeakSet
 
 from quart import Response
 from quart.json.provider import DefaultJSONProvider
@@ -31,7 +33,12 @@ from qakit_trio.sessions.expiry import auth_actions
 from qakit_trio.sessions.order_actions import order_actions
 from qakit_trio.sessions.pipeline import pipeline
 from qakit_trio.transport import quart_ws
-from qakit_trio.transport.quart_ws import QakitASGIWebsocket, QakitWebsocket
+from qakit_trio.transport.quart_ws import (
+    QakitASGIWebsocket,
+    QakitWebsocket,
+    RoutedWebsocketContext,
+    RulesSeen,
+)
 from qakit_trio.web import http_errors, rest_door
 from qakit_trio.web.classroom import register_classroom
 from qakit_trio.web.cors import register_cors
@@ -48,7 +55,7 @@ from qakit_trio.web.ws_endpoint import register_ws, ws_doors
 from qakit_trio.wire import stamps
 
 if TYPE_CHECKING:
-    from quart.wrappers import BaseRequestWebsocket
+    from quart.wrappers import BaseRequestWebsocket, Websocket
 
 log = logging.getLogger(__name__)
 UNPARSABLE_HOST = "unparsable.invalid"  # reserved name (RFC 2606): never a stand's own
@@ -74,6 +81,29 @@ class QakitApp(QuartTrio):
     services: Services
     settings: Settings
     scrapes: Scrapes  # /metrics (web/metrics.py)
+
+    def __init__(self, import_name: str) -> None:
+        super().__init__(import_name)
+        self.websocket_rules: RulesSeen = {}  # where WebSocket paths led (RoutedWebsocketContext)
+        # views and hooks quart found to be coroutine functions (ensure_async); weak: a closure
+        # given for one request (after_this_websocket) is not kept
+        self._async_known: WeakSet[Callable[..., Any]] = WeakSet()
+
+    def websocket_context(self, websocket: Websocket) -> RoutedWebsocketContext:
+        """quart's context, whose routing remembers the WebSocket routes (transport/quart_ws)."""
+        return RoutedWebsocketContext(self, websocket)
+
+    def ensure_async(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """quart asks `iscoroutinefunction` for every view and hook on every request and
+        handshake (~1 µs each, 3-6 a request); a plain function's answer does not change, nor
+        that of a method made from it (the session interface's, bound per call)."""
+        plain = getattr(func, "__func__", func)
+        if plain in self._async_known:
+            return func
+        checked = super().ensure_async(func)
+        if checked is func and isinstance(plain, FunctionType):
+            self._async_known.add(plain)
+        return checked
 
     def create_url_adapter(self, request: BaseRequestWebsocket | None) -> MapAdapter | None:
         """Routing for a request whose Host werkzeug cannot even parse (a label over 63

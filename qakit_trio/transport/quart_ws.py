@@ -12,6 +12,12 @@ not 16 bytes in base64 is refused with 400 before routing (RFC 6455 4.2.1; hyper
 that the header is there), and a second close is a no-op instead of quart's RuntimeError
 ("Cannot close websocket multiple times", an ERROR with a traceback for every echo and
 inspector client open at a shutdown: the 1001 went out, then the client's answer was answered).
+
+quart's part of a handshake is kept small (a connect storm pays it per client): the routes a
+WebSocket path led to are remembered (`RoutedWebsocketContext`, through quart's documented
+`match_request` override), the blueprints of an endpoint in none are not looked up, and the
+accept is sent without quart's header conversion. What of quart this relies on beyond its API:
+`_create_websocket_from_scope`, `_accepted`/`_closed` and quart-trio's `receive_channel`.
 """
 
 from __future__ import annotations
@@ -28,15 +34,20 @@ from typing import Any, NoReturn, cast
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
 from quart import websocket
 from quart.asgi import ASGIWebsocketConnection
+from quart.ctx import WebsocketContext
+from quart.routing import QuartRule
+from quart.wrappers import Websocket
 from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIWebsocketConnection
 from quart_trio.wrappers import TrioWebsocket
-from werkzeug.datastructures import Headers
 
 from qakit_trio.transport.asgi import open_transport
 from qakit_trio.transport.base import Transport
 
 QUART_VERSIONS = {"quart": "0.22.0", "quart-trio": "0.12.0"}  # pinned in pyproject.toml
+# where a WebSocket path led: (subdomain, path, a WebSocket bind) -> the rule matched
+RulesSeen = dict[tuple[str | None, str, bool], QuartRule]
+ROUTES_REMEMBERED = 64  # keys at most; a route has one or two (a trailing slash not strict)
 
 # werkzeug's routing encodes the Host with the idna codec on every request, and Python loads that
 # codec (encodings.idna, a file) on first use: at the descriptor limit the first request's import
@@ -60,6 +71,53 @@ def check_versions() -> None:
 class QakitWebsocket(TrioWebsocket):
     transport: Transport
     session: Callable[[], Awaitable[None]] | None = None  # set by a route accepting the client
+
+    @property
+    def blueprints(self) -> list[str]:
+        """quart's, without its import statement and two properties when the endpoint is in
+        no blueprint (ours: it is asked three times a handshake, ~2 µs each)."""
+        endpoint = None if self.url_rule is None else self.url_rule.endpoint
+        if not isinstance(endpoint, str) or "." not in endpoint:
+            return []
+        return super().blueprints
+
+
+class RoutedWebsocketContext(WebsocketContext):
+    """quart's WebSocket context, whose routing remembers the rules without arguments that
+    WebSocket paths matched (app.py's `websocket_context`): werkzeug's matcher (a lock, its
+    state machine, a re.compile per dynamic part tried: ~13 µs, a tenth of quart's part of a
+    handshake) runs once per route, not per handshake. Only successful matches of rules with
+    neither arguments nor defaults are kept, and not with host matching (then the Host is part
+    of the key a client chooses): their outcome is the same for the same subdomain and path.
+    `match_request` is quart's documented override for this. The rules are the app's
+    `websocket_rules` (its routes are all added before it serves: create_app)."""
+
+    def __init__(self, app: QuartTrio, websocket: Websocket, session: Any = None) -> None:
+        super().__init__(app, websocket, session)
+        seen = getattr(app, "websocket_rules", None)  # (none on another app: nothing kept)
+        self.routes: RulesSeen = {} if seen is None else seen
+
+    def match_request(self) -> None:
+        adapter = self.url_adapter
+        ws = self.request_websocket
+        if adapter is None or adapter.map.host_matching:
+            super().match_request()
+            return
+        key = (adapter.subdomain, adapter.path_info, adapter.websocket)
+        rule = self.routes.get(key)
+        if rule is not None:
+            ws.url_rule, ws.view_args = rule, {}
+            return
+        super().match_request()
+        rule = ws.url_rule
+        if (
+            isinstance(rule, QuartRule)
+            and ws.routing_exception is None
+            and not rule.arguments
+            and not rule.defaults
+            and len(self.routes) < ROUTES_REMEMBERED
+        ):
+            self.routes[key] = rule
 
 
 class _NoPump:
@@ -102,7 +160,9 @@ class QakitASGIWebsocket(TrioASGIWebsocketConnection):
             # The session runs here, after quart's dispatch has returned: its frames and
             # per-request objects are not kept alive for the connection's lifetime (about
             # 4 KiB per client; see docs/send-path.md).
-            await self.accept_connection(send, Headers(), None)
+            # quart's accept_connection, without its empty Headers and spec-version parsing
+            self._accepted = True
+            await send({"type": "websocket.accept", "subprotocol": None, "headers": []})
             await session()
 
     async def _close_once(self, send: ASGISendCallable, code: int, reason: str) -> None:

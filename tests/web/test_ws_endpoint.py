@@ -219,3 +219,14 @@ async def test_binary_frame_gets_an_error_frame() -> None:
                 )
                 assert "binary" in error["message"]
             assert (await request(ws, {"action": "echo"}))[-1]["name"] == "ws.echo"
+
+
+@pytest.mark.parametrize("query", ["delay_ms=", "delay_ms=&delay_ms=5", "delay_ms=x&delay_ms=5"])
+async def test_the_first_value_of_a_query_name_is_the_one_read(query: str) -> None:
+    """As werkzeug's `args.get`: an empty `delay_ms=` is not the default of 0, and of a name
+    given twice the first counts (ws_endpoint.query)."""
+    with trio.fail_after(TIMEOUT):
+        async with running_server() as server, httpx.AsyncClient() as http:
+            response = await http.get(f"{server.http}/ws/echo?{query}", headers=UPGRADE)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_delay"
