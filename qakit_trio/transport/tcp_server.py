@@ -32,7 +32,6 @@ import trio
 from hypercorn.events import Closed, RawData
 from hypercorn.events import Event as ServerEvent
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
-from hypercorn.trio.worker_context import _cancel_wrapper
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +42,14 @@ CLOSE_LIMIT = 1.0
 class LazyIdle:
     """hypercorn's idle task (`TrioSingleTask`: the keep-alive timeout, and closing an idle
     connection at shutdown), started only when `start_pending` is called: by the reader, just
-    before it waits for bytes. `restart` and `stop` never wait, so it needs no lock (hypercorn's
-    holds a trio.Lock per connection)."""
+    before it waits for bytes. Nothing here awaits: `restart` runs in the app's task as its
+    response ends, and quart-trio cancels that task then (the http.disconnect hypercorn hands
+    it); an await there (hypercorn's lock, `nursery.start`) raised Cancelled and the timer was
+    never started: the connection kept until the client went, even through a shutdown."""
 
     def __init__(self) -> None:
         self._scope: trio.CancelScope | None = None  # the running idle task's
         self._pending: tuple[Any, Callable[[], Awaitable[None]]] | None = None
-        self._turn = 0  # each restart or stop; a start overtaken by one cancels what it started
         self.fresh = False  # restarted since the reader last looked (see `first_look`)
         self.reader_waiting = False  # the reader is in receive_some
 
@@ -58,13 +58,12 @@ class LazyIdle:
         self._pending = (task_group, action)
         self.fresh = True
         if self.reader_waiting:  # it already waits for bytes: the timer cannot wait for it
-            await self.start_pending()
+            self.start_pending()
 
     async def stop(self) -> None:
         self.stop_now()
 
     def stop_now(self) -> None:
-        self._turn += 1
         self._pending = None
         if self._scope is not None:
             self._scope.cancel()
@@ -76,15 +75,17 @@ class LazyIdle:
         fresh, self.fresh = self.fresh, False
         return fresh and self._pending is not None
 
-    async def start_pending(self) -> None:
-        while self._pending is not None:  # again if restarted while it started
+    def start_pending(self) -> None:
+        if self._pending is not None:
             (task_group, action), self._pending = self._pending, None
-            turn = self._turn
-            scope = await task_group._nursery.start(_cancel_wrapper(action))
-            if turn != self._turn:  # stopped or restarted while it started
-                scope.cancel()
-            else:
-                self._scope = scope
+            # the scope made here, entered by the task: a stop before it runs still cancels it
+            self._scope = trio.CancelScope()
+            task_group._nursery.start_soon(_idle, self._scope, action)
+
+
+async def _idle(scope: trio.CancelScope, action: Callable[[], Awaitable[None]]) -> None:
+    with scope:
+        await action()
 
 
 class QakitTCPServer(TCPServer):
@@ -179,7 +180,7 @@ class QakitTCPServer(TCPServer):
                         self._read_nowait() if idle.first_look() else None
                     )
                     if data is None:
-                        await idle.start_pending()  # about to wait: the keep-alive timer runs
+                        idle.start_pending()  # about to wait: the keep-alive timer runs
                         idle.reader_waiting = True
                         try:
                             data = await self.stream.receive_some(MAX_RECV)

@@ -198,3 +198,18 @@ async def test_frames_after_the_app_closed_go_to_wsproto(monkeypatch: pytest.Mon
             )
             assert len(fed) == 1
             assert close_codes(recorder) == [1000]
+
+
+async def test_a_message_of_the_other_type_after_a_1009_is_no_crash() -> None:
+    """hypercorn's loop breaks out at a too-big message with the part of it still in its buffer
+    (a BytesIO here); the next message, text, was written into that: TypeError in `handle`,
+    the reader's task, and so the server's. The buffer is emptied with the 1009."""
+    with trio.fail_after(TIMEOUT):
+        async with stream_with_app(stays=True) as (stream, recorder):
+            stream.buffer.max_length = 10
+            await chunk(stream, wsraw.encode_frame(wsraw.BINARY, b"x" * 20))
+            disconnect = await recorder.inbox.receive()
+            assert (disconnect["code"], disconnect["reason"]) == (1009, "message too big")
+            await chunk(stream, wsraw.encode_frame(wsraw.TEXT, b"y"))
+            await chunk(stream, wsraw.encode_frame(wsraw.BINARY, b"z"))
+            assert close_codes(recorder) == [1009]
