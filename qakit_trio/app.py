@@ -83,11 +83,15 @@ class QakitApp(QuartTrio):
     scrapes: Scrapes  # /metrics (web/metrics.py)
 
     def __init__(self, import_name: str) -> None:
-        super().__init__(import_name)
         self.websocket_rules: RulesSeen = {}  # where WebSocket paths led (RoutedWebsocketContext)
+        super().__init__(import_name)  # (its static route: add_url_rule)
         # views and hooks quart found to be coroutine functions (ensure_async); weak: a closure
         # given for one request (after_this_websocket) is not kept
         self._async_known: WeakSet[Callable[..., Any]] = WeakSet()
+
+    def add_url_rule(self, *args: Any, **kwargs: Any) -> None:
+        super().add_url_rule(*args, **kwargs)
+        self.websocket_rules.clear()  # a route added later may answer a remembered path
 
     def websocket_context(self, websocket: Websocket) -> RoutedWebsocketContext:
         """quart's context, whose routing remembers the WebSocket routes (transport/quart_ws)."""
@@ -98,7 +102,7 @@ class QakitApp(QuartTrio):
         handshake (~1 µs each, 3-6 a request); a plain function's answer does not change, nor
         that of a method made from it (the session interface's, bound per call)."""
         plain = getattr(func, "__func__", func)
-        if plain in self._async_known:
+        if isinstance(plain, FunctionType) and plain in self._async_known:  # (hashable)
             return func
         checked = super().ensure_async(func)
         if checked is func and isinstance(plain, FunctionType):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import copy_context
 from functools import partial
 from typing import Any
 
@@ -80,7 +81,7 @@ class Connection:
         self._settings = settings
         # opened by the first frame that must wait, the first own reply or the close: the
         # writer task starts with it (outbox.py, LazyOutbox)
-        self._outbox = LazyOutbox(capacity(settings.outbox_limits), self._start_writer)
+        self._outbox = LazyOutbox(capacity(settings.outbox_limits))
         self._meter = Meter(settings.outbox_limits)  # what waits in the outbox (outbox.py)
         self._session = session(self)
         self._member: Member | None = None
@@ -92,7 +93,10 @@ class Connection:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                outbox = self._outbox
+                outbox = self._outbox  # its writer starts in this connection's context, whoever
+                # opens it (a publisher's task would lend it its own: its request, its server)
+                start = partial(copy_context().run, nursery.start_soon, self._write_loop)
+                outbox.start_writer = start
                 inlet = Inlet(None, self._transport.write_nowait, self._meter, outbox.open)
                 outbox.inlet = inlet
                 self._member = self._hub.join(
@@ -127,6 +131,8 @@ class Connection:
                             await self._transport.abort()
         except* Exception:
             log.exception("connection failed", extra={"fields": self.fields})
+            if self._member is not None:  # first: no broadcast or ping reaches its closed nursery
+                self._hub.leave(self._member)  # while the close below waits
             with trio.CancelScope(shield=True):
                 await close_within(
                     self._transport, INTERNAL_ERROR, "internal error", self._settings.close_timeout
@@ -301,17 +307,12 @@ class Connection:
         self._queue_nowait(item)
 
     async def room(self) -> None:
-        """Wait until one more own frame can be queued at once (see `queue`). Whoever stamps a
-        frame to queue it right after (reply, a broadcast's sender) waits here first."""
+        """Until one more own frame can be queued at once (`queue`): whoever stamps one, first."""
         if self._meter.own_room_full() and self._closing is None:
             await self._meter.wait_until(self._own_room_or_closing)
 
     def _own_room_or_closing(self) -> bool:
         return not self._meter.own_room_full() or self._closing is not None
-
-    def _start_writer(self) -> None:
-        assert self._nursery is not None  # (the outbox opens only while the connection runs)
-        self._nursery.start_soon(self._write_loop)
 
     def _queue_nowait(self, item: OutboxItem) -> None:
         try:
@@ -334,9 +335,8 @@ class Connection:
             meter.paused -= 1
 
     async def share(self, item: Frame) -> int:
-        """This client's own copy of a frame it published to its channel (the hub skipped it):
-        queued like a reply, so its own burst never makes it a slow consumer. Returns 1 if it
-        is still a member of the channel (it counts in `delivered`), else 0."""
+        """This client's own copy of a frame it published (the hub skipped it), queued like a
+        reply: its own burst never makes it a slow consumer. 1 if still a member, else 0."""
         hub = self._hub
         if self._member is None or not hub.is_member(self._member):
             return 0

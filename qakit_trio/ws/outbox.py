@@ -194,6 +194,8 @@ class Inlet:
         is gone. On the fan-out path (once per subscriber per frame): kept to plain steps,
         with `Meter.added` and `Meter.congested` written out inline."""
         send = self._send
+        if send is None and self._closed:  # let go before its outbox opened: no frame now
+            raise trio.ClosedResourceError
         # the writer parked on an empty outbox, or no outbox yet (no writer, nothing queued)
         if not coalesce and (send is None or send.statistics().tasks_waiting_receive):
             wire = item.wire
@@ -204,7 +206,7 @@ class Inlet:
             if written:  # the socket took a part: the rest goes first in the queue
                 item = Control("rest of a frame", wire[written:])
         if send is None:
-            if self._closed or self._open is None:
+            if self._open is None:
                 raise trio.ClosedResourceError
             self._open()  # the connection opens its outbox and starts its writer: attach()
             send = self._send
@@ -250,21 +252,22 @@ class LazyOutbox:
     Owners as before: the reader owns `send` (closes it when it ends: `close`), the writer
     `receive`, the hub its inlet's clone."""
 
-    __slots__ = ("_size", "_start_writer", "inlet", "receive", "send")
+    __slots__ = ("_size", "inlet", "receive", "send", "start_writer")
 
-    def __init__(self, size: int, start_writer: Callable[[], None]) -> None:
+    def __init__(self, size: int) -> None:
         self._size = size
-        self._start_writer = start_writer
+        self.start_writer: Callable[[], object] | None = None  # set by the connection's run()
         self.send: OutboxSend | None = None
         self.receive: OutboxReceive | None = None
         self.inlet: Inlet | None = None  # the hub's, once the connection has joined
 
-    def open(self) -> OutboxSend:
+    def open(self) -> OutboxSend:  # (an Inlet's `open_outbox`)
         if self.send is None:
             self.send, self.receive = open_outbox(self._size)
             if self.inlet is not None:
                 self.inlet.attach(self.send.clone())
-            self._start_writer()
+            assert self.start_writer is not None  # (only opened while the connection runs)
+            self.start_writer()
         return self.send
 
     def write_first(self, item: OutboxItem, transport: Writer, meter: Meter) -> OutboxItem | None:

@@ -226,8 +226,17 @@ def test_the_task_tree_shows_two_connection_nurseries_then_one(
                 ),
                 "two connection nurseries",
             )
-            # each connection's nursery holds its writer
-            assert count(chrome, "li.task.connection li.task.writer") == 2
+            # an idle client has no writer yet (ws/outbox.py, LazyOutbox); a request starts it
+            assert count(chrome, "li.task.connection li.task.writer") == 0
+            for client in (first, second):
+                client.send(json.dumps({"action": "echo", "request_id": "r"}))
+                for _ in range(3):  # ack, echo, event
+                    client.recv(timeout=WAIT)
+            until(
+                chrome,
+                lambda: count(chrome, "li.task.connection li.task.writer") == 2,
+                "each connection's nursery with its writer",
+            )
             chrome.save_screenshot(str(ARTIFACTS / "page-tasks-two-connections.png"))
         until(
             chrome,

@@ -4,6 +4,7 @@ coroutine-function answers quart asks for on every request; the blueprints of an
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, cast
 
@@ -161,3 +162,27 @@ async def test_ensure_async_remembers_coroutine_functions_only(app: QakitApp) ->
     assert app.ensure_async(bound) is bound
     assert app.ensure_async(Hooks().method) is not bound  # each its own bound method
     assert await app.ensure_async(Hooks().method)() == "method"
+
+
+def test_a_route_added_later_forgets_what_was_remembered(app: QakitApp) -> None:
+    routed(app, "/ws?channel=a")
+    assert app.websocket_rules
+
+    @app.websocket("/late")
+    async def late() -> None:
+        return None
+
+    assert app.websocket_rules == {}  # a remembered path might be another route's now
+    assert routed(app, "/late").url_rule is not None
+
+
+async def test_ensure_async_takes_an_unhashable_callable_as_quart_does(app: QakitApp) -> None:
+    @dataclasses.dataclass  # eq without frozen: unhashable
+    class Hook:
+        name: str = "hook"
+
+        def __call__(self) -> str:
+            return "called"
+
+    wrapped: Callable[[], Awaitable[str]] = app.ensure_async(Hook())
+    assert await wrapped() == "called"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from functools import partial
 
@@ -17,6 +18,7 @@ import trio.testing
 from qakit_trio.config import Settings
 from qakit_trio.transport.memory import CLIENT_QUEUE, MemoryTransport
 from qakit_trio.wire import protocol
+from qakit_trio.wire.framing import Frame, OutboxItem
 from qakit_trio.ws.connection import Connection
 from qakit_trio.ws.hub import Hub
 from qakit_trio.ws.keepalive import run_keepalive, run_slow_consumer_watch
@@ -236,3 +238,68 @@ async def test_own_replies_have_a_bounded_room_of_their_own(
         assert hub.total() == 0
         del connection
         nursery.cancel_scope.cancel()
+
+
+# LazyOutbox (ws/outbox.py): what a connection's first frames and its writer depend on.
+PUBLISHER: ContextVar[str | None] = ContextVar("test_publisher", default=None)
+
+
+class FastLane(MemoryTransport):
+    """A transport whose socket takes whole frames while `room` (the fast lane), then none;
+    `send_batch` records the context its writer runs in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.room = True
+        self.fast: list[bytes] = []
+        self.writer_saw: list[str | None] = []
+
+    def write_nowait(self, data: bytes) -> int:
+        if not self.room:
+            return 0
+        self.fast.append(data)
+        return len(data)
+
+    async def send_batch(self, batch: list[OutboxItem]) -> None:
+        self.writer_saw.append(PUBLISHER.get())
+        await super().send_batch(batch)
+
+
+async def test_a_writer_started_by_a_publisher_runs_in_its_own_connections_context(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    hub = Hub()
+    async with open_stand() as nursery:
+        transport = FastLane()
+        nursery.start_soon(Connection(transport, hub, "room", SETTINGS, Repeat).run)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(transport.fast) == 1  # the hello, straight to the socket: no outbox, no writer
+
+        async def publisher() -> None:  # another client's task: its context is its own
+            PUBLISHER.set("the publisher's request")
+            transport.room = False  # the socket is full: the broadcast opens the outbox
+            hub.publish("room", Frame.of('{"type":"news"}'))
+
+        nursery.start_soon(publisher)
+        assert json.loads(await transport.next_frame()) == {"type": "news"}
+        assert transport.writer_saw == [None]  # not the publisher's context
+        transport.client_close(1000)
+
+
+class BrokenHello(Repeat):
+    def hello(self) -> protocol.Message | None:
+        raise ValueError("a session that fails at once")
+
+
+async def test_a_failed_connection_leaves_the_hub_before_its_close_waits(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    hub = Hub()
+    async with open_stand() as nursery:
+        transport = MemoryTransport()
+        transport.stall()  # the client reads nothing: the 1011 close waits up to close_timeout
+        nursery.start_soon(Connection(transport, hub, "room", SETTINGS, BrokenHello).run)
+        await trio.testing.wait_all_tasks_blocked()
+        assert hub.total() == 0  # gone from the hub while its close waits
+        assert hub.publish("room", Frame.of('{"type":"news"}')) == 0  # and nothing raises
+        transport.resume()

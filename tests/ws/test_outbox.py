@@ -9,7 +9,15 @@ import trio
 from qakit_trio.channels import drain_nowait
 from qakit_trio.config import OutboxLimits
 from qakit_trio.wire.framing import PING, Frame
-from qakit_trio.ws.outbox import CONGESTED, QUEUED, Inlet, Meter, OutboxReceive, open_outbox
+from qakit_trio.ws.outbox import (
+    CONGESTED,
+    QUEUED,
+    Inlet,
+    LazyOutbox,
+    Meter,
+    OutboxReceive,
+    open_outbox,
+)
 
 
 class FakeSocket:
@@ -107,3 +115,51 @@ async def test_offer_says_when_the_outbox_reaches_high_water() -> None:
     assert [by_bytes.offer(big), by_bytes.offer(big)] == [QUEUED, CONGESTED]
     with pytest.raises(trio.WouldBlock):  # a third would pass max_bytes
         by_bytes.offer(big)
+
+
+def lazy(socket: FakeSocket) -> tuple[LazyOutbox, Inlet, list[str]]:
+    """A connection's outbox before first use, its hub inlet, and a log of writer starts."""
+    started: list[str] = []
+    outbox = LazyOutbox(8)
+    outbox.start_writer = lambda: started.append("writer")
+    outbox.inlet = Inlet(None, socket.write_nowait, Meter(OutboxLimits(4, 1 << 20)), outbox.open)
+    return outbox, outbox.inlet, started
+
+
+def test_no_outbox_until_a_frame_must_wait_then_the_rest_first_in_order() -> None:
+    socket = FakeSocket(room=len(Frame.of("hello").wire) + 3)
+    outbox, inlet, started = lazy(socket)
+    meter = inlet.meter
+    assert outbox.write_first(Frame.of("hello"), socket, meter) is None  # whole: no outbox
+    assert (outbox.send, started, meter.out) == (None, [], 1)
+    assert inlet.offer(Frame.of("one")) == QUEUED  # 3 bytes taken: the outbox opens for the rest
+    assert started == ["writer"]
+    inlet.offer(Frame.of("two"))
+    assert outbox.receive is not None
+    queued = b"".join(i.wire for i in drain_nowait(outbox.receive, []))
+    assert queued == Frame.of("one").wire[3:] + Frame.of("two").wire
+    assert outbox.write_first(Frame.of("late"), socket, meter) == Frame.of("late")  # now: queue it
+
+
+def test_the_first_frame_partly_written_leaves_its_rest() -> None:
+    socket = FakeSocket(room=2)
+    outbox, inlet, _ = lazy(socket)
+    rest = outbox.write_first(Frame.of("hello"), socket, inlet.meter)
+    assert rest is not None
+    assert rest.wire == Frame.of("hello").wire[2:]
+    assert outbox.write_first(Frame.of("x"), FakeSocket(room=0), inlet.meter) == Frame.of("x")
+
+
+def test_an_inlet_let_go_before_its_outbox_opened_writes_nothing_and_takes_no_clone() -> None:
+    socket = FakeSocket(room=1000)
+    outbox, inlet, started = lazy(socket)
+    inlet.close()  # the hub let the client go
+    with pytest.raises(trio.ClosedResourceError):
+        inlet.offer(Frame.of("after"))
+    assert socket.wire == b""
+    assert started == []
+    outbox.open()  # the connection opens it later (to send its close frame): no clone for the hub
+    outbox.close()
+    assert outbox.receive is not None
+    with pytest.raises(trio.EndOfChannel):  # every send end closed: the hub's was never kept
+        outbox.receive.receive_nowait()
