@@ -2,18 +2,16 @@
 
 `JsonFormatter.render` is on the hot path: every request writes five lines (`frame in`, three
 `frame out`, `event`). The part after `@timestamp` is encoded once per (level, logger, message),
-and the fields by a renderer compiled once per *shape* (the line's keys, in order): straight-line
-code that writes each declared field whose value is exactly of its type (str, int, bool) with its
-key already encoded and its value by the C string encoder, and hands anything else to `_slow`
-(`log_fields.place`: the field's one type, or `_text`). Issue 30 measured the loop it replaces at
-about 45 % of a line's cost.
+and each declared field whose value is exactly of its type (str, int, bool) with its key already
+encoded and its value by the C string encoder; anything else goes through `log_fields.place`
+(the field's one type, or `_text`). (Issue 30 tried renderers generated per key order: no gain
+measurable against this loop, so the loop stayed.)
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring
 
 from qakit_trio import __version__
@@ -30,45 +28,6 @@ _PREFIXES = {
 }
 _quote = encode_basestring  # a str as a JSON string (C); non-ASCII kept, as ensure_ascii=False
 MAX_FIELDS_CHARS = 8 * 1024  # fields longer than this, encoded, are rebuilt with values cut
-# Shapes compiled per formatter. The stand's own lines have a few dozen; a caller whose keys
-# vary without end gets the generic renderer past this (a few KiB of code each: bounded).
-MAX_SHAPES = 512
-
-Slow = Callable[[str, object], str]
-Render = Callable[[Iterable[object], Slow], str]
-
-
-def _compile(shape: tuple[str, ...]) -> Render:
-    """The renderer of one shape: `,"k":v` for each field, in order (the caller drops the first
-    comma). Generated source, like `collections.namedtuple`'s: one comparison per field."""
-    names = [f"v{i}" for i in range(len(shape))]
-    unpack = ", ".join(names) + ("," if len(names) == 1 else "")
-    lines = ["def render(values, slow):", f"    {unpack} = values"]
-    parts = []
-    constants: dict[str, object] = {"q": _quote, "int_repr": int.__repr__}
-    for i, key in enumerate(shape):
-        v, k = names[i], f"k{i}"
-        constants[k] = key
-        spec = _PREFIXES.get(key)
-        if spec is None:
-            parts.append(f"slow({k}, {v})")
-            continue
-        prefix, kind = spec
-        p = f"p{i}"
-        constants[p] = "," + prefix
-        if kind is str:
-            parts.append(f"({p} + q({v}) if {v}.__class__ is str else slow({k}, {v}))")
-        elif kind is int:
-            parts.append(f"({p} + int_repr({v}) if {v}.__class__ is int else slow({k}, {v}))")
-        else:
-            parts.append(
-                f"({p} + ('true' if {v} else 'false') if {v}.__class__ is bool else slow({k}, {v}))"
-            )
-    lines.append("    return " + (" + ".join(parts) if parts else "''"))
-    namespace = dict(constants)
-    exec("\n".join(lines), namespace)  # the code names locals by index only: no key in it
-    render: Render = namespace["render"]  # type: ignore[assignment]
-    return render
 
 
 class JsonFormatter(logging.Formatter):
@@ -79,7 +38,6 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         self._encode = compact_encoder(default=str)
         self._heads: dict[tuple[str, str, str], str] = {}  # the JSON after @timestamp
-        self._shapes: dict[tuple[str, ...], Render] = {}  # a line's keys -> its renderer
         self.name_node(None)
 
     def name_node(self, node: str | None) -> None:
@@ -118,27 +76,31 @@ class JsonFormatter(logging.Formatter):
         return f'{{"@timestamp":"{ts}",{head}{"," if tail else ""}{tail}}}'
 
     def _fields(self, fields: dict[str, object]) -> str:
-        """The fields as JSON members, each under its ECS name with its one type, written by the
-        renderer compiled for this line's shape (its keys, in order: `_shape`). A line has a few
-        dozen shapes, each written thousands of times (W2 benchmark: five lines per request)."""
-        shape = tuple(fields)
-        render = self._shapes.get(shape)
-        if render is None and len(self._shapes) < MAX_SHAPES:
-            render = self._shapes[shape] = _compile(shape)
-        if render is not None:
-            tail = render(fields.values(), self._slow)
-        else:  # a caller whose keys vary without end: every field the slow way
-            tail = "".join([self._slow(key, value) for key, value in fields.items()])
-        if len(tail) <= MAX_FIELDS_CHARS + 1:  # (the leading comma is not the fields')
-            return tail[1:]
+        """The fields as JSON members, each under its ECS name with its one type. The fast
+        path writes a declared field whose value is exactly of its type (str, int, bool) with
+        its key already encoded: cheaper than encoding a dict (W2 benchmark)."""
+        parts = []
+        prefixes = _PREFIXES
+        for key, value in fields.items():
+            spec = prefixes.get(key)
+            if spec is not None:
+                prefix, kind = spec
+                if value.__class__ is kind:
+                    if kind is str:
+                        parts.append(prefix + _quote(value))  # type: ignore[arg-type]
+                    elif kind is int:
+                        parts.append(prefix + int.__repr__(value))
+                    else:
+                        parts.append(prefix + ("true" if value else "false"))
+                    continue
+            if value is None:
+                continue  # absent, not null: one type per field
+            name, placed = place(key, value, self._encode)
+            parts.append(f"{_quote(name)}:{self._encode(placed)}")
+        tail = ",".join(parts)
+        if len(tail) <= MAX_FIELDS_CHARS:
+            return tail
         return self._capped(fields)
-
-    def _slow(self, key: str, value: object) -> str:
-        """One field the compiled renderer did not write directly: `,"name":json` ('' for None)."""
-        if value is None:
-            return ""  # absent, not null: one type per field
-        name, placed = place(key, value, self._encode)
-        return f",{_quote(name)}:{self._encode(placed)}"
 
     def _capped(self, fields: dict[str, object]) -> str:
         """The fields again, each value cut to MAX_FIELD_CHARS (log_fields.capped)."""

@@ -53,6 +53,7 @@ class LazyIdle:
         self.fresh = False  # restarted since the reader last looked (see `first_look`)
         self.reader_waiting = False  # the reader is in receive_some
 
+    # `restart` and `stop` are async only because hypercorn awaits them: neither may wait
     async def restart(self, task_group: Any, action: Callable[[], Awaitable[None]]) -> None:
         self.stop_now()
         self._pending = (task_group, action)

@@ -79,26 +79,6 @@ def receive_message(data: str | bytes) -> dict[str, Any]:
     return {"type": "websocket.receive", "bytes": data, "text": None}
 
 
-def parse_frames(chunk: bytes, max_size: int) -> Messages | None:
-    """The messages of `chunk` if it is nothing but whole common frames, else None (what the
-    tests compare with wsproto; the stream takes a chunk a frame at a time: `next_message`)."""
-    messages: Messages = []
-    pos = 0
-    while pos < len(chunk):
-        found = next_message(chunk, pos, max_size)
-        if found is None:
-            return None
-        message, pos = found
-        messages.append(message)
-    return messages or None
-
-
-def receive_messages(chunk: bytes, max_size: int) -> list[dict[str, Any]] | None:
-    """`parse_frames`, as ASGI messages."""
-    messages = parse_frames(chunk, max_size)
-    return None if messages is None else [receive_message(data) for data in messages]
-
-
 def unmask(payload: bytes, key: bytes) -> bytes:
     """`payload` XOR the 4-byte masking `key` repeated (RFC 6455 5.3)."""
     size = len(payload)

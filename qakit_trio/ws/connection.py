@@ -36,7 +36,7 @@ from qakit_trio.wire.framing import WAKE, Frame, OutboxItem
 from qakit_trio.ws.closing import CloseRequest, close_watchdog, drop_after
 from qakit_trio.ws.delayed import DelayedReplies
 from qakit_trio.ws.hub import Hub, Member
-from qakit_trio.ws.outbox import Inlet, LazyOutbox, Meter, capacity
+from qakit_trio.ws.outbox import LazyOutbox, Meter, capacity
 from qakit_trio.ws.session import Session
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,7 @@ class Connection:
                 # opens it (a publisher's task would lend it its own: its request, its server)
                 start = partial(copy_context().run, nursery.start_soon, self._write_loop)
                 outbox.start_writer = start
-                inlet = Inlet(None, self._transport.write_nowait, self._meter, outbox.open)
-                outbox.inlet = inlet
+                inlet = outbox.inlet_for(self._transport.write_nowait, self._meter)
                 self._member = self._hub.join(
                     self.channel,
                     self.id,
@@ -112,7 +111,8 @@ class Connection:
                 if hello is not None:  # no checkpoint since join: it is the first frame out
                     text = protocol.encode(hello)
                     self._log_out(hello, text)
-                    rest = self._outbox.write_first(Frame.of(text), self._transport, self._meter)
+                    write_nowait = self._transport.write_nowait
+                    rest = self._outbox.write_first(Frame.of(text), write_nowait, self._meter)
                     if rest is not None:  # the socket did not take it whole: queued as a reply
                         self._queue_nowait(rest)
                     self.queue_all_nowait(self._session.after_hello())

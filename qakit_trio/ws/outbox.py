@@ -43,7 +43,7 @@ subtracted once the batch is written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Final
 
 import trio
 
@@ -170,10 +170,10 @@ class Inlet:
         self._open = open_outbox
         self._closed = False
         self._write_nowait = write_nowait  # transport.write_nowait: how much the socket took
-        # (tests may leave the meter out: then only the channel's own bound applies)
-        self.meter = meter or Meter(
-            OutboxLimits(int(send.statistics().max_buffer_size) if send else 256, 1 << 62)
-        )
+        if meter is None:  # (tests may leave it out: then only the channel's own bound applies)
+            assert send is not None, "an inlet with no outbox yet needs its connection's meter"
+            meter = Meter(OutboxLimits(int(send.statistics().max_buffer_size), 1 << 62))
+        self.meter = meter
         self._max_bytes = self.meter.limits.max_bytes
         self._max_frames = self.meter.limits.max_frames
 
@@ -238,10 +238,6 @@ OutboxSend = trio.MemorySendChannel[OutboxItem]
 OutboxReceive = trio.MemoryReceiveChannel[OutboxItem]
 
 
-class Writer(Protocol):
-    def write_nowait(self, data: bytes) -> int: ...
-
-
 class LazyOutbox:
     """A connection's outbox, opened on first use (issue 30: an idle client costs ~4.4 KiB less,
     a connect one task start less). Until then frames go straight to the socket (the hello;
@@ -261,6 +257,12 @@ class LazyOutbox:
         self.receive: OutboxReceive | None = None
         self.inlet: Inlet | None = None  # the hub's, once the connection has joined
 
+    def inlet_for(self, write_nowait: Callable[[bytes], int], meter: Meter) -> Inlet:
+        """The hub's way into this outbox (before it is open: the Inlet opens it when a frame
+        must wait)."""
+        self.inlet = Inlet(None, write_nowait, meter, self.open)
+        return self.inlet
+
     def open(self) -> OutboxSend:  # (an Inlet's `open_outbox`)
         if self.send is None:
             self.send, self.receive = open_outbox(self._size)
@@ -270,13 +272,15 @@ class LazyOutbox:
             self.start_writer()
         return self.send
 
-    def write_first(self, item: OutboxItem, transport: Writer, meter: Meter) -> OutboxItem | None:
+    def write_first(
+        self, item: OutboxItem, write_nowait: Callable[[bytes], int], meter: Meter
+    ) -> OutboxItem | None:
         """The connection's first frame (its hello), straight to the socket while nothing is
         queued; what is left to queue: None (written whole), the rest of it, or all of it."""
         if self.send is not None:
             return item
         wire = item.wire
-        written = transport.write_nowait(wire)
+        written = write_nowait(wire)  # (transport.write_nowait, as the Inlet's)
         if written == len(wire):
             meter.out += 1
             return None

@@ -14,10 +14,10 @@ import trio
 from hypercorn.protocol.events import Data
 
 from qakit_trio.transport import hyper_ext
-from qakit_trio.wire.fast_frames import parse_frames
 
 from ..support import wsraw
 from ..support.timeouts import TIMEOUT
+from ..wire.test_fast_frames import parse_frames
 from .test_hyper_ext import Recorder, stream_with_app
 
 

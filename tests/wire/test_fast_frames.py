@@ -14,11 +14,25 @@ from wsproto.connection import Connection, ConnectionState
 from wsproto.events import BytesMessage, Event, TextMessage
 from wsproto.frame_protocol import XorMaskerSimple
 
-from qakit_trio.wire.fast_frames import INT_XOR_MAX, parse_frames, receive_messages, unmask
+from qakit_trio.wire.fast_frames import INT_XOR_MAX, next_message, receive_message, unmask
 
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
 MAX = 1 << 20
 KEY = b"\x9a\x01\xff\x37"
+
+
+def parse_frames(chunk: bytes, max_size: int) -> list[str | bytes] | None:
+    """The chunk's messages if it is nothing but whole common frames, else None: the stream's
+    walk (QakitWSStream.handle, a frame at a time with `next_message`), all or nothing."""
+    messages: list[str | bytes] = []
+    pos = 0
+    while pos < len(chunk):
+        found = next_message(chunk, pos, max_size)
+        if found is None:
+            return None
+        message, pos = found
+        messages.append(message)
+    return messages or None
 
 
 def frame(
@@ -179,13 +193,10 @@ def test_a_payload_over_the_limit_is_left_to_the_slow_path() -> None:
 
 
 def test_receive_messages_have_hypercorns_shape() -> None:
-    chunk = frame(TEXT, b"hi") + frame(BINARY, b"\x00\x01") + frame(TEXT, b"")
-    assert receive_messages(chunk, MAX) == [
-        {"type": "websocket.receive", "bytes": None, "text": "hi"},
-        {"type": "websocket.receive", "bytes": b"\x00\x01", "text": None},
-        {"type": "websocket.receive", "bytes": None, "text": ""},
-    ]
-    assert receive_messages(frame(PING, b""), MAX) is None
+    assert receive_message("hi") == {"type": "websocket.receive", "bytes": None, "text": "hi"}
+    assert receive_message(b"\x00") == {"type": "websocket.receive", "bytes": b"\x00", "text": None}
+    assert receive_message("") == {"type": "websocket.receive", "bytes": None, "text": ""}
+    assert next_message(frame(PING, b""), 0, MAX) is None
 
 
 @pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 60, INT_XOR_MAX, INT_XOR_MAX + 1, 70_000])

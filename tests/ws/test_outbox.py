@@ -130,7 +130,9 @@ def test_no_outbox_until_a_frame_must_wait_then_the_rest_first_in_order() -> Non
     socket = FakeSocket(room=len(Frame.of("hello").wire) + 3)
     outbox, inlet, started = lazy(socket)
     meter = inlet.meter
-    assert outbox.write_first(Frame.of("hello"), socket, meter) is None  # whole: no outbox
+    assert (
+        outbox.write_first(Frame.of("hello"), socket.write_nowait, meter) is None
+    )  # whole: no outbox
     assert (outbox.send, started, meter.out) == (None, [], 1)
     assert inlet.offer(Frame.of("one")) == QUEUED  # 3 bytes taken: the outbox opens for the rest
     assert started == ["writer"]
@@ -138,16 +140,20 @@ def test_no_outbox_until_a_frame_must_wait_then_the_rest_first_in_order() -> Non
     assert outbox.receive is not None
     queued = b"".join(i.wire for i in drain_nowait(outbox.receive, []))
     assert queued == Frame.of("one").wire[3:] + Frame.of("two").wire
-    assert outbox.write_first(Frame.of("late"), socket, meter) == Frame.of("late")  # now: queue it
+    assert outbox.write_first(Frame.of("late"), socket.write_nowait, meter) == Frame.of(
+        "late"
+    )  # now: queue it
 
 
 def test_the_first_frame_partly_written_leaves_its_rest() -> None:
     socket = FakeSocket(room=2)
     outbox, inlet, _ = lazy(socket)
-    rest = outbox.write_first(Frame.of("hello"), socket, inlet.meter)
+    rest = outbox.write_first(Frame.of("hello"), socket.write_nowait, inlet.meter)
     assert rest is not None
     assert rest.wire == Frame.of("hello").wire[2:]
-    assert outbox.write_first(Frame.of("x"), FakeSocket(room=0), inlet.meter) == Frame.of("x")
+    assert outbox.write_first(
+        Frame.of("x"), FakeSocket(room=0).write_nowait, inlet.meter
+    ) == Frame.of("x")
 
 
 def test_an_inlet_let_go_before_its_outbox_opened_writes_nothing_and_takes_no_clone() -> None:
