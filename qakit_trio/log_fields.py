@@ -224,17 +224,24 @@ def payload_fields(text: str | bytes, limit: int) -> dict[str, object]:
     """A frame's text for its log line, as one JSON *string* field (its inner keys never become
     fields of the line), cut at `limit` bytes of UTF-8; `truncated` says whether it was.
     `limit` 0: no payloads in the logs (QAKIT_LOG_PAYLOAD_MAX)."""
+    payload, truncated = payload_values(text, limit)
+    return _NO_PAYLOAD if payload is None else {"payload": payload, "truncated": truncated}
+
+
+def payload_values(text: str | bytes, limit: int) -> tuple[str, bool] | tuple[None, None]:
+    """payload_fields' `payload` and `truncated`, in that order (logs.Line); both None when
+    `limit` is 0 (the fields are then absent)."""
     if not limit:
-        return _NO_PAYLOAD
+        return None, None
     if isinstance(text, bytes):  # a binary frame, shown as text where it can be
         text = text.decode("utf-8", "replace")
     text = redacted(text)
     if len(text) * 4 <= limit:  # a character is at most 4 bytes: fits without encoding
-        return {"payload": text, "truncated": False}
+        return text, False
     data = text.encode("utf-8", "replace")
     if len(data) <= limit:
-        return {"payload": text, "truncated": False}
-    return {"payload": data[:limit].decode("utf-8", "ignore"), "truncated": True}
+        return text, False
+    return data[:limit].decode("utf-8", "ignore"), True
 
 
 # With QAKIT_AUTH=on (sessions/identity.py calls `hide`), no secret is written anywhere a trainee

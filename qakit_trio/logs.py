@@ -40,9 +40,9 @@ from typing import Any, TextIO
 
 import trio
 
-from qakit_trio.log_format import ACCESS_LOGGER, JsonFormatter
+from qakit_trio.log_format import ACCESS_LOGGER, Fields, JsonFormatter, tail_renderer
 
-__all__ = ["ACCESS_LOGGER", "JsonFormatter"]  # the formatter lives in log_format.py
+__all__ = ["ACCESS_LOGGER", "Fields", "JsonFormatter"]  # (they live in log_format.py)
 
 FLUSH_BYTES = 64 * 1024
 FLUSH_INTERVAL = 0.1
@@ -216,23 +216,69 @@ def captured_lines() -> Iterator[Captured]:
         _captured.reset(token)
 
 
-def info(logger: logging.Logger, msg: str, /, **fields: object) -> str | None:
-    """`logger.info(msg, extra={"fields": fields})`, fast (see module docstring). Returns the
-    JSON line when it went straight to our handler (the inspector shows event lines)."""
+def info(
+    logger: logging.Logger, msg: str, about: dict[str, Any] | None = None, /, **fields: object
+) -> str | None:
+    """`logger.info(msg, extra={"fields": {**about, **fields}})`, fast (see module docstring):
+    `about`, when it is a `Fields`, is encoded once for all its lines. Returns the JSON line
+    when it went straight to our handler (the inspector shows event lines)."""
     captured = _captured.get()
     if captured is not None:  # (whatever the level: a replay twin compares its event lines)
-        captured.append((logger.name, msg, fields))
+        captured.append((logger.name, msg, {**about, **fields} if about else fields))
         return None
     if not logger.isEnabledFor(logging.INFO):
         return None
     direct = _direct
     root_handlers = logging.root.handlers
     if direct is None or len(root_handlers) != 1 or root_handlers[0] is not direct:
-        logger.info(msg, extra={"fields": fields})
+        logger.info(msg, extra={"fields": {**about, **fields} if about else fields})
         return None
-    line = direct.json.render(time.time(), "INFO", logger.name, msg, fields)
+    line = direct.json.render(time.time(), "INFO", logger.name, msg, fields, about)
     direct.append(line)
     return line
+
+
+class Line:
+    """A log line written for every frame (`frame out`, `frame in`, `event`): its logger, its
+    message and its fields' keys, fixed. `line.info(about, *values)` writes what
+    `info(logger, msg, about, **dict(zip(keys, values)))` writes (a None value: the field is
+    absent), the fields through a function made for its keys (log_format.tail_renderer):
+    ~2.5 µs against ~4.5 µs a `frame out` line (issue 30)."""
+
+    __slots__ = ("_keys", "_keys_set", "_logger", "_msg", "_tail")
+
+    def __init__(self, logger: logging.Logger, msg: str, keys: tuple[str, ...]) -> None:
+        self._logger, self._msg, self._keys = logger, msg, keys
+        self._keys_set = frozenset(keys)
+        self._tail = tail_renderer(keys)
+
+    def info(self, about: dict[str, Any], /, *values: object) -> str | None:
+        logger, direct = self._logger, _direct
+        root_handlers = logging.root.handlers
+        if (
+            direct is None
+            or type(about) is not Fields
+            or _captured.get() is not None
+            or len(root_handlers) != 1
+            or root_handlers[0] is not direct
+            or not logger.isEnabledFor(logging.INFO)
+            or not self._keys_set.isdisjoint(about)  # (a key in both: the later one wins)
+        ):  # (a replay twin's, a test's capture, another setup: the generic path)
+            return info(logger, self._msg, about, **self._fields(values))
+        json = direct.json
+        preset = about.json_by(json)
+        tail = self._tail(preset, *values)
+        if not preset and tail:
+            tail = tail[1:]  # (each field comes after a comma)
+        created = time.time()
+        line = json.render_tail(created, logger.name, self._msg, tail)
+        if line is None:  # the first of its kind, or too long: the generic way
+            line = json.render(created, "INFO", logger.name, self._msg, self._fields(values), about)
+        direct.append(line)
+        return line
+
+    def _fields(self, values: tuple[object, ...]) -> dict[str, object]:
+        return {k: v for k, v in zip(self._keys, values, strict=True) if v is not None}
 
 
 def setup_logging(level: str, stream: TextIO | None = None) -> None:

@@ -3,17 +3,9 @@ the tool itself needs ptrace rights a CI machine may not give, so it is run by h
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from .support import bench_scripts
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-sys.path.insert(0, str(BENCH))  # profile.py imports its neighbours (ports, proctree)
-_SPEC = importlib.util.spec_from_file_location("bench_profile", BENCH / "profile.py")
-assert _SPEC is not None
-assert _SPEC.loader is not None
-PROFILE = sys.modules[_SPEC.name] = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(PROFILE)
+PROFILE = bench_scripts.load("profile")
 
 RUN = "main (qakit_trio/cli.py:97);run (trio/_core/_run.py:2532)"
 SAMPLES = f"""\

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -101,6 +102,77 @@ def test_info_fast_path_writes_what_logging_would() -> None:
             "qakit.request_id": "7",
         }
     )
+
+
+def test_fields_encoded_once_write_what_the_same_fields_as_keywords_write() -> None:
+    """logs.Fields (a connection's conn, channel, user): encoded at its first line, kept for
+    the next ones, made again when changed; the lines are the keywords' lines, in their order,
+    on the direct path, through logging, and when captured."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    out = io.StringIO()
+    logger = logging.getLogger("qakit_trio.test_fields")
+    about = logs.Fields(conn="c1", channel="room")
+    try:
+        setup_logging("INFO", out)
+        logs.info(logger, "frame out", about, type="ack", request_id="r1")
+        logs.info(logger, "frame out", conn="c1", channel="room", type="ack", request_id="r1")
+        logs.info(logger, "frame out", about)  # no more fields
+        about["user"] = "ann"  # (QAKIT_AUTH=on sets it before the first line; still honoured)
+        logs.info(logger, "frame out", about, type="echo")
+        logs.info(logger, "frame out", {"conn": "c2"}, type="echo")  # a plain dict: merged
+        root.addHandler(other := logging.NullHandler())  # not the only one: logging's path
+        assert logs.info(logger, "frame out", about, type="data") is None
+        root.removeHandler(other)
+        logs.flush_logs()
+        with logs.captured_lines() as lines:
+            logs.info(logger, "event", about, event_id="e1")
+    finally:
+        logger.handlers.clear()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    written = out.getvalue().splitlines()
+    assert written[0].split(",", 1)[1] == written[1].split(",", 1)[1]  # all but @timestamp
+    members = [
+        {k: v for k, v in json.loads(line).items() if k.startswith(("qakit.", "user."))}
+        for line in written
+    ]
+    assert members == [
+        {
+            "qakit.connection_id": "c1",
+            "qakit.channel": "room",
+            "qakit.frame.type": "ack",
+            "qakit.request_id": "r1",
+        },
+        {
+            "qakit.connection_id": "c1",
+            "qakit.channel": "room",
+            "qakit.frame.type": "ack",
+            "qakit.request_id": "r1",
+        },
+        {"qakit.connection_id": "c1", "qakit.channel": "room"},
+        {
+            "qakit.connection_id": "c1",
+            "qakit.channel": "room",
+            "user.name": "ann",
+            "qakit.frame.type": "echo",
+        },
+        {"qakit.connection_id": "c2", "qakit.frame.type": "echo"},
+        {
+            "qakit.connection_id": "c1",
+            "qakit.channel": "room",
+            "user.name": "ann",
+            "qakit.frame.type": "data",
+        },
+    ]
+    assert list(json.loads(written[3])) == list(json.loads(written[5]))  # the same key order
+    assert lines == [
+        (
+            "qakit_trio.test_fields",
+            "event",
+            {"conn": "c1", "channel": "room", "user": "ann", "event_id": "e1"},
+        )
+    ]
 
 
 def test_captured_lines_are_kept_never_written() -> None:
@@ -420,3 +492,108 @@ def test_fields_are_cut_only_past_the_limit_of_the_whole_fields(extra: int) -> N
     value = "x" * (MAX_FIELDS_CHARS - len(prefix) + extra)
     line = json.loads(JsonFormatter().render(0.0, "INFO", "x", "m", {"error": value}))
     assert (line["error.message"] == value) is (extra <= 0)  # at the limit: whole
+
+
+LINE_KEYS = ("type", "request_id", "size", "payload", "truncated", "extra")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.tuples(*(JSON_VALUES | st.text(max_size=9000) for _ in LINE_KEYS)),
+    about=st.dictionaries(st.sampled_from(["conn", "channel", "user"]), st.text(), max_size=3),
+)
+def test_a_line_writes_what_info_writes_with_the_same_fields(
+    values: tuple[object, ...], about: dict[str, str]
+) -> None:
+    """logs.Line (frame in, frame out, event: issue 30) against logs.info with the same fields
+    as keywords: the same JSON, key for key in the same order, whatever the values (None:
+    absent; another type: placed as info places it; long: cut as info cuts it)."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    out = io.StringIO()
+    logger = logging.getLogger("qakit_trio.test_line")
+    line = logs.Line(logger, "frame out", LINE_KEYS)
+    try:
+        setup_logging("INFO", out)
+        fields = logs.Fields(about)
+        line.info(fields, *values)  # the first: its head is encoded by render
+        line.info(fields, *values)  # the next: render_values
+        logs.info(logger, "frame out", dict(about), **dict(zip(LINE_KEYS, values, strict=True)))
+        logs.flush_logs()
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    first, second, generic = out.getvalue().rstrip("\n").split("\n")  # (not U+0085's lines)
+    decoded = [json.loads(text) for text in (first, second, generic)]
+    for each in decoded:
+        each.pop("@timestamp")
+    assert decoded[0] == decoded[1] == decoded[2]
+    assert list(decoded[1]) == list(decoded[2])  # the same key order
+    assert second.split(",", 1)[1] == generic.split(",", 1)[1]  # byte for byte, but the time
+
+
+def test_a_line_goes_the_generic_way_when_captured_or_not_ours_alone() -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    out = io.StringIO()
+    logger = logging.getLogger("qakit_trio.test_line_paths")
+    line = logs.Line(logger, "event", ("event_id", "extra"))
+    about = logs.Fields(conn="c1")
+    try:
+        setup_logging("INFO", out)
+        with logs.captured_lines() as lines:
+            assert line.info(about, "e1", None) is None
+        root.addHandler(other := logging.NullHandler())  # another handler: logging's path
+        assert line.info(about, "e2", {"n": 1}) is None
+        root.removeHandler(other)
+        written = line.info({"conn": "c3"}, "e3", None)  # a plain dict: the generic path
+        root.setLevel(logging.WARNING)
+        assert line.info(about, "e4", None) is None  # below the level
+        logs.flush_logs()
+    finally:
+        logger.handlers.clear()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    assert lines == [("qakit_trio.test_line_paths", "event", {"conn": "c1", "event_id": "e1"})]
+    out_lines = [json.loads(text) for text in out.getvalue().splitlines()]
+    assert [(x["qakit.connection_id"], x["event.id"]) for x in out_lines] == [
+        ("c1", "e2"),
+        ("c3", "e3"),
+    ]
+    assert written is not None
+    assert json.loads(written)["event.id"] == "e3"
+
+
+def test_fields_made_again_on_any_change_and_never_written_twice_or_uncut() -> None:
+    """logs.Fields (review of issue 30): a key given again wins once (as {**about, **fields}
+    did), every mutator makes the JSON again, and the fields' limit counts them too."""
+    formatter = JsonFormatter()
+
+    def members(about: dict[str, object], **fields: object) -> dict[str, object]:
+        line = json.loads(formatter.render(0.0, "INFO", "t", "m", fields, about))
+        return {k: v for k, v in line.items() if k.startswith("qakit.")}
+
+    about = logs.Fields(conn="c1", channel="room")
+    assert members(about, channel="other") == {
+        "qakit.connection_id": "c1",
+        "qakit.channel": "other",
+    }
+    line = formatter.render(0.0, "INFO", "t", "m", {"channel": "other"}, about)
+    assert line.count('"qakit.channel"') == 1
+    changes: list[Callable[[logs.Fields], object]] = [
+        lambda f: f.update(conn="c2"),
+        lambda f: f.pop("channel"),
+        lambda f: f.setdefault("user", "ann"),
+        lambda f: f.__delitem__("conn"),
+        lambda f: f.__ior__({"conn": "c3"}),
+        lambda f: f.clear(),
+    ]
+    for change in changes:
+        before = dict(about)
+        change(about)
+        assert about != before  # (each changes something)
+        assert members(about) == members(dict(about)), (before, dict(about))
+    long = logs.Fields(conn="c" * 6000)
+    cut = json.loads(formatter.render(0.0, "INFO", "t", "m", {"payload": "p" * 3000}, long))
+    assert len(cut["qakit.connection_id"]) < 6000  # cut, as one set of fields
+    assert len(cut["qakit.frame.payload"]) < 3000

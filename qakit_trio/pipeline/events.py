@@ -30,6 +30,8 @@ from qakit_trio.wire.framing import Frame
 from qakit_trio.ws.hub import Hub
 
 log = logging.getLogger(__name__)
+EVENT_KEYS = ("event_action", "event_id", "request_id", "extra")
+EVENT = logs.Line(log, "event", EVENT_KEYS)
 
 
 LEGACY_CHANNEL = "orders"  # the one channel of the /ws/orders hub
@@ -91,16 +93,16 @@ class EventSink:
     def log_event(self, frame: protocol.Message, fields: dict[str, Any]) -> None:
         """The event's `event` log line (and, for the inspector, its trail)."""
         event_id = frame.get("event_id")
-        fields = {
-            **fields,
-            "event_action": frame["name"],
-            "event_id": event_id,
-            "request_id": frame.get("request_id"),
-            "extra": frame.get("extra"),
-        }
-        line = logs.info(log, "event", **fields)
+        values = (frame["name"], event_id, frame.get("request_id"), frame.get("extra"))
+        line = EVENT.info(fields, *values)  # (fields: a connection's are logs.Fields)
         if event_id is not None and self.trail is not None:  # for the inspector (trail.py)
-            self.trail.saw(event_id, line, log.name, "event", fields)
+            self.trail.saw(
+                event_id,
+                line,
+                log.name,
+                "event",
+                {**fields, **dict(zip(EVENT_KEYS, values, strict=True))},
+            )
 
     def message(
         self,

@@ -15,7 +15,7 @@ from typing import Any
 
 import trio
 
-from qakit_trio import logs
+from qakit_trio import log_fields, logs
 from qakit_trio.auth.tokens import Identity
 from qakit_trio.errors import (
     BusUnavailable,
@@ -37,6 +37,9 @@ from qakit_trio.wire.framing import Frame
 from qakit_trio.ws.connection import Connection
 
 log = logging.getLogger(__name__)
+FRAME_IN = logs.Line(
+    log, "frame in", ("request_id", "size", "kind", "action", "payload", "truncated")
+)
 
 ErrorCode = protocol.ErrorCode
 
@@ -205,8 +208,8 @@ class EnvelopeSession:
         finally:  # the id its frames carried (the lab may have changed it)
             self._previous_id = request.request_id
 
-    def described(self, frame: protocol.Message) -> dict[str, Any]:
-        return protocol.logged_fields(frame)
+    def described(self, frame: protocol.Message) -> tuple[Any, Any, Any]:
+        return protocol.logged_values(frame)
 
     def _assign_request_id(self) -> str:
         self._requests += 1
@@ -216,15 +219,11 @@ class EnvelopeSession:
 def log_in(request: ActionContext) -> None:
     """The request's `frame in` log line."""
     message = request.message
-    fields: dict[str, Any] = {"kind": "binary"} if isinstance(message, bytes) else {}
-    if request.problem is None:
-        fields["action"] = request.action
-    logs.info(
-        log,
-        "frame in",
-        **request.fields,
-        request_id=request.request_id,
-        size=len(message),
-        **fields,
-        **request.conn.payload_fields(message),
+    FRAME_IN.info(
+        request.fields,
+        request.request_id,
+        len(message),
+        "binary" if isinstance(message, bytes) else None,
+        request.action if request.problem is None else None,
+        *log_fields.payload_values(message, request.deps.settings.log_payload_max),
     )

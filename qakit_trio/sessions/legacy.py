@@ -221,8 +221,8 @@ class LegacySession:
         )
         await self._door.chain.run(request)
 
-    def described(self, frame: protocol.Message) -> dict[str, Any]:
-        return protocol.logged_fields(frame)
+    def described(self, frame: protocol.Message) -> tuple[Any, Any, Any]:
+        return protocol.logged_values(frame)
 
 
 def _parse(message: str | bytes) -> dict[str, Any]:

@@ -165,8 +165,8 @@ class QaKitSession:
         self._log_in(request, message)
         await self._door.chain.run(request)
 
-    def described(self, frame: protocol.Message) -> dict[str, Any]:
-        return protocol.logged_fields(frame)
+    def described(self, frame: protocol.Message) -> tuple[Any, Any, Any]:
+        return protocol.logged_values(frame)
 
     @staticmethod
     def _parse(message: str | bytes) -> dict[str, Any]:

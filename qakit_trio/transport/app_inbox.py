@@ -68,6 +68,10 @@ class AppInbox:
             self._room.set()
             self._room = None
 
+    def is_open(self) -> bool:
+        """Whether messages still go through the queue (neither ended nor the app gone)."""
+        return self._after is None and not self._gone
+
     def queued(self) -> int:
         """How many messages wait in the queue."""
         return int(self._queue.statistics().current_buffer_used)

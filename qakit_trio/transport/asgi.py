@@ -14,6 +14,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEven
 from qakit_trio.errors import Disconnected
 from qakit_trio.transport import hyper_ext
 from qakit_trio.transport.base import PONG, Pong, ServerTerminated, Transport, reply_code
+from qakit_trio.transport.read_loan import READ, Holder, ReadLoan
 from qakit_trio.wire import framing
 from qakit_trio.wire.framing import OutboxItem
 
@@ -118,6 +119,7 @@ class HypercornTransport:
     __slots__ = (
         "_after_end",
         "_close",
+        "_loan",
         "_receive",
         "_receive_nowait",
         "_send",
@@ -149,6 +151,10 @@ class HypercornTransport:
         self.stop_pongs: Callable[[], None] = extension["stop_pongs"]
         # once the connection is gone and the queue taken: the rest, the disconnect last
         self._after_end: Callable[[], Any] = extension["after_end"]
+        # lent the socket while only common frames come (read_loan.py; None: TLS, or not ours)
+        self._loan: ReadLoan | None = extension.get("read_loan")
+        if self._loan is not None:
+            self._loan.wanted = True
 
     async def receive(self) -> str | bytes | Pong:
         """The next message from the client. Raises `Disconnected` once it is gone.
@@ -158,8 +164,15 @@ class HypercornTransport:
         max_app_queue_size, 10) and their replies and broadcasts go out in shared writes.
         Once the connection is gone the queue ends (hyper_ext never waits to say so: a client
         that vanished mid-flood is let go at once, app_inbox.py), then comes the disconnect.
+        While the server lends this task the socket, it reads and parses the frames itself
+        (read_loan.py), one task waking per request instead of two.
         """
+        loan = self._loan
         while True:
+            if loan is not None and loan.holder is Holder.APP:
+                read = await loan.read()
+                if read is not None:
+                    return read  # (None: the socket went back; what follows is queued)
             try:
                 try:
                     message = cast(dict[str, Any], self._receive_nowait())
@@ -177,6 +190,8 @@ class HypercornTransport:
                 raise _disconnected(message)
             if kind == hyper_ext.PONG:
                 return PONG
+            if kind == READ and loan is not None:  # the socket is lent: read it from now on
+                loan.take()
 
     async def send_batch(self, batch: list[OutboxItem]) -> None:
         """Frames and pings in order, as ONE socket write of the already framed bytes (a

@@ -45,7 +45,6 @@ stock stream, and the app falls back to plain ASGI for them (`PlainTransport`, a
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from importlib.metadata import version
@@ -54,15 +53,7 @@ from typing import Any, TypeVar, cast
 import hypercorn.protocol.h11
 import hypercorn.trio.run
 import trio
-from hypercorn.protocol.events import (
-    Body,
-    Data,
-    EndBody,
-    Event,
-    Request,
-    Response,
-    StreamClosed,
-)
+from hypercorn.protocol.events import Data, Event, Request, StreamClosed
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, FrameTooLargeError, WSStream
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.typing import (
@@ -77,6 +68,8 @@ from wsproto.events import CloseConnection, Message, Ping, Pong
 from wsproto.frame_protocol import CloseReason
 
 from qakit_trio.transport.app_inbox import AppInbox
+from qakit_trio.transport.handshake_refusal import refusal
+from qakit_trio.transport.read_loan import ReadLoan
 from qakit_trio.transport.tcp_server import QakitTCPServer, current_tcp_server
 from qakit_trio.wire.fast_frames import next_message, receive_message
 
@@ -104,6 +97,12 @@ class QakitWSStream(WSStream):
         self._replied = False  # the app sent a close, an abort, or returned
         self._app_gone = False  # the app aborted or returned: it reads nothing any more
         self._tcp = current_tcp_server.get()  # None when hypercorn's own TCP server runs us
+        # the app reads its own frames while only common ones come (read_loan.py): plain TCP
+        self._loan: ReadLoan | None = None
+        if self._tcp is not None and self._tcp.plain_socket is not None:
+            limit = self.buffer.max_length
+            self._loan = ReadLoan(self._tcp.plain_socket, limit, self._lendable, self._put)
+            self._tcp.read_loan = self._loan
 
     async def _app_with_extension(
         self,
@@ -123,6 +122,7 @@ class QakitWSStream(WSStream):
             "taken": self._taken,
             "stop_pongs": self._stop_pongs,
             "after_end": self._after_end,
+            "read_loan": self._loan,
         }
         await self._inner_app(scope, receive, send, sync_spawn, call_soon)
 
@@ -155,6 +155,13 @@ class QakitWSStream(WSStream):
         self._mark_replied()
         if self._inbox is not None:
             self._inbox.app_gone()
+        if self._loan is not None:  # a cue it never took: its TCP reader reads on
+            self._loan.revoke()
+
+    def _lendable(self) -> bool:
+        """Whether the app may read the socket itself (read_loan.py): nothing half-parsed,
+        and its inbox still taking messages."""
+        return self._parse_clean() and self._inbox is not None and self._inbox.is_open()
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, StreamClosed):
@@ -166,6 +173,8 @@ class QakitWSStream(WSStream):
                     else 1006
                 )
             self.closed = True
+            if self._loan is not None:
+                self._loan.revoke()
             return
         if type(event) is Data and self._parse_clean():
             # a frame at a time: while a put waits, only the chunk is held (64 KiB of empty
@@ -227,28 +236,12 @@ class QakitWSStream(WSStream):
                 self._mark_replied()
 
     async def _send_error_response(self, status_code: int) -> None:
-        """hypercorn answers a bad handshake with an empty 400; ours says why, as JSON, and
-        names the version we speak (RFC 6455 4.4: Sec-WebSocket-Version on a refusal)."""
+        """A bad handshake's 400 says why (handshake_refusal.py)."""
         if status_code != 400:
             await super()._send_error_response(status_code)
             return
-        body = json.dumps(
-            {"error": "invalid_handshake", "detail": _handshake_problem(self.handshake)}
-        ).encode()
-        await self.send(
-            Response(
-                stream_id=self.stream_id,
-                status_code=400,
-                headers=[
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                    (b"sec-websocket-version", b"13"),
-                ],
-            )
-        )
-        await self.send(Body(stream_id=self.stream_id, data=body))
-        await self.send(EndBody(stream_id=self.stream_id))
+        for event in refusal(self.stream_id, self.handshake):
+            await self.send(event)
         await self.config.log.access(
             self.scope, {"status": 400, "headers": []}, time.time() - self.start_time
         )
@@ -258,7 +251,8 @@ class QakitWSStream(WSStream):
 
     def _queued(self) -> int:
         """How many messages wait in hypercorn's queue to the app."""
-        return 0 if self._inbox is None else self._inbox.queued()
+        queued = 0 if self._inbox is None else self._inbox.queued()
+        return queued if self._loan is None else queued + self._loan.pending()
 
     def _write_nowait(self, data: bytes) -> int:
         """The `write` message without an await: framed bytes straight to the socket when it
@@ -322,20 +316,6 @@ class QakitWSStream(WSStream):
                             await self._app_replied.wait()
                     await self._send_wsproto_event(event.response())  # no-op if the app replied
                 await self.send(StreamClosed(stream_id=self.stream_id))
-
-
-def _handshake_problem(handshake: Any) -> str:
-    """Why hypercorn's Handshake.is_valid() said no, in a sentence."""
-    if handshake.http_version < "1.1":
-        return "a WebSocket handshake needs HTTP/1.1"
-    if handshake.key is None:
-        return "the Sec-WebSocket-Key header is missing"
-    if not any(token.lower() == "upgrade" for token in handshake.connection_tokens or []):
-        return "the Connection header must include Upgrade"
-    if (handshake.upgrade or b"").lower() != b"websocket":
-        return "the Upgrade header must be websocket"
-    version = (handshake.version or b"").decode("latin-1") or "(none)"
-    return f"Sec-WebSocket-Version {version} is not supported: this server speaks 13"
 
 
 def _channel_of(method: Any, kind: type[T]) -> T:

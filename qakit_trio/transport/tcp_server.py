@@ -26,17 +26,27 @@ import socket
 import weakref
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import trio
 from hypercorn.events import Closed, RawData
 from hypercorn.events import Event as ServerEvent
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
+from qakit_trio.transport.read_loan import GONE, Handback
+
 log = logging.getLogger(__name__)
 
 # The most a connection's close may take (it never waits on the peer: see _close_shielded).
 CLOSE_LIMIT = 1.0
+
+
+class Lender(Protocol):
+    """A WebSocket's ReadLoan (read_loan.py), as its TCP reader sees it."""
+
+    def lendable(self) -> bool: ...
+
+    async def lend(self) -> Handback: ...
 
 
 class LazyIdle:
@@ -90,9 +100,13 @@ async def _idle(scope: trio.CancelScope, action: Callable[[], Awaitable[None]]) 
 
 
 class QakitTCPServer(TCPServer):
+    read_loan: Lender | None = None  # set by the WebSocket stream of this connection
+
     async def run(self) -> None:
-        # The plain TCP socket, if it is one (not TLS): what write_nowait may write to.
-        self._socket = self.stream.socket if isinstance(self.stream, trio.SocketStream) else None
+        # The plain TCP socket, if it is one (not TLS): what write_nowait may write to, and
+        # what a WebSocket's ReadLoan may lend.
+        plain = isinstance(self.stream, trio.SocketStream)
+        self.plain_socket = self.stream.socket if plain else None
         if self.config.read_timeout is None:  # our _read_data starts it (hypercorn's does not)
             self.idle_task = LazyIdle()  # type: ignore[assignment]
         token = current_tcp_server.set(self)  # for the WebSocket stream created in this task
@@ -108,17 +122,17 @@ class QakitTCPServer(TCPServer):
         """Shut the socket down under whatever is stuck on it (a response or a frame to a
         client that stopped reading: hypercorn shields those writes, so no cancellation can
         end them). Synchronous: the stuck write fails at once and hypercorn closes as usual."""
-        if self._socket is not None:
+        if self.plain_socket is not None:
             with contextlib.suppress(OSError):
-                self._socket.shutdown(socket.SHUT_RDWR)
+                self.plain_socket.shutdown(socket.SHUT_RDWR)
 
     def write_nowait(self, data: bytes) -> int:
         """Write what the socket takes now, if nobody else is writing; return how many bytes
         that was (0: nothing; the caller queues the rest). One system call, no await."""
-        if self._socket is None or self.send_lock.locked():
+        if self.plain_socket is None or self.send_lock.locked():
             return 0  # TLS, or a write in progress (it keeps the order): not here
         try:
-            return os.write(self._socket.fileno(), data)  # a non-blocking socket
+            return os.write(self.plain_socket.fileno(), data)  # a non-blocking socket
         except OSError:  # full (EAGAIN) or gone: the caller's queued write finds out which
             return 0
 
@@ -142,10 +156,10 @@ class QakitTCPServer(TCPServer):
         BrokenResourceError); None when nothing is there yet or this is not a plain socket.
         Once per keep-alive restart only (LazyIdle.first_look): the read loop still
         checkpoints in `receive_some`."""
-        if self._socket is None:
+        if self.plain_socket is None:
             return None
         try:
-            return os.read(self._socket.fileno(), MAX_RECV)  # a non-blocking socket
+            return os.read(self.plain_socket.fileno(), MAX_RECV)  # a non-blocking socket
         except BlockingIOError:
             return None
         except OSError as error:  # reset: as receive_some says it
@@ -175,11 +189,11 @@ class QakitTCPServer(TCPServer):
             await super()._read_data()
         else:
             idle = cast(LazyIdle, self.idle_task)
+            data: bytes | bytearray | None = None  # read here, or given back by the app
             while True:
                 try:
-                    data: bytes | bytearray | None = (
-                        self._read_nowait() if idle.first_look() else None
-                    )
+                    if data is None and idle.first_look():
+                        data = self._read_nowait()
                     if data is None:
                         idle.start_pending()  # about to wait: the keep-alive timer runs
                         idle.reader_waiting = True
@@ -192,6 +206,13 @@ class QakitTCPServer(TCPServer):
                 await self.protocol.handle(RawData(bytes(data)))
                 if not data:
                     break
+                data = None
+                loan = self.read_loan  # a WebSocket's: its app reads while only common
+                if loan is not None and loan.lendable():  # frames come (read_loan.py)
+                    back = await loan.lend()
+                    if back is GONE:
+                        break
+                    data = back
             await self.protocol.handle(Closed())
         await self.idle_task.stop()
 

@@ -375,13 +375,12 @@ def error(request_id: RequestId | None, failure: ProtocolError) -> Message:
     }
 
 
-def logged_fields(frame: Message) -> dict[str, Any]:
+LOGGED_KEYS = ("type", "request_id", "error_code")  # the fields logged_values gives, in order
+
+
+def logged_values(frame: Message) -> tuple[Any, Any, Any]:
     """What a frame's `frame out` log line says of it: its type, request id and error code
     (the envelope's keys, which the qa_kit and legacy frames share; ws/connection.py asks the
-    session, and knows none of them)."""
+    session, and knows none of them), in LOGGED_KEYS' order (None: absent)."""
     kind = frame.get("type")
-    return {
-        "type": kind,
-        "request_id": frame.get("request_id"),
-        "error_code": frame.get("error") if kind == "error" else None,
-    }
+    return kind, frame.get("request_id"), frame.get("error") if kind == "error" else None

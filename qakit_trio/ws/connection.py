@@ -40,6 +40,7 @@ from qakit_trio.ws.outbox import LazyOutbox, Meter, capacity
 from qakit_trio.ws.session import Session
 
 log = logging.getLogger(__name__)
+FRAME_OUT = logs.Line(log, "frame out", (*protocol.LOGGED_KEYS, "payload", "truncated"))
 
 ABORT_TIMEOUT = 1.0  # dropping a TCP link is local work: this only bounds a wedged server
 
@@ -73,7 +74,7 @@ class Connection:
     ) -> None:
         self.id = stamps.new_connection_id()
         self.channel = channel
-        self.fields = {"conn": self.id, "channel": channel}  # on every log line about it
+        self.fields = logs.Fields(conn=self.id, channel=channel)  # on every line about it
         if user is not None:
             self.fields["user"] = user  # QAKIT_AUTH=on: who its client is
         self._transport = transport
@@ -346,12 +347,10 @@ class Connection:
         return 1
 
     def _log_out(self, frame: protocol.Message, text: str) -> None:
-        logs.info(
-            log,
-            "frame out",
-            **self.fields,
-            **self._session.described(frame),
-            **log_fields.payload_fields(text, self._settings.log_payload_max),
+        FRAME_OUT.info(
+            self.fields,
+            *self._session.described(frame),
+            *log_fields.payload_values(text, self._settings.log_payload_max),
         )
         hub = self._hub
         if hub.taps.active:  # an inspector is open (tap.py)

@@ -19,9 +19,10 @@ class Session(Protocol):
         """Answer one message (through `Connection.reply`). An exception escaping here is a
         handler failure: logged, and the connection closes with 1011."""
 
-    def described(self, frame: protocol.Message) -> dict[str, Any]:
-        """The fields of a frame's `frame out` log line that only its protocol can read (its
-        kind, its request id, its error code): the connection knows no protocol's keys."""
+    def described(self, frame: protocol.Message) -> tuple[Any, Any, Any]:
+        """What a frame's `frame out` log line says that only its protocol can read: its kind,
+        its request id, its error code (protocol.LOGGED_KEYS; None: absent). The connection
+        knows no protocol's keys."""
 
     def after_hello(self) -> Sequence[Frame]:
         """Frames that follow the hello before any other (the envelope's recovered

@@ -270,7 +270,7 @@ async def test_event_log_without_event_id(on: bool, caplog: pytest.LogCaptureFix
             frames = await request(ws, {"action": "echo", "request_id": "l"})
     lines = [getattr(r, "fields", {}) for r in caplog.records if r.getMessage() == "event"]
     logged = [line for line in lines if line.get("request_id") == "l"]
-    assert [line["event_id"] for line in logged] == [None if on else frames[-1]["event_id"]]
+    assert [line.get("event_id") for line in logged] == [None if on else frames[-1]["event_id"]]
 
 
 async def test_bugs_are_switched_at_run_time_and_unknown_names_are_422() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -33,6 +35,32 @@ def test_id_shapes() -> None:
         stamps.new_event_id(),
     )
     assert stamps.iso_utc(0.5) == "1970-01-01T00:00:00.500000+00:00"
+
+
+class Fixed(random.Random):
+    """Draws the same bits every time."""
+
+    def __init__(self, bits: int) -> None:
+        super().__init__()
+        self.bits = bits
+
+    def getrandbits(self, k: int) -> int:
+        return self.bits
+
+
+def test_event_ids_are_the_uuids_the_uuid_module_makes_of_the_same_bits() -> None:
+    """new_event_id writes the UUID itself (issue 30): the same text as uuid.UUID(int=bits,
+    version=4), for the same seeded bits, including bits that are all zeros or all ones."""
+    try:
+        for seed in range(300):
+            stamps.set_deterministic(seed)
+            bits = random.Random(seed).getrandbits(128)
+            assert stamps.new_event_id() == str(uuid.UUID(int=bits, version=4))
+        for bits in (0, (1 << 128) - 1, 1 << 76, 0xC000 << 48):
+            stamps._current.get().random = Fixed(bits)
+            assert stamps.new_event_id() == str(uuid.UUID(int=bits, version=4))
+    finally:
+        stamps.set_deterministic(None)
 
 
 def test_frame_ts_never_goes_back_and_knows_the_newest() -> None:

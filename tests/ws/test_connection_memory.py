@@ -43,8 +43,8 @@ class Repeat:
     async def handle(self, message: str | bytes) -> None:
         await self.conn.reply({"type": "said", "text": message})
 
-    def described(self, frame: protocol.Message) -> dict[str, object]:
-        return {"type": frame["type"]}
+    def described(self, frame: protocol.Message) -> tuple[object, object, object]:
+        return frame["type"], None, None
 
 
 @asynccontextmanager
