@@ -250,6 +250,8 @@ class Line:
     def __init__(self, logger: logging.Logger, msg: str, keys: tuple[str, ...]) -> None:
         self._logger, self._msg, self._keys = logger, msg, keys
         self._keys_set = frozenset(keys)
+        if len(self._keys_set) != len(keys):  # (a key twice would be written twice)
+            raise ValueError(f"a log line's keys must differ: {keys}")
         self._tail = tail_renderer(keys)
 
     def info(self, about: dict[str, Any], /, *values: object) -> str | None:

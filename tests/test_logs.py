@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import io
 import json
 import logging
@@ -494,16 +495,26 @@ def test_fields_are_cut_only_past_the_limit_of_the_whole_fields(extra: int) -> N
     assert (line["error.message"] == value) is (extra <= 0)  # at the limit: whole
 
 
-LINE_KEYS = ("type", "request_id", "size", "payload", "truncated", "extra")
+LINE_KEYS = ("type", "request_id", "size", "payload", "truncated", "extra", "not declared")
+
+
+class Code(enum.IntEnum):  # an int subclass (a close code)
+    GOING_AWAY = 1001
+
+
+LINE_VALUES = JSON_VALUES | st.text(max_size=9000) | st.sampled_from([Code.GOING_AWAY, True])
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    values=st.tuples(*(JSON_VALUES | st.text(max_size=9000) for _ in LINE_KEYS)),
-    about=st.dictionaries(st.sampled_from(["conn", "channel", "user"]), st.text(), max_size=3),
+    values=st.tuples(*(LINE_VALUES for _ in LINE_KEYS)),
+    about=st.dictionaries(
+        st.sampled_from(["conn", "channel", "user", "type"]), st.text(), max_size=4
+    ),
+    secret=st.sampled_from(["", "s3cret"]),
 )
 def test_a_line_writes_what_info_writes_with_the_same_fields(
-    values: tuple[object, ...], about: dict[str, str]
+    values: tuple[object, ...], about: dict[str, str], secret: str
 ) -> None:
     """logs.Line (frame in, frame out, event: issue 30) against logs.info with the same fields
     as keywords: the same JSON, key for key in the same order, whatever the values (None:
@@ -513,7 +524,11 @@ def test_a_line_writes_what_info_writes_with_the_same_fields(
     out = io.StringIO()
     logger = logging.getLogger("qakit_trio.test_line")
     line = logs.Line(logger, "frame out", LINE_KEYS)
+    saved_hiding = dict(log_fields._hiding)
     try:
+        if secret:  # QAKIT_AUTH=on: hidden wherever it is, the preset included
+            log_fields.hide([secret])
+            about = {**about, "user": f"ann {secret}"}
         setup_logging("INFO", out)
         fields = logs.Fields(about)
         line.info(fields, *values)  # the first: its head is encoded by render
@@ -521,8 +536,12 @@ def test_a_line_writes_what_info_writes_with_the_same_fields(
         logs.info(logger, "frame out", dict(about), **dict(zip(LINE_KEYS, values, strict=True)))
         logs.flush_logs()
     finally:
+        log_fields._hiding.clear()
+        log_fields._hiding.update(saved_hiding)
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
+    if secret:
+        assert secret not in out.getvalue()
     first, second, generic = out.getvalue().rstrip("\n").split("\n")  # (not U+0085's lines)
     decoded = [json.loads(text) for text in (first, second, generic)]
     for each in decoded:

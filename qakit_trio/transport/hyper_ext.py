@@ -127,6 +127,7 @@ class QakitWSStream(WSStream):
         await self._inner_app(scope, receive, send, sync_spawn, call_soon)
 
     _answer_pings = True  # until the app calls stop_pongs (the training lab)
+    _data_seen = False  # a chunk of frames came after the handshake (_lendable)
 
     def _stop_pongs(self) -> None:
         self._answer_pings = False
@@ -160,8 +161,10 @@ class QakitWSStream(WSStream):
 
     def _lendable(self) -> bool:
         """Whether the app may read the socket itself (read_loan.py): nothing half-parsed,
-        and its inbox still taking messages."""
-        return self._parse_clean() and self._inbox is not None and self._inbox.is_open()
+        its inbox still taking messages, and the client has sent one (a client that only
+        connects, or closes, is not worth a cue: W4, W5)."""
+        inbox = self._inbox
+        return self._data_seen and self._parse_clean() and inbox is not None and inbox.is_open()
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, StreamClosed):
@@ -177,6 +180,7 @@ class QakitWSStream(WSStream):
                 self._loan.revoke()
             return
         if type(event) is Data and self._parse_clean():
+            self._data_seen = True
             # a frame at a time: while a put waits, only the chunk is held (64 KiB of empty
             # frames parsed at once were ~2 MiB of messages: the inbox is bounded in bytes)
             data, pos, end, limit = event.data, 0, len(event.data), self.buffer.max_length

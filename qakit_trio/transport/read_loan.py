@@ -70,6 +70,7 @@ class ReadLoan:
         "_busy_since",
         "_chunk",
         "_clean",
+        "_cue_out",
         "_handback",
         "_limit",
         "_pos",
@@ -96,6 +97,10 @@ class ReadLoan:
         self._put = put  # into the app's inbox
         self.wanted = False  # the app reads through the loan (asgi.HypercornTransport says so)
         self.holder = Holder.TCP
+        # A cue waits in the inbox, untaken (maybe withdrawn): no other offer until the app
+        # has taken it, so the cue it takes is always the current offer's (a stale cue taken
+        # as a new offer's would let the app read past messages queued behind that cue)
+        self._cue_out = False
         self._back: trio.Event | None = None  # set when the app gives the socket back
         self._handback: Handback = None  # what the TCP reader handles first then
         self._chunk = b""  # the app's last read
@@ -110,13 +115,14 @@ class ReadLoan:
 
     def lendable(self) -> bool:
         """Whether the TCP reader lends the socket now, instead of reading it."""
-        return self.wanted and self.holder is Holder.TCP and self._clean()
+        return self.wanted and self.holder is Holder.TCP and not self._cue_out and self._clean()
 
     async def lend(self) -> Handback:
         """Lend the socket until the app gives it back, or until the app has been busy for
         RECLAIM_AFTER (the module docstring). Returns what to handle as if read (None:
         nothing, read on; b"": EOF; GONE: closed or reset, stop reading)."""
         self.holder = Holder.OFFERED
+        self._cue_out = True
         self._back = back = trio.Event()
         self._busy_since = trio.current_time()  # (busy with what came before the cue)
         await self._put({"type": READ})  # behind what the app has not taken yet: order kept
@@ -142,7 +148,7 @@ class ReadLoan:
             return
         if self._busy_since is not None:
             self._take_back()
-        else:
+        else:  # (it then gives back GONE: the TCP reader stops, never waits on the fd again)
             trio.lowlevel.notify_closing(self._sock)
 
     def _take_back(self) -> None:
@@ -153,7 +159,9 @@ class ReadLoan:
     # --- the app's side --------------------------------------------------------------------
 
     def take(self) -> None:
-        """The app took the cue: its reads are its own from now on (unless taken back)."""
+        """The app took the cue: its reads are its own from now on (unless the offer was
+        withdrawn meanwhile: then the TCP reader reads on, and may offer again)."""
+        self._cue_out = False
         if self.holder is Holder.OFFERED:
             self.holder = Holder.APP
 

@@ -8,6 +8,7 @@ task read each message is counted by wrapping `ReadLoan.read`."""
 from __future__ import annotations
 
 import json
+import logging
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ import pytest
 import trio
 import trio.testing
 
+from qakit_trio import logs
 from qakit_trio.sessions.actions import ActionContext
 from qakit_trio.transport import read_loan, tcp_server
 from qakit_trio.transport.read_loan import GONE, READ, Holder, ReadLoan
@@ -473,3 +475,54 @@ async def test_a_connection_that_fails_while_its_app_holds_the_socket_is_closed_
             assert codes == [1011]
             await runs.until(started=1, ended=1)  # the TCP server's run has returned
             assert not [tcp for tcp in tcp_server._live if tcp.read_loan is not None]
+
+
+async def test_no_new_offer_while_a_withdrawn_cue_waits_untaken(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A cue left untaken for RECLAIM_AFTER is withdrawn, but stays in the inbox: taken later,
+    it must not pass for a newer offer's (the app would read the socket past what was queued
+    behind it: replies out of order, or never; second review of issue 30)."""
+    sock, peer = trio.socket.socketpair()
+    with trio.fail_after(TIMEOUT), sock, peer:
+        state = Lent(sock, peer)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(state.lend)
+            assert await given_back(state) is None  # withdrawn, the cue still queued
+            assert not state.loan.lendable()  # no second cue behind it
+            state.loan.take()  # the app reaches the old cue: nothing is lent
+            assert holder(state) is Holder.TCP
+            assert state.loan.lendable()  # from now on, a new offer may be made
+
+
+async def test_replies_keep_their_order_after_a_request_slower_than_reclaim_after() -> None:
+    """Requests sent while a slow one runs wait their turn and are answered in order."""
+
+    async def slow(ctx: ActionContext) -> None:
+        await trio.sleep(3 * read_loan.RECLAIM_AFTER)
+        await ctx.reply(protocol.echo(ctx.request_id, {"slow": True}))
+
+    with trio.fail_after(TIMEOUT):
+        async with running_server(fast_path=True, extra_actions={"slow": slow}) as server:
+            raw = await wsraw.open_raw(server.port, "/ws?channel=loan")
+            await raw.read_frame()
+            await echo(raw, "r0")
+            await echo(raw, "r1")
+            await raw.send_text(json.dumps({"action": "slow", "request_id": "s"}))
+            for n in range(1, 4):  # sent while "s" runs, some after the loan was taken back
+                await trio.sleep(read_loan.RECLAIM_AFTER * 0.6)
+                request = {"action": "echo", "request_id": f"m{n}", "payload": {"n": n}}
+                await raw.send_text(json.dumps(request))
+            answered: list[tuple[str, str]] = []
+            while ("m3", "event") not in answered:
+                _, payload = await raw.read_frame()
+                frame = json.loads(payload)
+                answered.append((frame["request_id"], frame["type"]))
+            replies = [rid for rid, kind in answered if kind in ("echo", "error")]
+            assert replies == ["s", "m1", "m2", "m3"]
+            await echo(raw, "after")
+
+
+def test_a_line_with_a_key_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="must differ"):
+        logs.Line(logging.getLogger("t"), "frame out", ("type", "request_id", "type"))
