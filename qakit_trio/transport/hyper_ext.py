@@ -254,9 +254,11 @@ class QakitWSStream(WSStream):
         return not self.closed and self.state == ASGIWebsocketState.CONNECTED
 
     def _queued(self) -> int:
-        """How many messages wait in hypercorn's queue to the app."""
+        """How many of the client's messages wait: in hypercorn's queue to the app (the read
+        loan's cue is not one: counted, a publisher's broadcast after it was coalesced into
+        every subscriber's outbox, W3's p99 x4), or in what the app read itself."""
         queued = 0 if self._inbox is None else self._inbox.queued()
-        return queued if self._loan is None else queued + self._loan.pending()
+        return queued if self._loan is None else self._loan.adjusted(queued)
 
     def _write_nowait(self, data: bytes) -> int:
         """The `write` message without an await: framed bytes straight to the socket when it

@@ -170,6 +170,11 @@ class ReadLoan:
         `queued()` counts a burst while the app reads (frames still in the kernel not)."""
         return int(self._pos < len(self._chunk))
 
+    def adjusted(self, inbox: int) -> int:
+        """The client's messages waiting, from the `inbox`'s count: its cue is not one, and
+        what the app read and has not parsed yet likely is (`pending`)."""
+        return max(0, inbox - self._cue_out) + self.pending()
+
     async def read(self) -> str | bytes | None:
         """The app's next message, read and parsed in its own task; None once the socket has
         gone back to the TCP reader (the next message then comes through the inbox)."""

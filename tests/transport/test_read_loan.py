@@ -526,3 +526,28 @@ async def test_replies_keep_their_order_after_a_request_slower_than_reclaim_afte
 def test_a_line_with_a_key_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="must differ"):
         logs.Line(logging.getLogger("t"), "frame out", ("type", "request_id", "type"))
+
+
+async def test_the_cue_is_not_counted_as_a_message_waiting() -> None:
+    """`queued()` (a publisher's burst: its broadcasts coalesced into every subscriber's
+    outbox) counts the client's messages, not the loan's cue: counted, every broadcast after
+    a lend was coalesced (W3's p99 four times the reference's)."""
+    sock, peer = trio.socket.socketpair()
+    with trio.fail_after(TIMEOUT), sock, peer:
+        state = Lent(sock, peer)
+        assert state.loan.adjusted(2) == 2
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(state.lend)
+            await trio.testing.wait_all_tasks_blocked()
+            assert state.loan.adjusted(1) == 0  # the inbox holds the cue alone
+            assert state.loan.adjusted(3) == 2  # two messages, then the cue
+            state.loan.take()
+            assert state.loan.adjusted(0) == 0
+            await peer.send(
+                wsraw.encode_frame(wsraw.TEXT, b"a") + wsraw.encode_frame(wsraw.TEXT, b"b")
+            )
+            assert await state.loan.read() == "a"
+            assert state.loan.adjusted(0) == 1  # "b" is in what the app read
+            assert await state.loan.read() == "b"
+            peer.shutdown(trio.socket.SHUT_WR)
+            assert await state.loan.read() is None
