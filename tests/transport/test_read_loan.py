@@ -19,7 +19,7 @@ import trio
 import trio.testing
 
 from qakit_trio import logs
-from qakit_trio.sessions.actions import ActionContext
+from qakit_trio.sessions.actions import Action, ActionContext
 from qakit_trio.transport import read_loan, tcp_server
 from qakit_trio.transport.read_loan import GONE, READ, Holder, ReadLoan
 from qakit_trio.wire import protocol
@@ -375,6 +375,26 @@ async def echo(raw: wsraw.RawWebSocket, request_id: str) -> None:
         assert (frame["type"], frame["request_id"]) == (expected, request_id)
 
 
+async def lent_client(port: int) -> wsraw.RawWebSocket:
+    """A raw client past its hello and two echo requests: the second one, at the latest, was
+    read by its connection's task, which holds the socket now."""
+    raw = await wsraw.open_raw(port, "/ws?channel=loan")
+    await raw.read_frame()  # hello
+    await echo(raw, "first")
+    await echo(raw, "second")
+    return raw
+
+
+def slow_echo(seconds: float) -> Action:
+    """An action that takes `seconds` before its one reply (an echo frame)."""
+
+    async def slow(ctx: ActionContext) -> None:
+        await trio.sleep(seconds)
+        await ctx.reply(protocol.echo(ctx.request_id, {"slow": True}))
+
+    return slow
+
+
 async def test_requests_after_the_first_are_read_by_the_connections_task(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -413,10 +433,7 @@ async def test_a_message_too_big_while_lent_is_closed_with_1009(
     reads = Reads(monkeypatch)
     with trio.fail_after(TIMEOUT):
         async with running_server(fast_path=True, max_message_size=1024) as server:
-            raw = await wsraw.open_raw(server.port, "/ws?channel=loan")
-            await raw.read_frame()
-            await echo(raw, "a")
-            await echo(raw, "b")
+            raw = await lent_client(server.port)
             assert reads.by_app >= 1
             await raw.send_text("x" * 2000)  # a common frame, but over the limit
             frames = await raw.read_frames_until_eof()
@@ -428,16 +445,10 @@ async def test_a_ping_is_answered_while_the_app_is_busy_for_longer_than_reclaim_
     """The app works on a slow request: after RECLAIM_AFTER the TCP reader reads again, so the
     client's ping is answered before that request's reply (review of issue 30)."""
 
-    async def slow(ctx: ActionContext) -> None:
-        await trio.sleep(2 * read_loan.RECLAIM_AFTER)
-        await ctx.reply(protocol.echo(ctx.request_id, {"done": True}))
-
+    slow = slow_echo(2 * read_loan.RECLAIM_AFTER)
     with trio.fail_after(TIMEOUT):
         async with running_server(fast_path=True, extra_actions={"slow": slow}) as server:
-            raw = await wsraw.open_raw(server.port, "/ws?channel=loan")
-            await raw.read_frame()  # hello
-            await echo(raw, "r0")
-            await echo(raw, "r1")  # read by the app: it holds the socket now
+            raw = await lent_client(server.port)
             await raw.send_text(json.dumps({"action": "slow", "request_id": "s"}))
             _, payload = await raw.read_frame()
             assert json.loads(payload)["type"] == "ack"
@@ -465,10 +476,7 @@ async def test_a_connection_that_fails_while_its_app_holds_the_socket_is_closed_
 
     with trio.fail_after(TIMEOUT):
         async with running_server(fast_path=True, extra_actions={"fail": failing}) as server:
-            raw = await wsraw.open_raw(server.port, "/ws?channel=loan")
-            await raw.read_frame()
-            await echo(raw, "a")
-            await echo(raw, "b")
+            raw = await lent_client(server.port)
             await raw.send_text(json.dumps({"action": "fail", "request_id": "f"}))
             frames = await raw.read_frames_until_eof()
             codes = [wsraw.close_code(p) for op, p in frames if op == wsraw.CLOSE]
@@ -498,16 +506,10 @@ async def test_no_new_offer_while_a_withdrawn_cue_waits_untaken(
 async def test_replies_keep_their_order_after_a_request_slower_than_reclaim_after() -> None:
     """Requests sent while a slow one runs wait their turn and are answered in order."""
 
-    async def slow(ctx: ActionContext) -> None:
-        await trio.sleep(3 * read_loan.RECLAIM_AFTER)
-        await ctx.reply(protocol.echo(ctx.request_id, {"slow": True}))
-
+    slow = slow_echo(3 * read_loan.RECLAIM_AFTER)
     with trio.fail_after(TIMEOUT):
         async with running_server(fast_path=True, extra_actions={"slow": slow}) as server:
-            raw = await wsraw.open_raw(server.port, "/ws?channel=loan")
-            await raw.read_frame()
-            await echo(raw, "r0")
-            await echo(raw, "r1")
+            raw = await lent_client(server.port)
             await raw.send_text(json.dumps({"action": "slow", "request_id": "s"}))
             for n in range(1, 4):  # sent while "s" runs, some after the loan was taken back
                 await trio.sleep(read_loan.RECLAIM_AFTER * 0.6)

@@ -5,7 +5,7 @@ time, whatever the timeouts, and cannot flake on a busy machine."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import replace
@@ -22,6 +22,7 @@ from qakit_trio.wire.framing import Frame, OutboxItem
 from qakit_trio.ws.connection import Connection
 from qakit_trio.ws.hub import Hub
 from qakit_trio.ws.keepalive import run_keepalive, run_slow_consumer_watch
+from qakit_trio.ws.session import Session
 
 from ..support.timeouts import VIRTUAL_TIMEOUT
 
@@ -60,12 +61,25 @@ def pinged_since(client: MemoryTransport, seen: int) -> bool:
     return client.pings > seen
 
 
+def start_client(
+    nursery: trio.Nursery,
+    hub: Hub,
+    transport: MemoryTransport,
+    session: Callable[[Connection], Session] = Repeat,
+    channel: str = "room",
+    settings: Settings = SETTINGS,
+) -> Connection:
+    """A connection on `transport`, running in `nursery` (nothing awaited: not even its hello)."""
+    connection = Connection(transport, hub, channel, settings, session)
+    nursery.start_soon(connection.run)
+    return connection
+
+
 async def open_client(
     nursery: trio.Nursery, hub: Hub, channel: str = "room", settings: Settings = SETTINGS
 ) -> tuple[Connection, MemoryTransport]:
     transport = MemoryTransport()
-    connection = Connection(transport, hub, channel, settings, Repeat)
-    nursery.start_soon(connection.run)
+    connection = start_client(nursery, hub, transport, channel=channel, settings=settings)
     assert json.loads(await transport.next_frame()) == {"type": "hello"}
     return connection, transport
 
@@ -271,7 +285,7 @@ async def test_a_writer_started_by_a_publisher_runs_in_its_own_connections_conte
     hub = Hub()
     async with open_stand() as nursery:
         transport = FastLane()
-        nursery.start_soon(Connection(transport, hub, "room", SETTINGS, Repeat).run)
+        start_client(nursery, hub, transport)
         await trio.testing.wait_all_tasks_blocked()
         assert len(transport.fast) == 1  # the hello, straight to the socket: no outbox, no writer
 
@@ -298,7 +312,7 @@ async def test_a_failed_connection_leaves_the_hub_before_its_close_waits(
     async with open_stand() as nursery:
         transport = MemoryTransport()
         transport.stall()  # the client reads nothing: the 1011 close waits up to close_timeout
-        nursery.start_soon(Connection(transport, hub, "room", SETTINGS, BrokenHello).run)
+        start_client(nursery, hub, transport, BrokenHello)
         await trio.testing.wait_all_tasks_blocked()
         assert hub.total() == 0  # gone from the hub while its close waits
         assert hub.publish("room", Frame.of('{"type":"news"}')) == 0  # and nothing raises
