@@ -33,6 +33,7 @@ same whether the server was started by our CLI (signal -> shutdown trigger) or b
 from __future__ import annotations
 
 import logging
+from contextvars import Context, copy_context
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -250,6 +251,7 @@ class Services:
         self.stopping = trio.Event()
         self.urls: list[str] = []  # where it listens, once our launcher knows (the portal)
         self._nursery: trio.Nursery | None = None
+        self._context: Context | None = None  # its own, for the tasks it starts later
         self._watched: list[ServerTerminated] = []  # the servers whose shutdown is watched
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -267,6 +269,7 @@ class Services:
             )
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            self._context = copy_context()
             await nursery.start(supervise, "log flusher", run_log_flusher)
             await nursery.start(
                 supervise,
@@ -340,9 +343,12 @@ class Services:
         self._watched.append(terminated)
         watches = len(self._watched)
         name = "shutdown watch" if watches == 1 else f"shutdown watch {watches}"
-        self._nursery.start_soon(
-            self.supervisor.supervise, name, partial(self._close_all_when, terminated)
-        )
+        # In the services' own context, not the connection's that asked (a task copies the
+        # context it was started in: the watch kept that client's request, and with it every
+        # object of its connection, for the server's lifetime)
+        assert self._context is not None  # (set with the nursery)
+        watch = partial(self._close_all_when, terminated)
+        self._context.run(partial(self._nursery.start_soon, self.supervisor.supervise, name, watch))
 
     async def _close_all_when(
         self,

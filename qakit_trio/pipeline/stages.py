@@ -43,20 +43,23 @@ async def answer_failures(request: Request, call_next: Next) -> None:
         failed = first(group)
     if failed is None:
         return
-    door = request.door
-    refused = door.refusal(request, failed)
-    if refused is not None:
-        request.outcome, reply = refused
-        await request.reply(reply)
-        return
-    request.outcome = INTERNAL
-    log.error(
-        "action failed",
-        exc_info=failed,
-        extra={"fields": {**request.fields, "request_id": request.request_id}},
-    )
-    await request.reply(door.internal_error(request))
-    request.close_soon(INTERNAL_ERROR, "internal error")
+    try:
+        door = request.door
+        refused = door.refusal(request, failed)
+        if refused is not None:
+            request.outcome, reply = refused
+            await request.reply(reply)
+            return
+        request.outcome = INTERNAL
+        log.error(
+            "action failed",
+            exc_info=failed,
+            extra={"fields": {**request.fields, "request_id": request.request_id}},
+        )
+        await request.reply(door.internal_error(request))
+        request.close_soon(INTERNAL_ERROR, "internal error")
+    finally:
+        del failed  # its traceback holds this frame: a cycle keeping the request, its connection
 
 
 def first(group: BaseExceptionGroup[Exception]) -> Exception:

@@ -99,10 +99,12 @@ class QakitWSStream(WSStream):
         self._tcp = current_tcp_server.get()  # None when hypercorn's own TCP server runs us
         # the app reads its own frames while only common ones come (read_loan.py): plain TCP
         self._loan: ReadLoan | None = None
-        if self._tcp is not None and self._tcp.plain_socket is not None:
-            limit = self.buffer.max_length
-            self._loan = ReadLoan(self._tcp.plain_socket, limit, self._lendable, self._put)
-            self._tcp.read_loan = self._loan
+        if self._tcp is not None:
+            self._tcp.ws_stream = self  # released with its connection (release())
+            if self._tcp.plain_socket is not None:
+                limit = self.buffer.max_length
+                self._loan = ReadLoan(self._tcp.plain_socket, limit, self._lendable, self._put)
+                self._tcp.read_loan = self._loan
 
     async def _app_with_extension(
         self,
@@ -125,6 +127,16 @@ class QakitWSStream(WSStream):
             "read_loan": self._loan,
         }
         await self._inner_app(scope, receive, send, sync_spawn, call_soon)
+
+    def release(self) -> None:
+        """Its connection has ended, every task of it done (called by its TCP server): drop
+        what refers back to this stream (its `app` and `app_put` are its own methods, and so
+        are the scope's extension and the read loan's callbacks), so that it is freed now, by
+        reference counting, not by a pass of the garbage collector."""
+        self.app = self.app_put = None  # type: ignore[assignment]
+        scope = cast(dict[str, Any], getattr(self, "scope", None) or {})
+        scope.get("extensions", {}).pop(EXTENSION, None)
+        self._loan = None
 
     _answer_pings = True  # until the app calls stop_pongs (the training lab)
     _data_seen = False  # a chunk of frames came after the handshake (_lendable)

@@ -13,6 +13,10 @@
   idle connection: a WebSocket client's upgrade request is usually there at the first read, and
   hypercorn's way (a task started per connection, cancelled by the request) cost ~200 µs of the
   ~1.5 ms a connect took (docs/benchmarks.md, W5).
+- Once its connection has ended (every task of it done), it breaks the reference cycles that
+  hypercorn's objects and ours form (`_release`): the connection's objects are then freed at
+  once, by reference counting, instead of waiting for a garbage-collector pass (a connect storm
+  of 5,000 left ~130 objects each for it: a 0.5 s full collection; docs/send-path.md).
 
 Installed by `hyper_ext.install()`, with the WebSocket stream.
 """
@@ -47,6 +51,12 @@ class Lender(Protocol):
     def lendable(self) -> bool: ...
 
     async def lend(self) -> Handback: ...
+
+
+class Releasable(Protocol):
+    """A WebSocket stream of this connection (hyper_ext.py), as its TCP server sees it."""
+
+    def release(self) -> None: ...
 
 
 class LazyIdle:
@@ -101,6 +111,7 @@ async def _idle(scope: trio.CancelScope, action: Callable[[], Awaitable[None]]) 
 
 class QakitTCPServer(TCPServer):
     read_loan: Lender | None = None  # set by the WebSocket stream of this connection
+    ws_stream: Releasable | None = None  # that stream (released with the connection)
 
     async def run(self) -> None:
         # The plain TCP socket, if it is one (not TLS): what write_nowait may write to, and
@@ -116,7 +127,23 @@ class QakitTCPServer(TCPServer):
         finally:
             _live.discard(self)
             current_tcp_server.reset(token)
+            self._release()
             log.debug("tcp connection closed")  # the socket is closed: tests wait for this
+
+    def _release(self) -> None:
+        """Break the connection's reference cycles, now that every task of it is done (the
+        task group has exited): this server holds hypercorn's protocol, whose `send` is this
+        server's method; the H11 protocol holds its stream, whose `send` is the protocol's;
+        the WebSocket stream holds itself (release() there). Without this every connection's
+        objects (~130) waited for a collection of the older generations to be freed."""
+        stream, self.ws_stream = self.ws_stream, None
+        if stream is not None:
+            stream.release()
+        self.read_loan = None
+        wrapper = self.__dict__.pop("protocol", None)  # (never set when a TLS handshake fails)
+        inner = getattr(wrapper, "protocol", None)
+        if getattr(inner, "stream", None) is not None:  # (hypercorn drops an HTTP one itself)
+            inner.stream = None  # type: ignore[union-attr]
 
     def abort(self) -> None:
         """Shut the socket down under whatever is stuck on it (a response or a frame to a

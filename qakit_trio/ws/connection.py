@@ -142,6 +142,10 @@ class Connection:
             if self._member is not None:
                 self._hub.leave(self._member)
             logs.info(log, "closed", **self.fields, **self._close_fields())
+            # its run is over: no cycle through it is left (its member's `close` and its
+            # outbox's writer are its methods, its session holds it), freed at once (tcp_server)
+            self._member = self._nursery = self._outbox.start_writer = None
+            del self._session
 
     def close_soon(self, code: int, reason: str) -> None:
         """Start closing with `code` (see module docstring). Synchronous; safe to call twice."""
@@ -161,7 +165,8 @@ class Connection:
         ):
             self._outbox.open().send_nowait(WAKE)  # (the writer starts, to send the close)
         self._meter.wake()  # the reader, if it waits for its outbox to drain: stop waiting
-        self._nursery.start_soon(self._close_watchdog, request)
+        timeout, nursery = self._settings.close_timeout, self._nursery
+        nursery.start_soon(close_watchdog, request, self._transport, timeout, nursery, self.fields)
 
     def _close_fields(self) -> dict[str, Any]:
         if self._closing is None:
@@ -389,11 +394,3 @@ class Connection:
             if closing.flush:
                 await self._transport.send_batch(drain_nowait(receive, batch))
             await self._transport.close(closing.code, closing.reason)
-
-    # --- closing -------------------------------------------------------------------------
-
-    async def _close_watchdog(self, request: CloseRequest) -> None:
-        assert self._nursery is not None
-        await close_watchdog(
-            request, self._transport, self._settings.close_timeout, self._nursery, self.fields
-        )

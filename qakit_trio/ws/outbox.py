@@ -229,6 +229,7 @@ class Inlet:
 
     def close(self) -> None:
         self._closed = True
+        self._open = None  # it opens nothing now (and no longer holds its outbox: a cycle)
         if self._send is not None:
             self._send.close()
         self.meter.wake()  # a publisher waiting for this client to drain: it has left

@@ -2,7 +2,8 @@
 against an in-process server on the fast path: a task only once the reader has to wait on an
 idle connection, yet every idle connection closed as hypercorn's own timer closes it (at the
 keep-alive timeout, restarted by each response; at once at a shutdown), and one its client
-closed or reset gone at once.
+closed or reset gone at once. And once a connection has ended, its objects are freed at once, by
+reference counting: no reference cycle through them is left for the garbage collector.
 
 hypercorn's `keep_alive_timeout` is set small through the config the server builds
 (server.hypercorn_config). A client connects (and sends) with a plain blocking socket: no
@@ -11,6 +12,7 @@ checkpoint between the connect and the send, so the server's first read finds th
 
 from __future__ import annotations
 
+import gc
 import re
 import socket
 import struct
@@ -25,7 +27,8 @@ from hypercorn.config import Config
 
 from qakit_trio import server
 from qakit_trio.config import Settings
-from qakit_trio.transport import tcp_server
+from qakit_trio.transport import asgi, hyper_ext, tcp_server
+from qakit_trio.ws.connection import Connection
 
 from ..support import wsraw
 from ..support.helpers import UPGRADE, Server, running_server
@@ -274,3 +277,54 @@ async def test_a_websocket_upgrade_there_at_the_first_read_starts_no_keep_alive_
                 await sock.send(wsraw.encode_frame(wsraw.CLOSE, struct.pack("!H", 1000)))
                 assert await more(sock) == bytes([0x88, 2]) + struct.pack("!H", 1000)
                 await closed(sock, trio.current_time() + AT_ONCE)
+
+
+# what one connection is made of, in hypercorn's objects and ours: none may outlive it
+KINDS = (tcp_server.QakitTCPServer, hyper_ext.QakitWSStream, asgi.HypercornTransport, Connection)
+
+
+def made_of() -> set[int]:
+    return {id(thing) for thing in gc.get_objects() if type(thing) in KINDS}
+
+
+@pytest.mark.parametrize("door", ["/ws?channel=lobby", "/ws/orders", "/ws/echo", "http"])
+@pytest.mark.parametrize("ending", ["close", "requests_then_close", "vanish"])
+async def test_an_ended_connection_is_freed_without_the_garbage_collector(
+    monkeypatch: pytest.MonkeyPatch, door: str, ending: str
+) -> None:
+    """With the collector off, nothing of a connection is left once it has ended: every cycle
+    through it was broken (tcp_server._release, QakitWSStream.release, Connection.run's end).
+    "requests_then_close": the socket was lent to the app (read_loan.py) before the close."""
+    runs = Runs(monkeypatch)
+    gc.collect()  # what earlier tests left
+    gc.disable()
+    try:
+        with trio.fail_after(TIMEOUT):
+            async with serving(monkeypatch, NEVER) as running:
+                before = made_of()
+                head = "".join(f"{name}: {value}\r\n" for name, value in UPGRADE.items())
+                if door == "http":
+                    opening = GET
+                else:
+                    opening = f"GET {door} HTTP/1.1\r\nHost: localhost\r\n{head}\r\n".encode()
+                with connect(running.port, opening) as sock:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        data += await more(sock)
+                    assert data.startswith(b"HTTP/1.1 " + (b"200" if door == "http" else b"101"))
+                    await runs.until(started=1)
+                    assert made_of() - before, "the connection's objects were there"
+                    if ending == "requests_then_close" and door != "http":
+                        for _ in range(3):  # the second and third are read by the app itself
+                            await sock.send(wsraw.encode_frame(wsraw.TEXT, b'{"type": "x"}'))
+                    if ending != "vanish" and door != "http":
+                        await sock.send(wsraw.encode_frame(wsraw.CLOSE, struct.pack("!H", 1000)))
+                    if ending != "vanish":
+                        sock.shutdown(socket.SHUT_WR)
+                        while await sock.recv(65536):  # the replies, the close, up to the end
+                            pass
+                await runs.until(ended=1)
+                left = made_of() - before
+                assert not left, [type(thing) for thing in gc.get_objects() if id(thing) in left]
+    finally:
+        gc.enable()
