@@ -53,13 +53,15 @@ class AppInbox:
             return
         try:
             self._queue.send_nowait(message)
+            return
         except trio.WouldBlock:
-            try:
-                with trio.CancelScope() as self._put_scope:
-                    await self._queue.send(message)
-            except trio.ClosedResourceError:  # `end` closed it while this waited
-                assert self._after is not None
-                self._after.insert(-1, message)
+            pass  # (not waiting in here: the wait would hold the exception and its frames)
+        try:
+            with trio.CancelScope() as self._put_scope:
+                await self._queue.send(message)
+        except trio.ClosedResourceError:  # `end` closed it while this waited
+            assert self._after is not None
+            self._after.insert(-1, message)
 
     def taken(self, size: int) -> None:
         """The app took a message of `size` from the queue."""

@@ -177,6 +177,8 @@ class HypercornTransport:
                 try:
                     message = cast(dict[str, Any], self._receive_nowait())
                 except trio.WouldBlock:
+                    message = None  # (the wait is not in the except: an idle client's task
+                if message is None:  # held the WouldBlock, its traceback and frames: 0.6 KiB)
                     message = cast(dict[str, Any], await self._receive())
             except trio.EndOfChannel:
                 message = cast(dict[str, Any], self._after_end())
