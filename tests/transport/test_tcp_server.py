@@ -82,11 +82,23 @@ def connect(port: int, data: bytes = b"") -> trio.socket.SocketType:
     return trio.socket.from_stdlib_socket(raw)
 
 
-async def response(sock: trio.socket.SocketType) -> bytes:
-    """The next whole response (head and Content-Length body); returns its head."""
+def upgrade(door: str) -> bytes:
+    """A WebSocket handshake for `door` (a path and query)."""
+    head = "".join(f"{name}: {value}\r\n" for name, value in UPGRADE.items())
+    return f"GET {door} HTTP/1.1\r\nHost: localhost\r\n{head}\r\n".encode()
+
+
+async def through_head(sock: trio.socket.SocketType) -> bytes:
+    """What comes up to the end of a response's head (and whatever came with it)."""
     data = b""
     while b"\r\n\r\n" not in data:
         data += await more(sock)
+    return data
+
+
+async def response(sock: trio.socket.SocketType) -> bytes:
+    """The next whole response (head and Content-Length body); returns its head."""
+    data = await through_head(sock)
     head, _, body = data.partition(b"\r\n\r\n")
     length = re.search(rb"(?im)^content-length: *(\d+)", head)
     assert length is not None, head
@@ -259,14 +271,10 @@ async def test_a_websocket_upgrade_there_at_the_first_read_starts_no_keep_alive_
     """The connect storm's case (W5): the request is read without a timer, and once upgraded
     the connection is not idle in hypercorn's sense: no timer, however long it is quiet."""
     started = idle_tasks(monkeypatch)
-    head = "".join(f"{name}: {value}\r\n" for name, value in UPGRADE.items())
-    upgrade = f"GET /ws/echo HTTP/1.1\r\nHost: localhost\r\n{head}\r\n".encode()
     with trio.fail_after(TIMEOUT):
         async with serving(monkeypatch, KEEP_ALIVE) as running:
-            with connect(running.port, upgrade) as sock:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += await more(sock)
+            with connect(running.port, upgrade("/ws/echo")) as sock:
+                data = await through_head(sock)
                 assert data.startswith(b"HTTP/1.1 101"), data
                 assert data.endswith(b"\r\n\r\n"), "the echo door speaks when spoken to"
                 await trio.sleep(KEEP_ALIVE + 0.1)  # quiet longer than a timer would allow
@@ -302,15 +310,9 @@ async def test_an_ended_connection_is_freed_without_the_garbage_collector(
         with trio.fail_after(TIMEOUT):
             async with serving(monkeypatch, NEVER) as running:
                 before = made_of()
-                head = "".join(f"{name}: {value}\r\n" for name, value in UPGRADE.items())
-                if door == "http":
-                    opening = GET
-                else:
-                    opening = f"GET {door} HTTP/1.1\r\nHost: localhost\r\n{head}\r\n".encode()
+                opening = GET if door == "http" else upgrade(door)
                 with connect(running.port, opening) as sock:
-                    data = b""
-                    while b"\r\n\r\n" not in data:
-                        data += await more(sock)
+                    data = await through_head(sock)
                     assert data.startswith(b"HTTP/1.1 " + (b"200" if door == "http" else b"101"))
                     await runs.until(started=1)
                     assert made_of() - before, "the connection's objects were there"
@@ -337,14 +339,10 @@ async def test_an_idle_connections_reader_holds_no_exception(
     queue empty: waiting inside it kept the WouldBlock, its traceback and their frames (~0.6
     KiB per idle client, W4) for as long as the client was quiet."""
     runs = Runs(monkeypatch)
-    head = "".join(f"{name}: {value}\r\n" for name, value in UPGRADE.items())
-    upgrade = f"GET /ws?channel=lobby HTTP/1.1\r\nHost: localhost\r\n{head}\r\n".encode()
     with trio.fail_after(TIMEOUT):
         async with serving(monkeypatch, NEVER) as running:
-            with connect(running.port, upgrade) as sock:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += await more(sock)
+            with connect(running.port, upgrade("/ws?channel=lobby")) as sock:
+                assert (await through_head(sock)).startswith(b"HTTP/1.1 101")
                 await runs.until(started=1)
                 await trio.testing.wait_all_tasks_blocked()  # its reader waits for a message
                 waiting = [
