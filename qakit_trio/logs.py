@@ -266,7 +266,7 @@ class Line:
             or not logger.isEnabledFor(logging.INFO)
             or not self._keys_set.isdisjoint(about)  # (a key in both: the later one wins)
         ):  # (a replay twin's, a test's capture, another setup: the generic path)
-            return info(logger, self._msg, about, **self._fields(values))
+            return info(logger, self._msg, about, **self._fields(values, about))
         json = direct.json
         preset = about.json_by(json)
         tail = self._tail(preset, *values)
@@ -275,12 +275,16 @@ class Line:
         created = time.time()
         line = json.render_tail(created, logger.name, self._msg, tail)
         if line is None:  # the first of its kind, or too long: the generic way
-            line = json.render(created, "INFO", logger.name, self._msg, self._fields(values), about)
+            fields = self._fields(values, about)
+            line = json.render(created, "INFO", logger.name, self._msg, fields, about)
         direct.append(line)
         return line
 
-    def _fields(self, values: tuple[object, ...]) -> dict[str, object]:
-        return {k: v for k, v in zip(self._keys, values, strict=True) if v is not None}
+    def _fields(self, values: tuple[object, ...], about: dict[str, Any]) -> dict[str, object]:
+        """The line's fields, as `info`'s keywords: a None is left out, unless `about` has the
+        key too (then it wins there, as a keyword None does in `info`: the field is absent)."""
+        keys = self._keys
+        return {k: v for k, v in zip(keys, values, strict=True) if v is not None or k in about}
 
 
 def setup_logging(level: str, stream: TextIO | None = None) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from qakit_trio import __version__, log_fields, logs
@@ -513,6 +513,8 @@ LINE_VALUES = JSON_VALUES | st.text(max_size=9000) | st.sampled_from([Code.GOING
     ),
     secret=st.sampled_from(["", "s3cret"]),
 )
+# found by the property: a key in both, None on the line (info's keyword None wins: absent)
+@example(values=(None, "", "", "p", Code.GOING_AWAY, "", ""), about={"type": "t"}, secret="")
 def test_a_line_writes_what_info_writes_with_the_same_fields(
     values: tuple[object, ...], about: dict[str, str], secret: str
 ) -> None:
