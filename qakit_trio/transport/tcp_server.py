@@ -139,6 +139,8 @@ class QakitTCPServer(TCPServer):
         stream, self.ws_stream = self.ws_stream, None
         if stream is not None:
             stream.release()
+        if isinstance(self.idle_task, LazyIdle):  # a timer left pending (a cancelled read)
+            self.idle_task.stop_now()  # holds this server's method
         self.read_loan = None
         wrapper = self.__dict__.pop("protocol", None)  # (never set when a TLS handshake fails)
         inner = getattr(wrapper, "protocol", None)
