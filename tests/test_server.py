@@ -3,6 +3,7 @@ A test that starts the stand as a process of its own is in the system tier (test
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -13,6 +14,8 @@ import httpx
 import pytest
 import trio
 from trio_websocket import open_websocket_url
+
+from qakit_trio.server import tune_gc
 
 from .support import wsraw
 from .support.helpers import (
@@ -197,3 +200,18 @@ async def test_both_launchers_serve_both_protocols_on_each_path_and_stop(
             assert await server.process.wait() == 0
         output = "\n".join(server.lines)
         assert "Traceback" not in output
+
+
+def test_tune_gc_keeps_pauses_short_and_full_collections_rare() -> None:
+    """The middle generation at most every 10 young collections (a connect storm's pauses
+    ~60 ms, not ~300: docs/send-path.md), a full one no sooner than the 50 x 100 of before."""
+    saved = gc.get_threshold()
+    try:
+        tune_gc()
+        young, middle, full = gc.get_threshold()
+        assert young >= 10_000
+        assert middle <= 10
+        assert middle * full >= 50 * 100
+    finally:
+        gc.set_threshold(*saved)
+        gc.unfreeze()
