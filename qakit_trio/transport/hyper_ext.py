@@ -32,9 +32,10 @@ for practising dead-peer detection from the client's side).
 Inbound, a chunk made only of whole, masked, unfragmented text or binary frames skips wsproto
 when wsproto holds nothing half-parsed (wire/fast_frames.py, `_parse_clean`); the rest is its.
 
-The queue to the app is ours (app_inbox.py): bounded in bytes, never waited on once the app has
-returned or aborted, and a connection's end is never awaited into it, so a connection can always
-be torn down, whatever its app was doing. permessage-deflate is declined: a
+The queue to the app is ours (app_inbox.py, made by task_group.py): bounded in bytes, never
+waited on once the app has returned or aborted, and a connection's end is never awaited into
+it, so a connection can always be torn down, whatever its app was doing. permessage-deflate is
+declined: a
 compressed frame depends on its connection, so broadcasts could no longer be framed once (and
 zlib would cost ~300 KiB per client).
 
@@ -48,7 +49,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import hypercorn.protocol.h11
 import hypercorn.trio.run
@@ -67,13 +68,14 @@ from wsproto.connection import ConnectionState
 from wsproto.events import CloseConnection, Message, Ping, Pong
 from wsproto.frame_protocol import CloseReason
 
+from qakit_trio.transport import accepted
 from qakit_trio.transport.app_inbox import AppInbox
 from qakit_trio.transport.handshake_refusal import refusal
 from qakit_trio.transport.read_loan import ReadLoan
+from qakit_trio.transport.task_group import inbox_of
 from qakit_trio.transport.tcp_server import QakitTCPServer, current_tcp_server
 from qakit_trio.wire.fast_frames import next_message, receive_message
 
-T = TypeVar("T")
 EXTENSION = "qakit.websocket"
 WRITE = "qakit.websocket.write"
 ABORT = "qakit.websocket.abort"
@@ -84,7 +86,6 @@ WSPROTO_VERSION = "1.3.2"
 # How long hypercorn's reader waits for the app's reply to a client's close frame before it
 # answers the client itself. The app answers at once; this only bounds a wedged app.
 CLOSE_REPLY_TIMEOUT = 5.0
-INBOX_BYTES = 1024 * 1024  # the default; the CLI sets QAKIT_OUTBOX_BYTES (server.hypercorn_config)
 
 
 class QakitWSStream(WSStream):
@@ -92,7 +93,7 @@ class QakitWSStream(WSStream):
         super().__init__(*args, **kwargs)
         self._inner_app = self.app
         self.app = self._app_with_extension  # adds our extension to the scope, then runs the app
-        self._inbox: AppInbox | None = None  # hypercorn's queue to the app, once it runs
+        self._inbox: AppInbox | None = None  # the queue to the app, once it runs
         self._app_replied: trio.Event | None = None  # made when a client close waits for it
         self._replied = False  # the app sent a close, an abort, or returned
         self._app_gone = False  # the app aborted or returned: it reads nothing any more
@@ -118,7 +119,7 @@ class QakitWSStream(WSStream):
         extensions[EXTENSION] = {
             "server_terminated": self.context.terminated,
             # the app may take what is already queued without a trip through the scheduler
-            "receive_nowait": _channel_of(receive, trio.MemoryReceiveChannel).receive_nowait,
+            "take_nowait": inbox_of(receive).take_nowait,
             "queued": self._queued,
             "write_nowait": self._write_nowait,
             "taken": self._taken,
@@ -207,11 +208,7 @@ class QakitWSStream(WSStream):
                 return
         await super().handle(event)
         if isinstance(event, Request) and self.app_put is not None and self._inbox is None:
-            self._inbox = AppInbox(
-                _channel_of(self.app_put, trio.MemorySendChannel),
-                getattr(self.config, "qakit_inbox_bytes", INBOX_BYTES),
-            )
-            self.app_put = self._put
+            self._inbox = inbox_of(self.app_put)  # the app's queue (task_group.py)
 
     def _parse_clean(self) -> bool:
         """Whether a chunk may skip wsproto (wire/fast_frames.py): the connection open and
@@ -288,10 +285,7 @@ class QakitWSStream(WSStream):
     async def _accept(self, message: WebsocketAcceptEvent) -> None:
         self.handshake.extensions = None  # decline permessage-deflate (see module docstring)
         await super()._accept(message)
-        # Only `accepted` is read from now on; the parsed headers would live as long as the
-        # connection.
-        self.handshake.connection_tokens = self.handshake.subprotocols = None
-        self.handshake.key = self.handshake.upgrade = self.handshake.version = None
+        accepted.shed(self)  # what the connection no longer needs (accepted.py)
 
     async def _deliver_disconnect(self, code: int, reason: str | None) -> None:
         await self._put({"type": "websocket.disconnect", "code": code, "reason": reason or ""})
@@ -334,14 +328,6 @@ class QakitWSStream(WSStream):
                             await self._app_replied.wait()
                     await self._send_wsproto_event(event.response())  # no-op if the app replied
                 await self.send(StreamClosed(stream_id=self.stream_id))
-
-
-def _channel_of(method: Any, kind: type[T]) -> T:
-    """The memory channel behind one of hypercorn's bound `send`/`receive` callables."""
-    channel = getattr(method, "__self__", None)
-    if not isinstance(channel, kind):
-        raise RuntimeError(f"hypercorn changed: expected a bound method of {kind.__name__}")
-    return channel
 
 
 class ExtensionError(RuntimeError):

@@ -1,7 +1,7 @@
 """`ReadLoan`: a WebSocket's socket lent to its app's own task (issue 30).
 
 hypercorn reads every connection in a task of its own (the TCP server's reader) and hands the
-app each message through a memory channel (app_inbox.py): per request, two tasks wake, the
+app each message through a queue (app_inbox.py): per request, two tasks wake, the
 reader on the socket and then the app on the channel. While a client sends only common frames
 (whole, masked, unfragmented text or binary: wire/fast_frames.py), the reader lends the socket
 to the app's reader task instead, which reads and parses them itself: one task wakes per

@@ -35,9 +35,13 @@ from typing import Any, Protocol, cast
 import trio
 from hypercorn.events import Closed, RawData
 from hypercorn.events import Event as ServerEvent
+from hypercorn.protocol import ProtocolWrapper
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
+from hypercorn.typing import ConnectionState
+from hypercorn.utils import parse_socket_addr
 
 from qakit_trio.transport.read_loan import GONE, Handback
+from qakit_trio.transport.task_group import QakitTaskGroup
 
 log = logging.getLogger(__name__)
 
@@ -114,16 +118,54 @@ class QakitTCPServer(TCPServer):
     ws_stream: Releasable | None = None  # that stream (released with the connection)
 
     async def run(self) -> None:
+        """hypercorn's `run`, in one coroutine instead of two (an idle connection parks every
+        frame of its reader's await chain: W4), telling TLS from plain TCP without raising
+        (hypercorn catches an AttributeError, and the frame objects it made stayed), in our
+        task group (task_group.py)."""
         # The plain TCP socket, if it is one (not TLS): what write_nowait may write to, and
         # what a WebSocket's ReadLoan may lend.
-        plain = isinstance(self.stream, trio.SocketStream)
-        self.plain_socket = self.stream.socket if plain else None
+        stream: Any = self.stream
+        plain = isinstance(stream, trio.SocketStream)
+        self.plain_socket = stream.socket if plain else None
         if self.config.read_timeout is None:  # our _read_data starts it (hypercorn's does not)
             self.idle_task = LazyIdle()  # type: ignore[assignment]
         token = current_tcp_server.set(self)  # for the WebSocket stream created in this task
         _live.add(self)
         try:
-            await super().run()
+            if plain:
+                alpn_protocol, sock, ssl = "http/1.1", stream.socket, False
+            else:
+                try:
+                    with trio.fail_after(self.config.ssl_handshake_timeout):
+                        await stream.do_handshake()
+                except (trio.BrokenResourceError, trio.TooSlowError):
+                    return  # the TLS handshake failed (hypercorn does not close: nor here)
+                alpn_protocol = stream.selected_alpn_protocol()
+                sock, ssl = stream.transport_stream.socket, True
+            try:
+                client = parse_socket_addr(sock.family, sock.getpeername())
+                server = parse_socket_addr(sock.family, sock.getsockname())
+                async with QakitTaskGroup() as task_group:
+                    self._task_group = task_group
+                    self.protocol = ProtocolWrapper(
+                        self.app,
+                        self.config,
+                        self.context,
+                        task_group,
+                        ConnectionState(self.state),
+                        ssl,
+                        client,
+                        server,
+                        self.protocol_send,
+                        alpn_protocol,
+                    )
+                    await self.protocol.initiate()
+                    await self.idle_task.restart(self._task_group, self._idle_timeout)
+                    await self._read_data()
+            except OSError:
+                pass
+            finally:
+                await self._close()
         finally:
             _live.discard(self)
             current_tcp_server.reset(token)
@@ -183,8 +225,8 @@ class QakitTCPServer(TCPServer):
     def _read_nowait(self) -> bytes | None:
         """What the socket holds now, without waiting (b"": the client closed; a reset raises
         BrokenResourceError); None when nothing is there yet or this is not a plain socket.
-        Once per keep-alive restart only (LazyIdle.first_look): the read loop still
-        checkpoints in `receive_some`."""
+        Without a wait: once per keep-alive restart (LazyIdle.first_look); else once the
+        socket is readable (`_read_data`)."""
         if self.plain_socket is None:
             return None
         try:
@@ -193,6 +235,17 @@ class QakitTCPServer(TCPServer):
             return None
         except OSError as error:  # reset: as receive_some says it
             raise trio.BrokenResourceError from error
+
+    def _open_fd(self) -> int:
+        """The plain socket's file descriptor, to wait on before a read. trio's `receive_some`
+        tries a `recv` first, and the `BlockingIOError` it catches made frame objects that an
+        idle connection's parked reader kept, with a deeper await chain (~1.2 KiB, W4). The
+        read after the wait asks the socket again (-1 once closed: never another's fd)."""
+        assert self.plain_socket is not None
+        fd = int(self.plain_socket.fileno())
+        if fd < 0:
+            raise trio.ClosedResourceError
+        return fd
 
     async def _close_shielded(self) -> None:
         """Close the connection, whoever's task this is and whatever cancels it.
@@ -223,11 +276,15 @@ class QakitTCPServer(TCPServer):
                 try:
                     if data is None and idle.first_look():
                         data = self._read_nowait()
-                    if data is None:
+                    while data is None:
                         idle.start_pending()  # about to wait: the keep-alive timer runs
                         idle.reader_waiting = True
-                        try:
-                            data = await self.stream.receive_some(MAX_RECV)
+                        try:  # a plain socket: waited on, then read (`_open_fd`)
+                            if self.plain_socket is None:
+                                data = await self.stream.receive_some(MAX_RECV)
+                            else:  # ClosedResourceError if closed meanwhile
+                                await trio.lowlevel.wait_readable(self._open_fd())
+                                data = self._read_nowait()  # (None: woken, nothing there)
                         finally:
                             idle.reader_waiting = False
                 except (trio.ClosedResourceError, trio.BrokenResourceError):

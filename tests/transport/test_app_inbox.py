@@ -8,17 +8,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+import pytest
 import trio
 from hypercorn.config import Config
 from hypercorn.protocol.events import Data, Event, Request, StreamClosed
-from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
 from qakit_trio.errors import Disconnected
 from qakit_trio.transport import hyper_ext
+from qakit_trio.transport.app_inbox import AppInbox
 from qakit_trio.transport.asgi import open_transport
+from qakit_trio.transport.task_group import QakitTaskGroup
 
 from ..support import wsraw
 from ..support.timeouts import TIMEOUT
@@ -64,7 +66,7 @@ async def ignore(event: Event) -> None:  # hypercorn's protocol layer: nothing t
 @asynccontextmanager
 async def busy_stream() -> AsyncIterator[tuple[hyper_ext.QakitWSStream, BusyApp]]:
     app = BusyApp()
-    async with TaskGroup() as task_group:
+    async with QakitTaskGroup() as task_group:
         stream = hyper_ext.QakitWSStream(
             wrap_app(app, 0, "asgi"),
             Config(),
@@ -140,3 +142,104 @@ async def test_an_abort_ends_a_receive_the_app_still_has_pending() -> None:
             await stream.app_send(cast(Any, {"type": hyper_ext.ABORT}))
             await app.done.wait()
     assert (app.received, app.gone) == ([], 1006)
+
+
+# --- the queue itself (AppInbox without a stream) -----------------------------------------
+
+
+def message(text: str) -> dict[str, Any]:
+    return {"type": "websocket.receive", "text": text}
+
+
+async def test_a_waiting_reader_gets_the_next_message_and_the_queue_keeps_order() -> None:
+    inbox = AppInbox(3, 1024)
+    got: list[Any] = []
+
+    async def reader() -> None:
+        for _ in range(3):
+            got.append(await inbox.receive())
+
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            await trio.testing.wait_all_tasks_blocked()  # it waits: the put hands it over
+            await inbox.put(message("a"))
+            assert inbox.queued() == 0
+            await inbox.put(message("b"))
+            await inbox.put(message("c"))
+    assert [item["text"] for item in got] == ["a", "b", "c"]
+    assert inbox.take_nowait() is None  # nothing queued: None, not an exception
+
+
+async def test_a_put_waits_for_room_in_messages_and_in_bytes() -> None:
+    with trio.fail_after(TIMEOUT):
+        by_count = AppInbox(2, 1024)
+        await by_count.put(message("a"))
+        await by_count.put(message("b"))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(by_count.put, message("c"))
+            await trio.testing.wait_all_tasks_blocked()
+            assert by_count.queued() == 2  # "c" waits for room
+            assert by_count.take_nowait()["text"] == "a"
+        assert [by_count.take_nowait()["text"] for _ in range(2)] == ["b", "c"]
+
+        by_bytes = AppInbox(10, 4)
+        await by_bytes.put(message("abc"))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(by_bytes.put, message("de"))
+            await trio.testing.wait_all_tasks_blocked()
+            assert by_bytes.take_nowait()["text"] == "abc"
+            await trio.testing.wait_all_tasks_blocked()
+            assert by_bytes.queued() == 0  # taken, but its bytes not reported yet
+            by_bytes.taken(3)
+        assert by_bytes.take_nowait()["text"] == "de"
+
+
+async def test_the_end_wakes_a_waiting_reader_and_a_waiting_put() -> None:
+    with trio.fail_after(TIMEOUT):
+        inbox = AppInbox(1, 1024)
+        ended: list[bool] = []
+
+        async def reader() -> None:
+            with pytest.raises(trio.EndOfChannel):
+                await inbox.receive()
+            ended.append(True)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            await trio.testing.wait_all_tasks_blocked()
+            inbox.end(1000)
+        assert ended == [True]
+        assert inbox.after_end() == {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+
+        full = AppInbox(1, 1024)
+        await full.put(message("queued"))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(full.put, message("waiting"))
+            await trio.testing.wait_all_tasks_blocked()
+            full.end(1006)  # the waiting put's message goes after the queue
+        assert full.take_nowait()["text"] == "queued"
+        with pytest.raises(trio.EndOfChannel):  # the end is known: no checkpoint to see it
+            full.take_nowait()
+        with pytest.raises(trio.EndOfChannel):
+            await full.receive()
+        assert full.after_end()["text"] == "waiting"
+        assert full.after_end()["type"] == "websocket.disconnect"
+
+
+async def test_a_cancelled_reader_leaves_the_message_queued_and_one_reader_at_a_time() -> None:
+    with trio.fail_after(TIMEOUT):
+        inbox = AppInbox(10, 1024)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(inbox.receive)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()  # the reader gives up its wait
+        await inbox.put(message("kept"))  # nobody waits any more: it is queued
+        assert inbox.queued() == 1
+        assert (await inbox.receive())["text"] == "kept"
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(inbox.receive)
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(trio.BusyResourceError):
+                await inbox.receive()
+            nursery.cancel_scope.cancel()

@@ -25,12 +25,12 @@ import pytest
 import trio
 from hypercorn.config import Config
 from hypercorn.protocol.events import Data, Event, Request, Response, StreamClosed
-from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
 from qakit_trio.transport import hyper_ext, quart_ws
+from qakit_trio.transport.task_group import QakitTaskGroup
 from qakit_trio.wire import framing
 
 from ..support import wsraw
@@ -100,7 +100,7 @@ async def stream_with_app(
     *, stays: bool = False, headers: list[tuple[bytes, bytes]] = HANDSHAKE
 ) -> AsyncIterator[tuple[hyper_ext.QakitWSStream, Recorder]]:
     recorder = Recorder(stays=stays)
-    async with TaskGroup() as task_group:
+    async with QakitTaskGroup() as task_group:
         stream = hyper_ext.QakitWSStream(
             wrap_app(recorder.app, 0, "asgi"),
             Config(),
