@@ -40,9 +40,9 @@ class AppInbox:
         "_items",
         "_limit",
         "_most",
-        "_put_scope",
         "_reader",
         "_room",
+        "_waiting",
     )
 
     def __init__(self, most: int, limit: int) -> None:
@@ -51,8 +51,12 @@ class AppInbox:
         self._limit = limit  # bytes
         self._bytes = 0  # of the messages put and not yet taken
         self._reader: trio.lowlevel.Task | None = None  # the app's task, parked in receive
-        self._room: trio.Event | None = None  # a put waits for a message or bytes to be taken
-        self._put_scope: trio.CancelScope | None = None  # cancelled when the app goes away
+        # The message of a put that waits for room, and its size: the inbox's from the put on,
+        # as a blocked send's is a trio channel's, so that a take, a `taken` or the end moves
+        # it on in the same step (a message moved later, by the woken put, could come after a
+        # disconnect the app had already taken).
+        self._waiting: tuple[Any, int] | None = None
+        self._room: trio.Event | None = None  # set once the waiting message has moved on
         self._gone = False
         # Set by `end`: what the app gets after the queue, the disconnect last. It holds at
         # most the messages of the read in progress (hypercorn reads nothing after the end).
@@ -60,51 +64,84 @@ class AppInbox:
 
     # --- hypercorn's reader (the writer) ---------------------------------------------------
 
+    @trio.lowlevel.enable_ki_protection
     async def put(self, message: Any) -> None:
+        """Queue `message`, or hand it to the app's parked reader; waits while the queue is
+        full (in messages or in bytes), never once the app has gone."""
         if self._gone:
             return
         size = _message_size(message)
-        while self._after is None and self._full(size):
-            self._room = trio.Event()
-            with trio.CancelScope() as self._put_scope:
-                await self._room.wait()
-            self._put_scope = None
-            if self._gone:
-                return
-        self._bytes += size
         if self._after is not None:  # the queue has ended: after it, before the disconnect
             self._after.insert(-1, message)
             return
-        reader = self._reader
-        if reader is not None:  # the app waits: the message is its receive's result
-            self._reader = None
-            trio.lowlevel.reschedule(reader, outcome.Value(message))
-        else:
+        if self._reader is not None and not self._over(size):  # (a queue of 0 too)
+            self._hand_over(message, size)
+        elif len(self._items) < self._most and not self._over(size):
             self._items.append(message)
+            self._bytes += size
+        else:  # full: the message waits in the inbox; we wait until it has moved on
+            if self._waiting is not None:
+                raise trio.BusyResourceError("another task is already putting into this inbox")
+            self._waiting = (message, size)
+            self._room = room = trio.Event()
+            try:
+                await room.wait()
+            finally:
+                if self._room is room:  # cancelled with the message still waiting: not put
+                    self._waiting = self._room = None
 
-    def _full(self, size: int) -> bool:
-        return len(self._items) >= self._most or (
-            self._bytes > 0 and self._bytes + size > self._limit
-        )
+    def _over(self, size: int) -> bool:
+        """Whether `size` more bytes would go past the limit (one message always may)."""
+        return self._bytes > 0 and self._bytes + size > self._limit
 
-    def _made_room(self) -> None:
+    def _hand_over(self, message: Any, size: int) -> None:
+        """The app waits: the message is its receive's result."""
+        reader, self._reader = self._reader, None
+        assert reader is not None
+        self._bytes += size
+        trio.lowlevel.reschedule(reader, outcome.Value(message))
+
+    def _moved_on(self) -> None:
+        self._waiting = None
         if self._room is not None:
             self._room.set()
             self._room = None
 
+    def _admit_waiting(self) -> None:
+        """Into the queue, now that there may be room: the waiting put's message."""
+        if self._waiting is not None:
+            message, size = self._waiting
+            if self._over(size):
+                return
+            if self._reader is not None:  # (then nothing is queued)
+                self._hand_over(message, size)
+            elif len(self._items) < self._most:
+                self._items.append(message)
+                self._bytes += size
+            else:
+                return
+            self._moved_on()
+
     # --- the app's reader -------------------------------------------------------------------
 
+    @trio.lowlevel.enable_ki_protection
     def take_nowait(self) -> Any:
         """The next message; None when none is queued yet, EndOfChannel once the queue has
         ended and been taken (as trio's `receive_nowait`, but no exception while idle)."""
-        if not self._items:
-            if self._after is not None:
-                raise trio.EndOfChannel
-            return None
-        message = self._items.pop(0)  # (at most `most` long: 10)
-        self._made_room()
-        return message
+        if self._items:
+            message = self._items.pop(0)  # (at most `most` long: 10)
+            self._admit_waiting()
+            return message
+        if self._waiting is not None and not self._over(self._waiting[1]):
+            (message, size) = self._waiting  # straight from the put (a queue of 0)
+            self._bytes += size
+            self._moved_on()
+            return message
+        if self._after is not None:
+            raise trio.EndOfChannel
+        return None
 
+    @trio.lowlevel.enable_ki_protection
     async def receive(self) -> Any:
         """The next message, waiting for it; EndOfChannel once the queue has ended and been
         taken. hypercorn passes this to the app as its ASGI `receive`. One reader at a time."""
@@ -127,10 +164,11 @@ class AppInbox:
 
         return await trio.lowlevel.wait_task_rescheduled(abort)
 
+    @trio.lowlevel.enable_ki_protection
     def taken(self, size: int) -> None:
         """The app took a message of `size` from the queue."""
         self._bytes -= size
-        self._made_room()
+        self._admit_waiting()
 
     def is_open(self) -> bool:
         """Whether messages still go through the queue (neither ended nor the app gone)."""
@@ -142,16 +180,19 @@ class AppInbox:
 
     # --- the end ----------------------------------------------------------------------------
 
+    @trio.lowlevel.enable_ki_protection
     def end(self, code: int) -> None:
         """The connection is gone: the app gets what is queued, then a disconnect with `code`.
         Never waits. A put waiting for room puts its message before the disconnect instead."""
         if self._after is not None:
             return
         self._after = [{"type": "websocket.disconnect", "code": code, "reason": ""}]
+        if self._waiting is not None:  # after the queue, before the disconnect
+            self._after.insert(0, self._waiting[0])
+            self._moved_on()
         reader, self._reader = self._reader, None
         if reader is not None:  # (it waits: nothing is queued)
             trio.lowlevel.reschedule(reader, outcome.Error(trio.EndOfChannel()))
-        self._made_room()  # a waiting put: its message goes after the queue
 
     def after_end(self) -> Any:
         """What the app receives once its queue has ended: what was put after the end, then the
@@ -159,12 +200,13 @@ class AppInbox:
         after = self._after or [{"type": "websocket.disconnect", "code": 1006, "reason": ""}]
         return after.pop(0) if len(after) > 1 else after[0]
 
+    @trio.lowlevel.enable_ki_protection
     def app_gone(self) -> None:
-        """The app returned or aborted: no put waits for it again, and a receive it still has
-        pending (after an abort) ends."""
+        """The app returned or aborted: no put waits for it again (a waiting message is
+        dropped: nobody will read it), and a receive it still has pending (after an abort)
+        ends."""
         self._gone = True
-        if self._put_scope is not None:
-            self._put_scope.cancel()
+        self._moved_on()
         self.end(1006)
 
 

@@ -139,6 +139,7 @@ class QakitWSStream(WSStream):
         scope.get("extensions", {}).pop(EXTENSION, None)
         self._loan = None
 
+    reads_app_inbox = True  # task_group.py gives its app an AppInbox (it reports `taken`)
     _answer_pings = True  # until the app calls stop_pongs (the training lab)
     _data_seen = False  # a chunk of frames came after the handshake (_lendable)
 

@@ -5,8 +5,9 @@ hypercorn's `spawn_app` opens a trio memory channel per request, bounded at max_
 messages, and gives the app its receive end. For a WebSocket that queue lives as long as the
 connection: an `AppInbox` holds the same messages in a list and the one task parked on it
 (~2 KiB less per idle connection, docs/benchmarks.md), and adds what hyper_ext.QakitWSStream
-needs (a bound in bytes, an end that never waits). An HTTP request keeps hypercorn's channel:
-its app never reports what it took (`AppInbox.taken`), and it lives for one request only.
+needs (a bound in bytes, an end that never waits). An HTTP request, and an HTTP/2 WebSocket
+(hypercorn's stock stream), keep hypercorn's channel: their apps never report what they took
+(`AppInbox.taken`), so a bound in bytes would stop them for good.
 
 QakitTCPServer (tcp_server.py) runs its connection in this group.
 """
@@ -34,7 +35,9 @@ class QakitTaskGroup(TaskGroup):
         scope: Scope,
         send: Callable[[ASGISendEvent | None], Awaitable[None]],
     ) -> Callable[[ASGIReceiveEvent], Awaitable[None]]:
-        if scope["type"] != "websocket":
+        # only our own stream (hyper_ext.QakitWSStream) reports what the app took: hypercorn's
+        # stock one (an HTTP/2 WebSocket) would wait for good once the bytes bound was reached
+        if not getattr(getattr(send, "__self__", None), "reads_app_inbox", False):
             return await super().spawn_app(app, config, scope, send)
         inbox = AppInbox(
             config.max_app_queue_size, getattr(config, "qakit_inbox_bytes", INBOX_BYTES)

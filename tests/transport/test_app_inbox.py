@@ -12,9 +12,7 @@ import pytest
 import trio
 from hypercorn.config import Config
 from hypercorn.protocol.events import Data, Event, Request, StreamClosed
-from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
-from hypercorn.utils import wrap_app
 
 from qakit_trio.errors import Disconnected
 from qakit_trio.transport import hyper_ext
@@ -24,7 +22,7 @@ from qakit_trio.transport.task_group import QakitTaskGroup
 
 from ..support import wsraw
 from ..support.timeouts import TIMEOUT
-from .test_hyper_ext import HANDSHAKE
+from .test_hyper_ext import HANDSHAKE, new_stream
 
 QUEUE = Config().max_app_queue_size  # hypercorn's queue to the app: 10 messages
 
@@ -67,17 +65,7 @@ async def ignore(event: Event) -> None:  # hypercorn's protocol layer: nothing t
 async def busy_stream() -> AsyncIterator[tuple[hyper_ext.QakitWSStream, BusyApp]]:
     app = BusyApp()
     async with QakitTaskGroup() as task_group:
-        stream = hyper_ext.QakitWSStream(
-            wrap_app(app, 0, "asgi"),
-            Config(),
-            WorkerContext(None),
-            task_group,
-            False,
-            ("127.0.0.1", 1),
-            ("127.0.0.1", 2),
-            ignore,
-            1,
-        )
+        stream = new_stream(hyper_ext.QakitWSStream, app, task_group, ignore)
         await stream.handle(
             Request(
                 stream_id=1,
@@ -151,6 +139,23 @@ def message(text: str) -> dict[str, Any]:
     return {"type": "websocket.receive", "text": text}
 
 
+async def filled(most: int, *texts: str) -> AppInbox:
+    """An inbox of `most` messages (1 KiB), `texts` put in it."""
+    inbox = AppInbox(most, 1024)
+    for text in texts:
+        await inbox.put(message(text))
+    return inbox
+
+
+@asynccontextmanager
+async def put_waiting(inbox: AppInbox, text: str) -> AsyncIterator[None]:
+    """While a put of `text` waits for room (and when the block ends, once it has ended)."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(inbox.put, message(text))
+        await trio.testing.wait_all_tasks_blocked()
+        yield
+
+
 async def test_a_waiting_reader_gets_the_next_message_and_the_queue_keeps_order() -> None:
     inbox = AppInbox(3, 1024)
     got: list[Any] = []
@@ -173,12 +178,8 @@ async def test_a_waiting_reader_gets_the_next_message_and_the_queue_keeps_order(
 
 async def test_a_put_waits_for_room_in_messages_and_in_bytes() -> None:
     with trio.fail_after(TIMEOUT):
-        by_count = AppInbox(2, 1024)
-        await by_count.put(message("a"))
-        await by_count.put(message("b"))
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(by_count.put, message("c"))
-            await trio.testing.wait_all_tasks_blocked()
+        by_count = await filled(2, "a", "b")
+        async with put_waiting(by_count, "c"):
             assert by_count.queued() == 2  # "c" waits for room
             assert by_count.take_nowait()["text"] == "a"
         assert [by_count.take_nowait()["text"] for _ in range(2)] == ["b", "c"]
@@ -243,3 +244,62 @@ async def test_a_cancelled_reader_leaves_the_message_queued_and_one_reader_at_a_
             with pytest.raises(trio.BusyResourceError):
                 await inbox.receive()
             nursery.cancel_scope.cancel()
+
+
+def drain(inbox: AppInbox) -> list[str]:
+    """What the app takes, without waiting, up to the disconnect (the review's race)."""
+    got: list[str] = []
+    while True:
+        try:
+            item = inbox.take_nowait()
+        except trio.EndOfChannel:
+            item = inbox.after_end()
+        assert item is not None, "nothing queued before the disconnect"
+        got.append(item.get("text") or item["type"])
+        if item["type"] == "websocket.disconnect":
+            return got
+
+
+async def test_a_waiting_message_is_not_lost_when_the_end_comes_in_the_same_step() -> None:
+    """The app takes one message from a full queue and the connection ends before hypercorn's
+    reader (waiting to put the next) runs again: that message still comes before the
+    disconnect, as with a trio channel, which moved a blocked send's message in at the take."""
+    with trio.fail_after(TIMEOUT):
+        inbox = await filled(2, "a", "b")
+        async with put_waiting(inbox, "c"):
+            first = inbox.take_nowait()  # room: the put is woken, not run yet
+            inbox.end(1006)  # in the same step
+            got = [first["text"], *drain(inbox)]
+    assert got == ["a", "b", "c", "websocket.disconnect"]
+
+
+async def test_a_queue_of_no_messages_hands_each_one_over() -> None:
+    """max_app_queue_size 0, as a trio channel of 0: a put meets the reader."""
+    with trio.fail_after(TIMEOUT):
+        inbox = AppInbox(0, 1024)
+        got: list[Any] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: _receive_into(inbox, got))
+            await trio.testing.wait_all_tasks_blocked()
+            await inbox.put(message("to a waiting reader"))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(inbox.put, message("to the next receive"))
+            await trio.testing.wait_all_tasks_blocked()
+            got.append(await inbox.receive())
+    assert [item["text"] for item in got] == ["to a waiting reader", "to the next receive"]
+
+
+async def _receive_into(inbox: AppInbox, got: list[Any]) -> None:
+    got.append(await inbox.receive())
+
+
+async def test_a_cancelled_put_leaves_nothing_behind() -> None:
+    with trio.fail_after(TIMEOUT):
+        inbox = AppInbox(1, 1024)
+        await inbox.put(message("queued"))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(inbox.put, message("cancelled"))
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+        assert inbox.take_nowait()["text"] == "queued"
+        assert inbox.take_nowait() is None

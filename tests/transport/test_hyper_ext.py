@@ -13,7 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import h2.config
 import h2.connection
@@ -25,6 +25,7 @@ import pytest
 import trio
 from hypercorn.config import Config
 from hypercorn.protocol.events import Data, Event, Request, Response, StreamClosed
+from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
@@ -95,22 +96,31 @@ class Recorder:
                 return
 
 
+S = TypeVar("S", bound=WSStream)
+
+
+def new_stream(kind: type[S], app: Any, task_group: Any, send: Any) -> S:
+    """A WebSocket stream of `kind` (hypercorn's or ours), as hypercorn's H11 protocol makes
+    it, running the ASGI `app` in `task_group`; what it writes goes to `send`."""
+    config, context, client, server = (
+        Config(),
+        WorkerContext(None),
+        ("127.0.0.1", 1),
+        ("127.0.0.1", 2),
+    )
+    return kind(
+        wrap_app(app, 0, "asgi"), config, context, task_group, False, client, server, send, 1
+    )
+
+
 @asynccontextmanager
 async def stream_with_app(
     *, stays: bool = False, headers: list[tuple[bytes, bytes]] = HANDSHAKE
 ) -> AsyncIterator[tuple[hyper_ext.QakitWSStream, Recorder]]:
     recorder = Recorder(stays=stays)
     async with QakitTaskGroup() as task_group:
-        stream = hyper_ext.QakitWSStream(
-            wrap_app(recorder.app, 0, "asgi"),
-            Config(),
-            WorkerContext(None),
-            task_group,
-            False,
-            ("127.0.0.1", 1),
-            ("127.0.0.1", 2),
-            recorder.protocol_send,
-            1,
+        stream = new_stream(
+            hyper_ext.QakitWSStream, recorder.app, task_group, recorder.protocol_send
         )
         recorder.stream = stream
         await stream.handle(
