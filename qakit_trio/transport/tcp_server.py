@@ -225,8 +225,8 @@ class QakitTCPServer(TCPServer):
     def _read_nowait(self) -> bytes | None:
         """What the socket holds now, without waiting (b"": the client closed; a reset raises
         BrokenResourceError); None when nothing is there yet or this is not a plain socket.
-        Without a wait: once per keep-alive restart (LazyIdle.first_look); else once the
-        socket is readable (`_read_data`)."""
+        The read loop's first try before it waits, and its read once the socket is readable
+        (`_read_data`). Its BlockingIOError's traceback holds this frame only, gone with it."""
         if self.plain_socket is None:
             return None
         try:
@@ -274,8 +274,16 @@ class QakitTCPServer(TCPServer):
             data: bytes | bytearray | None = None  # read here, or given back by the app
             while True:
                 try:
+                    # What is there already: once per keep-alive restart, without starting its
+                    # timer (first_look); else, on plain TCP, as trio's receive_some: a recv
+                    # first (a body coming fast is drained without an epoll trip per read), then
+                    # a checkpoint that cannot raise (a flood yields to the others too).
                     if data is None and idle.first_look():
                         data = self._read_nowait()
+                    elif data is None and self.plain_socket is not None:
+                        data = self._read_nowait()
+                        if data is not None:
+                            await trio.lowlevel.cancel_shielded_checkpoint()
                     while data is None:
                         idle.start_pending()  # about to wait: the keep-alive timer runs
                         idle.reader_waiting = True
