@@ -237,10 +237,10 @@ class QakitTCPServer(TCPServer):
             raise trio.BrokenResourceError from error
 
     def _open_fd(self) -> int:
-        """The plain socket's file descriptor, to wait on before a read. trio's `receive_some`
-        tries a `recv` first, and the `BlockingIOError` it catches made frame objects that an
-        idle connection's parked reader kept, with a deeper await chain (~1.2 KiB, W4). The
-        read after the wait asks the socket again (-1 once closed: never another's fd)."""
+        """The plain socket's file descriptor, to wait on once a read found nothing. trio's
+        `receive_some` does the same five coroutines deep, and the frame objects its caught
+        `BlockingIOError` made stayed on an idle connection's parked reader (~1.2 KiB, W4).
+        The read after the wait asks the socket again (-1 once closed: never another's fd)."""
         assert self.plain_socket is not None
         fd = int(self.plain_socket.fileno())
         if fd < 0:
