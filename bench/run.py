@@ -3,6 +3,7 @@
     python bench/run.py                      # full run -> docs/benchmarks.md
     python bench/run.py --smoke --out X.md   # a few clients, a few messages (what CI runs)
     python bench/run.py --variant before=/path/to/old/checkout   # add another qakit-trio tree
+    python bench/run.py --workloads w2,w5 --floor   # and the subset on the bare stack
     python bench/run.py --env-variant kafka=KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092  # Kafka on
     python bench/run.py --workloads w2 --env-variant \
         auth=QAKIT_AUTH=on,QAKIT_TEACHER_TOKEN=bench-teacher-token,QAKIT_CLASS_CODE=b,QAKIT_RATE_LIMIT=off
@@ -394,6 +395,11 @@ def main() -> None:
         metavar="NAME=VAR=VALUE[,VAR=VALUE]",
         help="this checkout again, with extra environment (e.g. Kafka on)",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure bench/stack_floor.py: the subset on the bare stack (issue 30)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.smoke else 3)
@@ -405,6 +411,9 @@ def main() -> None:
             [sys.executable, str(ROOT / "bench" / "reference_server.py"), "--port", "{port}"],
         ),
     ]
+    if args.floor:
+        floor = [sys.executable, str(ROOT / "bench" / "stack_floor.py"), "--port", "{port}"]
+        variants.append(Variant("stack-floor", floor))
     for spec in args.variant:
         name, path = spec.split("=", 1)
         variants.append(
