@@ -27,8 +27,9 @@ from quart import websocket
 from quart_trio import QuartTrio
 
 OUTBOX_SIZE = 256  # as the reference's queue: a client that falls this far behind is closed
+CLOSE_TIMEOUT = 10.0  # the `websockets` library's default close_timeout, as the reference's
 app = QuartTrio(__name__)
-channels: dict[str, dict[trio.MemorySendChannel[str], None]] = {}
+channels: dict[str, dict[trio.MemorySendChannel[str], trio.CancelScope]] = {}
 
 
 def ts() -> str:
@@ -39,11 +40,10 @@ def dump(frame: dict[str, Any]) -> str:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
 
 
-async def writer(outbox: trio.MemoryReceiveChannel[str], scope: trio.CancelScope) -> None:
+async def writer(outbox: trio.MemoryReceiveChannel[str]) -> None:
     async with outbox:
         async for text in outbox:
             await websocket.send(text)
-    scope.cancel()  # its outbox was closed (a slow consumer): the route ends, quart closes
 
 
 @app.websocket("/ws")
@@ -51,45 +51,54 @@ async def ws() -> None:
     channel = websocket.args.get("channel") or "general"
     conn = uuid.uuid4().hex[:12]
     send, receive = trio.open_memory_channel[str](OUTBOX_SIZE)
-    members = channels.setdefault(channel, {})
-    members[send] = None
-    await websocket.accept()
-    send.send_nowait(dump({"type": "system", "message": f"connected to '{channel}'",
-                           "channel": channel, "connection_id": conn, "ts": ts()}))  # fmt: skip
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(writer, receive, nursery.cancel_scope)
-            while True:
-                request = json.loads(await websocket.receive())
-                rid = request.get("request_id")
-                payload = request.get("payload") or {}
-                await send.send(dump({"type": "ack", "request_id": rid, "ts": ts()}))
-                if request.get("action") == "echo":
-                    await send.send(dump({"type": "echo", "request_id": rid, "data": payload,
-                                          "ts": ts()}))  # fmt: skip
-                    extra: Any = payload
-                    name = "ws.echo"
-                else:
-                    frame = dump({"type": "message", "channel": channel,
-                                  "message": payload["message"], "request_id": rid,
-                                  "from": conn, "ts": ts()})  # fmt: skip
-                    delivered = 0
-                    for member in list(members):
-                        try:
-                            member.send_nowait(frame)
-                            delivered += 1
-                        except (trio.WouldBlock, trio.BrokenResourceError):
-                            members.pop(member, None)
-                            member.close()  # its writer ends: that client is let go
-                    extra, name = {"channel": channel, "delivered": delivered}, "ws.broadcast"
-                await send.send(dump({"type": "event", "name": name, "request_id": rid,
-                                      "ts": ts(), "extra": extra,
-                                      "event_id": str(uuid.uuid4())}))  # fmt: skip
-    finally:
-        members.pop(send, None)
-        if not members:
-            channels.pop(channel, None)
-        send.close()
+    with trio.CancelScope() as scope:  # cancelled by a broadcast that finds its outbox full
+        members = channels.setdefault(channel, {})
+        members[send] = scope
+        await websocket.accept()
+        send.send_nowait(dump({"type": "system", "message": f"connected to '{channel}'",
+                               "channel": channel, "connection_id": conn, "ts": ts()}))  # fmt: skip
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(writer, receive)
+                while True:
+                    await serve_one(json.loads(await websocket.receive()), send, members, conn)
+        finally:
+            members.pop(send, None)
+            if not members and channels.get(channel) is members:
+                channels.pop(channel, None)
+            send.close()
+    if scope.cancelled_caught:  # evicted, as the reference does: 4008
+        with trio.move_on_after(CLOSE_TIMEOUT):  # a client that reads nothing: given up
+            await websocket.close(4008, "slow consumer: outbox full")
+
+
+async def serve_one(
+    request: dict[str, Any],
+    send: trio.MemorySendChannel[str],
+    members: dict[trio.MemorySendChannel[str], trio.CancelScope],
+    conn: str,
+) -> None:
+    rid = request.get("request_id")
+    payload = request.get("payload") or {}
+    await send.send(dump({"type": "ack", "request_id": rid, "ts": ts()}))
+    if request.get("action") == "echo":
+        await send.send(dump({"type": "echo", "request_id": rid, "data": payload, "ts": ts()}))
+        extra: Any = payload
+        name = "ws.echo"
+    else:
+        channel = websocket.args.get("channel") or "general"
+        frame = dump({"type": "message", "channel": channel, "message": payload["message"],
+                      "request_id": rid, "from": conn, "ts": ts()})  # fmt: skip
+        delivered = 0
+        for member in list(members):
+            try:
+                member.send_nowait(frame)
+                delivered += 1
+            except (trio.WouldBlock, trio.BrokenResourceError):
+                members.pop(member).cancel()  # that client is closed with 4008 (itself too)
+        extra, name = {"channel": channel, "delivered": delivered}, "ws.broadcast"
+    await send.send(dump({"type": "event", "name": name, "request_id": rid, "ts": ts(),
+                          "extra": extra, "event_id": str(uuid.uuid4())}))  # fmt: skip
 
 
 async def main(port: int) -> None:

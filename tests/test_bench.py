@@ -45,6 +45,8 @@ async def test_benchmark_harness_smoke(tmp_path: Path) -> None:
     answered = re.findall(r"^\| requests_per_s \| [\d.,]+ \| [\d.,]+ \| ([\d.,]+) \|", table, re.M)
     assert answered
     assert float(answered[0].replace(",", "")) > 0, answered
+    # (the columns: qakit-trio, the reference, the bare stack, then their ratios)
+    assert "| metric | qakit-trio | reference | stack-floor |" in table
     assert "## Per request and per connection (issue 30)" in table
     for metric in ("lost", "out_of_order"):
         rows = re.findall(rf"^\| {metric} \| (.*) \|$", table, re.MULTILINE)
