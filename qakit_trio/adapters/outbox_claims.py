@@ -55,7 +55,7 @@ from typing import Any, TypeVar
 import psycopg
 import trio
 
-from qakit_trio.adapters.postgres import SCHEMA_LOCK, shut_down_socket
+from qakit_trio.adapters.postgres import make_schema, shut_down_socket
 from qakit_trio.errors import StoreFailed, StoreUnavailable
 
 T = TypeVar("T")
@@ -185,15 +185,8 @@ class OutboxClaims:
             keepalives_interval=2,
             keepalives_count=2,
         )
-        if not self._schema_ready:
-            try:
-                with connection.transaction():  # taking turns with every other first connection
-                    connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                    for statement in self._schema:
-                        connection.execute(statement)
-            except BaseException:
-                connection.close()
-                raise
+        if not self._schema_ready:  # (made if missing: running it twice does no harm)
+            make_schema(connection, self._schema)
             self._schema_ready = True
         return connection
 

@@ -61,6 +61,20 @@ Cursor = psycopg.Cursor[tuple[Any, ...]]
 Slot = tuple[Connection, float] | None  # a connection and when it was last used, or none yet
 
 
+def make_schema(connection: Connection, statements: list[str]) -> None:
+    """In a worker thread: run the schema's statements in one transaction (the connection is
+    closed if they fail). CREATE TABLE IF NOT EXISTS races with itself (a unique-index error)
+    when several processes run it at once: they take turns on an advisory lock."""
+    try:
+        with connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            for statement in statements:
+                connection.execute(statement)
+    except BaseException:
+        connection.close()
+        raise
+
+
 class Database:
     """The adapter: a pool of connections, bounded calls, the database's state."""
 
@@ -77,6 +91,7 @@ class Database:
         self._threads = trio.CapacityLimiter(pool_size + 1)  # +1: a cancel while all are busy
         self.state = AdapterState("database", log)
         self._schema_ready = False
+        self._schema_lock = threading.Lock()  # held by the worker thread making the schema
         # ids of connections left to a thread that has not returned (a frozen server): never
         # given back to the pool; the thread closes them (_in_thread)
         self._abandoned: set[int] = set()
@@ -233,17 +248,13 @@ class Database:
             keepalives_count=2,
         )
         if not self._schema_ready:
-            try:
-                with connection.transaction():
-                    # CREATE TABLE IF NOT EXISTS races with itself (a unique-index error) when
-                    # several connections (or processes) run it at once: take turns.
-                    connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                    for statement in self._schema:
-                        connection.execute(statement)
-            except BaseException:
-                connection.close()
-                raise
-            self._schema_ready = True
+            # Once per adapter, whichever thread connects first (the watch's and a request's
+            # connect at start-up): the others wait here, then skip it. Checked without the
+            # lock only, RESET_ORDERS_ON_START's DROP ran twice and lost the orders made between.
+            with self._schema_lock:
+                if not self._schema_ready:
+                    make_schema(connection, self._schema)
+                    self._schema_ready = True
         return connection
 
     async def _answers(self, connection: Connection) -> bool:

@@ -7,13 +7,16 @@ import json
 import os
 import signal
 import subprocess
+import threading
+from typing import Any
 
 import httpx
 import psycopg
+import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from qakit_trio.adapters.postgres import CANCEL_TIMEOUT
+from qakit_trio.adapters.postgres import CANCEL_TIMEOUT, Database
 from qakit_trio.adapters.postgres_orders import PostgresOrderStore
 from qakit_trio.config import load_settings
 
@@ -226,3 +229,41 @@ async def test_sent_outbox_rows_are_pruned_after_the_retention_only(database_url
                 ).fetchall()
             assert left == [(2, False), (3, True)]  # the recent sent row and the unsent one
             nursery.cancel_scope.cancel()
+
+
+async def test_the_schema_is_made_once_when_two_connections_open_together(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adapter's watch and a request's connect both open a connection at start-up. Both
+    saw the schema not made yet, so RESET_ORDERS_ON_START's DROP ran twice, and an order made in
+    between was lost (a CI run: `test_reset_orders_on_start_starts_ids_at_one_again`). Here both
+    connects return together (a barrier), then count how often the schema ran."""
+    real_connect = psycopg.connect
+    both_connected = threading.Barrier(2, timeout=TIMEOUT)
+
+    def connect_together(*args: Any, **kwargs: Any) -> psycopg.Connection[Any]:
+        connection = real_connect(*args, **kwargs)
+        both_connected.wait()
+        return connection
+
+    monkeypatch.setattr(psycopg, "connect", connect_together)
+    schema = [
+        "CREATE TABLE IF NOT EXISTS schema_runs (n int)",
+        "INSERT INTO schema_runs VALUES (1)",
+    ]
+    database = Database(database_url, pool_size=2, timeout=TIMEOUT, schema=schema)
+    opened: list[psycopg.Connection[Any]] = []
+
+    async def open_one() -> None:
+        opened.append(await trio.to_thread.run_sync(database._connect))
+
+    with trio.fail_after(TIMEOUT * 2):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(open_one)
+            nursery.start_soon(open_one)
+    monkeypatch.undo()
+    for connection in opened:
+        connection.close()
+    with psycopg.connect(database_url, autocommit=True) as db:
+        runs = db.execute("SELECT count(*) FROM schema_runs").fetchone()
+    assert runs == (1,)
