@@ -50,6 +50,8 @@ async def writer(outbox: trio.MemoryReceiveChannel[str]) -> None:
 async def ws() -> None:
     channel = websocket.args.get("channel") or "general"
     conn = uuid.uuid4().hex[:12]
+    # the route owns `send` (closed when it ends), the writer `receive`; a broadcast only
+    # send_nowait()s to another member's `send`, or cancels that member's scope
     send, receive = trio.open_memory_channel[str](OUTBOX_SIZE)
     with trio.CancelScope() as scope:  # cancelled by a broadcast that finds its outbox full
         members = channels.setdefault(channel, {})
@@ -61,7 +63,8 @@ async def ws() -> None:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(writer, receive)
                 while True:
-                    await serve_one(json.loads(await websocket.receive()), send, members, conn)
+                    request = json.loads(await websocket.receive())
+                    await serve_one(request, send, members, channel, conn)
         finally:
             members.pop(send, None)
             if not members and channels.get(channel) is members:
@@ -76,6 +79,7 @@ async def serve_one(
     request: dict[str, Any],
     send: trio.MemorySendChannel[str],
     members: dict[trio.MemorySendChannel[str], trio.CancelScope],
+    channel: str,
     conn: str,
 ) -> None:
     rid = request.get("request_id")
@@ -86,7 +90,6 @@ async def serve_one(
         extra: Any = payload
         name = "ws.echo"
     else:
-        channel = websocket.args.get("channel") or "general"
         frame = dump({"type": "message", "channel": channel, "message": payload["message"],
                       "request_id": rid, "from": conn, "ts": ts()})  # fmt: skip
         delivered = 0
