@@ -65,16 +65,21 @@ def tune_gc() -> None:
     """A server with thousands of connections holds millions of long-lived objects. With
     Python's default thresholds (700, 10, 10) full collections come often while connections
     pile up, each stopping everything for 100+ ms (the p99 spikes of the W3 benchmark, see
-    docs/send-path.md). Collect the young generation less often and the oldest one rarely, and
-    leave everything imported at start-up out of collections for good.
+    docs/send-path.md). Collect less often, walk each surviving object as few times as
+    possible, and leave everything imported at start-up out of collections for good.
 
-    The middle generation is collected every 10 young collections, not 50: each of its
-    collections walks every object that has survived since its last (a connect storm's live
-    connections), so 50 made pauses of ~300 ms, 10 makes ~60 ms (the same objects walked in all,
-    a fifth of them each time): W5's connect p99 was 322-434 ms, 141-194 ms after. A full
-    collection may come after 10 x 500 young ones, as after the 50 x 100 before (and only once
-    the objects promoted since the last exceed a quarter of the old ones: CPython's rule)."""
-    gc.set_threshold(10_000, 10, 500)
+    Every other collection takes the middle generation with the young one (its threshold
+    0: it is collected once it has seen more than 0 young collections, so: young, both,
+    young, both...), and what survives that goes to the old generation. A connect storm's
+    objects all survive (the connections stay), and a collection costs by the objects it
+    walks: each is walked 1.5 times on average, against 2 with the middle threshold at 10
+    (once young, once more in the middle generation's collection 10 young ones later, up to
+    ~100,000 objects in one stop: ~60 ms; now ~20,000 at most). W5 with `gc.callbacks` in the
+    server, 3 rounds each: 0.55-0.60 s of collections a round of 5,000, against 0.69-0.89 s
+    with (10000, 10, 500) (docs/benchmarks.md). A full collection may come after 5,000 of
+    the middle ones, as after 10 x 500 young ones before (and only once the objects promoted
+    since the last exceed a quarter of the old ones: CPython's rule)."""
+    gc.set_threshold(10_000, 0, 5_000)
     gc.freeze()
 
 
