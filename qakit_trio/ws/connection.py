@@ -5,7 +5,7 @@
     │           into the outbox (a separate child would cost every client ~1.9 KiB more)
     ├── writer  outbox -> batch -> transport.send_batch(): one socket write per batch
     │           (the only task that waits on the socket; see outbox.Inlet for the fast lane)
-    ├── close watchdog (only once closing starts) -> transport.abort() if the handshake stalls
+    ├── close watchdog (once we start closing) -> transport.abort() if the handshake stalls
     └── a session's watch (start_watch: a token's expiry), cancelled when the reader ends
 
 The writer starts with the outbox, on first use (outbox.LazyOutbox: an idle client has
@@ -31,7 +31,7 @@ from qakit_trio.config import Settings
 from qakit_trio.errors import Disconnected
 from qakit_trio.transport.base import Pong, Transport, close_within, reply_code
 from qakit_trio.wire import protocol, stamps
-from qakit_trio.wire.close_codes import INTERNAL_ERROR, MESSAGE_TOO_BIG, SLOW_CONSUMER
+from qakit_trio.wire.close_codes import ABNORMAL, INTERNAL_ERROR, MESSAGE_TOO_BIG, SLOW_CONSUMER
 from qakit_trio.wire.framing import WAKE, Frame, OutboxItem
 from qakit_trio.ws.closing import CloseRequest, close_watchdog, drop_after
 from qakit_trio.ws.delayed import DelayedReplies
@@ -151,20 +151,25 @@ class Connection:
         """Start closing with `code` (see module docstring). Synchronous; safe to call twice."""
         self._start_closing(CloseRequest(code, reason, flush=code != SLOW_CONSUMER))
 
-    def _start_closing(self, request: CloseRequest) -> None:
+    def _start_closing(self, request: CloseRequest, client_gone: int | None = None) -> None:
+        """`client_gone`: the client's side closed first, with this code: no watchdog, and after
+        1006 (no close frame, the link gone) no writer started to send nothing (W5)."""
         if self._closing is not None or self._nursery is None:
             return
         self._closing = request
         if self._member is not None:
             self._hub.leave(self._member)
-        # Wake the writer, through the reader's end of the outbox (the reader is still reading
-        # whenever closing starts). A writer waiting for frames has an empty outbox, so this
-        # fits; if it does not, the writer is busy and sees `_closing` before it waits again.
-        with contextlib.suppress(
-            trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
-        ):
-            self._outbox.open().send_nowait(WAKE)  # (the writer starts, to send the close)
+        # Wake the writer through the reader's end of the outbox (the reader still reads): a
+        # waiting writer's outbox is empty, so it fits; a busy one sees `_closing` before it waits
+        if client_gone != ABNORMAL or self._outbox.send is not None:
+            with contextlib.suppress(
+                trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
+            ):
+                self._outbox.open().send_nowait(WAKE)  # (the writer starts, to send the close)
         self._meter.wake()  # the reader, if it waits for its outbox to drain: stop waiting
+        if client_gone is not None:
+            request.client_closed.set()
+            return
         timeout, nursery = self._settings.close_timeout, self._nursery
         nursery.start_soon(close_watchdog, request, self._transport, timeout, nursery, self.fields)
 
@@ -189,10 +194,9 @@ class Connection:
                             close_code=gone.close_code,
                             close_reason=gone.reason,
                         )
-                    self._start_closing(
-                        CloseRequest(reply_code(gone.close_code), gone.reason, False)
-                    )
-                    if self._closing is not None:
+                        request = CloseRequest(reply_code(gone.close_code), gone.reason, False)
+                        self._start_closing(request, client_gone=gone.close_code)
+                    elif self._closing is not None:  # ours went first: its watchdog waits
                         self._closing.client_closed.set()
                     return
                 if self._member is not None:

@@ -168,6 +168,52 @@ async def test_the_client_closing_first_gets_its_code_back_and_leaves_the_hub_fi
     assert not client.aborted
 
 
+class Spawned(trio.abc.Instrument):
+    """The names of the tasks started while it is installed."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.names.append(task.name.rpartition(".")[2])
+
+
+class TakesEverything(MemoryTransport):
+    """A client whose socket takes every frame at once: the hello goes out without the
+    outbox (as on hypercorn), so nothing but the close can start the writer."""
+
+    def write_nowait(self, data: bytes) -> int:
+        self.frames.append(data[2:].decode())  # (a small text frame: its 2-byte header)
+        self._wrote()
+        return len(data)
+
+
+@pytest.mark.parametrize(
+    ("code", "started", "close_frame"),
+    [(1006, [], None), (1000, ["_write_loop"], (1000, "")), (4321, ["_write_loop"], (4321, ""))],
+)
+async def test_a_client_closing_first_starts_no_watchdog_and_after_1006_no_writer(
+    autojump_clock: trio.testing.MockClock,
+    code: int,
+    started: list[str],
+    close_frame: tuple[int, str] | None,
+) -> None:
+    """Its side is closed already: nothing for a watchdog to wait for; and with 1006 (the link
+    gone, no close frame) nothing can be sent, so no writer is started to try (W5's clients)."""
+    hub, client, spawned = Hub(), TakesEverything(), Spawned()
+    async with open_stand() as nursery:
+        start_client(nursery, hub, client)
+        await client.wait_until(lambda: bool(client.frames))  # the hello, straight out
+        assert json.loads(client.frames[0]) == {"type": "hello"}
+        trio.lowlevel.add_instrument(spawned)
+        client.client_close(code)
+    trio.lowlevel.remove_instrument(spawned)  # (the connection's run has ended)
+    assert spawned.names == started
+    assert client.close_frame == close_frame
+    assert hub.total() == 0
+    assert not client.aborted
+
+
 async def test_a_client_that_never_answers_pings_is_dropped_after_two_intervals(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
