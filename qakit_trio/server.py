@@ -72,14 +72,16 @@ def tune_gc() -> None:
     0: it is collected once it has seen more than 0 young collections, so: young, both,
     young, both...), and what survives that goes to the old generation. A connect storm's
     objects all survive (the connections stay), and a collection costs by the objects it
-    walks: each is walked 1.5 times on average, against 2 with the middle threshold at 10
-    (once young, once more in the middle generation's collection 10 young ones later, up to
-    ~100,000 objects in one stop: ~60 ms; now ~20,000 at most). W5 with `gc.callbacks` in the
-    server, 3 rounds each: 0.55-0.60 s of collections a round of 5,000, against 0.69-0.89 s
-    with (10000, 10, 500) (docs/benchmarks.md). A full collection may come after 5,000 of
-    the middle ones, as after 10 x 500 young ones before (and only once the objects promoted
-    since the last exceed a quarter of the old ones: CPython's rule)."""
-    gc.set_threshold(10_000, 0, 5_000)
+    walks: each is walked 1.5 times on average, against ~2 with the middle threshold at 10
+    (once young, once more in the middle generation's collection after 10 more young ones,
+    up to ~100,000 objects in one stop: ~60 ms; now about 20,000). W5 with `gc.callbacks` in
+    the server, 3 rounds each: 0.55-0.60 s of collections a round of 5,000, against 0.69-0.89
+    s with (10000, 10, 500) (docs/benchmarks.md). A full collection may come after 3,000 of
+    the middle ones, ~6,000 collections in all, as after 500 x (10 young + 1 middle) before
+    (and only once the objects promoted since the last exceed a quarter of the old ones:
+    CPython's rule): a garbage cycle that was alive at a middle collection waits for a full
+    one, so those are kept as frequent as they were."""
+    gc.set_threshold(10_000, 0, 3_000)
     gc.freeze()
 
 

@@ -196,7 +196,7 @@ class Connection:
                         )
                         request = CloseRequest(reply_code(gone.close_code), gone.reason, False)
                         self._start_closing(request, client_gone=gone.close_code)
-                    elif self._closing is not None:  # ours went first: its watchdog waits
+                    else:  # ours went first: its watchdog waits for this
                         self._closing.client_closed.set()
                     return
                 if self._member is not None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -82,8 +83,11 @@ WAIT = 20  # seconds, for anything a page should show
 
 
 def until(chrome: webdriver.Chrome, check: Callable[[], Any], what: str) -> Any:
-    """Wait (at most WAIT) until `check()` is truthy; return it. `what` names it on failure."""
-    return WebDriverWait(chrome, WAIT).until(lambda _: check(), message=what)
+    """Wait (at most WAIT) until `check()` is truthy; return it. `what` names it on failure.
+    A check that read an element the page has just re-rendered (a push, a refresh) is tried
+    again: CI saw `StaleElementReferenceException` from a list read while it was redrawn."""
+    wait = WebDriverWait(chrome, WAIT, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(lambda _: check(), message=what)
 
 
 def shown(chrome: webdriver.Chrome, css: str) -> list[WebElement]:
