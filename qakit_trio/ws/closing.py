@@ -1,18 +1,19 @@
 """How a connection closes (ws/connection.py), its close watchdog, and a planned drop.
 
-Whoever decides the connection must end (the client's close frame, the hub's slow-consumer
-policy, keepalive, shutdown, a failed action) calls `Connection.close_soon(code, reason)`, which
+Whoever decides the connection must end (the hub's slow-consumer policy, keepalive,
+shutdown, a failed action) calls `Connection.close_soon(code, reason)`, which
 never blocks: it leaves the hub at once (so /stats is exact), wakes the writer (starting it if
 the outbox was never opened) and starts the watchdog. The writer then writes what is already
 queued (except for a slow consumer or when the client closed first), sends the close frame and
 ends. The reader keeps reading, and discarding, until the client's side is closed too, so the
 server never waits on us. If that does not happen within QAKIT_CLOSE_TIMEOUT (a vanished peer,
 or one that stopped reading and left our write stuck), the watchdog drops the TCP connection
-and cancels the nursery. When the client closed first there is no watchdog (its side is closed
-already; so it bounds a stuck write only when we close first), and when its link went without
-a close frame (1006) no writer is started if none runs yet (one that runs is woken, as always):
-nothing can be sent. And a trainee's `disconnect_after_ms` fault: the TCP connection dropped
-on purpose, with no close frame, as a lost Wi-Fi would (the client sees 1006)."""
+and cancels the nursery. When the client closes first, the reader starts the closing itself,
+without a watchdog (the client's side is closed already: so one bounds a stuck write only when
+we close first), and after a 1006 (the link gone, no close frame) without starting a writer
+(one that runs is woken, as always): nothing can be sent. And a trainee's `disconnect_after_ms`
+fault: the TCP connection dropped on purpose, with no close frame, as a lost Wi-Fi would (the
+client sees 1006)."""
 
 from __future__ import annotations
 

@@ -148,30 +148,30 @@ class Connection:
             del self._session
 
     def close_soon(self, code: int, reason: str) -> None:
-        """Start closing with `code` (see module docstring). Synchronous; safe to call twice."""
-        self._start_closing(CloseRequest(code, reason, flush=code != SLOW_CONSUMER))
+        """Start closing (ws/closing.py), with a watchdog on the client's answer. Synchronous;
+        safe to call twice. The reader, seeing the client's close first, needs no watchdog."""
+        request = CloseRequest(code, reason, flush=code != SLOW_CONSUMER)
+        nursery = self._nursery  # (None outside run: nothing to close)
+        if nursery is not None and self._start_closing(request, can_send=True):
+            timeout, fields = self._settings.close_timeout, self.fields
+            nursery.start_soon(close_watchdog, request, self._transport, timeout, nursery, fields)
 
-    def _start_closing(self, request: CloseRequest, client_gone: int | None = None) -> None:
-        """`client_gone`: the client's side closed first, with this code: no watchdog, and after
-        1006 (no close frame, the link gone) no writer started to send nothing (W5)."""
-        if self._closing is not None or self._nursery is None:
-            return
+    def _start_closing(self, request: CloseRequest, can_send: bool) -> bool:
+        """Leave the hub and wake the writer to send the close (started for it, unless nothing
+        `can_send`: the link is gone). False if closing had already started."""
+        if self._closing is not None:
+            return False
         self._closing = request
         if self._member is not None:
             self._hub.leave(self._member)
-        # Wake the writer through the reader's end of the outbox (the reader still reads): a
-        # waiting writer's outbox is empty, so it fits; a busy one sees `_closing` before it waits
-        if client_gone != ABNORMAL or self._outbox.send is not None:
+        # Wake the writer (its outbox is empty while it waits; a busy one sees `_closing` first)
+        if can_send or self._outbox.send is not None:
             with contextlib.suppress(
                 trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
             ):
                 self._outbox.open().send_nowait(WAKE)  # (the writer starts, to send the close)
         self._meter.wake()  # the reader, if it waits for its outbox to drain: stop waiting
-        if client_gone is not None:
-            request.client_closed.set()
-            return
-        timeout, nursery = self._settings.close_timeout, self._nursery
-        nursery.start_soon(close_watchdog, request, self._transport, timeout, nursery, self.fields)
+        return True
 
     def _close_fields(self) -> dict[str, Any]:
         if self._closing is None:
@@ -195,7 +195,7 @@ class Connection:
                             close_reason=gone.reason,
                         )
                         request = CloseRequest(reply_code(gone.close_code), gone.reason, False)
-                        self._start_closing(request, client_gone=gone.close_code)
+                        self._start_closing(request, can_send=gone.close_code != ABNORMAL)
                     else:  # ours went first: its watchdog waits for this
                         self._closing.client_closed.set()
                     return

@@ -178,16 +178,6 @@ class Spawned(trio.abc.Instrument):
         self.names.append(task.name.rpartition(".")[2])
 
 
-class TakesEverything(MemoryTransport):
-    """A client whose socket takes every frame at once: the hello goes out without the
-    outbox (as on hypercorn), so nothing but the close can start the writer."""
-
-    def write_nowait(self, data: bytes) -> int:
-        self.frames.append(data[2:].decode())  # (a small text frame: its 2-byte header)
-        self._wrote()
-        return len(data)
-
-
 @pytest.mark.parametrize(
     ("code", "started", "close_frame"),
     [(1006, [], None), (1000, ["_write_loop"], (1000, "")), (4321, ["_write_loop"], (4321, ""))],
@@ -200,11 +190,11 @@ async def test_a_client_closing_first_starts_no_watchdog_and_after_1006_no_write
 ) -> None:
     """Its side is closed already: nothing for a watchdog to wait for; and with 1006 (the link
     gone, no close frame) nothing can be sent, so no writer is started to try (W5's clients)."""
-    hub, client, spawned = Hub(), TakesEverything(), Spawned()
+    hub, client, spawned = Hub(), FastLane(), Spawned()  # (the hello needs no writer)
     async with open_stand() as nursery:
         start_client(nursery, hub, client)
-        await client.wait_until(lambda: bool(client.frames))  # the hello, straight out
-        assert json.loads(client.frames[0]) == {"type": "hello"}
+        await trio.testing.wait_all_tasks_blocked()  # the reader waits: the hello went out
+        assert [json.loads(wire[2:]) for wire in client.fast] == [{"type": "hello"}]
         trio.lowlevel.add_instrument(spawned)
         client.client_close(code)
     trio.lowlevel.remove_instrument(spawned)  # (the connection's run has ended)
